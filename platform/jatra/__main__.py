@@ -1,0 +1,3 @@
+from jatra.cli import main
+
+main()

@@ -1,0 +1,149 @@
+"""One typed settings object, read from ``JATRA_*`` environment variables.
+
+Every field has a ``doc`` in its metadata: ``jatra config`` prints it next to the effective value, and
+fields marked ``secret`` are masked there. Connection URLs default to the local stack that ``jatra up``
+starts (see :mod:`jatra.stack.ports`), so a laptop needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from jatra.stack.ports import Ports
+
+PREFIX = "JATRA_"
+
+
+def _doc(text: str, *, secret: bool = False) -> dict[str, Any]:
+    return {"doc": text, "secret": secret}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Effective configuration of one Jatra process."""
+
+    environment: str = field(default="dev", metadata=_doc("Deployment environment (resource attribute)."))
+    state_dir: Path = field(
+        default=Path("var"), metadata=_doc("Where the local stack keeps data, logs and PIDs.")
+    )
+    port_base: int = field(
+        default=17000, metadata=_doc("First loopback port of the local stack; every port is an offset.")
+    )
+    api_host: str = field(default="127.0.0.1", metadata=_doc("Address the HTTP API binds to."))
+    database_url: str = field(
+        default="", metadata=_doc("SQLAlchemy URL the services use (default: PgBouncer of the local stack).")
+    )
+    database_admin_url: str = field(
+        default="",
+        metadata=_doc("URL for migrations and seeding, straight to Postgres (default: the local stack)."),
+    )
+    database_pool_size: int = field(default=10, metadata=_doc("Connections per process in the pool."))
+    database_via_pgbouncer: bool = field(
+        default=True, metadata=_doc("Disable prepared-statement caches, as PgBouncer transaction mode needs.")
+    )
+    redis_url: str = field(default="", metadata=_doc("Redis URL (default: the local stack)."))
+    amqp_url: str = field(default="", metadata=_doc("RabbitMQ URL (default: the local stack).", secret=True))
+    dependency_timeout_s: float = field(
+        default=1.0, metadata=_doc("Timeout of one readiness probe and of a Redis socket operation.")
+    )
+    retry_after_s: int = field(
+        default=2, metadata=_doc("Retry-After (seconds) sent with a 503 when a dependency fails.")
+    )
+    otlp_endpoint: str = field(
+        default="", metadata=_doc("OTLP/HTTP endpoint for traces; empty means traces are not exported.")
+    )
+    trace_sample_ratio: float = field(
+        default=1.0, metadata=_doc("Ratio of new traces sampled (parent-based: children follow the parent).")
+    )
+    telemetry_enabled: bool = field(
+        default=True, metadata=_doc("Master switch for tracing and request logs (metrics stay on).")
+    )
+    log_level: str = field(default="INFO", metadata=_doc("Minimum level of emitted log events."))
+    search_cache_ttl_s: int = field(
+        default=60, metadata=_doc("Upper bound on the age of a cached journey search.")
+    )
+    timetable_horizon_days: int = field(
+        default=30, metadata=_doc("Days ahead for which journeys are materialised.")
+    )
+    timetable_interval_s: float = field(
+        default=3600.0, metadata=_doc("How often the timetable worker rolls the horizon forward.")
+    )
+    timezone: str = field(default="Asia/Dhaka", metadata=_doc("Local time zone of timetables and dates."))
+
+    @property
+    def ports(self) -> Ports:
+        return Ports(self.port_base)
+
+    @property
+    def db_url(self) -> str:
+        port = self.ports.pgbouncer if self.database_via_pgbouncer else self.ports.postgres
+        return self.database_url or f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra"
+
+    @property
+    def db_admin_url(self) -> str:
+        return self.database_admin_url or f"postgresql+asyncpg://jatra@127.0.0.1:{self.ports.postgres}/jatra"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.ports.redis}/0"
+
+    @property
+    def amqp(self) -> str:
+        return self.amqp_url or f"amqp://guest:guest@127.0.0.1:{self.ports.amqp}/"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(environment variable, effective value with secrets masked, documentation) per field."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            shown = _mask(str(value)) if f.metadata.get("secret") else str(value)
+            rows.append((PREFIX + f.name.upper(), shown, f.metadata.get("doc", "")))
+        return rows
+
+
+def _mask(value: str) -> str:
+    if not value:
+        return ""
+    if "://" in value and "@" in value:
+        scheme, rest = value.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return "***"
+
+
+def _parse(raw: str, kind: Any) -> Any:
+    if kind is bool:
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"expected a boolean, got {raw!r}")
+    if kind is Path:
+        return Path(raw)
+    return kind(raw)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from the environment; a malformed value fails loudly with its variable name."""
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        name = PREFIX + f.name.upper()
+        if name in env:
+            try:
+                values[f.name] = _parse(env[name], hints[f.name])
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from exc
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

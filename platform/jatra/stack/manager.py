@@ -1,0 +1,137 @@
+"""Start, stop and report the local stack. The CLI (`jatra up|down|status`) and the test fixtures use this."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from jatra.stack.base import Server, StackContext
+from jatra.stack.monitoring import Alertmanager, NodeExporter, PostgresExporter, Prometheus, RedisExporter
+from jatra.stack.ports import Ports
+from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
+from jatra.stack.stores import Epmd, PgBouncer, Postgres, RabbitMQ, Redis
+
+log = structlog.get_logger()
+
+
+def data_servers() -> list[Server]:
+    return [Postgres(), PgBouncer(), Redis(), Epmd(), RabbitMQ()]
+
+
+def monitoring_servers() -> list[Server]:
+    return [Alertmanager(), Prometheus(), RedisExporter(), PostgresExporter(), NodeExporter()]
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    name: str
+    pids: list[int]
+    port: int
+    ready: bool
+
+
+class Stack:
+    def __init__(self, state_dir: Path, ports: Ports) -> None:
+        self.ctx = StackContext(state_dir=state_dir.resolve(), ports=ports)
+        self.state_file = self.ctx.state_dir / "stack.json"
+
+    # -- state file ------------------------------------------------------------------------------------
+    def _load(self) -> dict[str, dict[str, object]]:
+        try:
+            data: dict[str, dict[str, object]] = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def _save(self, state: dict[str, dict[str, object]]) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2)  # keeps start order: `down` reverses it)
+        tmp.replace(self.state_file)
+
+    def _pids(self, name: str) -> list[int]:
+        raw = self._load().get(name, {}).get("pids", [])
+        return [int(p) for p in raw] if isinstance(raw, list) else []
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def up(self, servers: Sequence[Server]) -> list[Running]:
+        """Start what is not running yet and wait until each answers. Running servers are left alone."""
+        started = []
+        for server in servers:
+            started.append(self._up_one(server))
+        return started
+
+    def _up_one(self, server: Server) -> Running:
+        ctx = self.ctx
+        pids = self._pids(server.name)
+        if any(pid_alive(p) for p in pids) and server.ready(ctx):
+            return Running(server.name, pids, server.port(ctx), True)
+        if port_open(server.port(ctx)):
+            raise StackError(
+                f"{server.name}: port {server.port(ctx)} is taken by a process this stack did not start; "
+                f"stop it or set JATRA_PORT_BASE to another base"
+            )
+        server.prepare(ctx)
+        argv = server.argv(ctx)
+        t0 = time.monotonic()
+        pid = spawn(argv, ctx.log(server.name), env=server.env(ctx))
+        self._record(server.name, [pid], server.port(ctx))
+        wait_until(lambda: not pid_alive(pid) or server.ready(ctx), server.ready_timeout, server.name, ctx.log(server.name))
+        if not pid_alive(pid):
+            raise StackError(f"{server.name} exited during start-up{log_tail(ctx.log(server.name))}")
+        server.after_start(ctx)
+        pids = [pid, *server.extra_pids(ctx)]
+        self._record(server.name, pids, server.port(ctx))
+        log.info("stack.server.started", server=server.name, port=server.port(ctx),
+                 duration_s=round(time.monotonic() - t0, 2))  # fmt: skip
+        return Running(server.name, pids, server.port(ctx), True)
+
+    def _record(self, name: str, pids: list[int], port: int) -> None:
+        state = self._load()
+        state[name] = {"pids": pids, "port": port}
+        self._save(state)
+
+    def down(self, names: Iterable[str] | None = None) -> list[str]:
+        """Stop what this stack started, in reverse start order, by PID. Returns the names stopped."""
+        state = self._load()
+        wanted = list(state) if names is None else [n for n in names if n in state]
+        stopped = []
+        for name in reversed(wanted):
+            server = _by_name(name)
+            signal_ = server.stop_signal if server else 15
+            pids = [int(p) for p in state[name].get("pids", [])]  # type: ignore[attr-defined]
+            if server is not None:
+                pids += [p for p in server.extra_pids(self.ctx) if p not in pids]
+            for pid in reversed(pids):
+                stop_pid(pid, signal_)
+            del state[name]
+            self._save(state)
+            stopped.append(name)
+            log.info("stack.server.stopped", server=name)
+        return stopped
+
+    def status(self) -> list[Running]:
+        result = []
+        for name, entry in self._load().items():
+            pids = [int(p) for p in entry.get("pids", [])]  # type: ignore[attr-defined]
+            port = int(entry.get("port", 0))  # type: ignore[call-overload]
+            server = _by_name(name)
+            alive = any(pid_alive(p) for p in pids)
+            ready = alive and (server.ready(self.ctx) if server else port_open(port))
+            result.append(Running(name, pids, port, ready))
+        return result
+
+
+def _by_name(name: str) -> Server | None:
+    from jatra.stack.apps import jatra_processes  # noqa: PLC0415 - apps spawn jatra itself; keep import lazy
+
+    for server in [*data_servers(), *monitoring_servers(), *jatra_processes()]:
+        if server.name == name:
+            return server
+    return None
+

@@ -1,0 +1,75 @@
+"""Loopback ports of the local stack: one base, fixed offsets, so two stacks never collide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Offsets of the Jatra processes themselves, by name. Workers serve /metrics and /health on theirs.
+APP_OFFSETS: dict[str, int] = {
+    "api": 0,
+    "timetable": 1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    base: int
+
+    @property
+    def api(self) -> int:
+        return self.base + APP_OFFSETS["api"]
+
+    def app(self, name: str) -> int:
+        return self.base + APP_OFFSETS[name]
+
+    @property
+    def postgres(self) -> int:
+        return self.base + 10
+
+    @property
+    def pgbouncer(self) -> int:
+        return self.base + 11
+
+    @property
+    def redis(self) -> int:
+        return self.base + 20
+
+    @property
+    def amqp(self) -> int:
+        return self.base + 30
+
+    @property
+    def rabbitmq_management(self) -> int:
+        return self.base + 31
+
+    @property
+    def rabbitmq_prometheus(self) -> int:
+        return self.base + 32
+
+    @property
+    def rabbitmq_dist(self) -> int:
+        return self.base + 33
+
+    @property
+    def epmd(self) -> int:
+        return self.base + 34
+
+    @property
+    def prometheus(self) -> int:
+        return self.base + 40
+
+    @property
+    def alertmanager(self) -> int:
+        return self.base + 41
+
+    @property
+    def redis_exporter(self) -> int:
+        return self.base + 50
+
+    @property
+    def postgres_exporter(self) -> int:
+        return self.base + 51
+
+    @property
+    def node_exporter(self) -> int:
+        return self.base + 52

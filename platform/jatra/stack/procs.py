@@ -1,0 +1,141 @@
+"""Process helpers for the local stack: find binaries, spawn detached, probe readiness, stop by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class StackError(RuntimeError):
+    """A local server could not be prepared, started or stopped."""
+
+
+class MissingBinaryError(StackError):
+    """A server binary is not installed; the message names the package that provides it."""
+
+    def __init__(self, binary: str, package: str) -> None:
+        super().__init__(
+            f"{binary} is not installed. Install it with: apt-get install -y {package}  "
+            f"(or run `make bootstrap`, which installs every server the stack needs)"
+        )
+        self.binary = binary
+        self.package = package
+
+
+def find_binary(names: Sequence[str], package: str) -> str:
+    """Return the first of ``names`` (a command or a glob of absolute paths) that exists."""
+    for name in names:
+        if name.startswith("/"):
+            hits = sorted(glob.glob(name))
+            if hits and os.access(hits[-1], os.X_OK):
+                return hits[-1]
+        elif found := shutil.which(name):
+            return found
+    raise MissingBinaryError(names[0].rsplit("/", 1)[-1], package)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as gone.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    return True
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def http_ok(url: str, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we build
+            return bool(200 <= response.status < 300)
+    return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise StackError(f"{what} was not ready after {timeout:.0f}s{log_tail(log)}")
+
+
+def log_tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n  last lines of {log}:\n    " + "\n    ".join(tail)
+
+
+def spawn(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
+    """Start a process in its own session, detached from ours, with stdout+stderr in ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Signal a process, wait for it to exit, and SIGKILL it after ``timeout``."""
+    if not pid_alive(pid):
+        return
+    assert pid is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(pid), 5, f"process {pid} after SIGKILL")
+
+
+def as_user(user: str | None, argv: Sequence[str]) -> list[str]:
+    """Prefix argv with runuser when the server refuses to run as root (Postgres, PgBouncer)."""
+    if user is None or os.geteuid() != 0:
+        return list(argv)
+    return [find_binary(["runuser"], "util-linux"), "-u", user, "--", *argv]
+
+
+def chown_tree(path: Path, user: str | None) -> None:
+    if user is None or os.geteuid() != 0:
+        return
+    shutil.chown(path, user, user)
+    for child in path.rglob("*"):
+        shutil.chown(child, user, user)

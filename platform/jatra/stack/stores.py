@@ -1,0 +1,215 @@
+"""The data servers: PostgreSQL, PgBouncer, Redis, RabbitMQ (with its own epmd)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+from jatra.stack.base import Server, StackContext
+from jatra.stack.procs import as_user, chown_tree, find_binary, port_open
+
+PG_BIN = "/usr/lib/postgresql/*/bin/"
+
+
+class Postgres(Server):
+    name = "postgres"
+    user = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.postgres
+
+    def _bin(self, tool: str) -> str:
+        return find_binary([PG_BIN + tool, tool], "postgresql")
+
+    def prepare(self, ctx: StackContext) -> None:
+        data = ctx.data(self.name)
+        if (data / "PG_VERSION").exists():
+            return
+        data.mkdir(parents=True, exist_ok=True)
+        chown_tree(data, self.user)
+        subprocess.run(
+            as_user(self.user, [self._bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+        )
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# jatra local stack\nmax_connections = 200\nshared_buffers = 256MB\n"
+                "synchronous_commit = off\nlog_min_duration_statement = 500\n"
+            )
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        data = ctx.data(self.name)
+        return as_user(
+            self.user,
+            [self._bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port(ctx)), "-k", str(data)],
+        )
+
+    def ready(self, ctx: StackContext) -> bool:
+        result = subprocess.run(
+            [self._bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx))], check=False
+        )
+        return result.returncode == 0
+
+    def extra_pids(self, ctx: StackContext) -> list[int]:
+        # runuser does not forward signals: the postmaster's own PID is the one to stop
+        return _pidfile(ctx.data(self.name) / "postmaster.pid")
+
+    def after_start(self, ctx: StackContext) -> None:
+        psql = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port(ctx)), "-U", "postgres", "-qtAc"]
+        exists = subprocess.run([*psql, "SELECT 1 FROM pg_roles WHERE rolname='jatra'"], capture_output=True, text=True)
+        if exists.stdout.strip() != "1":
+            subprocess.run([*psql, "CREATE ROLE jatra LOGIN CREATEDB"], check=True, capture_output=True)
+            subprocess.run([*psql, "CREATE DATABASE jatra OWNER jatra"], check=True, capture_output=True)
+            # the exporter reads pg_stat_* as the superuser; btree_gist is a trusted extension the owner may create
+
+
+def _pidfile(path: Path) -> list[int]:
+    try:
+        return [int(path.read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+class PgBouncer(Server):
+    name = "pgbouncer"
+    user = "postgres"
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.pgbouncer
+
+    def prepare(self, ctx: StackContext) -> None:
+        conf = ctx.conf(self.name)
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "userlist.txt").write_text('"jatra" ""\n"postgres" ""\n')
+        (conf / "pgbouncer.ini").write_text(
+            f"""[databases]
+jatra = host=127.0.0.1 port={ctx.ports.postgres} dbname=jatra
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port(ctx)}
+unix_socket_dir =
+auth_type = trust
+auth_file = {conf / "userlist.txt"}
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = 40
+reserve_pool_size = 10
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+admin_users = postgres
+pidfile = {conf / "pgbouncer.pid"}
+stats_users = postgres
+"""
+        )
+        chown_tree(conf, self.user)
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        binary = find_binary(["pgbouncer", "/usr/sbin/pgbouncer"], "pgbouncer")
+        return as_user(self.user, [binary, str(ctx.conf(self.name) / "pgbouncer.ini")])
+
+    def ready(self, ctx: StackContext) -> bool:
+        return port_open(self.port(ctx))
+
+    def extra_pids(self, ctx: StackContext) -> list[int]:
+        return _pidfile(ctx.conf(self.name) / "pgbouncer.pid")
+
+
+class Redis(Server):
+    name = "redis"
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.redis
+
+    def prepare(self, ctx: StackContext) -> None:
+        ctx.data(self.name).mkdir(parents=True, exist_ok=True)
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        binary = find_binary(["redis-server"], "redis-server")
+        return [
+            binary, "--port", str(self.port(ctx)), "--bind", "127.0.0.1", "--dir", str(ctx.data(self.name)),
+            "--save", "", "--appendonly", "no", "--maxclients", "10000", "--protected-mode", "yes",
+        ]  # fmt: skip
+
+    def ready(self, ctx: StackContext) -> bool:
+        return port_open(self.port(ctx))
+
+
+class RabbitMQ(Server):
+    """The broker, with management and prometheus plugins, and a private epmd we own by PID."""
+
+    name = "rabbitmq"
+    ready_timeout = 60.0
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.amqp
+
+    def prepare(self, ctx: StackContext) -> None:
+        base = ctx.data(self.name)
+        (base / "mnesia").mkdir(parents=True, exist_ok=True)
+        (base / "log").mkdir(parents=True, exist_ok=True)
+        (base / "enabled_plugins").write_text("[rabbitmq_management,rabbitmq_prometheus].\n")
+        (base / "rabbitmq.conf").write_text(
+            f"""listeners.tcp.1 = 127.0.0.1:{ctx.ports.amqp}
+management.tcp.ip = 127.0.0.1
+management.tcp.port = {ctx.ports.rabbitmq_management}
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = {ctx.ports.rabbitmq_prometheus}
+prometheus.return_per_object_metrics = false
+loopback_users.guest = true
+vm_memory_high_watermark.relative = 0.2
+disk_free_limit.absolute = 200MB
+log.console = true
+log.file = false
+"""
+        )
+        (base / "rabbitmq-env.conf").write_text("")
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        base = ctx.data(self.name)
+        return {
+            "HOME": str(base),
+            "RABBITMQ_NODENAME": f"jatra{ctx.ports.base}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(ctx.ports.amqp),
+            "RABBITMQ_DIST_PORT": str(ctx.ports.rabbitmq_dist),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+            "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+            "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_PORT": str(ctx.ports.epmd),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        return [find_binary(["/usr/lib/rabbitmq/bin/rabbitmq-server"], "rabbitmq-server")]
+
+    def ready(self, ctx: StackContext) -> bool:
+        return port_open(ctx.ports.amqp) and port_open(ctx.ports.rabbitmq_prometheus)
+
+    def extra_pids(self, ctx: StackContext) -> list[int]:
+        return _pidfile(ctx.data(self.name) / "rabbitmq.pid")
+
+
+class Epmd(Server):
+    """Erlang's port mapper, started by us in the foreground so it can be stopped by PID."""
+
+    name = "epmd"
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.epmd
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        binary = find_binary(["epmd", "/usr/lib/erlang/erts-*/bin/epmd"], "erlang-base")
+        return [binary, "-port", str(self.port(ctx)), "-address", "127.0.0.1"]
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        return {"ERL_EPMD_ADDRESS": "127.0.0.1", "HOME": str(ctx.state_dir)}
+
+    def ready(self, ctx: StackContext) -> bool:
+        return port_open(self.port(ctx))
