@@ -51,7 +51,7 @@ class Stack:
     def _save(self, state: dict[str, dict[str, object]]) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2)  # keeps start order: `down` reverses it)
+        tmp.write_text(json.dumps(state, indent=2))  # no sort_keys: `down` reverses start order
         tmp.replace(self.state_file)
 
     def _pids(self, name: str) -> list[int]:

@@ -37,7 +37,7 @@ class Postgres(Server):
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# jatra local stack\nmax_connections = 200\nshared_buffers = 256MB\n"
-                "synchronous_commit = off\nlog_min_duration_statement = 500\n"
+                "jit = off\nlog_min_duration_statement = 500\n"
             )
 
     def argv(self, ctx: StackContext) -> list[str]:

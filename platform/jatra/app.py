@@ -1,0 +1,92 @@
+"""create_app(services): compose the routers of the named services with telemetry, errors and lifespans.
+
+Services never import each other: each is a router found by dotted path in ``SERVICES`` together with the
+resources it needs. ``jatra serve all`` mounts every one in one process; ``jatra serve catalog`` only one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.opentelemetry import OpenTelemetryPlugin
+from litestar.plugins.structlog import StructlogPlugin
+from opentelemetry.sdk.trace import SpanProcessor
+
+from jatra import __version__
+from jatra.errors import exception_handlers
+from jatra.infra.health import health_router
+from jatra.infra.resources import open_resources
+from jatra.settings import Settings, get_settings
+from jatra.telemetry.logs import request_logging_config
+from jatra.telemetry.metrics import BUILD_INFO, MetricsController, http_metrics_config
+from jatra.telemetry.tracing import http_tracing_config, name_span_by_route, setup_tracing
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    router: str  # "module:attribute"
+    needs: frozenset[str]
+
+    def load(self) -> Router:
+        module, attr = self.router.split(":")
+        router: Router = getattr(importlib.import_module(module), attr)
+        return router
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    "catalog": ServiceSpec("jatra.catalog.controllers:router", frozenset({"db", "redis"})),
+}
+#: `serve all` also holds a broker connection: the booking flow publishes, and /ready reports it
+PLATFORM_NEEDS = frozenset({"db", "redis", "amqp"})
+
+
+def resolve(names: Sequence[str]) -> list[str]:
+    if list(names) == ["all"]:
+        return list(SERVICES)
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        raise ValueError(f"unknown services {unknown}; known: all, {', '.join(SERVICES)}")
+    return list(names)
+
+
+def create_app(
+    services: Sequence[str] = ("all",),
+    settings: Settings | None = None,
+    span_processors: tuple[SpanProcessor, ...] = (),
+) -> Litestar:
+    settings = settings or get_settings()
+    names = resolve(services)
+    process = "api" if list(services) == ["all"] else "-".join(names)
+    provider = setup_tracing(settings, process, span_processors)
+    needs = PLATFORM_NEEDS if list(services) == ["all"] else frozenset().union(*(SERVICES[n].needs for n in names))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_resources(settings, process, needs) as resources:
+            app.state.resources = resources
+            BUILD_INFO.labels(__version__, settings.environment).set(1)
+            yield
+
+    def before_request(request: Request[Any, Any, Any]) -> None:
+        name_span_by_route(request.scope)
+
+    plugins: list[Any] = [StructlogPlugin(request_logging_config(settings, process))]
+    if provider is not None:
+        plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))
+    return Litestar(
+        route_handlers=[health_router, MetricsController, *(SERVICES[n].load() for n in names)],
+        lifespan=[lifespan],
+        plugins=plugins,
+        middleware=[http_metrics_config(process).middleware],
+        exception_handlers=exception_handlers(),
+        before_request=before_request if provider is not None else None,
+        openapi_config=OpenAPIConfig(
+            title="Jatra", version=__version__, path="/docs", description="Railway ticketing API"
+        ),
+    )

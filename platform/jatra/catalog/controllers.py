@@ -1,0 +1,67 @@
+"""HTTP routes of the catalog service: stations and journey search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, Router, get
+from litestar.di import Provide
+from litestar.openapi.spec import Example
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.catalog.schemas import SearchResult, StationOut
+from jatra.catalog.service import CatalogService
+from jatra.errors import PROBLEM_JSON
+from jatra.infra.deps import provide_redis, provide_session, provide_settings
+from jatra.settings import Settings
+
+Code = Annotated[str, Parameter(min_length=2, max_length=8, examples=[Example(value="DA")])]
+
+
+def provide_catalog(db_session: AsyncSession, redis: Redis, settings: Settings) -> CatalogService:
+    return CatalogService(db_session, redis, settings)
+
+
+class CatalogController(Controller):
+    path = "/"
+    tags = ["catalog"]  # noqa: RUF012
+
+    @get("/stations", operation_id="listStations")
+    async def stations(self, catalog: CatalogService) -> list[StationOut]:
+        """Every station, by code."""
+        return await catalog.stations()
+
+    @get(
+        "/journeys",
+        operation_id="searchJourneys",
+        responses={
+            200: ResponseSpec(SearchResult, description="Journeys leaving `from` on `date` that call at `to`"),
+            422: ResponseSpec(None, description="Unknown station, bad or past date, from == to", media_type=PROBLEM_JSON),
+        },
+    )
+    async def journeys(
+        self,
+        catalog: CatalogService,
+        origin: Code = Parameter(query="from", description="Station code of departure"),
+        destination: Code = Parameter(query="to", description="Station code of arrival"),
+        date: str = Parameter(description="Travel date (YYYY-MM-DD, local time)"),
+    ) -> Response[bytes]:
+        """Search journeys with departure and arrival times and seats available per class."""
+        body = await catalog.search(origin, destination, date)
+        return Response(body, media_type="application/json")
+
+
+router = Router(
+    path="/api/v1",
+    route_handlers=[CatalogController],
+    dependencies={
+        "db_session": Provide(provide_session),
+        "redis": Provide(provide_redis, sync_to_thread=False),
+        "settings": Provide(provide_settings, sync_to_thread=False),
+        "catalog": Provide(provide_catalog, sync_to_thread=False),
+    },
+    opt={"service": "catalog"},
+)

@@ -1,0 +1,88 @@
+"""Catalog queries. One round trip per search; the result is cached by the service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import Row, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.catalog import Journey, SeatClass, Station, Train
+from jatra.domain.fares import FareRule
+
+SEARCH_SQL = text(
+    """
+    WITH legs AS (
+        SELECT j.id AS journey_id, j.train_number, t.name AS train_name,
+               j.departs_at + make_interval(mins => sf.depart_min) AS departs_at,
+               j.departs_at + make_interval(mins => st.arrive_min) AS arrives_at,
+               st.distance_km - sf.distance_km AS distance_km
+        FROM journeys j
+        JOIN trains t ON t.number = j.train_number
+        JOIN train_stops sf ON sf.train_number = j.train_number AND sf.station_code = :origin
+        JOIN train_stops st ON st.train_number = j.train_number AND st.station_code = :destination
+        WHERE sf.seq < st.seq
+          AND j.service_date BETWEEN CAST(:day AS date) - 1 AND CAST(:day AS date)
+          AND CAST((j.departs_at + make_interval(mins => sf.depart_min)) AT TIME ZONE :tz AS date) = :day
+    )
+    SELECT l.journey_id, l.train_number, l.train_name, l.departs_at, l.arrives_at, l.distance_km,
+           c.seat_class, count(s.id) AS seats
+    FROM legs l
+    JOIN coaches c ON c.train_number = l.train_number
+    JOIN seats s ON s.coach_id = c.id
+    GROUP BY l.journey_id, l.train_number, l.train_name, l.departs_at, l.arrives_at, l.distance_km, c.seat_class
+    ORDER BY l.departs_at, l.train_number, c.seat_class
+    """
+)
+
+
+async def list_stations(session: AsyncSession) -> Sequence[Station]:
+    return (await session.scalars(select(Station).order_by(Station.code))).all()
+
+
+async def known_stations(session: AsyncSession, codes: Sequence[str]) -> set[str]:
+    return set((await session.scalars(select(Station.code).where(Station.code.in_(codes)))).all())
+
+
+async def fare_rules(session: AsyncSession) -> dict[str, tuple[FareRule, str]]:
+    rows = (await session.scalars(select(SeatClass))).all()
+    return {
+        r.code: (FareRule(r.code, Decimal(r.rate_per_km), r.minimum_fare, r.vat_percent), r.name) for r in rows
+    }
+
+
+async def search(session: AsyncSession, origin: str, destination: str, day: dt.date, tz: str) -> Sequence[Row[tuple[object, ...]]]:
+    result = await session.execute(SEARCH_SQL, {"origin": origin, "destination": destination, "day": day, "tz": tz})
+    return result.all()
+
+
+async def materialise_journeys(
+    session: AsyncSession, first: dt.date, last: dt.date, tz: dt.tzinfo
+) -> list[dt.date]:
+    """Create the journeys of every train for each date in [first, last] (skipping off days).
+
+    Idempotent: existing journeys are left alone. Returns the service date of each journey created.
+    """
+    trains = (await session.scalars(select(Train))).all()
+    rows = []
+    day = first
+    while day <= last:
+        for train in trains:
+            if train.off_day == day.isoweekday():
+                continue
+            midnight = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+            rows.append(
+                {
+                    "train_number": train.number,
+                    "service_date": day,
+                    "departs_at": midnight + dt.timedelta(minutes=train.departs_min),
+                }
+            )
+        day += dt.timedelta(days=1)
+    if not rows:
+        return []
+    stmt = insert(Journey).values(rows).on_conflict_do_nothing().returning(Journey.service_date)
+    return list((await session.scalars(stmt)).all())

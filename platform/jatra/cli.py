@@ -1,0 +1,118 @@
+"""The `jatra` command: config, up/down/status, migrate, seed, serve, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import click
+
+from jatra.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Jatra: railway ticketing, observable first."""
+
+
+@main.command()
+def config() -> None:
+    """Print the effective settings (secrets masked) with what each one does."""
+    for name, value, doc in _settings().describe():
+        click.echo(f"{name:32} {value:48} {doc}")
+
+
+@main.command()
+@click.option("--apps/--no-apps", default=True, help="Also start the Jatra API and workers.")
+def up(apps: bool) -> None:
+    """Start the local stack of real servers (idempotent) and print where everything listens."""
+    from jatra.stack.commands import stack_up  # noqa: PLC0415 - keep `jatra --help` fast
+
+    t0 = time.monotonic()
+    try:
+        summary = stack_up(_settings(), with_apps=apps)
+    except Exception as exc:  # noqa: BLE001 - the CLI reports the cause, without a traceback
+        click.secho(f"jatra up failed: {exc}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(summary)
+    click.echo(f"ready in {time.monotonic() - t0:.1f}s")
+
+
+@main.command()
+def down() -> None:
+    """Stop everything `jatra up` started, by PID."""
+    from jatra.stack.commands import stack_down  # noqa: PLC0415
+
+    stopped = stack_down(_settings())
+    click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@main.command()
+def status() -> None:
+    """Show each server of the local stack, its PID, port and readiness."""
+    from jatra.stack.commands import stack_status  # noqa: PLC0415
+
+    click.echo(stack_status(_settings()))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (straight to Postgres)."""
+    from jatra.db.migrate import upgrade  # noqa: PLC0415
+
+    upgrade()
+    click.echo("database is at head")
+
+
+@main.command()
+@click.option("--days", type=int, default=None, help="Days of journeys (default: the timetable horizon).")
+def seed(days: int | None) -> None:
+    """Load the Bangladesh Railway timetable and materialise journeys. Safe to run again."""
+    from jatra.catalog.commands import run_seed  # noqa: PLC0415
+
+    report = asyncio.run(run_seed(_settings(), days))
+    click.echo(
+        f"seeded {report.stations} stations, {report.lines} lines, {report.trains} trains, "
+        f"{report.seats} seats; {report.journeys_created} new journeys"
+    )
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+@click.option("--port", type=int, default=None, help="Port to listen on (default: the stack's API port).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Uvicorn worker processes.")
+def serve(services: tuple[str, ...], port: int | None, workers: int) -> None:
+    """Serve the HTTP API of SERVICES ("all" for every service in one process)."""
+    import uvicorn  # noqa: PLC0415
+
+    from jatra.app import create_app  # noqa: PLC0415
+
+    settings = _settings()
+    app = create_app(services or ("all",), settings)
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=port or settings.ports.api,
+        log_config=None,
+        access_log=False,
+        workers=workers if workers > 1 else None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+@click.argument("name")
+@click.option("--port", type=int, default=None, help="Port for /metrics and /health.")
+def worker(name: str, port: int | None) -> None:
+    """Run the background worker NAME (timetable)."""
+    from jatra.worker import WORKERS, run_worker  # noqa: PLC0415
+
+    if name not in WORKERS:
+        raise click.BadParameter(f"unknown worker {name!r}; known: {', '.join(WORKERS)}")
+    settings = _settings()
+    asyncio.run(run_worker(name, port or settings.ports.app(name), settings))

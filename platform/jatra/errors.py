@@ -1,0 +1,182 @@
+"""One error hierarchy, mapped to RFC 9457 problem+json in one place (:func:`exception_handlers`).
+
+Domain errors are defined next to the service that raises them (``jatra/<service>/errors.py``) as
+subclasses of these. 4xx answers are logged without a traceback; 5xx answers with one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from jatra.settings import get_settings
+
+log = structlog.get_logger()
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://jatra.dev/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidParam:
+    """One entry of the ``invalid_params`` extension member: which input was wrong and why."""
+
+    name: str
+    reason: str
+
+
+class JatraError(Exception):
+    """Base of every error the API answers with a problem document."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidInput(JatraError):
+    """The request is well-formed but names something invalid: 422 with the fields in ``invalid_params``."""
+
+    status = 422
+    slug = "invalid-input"
+    title = "Invalid input"
+
+    def __init__(self, *params: InvalidParam) -> None:
+        super().__init__(
+            "; ".join(f"{p.name}: {p.reason}" for p in params),
+            invalid_params=[{"name": p.name, "reason": p.reason} for p in params],
+        )
+
+
+class NotFound(JatraError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(JatraError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class DependencyUnavailable(JatraError):
+    """A dependency (db, redis, amqp, provider) failed: 503 with Retry-After. Nothing was accepted."""
+
+    status = 503
+    slug = "dependency-unavailable"
+    title = "A dependency is unavailable"
+
+    def __init__(self, dependency: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"{dependency} is unavailable; retry shortly", dependency=dependency)
+        self.dependency = dependency
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(get_settings().retry_after_s)}
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extensions,
+    }
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _jatra_error(request: Request[Any, Any, Any], exc: JatraError) -> Response[dict[str, Any]]:
+    if exc.status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log.error("request.failed", problem=exc.slug, detail=exc.detail, exc_info=exc)
+    else:
+        log.info("request.rejected", problem=exc.slug, status=exc.status, detail=exc.detail)
+    return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers(), **exc.extensions)
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    params = []
+    if isinstance(exc.extra, list):
+        for item in exc.extra:
+            if isinstance(item, dict):
+                params.append({"name": str(item.get("key", "body")), "reason": str(item.get("message", ""))})
+    detail = "; ".join(f"{p['name']}: {p['reason']}" for p in params) or exc.detail
+    log.info("request.rejected", problem="invalid-request", status=400, detail=detail)
+    return problem(request, 400, "invalid-request", "Invalid request", detail, invalid_params=params)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    slug = "not-found" if isinstance(exc, NotFoundException) else f"http-{status}"
+    if status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log.error("request.failed", problem=slug, detail=exc.detail, exc_info=exc)
+    return problem(request, status, slug, exc.detail or "Error", exc.detail, exc.headers)
+
+
+def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    dependency = dependency_of(exc)
+    if dependency is not None:
+        return _jatra_error(request, DependencyUnavailable(dependency))
+    log.error("request.failed", problem="internal-error", exc_info=exc)
+    return problem(request, 500, "internal-error", "Internal error", "an unexpected error occurred")
+
+
+def dependency_of(exc: BaseException) -> str | None:
+    """Name the dependency whose failure raised ``exc``, or None if it is not a dependency failure."""
+    import aiormq.exceptions  # noqa: PLC0415 - keep the import cost out of every error module user
+    import redis.exceptions  # noqa: PLC0415
+    import sqlalchemy.exc  # noqa: PLC0415
+
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return "redis"
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError):
+        return "postgres"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return "postgres"
+    if isinstance(exc, aiormq.exceptions.AMQPConnectionError | aiormq.exceptions.ChannelInvalidStateError):
+        return "rabbitmq"
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return "network"
+    return None
+
+
+def exception_handlers() -> dict[type[Exception], Any]:
+    return {
+        JatraError: _jatra_error,
+        ValidationException: _validation_error,
+        HTTPException: _http_error,
+        Exception: _unhandled,
+    }
+
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Conflict",
+    "DependencyUnavailable",
+    "InvalidInput",
+    "InvalidParam",
+    "JatraError",
+    "NotFound",
+    "exception_handlers",
+]

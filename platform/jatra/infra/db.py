@@ -1,0 +1,31 @@
+"""The SQLAlchemy async engine and session factory (asyncpg, through PgBouncer by default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from jatra.settings import Settings
+
+
+def create_engine(settings: Settings, *, admin: bool = False) -> AsyncEngine:
+    """The engine of one process. ``admin`` goes straight to Postgres (migrations, seeding)."""
+    connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30}
+    url = settings.db_admin_url if admin else settings.db_url
+    if settings.database_via_pgbouncer and not admin:
+        # PgBouncer in transaction mode cannot keep server-side prepared statements across transactions.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+    return create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_timeout=5,
+        pool_pre_ping=False,
+        connect_args=connect_args,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,30 @@
+"""Litestar dependencies shared by every service: a db session per request, the redis client, settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar.datastructures import State
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.infra.resources import Resources
+from jatra.settings import Settings
+
+
+def resources_of(state: State) -> Resources:
+    res: Resources = state.resources
+    return res
+
+
+async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with resources_of(state).db()() as session:
+        yield session
+
+
+def provide_redis(state: State) -> Redis:
+    return resources_of(state).cache()
+
+
+def provide_settings(state: State) -> Settings:
+    return resources_of(state).settings

@@ -1,0 +1,66 @@
+"""The connections one process holds (db, redis, amqp), opened in its lifespan and closed after it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractRobustConnection
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from jatra.infra.amqp import connect_amqp
+from jatra.infra.db import create_engine, session_factory
+from jatra.infra.redis import create_redis
+from jatra.settings import Settings
+
+ALL = frozenset({"db", "redis", "amqp"})
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    name: str
+    engine: AsyncEngine | None = None
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    redis: Redis | None = None
+    amqp: AbstractRobustConnection | None = None
+    wants_amqp: bool = False
+
+    def db(self) -> async_sessionmaker[AsyncSession]:
+        assert self.sessions is not None, f"{self.name} did not ask for the database"
+        return self.sessions
+
+    def cache(self) -> Redis:
+        assert self.redis is not None, f"{self.name} did not ask for redis"
+        return self.redis
+
+    async def ensure_amqp(self) -> AbstractRobustConnection | None:
+        """The broker connection, retried if the broker was down at start-up."""
+        if self.wants_amqp and (self.amqp is None or self.amqp.is_closed):
+            self.amqp = await connect_amqp(self.settings, self.name)
+        return self.amqp
+
+    async def close(self) -> None:
+        if self.amqp is not None:
+            await self.amqp.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, name: str, needs: Collection[str] = ALL) -> AsyncIterator[Resources]:
+    res = Resources(settings=settings, name=name, wants_amqp="amqp" in needs)
+    if "db" in needs:
+        res.engine = create_engine(settings)
+        res.sessions = session_factory(res.engine)
+    if "redis" in needs:
+        res.redis = create_redis(settings)
+    await res.ensure_amqp()
+    try:
+        yield res
+    finally:
+        await res.close()

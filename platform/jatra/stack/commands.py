@@ -1,0 +1,58 @@
+"""What `jatra up|down|status` do, as functions the CLI and the test fixtures share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jatra.settings import Settings
+from jatra.stack.apps import jatra_processes
+from jatra.stack.manager import Stack, data_servers, monitoring_servers
+
+
+def stack_for(settings: Settings) -> Stack:
+    return Stack(Path(settings.state_dir), settings.ports)
+
+
+def stack_up(settings: Settings, with_apps: bool = True) -> str:
+    """Start servers, migrate the database, then start the Jatra processes. Returns the summary."""
+    from jatra.db.migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
+
+    stack = stack_for(settings)
+    stack.up([*data_servers(), *monitoring_servers()])
+    upgrade()
+    if with_apps:
+        stack.up(jatra_processes())
+    return summary(settings, stack)
+
+
+def stack_down(settings: Settings) -> list[str]:
+    return stack_for(settings).down()
+
+
+def stack_status(settings: Settings) -> str:
+    rows = stack_for(settings).status()
+    if not rows:
+        return "nothing is running (start it with `jatra up`)"
+    lines = [f"{'server':18} {'port':>6}  {'pids':16} state"]
+    for r in rows:
+        pids = ",".join(str(p) for p in r.pids)
+        lines.append(f"{r.name:18} {r.port:>6}  {pids:16} {'ready' if r.ready else 'DOWN'}")
+    return "\n".join(lines)
+
+
+def summary(settings: Settings, stack: Stack) -> str:
+    p = settings.ports
+    h = "http://127.0.0.1"
+    running = {r.name for r in stack.status() if r.ready}
+    lines = [
+        f"Jatra local stack  (state: {stack.ctx.state_dir}, logs: {stack.ctx.state_dir / 'log'})",
+        f"  API             {h}:{p.api}/api/v1        OpenAPI docs: {h}:{p.api}/docs",
+        f"  Prometheus      {h}:{p.prometheus}          Alertmanager: {h}:{p.alertmanager}",
+        f"  RabbitMQ        amqp://127.0.0.1:{p.amqp}   management: {h}:{p.rabbitmq_management} (guest/guest)",
+        f"  Postgres        127.0.0.1:{p.postgres} (PgBouncer {p.pgbouncer})   Redis 127.0.0.1:{p.redis}",
+        f"  metrics         {h}:{p.api}/metrics and one /metrics per worker, scraped every 5s",
+    ]
+    if "api" not in running:
+        lines.append("  (Jatra processes not started: run `jatra up` without --no-apps)")
+    lines.append("  stop it all with `make down` (or `jatra down`)")
+    return "\n".join(lines)

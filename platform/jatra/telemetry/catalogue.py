@@ -1,0 +1,137 @@
+"""The metric catalogue: every metric Jatra exports, defined once.
+
+Services create their instruments from these specs (:mod:`jatra.telemetry.metrics`); dashboards and alert
+rules import the same names, and a test checks that every name they use is served by a running process.
+Names follow ``jatra_<area>_<thing>_<unit>``; counters end in ``_total``. Labels are bounded: never a user,
+seat, hold or booking id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["counter", "gauge", "histogram"]
+
+#: latency buckets around the 50 ms booking SLO
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+    #: "jatra" when our code creates the instrument, "litestar" when Litestar's Prometheus plugin does
+    owner: str = "jatra"
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """The sample names Prometheus stores for this metric (histograms expand to three)."""
+        if self.kind == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+
+CATALOGUE: dict[str, MetricSpec] = {}
+
+
+def _spec(
+    name: str,
+    kind: Kind,
+    help_: str,
+    labels: tuple[str, ...] = (),
+    buckets: tuple[float, ...] | None = None,
+    owner: str = "jatra",
+) -> MetricSpec:
+    if name in CATALOGUE:
+        raise ValueError(f"metric {name} defined twice")
+    if kind == "counter" and not name.endswith("_total"):
+        raise ValueError(f"counter {name} must end in _total")
+    spec = MetricSpec(name, kind, help_, labels, buckets, owner)
+    CATALOGUE[name] = spec
+    return spec
+
+
+# -- process ----------------------------------------------------------------------------------------------
+BUILD_INFO = _spec(
+    "jatra_build_info", "gauge", "Always 1; labels carry the running version.", ("version", "environment")
+)
+
+# -- HTTP (created by Litestar's Prometheus plugin with prefix jatra_http) ---------------------------------
+HTTP_PREFIX = "jatra_http"
+HTTP_LABELS = ("method", "path", "status_code", "app_name", "service")
+HTTP_REQUESTS = _spec(
+    "jatra_http_requests_total", "counter", "HTTP requests by route template.", HTTP_LABELS, owner="litestar"
+)
+HTTP_DURATION = _spec(
+    "jatra_http_request_duration_seconds",
+    "histogram",
+    "HTTP request latency by route template.",
+    HTTP_LABELS,
+    LATENCY_BUCKETS,
+    owner="litestar",
+)
+HTTP_IN_PROGRESS = _spec(
+    "jatra_http_requests_in_progress",
+    "gauge",
+    "HTTP requests being served.",
+    ("method", "path", "status_code", "app_name", "service"),
+    owner="litestar",
+)
+HTTP_ERRORS = _spec(
+    "jatra_http_requests_error_total", "counter", "HTTP requests answered 5xx.", HTTP_LABELS, owner="litestar"
+)
+
+# -- dependencies -----------------------------------------------------------------------------------------
+DEPENDENCY_UP = _spec(
+    "jatra_dependency_up", "gauge", "1 if the last readiness probe of a dependency passed.", ("dependency",)
+)
+DEPENDENCY_CHECK_DURATION = _spec(
+    "jatra_dependency_check_duration_seconds",
+    "histogram",
+    "Latency of readiness probes.",
+    ("dependency",),
+    LATENCY_BUCKETS,
+)
+
+# -- catalog ----------------------------------------------------------------------------------------------
+SEARCH_CACHE_LOOKUPS = _spec(
+    "jatra_catalog_search_cache_lookups_total",
+    "counter",
+    "Journey-search cache lookups by result (hit, miss, error).",
+    ("result",),
+)
+SEARCH_CACHE_INVALIDATIONS = _spec(
+    "jatra_catalog_search_cache_invalidations_total",
+    "counter",
+    "Explicit invalidations of cached journey searches, by reason.",
+    ("reason",),
+)
+SEARCH_RESULTS = _spec(
+    "jatra_catalog_search_results",
+    "histogram",
+    "Journeys returned per search.",
+    (),
+    (0, 1, 2, 4, 8, 16, 32),
+)
+JOURNEYS_MATERIALISED = _spec(
+    "jatra_catalog_journeys_materialised_total",
+    "counter",
+    "Journeys created by the timetable worker as the booking horizon rolls forward.",
+)
+
+# -- workers ----------------------------------------------------------------------------------------------
+WORKER_RUNS = _spec(
+    "jatra_worker_runs_total", "counter", "Worker loop iterations by outcome.", ("worker", "outcome")
+)
+WORKER_LAST_SUCCESS = _spec(
+    "jatra_worker_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful iteration of a worker loop.",
+    ("worker",),
+)

@@ -1,0 +1,131 @@
+"""structlog emitting ECS JSON on stdout, with trace context; standard-library logging routed through it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ecs_logging
+import structlog
+from litestar.logging.config import LoggingConfig, StructLoggingConfig
+from litestar.middleware.logging import LoggingMiddlewareConfig
+from litestar.plugins.structlog import StructlogConfig
+from opentelemetry import trace
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from jatra import __version__
+from jatra.settings import Settings
+
+
+def _add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    name = record.name if record is not None else getattr(logger, "name", None)
+    if name:
+        event_dict["log.logger"] = name
+    return event_dict
+
+
+def _add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict["trace.id"] = format(ctx.trace_id, "032x")
+        event_dict["span.id"] = format(ctx.span_id, "016x")
+    return event_dict
+
+
+def _ecs_error(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # ECS `error` is an object; a plain `error="..."` field becomes error.message instead of clashing.
+    if isinstance(event_dict.get("error"), str):
+        event_dict["error.message"] = event_dict.pop("error")
+    return event_dict
+
+
+class _ServiceFields:
+    """ECS service fields; ``event.dataset`` lets Kibana split the logs of each process."""
+
+    def __init__(self, service_name: str, environment: str) -> None:
+        self.fields = {
+            "service.name": f"jatra-{service_name}",
+            "service.version": __version__,
+            "service.environment": environment,
+            "event.dataset": f"jatra.{service_name}",
+        }
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        for key, value in self.fields.items():
+            event_dict.setdefault(key, value)
+        return event_dict
+
+
+def _shared_processors(service_name: str, environment: str) -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        _add_logger_name,
+        _add_trace_context,
+        _ServiceFields(service_name, environment),
+        _ecs_error,
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+    ]
+
+
+def configure_logging(settings: Settings, service_name: str) -> StructLoggingConfig:
+    """Configure structlog and the root logger; return the same setup for Litestar's structlog plugin."""
+    shared = _shared_processors(service_name, settings.environment)
+    level = logging.getLevelName(settings.log_level.upper())
+    # Both paths end in the root handler's ProcessorFormatter, so structlog events and stdlib records
+    # are rendered by the same ECS formatter.
+    processors: list[Processor] = [
+        structlog.stdlib.filter_by_level,
+        *shared,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
+    logger_factory = structlog.stdlib.LoggerFactory()
+    wrapper = structlog.stdlib.BoundLogger
+    formatter = {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "foreign_pre_chain": shared,
+        "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, ecs_logging.StructlogFormatter()],
+    }
+    quiet = {"level": "WARNING", "handlers": ["stdout"], "propagate": False}
+    stdlib_config = LoggingConfig(
+        formatters={"ecs": formatter},
+        handlers={"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "ecs"}},
+        root={"handlers": ["stdout"], "level": level},
+        loggers={"uvicorn.access": quiet, "aiormq": quiet, "aio_pika": quiet},
+        disable_existing_loggers=False,
+        configure_root_logger=True,
+        log_exceptions="never",
+    )
+    stdlib_config.configure()
+    structlog.configure(
+        processors=processors, logger_factory=logger_factory, wrapper_class=wrapper, cache_logger_on_first_use=True
+    )
+    return StructLoggingConfig(
+        processors=processors,
+        logger_factory=logger_factory,
+        wrapper_class=wrapper,
+        standard_lib_logging_config=stdlib_config,
+        log_exceptions="never",
+        pretty_print_tty=False,
+    )
+
+
+def request_logging_config(settings: Settings, process: str) -> StructlogConfig:
+    """Litestar's structlog plugin: one event per request, no bodies, no headers, no cookies."""
+    return StructlogConfig(
+        structlog_logging_config=configure_logging(settings, process),
+        middleware_logging_config=LoggingMiddlewareConfig(
+            request_log_fields=("path", "method", "query"),
+            response_log_fields=("status_code",),
+            request_log_message="http.request",
+            response_log_message="http.response",
+            exclude=["^/metrics$", "^/health$", "^/ready$"],
+            logger_name="jatra.http",
+        ),
+        enable_middleware_logging=settings.telemetry_enabled,
+    )
+
+
+def bind(**fields: Any) -> None:
+    structlog.contextvars.bind_contextvars(**fields)

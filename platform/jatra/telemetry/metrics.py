@@ -1,0 +1,82 @@
+"""Prometheus instruments built from the catalogue, and the /metrics exposition with exemplars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Response
+from opentelemetry import trace
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.catalogue import MetricSpec
+
+
+def _labels(spec: MetricSpec) -> dict[str, Any]:
+    return {"name": spec.name, "documentation": spec.help, "labelnames": spec.labels}
+
+
+def counter(spec: MetricSpec) -> Counter:
+    assert spec.kind == "counter" and spec.owner == "jatra", spec
+    kw = _labels(spec)
+    kw["name"] = spec.name.removesuffix("_total")  # prometheus_client appends _total itself
+    return Counter(**kw)
+
+
+def gauge(spec: MetricSpec) -> Gauge:
+    assert spec.kind == "gauge" and spec.owner == "jatra", spec
+    return Gauge(**_labels(spec))
+
+
+def histogram(spec: MetricSpec) -> Histogram:
+    assert spec.kind == "histogram" and spec.owner == "jatra", spec
+    return Histogram(**_labels(spec), buckets=spec.buckets or Histogram.DEFAULT_BUCKETS)
+
+
+BUILD_INFO = gauge(c.BUILD_INFO)
+DEPENDENCY_UP = gauge(c.DEPENDENCY_UP)
+DEPENDENCY_CHECK_DURATION = histogram(c.DEPENDENCY_CHECK_DURATION)
+WORKER_RUNS = counter(c.WORKER_RUNS)
+WORKER_LAST_SUCCESS = gauge(c.WORKER_LAST_SUCCESS)
+
+
+def trace_exemplar(_: Request[Any, Any, Any] | None = None) -> dict[str, str]:
+    """The exemplar for a latency observation: the id of the trace that is current right now."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid or not ctx.trace_flags.sampled:
+        return {}
+    return {"trace_id": format(ctx.trace_id, "032x")}
+
+
+def http_metrics_config(app_name: str) -> PrometheusConfig:
+    """Litestar's Prometheus plugin, labelled by route template and service, never by raw path."""
+    return PrometheusConfig(
+        app_name=app_name,
+        prefix=c.HTTP_PREFIX,
+        group_path=True,
+        exclude_unhandled_paths=True,
+        buckets=list(c.HTTP_DURATION.buckets or ()),
+        labels={"service": _service_of},
+        exemplars=trace_exemplar,
+        exclude=["^/metrics$", "^/health$", "^/ready$"],
+    )
+
+
+def _service_of(request: Request[Any, Any, Any]) -> str:
+    return str(request.route_handler.opt.get("service", "platform"))
+
+
+class MetricsController(PrometheusController):
+    """Litestar's Prometheus controller, negotiating OpenMetrics (which carries the trace exemplars)."""
+
+    path = "/metrics"
+    include_in_schema = False
+    opt = {"service": "platform"}  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get(sync_to_thread=False)
+    def get(self, request: Request[Any, Any, Any]) -> Response[bytes]:  # type: ignore[override]
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), media_type=content_type)

@@ -1,0 +1,101 @@
+"""The OpenTelemetry tracer provider and the client instrumentations, set up once per process."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
+from litestar.types import Scope
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
+
+from jatra import __version__
+from jatra.settings import Settings
+
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(
+    settings: Settings, service_name: str, extra_processors: tuple[SpanProcessor, ...] = ()
+) -> TracerProvider | None:
+    """Install the global tracer provider and instrument SQLAlchemy, Redis, aio-pika and httpx.
+
+    Spans are exported over OTLP/HTTP when ``JATRA_OTLP_ENDPOINT`` is set and not at all otherwise;
+    ``extra_processors`` lets tests attach an in-memory exporter. Returns None when telemetry is off.
+    """
+    global _provider  # noqa: PLW0603 - one provider per process, as OpenTelemetry requires
+    if not settings.telemetry_enabled:
+        return None
+    with _lock:
+        if _provider is not None:
+            for processor in extra_processors:
+                _provider.add_span_processor(processor)
+            return _provider
+        resource = Resource.create(
+            {
+                "service.name": f"jatra-{service_name}",
+                "service.version": __version__,
+                "deployment.environment.name": settings.environment,
+            }
+        )
+        provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+        )
+        if settings.otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+                OTLPSpanExporter,
+            )
+
+            endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        for processor in extra_processors:
+            provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+        _instrument_clients(provider)
+        _provider = provider
+        return provider
+
+
+def _instrument_clients(provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.redis import RedisInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor  # noqa: PLC0415
+
+    # SQLAlchemy is patched globally so every engine created afterwards (async ones too) is traced.
+    SQLAlchemyInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    AioPikaInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+
+
+def _span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
+    # The OTel middleware runs before routing, so the raw path is all there is here; the route template
+    # replaces it in `name_span_by_route` once Litestar has routed the request.
+    method = str(scope.get("method", "")).strip()
+    return f"{method} (unrouted)".strip(), {}
+
+
+def name_span_by_route(scope: Scope) -> None:
+    """Rename the server span to the route template (bounded cardinality) once routing is done."""
+    span = trace.get_current_span()
+    template = scope.get("path_template")
+    if template and span.is_recording():
+        method = str(scope.get("method", ""))
+        span.update_name(f"{method} {template}")
+        span.set_attribute(HTTP_ROUTE, template)
+
+
+def http_tracing_config(provider: TracerProvider | None) -> OpenTelemetryConfig:
+    return OpenTelemetryConfig(
+        tracer_provider=provider,
+        exclude=["^/metrics$", "^/health$", "^/ready$"],
+        scope_span_details_extractor=_span_details,
+        exclude_spans=["receive", "send"],
+    )

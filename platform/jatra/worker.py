@@ -1,0 +1,88 @@
+"""`jatra worker NAME`: a background loop plus /metrics, /health and /ready on the worker's own port."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+from litestar import Litestar
+from opentelemetry import trace
+
+from jatra.infra.health import health_router
+from jatra.infra.resources import Resources, open_resources
+from jatra.settings import Settings
+from jatra.telemetry.logs import configure_logging
+from jatra.telemetry.metrics import BUILD_INFO, WORKER_LAST_SUCCESS, WORKER_RUNS, MetricsController
+from jatra.telemetry.tracing import setup_tracing
+
+log = structlog.get_logger()
+
+Iteration = Callable[[Resources], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    iteration: str  # "module:function", one pass of the loop; returns how many items it handled
+    needs: frozenset[str]
+    interval: Callable[[Settings], float]
+
+    def load(self) -> Iteration:
+        module, attr = self.iteration.split(":")
+        fn: Iteration = getattr(importlib.import_module(module), attr)
+        return fn
+
+
+WORKERS: dict[str, WorkerSpec] = {
+    "timetable": WorkerSpec(
+        "jatra.catalog.worker:roll_horizon", frozenset({"db", "redis"}), lambda s: s.timetable_interval_s
+    ),
+}
+
+
+async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
+    iteration = spec.load()
+    tracer = trace.get_tracer("jatra.worker")
+    backoff = 1.0
+    while True:
+        try:
+            with tracer.start_as_current_span(f"worker.{name}.iteration") as span:
+                handled = await iteration(res)
+                span.set_attribute("jatra.worker.handled", handled)
+            WORKER_RUNS.labels(name, "ok").inc()
+            WORKER_LAST_SUCCESS.labels(name).set(time.time())
+            backoff = 1.0
+            await asyncio.sleep(spec.interval(res.settings))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            WORKER_RUNS.labels(name, "error").inc()
+            log.exception("worker.iteration.failed", worker=name, retry_in_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+
+async def run_worker(name: str, port: int, settings: Settings) -> None:
+    spec = WORKERS[name]
+    from jatra import __version__  # noqa: PLC0415
+
+    configure_logging(settings, name)
+    setup_tracing(settings, name)
+    async with open_resources(settings, name, spec.needs) as res:
+        app = Litestar(route_handlers=[health_router, MetricsController])
+        app.state.resources = res
+        BUILD_INFO.labels(__version__, settings.environment).set(1)
+        config = uvicorn.Config(app, host=settings.api_host, port=port, log_config=None, lifespan="off")
+        server = uvicorn.Server(config)
+        loop = asyncio.create_task(_loop(name, spec, res))
+        log.info("worker.started", worker=name, port=port)
+        try:
+            await server.serve()
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+            log.info("worker.stopped", worker=name)
