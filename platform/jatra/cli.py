@@ -83,6 +83,19 @@ def seed(days: int | None) -> None:
 
 
 @main.command()
+@click.option("--requests", type=int, default=300, show_default=True)
+def demo(requests: int) -> None:
+    """Run a short burst of searches against the running stack and print where everything is."""
+    from jatra.demo import burst  # noqa: PLC0415
+    from jatra.stack.commands import stack_for, summary  # noqa: PLC0415
+
+    settings = _settings()
+    click.echo(asyncio.run(burst(settings, requests)))
+    click.echo(summary(settings, stack_for(settings)))
+    click.echo(f"  logs (ECS JSON, one file per process): {stack_for(settings).ctx.state_dir / 'log'}")
+
+
+@main.command()
 @click.argument("services", nargs=-1)
 @click.option("--port", type=int, default=None, help="Port to listen on (default: the stack's API port).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Uvicorn worker processes.")

@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+VENV := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: bootstrap demo test lint format unit integration down status clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## Start the stack of real servers and the Jatra processes, seed the timetable, run a burst, print where it all is.
+demo: bootstrap
+	@$(VENV)/jatra up
+	@$(VENV)/jatra seed
+	@$(VENV)/jatra demo
+
+## Lint, type-check and run every test against real servers the fixtures start.
+test: bootstrap lint
+	@$(VENV)/pytest
+
+lint: bootstrap
+	$(VENV)/ruff check platform tests
+	$(VENV)/ruff format --check platform tests
+	$(VENV)/mypy --strict platform/jatra
+
+format: bootstrap
+	$(VENV)/ruff format platform tests
+	$(VENV)/ruff check --fix platform tests
+
+unit: bootstrap
+	@$(VENV)/pytest tests/unit
+
+integration: bootstrap
+	@$(VENV)/pytest tests/integration
+
+down:
+	@if [ -x $(VENV)/jatra ]; then $(VENV)/jatra down; else echo "nothing to stop (no .venv)"; fi
+
+status: bootstrap
+	@$(VENV)/jatra status
+
+clean: down
+	rm -rf var
