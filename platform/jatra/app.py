@@ -64,7 +64,11 @@ def create_app(
     names = resolve(services)
     process = "api" if list(services) == ["all"] else "-".join(names)
     provider = setup_tracing(settings, process, span_processors)
-    needs = PLATFORM_NEEDS if list(services) == ["all"] else frozenset().union(*(SERVICES[n].needs for n in names))
+    needs = (
+        PLATFORM_NEEDS
+        if list(services) == ["all"]
+        else frozenset().union(*(SERVICES[n].needs for n in names))
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

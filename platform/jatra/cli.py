@@ -36,7 +36,7 @@ def up(apps: bool) -> None:
     t0 = time.monotonic()
     try:
         summary = stack_up(_settings(), with_apps=apps)
-    except Exception as exc:  # noqa: BLE001 - the CLI reports the cause, without a traceback
+    except Exception as exc:
         click.secho(f"jatra up failed: {exc}", fg="red", err=True)
         sys.exit(1)
     click.echo(summary)

@@ -116,11 +116,12 @@ def _jatra_error(request: Request[Any, Any, Any], exc: JatraError) -> Response[d
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    params = []
-    if isinstance(exc.extra, list):
-        for item in exc.extra:
-            if isinstance(item, dict):
-                params.append({"name": str(item.get("key", "body")), "reason": str(item.get("message", ""))})
+    items = exc.extra if isinstance(exc.extra, list) else []
+    params = [
+        {"name": str(item.get("key", "body")), "reason": str(item.get("message", ""))}
+        for item in items
+        if isinstance(item, dict)
+    ]
     detail = "; ".join(f"{p['name']}: {p['reason']}" for p in params) or exc.detail
     log.info("request.rejected", problem="invalid-request", status=400, detail=detail)
     return problem(request, 400, "invalid-request", "Invalid request", detail, invalid_params=params)
@@ -150,7 +151,9 @@ def dependency_of(exc: BaseException) -> str | None:
 
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return "redis"
-    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError):
+    if isinstance(
+        exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError
+    ):
         return "postgres"
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return "postgres"
@@ -161,7 +164,7 @@ def dependency_of(exc: BaseException) -> str | None:
     return None
 
 
-def exception_handlers() -> dict[type[Exception], Any]:
+def exception_handlers() -> dict[int | type[Exception], Any]:
     return {
         JatraError: _jatra_error,
         ValidationException: _validation_error,

@@ -36,14 +36,14 @@ class SearchCache:
     async def get(self, origin: str, destination: str, day: dt.date) -> bytes | None:
         """The cached answer, or None on a miss. A Redis failure is a miss, not an error: search degrades."""
         try:
-            raw: bytes | None = await self.redis.hget(_key(day), f"{origin}:{destination}")  # type: ignore[misc]
+            raw = await self.redis.hget(_key(day), f"{origin}:{destination}")
         except RedisError as exc:
             LOOKUPS.labels("error").inc()
             log.warning("catalog.cache.unavailable", error=str(exc))
             return None
         LOOKUPS.labels("hit" if raw is not None else "miss").inc()
         trace.get_current_span().set_attribute("jatra.cache.hit", raw is not None)
-        return raw
+        return raw if isinstance(raw, bytes) else None
 
     async def put(self, origin: str, destination: str, day: dt.date, body: bytes) -> None:
         key = _key(day)
@@ -68,4 +68,6 @@ class SearchCache:
             span.set_attribute("jatra.cache.dates", len(keys))
             await self.redis.delete(*keys)
         INVALIDATIONS.labels(reason).inc(len(keys))
-        log.info("catalog.cache.invalidated", reason=reason, dates=sorted(k.removeprefix(PREFIX) for k in keys))
+        log.info(
+            "catalog.cache.invalidated", reason=reason, dates=sorted(k.removeprefix(PREFIX) for k in keys)
+        )

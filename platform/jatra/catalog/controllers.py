@@ -6,8 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, Response, Router, get
 from litestar.di import Provide
-from litestar.openapi.spec import Example
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,8 +38,12 @@ class CatalogController(Controller):
         "/journeys",
         operation_id="searchJourneys",
         responses={
-            200: ResponseSpec(SearchResult, description="Journeys leaving `from` on `date` that call at `to`"),
-            422: ResponseSpec(None, description="Unknown station, bad or past date, from == to", media_type=PROBLEM_JSON),
+            200: ResponseSpec(
+                SearchResult, description="Journeys leaving `from` on `date` that call at `to`"
+            ),
+            422: ResponseSpec(
+                None, description="Unknown station, bad or past date, from == to", media_type=PROBLEM_JSON
+            ),
         },
     )
     async def journeys(

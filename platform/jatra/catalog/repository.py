@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Row, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -33,7 +34,8 @@ SEARCH_SQL = text(
     FROM legs l
     JOIN coaches c ON c.train_number = l.train_number
     JOIN seats s ON s.coach_id = c.id
-    GROUP BY l.journey_id, l.train_number, l.train_name, l.departs_at, l.arrives_at, l.distance_km, c.seat_class
+    GROUP BY l.journey_id, l.train_number, l.train_name, l.departs_at, l.arrives_at, l.distance_km,
+             c.seat_class
     ORDER BY l.departs_at, l.train_number, c.seat_class
     """
 )
@@ -50,12 +52,17 @@ async def known_stations(session: AsyncSession, codes: Sequence[str]) -> set[str
 async def fare_rules(session: AsyncSession) -> dict[str, tuple[FareRule, str]]:
     rows = (await session.scalars(select(SeatClass))).all()
     return {
-        r.code: (FareRule(r.code, Decimal(r.rate_per_km), r.minimum_fare, r.vat_percent), r.name) for r in rows
+        r.code: (FareRule(r.code, Decimal(r.rate_per_km), r.minimum_fare, r.vat_percent), r.name)
+        for r in rows
     }
 
 
-async def search(session: AsyncSession, origin: str, destination: str, day: dt.date, tz: str) -> Sequence[Row[tuple[object, ...]]]:
-    result = await session.execute(SEARCH_SQL, {"origin": origin, "destination": destination, "day": day, "tz": tz})
+async def search(
+    session: AsyncSession, origin: str, destination: str, day: dt.date, tz: str
+) -> Sequence[Row[tuple[Any, ...]]]:
+    result = await session.execute(
+        SEARCH_SQL, {"origin": origin, "destination": destination, "day": day, "tz": tz}
+    )
     return result.all()
 
 

@@ -56,7 +56,9 @@ def _rows(tt: Timetable) -> dict[Any, list[dict[str, Any]]]:
     ]  # fmt: skip
     trains, stops, coaches, seats = [], [], [], []
     for t in tt.trains:
-        trains.append({"number": t.number, "name": t.name, "off_day": t.off_day, "departs_min": t.departs_min})
+        trains.append(
+            {"number": t.number, "name": t.name, "off_day": t.off_day, "departs_min": t.departs_min}
+        )
         stops += [
             {"train_number": t.number, "seq": s.seq, "station_code": s.station, "arrive_min": s.arrive_min,
              "depart_min": s.depart_min, "distance_km": s.distance_km}
@@ -68,8 +70,17 @@ def _rows(tt: Timetable) -> dict[Any, list[dict[str, Any]]]:
                 {"id": cid, "train_number": t.number, "code": coach.code, "seat_class": coach.seat_class,
                  "position": position}
             )  # fmt: skip
-            seats += [{"id": seat_id(cid, n), "coach_id": cid, "number": n} for n in range(1, coach.seats + 1)]
-    return {Station: stations, SeatClass: classes, Train: trains, TrainStop: stops, Coach: coaches, Seat: seats}
+            seats += [
+                {"id": seat_id(cid, n), "coach_id": cid, "number": n} for n in range(1, coach.seats + 1)
+            ]
+    return {
+        Station: stations,
+        SeatClass: classes,
+        Train: trains,
+        TrainStop: stops,
+        Coach: coaches,
+        Seat: seats,
+    }
 
 
 async def seed(session: AsyncSession, days: int, tz_name: str) -> SeedReport:

@@ -83,7 +83,9 @@ class CatalogService:
             journey_id, number, name, departs, arrives, km, seat_class, seats = row
             rule, class_name = rules[seat_class]
             classes[journey_id].append(
-                ClassAvailability(seat_class=seat_class, name=class_name, fare=rule.fare(km), seats_available=seats)
+                ClassAvailability(
+                    seat_class=seat_class, name=class_name, fare=rule.fare(km), seats_available=seats
+                )
             )
             heads[journey_id] = (number, name, departs, arrives, km)
         journeys = [

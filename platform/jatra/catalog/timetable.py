@@ -1,4 +1,4 @@
-"""The seed timetable: parse ``data/timetable.toml`` into trains with timed stops (pure, no I/O beyond reading)."""
+"""The seed timetable: parse ``data/timetable.toml`` into trains with timed stops (pure functions)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,23 @@ class Timetable:
 
 
 # Coach codes in the Bengali alphabet order that Bangladesh Railway uses (KA, KHA, GA, ...).
-COACH_CODES = ("KA", "KHA", "GA", "GHA", "UMA", "CHA", "SCHA", "JA", "JHA", "NEO", "TA", "THA", "DA", "DHA", "NA")
+COACH_CODES = (
+    "KA",
+    "KHA",
+    "GA",
+    "GHA",
+    "UMA",
+    "CHA",
+    "SCHA",
+    "JA",
+    "JHA",
+    "NEO",
+    "TA",
+    "THA",
+    "DA",
+    "DHA",
+    "NA",
+)
 
 
 def _stops(line: list[tuple[str, int]], direction: str, calls: str) -> tuple[StopSpec, ...]:
@@ -96,7 +112,7 @@ def _stops(line: list[tuple[str, int]], direction: str, calls: str) -> tuple[Sto
 
 
 def _coaches(composition: list[list[object]]) -> tuple[CoachSpec, ...]:
-    coaches = []
+    coaches: list[CoachSpec] = []
     for seat_class, count, seats in composition:
         for _ in range(int(str(count))):
             coaches.append(CoachSpec(COACH_CODES[len(coaches)], str(seat_class), int(str(seats))))

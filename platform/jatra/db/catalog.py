@@ -57,7 +57,9 @@ class TrainStop(Base):
         UniqueConstraint("train_number", "station_code"),
         CheckConstraint("arrive_min IS NULL OR depart_min IS NULL OR arrive_min <= depart_min", name="times"),
     )
-    train_number: Mapped[int] = mapped_column(ForeignKey("trains.number", ondelete="CASCADE"), primary_key=True)
+    train_number: Mapped[int] = mapped_column(
+        ForeignKey("trains.number", ondelete="CASCADE"), primary_key=True
+    )
     #: 0 for the origin; a seat is sold per leg between consecutive stops
     seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     station_code: Mapped[str] = mapped_column(ForeignKey("stations.code"), index=True)

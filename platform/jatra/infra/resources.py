@@ -52,7 +52,9 @@ class Resources:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings, name: str, needs: Collection[str] = ALL) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, name: str, needs: Collection[str] = ALL
+) -> AsyncIterator[Resources]:
     res = Resources(settings=settings, name=name, wants_amqp="amqp" in needs)
     if "db" in needs:
         res.engine = create_engine(settings)

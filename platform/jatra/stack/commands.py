@@ -48,7 +48,7 @@ def summary(settings: Settings, stack: Stack) -> str:
         f"Jatra local stack  (state: {stack.ctx.state_dir}, logs: {stack.ctx.state_dir / 'log'})",
         f"  API             {h}:{p.api}/api/v1        OpenAPI docs: {h}:{p.api}/docs",
         f"  Prometheus      {h}:{p.prometheus}          Alertmanager: {h}:{p.alertmanager}",
-        f"  RabbitMQ        amqp://127.0.0.1:{p.amqp}   management: {h}:{p.rabbitmq_management} (guest/guest)",
+        f"  RabbitMQ        amqp://127.0.0.1:{p.amqp}   management: {h}:{p.rabbitmq_management} (guest)",
         f"  Postgres        127.0.0.1:{p.postgres} (PgBouncer {p.pgbouncer})   Redis 127.0.0.1:{p.redis}",
         f"  metrics         {h}:{p.api}/metrics and one /metrics per worker, scraped every 5s",
     ]

@@ -61,10 +61,7 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def up(self, servers: Sequence[Server]) -> list[Running]:
         """Start what is not running yet and wait until each answers. Running servers are left alone."""
-        started = []
-        for server in servers:
-            started.append(self._up_one(server))
-        return started
+        return [self._up_one(server) for server in servers]
 
     def _up_one(self, server: Server) -> Running:
         ctx = self.ctx
@@ -81,7 +78,12 @@ class Stack:
         t0 = time.monotonic()
         pid = spawn(argv, ctx.log(server.name), env=server.env(ctx))
         self._record(server.name, [pid], server.port(ctx))
-        wait_until(lambda: not pid_alive(pid) or server.ready(ctx), server.ready_timeout, server.name, ctx.log(server.name))
+        wait_until(
+            lambda: not pid_alive(pid) or server.ready(ctx),
+            server.ready_timeout,
+            server.name,
+            ctx.log(server.name),
+        )
         if not pid_alive(pid):
             raise StackError(f"{server.name} exited during start-up{log_tail(ctx.log(server.name))}")
         server.after_start(ctx)
@@ -134,4 +136,3 @@ def _by_name(name: str) -> Server | None:
         if server.name == name:
             return server
     return None
-

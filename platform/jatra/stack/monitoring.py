@@ -155,4 +155,14 @@ class NodeExporter(_Exporter):
         return ["--collector.disable-defaults", *(f"--collector.{c}" for c in NODE_COLLECTORS)]
 
 
-NODE_COLLECTORS = ("cpu", "meminfo", "loadavg", "diskstats", "filesystem", "netdev", "pressure", "stat", "vmstat")
+NODE_COLLECTORS = (
+    "cpu",
+    "meminfo",
+    "loadavg",
+    "diskstats",
+    "filesystem",
+    "netdev",
+    "pressure",
+    "stat",
+    "vmstat",
+)

@@ -69,9 +69,11 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
 
 
 def http_ok(url: str, timeout: float = 0.5) -> bool:
-    with contextlib.suppress(OSError, ValueError):
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we build
-            return bool(200 <= response.status < 300)
+    with (
+        contextlib.suppress(OSError, ValueError),
+        urllib.request.urlopen(url, timeout=timeout) as response,  # noqa: S310 - loopback URLs we build
+    ):
+        return bool(200 <= response.status < 300)
     return False
 
 
@@ -91,9 +93,7 @@ def log_tail(log: Path | None, lines: int = 15) -> str:
     return f"\n  last lines of {log}:\n    " + "\n    ".join(tail)
 
 
-def spawn(
-    argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> int:
+def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
     """Start a process in its own session, detached from ours, with stdout+stderr in ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:

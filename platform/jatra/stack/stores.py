@@ -30,7 +30,10 @@ class Postgres(Server):
         data.mkdir(parents=True, exist_ok=True)
         chown_tree(data, self.user)
         subprocess.run(
-            as_user(self.user, [self._bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"]),
+            as_user(
+                self.user,
+                [self._bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"],
+            ),
             check=True,
             capture_output=True,
         )
@@ -44,7 +47,17 @@ class Postgres(Server):
         data = ctx.data(self.name)
         return as_user(
             self.user,
-            [self._bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port(ctx)), "-k", str(data)],
+            [
+                self._bin("postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port(ctx)),
+                "-k",
+                str(data),
+            ],
         )
 
     def ready(self, ctx: StackContext) -> bool:
@@ -59,11 +72,15 @@ class Postgres(Server):
 
     def after_start(self, ctx: StackContext) -> None:
         psql = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port(ctx)), "-U", "postgres", "-qtAc"]
-        exists = subprocess.run([*psql, "SELECT 1 FROM pg_roles WHERE rolname='jatra'"], capture_output=True, text=True)
+        exists = subprocess.run(
+            [*psql, "SELECT 1 FROM pg_roles WHERE rolname='jatra'"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if exists.stdout.strip() != "1":
             subprocess.run([*psql, "CREATE ROLE jatra LOGIN CREATEDB"], check=True, capture_output=True)
             subprocess.run([*psql, "CREATE DATABASE jatra OWNER jatra"], check=True, capture_output=True)
-            # the exporter reads pg_stat_* as the superuser; btree_gist is a trusted extension the owner may create
 
 
 def _pidfile(path: Path) -> list[int]:

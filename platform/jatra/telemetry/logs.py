@@ -85,12 +85,17 @@ def configure_logging(settings: Settings, service_name: str) -> StructLoggingCon
     formatter = {
         "()": structlog.stdlib.ProcessorFormatter,
         "foreign_pre_chain": shared,
-        "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, ecs_logging.StructlogFormatter()],
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            ecs_logging.StructlogFormatter(),
+        ],
     }
     quiet = {"level": "WARNING", "handlers": ["stdout"], "propagate": False}
     stdlib_config = LoggingConfig(
         formatters={"ecs": formatter},
-        handlers={"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "ecs"}},
+        handlers={
+            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "ecs"}
+        },
         root={"handlers": ["stdout"], "level": level},
         loggers={"uvicorn.access": quiet, "aiormq": quiet, "aio_pika": quiet},
         disable_existing_loggers=False,
@@ -99,7 +104,10 @@ def configure_logging(settings: Settings, service_name: str) -> StructLoggingCon
     )
     stdlib_config.configure()
     structlog.configure(
-        processors=processors, logger_factory=logger_factory, wrapper_class=wrapper, cache_logger_on_first_use=True
+        processors=processors,
+        logger_factory=logger_factory,
+        wrapper_class=wrapper,
+        cache_logger_on_first_use=True,
     )
     return StructLoggingConfig(
         processors=processors,
@@ -117,7 +125,7 @@ def request_logging_config(settings: Settings, process: str) -> StructlogConfig:
         structlog_logging_config=configure_logging(settings, process),
         middleware_logging_config=LoggingMiddlewareConfig(
             request_log_fields=("path", "method", "query"),
-            response_log_fields=("status_code",),
+            response_log_fields=["status_code"],
             request_log_message="http.request",
             response_log_message="http.response",
             exclude=["^/metrics$", "^/health$", "^/ready$"],

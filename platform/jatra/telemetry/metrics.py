@@ -77,6 +77,6 @@ class MetricsController(PrometheusController):
     opt = {"service": "platform"}  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get(sync_to_thread=False)
-    def get(self, request: Request[Any, Any, Any]) -> Response[bytes]:  # type: ignore[override]
+    def get(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(REGISTRY), media_type=content_type)
