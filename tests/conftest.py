@@ -1,0 +1,20 @@
+"""Test settings are fixed before any Jatra import; the real servers come from the same code as `jatra up`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_PORT_BASE = 27000
+os.environ.update(
+    {
+        "JATRA_ENVIRONMENT": "test",
+        "JATRA_STATE_DIR": str(ROOT / "var" / "test"),
+        "JATRA_PORT_BASE": str(TEST_PORT_BASE),
+        "JATRA_LOG_LEVEL": "INFO",
+        "JATRA_TIMETABLE_HORIZON_DAYS": "7",
+    }
+)
+
+pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.app"]

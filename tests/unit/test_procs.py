@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jatra.stack.base import StackContext
+from jatra.stack.ports import APP_OFFSETS, Ports
+from jatra.stack.procs import MissingBinaryError, find_binary
+from jatra.stack.stores import Redis
+
+
+def test_a_missing_binary_names_itself_and_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingBinaryError) as caught:
+        Redis().argv(StackContext(tmp_path, Ports(40000)))
+    message = str(caught.value)
+    assert "redis-server is not installed" in message
+    assert "apt-get install -y redis-server" in message
+
+
+def test_absolute_globs_are_searched() -> None:
+    with pytest.raises(MissingBinaryError, match="nope"):
+        find_binary(["/nonexistent/*/nope"], "nope-package")
+
+
+def test_ports_do_not_collide() -> None:
+    p = Ports(17000)
+    servers = [getattr(p, n) for n in dir(p) if n not in {"base", "api"} and isinstance(getattr(p, n), int)]
+    apps = [p.app(name) for name in APP_OFFSETS]
+    used = servers + apps
+    assert len(used) == len(set(used)) >= 15
