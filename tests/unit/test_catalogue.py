@@ -6,7 +6,18 @@ import re
 
 from jatra.telemetry.catalogue import CATALOGUE
 
-UNBOUNDED = {"user", "user_id", "seat", "seat_id", "booking", "booking_id", "hold_id", "phone", "trace_id", "path_raw"}
+UNBOUNDED = {
+    "user",
+    "user_id",
+    "seat",
+    "seat_id",
+    "booking",
+    "booking_id",
+    "hold_id",
+    "phone",
+    "trace_id",
+    "path_raw",
+}
 
 
 def test_names_follow_the_convention() -> None:

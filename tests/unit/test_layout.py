@@ -15,7 +15,9 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 @pytest.mark.parametrize("name", ["logging", "platform"])
 def test_stdlib_modules_resolve_to_the_standard_library(name: str) -> None:
-    assert str(ROOT) in [str(Path(p).resolve()) for p in sys.path if p], "tests must run with the repo on sys.path"
+    assert str(ROOT) in [str(Path(p).resolve()) for p in sys.path if p], (
+        "tests must run with the repo on sys.path"
+    )
     module = importlib.import_module(name)
     origin = Path(module.__file__ or "").resolve()
     assert origin.is_relative_to(STDLIB), f"{name} resolved to {origin}, not the standard library"

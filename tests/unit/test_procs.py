@@ -10,7 +10,9 @@ from jatra.stack.procs import MissingBinaryError, find_binary
 from jatra.stack.stores import Redis
 
 
-def test_a_missing_binary_names_itself_and_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_missing_binary_names_itself_and_its_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingBinaryError) as caught:
         Redis().argv(StackContext(tmp_path, Ports(40000)))

@@ -26,7 +26,9 @@ def test_environment_variables_are_typed() -> None:
     assert s.trace_sample_ratio == 0.25
 
 
-@pytest.mark.parametrize(("name", "value"), [("JATRA_PORT_BASE", "abc"), ("JATRA_TELEMETRY_ENABLED", "maybe")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("JATRA_PORT_BASE", "abc"), ("JATRA_TELEMETRY_ENABLED", "maybe")]
+)
 def test_a_malformed_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         load_settings({name: value})

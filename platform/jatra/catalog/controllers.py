@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, Router, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,10 +18,27 @@ from jatra.errors import PROBLEM_JSON
 from jatra.infra.deps import provide_redis, provide_session, provide_settings
 from jatra.settings import Settings
 
-Code = Annotated[str, Parameter(min_length=2, max_length=8, examples=[Example(value="DA")])]
+Origin = Annotated[
+    str, QueryParameter(name="from", min_length=2, max_length=8, examples=[Example(value="DA")],
+                        description="Station code of departure")
+]  # fmt: skip
+Destination = Annotated[
+    str, QueryParameter(name="to", min_length=2, max_length=8, examples=[Example(value="CGP")],
+                        description="Station code of arrival")
+]  # fmt: skip
+TravelDate = Annotated[
+    str,
+    QueryParameter(
+        description="Travel date (YYYY-MM-DD, local time)", examples=[Example(value="2026-12-01")]
+    ),
+]
 
 
-def provide_catalog(db_session: AsyncSession, redis: Redis, settings: Settings) -> CatalogService:
+def provide_catalog(
+    db_session: NamedDependency[AsyncSession],
+    redis: NamedDependency[Redis],
+    settings: NamedDependency[Settings],
+) -> CatalogService:
     return CatalogService(db_session, redis, settings)
 
 
@@ -30,7 +47,7 @@ class CatalogController(Controller):
     tags = ["catalog"]  # noqa: RUF012
 
     @get("/stations", operation_id="listStations")
-    async def stations(self, catalog: CatalogService) -> list[StationOut]:
+    async def stations(self, catalog: NamedDependency[CatalogService]) -> list[StationOut]:
         """Every station, by code."""
         return await catalog.stations()
 
@@ -48,10 +65,10 @@ class CatalogController(Controller):
     )
     async def journeys(
         self,
-        catalog: CatalogService,
-        origin: Code = Parameter(query="from", description="Station code of departure"),
-        destination: Code = Parameter(query="to", description="Station code of arrival"),
-        date: str = Parameter(description="Travel date (YYYY-MM-DD, local time)"),
+        catalog: NamedDependency[CatalogService],
+        origin: Origin,
+        destination: Destination,
+        date: TravelDate,
     ) -> Response[bytes]:
         """Search journeys with departure and arrival times and seats available per class."""
         body = await catalog.search(origin, destination, date)

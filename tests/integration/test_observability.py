@@ -1,0 +1,60 @@
+"""One search request yields one trace (HTTP, Redis and Postgres spans), RED metrics and ECS logs with its trace id."""
+
+from __future__ import annotations
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from jatra.catalog.cache import SearchCache
+from tests.fixtures.app import EcsLines
+from tests.integration.helpers import sample, travel_day
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_search_is_traced_measured_and_logged(
+    client: AsyncTestClient[Litestar], redis: Redis, spans: InMemorySpanExporter, ecs_logs: EcsLines
+) -> None:
+    day = travel_day(5)
+    await SearchCache(redis, 60).invalidate([day], "test")  # force a miss: db + redis
+    labels = {"path": "/api/v1/journeys", "status_code": "200", "service": "catalog", "method": "GET"}
+    before = sample((await client.get("/metrics")).text, "jatra_http_requests_total", **labels)
+    spans.clear()
+
+    response = await client.get(
+        "/api/v1/journeys", params={"from": "DA", "to": "SYT", "date": day.isoformat()}
+    )
+    assert response.status_code == 200
+
+    finished = spans.get_finished_spans()
+    server = [s for s in finished if s.kind == SpanKind.SERVER]
+    assert len(server) == 1
+    root = server[0]
+    assert root.name == "GET /api/v1/journeys"  # the route template, never the raw path
+    assert root.attributes is not None and root.attributes["http.route"] == "/api/v1/journeys"
+    trace_id = root.context.trace_id
+    in_trace = [s for s in finished if s.context.trace_id == trace_id]
+    systems = {
+        (s.attributes or {}).get("db.system") or (s.attributes or {}).get("db.system.name") for s in in_trace
+    }
+    assert "redis" in systems, [s.name for s in in_trace]
+    assert "postgresql" in systems, [s.name for s in in_trace]
+    assert all(s.parent is not None for s in in_trace if s is not root)
+
+    after = sample((await client.get("/metrics")).text, "jatra_http_requests_total", **labels)
+    assert after == before + 1
+    exposition = (await client.get("/metrics", headers={"accept": "application/openmetrics-text"})).text
+    assert f'trace_id="{trace_id:032x}"' in exposition  # the latency exemplar links to this very trace
+
+    mine = [line for line in ecs_logs.lines if line.get("trace", {}).get("id") == f"{trace_id:032x}"]
+    messages = {line["message"] for line in mine}
+    assert {"http.request", "http.response", "catalog.search.computed"} <= messages
+    for line in mine:
+        assert line["service"]["name"] == "jatra-api"
+        assert line["event"]["dataset"] == "jatra.api"
+        assert line["span"]["id"] and line["log.level"] and line["@timestamp"]
+        assert "body" not in line

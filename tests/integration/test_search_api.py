@@ -1,0 +1,110 @@
+"""Journey search and stations against real Postgres and Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from jatra.catalog.cache import SearchCache
+from jatra.settings import Settings
+from tests.integration.helpers import sample, travel_day
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+
+
+async def test_stations_are_listed(client: Client) -> None:
+    response = await client.get("/api/v1/stations")
+    assert response.status_code == 200
+    codes = {s["code"] for s in response.json()}
+    assert {"DA", "CGP", "SYT"} <= codes and len(codes) >= 50
+
+
+async def test_search_returns_journeys_with_times_and_classes(client: Client) -> None:
+    day = travel_day(2)
+    response = await client.get(
+        "/api/v1/journeys", params={"from": "DA", "to": "CGP", "date": day.isoformat()}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["from"] == "DA" and body["to"] == "CGP" and body["date"] == day.isoformat()
+    names = {j["train"]["name"] for j in body["journeys"]}
+    assert "Mahanagar Provati" in names  # runs every day
+    for journey in body["journeys"]:
+        departs = dt.datetime.fromisoformat(journey["departs_at"])
+        arrives = dt.datetime.fromisoformat(journey["arrives_at"])
+        assert departs.date() == day and arrives > departs
+        assert journey["distance_km"] == 321
+        assert journey["classes"] and all(
+            c["fare"] > 0 and c["seats_available"] > 0 for c in journey["classes"]
+        )
+    departures = [j["departs_at"] for j in body["journeys"]]
+    assert departures == sorted(departures)
+
+
+async def test_an_intermediate_segment_is_found_with_its_own_fare(client: Client) -> None:
+    day = travel_day(3).isoformat()
+    whole = (await client.get("/api/v1/journeys", params={"from": "DA", "to": "SYT", "date": day})).json()
+    part = (await client.get("/api/v1/journeys", params={"from": "BHB", "to": "SYT", "date": day})).json()
+    assert part["journeys"], "Dhaka-Sylhet trains call at Bhairab Bazar"
+    for segment in part["journeys"]:
+        full = next(j for j in whole["journeys"] if j["journey_id"] == segment["journey_id"])
+        assert segment["distance_km"] < full["distance_km"]
+        assert segment["departs_at"] > full["departs_at"] and segment["arrives_at"] == full["arrives_at"]
+        fare = {c["class"]: c["fare"] for c in full["classes"]}
+        assert all(c["fare"] < fare[c["class"]] for c in segment["classes"])
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"from": "DA", "to": "XYZ"}, 422, "to"),
+        ({"from": "QQ", "to": "CGP"}, 422, "from"),
+        ({"from": "DA", "to": "DA"}, 422, "to"),
+        ({"from": "DA", "to": "CGP", "date": "2020-01-01"}, 422, "date"),
+        ({"from": "DA", "to": "CGP", "date": "next friday"}, 422, "date"),
+        ({"from": "DA", "date": "2030-01-01"}, 400, "to"),
+    ],
+)
+async def test_bad_input_gets_problem_json_naming_the_field(
+    client: Client, params: dict[str, str], status: int, field: str
+) -> None:
+    params = {"date": travel_day(1).isoformat(), **params}
+    response = await client.get("/api/v1/journeys", params=params)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == status and problem["type"].startswith("https://") and problem["title"]
+    assert field in problem["detail"]
+
+
+async def test_unknown_route_is_problem_json(client: Client) -> None:
+    response = await client.get("/api/v1/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_second_search_is_a_cache_hit_until_invalidated(
+    client: Client, settings: Settings, redis: Redis
+) -> None:
+    day = travel_day(4)
+    params = {"from": "DA", "to": "RJS", "date": day.isoformat()}
+    await SearchCache(redis, 60).invalidate([day], "test")
+
+    async def lookups(result: str) -> float:
+        text = (await client.get("/metrics")).text
+        return sample(text, "jatra_catalog_search_cache_lookups_total", result=result)
+
+    hits, misses = await lookups("hit"), await lookups("miss")
+    first = await client.get("/api/v1/journeys", params=params)
+    second = await client.get("/api/v1/journeys", params=params)
+    assert first.content == second.content
+    assert await lookups("miss") == misses + 1
+    assert await lookups("hit") == hits + 1
+    await SearchCache(redis, settings.search_cache_ttl_s).invalidate([day], "test")
+    await client.get("/api/v1/journeys", params=params)
+    assert await lookups("miss") == misses + 2
