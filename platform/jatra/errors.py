@@ -159,8 +159,27 @@ def dependency_of(exc: BaseException) -> str | None:
         return "postgres"
     if isinstance(exc, aiormq.exceptions.AMQPConnectionError | aiormq.exceptions.ChannelInvalidStateError):
         return "rabbitmq"
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return "network"
+    if isinstance(exc, OSError | TimeoutError):
+        # Connect-time failures reach us unwrapped (asyncpg raises ConnectionRefusedError itself): name the
+        # dependency by the library the error came out of.
+        return _library_of(exc) or "network"
+    return None
+
+
+_LIBRARIES = (("asyncpg", "postgres"), ("sqlalchemy", "postgres"), ("redis", "redis"), ("aiormq", "rabbitmq"),
+              ("aio_pika", "rabbitmq"))  # fmt: skip
+
+
+def _library_of(exc: BaseException) -> str | None:
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    for module in reversed(frames):
+        for prefix, dependency in _LIBRARIES:
+            if module == prefix or module.startswith(prefix + "."):
+                return dependency
     return None
 
 

@@ -1,13 +1,13 @@
-"""One search request yields one trace (HTTP, Redis and Postgres spans), RED metrics and ECS logs with its trace id."""
+"""One search yields one trace (HTTP, Redis and Postgres spans), RED metrics and ECS logs with its trace id."""
 
 from __future__ import annotations
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from redis.asyncio import Redis
 
 from jatra.catalog.cache import SearchCache
 from tests.fixtures.app import EcsLines

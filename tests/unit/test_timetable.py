@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from jatra.catalog.timetable import load
 
 
@@ -21,7 +23,7 @@ def test_every_train_runs_forward_in_time_and_distance() -> None:
         assert len(stops) >= 2, train.number
         assert stops[0].arrive_min is None and stops[-1].depart_min is None
         clock = -1
-        for a, b in zip(stops, stops[1:], strict=False):
+        for a, b in itertools.pairwise(stops):
             assert b.distance_km > a.distance_km, train.number
             assert b.arrive_min is not None and b.arrive_min > (a.depart_min or 0) >= clock
             clock = a.depart_min or 0

@@ -60,7 +60,12 @@ class Stack:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def up(self, servers: Sequence[Server]) -> list[Running]:
-        """Start what is not running yet and wait until each answers. Running servers are left alone."""
+        """Start what is not running yet and wait until each answers. Running servers are left alone.
+
+        Every binary is looked up first, so a missing one stops `up` before anything was started.
+        """
+        for server in servers:
+            server.argv(self.ctx)
         return [self._up_one(server) for server in servers]
 
     def _up_one(self, server: Server) -> Running:

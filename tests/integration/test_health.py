@@ -1,0 +1,53 @@
+"""/health and /ready, and what a failed dependency looks like to a client: 503 with Retry-After."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from jatra.app import create_app
+from jatra.settings import Settings
+from tests.integration.helpers import travel_day
+
+pytestmark = pytest.mark.integration
+
+
+async def test_ready_checks_every_dependency(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    assert (await client.get("/health")).json()["status"] == "ok"
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert set(checks) == {"postgres", "redis", "rabbitmq"}
+    assert all(c["ok"] for c in checks.values())
+
+
+async def test_a_dead_dependency_makes_the_process_not_ready(settings: Settings) -> None:
+    broken = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0", dependency_timeout_s=0.3)
+    async with AsyncTestClient(app=create_app(["all"], broken)) as client:
+        response = await client.get("/ready")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == str(settings.retry_after_s)
+        checks = response.json()["checks"]
+        assert checks["redis"]["ok"] is False and checks["postgres"]["ok"] is True
+        assert (await client.get("/health")).status_code == 200  # alive, just not ready
+
+
+async def test_search_degrades_to_the_database_when_redis_is_down(settings: Settings) -> None:
+    broken = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0", dependency_timeout_s=0.3)
+    async with AsyncTestClient(app=create_app(["all"], broken)) as client:
+        params = {"from": "DA", "to": "CGP", "date": travel_day(1).isoformat()}
+        response = await client.get("/api/v1/journeys", params=params)
+        assert response.status_code == 200 and response.json()["journeys"]
+
+
+async def test_a_dead_database_is_a_503_problem_with_retry_after(settings: Settings) -> None:
+    broken = dataclasses.replace(settings, database_url="postgresql+asyncpg://jatra@127.0.0.1:1/jatra")
+    async with AsyncTestClient(app=create_app(["all"], broken)) as client:
+        params = {"from": "DA", "to": "CGP", "date": travel_day(6).isoformat()}
+        response = await client.get("/api/v1/journeys", params=params)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == str(settings.retry_after_s)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["dependency"] == "postgres"

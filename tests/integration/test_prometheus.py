@@ -1,0 +1,53 @@
+"""Prometheus, started by the stack, scrapes the exporters, RabbitMQ and every Jatra process."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import pytest
+
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def prom(settings: Settings, path: str, **params: str) -> Any:
+    url = f"http://127.0.0.1:{settings.ports.prometheus}{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)["data"]
+
+
+def test_every_target_is_scraped(jatra_processes_running: Stack, settings: Settings) -> None:
+    expected = {"prometheus", "alertmanager", "redis", "postgres", "node", "rabbitmq", "jatra"}
+    deadline = time.monotonic() + 40
+    health: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        health = {}
+        for target in prom(settings, "/api/v1/targets")["activeTargets"]:
+            health.setdefault(target["labels"]["job"], []).append(target["health"])
+        if set(health) >= expected and all(h == ["up"] * len(h) for h in health.values()):
+            break
+        time.sleep(1)
+    assert set(health) >= expected
+    assert all(all(state == "up" for state in h) for h in health.values()), health
+
+    processes = {
+        r["metric"]["process"] for r in prom(settings, "/api/v1/query", query="jatra_build_info")["result"]
+    }
+    assert processes == {"api", "timetable"}
+    workers = prom(settings, "/api/v1/query", query="jatra_worker_runs_total")["result"]
+    assert any(r["metric"]["worker"] == "timetable" for r in workers)
+    assert prom(settings, "/api/v1/query", query="rabbitmq_build_info")["result"]
+    assert prom(settings, "/api/v1/query", query="redis_up")["result"][0]["value"][1] == "1"
+    assert prom(settings, "/api/v1/query", query="pg_up")["result"][0]["value"][1] == "1"
+
+
+def test_alertmanager_answers(monitoring: Stack, settings: Settings) -> None:
+    url = f"http://127.0.0.1:{settings.ports.alertmanager}/api/v2/status"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert json.load(response)["cluster"]["status"] in {"disabled", "ready"}
