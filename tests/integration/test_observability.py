@@ -1,4 +1,4 @@
-"""One search yields one trace (HTTP, Redis and Postgres spans), RED metrics and ECS logs with its trace id."""
+"""One search yields one trace (HTTP, Redis and Postgres spans), RED metrics, ECS logs with its trace id."""
 
 from __future__ import annotations
 
