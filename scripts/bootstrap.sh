@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# binary -> Debian package; absolute paths are checked as files, names on PATH
+# binary -> Debian package; absolute paths (globs allowed) are checked as files, names on PATH.
+# Check the server binaries themselves: helper packages (postgresql-common) outlive the servers.
 declare -A NEEDS=(
   [redis-server]=redis-server
   [/usr/lib/rabbitmq/bin/rabbitmq-server]=rabbitmq-server
-  [pg_ctlcluster]=postgresql
+  ['/usr/lib/postgresql/*/bin/postgres']=postgresql
+  ['/usr/lib/postgresql/*/bin/initdb']=postgresql
   [/usr/sbin/pgbouncer]=pgbouncer
   [prometheus]=prometheus
   [promtool]=prometheus
@@ -20,7 +22,7 @@ declare -A NEEDS=(
 
 missing=()
 for bin in "${!NEEDS[@]}"; do
-  if [[ $bin == /* ]]; then [[ -x $bin ]] || missing+=("${NEEDS[$bin]}")
+  if [[ $bin == /* ]]; then compgen -G "$bin" >/dev/null || missing+=("${NEEDS[$bin]}")
   else command -v "$bin" >/dev/null 2>&1 || missing+=("${NEEDS[$bin]}"); fi
 done
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
