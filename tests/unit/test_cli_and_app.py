@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jatra.app import PLATFORM_NEEDS, SERVICES, create_app, resolve
+
+
+def test_config_prints_every_setting_with_secrets_masked() -> None:
+    env = {**os.environ, "JATRA_AMQP_URL": "amqp://jatra:hunter2@broker/"}
+    result = subprocess.run(
+        [sys.executable, "-m", "jatra", "config"], capture_output=True, text=True, env=env, check=True
+    )
+    assert "JATRA_PORT_BASE" in result.stdout and "JATRA_OTLP_ENDPOINT" in result.stdout
+    assert "hunter2" not in result.stdout and "amqp://jatra:***@broker/" in result.stdout
+
+
+def test_one_service_can_be_served_alone() -> None:
+    app = create_app(["catalog"])
+    paths = set(app.openapi_schema.paths or {})
+    assert {"/api/v1/journeys", "/api/v1/stations", "/health", "/ready"} <= paths
+    assert SERVICES["catalog"].needs < PLATFORM_NEEDS  # a lone catalog holds no broker connection
+
+
+def test_unknown_services_are_refused() -> None:
+    assert resolve(["all"]) == list(SERVICES)
+    with pytest.raises(ValueError, match="unknown services"):
+        resolve(["catalog", "teleport"])
