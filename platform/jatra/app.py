@@ -7,7 +7,7 @@ resources it needs. ``jatra serve all`` mounts every one in one process; ``jatra
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,7 @@ from litestar import Litestar, Request, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.plugins.structlog import StructlogPlugin
+from litestar.stores.redis import RedisStore
 from opentelemetry.sdk.trace import SpanProcessor
 
 from jatra import __version__
@@ -30,17 +31,20 @@ from jatra.telemetry.tracing import http_tracing_config, name_span_by_route, set
 
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
-    router: str  # "module:attribute"
+    factory: str  # "module:function" building the service's Router from settings
     needs: frozenset[str]
 
-    def load(self) -> Router:
-        module, attr = self.router.split(":")
-        router: Router = getattr(importlib.import_module(module), attr)
-        return router
+    def load(self, settings: Settings) -> Router:
+        module, attr = self.factory.split(":")
+        create: Callable[[Settings], Router] = getattr(importlib.import_module(module), attr)
+        return create(settings)
 
 
+DB_REDIS = frozenset({"db", "redis"})
 SERVICES: dict[str, ServiceSpec] = {
-    "catalog": ServiceSpec("jatra.catalog.controllers:router", frozenset({"db", "redis"})),
+    "auth": ServiceSpec("jatra.auth.controllers:create_router", DB_REDIS),
+    "catalog": ServiceSpec("jatra.catalog.controllers:create_router", DB_REDIS),
+    "seats": ServiceSpec("jatra.seats.controllers:create_router", DB_REDIS),
 }
 #: `serve all` also holds a broker connection: the booking flow publishes, and /ready reports it
 PLATFORM_NEEDS = frozenset({"db", "redis", "amqp"})
@@ -84,7 +88,8 @@ def create_app(
     if provider is not None:
         plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))
     return Litestar(
-        route_handlers=[health_router, MetricsController, *(SERVICES[n].load() for n in names)],
+        route_handlers=[health_router, MetricsController, *(SERVICES[n].load(settings) for n in names)],
+        stores={"rate_limit": RedisStore.with_client(url=settings.redis, namespace="jatra:ratelimit")},
         lifespan=[lifespan],
         plugins=plugins,
         middleware=[http_metrics_config(process).middleware],

@@ -74,6 +74,35 @@ class Settings:
         default=3600.0, metadata=_doc("How often the timetable worker rolls the horizon forward.")
     )
     timezone: str = field(default="Asia/Dhaka", metadata=_doc("Local time zone of timetables and dates."))
+    jwt_secret: str = field(
+        default="",
+        metadata=_doc(
+            "HMAC key for access tokens; empty: generated once into STATE_DIR/secrets.", secret=True
+        ),
+    )
+    access_token_ttl_s: int = field(default=900, metadata=_doc("Lifetime of an access token (15 min)."))
+    refresh_token_ttl_s: int = field(
+        default=7 * 86400, metadata=_doc("Lifetime of a refresh token (7 days).")
+    )
+    otp_ttl_s: int = field(default=300, metadata=_doc("Lifetime of a one-time password."))
+    otp_max_attempts: int = field(default=5, metadata=_doc("Wrong OTP guesses before the code is burnt."))
+    otp_per_phone_per_hour: int = field(
+        default=5, metadata=_doc("OTPs one phone number may request per hour.")
+    )
+    otp_per_ip_per_minute: int = field(
+        default=30, metadata=_doc("OTP requests one client IP may make per minute.")
+    )
+    notification_channel: str = field(
+        default="outbox",
+        metadata=_doc("Where SMS/e-mail go: `outbox` (files in STATE_DIR/outbox) or `smtp`."),
+    )
+    hold_ttl_s: int = field(default=300, metadata=_doc("Lifetime of a seat hold."))
+    hold_max_total_s: int = field(default=900, metadata=_doc("A hold can be extended up to this age."))
+    hold_max_seats: int = field(
+        default=4, metadata=_doc("Seats one account may hold on one journey (BR rule).")
+    )
+    hold_max_live: int = field(default=2, metadata=_doc("Live holds one account may have on one journey."))
+    reaper_interval_s: float = field(default=15.0, metadata=_doc("How often the hold reaper reconciles."))
 
     @property
     def ports(self) -> Ports:
@@ -95,6 +124,10 @@ class Settings:
     @property
     def amqp(self) -> str:
         return self.amqp_url or f"amqp://guest:guest@127.0.0.1:{self.ports.amqp}/"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(environment variable, effective value with secrets masked, documentation) per field."""

@@ -41,6 +41,9 @@ WORKERS: dict[str, WorkerSpec] = {
     "timetable": WorkerSpec(
         "jatra.catalog.worker:roll_horizon", frozenset({"db", "redis"}), lambda s: s.timetable_interval_s
     ),
+    "reaper": WorkerSpec(
+        "jatra.seats.reaper:reap", frozenset({"db", "redis"}), lambda s: s.reaper_interval_s
+    ),
 }
 
 

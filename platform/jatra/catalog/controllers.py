@@ -75,14 +75,15 @@ class CatalogController(Controller):
         return Response(body, media_type="application/json")
 
 
-router = Router(
-    path="/api/v1",
-    route_handlers=[CatalogController],
-    dependencies={
-        "db_session": Provide(provide_session),
-        "redis": Provide(provide_redis, sync_to_thread=False),
-        "settings": Provide(provide_settings, sync_to_thread=False),
-        "catalog": Provide(provide_catalog, sync_to_thread=False),
-    },
-    opt={"service": "catalog"},
-)
+def create_router(settings: Settings) -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=[CatalogController],
+        dependencies={
+            "db_session": Provide(provide_session),
+            "redis": Provide(provide_redis, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "catalog": Provide(provide_catalog, sync_to_thread=False),
+        },
+        opt={"service": "catalog"},
+    )

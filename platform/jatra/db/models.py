@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
+MODULES = ("jatra.db.accounts", "jatra.db.catalog", "jatra.db.inventory")
+
 
 def import_all() -> None:
-    import jatra.db.catalog  # noqa: F401, PLC0415
+    for module in MODULES:
+        importlib.import_module(module)

@@ -32,4 +32,5 @@ def jatra_processes() -> list[Server]:
     return [
         JatraProcess("api", ["serve", "all"]),
         JatraProcess("timetable", ["worker", "timetable"]),
+        JatraProcess("reaper", ["worker", "reaper"]),
     ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 APP_OFFSETS: dict[str, int] = {
     "api": 0,
     "timetable": 1,
+    "reaper": 2,
 }
 
 

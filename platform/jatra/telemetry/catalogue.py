@@ -135,3 +135,52 @@ WORKER_LAST_SUCCESS = _spec(
     "Unix time of the last successful iteration of a worker loop.",
     ("worker",),
 )
+
+# -- auth -------------------------------------------------------------------------------------------------
+OTP_REQUESTS = _spec(
+    "jatra_auth_otp_requests_total", "counter", "OTP requests by outcome (sent, rate_limited).", ("outcome",)
+)
+LOGINS = _spec(
+    "jatra_auth_logins_total",
+    "counter",
+    "OTP exchanges by outcome (ok, wrong, expired, exhausted).",
+    ("outcome",),
+)
+REFRESHES = _spec(
+    "jatra_auth_refreshes_total",
+    "counter",
+    "Refresh-token rotations by outcome (ok, reused, invalid, logout).",
+    ("outcome",),
+)
+
+# -- seats and holds --------------------------------------------------------------------------------------
+HOLD_ATTEMPTS = _spec(
+    "jatra_seats_hold_attempts_total",
+    "counter",
+    "Hold requests that reached the hold script, by class.",
+    ("class",),
+)
+HOLD_OUTCOMES = _spec(
+    "jatra_seats_hold_outcomes_total",
+    "counter",
+    "Hold requests by outcome (acquired, conflicted, limited) and class.",
+    ("outcome", "class"),
+)
+HOLD_ENDED = _spec(
+    "jatra_seats_holds_ended_total",
+    "counter",
+    "Holds that ended, by reason (released, expired, converted, lost) and class.",
+    ("reason", "class"),
+)
+HOLD_EXTENDED = _spec(
+    "jatra_seats_hold_extensions_total", "counter", "Holds extended by their owner, by class.", ("class",)
+)
+HOLD_SCRIPT_DURATION = _spec(
+    "jatra_seats_hold_script_duration_seconds",
+    "histogram",
+    "Latency of one hold Lua script call (hold, release, sell, extend), round trip included.",
+    ("script",),
+    (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+HOLDS_LIVE = _spec("jatra_seats_holds_live", "gauge", "Live (unexpired) holds, by class.", ("class",))
+SEATS_HELD = _spec("jatra_seats_held", "gauge", "Seats in live holds, by class.", ("class",))

@@ -1,0 +1,202 @@
+"""Seat holds in Redis: atomic multi-seat holds per segment, by Lua, single-slot per journey.
+
+Every key of one journey carries the hash tag ``{j<journey id>}``, so each script runs on one Redis
+Cluster slot. Time comes from the Redis server clock inside the scripts, so expiry is consistent
+whatever the callers' clocks say. Expired holds free their seats by TTL: the hold's own key expires, and
+its per-seat entries carry the same expiry and count as free from then on (pruned when next touched).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+
+from jatra.infra.scripts import AnyRedis, LuaScript
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import histogram
+
+tracer = trace.get_tracer(__name__)
+SCRIPT_DURATION = histogram(c.HOLD_SCRIPT_DURATION)
+_HERE = Path(__file__).parent
+_COMMON = (_HERE / "common.lua").read_text()
+HOLD, RELEASE, EXTEND = (
+    LuaScript(_COMMON + (_HERE / f"{name}.lua").read_text(), name) for name in ("hold", "release", "extend")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    expires_ms: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conflicted:
+    seats: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Limited:
+    what: str  # "holds" or "seats"
+    current: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    seats: list[int]
+    mask: int
+    seat_class: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Extended:
+    expires_ms: int
+    seat_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str  # "missing", "not_owner", "at_limit"
+    expires_ms: int | None = None
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class HoldStore:
+    def __init__(self, redis: AnyRedis, prefix: str = "jatra:seats") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _base(self, journey_id: int) -> str:
+        return f"{self.prefix}:{{j{journey_id}}}"
+
+    def holds_key(self, journey_id: int) -> str:
+        return self._base(journey_id) + ":holds"
+
+    def sold_key(self, journey_id: int) -> str:
+        return self._base(journey_id) + ":sold"
+
+    def hold_key(self, journey_id: int, hold_id: uuid.UUID) -> str:
+        return f"{self._base(journey_id)}:hold:{hold_id.hex}"
+
+    def account_key(self, journey_id: int, user_id: uuid.UUID) -> str:
+        return f"{self._base(journey_id)}:acct:{user_id.hex}"
+
+    async def _run(self, script: LuaScript, keys: list[str], args: list[Any], seats: int) -> list[str]:
+        with tracer.start_as_current_span(f"seats.hold_script.{script.name}") as span:
+            span.set_attributes(
+                {"jatra.hold.seats": seats, "db.system": "redis", "jatra.script": script.name}
+            )
+            t0 = time.perf_counter()
+            try:
+                raw = await script(self.redis, keys, args)
+            finally:
+                SCRIPT_DURATION.labels(script.name).observe(time.perf_counter() - t0)
+            result = [_s(x) for x in raw]
+            span.set_attribute("jatra.hold.outcome", result[0])
+            return result
+
+    async def hold(
+        self,
+        journey_id: int,
+        hold_id: uuid.UUID,
+        user_id: uuid.UUID,
+        seat_ids: list[int],
+        mask: int,
+        *,
+        ttl_s: float,
+        max_seats: int,
+        max_live: int,
+        seat_class: str,
+    ) -> Acquired | Conflicted | Limited:
+        keys = [
+            self.holds_key(journey_id),
+            self.sold_key(journey_id),
+            self.hold_key(journey_id, hold_id),
+            self.account_key(journey_id, user_id),
+        ]
+        args = [hold_id.hex, user_id.hex, mask, int(ttl_s * 1000), max_seats, max_live, seat_class, *seat_ids]
+        result = await self._run(HOLD, keys, args, len(seat_ids))
+        match result[0]:
+            case "ok":
+                return Acquired(int(result[1]), int(result[2]))
+            case "conflict":
+                return Conflicted([int(s) for s in result[1:]])
+            case _:
+                return Limited(result[0].removeprefix("limit_"), int(result[1]))
+
+    async def _end(
+        self, journey_id: int, hold_id: uuid.UUID, user_id: uuid.UUID | None, mode: str
+    ) -> Ended | Refused:
+        # The account key needs the owner; the system (sell, reaper) reads it from the hold first.
+        owner = user_id or await self.owner(journey_id, hold_id)
+        if owner is None:
+            return Refused("missing")
+        keys = [
+            self.holds_key(journey_id),
+            self.sold_key(journey_id),
+            self.hold_key(journey_id, hold_id),
+            self.account_key(journey_id, owner),
+        ]
+        result = await self._run(RELEASE, keys, [hold_id.hex, user_id.hex if user_id else "", mode], 0)
+        if result[0] != "ok":
+            return Refused(result[0])
+        return Ended([int(s) for s in result[1].split(",")], int(result[2]), result[3], int(result[4]))
+
+    async def release(
+        self, journey_id: int, hold_id: uuid.UUID, user_id: uuid.UUID | None
+    ) -> Ended | Refused:
+        """Free the seats of a hold. ``user_id`` None means the system (no owner check)."""
+        return await self._end(journey_id, hold_id, user_id, "release")
+
+    async def sell(self, journey_id: int, hold_id: uuid.UUID) -> Ended | Refused:
+        """Turn a live hold into sold legs (after Postgres recorded the sale)."""
+        return await self._end(journey_id, hold_id, None, "sell")
+
+    async def extend(
+        self, journey_id: int, hold_id: uuid.UUID, user_id: uuid.UUID, ttl_s: float, max_total_s: float
+    ) -> Extended | Refused:
+        keys = [
+            self.holds_key(journey_id),
+            self.hold_key(journey_id, hold_id),
+            self.account_key(journey_id, user_id),
+        ]
+        args = [hold_id.hex, user_id.hex, int(ttl_s * 1000), int(max_total_s * 1000)]
+        result = await self._run(EXTEND, keys, args, 0)
+        if result[0] == "ok":
+            return Extended(int(result[1]), result[2])
+        return Refused(result[0], int(result[1]) if len(result) > 1 else None)
+
+    async def owner(self, journey_id: int, hold_id: uuid.UUID) -> uuid.UUID | None:
+        raw = await self.redis.hget(self.hold_key(journey_id, hold_id), "user")
+        return uuid.UUID(_s(raw)) if raw else None
+
+    async def exists(self, journey_id: int, hold_id: uuid.UUID) -> bool:
+        return bool(await self.redis.exists(self.hold_key(journey_id, hold_id)))
+
+    async def occupancy(
+        self, journey_id: int
+    ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int], int]:
+        """(live hold masks with expiry per seat, sold mask per seat, server time ms) for a seat map."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.holds_key(journey_id))
+            pipe.hgetall(self.sold_key(journey_id))
+            pipe.time()
+            holds_raw, sold_raw, (seconds, micros) = await pipe.execute()
+        now = int(seconds) * 1000 + int(micros) // 1000
+        held: dict[int, list[tuple[int, int]]] = {}
+        for seat, entries in holds_raw.items():
+            for entry in _s(entries).split(";"):
+                _, mask, expires = entry.split(":")
+                if int(expires) > now:
+                    held.setdefault(int(seat), []).append((int(mask), int(expires)))
+        sold = {int(seat): int(mask) for seat, mask in sold_raw.items()}
+        return held, sold, now

@@ -1,0 +1,103 @@
+"""HTTP routes of the seats service: seat maps (public) and holds (logged-in passengers only)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Router, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.errors import PROBLEM_JSON
+from jatra.infra.auth import Principal, jwt_auth
+from jatra.infra.deps import provide_redis, provide_session, provide_settings
+from jatra.infra.secrets import jwt_secret
+from jatra.seats.schemas import HoldOut, HoldRequest, SeatMap
+from jatra.seats.service import SeatsService
+from jatra.settings import Settings
+
+From = Annotated[str, QueryParameter(name="from", min_length=2, max_length=8, description="Boarding station")]
+To = Annotated[str, QueryParameter(name="to", min_length=2, max_length=8, description="Alighting station")]
+PROBLEM = {
+    404: ResponseSpec(None, description="Unknown hold, or not yours", media_type=PROBLEM_JSON),
+    409: ResponseSpec(
+        None, description="Seats taken, limit reached, or hold expired", media_type=PROBLEM_JSON
+    ),
+    422: ResponseSpec(None, description="Invalid journey, segment or seats", media_type=PROBLEM_JSON),
+}
+
+
+def provide_seats(
+    db_session: NamedDependency[AsyncSession],
+    redis: NamedDependency[Redis],
+    settings: NamedDependency[Settings],
+) -> SeatsService:
+    return SeatsService(db_session, redis, settings)
+
+
+class SeatMapController(Controller):
+    path = "/journeys"
+    tags = ["seats"]  # noqa: RUF012
+
+    @get("/{journey_id:int}/seats", operation_id="seatMap", responses={422: PROBLEM[422]})
+    async def seat_map(
+        self, journey_id: int, origin: From, destination: To, seats: NamedDependency[SeatsService]
+    ) -> SeatMap:
+        """Every seat of the journey with its fare and status (free, held, sold) for one segment."""
+        return await seats.seat_map(journey_id, origin, destination)
+
+
+class HoldController(Controller):
+    path = "/holds"
+    tags = ["holds"]  # noqa: RUF012
+    security = [{"BearerToken": []}]  # noqa: RUF012
+
+    @post(operation_id="createHold", status_code=HTTP_201_CREATED, responses=PROBLEM)
+    async def create(
+        self, data: HoldRequest, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+    ) -> HoldOut:
+        """Hold 1 to 4 seats for a segment, all or none, for a few minutes."""
+        return await seats.hold(request.user, data)
+
+    @get("/{hold_id:uuid}", operation_id="getHold", responses=PROBLEM)
+    async def read(
+        self, hold_id: uuid.UUID, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+    ) -> HoldOut:
+        """One of your holds."""
+        return await seats.get(request.user, hold_id)
+
+    @patch("/{hold_id:uuid}", operation_id="extendHold", responses=PROBLEM)
+    async def extend(
+        self, hold_id: uuid.UUID, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+    ) -> HoldOut:
+        """Extend your hold by one hold period, up to a bounded total."""
+        return await seats.extend(request.user, hold_id)
+
+    @delete("/{hold_id:uuid}", operation_id="releaseHold", status_code=HTTP_204_NO_CONTENT, responses=PROBLEM)
+    async def release(
+        self, hold_id: uuid.UUID, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+    ) -> None:
+        """Release your hold now."""
+        await seats.release(request.user, hold_id)
+
+
+def create_router(settings: Settings) -> Router:
+    auth = jwt_auth(settings, jwt_secret(settings))
+    dependencies = {
+        "db_session": Provide(provide_session),
+        "redis": Provide(provide_redis, sync_to_thread=False),
+        "settings": Provide(provide_settings, sync_to_thread=False),
+        "seats": Provide(provide_seats, sync_to_thread=False),
+    }
+    holds = Router(path="/", route_handlers=[HoldController], middleware=[auth.middleware])
+    return Router(
+        path="/api/v1",
+        route_handlers=[SeatMapController, holds],
+        dependencies=dependencies,
+        opt={"service": "seats"},
+    )

@@ -1,0 +1,49 @@
+"""Errors of the seats service."""
+
+from __future__ import annotations
+
+from jatra.errors import Conflict, InvalidInput, InvalidParam, NotFound
+
+
+class InvalidHold(InvalidInput):
+    slug = "invalid-hold"
+    title = "Invalid seat request"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(InvalidParam(field, reason))
+
+
+class SeatsTaken(Conflict):
+    slug = "seats-taken"
+    title = "Seats are no longer available"
+
+    def __init__(self, seats: list[int]) -> None:
+        super().__init__(f"seats {seats} are held or sold on this segment; none were held", seats=seats)
+
+
+class HoldLimitReached(Conflict):
+    slug = "hold-limit"
+    title = "Hold limit reached"
+
+
+class HoldNotFound(NotFound):
+    """Unknown hold, or another passenger's: both answer 404, so hold ids reveal nothing."""
+
+    slug = "hold-not-found"
+    title = "Hold not found"
+
+    def __init__(self) -> None:
+        super().__init__("no such hold")
+
+
+class HoldExpired(Conflict):
+    slug = "hold-expired"
+    title = "Hold has expired"
+
+    def __init__(self) -> None:
+        super().__init__("the hold expired and its seats were released; hold them again")
+
+
+class HoldAtLimit(Conflict):
+    slug = "hold-at-limit"
+    title = "Hold cannot be extended further"

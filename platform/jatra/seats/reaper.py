@@ -1,0 +1,54 @@
+"""`jatra worker reaper`: reconcile what Postgres records about holds with what Redis holds.
+
+Redis frees expired seats by itself (TTL); nothing here is on the hot path. The reaper marks holds that
+ran out as EXPIRED (counting them), marks ACTIVE holds whose Redis key vanished (a Redis restart) as lost,
+and publishes the live-hold gauges.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import structlog
+from opentelemetry import trace
+
+from jatra.infra.holds.store import HoldStore
+from jatra.infra.resources import Resources
+from jatra.seats import repository
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter, gauge
+
+log = structlog.get_logger()
+tracer = trace.get_tracer(__name__)
+ENDED = counter(c.HOLD_ENDED)
+HOLDS_LIVE = gauge(c.HOLDS_LIVE)
+SEATS_HELD = gauge(c.SEATS_HELD)
+_seen_classes: set[str] = set()
+
+
+async def reap(res: Resources) -> int:
+    store = HoldStore(res.cache())
+    async with res.db()() as session:
+        now = await repository.server_now(session)
+        expired = await repository.expire_overdue(session, now)
+        by_class = Counter(h.seat_class for h in expired)
+        for hold in expired:
+            log.info("hold.expired", hold_id=str(hold.id), journey_id=hold.journey_id, seats=hold.seat_ids)
+        active = await repository.active_holds(session, now)
+        lost = [h for h in active if not await store.exists(h.journey_id, h.id)]
+        if lost:
+            await repository.mark_lost(session, [h.id for h in lost], now)
+            for hold in lost:
+                log.warning("hold.lost", hold_id=str(hold.id), journey_id=hold.journey_id)
+        await session.commit()
+        counts = await repository.live_counts(session, now)
+    for seat_class, n in by_class.items():
+        ENDED.labels("expired", seat_class).inc(n)
+    for seat_class, n in Counter(h.seat_class for h in lost).items():
+        ENDED.labels("lost", seat_class).inc(n)
+    _seen_classes.update(counts)
+    for seat_class in _seen_classes:
+        holds, seats = counts.get(seat_class, (0, 0))
+        HOLDS_LIVE.labels(seat_class).set(holds)
+        SEATS_HELD.labels(seat_class).set(seats)
+    return len(expired) + len(lost)

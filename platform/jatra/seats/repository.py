@@ -1,0 +1,154 @@
+"""Seats queries: a journey's layout (stops, seats, fares) and the Postgres record of holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.catalog import Coach, Journey, Seat, SeatClass, TrainStop
+from jatra.db.inventory import Hold
+from jatra.domain.fares import FareRule
+
+
+@dataclass(frozen=True, slots=True)
+class SeatInfo:
+    seat_id: int
+    coach: str
+    number: int
+    seat_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    code: str
+    distance_km: int
+    depart_min: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    journey_id: int
+    train_number: int
+    departs_at: dt.datetime
+    stops: tuple[Stop, ...]
+    seats: dict[int, SeatInfo]
+    rules: dict[str, FareRule]
+
+    def index_of(self, code: str) -> int | None:
+        return next((i for i, s in enumerate(self.stops) if s.code == code), None)
+
+    def departure_from(self, index: int) -> dt.datetime:
+        return self.departs_at + dt.timedelta(minutes=self.stops[index].depart_min or 0)
+
+    def fare(self, seat_class: str, start: int, end: int) -> int:
+        return self.rules[seat_class].fare(self.stops[end].distance_km - self.stops[start].distance_km)
+
+
+_layouts: OrderedDict[int, Layout] = OrderedDict()
+LAYOUT_CACHE_SIZE = 256
+
+
+async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
+    """The journey's layout; immutable once the journey exists, so it is cached for the process lifetime."""
+    if (cached := _layouts.get(journey_id)) is not None:
+        _layouts.move_to_end(journey_id)
+        return cached
+    journey = await session.get(Journey, journey_id)
+    if journey is None:
+        return None
+    stops = (
+        await session.execute(
+            select(TrainStop.station_code, TrainStop.distance_km, TrainStop.depart_min)
+            .where(TrainStop.train_number == journey.train_number)
+            .order_by(TrainStop.seq)
+        )
+    ).all()
+    seats = (
+        await session.execute(
+            select(Seat.id, Coach.code, Seat.number, Coach.seat_class)
+            .join(Coach, Coach.id == Seat.coach_id)
+            .where(Coach.train_number == journey.train_number)
+            .order_by(Coach.position, Seat.number)
+        )
+    ).all()
+    classes = (await session.scalars(select(SeatClass))).all()
+    result = Layout(
+        journey_id=journey.id,
+        train_number=journey.train_number,
+        departs_at=journey.departs_at,
+        stops=tuple(Stop(code, km, dep) for code, km, dep in stops),
+        seats={sid: SeatInfo(sid, coach, number, cls) for sid, coach, number, cls in seats},
+        rules={
+            k.code: FareRule(k.code, Decimal(k.rate_per_km), k.minimum_fare, k.vat_percent) for k in classes
+        },
+    )
+    _layouts[journey_id] = result
+    if len(_layouts) > LAYOUT_CACHE_SIZE:
+        _layouts.popitem(last=False)
+    return result
+
+
+async def record_hold(session: AsyncSession, hold: Hold) -> None:
+    session.add(hold)
+    await session.commit()
+
+
+async def get_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:
+    return await session.get(Hold, hold_id)
+
+
+async def end_hold(session: AsyncSession, hold_id: uuid.UUID, status: str, now: dt.datetime) -> None:
+    await session.execute(
+        update(Hold).where(Hold.id == hold_id, Hold.status == "ACTIVE").values(status=status, ended_at=now)
+    )
+    await session.commit()
+
+
+async def set_expiry(session: AsyncSession, hold_id: uuid.UUID, expires_at: dt.datetime) -> None:
+    await session.execute(update(Hold).where(Hold.id == hold_id).values(expires_at=expires_at))
+    await session.commit()
+
+
+async def expire_overdue(session: AsyncSession, now: dt.datetime) -> list[Hold]:
+    """Mark ACTIVE holds past their expiry as EXPIRED; return them."""
+    stmt = (
+        update(Hold)
+        .where(Hold.status == "ACTIVE", Hold.expires_at <= now)
+        .values(status="EXPIRED", ended_at=now)
+        .returning(Hold)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def active_holds(session: AsyncSession, now: dt.datetime, limit: int = 5000) -> list[Hold]:
+    stmt = select(Hold).where(Hold.status == "ACTIVE", Hold.expires_at > now).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def mark_lost(session: AsyncSession, hold_ids: list[uuid.UUID], now: dt.datetime) -> None:
+    await session.execute(
+        update(Hold)
+        .where(Hold.id.in_(hold_ids), Hold.status == "ACTIVE")
+        .values(status="EXPIRED", ended_at=now)
+    )
+
+
+async def live_counts(session: AsyncSession, now: dt.datetime) -> dict[str, tuple[int, int]]:
+    """(live holds, seats held) per class, for the gauges."""
+    stmt = (
+        select(Hold.seat_class, func.count(), func.coalesce(func.sum(func.cardinality(Hold.seat_ids)), 0))
+        .where(Hold.status == "ACTIVE", Hold.expires_at > now)
+        .group_by(Hold.seat_class)
+    )
+    return {cls: (int(n), int(seats)) for cls, n, seats in (await session.execute(stmt)).all()}
+
+
+async def server_now(session: AsyncSession) -> dt.datetime:
+    now: dt.datetime = (await session.execute(text("SELECT now()"))).scalar_one()
+    return now

@@ -1,0 +1,52 @@
+"""Wire types of the seats API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+import msgspec
+
+
+class SeatOut(msgspec.Struct, frozen=True, kw_only=True):
+    seat_id: int
+    coach: str
+    number: int
+    seat_class: str = msgspec.field(name="class")
+    fare: int
+    status: Literal["free", "held", "sold"]
+
+
+class SeatMap(msgspec.Struct, frozen=True, kw_only=True):
+    journey_id: int
+    origin: str = msgspec.field(name="from")
+    destination: str = msgspec.field(name="to")
+    departs_at: dt.datetime
+    seats: list[SeatOut]
+
+
+class HoldRequest(msgspec.Struct, frozen=True, kw_only=True):
+    journey_id: int
+    origin: str = msgspec.field(name="from")
+    destination: str = msgspec.field(name="to")
+    seats: list[int]
+
+
+class HeldSeat(msgspec.Struct, frozen=True, kw_only=True):
+    seat_id: int
+    coach: str
+    number: int
+    seat_class: str = msgspec.field(name="class")
+    fare: int
+
+
+class HoldOut(msgspec.Struct, frozen=True, kw_only=True):
+    hold_id: uuid.UUID
+    journey_id: int
+    origin: str = msgspec.field(name="from")
+    destination: str = msgspec.field(name="to")
+    seats: list[HeldSeat]
+    total_fare: int
+    status: str
+    expires_at: dt.datetime

@@ -1,0 +1,225 @@
+"""Seat maps and holds: validate against the journey's layout, run the hold scripts, record in Postgres."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+import structlog
+from opentelemetry import trace
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.inventory import Hold
+from jatra.domain.segments import Segment
+from jatra.errors import DependencyUnavailable
+from jatra.infra.auth import Principal
+from jatra.infra.holds.store import Conflicted, Ended, Extended, HoldStore, Limited, Refused
+from jatra.seats import repository
+from jatra.seats.errors import (
+    HoldAtLimit,
+    HoldExpired,
+    HoldLimitReached,
+    HoldNotFound,
+    InvalidHold,
+    SeatsTaken,
+)
+from jatra.seats.repository import Layout
+from jatra.seats.schemas import HeldSeat, HoldOut, HoldRequest, SeatMap, SeatOut
+from jatra.settings import Settings
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+tracer = trace.get_tracer(__name__)
+ATTEMPTS = counter(c.HOLD_ATTEMPTS)
+OUTCOMES = counter(c.HOLD_OUTCOMES)
+ENDED = counter(c.HOLD_ENDED)
+EXTENDED = counter(c.HOLD_EXTENDED)
+MAX_SEATS_PER_HOLD = 4
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def class_label(layout: Layout, seat_ids: list[int]) -> str:
+    classes = {layout.seats[s].seat_class for s in seat_ids}
+    return classes.pop() if len(classes) == 1 else "mixed"
+
+
+class SeatsService:
+    def __init__(self, session: AsyncSession, redis: Redis, settings: Settings) -> None:
+        self.session = session
+        self.store = HoldStore(redis)
+        self.settings = settings
+
+    async def _layout(self, journey_id: int, field: str = "journey_id") -> Layout:
+        found = await repository.layout(self.session, journey_id)
+        if found is None:
+            raise InvalidHold(field, f"unknown journey {journey_id}")
+        return found
+
+    def _segment(self, layout: Layout, origin: str, destination: str) -> Segment:
+        start, end = layout.index_of(origin.upper()), layout.index_of(destination.upper())
+        if start is None:
+            raise InvalidHold("from", f"train {layout.train_number} does not call at {origin!r}")
+        if end is None:
+            raise InvalidHold("to", f"train {layout.train_number} does not call at {destination!r}")
+        if start >= end:
+            raise InvalidHold("from", f"{origin} is at or after {destination} on this train's route")
+        return Segment(start, end)
+
+    async def seat_map(self, journey_id: int, origin: str, destination: str) -> SeatMap:
+        layout = await self._layout(journey_id)
+        segment = self._segment(layout, origin, destination)
+        held, sold, _ = await self.store.occupancy(journey_id)
+        mask = segment.mask
+        seats = []
+        status: Literal["free", "held", "sold"]
+        for info in layout.seats.values():
+            if sold.get(info.seat_id, 0) & mask:
+                status = "sold"
+            elif any(m & mask for m, _ in held.get(info.seat_id, ())):
+                status = "held"
+            else:
+                status = "free"
+            fare = layout.fare(info.seat_class, segment.start, segment.end)
+            seats.append(SeatOut(seat_id=info.seat_id, coach=info.coach, number=info.number,
+                                 seat_class=info.seat_class, fare=fare, status=status))  # fmt: skip
+        return SeatMap(journey_id=journey_id, origin=origin.upper(), destination=destination.upper(),
+                       departs_at=layout.departure_from(segment.start), seats=seats)  # fmt: skip
+
+    def _validate(self, layout: Layout, request: HoldRequest) -> Segment:
+        segment = self._segment(layout, request.origin, request.destination)
+        seats = request.seats
+        if not 1 <= len(seats) <= MAX_SEATS_PER_HOLD:
+            raise InvalidHold("seats", f"hold 1 to {MAX_SEATS_PER_HOLD} seats, not {len(seats)}")
+        if len(set(seats)) != len(seats):
+            raise InvalidHold("seats", f"duplicate seats in {seats}")
+        unknown = [s for s in seats if s not in layout.seats]
+        if unknown:
+            raise InvalidHold("seats", f"seats {unknown} are not on train {layout.train_number}")
+        if layout.departure_from(segment.start) <= dt.datetime.now(dt.UTC):
+            raise InvalidHold("journey_id", f"the train has already left {request.origin}")
+        return segment
+
+    async def hold(self, who: Principal, request: HoldRequest) -> HoldOut:
+        layout = await self._layout(request.journey_id)
+        segment = self._validate(layout, request)
+        seat_class = class_label(layout, request.seats)
+        hold_id = uuid.uuid4()
+        ATTEMPTS.labels(seat_class).inc()
+        result = await self.store.hold(
+            request.journey_id, hold_id, who.user_id, request.seats, segment.mask,
+            ttl_s=self.settings.hold_ttl_s, max_seats=self.settings.hold_max_seats,
+            max_live=self.settings.hold_max_live, seat_class=seat_class,
+        )  # fmt: skip
+        span = trace.get_current_span()
+        if isinstance(result, Conflicted):
+            OUTCOMES.labels("conflicted", seat_class).inc()
+            span.add_event("hold.conflicted", {"jatra.seats.taken": len(result.seats)})
+            log.info(
+                "hold.conflicted", journey_id=request.journey_id, seats=request.seats, taken=result.seats
+            )
+            raise SeatsTaken(result.seats)
+        if isinstance(result, Limited):
+            OUTCOMES.labels("limited", seat_class).inc()
+            log.info("hold.limited", journey_id=request.journey_id, limit=result.what, current=result.current)
+            limit = self.settings.hold_max_live if result.what == "holds" else self.settings.hold_max_seats
+            raise HoldLimitReached(
+                f"an account may have {limit} {'live holds' if result.what == 'holds' else 'seats held'} "
+                f"on one journey; you have {result.current}"
+            )
+        expires = _utc(result.expires_ms)
+        record = Hold(
+            id=hold_id,
+            journey_id=request.journey_id,
+            user_id=who.user_id,
+            seat_ids=request.seats,
+            from_seq=segment.start,
+            to_seq=segment.end,
+            seat_class=seat_class,
+            expires_at=expires,
+        )
+        try:
+            await repository.record_hold(self.session, record)
+        except Exception as exc:
+            # Nothing half-done: without its Postgres record the hold must not live on in Redis.
+            await self.store.release(request.journey_id, hold_id, who.user_id)
+            log.exception("hold.record_failed", hold_id=str(hold_id))
+            raise DependencyUnavailable("postgres") from exc
+        OUTCOMES.labels("acquired", seat_class).inc()
+        span.add_event("hold.acquired", {"jatra.hold.seats": len(request.seats)})
+        log.info("hold.acquired", hold_id=str(hold_id), journey_id=request.journey_id, seats=request.seats,
+                 segment=f"{request.origin}-{request.destination}", seat_class=seat_class)  # fmt: skip
+        return self._out(layout, record, expires)
+
+    def _out(self, layout: Layout, hold: Hold, expires: dt.datetime) -> HoldOut:
+        seats = [
+            HeldSeat(seat_id=s, coach=layout.seats[s].coach, number=layout.seats[s].number,
+                     seat_class=layout.seats[s].seat_class,
+                     fare=layout.fare(layout.seats[s].seat_class, hold.from_seq, hold.to_seq))
+            for s in hold.seat_ids
+        ]  # fmt: skip
+        return HoldOut(
+            hold_id=hold.id,
+            journey_id=hold.journey_id,
+            origin=layout.stops[hold.from_seq].code,
+            destination=layout.stops[hold.to_seq].code,
+            seats=seats,
+            total_fare=sum(s.fare for s in seats),
+            status=hold.status,
+            expires_at=expires,
+        )
+
+    async def _owned(self, who: Principal, hold_id: uuid.UUID) -> Hold:
+        hold = await repository.get_hold(self.session, hold_id)
+        if hold is None or hold.user_id != who.user_id:
+            raise HoldNotFound
+        return hold
+
+    async def get(self, who: Principal, hold_id: uuid.UUID) -> HoldOut:
+        hold = await self._owned(who, hold_id)
+        if hold.status == "ACTIVE" and not await self.store.exists(hold.journey_id, hold.id):
+            hold.status = "EXPIRED"
+        return self._out(await self._layout(hold.journey_id), hold, hold.expires_at)
+
+    async def extend(self, who: Principal, hold_id: uuid.UUID) -> HoldOut:
+        hold = await self._owned(who, hold_id)
+        if hold.status != "ACTIVE":
+            raise HoldExpired if hold.status == "EXPIRED" else HoldNotFound
+        result = await self.store.extend(
+            hold.journey_id, hold.id, who.user_id, self.settings.hold_ttl_s, self.settings.hold_max_total_s
+        )
+        if isinstance(result, Refused):
+            if result.reason == "at_limit":
+                raise HoldAtLimit(
+                    f"holds last at most {self.settings.hold_max_total_s}s from when they were taken"
+                )
+            raise HoldExpired
+        assert isinstance(result, Extended)
+        expires = _utc(result.expires_ms)
+        await repository.set_expiry(self.session, hold.id, expires)
+        EXTENDED.labels(result.seat_class).inc()
+        trace.get_current_span().add_event("hold.extended")
+        log.info("hold.extended", hold_id=str(hold.id), expires_at=expires.isoformat())
+        hold.expires_at = expires
+        return self._out(await self._layout(hold.journey_id), hold, expires)
+
+    async def release(self, who: Principal, hold_id: uuid.UUID) -> None:
+        hold = await self._owned(who, hold_id)
+        if hold.status != "ACTIVE":
+            return  # already over: releasing is idempotent
+        result = await self.store.release(hold.journey_id, hold.id, who.user_id)
+        now = dt.datetime.now(dt.UTC)
+        if isinstance(result, Ended):
+            await repository.end_hold(self.session, hold.id, "RELEASED", now)
+            ENDED.labels("released", result.seat_class).inc()
+            trace.get_current_span().add_event("hold.released")
+            log.info("hold.released", hold_id=str(hold.id), seats=result.seats)
+        else:
+            await repository.end_hold(self.session, hold.id, "EXPIRED", now)
+            ENDED.labels("expired", hold.seat_class).inc()
+            log.info("hold.expired", hold_id=str(hold.id), noticed_by="release")
