@@ -17,4 +17,4 @@ os.environ.update(
     }
 )
 
-pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.app"]
+pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.app", "tests.fixtures.accounts"]

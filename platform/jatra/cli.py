@@ -95,6 +95,33 @@ def demo(requests: int) -> None:
     click.echo(f"  logs (ECS JSON, one file per process): {stack_for(settings).ctx.state_dir / 'log'}")
 
 
+@main.group()
+def outbox() -> None:
+    """The dev notification outbox (SMS and e-mail written to files instead of sent)."""
+
+
+@outbox.command("show")
+@click.option("--to", "to", required=True, help="Recipient phone number or e-mail address.")
+@click.option("--last", type=int, default=10, show_default=True, help="How many messages to show.")
+def outbox_show(to: str, last: int) -> None:
+    """Print what was sent to a recipient, newest last."""
+    from jatra.infra.channels import OutboxChannel  # noqa: PLC0415
+
+    for message in OutboxChannel(_settings().outbox_dir).read(to)[-last:]:
+        click.echo(f"{message['at']}  {message['kind']:12} {message['subject']}: {message['body']}")
+
+
+@main.command("grant-admin")
+@click.argument("phone")
+def grant_admin(phone: str) -> None:
+    """Give the account with this phone number the admin role (it must have logged in once)."""
+    from jatra.auth.commands import set_role  # noqa: PLC0415
+
+    if not asyncio.run(set_role(_settings(), phone, "admin")):
+        raise click.ClickException(f"no account with phone {phone}; log in once first")
+    click.echo(f"{phone} is now an admin")
+
+
 @main.command()
 @click.argument("services", nargs=-1)
 @click.option("--port", type=int, default=None, help="Port to listen on (default: the stack's API port).")
@@ -122,7 +149,7 @@ def serve(services: tuple[str, ...], port: int | None, workers: int) -> None:
 @click.argument("name")
 @click.option("--port", type=int, default=None, help="Port for /metrics and /health.")
 def worker(name: str, port: int | None) -> None:
-    """Run the background worker NAME (timetable)."""
+    """Run the background worker NAME (timetable, reaper)."""
     from jatra.worker import WORKERS, run_worker  # noqa: PLC0415
 
     if name not in WORKERS:

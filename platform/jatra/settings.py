@@ -96,8 +96,8 @@ class Settings:
         default="outbox",
         metadata=_doc("Where SMS/e-mail go: `outbox` (files in STATE_DIR/outbox) or `smtp`."),
     )
-    hold_ttl_s: int = field(default=300, metadata=_doc("Lifetime of a seat hold."))
-    hold_max_total_s: int = field(default=900, metadata=_doc("A hold can be extended up to this age."))
+    hold_ttl_s: float = field(default=300, metadata=_doc("Lifetime of a seat hold."))
+    hold_max_total_s: float = field(default=900, metadata=_doc("A hold can be extended up to this age."))
     hold_max_seats: int = field(
         default=4, metadata=_doc("Seats one account may hold on one journey (BR rule).")
     )

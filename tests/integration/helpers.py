@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,3 +19,19 @@ def sample(metrics_text: str, name: str, **labels: str) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return float(s.value)
     return 0.0
+
+
+async def a_journey(client: Any, origin: str = "DA", destination: str = "SYT", days_ahead: int = 2) -> int:
+    """A journey id from a real search (any train that runs on that day)."""
+    params = {"from": origin, "to": destination, "date": travel_day(days_ahead).isoformat()}
+    journeys = (await client.get("/api/v1/journeys", params=params)).json()["journeys"]
+    assert journeys, f"no {origin}-{destination} journey in {days_ahead} days"
+    return int(random.choice(journeys)["journey_id"])
+
+
+async def free_seats(client: Any, journey_id: int, origin: str, destination: str, n: int) -> list[int]:
+    """n random seats free on the segment right now (tests share one database across runs)."""
+    params = {"from": origin, "to": destination}
+    seats = (await client.get(f"/api/v1/journeys/{journey_id}/seats", params=params)).json()["seats"]
+    free = [s["seat_id"] for s in seats if s["status"] == "free"]
+    return random.sample(free, n)

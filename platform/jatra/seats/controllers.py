@@ -46,10 +46,10 @@ class SeatMapController(Controller):
 
     @get("/{journey_id:int}/seats", operation_id="seatMap", responses={422: PROBLEM[422]})
     async def seat_map(
-        self, journey_id: int, origin: From, destination: To, seats: NamedDependency[SeatsService]
+        self, journey_id: int, origin: From, destination: To, seats_service: NamedDependency[SeatsService]
     ) -> SeatMap:
         """Every seat of the journey with its fare and status (free, held, sold) for one segment."""
-        return await seats.seat_map(journey_id, origin, destination)
+        return await seats_service.seat_map(journey_id, origin, destination)
 
 
 class HoldController(Controller):
@@ -59,31 +59,43 @@ class HoldController(Controller):
 
     @post(operation_id="createHold", status_code=HTTP_201_CREATED, responses=PROBLEM)
     async def create(
-        self, data: HoldRequest, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+        self,
+        data: HoldRequest,
+        request: Request[Principal, Any, Any],
+        seats_service: NamedDependency[SeatsService],
     ) -> HoldOut:
         """Hold 1 to 4 seats for a segment, all or none, for a few minutes."""
-        return await seats.hold(request.user, data)
+        return await seats_service.hold(request.user, data)
 
     @get("/{hold_id:uuid}", operation_id="getHold", responses=PROBLEM)
     async def read(
-        self, hold_id: uuid.UUID, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+        self,
+        hold_id: uuid.UUID,
+        request: Request[Principal, Any, Any],
+        seats_service: NamedDependency[SeatsService],
     ) -> HoldOut:
         """One of your holds."""
-        return await seats.get(request.user, hold_id)
+        return await seats_service.get(request.user, hold_id)
 
     @patch("/{hold_id:uuid}", operation_id="extendHold", responses=PROBLEM)
     async def extend(
-        self, hold_id: uuid.UUID, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+        self,
+        hold_id: uuid.UUID,
+        request: Request[Principal, Any, Any],
+        seats_service: NamedDependency[SeatsService],
     ) -> HoldOut:
         """Extend your hold by one hold period, up to a bounded total."""
-        return await seats.extend(request.user, hold_id)
+        return await seats_service.extend(request.user, hold_id)
 
     @delete("/{hold_id:uuid}", operation_id="releaseHold", status_code=HTTP_204_NO_CONTENT, responses=PROBLEM)
     async def release(
-        self, hold_id: uuid.UUID, request: Request[Principal, Any, Any], seats: NamedDependency[SeatsService]
+        self,
+        hold_id: uuid.UUID,
+        request: Request[Principal, Any, Any],
+        seats_service: NamedDependency[SeatsService],
     ) -> None:
         """Release your hold now."""
-        await seats.release(request.user, hold_id)
+        await seats_service.release(request.user, hold_id)
 
 
 def create_router(settings: Settings) -> Router:
@@ -92,7 +104,7 @@ def create_router(settings: Settings) -> Router:
         "db_session": Provide(provide_session),
         "redis": Provide(provide_redis, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
-        "seats": Provide(provide_seats, sync_to_thread=False),
+        "seats_service": Provide(provide_seats, sync_to_thread=False),
     }
     holds = Router(path="/", route_handlers=[HoldController], middleware=[auth.middleware])
     return Router(

@@ -36,6 +36,11 @@ class Ports:
         return self.base + 20
 
     @property
+    def redis_cluster(self) -> int:
+        """First of three cluster masters (tests only); the cluster bus adds 10000 to each."""
+        return self.base + 21
+
+    @property
     def amqp(self) -> int:
         return self.base + 30
 

@@ -230,3 +230,38 @@ class Epmd(Server):
 
     def ready(self, ctx: StackContext) -> bool:
         return port_open(self.port(ctx))
+
+
+class RedisClusterNode(Redis):
+    """One master of a three-master Redis Cluster on loopback (tests prove the hold scripts are single-slot)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.name = f"redis-cluster-{index}"
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.redis_cluster + self.index
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        return [
+            *super().argv(ctx),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(ctx.data(self.name) / "nodes.conf"),
+            "--cluster-node-timeout", "2000",
+        ]  # fmt: skip
+
+
+def create_cluster(ctx: StackContext, nodes: list[RedisClusterNode]) -> None:
+    """Join the nodes into one cluster with every slot assigned; a no-op when it already is one."""
+    cli = find_binary(["redis-cli"], "redis-server")
+    first = nodes[0].port(ctx)
+    info = subprocess.run(
+        [cli, "-p", str(first), "cluster", "info"], capture_output=True, text=True, check=True
+    )
+    if "cluster_state:ok" in info.stdout:
+        return
+    addresses = [f"127.0.0.1:{n.port(ctx)}" for n in nodes]
+    subprocess.run(
+        [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip

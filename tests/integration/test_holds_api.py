@@ -1,0 +1,240 @@
+"""Seat maps and holds through the HTTP API, against real Postgres and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+
+import jwt
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from jatra.app import create_app
+from jatra.db.catalog import Journey, TrainStop
+from jatra.db.inventory import Hold
+from jatra.infra.db import create_engine, session_factory
+from jatra.infra.secrets import jwt_secret
+from jatra.settings import Settings
+from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.integration.helpers import a_journey, free_seats
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+
+
+def hold_body(
+    journey: int, seats: list[int], origin: str = "DA", destination: str = "SYT"
+) -> dict[str, object]:
+    return {"journey_id": journey, "from": origin, "to": destination, "seats": seats}
+
+
+async def test_hold_all_or_none_and_the_seat_map_follows(
+    client: Client, make_passengers: MakePassengers
+) -> None:
+    alice, bob = await make_passengers(2)
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 3)
+
+    created = await client.post("/api/v1/holds", json=hold_body(journey, seats[:2]), headers=alice.headers)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert [s["seat_id"] for s in body["seats"]] == seats[:2] and body["status"] == "ACTIVE"
+    assert body["total_fare"] == sum(s["fare"] for s in body["seats"]) > 0
+
+    # Bob asks for one taken seat and one free one: he gets neither, and is told which was taken.
+    clash = await client.post(
+        "/api/v1/holds", json=hold_body(journey, [seats[1], seats[2]]), headers=bob.headers
+    )
+    assert clash.status_code == 409
+    assert clash.headers["content-type"].startswith("application/problem+json")
+    assert clash.json()["seats"] == [seats[1]]
+    seat_map = (
+        await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
+    ).json()
+    status = {s["seat_id"]: s["status"] for s in seat_map["seats"]}
+    assert status[seats[0]] == status[seats[1]] == "held" and status[seats[2]] == "free"
+
+
+async def test_one_seat_is_sold_per_segment(client: Client, make_passengers: MakePassengers) -> None:
+    alice, bob, carol = await make_passengers(3)
+    journey = await a_journey(client)
+    [seat] = await free_seats(client, journey, "DA", "SYT", 1)
+    first = await client.post(
+        "/api/v1/holds", json=hold_body(journey, [seat], "DA", "BHB"), headers=alice.headers
+    )
+    second = await client.post(
+        "/api/v1/holds", json=hold_body(journey, [seat], "BHB", "SYT"), headers=bob.headers
+    )
+    third = await client.post(
+        "/api/v1/holds", json=hold_body(journey, [seat], "NRS", "AKH"), headers=carol.headers
+    )
+    assert (first.status_code, second.status_code, third.status_code) == (201, 201, 409)
+    for segment, expected in [(("DA", "ABR"), "held"), (("BHB", "BBA"), "held"), (("DA", "SYT"), "held")]:
+        params = {"from": segment[0], "to": segment[1]}
+        seat_map = (await client.get(f"/api/v1/journeys/{journey}/seats", params=params)).json()
+        assert next(s for s in seat_map["seats"] if s["seat_id"] == seat)["status"] == expected
+
+
+async def test_release_frees_the_seats_and_is_idempotent(client: Client, passenger: Passenger) -> None:
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 2)
+    hold = (
+        await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=passenger.headers)
+    ).json()
+    assert (
+        await client.delete(f"/api/v1/holds/{hold['hold_id']}", headers=passenger.headers)
+    ).status_code == 204
+    assert (
+        await client.delete(f"/api/v1/holds/{hold['hold_id']}", headers=passenger.headers)
+    ).status_code == 204
+    again = await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=passenger.headers)
+    assert again.status_code == 201
+    read = await client.get(f"/api/v1/holds/{hold['hold_id']}", headers=passenger.headers)
+    assert read.json()["status"] == "RELEASED"
+
+
+async def test_another_passengers_hold_is_not_found(client: Client, make_passengers: MakePassengers) -> None:
+    owner, intruder = await make_passengers(2)
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 1)
+    hold = (await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=owner.headers)).json()
+    url = f"/api/v1/holds/{hold['hold_id']}"
+    for method in ("GET", "PATCH", "DELETE"):
+        response = await client.request(method, url, headers=intruder.headers)
+        assert response.status_code == 404, method
+        assert response.json()["type"].endswith("hold-not-found")
+    assert (await client.get(url, headers=owner.headers)).json()["status"] == "ACTIVE"
+    unknown = await client.get(f"/api/v1/holds/{uuid.uuid4()}", headers=owner.headers)
+    assert unknown.status_code == 404
+
+
+async def test_account_limits_are_enforced_atomically(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 6)
+    first = await client.post("/api/v1/holds", json=hold_body(journey, seats[:3]), headers=passenger.headers)
+    assert first.status_code == 201
+    too_many = await client.post(
+        "/api/v1/holds", json=hold_body(journey, seats[3:5]), headers=passenger.headers
+    )
+    assert too_many.status_code == 409 and too_many.json()["type"].endswith("hold-limit")
+    assert "4 seats" in too_many.json()["detail"]
+    second = await client.post(
+        "/api/v1/holds", json=hold_body(journey, seats[3:4]), headers=passenger.headers
+    )
+    assert second.status_code == 201
+    # Many concurrent attempts by one account still leave it within its limits.
+    other = await a_journey(client, "DA", "CGP")
+    more = await free_seats(client, other, "DA", "CGP", 8)
+    results = await asyncio.gather(
+        *(client.post("/api/v1/holds", json=hold_body(other, [s], "DA", "CGP"), headers=passenger.headers)
+          for s in more)
+    )  # fmt: skip
+    assert sum(r.status_code == 201 for r in results) == settings.hold_max_live
+
+
+async def test_holds_are_recorded_in_postgres(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "BHB", "SYT", 2)
+    hold = (
+        await client.post(
+            "/api/v1/holds", json=hold_body(journey, seats, "BHB", "SYT"), headers=passenger.headers
+        )
+    ).json()
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        row = (await session.scalars(select(Hold).where(Hold.id == uuid.UUID(hold["hold_id"])))).one()
+        stops = (
+            await session.scalars(
+                select(TrainStop.station_code)
+                .join(Journey, Journey.train_number == TrainStop.train_number)
+                .where(Journey.id == journey)
+                .order_by(TrainStop.seq)
+            )
+        ).all()
+    await engine.dispose()
+    assert row.user_id == passenger.user_id and row.seat_ids == seats and row.status == "ACTIVE"
+    assert (stops[row.from_seq], stops[row.to_seq]) == ("BHB", "SYT")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"journey_id": 999_999_999}, 422, "journey_id"),
+        ({"seats": [1]}, 422, "seats"),
+        ({"from": "SYT", "to": "DA"}, 422, "from"),
+        ({"from": "BHB", "to": "BHB"}, 422, "from"),
+        ({"from": "CGP"}, 422, "from"),
+        ({"to": "RJS"}, 422, "to"),
+        ({"seats": "dup"}, 422, "seats"),
+        ({"seats": "five"}, 422, "seats"),
+        ({"seats": []}, 422, "seats"),
+        ({"seats": "not-a-list"}, 400, "seats"),
+    ],
+)
+async def test_bad_hold_requests_name_the_problem(
+    client: Client, passenger: Passenger, change: dict[str, object], status: int, field: str
+) -> None:
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 5)
+    body = hold_body(journey, seats[:1])
+    body.update(change)
+    body["seats"] = {"dup": [seats[0], seats[0]], "five": seats, "not-a-list": "12"}.get(
+        str(change.get("seats")), body["seats"]
+    )
+    response = await client.post("/api/v1/holds", json=body, headers=passenger.headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in response.json()["detail"]
+
+
+async def test_tokens_are_required_and_checked(client: Client, passenger: Passenger) -> None:
+    body = hold_body(1, [1])
+    assert (await client.post("/api/v1/holds", json=body)).status_code == 401
+    tampered = passenger.token[:-4] + ("AAAA" if not passenger.token.endswith("AAAA") else "BBBB")
+    response = await client.post("/api/v1/holds", json=body, headers={"Authorization": f"Bearer {tampered}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_expired_token_is_refused(client: Client, passenger: Passenger, settings: Settings) -> None:
+    claims = {"sub": str(passenger.user_id), "iss": "jatra", "exp": int(time.time()) - 10,
+              "role": "passenger", "fam": uuid.uuid4().hex}  # fmt: skip
+    expired = jwt.encode(claims, jwt_secret(settings), algorithm="HS256")
+    response = await client.post(
+        "/api/v1/holds", json=hold_body(1, [1]), headers={"Authorization": f"Bearer {expired}"}
+    )
+    assert response.status_code == 401
+
+
+async def test_extend_is_bounded_and_expiry_frees_seats(
+    settings: Settings, make_passengers: MakePassengers
+) -> None:
+    short = dataclasses.replace(settings, hold_ttl_s=1, hold_max_total_s=1.5)
+    async with AsyncTestClient(app=create_app(["all"], short)) as client:
+        alice, bob = await make_passengers(2)
+        journey = await a_journey(client)
+        seats = await free_seats(client, journey, "DA", "SYT", 1)
+        hold = (
+            await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=alice.headers)
+        ).json()
+        url = f"/api/v1/holds/{hold['hold_id']}"
+        await asyncio.sleep(0.6)
+        extended = await client.patch(url, headers=alice.headers)  # to created + 1.5 s, the bound
+        assert extended.status_code == 200 and extended.json()["expires_at"] > hold["expires_at"]
+        at_limit = await client.patch(url, headers=alice.headers)
+        assert at_limit.status_code == 409 and at_limit.json()["type"].endswith("hold-at-limit")
+        await asyncio.sleep(1.2)  # past the bounded total: the TTL has freed the seat, no job involved
+        taken_back = await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=bob.headers)
+        assert taken_back.status_code == 201
+        expired = await client.patch(url, headers=alice.headers)
+        assert expired.status_code == 409 and expired.json()["type"].endswith("hold-expired")
+        assert (await client.get(url, headers=alice.headers)).json()["status"] == "EXPIRED"
