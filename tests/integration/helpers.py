@@ -21,12 +21,20 @@ def sample(metrics_text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def a_journey(client: Any, origin: str = "DA", destination: str = "SYT", days_ahead: int = 2) -> int:
-    """A journey id from a real search (any train that runs on that day)."""
-    params = {"from": origin, "to": destination, "date": travel_day(days_ahead).isoformat()}
-    journeys = (await client.get("/api/v1/journeys", params=params)).json()["journeys"]
-    assert journeys, f"no {origin}-{destination} journey in {days_ahead} days"
-    return int(random.choice(journeys)["journey_id"])
+async def a_journey(
+    client: Any, origin: str = "DA", destination: str = "SYT", days_ahead: int = 2, calls_at: tuple[str, ...] = ()
+) -> int:
+    """A journey id from a real search: a train running that day that also calls at ``calls_at``."""
+
+    async def ids(a: str, b: str) -> set[int]:
+        params = {"from": a, "to": b, "date": travel_day(days_ahead).isoformat()}
+        return {j["journey_id"] for j in (await client.get("/api/v1/journeys", params=params)).json()["journeys"]}
+
+    found = await ids(origin, destination)
+    for a, b in zip(calls_at, calls_at[1:], strict=False):
+        found &= await ids(a, b)
+    assert found, f"no {origin}-{destination} journey calling at {calls_at} in {days_ahead} days"
+    return int(random.choice(sorted(found)))
 
 
 async def free_seats(client: Any, journey_id: int, origin: str, destination: str, n: int) -> list[int]:

@@ -8,7 +8,6 @@ import time
 import uuid
 
 import jwt
-
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -62,7 +61,7 @@ async def test_hold_all_or_none_and_the_seat_map_follows(
 
 async def test_one_seat_is_sold_per_segment(client: Client, make_passengers: MakePassengers) -> None:
     alice, bob, carol = await make_passengers(3)
-    journey = await a_journey(client)
+    journey = await a_journey(client, calls_at=("NRS", "BHB", "AKH"))
     [seat] = await free_seats(client, journey, "DA", "SYT", 1)
     first = await client.post(
         "/api/v1/holds", json=hold_body(journey, [seat], "DA", "BHB"), headers=alice.headers
@@ -183,7 +182,7 @@ async def test_holds_are_recorded_in_postgres(
 async def test_bad_hold_requests_name_the_problem(
     client: Client, passenger: Passenger, change: dict[str, object], status: int, field: str
 ) -> None:
-    journey = await a_journey(client)
+    journey = await a_journey(client, calls_at=("BHB", "SYT"))
     seats = await free_seats(client, journey, "DA", "SYT", 5)
     body = hold_body(journey, seats[:1])
     body.update(change)
