@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,16 +23,21 @@ def sample(metrics_text: str, name: str, **labels: str) -> float:
 
 
 async def a_journey(
-    client: Any, origin: str = "DA", destination: str = "SYT", days_ahead: int = 2, calls_at: tuple[str, ...] = ()
+    client: Any,
+    origin: str = "DA",
+    destination: str = "SYT",
+    days_ahead: int = 2,
+    calls_at: tuple[str, ...] = (),
 ) -> int:
     """A journey id from a real search: a train running that day that also calls at ``calls_at``."""
 
     async def ids(a: str, b: str) -> set[int]:
         params = {"from": a, "to": b, "date": travel_day(days_ahead).isoformat()}
-        return {j["journey_id"] for j in (await client.get("/api/v1/journeys", params=params)).json()["journeys"]}
+        journeys = (await client.get("/api/v1/journeys", params=params)).json()["journeys"]
+        return {j["journey_id"] for j in journeys}
 
     found = await ids(origin, destination)
-    for a, b in zip(calls_at, calls_at[1:], strict=False):
+    for a, b in itertools.pairwise(calls_at):
         found &= await ids(a, b)
     assert found, f"no {origin}-{destination} journey calling at {calls_at} in {days_ahead} days"
     return int(random.choice(sorted(found)))
