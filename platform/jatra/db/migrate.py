@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -18,13 +19,15 @@ def alembic_config() -> Config:
 
 
 def upgrade(revision: str = "head") -> None:
-    """Upgrade the database; safe to call from inside or outside a running event loop's thread."""
+    """Upgrade the database. The Alembic env runs its own event loop, so inside a running loop (an async
+    caller) it runs in a worker thread instead."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         command.upgrade(alembic_config(), revision)
         return
-    raise RuntimeError("call upgrade() via asyncio.to_thread from async code")
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(command.upgrade, alembic_config(), revision).result()
 
 
 def revision(message: str) -> None:

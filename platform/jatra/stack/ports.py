@@ -37,7 +37,7 @@ class Ports:
 
     @property
     def redis_cluster(self) -> int:
-        """First of three cluster masters (tests only); the cluster bus adds 10000 to each."""
+        """First of three cluster masters (tests only); their cluster bus ports are the next three."""
         return self.base + 21
 
     @property

@@ -248,6 +248,8 @@ class RedisClusterNode(Redis):
             "--cluster-enabled", "yes",
             "--cluster-config-file", str(ctx.data(self.name) / "nodes.conf"),
             "--cluster-node-timeout", "2000",
+            # the default bus port (port + 10000) lands in the kernel's ephemeral range; keep it in our block
+            "--cluster-port", str(ctx.ports.redis_cluster + 3 + self.index),
         ]  # fmt: skip
 
 

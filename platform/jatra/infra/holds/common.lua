@@ -28,6 +28,19 @@ local function store_entries(holds_key, seat, kept)
   end
 end
 
+-- A hold's own hash as a table (empty when the key is gone).
+local function read_hold(hold_key)
+  local raw = redis.call('HGETALL', hold_key)
+  if #raw == 0 then return nil end
+  local fields = {}
+  for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
+  return fields
+end
+
+-- How long an ended hold's hash stays as a tombstone, so that a replayed release or sell (a client
+-- retrying after a lost reply) gets the original answer instead of "missing".
+local TOMBSTONE_MS = 60000
+
 local function split(csv)
   local out = {}
   for item in string.gmatch(csv, '[^,]+') do out[#out + 1] = item end

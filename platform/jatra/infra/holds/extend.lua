@@ -2,10 +2,8 @@
 -- KEYS: 1 holds hash, 2 the hold's hash, 3 the account's zset
 -- ARGV: 1 hold id, 2 user id, 3 ttl ms, 4 max total ms
 local now = now_ms()
-local hold = redis.call('HGETALL', KEYS[2])
-if #hold == 0 then return {'missing'} end
-local fields = {}
-for i = 1, #hold, 2 do fields[hold[i]] = hold[i + 1] end
+local fields = read_hold(KEYS[2])
+if not fields or fields.ended then return {'missing'} end
 if fields.user ~= ARGV[2] then return {'not_owner'} end
 
 local old = tonumber(fields.expires)

@@ -7,6 +7,15 @@ local hold_id, user, mask = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ttl, max_seats, max_live = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local n = #ARGV - 7
 
+-- A replay of a hold that already went through (the client lost the reply and retried): same answer.
+local existing = read_hold(KEYS[3])
+if existing then
+  if existing.user == user and not existing.ended then
+    return {'ok', existing.expires, existing.created, hold_id}
+  end
+  return {'conflict', unpack(split(existing.seats))}
+end
+
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local live = redis.call('ZRANGE', KEYS[4], 0, -1)
 local seats_held = 0
@@ -41,4 +50,4 @@ redis.call('HSET', KEYS[3], 'user', user, 'mask', ARGV[3], 'expires', expires, '
 redis.call('PEXPIREAT', KEYS[3], expires)
 redis.call('ZADD', KEYS[4], expires, hold_id .. '|' .. n)
 expire_with_last(KEYS[4])
-return {'ok', tostring(expires), tostring(now)}
+return {'ok', tostring(expires), tostring(now), hold_id}

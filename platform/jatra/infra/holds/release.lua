@@ -1,12 +1,18 @@
 -- End a hold: release its seats, or (ARGV[3] == 'sell') convert them to sold legs.
+-- The hold's hash stays as a tombstone for a minute, so a replay gets the first answer again.
 -- KEYS: 1 holds hash, 2 sold hash, 3 the hold's hash, 4 the account's zset
 -- ARGV: 1 hold id, 2 user id ('' = the system, no owner check), 3 'release' | 'sell'
 local now = now_ms()
-local hold = redis.call('HGETALL', KEYS[3])
-if #hold == 0 then return {'missing'} end
-local fields = {}
-for i = 1, #hold, 2 do fields[hold[i]] = hold[i + 1] end
-if ARGV[2] ~= '' and fields.user ~= ARGV[2] then return {'not_owner'} end
+local fields = read_hold(KEYS[3])
+if not fields then return {'missing', ARGV[1]} end
+if ARGV[2] ~= '' and fields.user ~= ARGV[2] then return {'not_owner', ARGV[1]} end
+if fields.ended then
+  if fields.ended == ARGV[3] then
+    return {'ok', fields.seats, fields.mask, fields.class, fields.ended_at, ARGV[1]}
+  end
+  return {'ended_' .. fields.ended, ARGV[1]}
+end
+if tonumber(fields.expires) <= now then return {'missing', ARGV[1]} end
 
 local mask = tonumber(fields.mask)
 local seats = split(fields.seats)
@@ -18,6 +24,7 @@ for _, seat in ipairs(seats) do
     redis.call('HSET', KEYS[2], seat, bit.bor(sold, mask))
   end
 end
-redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'ended', ARGV[3], 'ended_at', now)
+redis.call('PEXPIRE', KEYS[3], TOMBSTONE_MS)
 redis.call('ZREM', KEYS[4], ARGV[1] .. '|' .. #seats)
-return {'ok', fields.seats, fields.mask, fields.class, tostring(now)}
+return {'ok', fields.seats, fields.mask, fields.class, tostring(now), ARGV[1]}

@@ -62,7 +62,7 @@ class Extended:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    reason: str  # "missing", "not_owner", "at_limit"
+    reason: str  # "missing", "not_owner", "at_limit", "ended_release", "ended_sell"
     expires_ms: int | None = None
 
 
@@ -127,6 +127,8 @@ class HoldStore:
         result = await self._run(HOLD, keys, args, len(seat_ids))
         match result[0]:
             case "ok":
+                if result[3] != hold_id.hex:
+                    raise RuntimeError(f"hold script answered for hold {result[3]}, not {hold_id.hex}")
                 return Acquired(int(result[1]), int(result[2]))
             case "conflict":
                 return Conflicted([int(s) for s in result[1:]])
@@ -147,6 +149,8 @@ class HoldStore:
             self.account_key(journey_id, owner),
         ]
         result = await self._run(RELEASE, keys, [hold_id.hex, user_id.hex if user_id else "", mode], 0)
+        if result[-1] != hold_id.hex:
+            raise RuntimeError(f"release script answered for hold {result[-1]}, not {hold_id.hex}")
         if result[0] != "ok":
             return Refused(result[0])
         return Ended([int(s) for s in result[1].split(",")], int(result[2]), result[3], int(result[4]))
@@ -180,7 +184,9 @@ class HoldStore:
         return uuid.UUID(_s(raw)) if raw else None
 
     async def exists(self, journey_id: int, hold_id: uuid.UUID) -> bool:
-        return bool(await self.redis.exists(self.hold_key(journey_id, hold_id)))
+        """Whether the hold is live (not expired, not ended; an ended hold leaves a short tombstone)."""
+        user, ended = await self.redis.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])  # type: ignore[misc]
+        return user is not None and ended is None
 
     async def occupancy(
         self, journey_id: int

@@ -1,0 +1,139 @@
+"""Holds under contention, on a real Redis and on a real three-master Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from jatra.domain.segments import Segment
+from jatra.infra.holds.store import Acquired, Conflicted, Ended, HoldStore, Limited
+from jatra.infra.scripts import AnyRedis
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.fixtures.accounts import MakePassengers
+from tests.integration.helpers import a_journey, free_seats
+from tests.integration.history import History
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def any_redis(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[AnyRedis]:
+    if request.param == "redis":
+        client: AnyRedis = Redis.from_url(settings.redis, max_connections=1000)
+    else:
+        cluster = RedisCluster.from_url(request.getfixturevalue("redis_cluster"), max_connections=1000)
+        # Learn the topology before the burst: lazily, every coroutine's first command would race to.
+        await cluster.initialize()
+        client = cluster
+    yield client
+    await client.aclose()
+
+
+def fresh_journey() -> int:
+    """A journey id nobody else uses (the store does not need the journey to exist in Postgres)."""
+    return random.randrange(10**8, 10**9)
+
+
+async def test_one_winner_among_a_thousand_on_the_store(any_redis: AnyRedis) -> None:
+    store = HoldStore(any_redis)
+    journey, seat, mask = fresh_journey(), 4242, Segment(0, 5).mask
+
+    async def attempt() -> Acquired | Conflicted | Limited:
+        return await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [seat], mask,
+                                ttl_s=30, max_seats=4, max_live=2, seat_class="S_CHAIR")  # fmt: skip
+
+    results = await asyncio.gather(*(attempt() for _ in range(1000)))
+    kinds = Counter(type(r).__name__ for r in results)
+    assert kinds == {"Acquired": 1, "Conflicted": 999}
+    assert all(r.seats == [seat] for r in results if isinstance(r, Conflicted))
+
+
+async def test_random_overlapping_holds_never_double_hold_a_seat(any_redis: AnyRedis) -> None:
+    """200 clients take random 1-4 seat holds on random segments of 16 seats, release or let them expire."""
+    store = HoldStore(any_redis)
+    journey = fresh_journey()
+    history = History()
+    pool = list(range(1, 17))
+    deadline = time.monotonic() + 4.0
+
+    async def client(n: int) -> None:
+        rng = random.Random(n)
+        user = uuid.uuid4()
+        while time.monotonic() < deadline:
+            seats = rng.sample(pool, rng.randint(1, 4))
+            start = rng.randrange(0, 9)
+            mask = Segment(start, rng.randint(start + 1, 10)).mask
+            hold_id = uuid.uuid4()
+            result = await store.hold(journey, hold_id, user, seats, mask, ttl_s=rng.uniform(0.05, 0.4),
+                                      max_seats=4, max_live=2, seat_class="S_CHAIR")  # fmt: skip
+            if isinstance(result, Acquired):
+                history.acquired(hold_id, seats, mask, result.now_ms, result.expires_ms)
+                if rng.random() < 0.6:
+                    await asyncio.sleep(rng.uniform(0, 0.2))
+                    ended = await store.release(journey, hold_id, user)
+                    if isinstance(ended, Ended):
+                        history.released(hold_id, ended.now_ms)
+            elif isinstance(result, Conflicted):
+                history.conflicts += 1
+                await asyncio.sleep(rng.uniform(0, 0.02))
+            else:
+                history.limited += 1
+                await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(client(n) for n in range(200)))
+    assert len(history.intervals) > 300 and history.conflicts > 300, (
+        len(history.intervals),
+        history.conflicts,
+    )
+    assert history.violations() == []
+
+
+async def test_a_hold_touches_a_single_cluster_slot(redis_cluster: str) -> None:
+    client = RedisCluster.from_url(redis_cluster)
+    store = HoldStore(client)
+    hold_id, user = uuid.uuid4(), uuid.uuid4()
+    keys = [store.holds_key(7), store.sold_key(7), store.hold_key(7, hold_id), store.account_key(7, user)]
+    slots = {await client.cluster_keyslot(k) for k in keys}
+    await client.aclose()
+    assert len(slots) == 1
+
+
+async def test_scripts_reload_after_a_script_flush(any_redis: AnyRedis) -> None:
+    store = HoldStore(any_redis)
+    journey, user = fresh_journey(), uuid.uuid4()
+    await any_redis.script_flush()
+    result = await store.hold(journey, uuid.uuid4(), user, [1, 2], Segment(0, 2).mask,
+                              ttl_s=5, max_seats=4, max_live=2, seat_class="AC_S")  # fmt: skip
+    assert isinstance(result, Acquired)
+
+
+async def test_a_thousand_passengers_one_seat_over_http(
+    jatra_processes_running: Stack, settings: Settings, make_passengers: MakePassengers
+) -> None:
+    """Through the real API process: exactly one 201 and 999 clean 409 problem documents."""
+    passengers = await make_passengers(1000)
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=60, limits=limits
+    ) as http:
+        journey = await a_journey(http, "DA", "CGP", days_ahead=3)
+        [seat] = await free_seats(http, journey, "DA", "CGP", 1)
+        body = {"journey_id": journey, "from": "DA", "to": "CGP", "seats": [seat]}
+        responses = await asyncio.gather(
+            *(http.post("/api/v1/holds", json=body, headers=p.headers) for p in passengers)
+        )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 409: 999}
+    conflicts = [r for r in responses if r.status_code == 409]
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in conflicts)
+    assert all(r.json()["seats"] == [seat] and r.json()["type"].endswith("seats-taken") for r in conflicts)
