@@ -233,7 +233,7 @@ class Epmd(Server):
 
 
 class RedisClusterNode(Redis):
-    """One master of a three-master Redis Cluster on loopback (tests prove the hold scripts are single-slot)."""
+    """One master of a three-master Redis Cluster on loopback, for the tests of single-slot scripts."""
 
     def __init__(self, index: int) -> None:
         self.index = index

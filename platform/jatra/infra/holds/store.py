@@ -185,7 +185,7 @@ class HoldStore:
 
     async def exists(self, journey_id: int, hold_id: uuid.UUID) -> bool:
         """Whether the hold is live (not expired, not ended; an ended hold leaves a short tombstone)."""
-        user, ended = await self.redis.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])  # type: ignore[misc]
+        user, ended = await self.redis.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])
         return user is not None and ended is None
 
     async def occupancy(
