@@ -20,21 +20,39 @@ def _labels(spec: MetricSpec) -> dict[str, Any]:
     return {"name": spec.name, "documentation": spec.help, "labelnames": spec.labels}
 
 
+# One instrument per catalogue entry and process, however many modules ask for it.
+_instruments: dict[str, Counter | Gauge | Histogram] = {}
+
+
 def counter(spec: MetricSpec) -> Counter:
     assert spec.kind == "counter" and spec.owner == "jatra", spec
-    kw = _labels(spec)
-    kw["name"] = spec.name.removesuffix("_total")  # prometheus_client appends _total itself
-    return Counter(**kw)
+    if spec.name not in _instruments:
+        kw = _labels(spec)
+        kw["name"] = spec.name.removesuffix("_total")  # prometheus_client appends _total itself
+        _instruments[spec.name] = Counter(**kw)
+    found = _instruments[spec.name]
+    assert isinstance(found, Counter)
+    return found
 
 
 def gauge(spec: MetricSpec) -> Gauge:
     assert spec.kind == "gauge" and spec.owner == "jatra", spec
-    return Gauge(**_labels(spec))
+    if spec.name not in _instruments:
+        _instruments[spec.name] = Gauge(**_labels(spec))
+    found = _instruments[spec.name]
+    assert isinstance(found, Gauge)
+    return found
 
 
 def histogram(spec: MetricSpec) -> Histogram:
     assert spec.kind == "histogram" and spec.owner == "jatra", spec
-    return Histogram(**_labels(spec), buckets=spec.buckets or Histogram.DEFAULT_BUCKETS)
+    if spec.name not in _instruments:
+        _instruments[spec.name] = Histogram(
+            **_labels(spec), buckets=spec.buckets or Histogram.DEFAULT_BUCKETS
+        )
+    found = _instruments[spec.name]
+    assert isinstance(found, Histogram)
+    return found
 
 
 BUILD_INFO = gauge(c.BUILD_INFO)

@@ -1,0 +1,94 @@
+"""Postgres refuses a second sale of a seat on overlapping legs, with Redis bypassed entirely."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jatra.db.catalog import Coach, Journey, Seat
+from jatra.db.inventory import SeatSale
+from jatra.db.sales import DoubleSale, record_sale
+from jatra.domain.segments import Segment
+from jatra.infra.db import create_engine, session_factory
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def sessions(stack: Stack, settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(settings, admin=True)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def a_seat(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, list[int]]:
+    """A journey and four of its seats with no sales yet (sales of earlier runs are cleared)."""
+    async with sessions() as session:
+        journey = random.choice((await session.scalars(select(Journey).limit(500))).all())
+        seats = (
+            await session.scalars(
+                select(Seat.id)
+                .join(Coach, Coach.id == Seat.coach_id)
+                .where(Coach.train_number == journey.train_number)
+            )
+        ).all()
+        chosen = random.sample(list(seats), 4)
+        await session.execute(
+            delete(SeatSale).where(SeatSale.journey_id == journey.id, SeatSale.seat_id.in_(chosen))
+        )
+        await session.commit()
+    return journey.id, chosen
+
+
+async def sell(
+    sessions: async_sessionmaker[AsyncSession], journey: int, seats: list[int], seg: Segment
+) -> None:
+    async with sessions() as session:
+        await record_sale(session, journey, seats, seg, None)
+        await session.commit()
+
+
+async def test_overlapping_second_sale_is_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
+    journey, seats = await a_seat(sessions)
+    await sell(sessions, journey, [seats[0]], Segment(0, 3))
+    with pytest.raises(DoubleSale):
+        await sell(sessions, journey, [seats[0]], Segment(2, 5))
+    with pytest.raises(DoubleSale):
+        await sell(sessions, journey, [seats[0]], Segment(1, 2))
+    # Touching segments and other seats are fine: a seat sold Dhaka->Bhairab is sellable Bhairab->Sylhet.
+    await sell(sessions, journey, [seats[0]], Segment(3, 6))
+    await sell(sessions, journey, [seats[1]], Segment(0, 6))
+
+
+async def test_a_multi_seat_sale_is_all_or_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
+    journey, seats = await a_seat(sessions)
+    await sell(sessions, journey, [seats[2]], Segment(0, 2))
+    with pytest.raises(DoubleSale):
+        await sell(sessions, journey, [seats[1], seats[2], seats[3]], Segment(1, 4))
+    async with sessions() as session:
+        sold = (await session.scalars(select(SeatSale.seat_id).where(SeatSale.journey_id == journey))).all()
+    assert seats[1] not in sold and seats[3] not in sold  # the good seats of the refused sale were not sold
+
+
+async def test_concurrent_overlapping_sales_commit_exactly_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    journey, seats = await a_seat(sessions)
+    segments = [Segment(a, b) for a, b in [(0, 4), (1, 5), (2, 3), (3, 7), (0, 8), (2, 6)] * 4]
+
+    async def attempt(seg: Segment) -> bool:
+        try:
+            await sell(sessions, journey, [seats[3]], seg)
+        except DoubleSale:
+            return False
+        return True
+
+    results = await asyncio.gather(*(attempt(seg) for seg in segments))
+    assert sum(results) == 1  # every pair of these segments overlaps on leg 2 or 3

@@ -1,0 +1,99 @@
+"""The reaper records expiries and lost holds in Postgres and publishes the live-hold gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from jatra.app import create_app
+from jatra.db.inventory import Hold
+from jatra.infra.holds.store import HoldStore
+from jatra.infra.resources import open_resources
+from jatra.seats.reaper import reap
+from jatra.settings import Settings
+from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.fixtures.app import EcsLines
+from tests.integration.helpers import a_journey, free_seats
+
+pytestmark = pytest.mark.integration
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_expired_and_lost_holds_are_reconciled(
+    settings: Settings, make_passengers: MakePassengers, redis: Redis
+) -> None:
+    short = dataclasses.replace(settings, hold_ttl_s=0.5)
+    alice, bob = await make_passengers(2)
+    async with AsyncTestClient(app=create_app(["all"], short)) as client:
+        journey = await a_journey(client)
+        seats = await free_seats(client, journey, "DA", "SYT", 2)
+        body = {"journey_id": journey, "from": "DA", "to": "SYT", "seats": [seats[0]]}
+        expiring = (await client.post("/api/v1/holds", json=body, headers=alice.headers)).json()
+    async with AsyncTestClient(app=create_app(["all"], settings)) as client:
+        body = {"journey_id": journey, "from": "DA", "to": "SYT", "seats": [seats[1]]}
+        lost = (await client.post("/api/v1/holds", json=body, headers=bob.headers)).json()
+        seat_class = lost["seats"][0]["class"]
+    # A Redis restart would lose the hold; simulate exactly that for one of them.
+    await redis.delete(HoldStore(redis).hold_key(journey, uuid.UUID(lost["hold_id"])))
+    await asyncio.sleep(0.7)
+
+    expired_before = metric(
+        "jatra_seats_holds_ended_total", reason="expired", **{"class": expiring["seats"][0]["class"]}
+    )
+    lost_before = metric("jatra_seats_holds_ended_total", reason="lost", **{"class": seat_class})
+    async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
+        assert await reap(res) >= 2
+        async with res.db()() as session:
+            rows = {
+                str(h.id): h.status
+                for h in (await session.scalars(select(Hold).where(Hold.journey_id == journey))).all()
+            }
+    assert rows[expiring["hold_id"]] == "EXPIRED" and rows[lost["hold_id"]] == "EXPIRED"
+    assert (
+        metric("jatra_seats_holds_ended_total", reason="expired", **{"class": expiring["seats"][0]["class"]})
+        >= expired_before + 1
+    )
+    assert metric("jatra_seats_holds_ended_total", reason="lost", **{"class": seat_class}) == lost_before + 1
+    assert REGISTRY.get_sample_value("jatra_seats_holds_live", {"class": seat_class}) is not None
+
+
+async def test_hold_metrics_spans_and_logs(
+    client: AsyncTestClient[Litestar], passenger: Passenger, spans: InMemorySpanExporter, ecs_logs: EcsLines
+) -> None:
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 1)
+    body = {"journey_id": journey, "from": "DA", "to": "SYT", "seats": seats}
+    spans.clear()
+    response = await client.post("/api/v1/holds", json=body, headers=passenger.headers)
+    assert response.status_code == 201
+    seat_class = response.json()["seats"][0]["class"]
+
+    text = (await client.get("/metrics")).text
+    assert f'jatra_seats_hold_outcomes_total{{class="{seat_class}",outcome="acquired"}}' in text
+    assert 'jatra_seats_hold_script_duration_seconds_count{script="hold"}' in text
+
+    finished = spans.get_finished_spans()
+    [script] = [s for s in finished if s.name == "seats.hold_script.hold"]
+    assert script.attributes is not None
+    assert script.attributes["jatra.hold.seats"] == 1 and script.attributes["jatra.hold.outcome"] == "ok"
+    [server] = [
+        s for s in finished if s.kind == SpanKind.SERVER and s.context.trace_id == script.context.trace_id
+    ]
+    assert server.name == "POST /api/v1/holds"
+    assert any(event.name == "hold.acquired" for event in server.events)
+
+    logged = [line for line in ecs_logs.lines if line["message"] == "hold.acquired"]
+    assert logged and logged[-1]["trace"]["id"] == format(script.context.trace_id, "032x")
