@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Router, post
 from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
@@ -22,22 +23,22 @@ class AuthController(Controller):
     tags = ["auth"]  # noqa: RUF012
 
     @post("/otp", operation_id="requestOtp", status_code=HTTP_202_ACCEPTED)
-    async def otp(self, data: OtpRequest, auth: NamedDependency[AuthService]) -> OtpSent:
+    async def otp(self, data: JSONBody[OtpRequest], auth: NamedDependency[AuthService]) -> OtpSent:
         """Send a 6-digit login code by SMS. Rate-limited per phone number and per client address."""
         return OtpSent(sent=True, expires_in=await auth.request_otp(data.phone))
 
     @post("/token", operation_id="login", status_code=HTTP_200_OK)
-    async def token(self, data: TokenRequest, auth: NamedDependency[AuthService]) -> TokenPair:
+    async def token(self, data: JSONBody[TokenRequest], auth: NamedDependency[AuthService]) -> TokenPair:
         """Exchange phone + code for an access token (15 min) and a refresh token (7 days)."""
         return await auth.login(data.phone, data.otp)
 
     @post("/refresh", operation_id="refreshToken", status_code=HTTP_200_OK)
-    async def refresh(self, data: RefreshRequest, auth: NamedDependency[AuthService]) -> TokenPair:
+    async def refresh(self, data: JSONBody[RefreshRequest], auth: NamedDependency[AuthService]) -> TokenPair:
         """Rotate a refresh token. A token used twice revokes every token of its login."""
         return await auth.refresh(data.refresh_token)
 
     @post("/logout", operation_id="logout", status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, data: RefreshRequest, auth: NamedDependency[AuthService]) -> None:
+    async def logout(self, data: JSONBody[RefreshRequest], auth: NamedDependency[AuthService]) -> None:
         """Revoke this login: its refresh tokens and, at once, its access tokens."""
         await auth.logout(data.refresh_token)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Router, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,7 +60,7 @@ class HoldController(Controller):
     @post(operation_id="createHold", status_code=HTTP_201_CREATED, responses=PROBLEM)
     async def create(
         self,
-        data: HoldRequest,
+        data: JSONBody[HoldRequest],
         request: Request[Principal, Any, Any],
         seats_service: NamedDependency[SeatsService],
     ) -> HoldOut:

@@ -1,0 +1,142 @@
+"""Login by OTP through the dev outbox, token rotation, reuse detection, logout, rate limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from jatra.app import create_app
+from jatra.infra.channels import OutboxChannel
+from jatra.settings import Settings
+from tests.integration.helpers import a_journey, free_seats
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+
+
+def new_phone() -> str:
+    return f"+8801{secrets.choice('3456789')}{secrets.randbelow(10**8):08d}"
+
+
+def last_code(settings: Settings, phone: str) -> str:
+    body = OutboxChannel(settings.outbox_dir).read(phone)[-1]["body"]
+    return body.split("code is ")[1][:6]
+
+
+async def login(client: Client, settings: Settings, phone: str) -> dict[str, str]:
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
+    response = await client.post(
+        "/api/v1/auth/token", json={"phone": phone, "otp": last_code(settings, phone)}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+async def can_hold(client: Client, access: str) -> int:
+    """Status of a (deliberately invalid) hold request: 422 means the token was accepted."""
+    body = {"journey_id": 1, "from": "DA", "to": "CGP", "seats": []}
+    return (
+        await client.post("/api/v1/holds", json=body, headers={"Authorization": f"Bearer {access}"})
+    ).status_code
+
+
+async def test_otp_login_gives_working_tokens(client: Client, settings: Settings) -> None:
+    phone = new_phone()
+    otp = await client.post("/api/v1/auth/otp", json={"phone": phone})
+    assert otp.status_code == 202 and otp.json() == {"sent": True, "expires_in": 300}
+    code = last_code(settings, phone)
+    assert len(code) == 6 and code.isdigit()
+    tokens = (await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})).json()
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900 and tokens["refresh_token"]
+    assert await can_hold(client, tokens["access_token"]) == 422
+    # A code works once.
+    again = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
+    assert again.status_code == 401
+
+
+async def test_a_real_login_can_hold_seats(client: Client, settings: Settings) -> None:
+    tokens = await login(client, settings, new_phone())
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 1)
+    body = {"journey_id": journey, "from": "DA", "to": "SYT", "seats": seats}
+    response = await client.post(
+        "/api/v1/holds", json=body, headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert response.status_code == 201
+
+
+async def test_five_wrong_codes_burn_the_otp(client: Client, settings: Settings) -> None:
+    phone = new_phone()
+    await client.post("/api/v1/auth/otp", json={"phone": phone})
+    good = last_code(settings, phone)
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    for _ in range(settings.otp_max_attempts):
+        response = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": wrong})
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+    burnt = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": good})
+    assert burnt.status_code == 401 and "request a new one" in burnt.json()["detail"]
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(client: Client, settings: Settings) -> None:
+    first = await login(client, settings, new_phone())
+    second = (
+        await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert await can_hold(client, second["access_token"]) == 422
+    # The old refresh token again: theft is assumed, and every token of this login dies.
+    reuse = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401
+    dead = await client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert dead.status_code == 401
+    assert await can_hold(client, second["access_token"]) == 401
+
+
+async def test_logout_revokes_at_once(client: Client, settings: Settings) -> None:
+    tokens = await login(client, settings, new_phone())
+    assert await can_hold(client, tokens["access_token"]) == 422
+    assert (
+        await client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 204
+    assert await can_hold(client, tokens["access_token"]) == 401
+    refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+
+
+@pytest.mark.parametrize("phone", ["01711", "+8801211111111", "+447700900123", "not a phone"])
+async def test_bad_phone_numbers_are_named(client: Client, phone: str) -> None:
+    response = await client.post("/api/v1/auth/otp", json={"phone": phone})
+    assert response.status_code == 422
+    assert response.json()["invalid_params"][0]["name"] == "phone"
+
+
+async def test_local_format_is_accepted(client: Client, settings: Settings) -> None:
+    local = "01" + new_phone()[5:]
+    assert (await client.post("/api/v1/auth/otp", json={"phone": local})).status_code == 202
+    assert OutboxChannel(settings.outbox_dir).read("+88" + local)
+
+
+async def test_otp_requests_are_rate_limited_per_phone(client: Client, settings: Settings) -> None:
+    phone = new_phone()
+    statuses = [(await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code for _ in range(6)]
+    assert statuses == [202] * settings.otp_per_phone_per_hour + [429]
+    limited = await client.post("/api/v1/auth/otp", json={"phone": phone})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert limited.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_otp_requests_are_rate_limited_per_client_address(settings: Settings) -> None:
+    strict = dataclasses.replace(settings, otp_per_ip_per_minute=3)
+    async with AsyncTestClient(app=create_app(["all"], strict)) as client:
+        statuses = [
+            (await client.post("/api/v1/auth/otp", json={"phone": new_phone()})).status_code
+            for _ in range(40)
+        ]
+    assert 429 in statuses
+    assert statuses.count(202) <= strict.otp_per_ip_per_minute  # earlier requests only lower it
