@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar import Controller, Router, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
