@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -32,6 +32,11 @@ unit: bootstrap
 
 integration: bootstrap
 	@$(VENV)/pytest tests/integration
+
+## Hold-script throughput and p50/p99 for 1 and 4 seats against the local stack's Redis.
+bench-holds: bootstrap
+	@$(VENV)/jatra up --no-apps >/dev/null
+	@$(VENV)/python bench/holds.py
 
 down:
 	@if [ -x $(VENV)/jatra ]; then $(VENV)/jatra down; else echo "nothing to stop (no .venv)"; fi
