@@ -8,10 +8,14 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from jatra.catalog.cache import SearchCache
+from jatra.db.sales import record_sale
+from jatra.domain.segments import Segment
+from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
-from tests.integration.helpers import sample, travel_day
+from tests.integration.helpers import a_journey, free_seats, sample, travel_day
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -108,3 +112,41 @@ async def test_second_search_is_a_cache_hit_until_invalidated(
     await SearchCache(redis, settings.search_cache_ttl_s).invalidate([day], "test")
     await client.get("/api/v1/journeys", params=params)
     assert await lookups("miss") == misses + 2
+
+
+async def test_seats_sold_on_overlapping_legs_are_not_available(
+    client: Client, redis: Redis, settings: Settings
+) -> None:
+    day = travel_day(3)
+    params = {"date": day.isoformat()}
+
+    async def available(origin: str, destination: str, journey_id: int) -> dict[str, int]:
+        await SearchCache(redis, 60).invalidate([day], "test")
+        body = (
+            await client.get("/api/v1/journeys", params={**params, "from": origin, "to": destination})
+        ).json()
+        journey = next(j for j in body["journeys"] if j["journey_id"] == journey_id)
+        return {c["class"]: c["seats_available"] for c in journey["classes"]}
+
+    journey_id = await a_journey(client, "DA", "SYT", days_ahead=3, calls_at=("BHB", "SYT"))
+    [seat] = await free_seats(client, journey_id, "DA", "BHB", 1)
+    seat_map = (
+        await client.get(f"/api/v1/journeys/{journey_id}/seats", params={"from": "DA", "to": "SYT"})
+    ).json()
+    seat_class = next(s["class"] for s in seat_map["seats"] if s["seat_id"] == seat)
+    before_da_bhb, before_bhb_syt = (
+        await available("DA", "BHB", journey_id),
+        await available("BHB", "SYT", journey_id),
+    )
+
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        stops = (await session.execute(text(
+            "SELECT s.station_code FROM train_stops s JOIN journeys j ON j.train_number = s.train_number "
+            "WHERE j.id = :j ORDER BY s.seq"), {"j": journey_id})).scalars().all()  # fmt: skip
+        await record_sale(session, journey_id, [seat], Segment(0, stops.index("BHB")), None)
+        await session.commit()
+    await engine.dispose()
+
+    assert (await available("DA", "BHB", journey_id))[seat_class] == before_da_bhb[seat_class] - 1
+    assert (await available("BHB", "SYT", journey_id))[seat_class] == before_bhb_syt[seat_class]

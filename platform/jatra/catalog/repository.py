@@ -20,7 +20,7 @@ SEARCH_SQL = text(
         SELECT j.id AS journey_id, j.train_number, t.name AS train_name,
                j.departs_at + make_interval(mins => sf.depart_min) AS departs_at,
                j.departs_at + make_interval(mins => st.arrive_min) AS arrives_at,
-               st.distance_km - sf.distance_km AS distance_km
+               st.distance_km - sf.distance_km AS distance_km, sf.seq AS from_seq, st.seq AS to_seq
         FROM journeys j
         JOIN trains t ON t.number = j.train_number
         JOIN train_stops sf ON sf.train_number = j.train_number AND sf.station_code = :origin
@@ -30,7 +30,12 @@ SEARCH_SQL = text(
           AND CAST((j.departs_at + make_interval(mins => sf.depart_min)) AT TIME ZONE :tz AS date) = :day
     )
     SELECT l.journey_id, l.train_number, l.train_name, l.departs_at, l.arrives_at, l.distance_km,
-           c.seat_class, count(s.id) AS seats
+           c.seat_class,
+           count(s.id) FILTER (WHERE NOT EXISTS (
+               SELECT 1 FROM seat_sales ss
+               WHERE ss.journey_id = l.journey_id AND ss.seat_id = s.id
+                 AND ss.legs && int4range(l.from_seq, l.to_seq)
+           )) AS seats
     FROM legs l
     JOIN coaches c ON c.train_number = l.train_number
     JOIN seats s ON s.coach_id = c.id
