@@ -242,6 +242,11 @@ class RedisClusterNode(Redis):
     def port(self, ctx: StackContext) -> int:
         return ctx.ports.redis_cluster + self.index
 
+    def prepare(self, ctx: StackContext) -> None:
+        # A test cluster starts empty: a node that reloads its old nodes.conf refuses `--cluster create`.
+        super().prepare(ctx)
+        (ctx.data(self.name) / "nodes.conf").unlink(missing_ok=True)
+
     def argv(self, ctx: StackContext) -> list[str]:
         return [
             *super().argv(ctx),
