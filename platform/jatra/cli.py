@@ -86,11 +86,12 @@ def seed(days: int | None) -> None:
 @click.option("--requests", type=int, default=300, show_default=True)
 def demo(requests: int) -> None:
     """Run a short burst of searches against the running stack and print where everything is."""
-    from jatra.demo import burst  # noqa: PLC0415
+    from jatra.demo import burst, passenger_walkthrough  # noqa: PLC0415
     from jatra.stack.commands import stack_for, summary  # noqa: PLC0415
 
     settings = _settings()
     click.echo(asyncio.run(burst(settings, requests)))
+    click.echo(asyncio.run(passenger_walkthrough(settings)))
     click.echo(summary(settings, stack_for(settings)))
     click.echo(f"  logs (ECS JSON, one file per process): {stack_for(settings).ctx.state_dir / 'log'}")
 

@@ -12,7 +12,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from jatra.infra.channels import OutboxChannel
 from jatra.settings import Settings
+
+DEMO_PHONE = "+8801700000001"
 
 POPULAR = [("DA", "CGP"), ("CGP", "DA"), ("DA", "SYT"), ("DA", "RJS"), ("DA", "KLN"), ("DA", "CXB"),
            ("BHB", "SYT"), ("DA", "PCG"), ("RJS", "KLN"), ("DA", "MYN")]  # fmt: skip
@@ -48,3 +51,42 @@ async def burst(settings: Settings, requests: int = 300, concurrency: int = 20) 
         f"search burst: {requests} requests in {elapsed:.1f}s ({requests / elapsed:.0f}/s), "
         f"status {dict(statuses)}, p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"
     )
+
+
+async def passenger_walkthrough(settings: Settings) -> str:
+    """Log in by OTP (read from the dev outbox), open a seat map, hold two seats, release them."""
+    base = f"http://127.0.0.1:{settings.ports.api}/api/v1"
+    day = dt.datetime.now(ZoneInfo(settings.timezone)).date() + dt.timedelta(days=3)
+    lines = []
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        (await http.post("/auth/otp", json={"phone": DEMO_PHONE})).raise_for_status()
+        body = OutboxChannel(settings.outbox_dir).read(DEMO_PHONE)[-1]["body"]
+        code = body.split("code is ")[1][:6]
+        tokens = (await http.post("/auth/token", json={"phone": DEMO_PHONE, "otp": code})).json()
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        lines.append(f"login: OTP {code} read from {settings.outbox_dir}, valid {tokens['expires_in']}s")
+        search = await http.get("/journeys", params={"from": "DA", "to": "SYT", "date": day.isoformat()})
+        journey = search.json()["journeys"][0]
+        seat_map = (
+            await http.get(f"/journeys/{journey['journey_id']}/seats", params={"from": "DA", "to": "SYT"})
+        ).json()
+        free = [s for s in seat_map["seats"] if s["status"] == "free" and s["class"] == "SNIGDHA"][:2]
+        hold = await http.post(
+            "/holds",
+            json={
+                "journey_id": journey["journey_id"],
+                "from": "DA",
+                "to": "SYT",
+                "seats": [s["seat_id"] for s in free],
+            },
+            headers=auth,
+        )
+        held = hold.json()
+        seats = ", ".join(f"{s['coach']}-{s['number']}" for s in held["seats"])
+        lines.append(
+            f"hold: {journey['train']['name']} {day} DA->SYT seats {seats} ({held['total_fare']} BDT), "
+            f"HTTP {hold.status_code}, expires {held['expires_at']}"
+        )
+        released = await http.delete(f"/holds/{held['hold_id']}", headers=auth)
+        lines.append(f"release: HTTP {released.status_code}")
+    return "\n".join(lines)
