@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from jatra.app import create_app
+from jatra.auth.tokens import access_token
 from jatra.db.catalog import Journey, TrainStop
 from jatra.db.inventory import Hold
 from jatra.infra.db import create_engine, session_factory
@@ -24,6 +25,16 @@ from tests.integration.helpers import a_journey, free_seats
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
+
+
+def forge(secret: str, user_id: uuid.UUID, role: str, expires_in: int) -> str:
+    """A token in exactly the auth service's format (claims under `extras`), with any expiry."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id), "iss": "jatra", "iat": now, "exp": now + expires_in, "jti": uuid.uuid4().hex,
+        "extras": {"role": role, "fam": str(uuid.uuid4())},
+    }  # fmt: skip
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def hold_body(
@@ -205,9 +216,13 @@ async def test_tokens_are_required_and_checked(client: Client, passenger: Passen
 
 
 async def test_expired_token_is_refused(client: Client, passenger: Passenger, settings: Settings) -> None:
-    claims = {"sub": str(passenger.user_id), "iss": "jatra", "exp": int(time.time()) - 10,
-              "role": "passenger", "fam": uuid.uuid4().hex}  # fmt: skip
-    expired = jwt.encode(claims, jwt_secret(settings), algorithm="HS256")
+    secret = jwt_secret(settings)
+    fresh = forge(secret, passenger.user_id, "passenger", expires_in=60)
+    expired = forge(secret, passenger.user_id, "passenger", expires_in=-10)
+    ok = await client.post(
+        "/api/v1/holds", json=hold_body(1, []), headers={"Authorization": f"Bearer {fresh}"}
+    )
+    assert ok.status_code == 422  # the same token, but live, is accepted: only the expiry differs
     response = await client.post(
         "/api/v1/holds", json=hold_body(1, [1]), headers={"Authorization": f"Bearer {expired}"}
     )
@@ -237,3 +252,21 @@ async def test_extend_is_bounded_and_expiry_frees_seats(
         expired = await client.patch(url, headers=alice.headers)
         assert expired.status_code == 409 and expired.json()["type"].endswith("hold-expired")
         assert (await client.get(url, headers=alice.headers)).json()["status"] == "EXPIRED"
+
+
+async def test_only_admins_see_live_holds(
+    client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    passenger, staff = await make_passengers(2)
+    admin_token = access_token(jwt_secret(settings), staff.user_id, "admin", uuid.uuid4(), 300)
+    journey = await a_journey(client)
+    seats = await free_seats(client, journey, "DA", "SYT", 1)
+    hold = (
+        await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=passenger.headers)
+    ).json()
+    url = f"/api/v1/admin/journeys/{journey}/holds"
+    assert (await client.get(url, headers=passenger.headers)).status_code == 403
+    assert (await client.get(url)).status_code == 401
+    listed = await client.get(url, headers={"Authorization": f"Bearer {admin_token}"})
+    assert listed.status_code == 200, listed.text
+    assert hold["hold_id"] in {h["hold_id"] for h in listed.json()}

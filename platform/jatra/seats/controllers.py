@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.errors import PROBLEM_JSON
-from jatra.infra.auth import Principal, jwt_auth
+from jatra.infra.auth import Principal, admin_only, jwt_auth
 from jatra.infra.deps import provide_redis, provide_session, provide_settings
 from jatra.infra.secrets import jwt_secret
-from jatra.seats.schemas import HoldOut, HoldRequest, SeatMap
+from jatra.seats.schemas import HoldOut, HoldRequest, LiveHold, SeatMap
 from jatra.seats.service import SeatsService
 from jatra.settings import Settings
 
@@ -98,6 +98,20 @@ class HoldController(Controller):
         await seats_service.release(request.user, hold_id)
 
 
+class AdminHoldController(Controller):
+    path = "/admin/journeys"
+    tags = ["admin"]  # noqa: RUF012
+    security = [{"BearerToken": []}]  # noqa: RUF012
+    guards = [admin_only]  # noqa: RUF012
+
+    @get("/{journey_id:int}/holds", operation_id="adminLiveHolds", responses={422: PROBLEM[422]})
+    async def live_holds(
+        self, journey_id: int, seats_service: NamedDependency[SeatsService]
+    ) -> list[LiveHold]:
+        """Live holds on a journey, for on-call staff (admin role)."""
+        return await seats_service.live_holds(journey_id)
+
+
 def create_router(settings: Settings) -> Router:
     auth = jwt_auth(settings, jwt_secret(settings))
     dependencies = {
@@ -106,7 +120,9 @@ def create_router(settings: Settings) -> Router:
         "settings": Provide(provide_settings, sync_to_thread=False),
         "seats_service": Provide(provide_seats, sync_to_thread=False),
     }
-    holds = Router(path="/", route_handlers=[HoldController], middleware=[auth.middleware])
+    holds = Router(
+        path="/", route_handlers=[HoldController, AdminHoldController], middleware=[auth.middleware]
+    )
     return Router(
         path="/api/v1",
         route_handlers=[SeatMapController, holds],

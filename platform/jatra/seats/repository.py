@@ -126,9 +126,13 @@ async def expire_overdue(session: AsyncSession, now: dt.datetime) -> list[Hold]:
     return list((await session.scalars(stmt)).all())
 
 
-async def active_holds(session: AsyncSession, now: dt.datetime, limit: int = 5000) -> list[Hold]:
-    stmt = select(Hold).where(Hold.status == "ACTIVE", Hold.expires_at > now).limit(limit)
-    return list((await session.scalars(stmt)).all())
+async def active_holds(
+    session: AsyncSession, now: dt.datetime, limit: int = 5000, journey_id: int | None = None
+) -> list[Hold]:
+    stmt = select(Hold).where(Hold.status == "ACTIVE", Hold.expires_at > now)
+    if journey_id is not None:
+        stmt = stmt.where(Hold.journey_id == journey_id)
+    return list((await session.scalars(stmt.order_by(Hold.expires_at).limit(limit))).all())
 
 
 async def mark_lost(session: AsyncSession, hold_ids: list[uuid.UUID], now: dt.datetime) -> None:

@@ -41,6 +41,18 @@ class HeldSeat(msgspec.Struct, frozen=True, kw_only=True):
     fare: int
 
 
+class LiveHold(msgspec.Struct, frozen=True, kw_only=True):
+    """A live hold as on-call staff see it (admin only)."""
+
+    hold_id: uuid.UUID
+    user_id: uuid.UUID
+    seats: list[int]
+    from_seq: int
+    to_seq: int
+    seat_class: str = msgspec.field(name="class")
+    expires_at: dt.datetime
+
+
 class HoldOut(msgspec.Struct, frozen=True, kw_only=True):
     hold_id: uuid.UUID
     journey_id: int

@@ -26,7 +26,7 @@ from jatra.seats.errors import (
     SeatsTaken,
 )
 from jatra.seats.repository import Layout
-from jatra.seats.schemas import HeldSeat, HoldOut, HoldRequest, SeatMap, SeatOut
+from jatra.seats.schemas import HeldSeat, HoldOut, HoldRequest, LiveHold, SeatMap, SeatOut
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
@@ -207,6 +207,16 @@ class SeatsService:
         log.info("hold.extended", hold_id=str(hold.id), expires_at=expires.isoformat())
         hold.expires_at = expires
         return self._out(await self._layout(hold.journey_id), hold, expires)
+
+    async def live_holds(self, journey_id: int) -> list[LiveHold]:
+        """Live holds of one journey as Postgres records them (admin view)."""
+        await self._layout(journey_id)
+        now = await repository.server_now(self.session)
+        return [
+            LiveHold(hold_id=h.id, user_id=h.user_id, seats=h.seat_ids, from_seq=h.from_seq, to_seq=h.to_seq,
+                     seat_class=h.seat_class, expires_at=h.expires_at)
+            for h in await repository.active_holds(self.session, now, journey_id=journey_id)
+        ]  # fmt: skip
 
     async def release(self, who: Principal, hold_id: uuid.UUID) -> None:
         hold = await self._owned(who, hold_id)
