@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, SmallInteger, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, SmallInteger, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, INT4RANGE, ExcludeConstraint, Range
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +26,8 @@ class Hold(Base):
     from_seq: Mapped[int] = mapped_column(SmallInteger)
     to_seq: Mapped[int] = mapped_column(SmallInteger)
     seat_class: Mapped[str] = mapped_column(String(12))
+    #: fare of all its seats for its segment, in BDT, fixed when the hold is taken
+    total_fare: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: ACTIVE, RELEASED, EXPIRED or CONVERTED (sold through a booking)
     status: Mapped[str] = mapped_column(String(12), default="ACTIVE")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("jatra.db.accounts", "jatra.db.catalog", "jatra.db.inventory")
+MODULES = ("jatra.db.accounts", "jatra.db.bookings", "jatra.db.catalog", "jatra.db.inventory")
 
 
 def import_all() -> None:

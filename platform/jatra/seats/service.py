@@ -142,6 +142,9 @@ class SeatsService:
             to_seq=segment.end,
             seat_class=seat_class,
             expires_at=expires,
+            total_fare=sum(
+                layout.fare(layout.seats[s].seat_class, segment.start, segment.end) for s in request.seats
+            ),
         )
         try:
             await repository.record_hold(self.session, record)
