@@ -184,3 +184,68 @@ HOLD_SCRIPT_DURATION = _spec(
 )
 HOLDS_LIVE = _spec("jatra_seats_holds_live", "gauge", "Live (unexpired) holds, by class.", ("class",))
 SEATS_HELD = _spec("jatra_seats_held", "gauge", "Seats in live holds, by class.", ("class",))
+
+# -- bookings, outbox, payments, notifications -------------------------------------------------------------
+BOOKING_TRANSITIONS = _spec(
+    "jatra_bookings_transitions_total",
+    "counter",
+    "Booking state transitions (the states of jatra.domain.booking_states).",
+    ("from_state", "to_state"),
+)
+BOOKINGS_CREATED = _spec(
+    "jatra_bookings_created_total", "counter", "Bookings accepted (202), by payment method.", ("method",)
+)
+IDEMPOTENCY = _spec(
+    "jatra_bookings_idempotency_total",
+    "counter",
+    "Requests with an Idempotency-Key by outcome (new, replayed, in_flight, mismatch).",
+    ("outcome",),
+)
+OUTBOX_PUBLISHED = _spec(
+    "jatra_outbox_published_total",
+    "counter",
+    "Outbox messages confirmed by the broker, by exchange.",
+    ("exchange",),
+)
+OUTBOX_LAG = _spec(
+    "jatra_outbox_lag_seconds", "gauge", "Age of the oldest unsent outbox message (0 when empty)."
+)
+OUTBOX_PENDING = _spec("jatra_outbox_pending", "gauge", "Unsent outbox messages.")
+AMQP_CONSUMED = _spec(
+    "jatra_amqp_consumed_total",
+    "counter",
+    "Messages consumed by outcome (ack, retry, dead_letter), by queue.",
+    ("queue", "outcome"),
+)
+DLQ_DEPTH = _spec("jatra_amqp_dead_letters", "gauge", "Messages waiting in a dead-letter queue.", ("queue",))
+PAYMENT_ATTEMPTS = _spec(
+    "jatra_payments_attempts_total",
+    "counter",
+    "Calls to the payment provider by outcome (captured, declined, error, timeout, short_circuited).",
+    ("outcome",),
+)
+PAYMENT_DURATION = _spec(
+    "jatra_payments_provider_duration_seconds",
+    "histogram",
+    "Latency of one call to the payment provider.",
+    (),
+    LATENCY_BUCKETS,
+)
+BREAKER_STATE = _spec(
+    "jatra_circuit_breaker_state",
+    "gauge",
+    "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
+    ("target",),
+)
+BREAKER_TRANSITIONS = _spec(
+    "jatra_circuit_breaker_transitions_total",
+    "counter",
+    "Circuit breaker state changes per target.",
+    ("target", "to_state"),
+)
+RECONCILIATIONS = _spec(
+    "jatra_payments_reconciliations_total",
+    "counter",
+    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, expired).",
+    ("action",),
+)

@@ -1,0 +1,72 @@
+"""The booking state machine: every allowed transition is in TRANSITIONS, nowhere else.
+
+PAYMENT_PENDING -> PAYMENT_PROCESSING -> CONFIRMED | PAYMENT_FAILED | EXPIRED; CONFIRMED -> CANCELLED ->
+REFUNDED. :func:`transition` refuses anything else, and emits one metric, one ECS log event and one span
+event per change, whichever service makes it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+import structlog
+from opentelemetry import trace
+
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+TRANSITIONS_TOTAL = counter(c.BOOKING_TRANSITIONS)
+
+
+class BookingStatus(StrEnum):
+    PAYMENT_PENDING = "PAYMENT_PENDING"
+    PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
+    CONFIRMED = "CONFIRMED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+    REFUNDED = "REFUNDED"
+
+
+S = BookingStatus
+TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
+    S.PAYMENT_PENDING: frozenset({S.PAYMENT_PROCESSING}),
+    S.PAYMENT_PROCESSING: frozenset({S.CONFIRMED, S.PAYMENT_FAILED, S.EXPIRED}),
+    S.CONFIRMED: frozenset({S.CANCELLED}),
+    S.CANCELLED: frozenset({S.REFUNDED}),
+    S.PAYMENT_FAILED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+FINAL = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts) | {S.CONFIRMED}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, booking_id: object, current: str, wanted: str) -> None:
+        super().__init__(f"booking {booking_id}: {current} cannot become {wanted}")
+        self.current = current
+        self.wanted = wanted
+
+
+class HasStatus(Protocol):
+    id: object
+    status: str
+    reason: str | None
+
+
+def transition(booking: HasStatus, to: BookingStatus, reason: str | None = None) -> None:
+    """Move ``booking`` to ``to`` or raise IllegalTransition; the caller commits."""
+    current = BookingStatus(booking.status)
+    if to not in TRANSITIONS[current]:
+        raise IllegalTransition(booking.id, current, to)
+    booking.status = to.value
+    if reason is not None:
+        booking.reason = reason[:200]
+    TRANSITIONS_TOTAL.labels(current.value, to.value).inc()
+    trace.get_current_span().add_event(
+        "booking.transition", {"jatra.booking.from": current.value, "jatra.booking.to": to.value}
+    )
+    log.info("booking.transition", booking_id=str(booking.id), from_state=current.value, to_state=to.value,
+             reason=reason)  # fmt: skip
