@@ -103,6 +103,7 @@ class Settings:
     )
     hold_max_live: int = field(default=2, metadata=_doc("Live holds one account may have on one journey."))
     reaper_interval_s: float = field(default=15.0, metadata=_doc("How often the hold reaper reconciles."))
+    outbox_interval_s: float = field(default=0.05, metadata=_doc("Pause between outbox relay batches."))
 
     @property
     def ports(self) -> Ports:

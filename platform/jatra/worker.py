@@ -44,6 +44,9 @@ WORKERS: dict[str, WorkerSpec] = {
     "reaper": WorkerSpec(
         "jatra.seats.reaper:reap", frozenset({"db", "redis"}), lambda s: s.reaper_interval_s
     ),
+    "outbox": WorkerSpec(
+        "jatra.infra.outbox:relay_once", frozenset({"db", "amqp"}), lambda s: s.outbox_interval_s
+    ),
 }
 
 

@@ -1,0 +1,111 @@
+"""The transactional outbox: write a message in the caller's transaction; the relay publishes it.
+
+The W3C trace context of the writing transaction is stored with the message and restored when it is
+published, so the producer span (aio-pika instrumentation) is a child of the request that caused it and
+the consumer's trace continues from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from typing import Any
+
+import aio_pika
+import structlog
+from opentelemetry import context, propagate, trace
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.bookings import OutboxMessage
+from jatra.infra import topology
+from jatra.infra.resources import Resources
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter, gauge
+
+log = structlog.get_logger()
+tracer = trace.get_tracer(__name__)
+PUBLISHED = counter(c.OUTBOX_PUBLISHED)
+LAG = gauge(c.OUTBOX_LAG)
+PENDING = gauge(c.OUTBOX_PENDING)
+BATCH = 200
+
+
+def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[str, Any]) -> uuid.UUID:
+    """Queue a message in the session's transaction. Returns its message id (consumers dedupe on it)."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    message = OutboxMessage(
+        exchange=exchange, routing_key=routing_key, payload=payload, headers=headers, message_id=uuid.uuid4()
+    )
+    session.add(message)
+    return message.message_id
+
+
+async def relay_once(res: Resources) -> int:
+    """Publish up to one batch of unsent messages with publisher confirms, then mark them sent."""
+    exchanges = await _exchanges(res)
+    async with res.db()() as session, session.begin():
+        rows = (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.sent_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for row in rows:
+            await _publish(exchanges[row.exchange], row)
+        if rows:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([r.id for r in rows]))
+                .values(sent_at=func.now())
+            )
+        pending, oldest = (
+            await session.execute(
+                select(func.count(), func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.sent_at.is_(None)
+                )
+            )
+        ).one()
+    # Counted after the update, in the same transaction: what is still waiting.
+    PENDING.set(int(pending))
+    LAG.set(0 if oldest is None else max(time.time() - oldest.timestamp(), 0))
+    return len(rows)
+
+
+_channels: dict[int, tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.AbstractExchange]]] = {}
+
+
+async def _exchanges(res: Resources) -> dict[str, aio_pika.abc.AbstractExchange]:
+    """A confirming channel per broker connection, opened and topology-declared once, not per batch."""
+    connection = await res.ensure_amqp()
+    if connection is None:
+        raise ConnectionError("broker unavailable; outbox messages stay queued in Postgres")
+    cached = _channels.get(id(connection))
+    if cached is None or cached[0].is_closed:
+        channel = await connection.channel(publisher_confirms=True)
+        cached = (channel, await topology.declare(channel))
+        _channels[id(connection)] = cached
+    return cached[1]
+
+
+async def _publish(exchange: aio_pika.abc.AbstractExchange, row: OutboxMessage) -> None:
+    token = context.attach(propagate.extract(row.headers))
+    try:
+        message = aio_pika.Message(
+            body=json.dumps(row.payload).encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(row.message_id),
+            timestamp=dt.datetime.now(dt.UTC),
+            headers=dict(row.headers),
+        )
+        await exchange.publish(message, routing_key=row.routing_key)  # awaits the broker's confirm
+        PUBLISHED.labels(row.exchange).inc()
+    finally:
+        context.detach(token)
