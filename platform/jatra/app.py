@@ -43,6 +43,7 @@ class ServiceSpec:
 DB_REDIS = frozenset({"db", "redis"})
 SERVICES: dict[str, ServiceSpec] = {
     "auth": ServiceSpec("jatra.auth.controllers:create_router", DB_REDIS),
+    "bookings": ServiceSpec("jatra.bookings.controllers:create_router", DB_REDIS),
     "catalog": ServiceSpec("jatra.catalog.controllers:create_router", DB_REDIS),
     "seats": ServiceSpec("jatra.seats.controllers:create_router", DB_REDIS),
 }

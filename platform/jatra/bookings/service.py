@@ -1,0 +1,143 @@
+"""Bookings: accept a hold for payment (idempotently, booking + outbox in one transaction), and read them."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+
+import msgspec
+import structlog
+from opentelemetry import trace
+from redis.asyncio import Redis
+from sqlalchemy import literal, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.bookings.errors import BookingNotFound, HoldNotBookable, InvalidBooking
+from jatra.bookings.schemas import (
+    PAYMENT_METHODS,
+    BookingAccepted,
+    BookingOut,
+    BookingPage,
+    BookingRequest,
+    PassengerIn,
+)
+from jatra.db.bookings import Booking
+from jatra.db.inventory import Hold
+from jatra.infra import idempotency, outbox, topology
+from jatra.infra.auth import Principal
+from jatra.infra.holds.store import HoldStore
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+tracer = trace.get_tracer(__name__)
+CREATED = counter(c.BOOKINGS_CREATED)
+
+
+def to_out(b: Booking) -> BookingOut:
+    return BookingOut(
+        booking_id=b.id, status=b.status, reason=b.reason, journey_id=b.journey_id, seats=b.seat_ids,
+        passengers=msgspec.convert(b.passengers, list[PassengerIn]), payment_method=b.payment_method,
+        amount=b.amount, ticket_number=b.ticket_number, refund_amount=b.refund_amount,
+        created_at=b.created_at,
+    )  # fmt: skip
+
+
+class BookingsService:
+    def __init__(self, session: AsyncSession, redis: Redis) -> None:
+        self.session = session
+        self.holds = HoldStore(redis)
+
+    async def create(
+        self, who: Principal, key: str, request: BookingRequest
+    ) -> tuple[int, dict[str, object], bool]:
+        """(status, body, replayed). Runs at most once per Idempotency-Key."""
+        body = msgspec.to_builtins(request)
+        replay = await idempotency.begin(self.session, who.user_id, key, idempotency.request_hash(body))
+        if replay is not None:
+            return replay.status, replay.body, True
+        try:
+            accepted = await self._create(who, key, request)
+        except BaseException:
+            await idempotency.release(self.session, who.user_id, key)
+            raise
+        return 202, accepted, False
+
+    async def _create(self, who: Principal, key: str, request: BookingRequest) -> dict[str, object]:
+        hold = await self.session.get(Hold, request.hold_id)
+        if hold is None or hold.user_id != who.user_id:
+            raise InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown
+        if request.payment_method not in PAYMENT_METHODS:
+            raise InvalidBooking("payment_method", f"one of {', '.join(PAYMENT_METHODS)}")
+        if not 1 <= len(request.passengers) == len(hold.seat_ids):
+            raise InvalidBooking(
+                "passengers",
+                f"one passenger per held seat: {len(hold.seat_ids)}, not {len(request.passengers)}",
+            )
+        if hold.status != "ACTIVE" or not await self.holds.exists(hold.journey_id, hold.id):
+            raise HoldNotBookable(
+                f"the hold is {hold.status.lower() if hold.status != 'ACTIVE' else 'expired'}"
+            )
+        booking = Booking(
+            id=uuid.uuid4(), user_id=who.user_id, hold_id=hold.id, journey_id=hold.journey_id,
+            seat_ids=hold.seat_ids, from_seq=hold.from_seq, to_seq=hold.to_seq, seat_class=hold.seat_class,
+            passengers=[msgspec.to_builtins(p) for p in request.passengers],
+            payment_method=request.payment_method, amount=hold.total_fare,
+        )  # fmt: skip
+        self.session.add(booking)
+        with tracer.start_as_current_span("bookings.outbox.add"):
+            outbox.add(
+                self.session, topology.PAYMENTS, "payment.requested",
+                {"booking_id": str(booking.id), "amount": booking.amount, "method": booking.payment_method},
+            )  # fmt: skip
+        accepted: dict[str, object] = msgspec.to_builtins(
+            BookingAccepted(booking_id=booking.id, status=booking.status, amount=booking.amount)
+        )
+        location = {"Location": f"/api/v1/bookings/{booking.id}"}
+        await idempotency.complete(self.session, who.user_id, key, 202, accepted, location)
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            raise HoldNotBookable("this hold is already booked") from exc
+        CREATED.labels(booking.payment_method).inc()
+        trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": booking.amount})
+        log.info("booking.created", booking_id=str(booking.id), hold_id=str(hold.id), amount=booking.amount,
+                 method=booking.payment_method)  # fmt: skip
+        return accepted
+
+    async def get(self, who: Principal, booking_id: uuid.UUID) -> Booking:
+        booking = await self.session.get(Booking, booking_id)
+        if booking is None or booking.user_id != who.user_id:
+            raise BookingNotFound
+        return booking
+
+    async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
+        stmt = select(Booking).where(Booking.user_id == who.user_id)
+        if cursor:
+            created, last_id = _decode_cursor(cursor)
+            stmt = stmt.where(
+                tuple_(Booking.created_at, Booking.id) < tuple_(literal(created), literal(last_id))
+            )
+        rows = (
+            await self.session.scalars(
+                stmt.order_by(Booking.created_at.desc(), Booking.id.desc()).limit(limit + 1)
+            )
+        ).all()
+        page, more = rows[:limit], len(rows) > limit
+        return BookingPage(
+            bookings=[to_out(b) for b in page], next_cursor=_encode_cursor(page[-1]) if more else None
+        )
+
+
+def _encode_cursor(b: Booking) -> str:
+    return base64.urlsafe_b64encode(f"{b.created_at.isoformat()}|{b.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        created, last = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return dt.datetime.fromisoformat(created), uuid.UUID(last)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidBooking("cursor", "not a cursor this API returned") from None
