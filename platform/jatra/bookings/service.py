@@ -87,6 +87,10 @@ class BookingsService:
             payment_method=request.payment_method, amount=hold.total_fare,
         )  # fmt: skip
         self.session.add(booking)
+        try:
+            await self.session.flush()  # one booking per hold: the unique constraint decides
+        except IntegrityError as exc:
+            raise HoldNotBookable("this hold is already booked") from exc
         with tracer.start_as_current_span("bookings.outbox.add"):
             outbox.add(
                 self.session, topology.PAYMENTS, "payment.requested",
@@ -97,10 +101,7 @@ class BookingsService:
         )
         location = {"Location": f"/api/v1/bookings/{booking.id}"}
         await idempotency.complete(self.session, who.user_id, key, 202, accepted, location)
-        try:
-            await self.session.commit()
-        except IntegrityError as exc:
-            raise HoldNotBookable("this hold is already booked") from exc
+        await self.session.commit()
         CREATED.labels(booking.payment_method).inc()
         trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": booking.amount})
         log.info("booking.created", booking_id=str(booking.id), hold_id=str(hold.id), amount=booking.amount,

@@ -1,0 +1,156 @@
+"""Bookings through the HTTP API: idempotency, validation, ownership, the outbox row."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from jatra.db.bookings import Booking, OutboxMessage
+from jatra.infra.db import create_engine, session_factory
+from jatra.settings import Settings
+from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.integration.helpers import a_journey, free_seats
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+RIDER = {"name": "Rahim Uddin", "age": 34, "gender": "male"}
+
+
+async def a_hold(client: Client, who: Passenger, seats: int = 1) -> dict[str, object]:
+    journey = await a_journey(client, "DA", "CGP", days_ahead=4)
+    chosen = await free_seats(client, journey, "DA", "CGP", seats)
+    body = {"journey_id": journey, "from": "DA", "to": "CGP", "seats": chosen}
+    response = await client.post("/api/v1/holds", json=body, headers=who.headers)
+    assert response.status_code == 201, response.text
+    hold: dict[str, object] = response.json()
+    return hold
+
+
+def booking_body(hold: dict[str, object], passengers: int = 1, method: str = "bkash") -> dict[str, object]:
+    return {"hold_id": hold["hold_id"], "passengers": [RIDER] * passengers, "payment_method": method}
+
+
+async def test_twenty_identical_requests_make_one_booking(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    hold = await a_hold(client, passenger)
+    headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/bookings", json=booking_body(hold), headers=headers) for _ in range(20))
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {202, 409} and statuses[202] >= 1, statuses
+    ids = {r.json()["booking_id"] for r in responses if r.status_code == 202}
+    assert len(ids) == 1
+    replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
+    assert len(replayed) == statuses[202] - 1
+    # After the first finished, the same key replays the same answer.
+    again = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    assert again.status_code == 202 and again.json()["booking_id"] in ids
+    assert again.headers["idempotent-replayed"] == "true" and again.headers["location"].endswith(ids.pop())
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        count = await session.scalar(
+            select(func.count()).where(Booking.hold_id == uuid.UUID(str(hold["hold_id"])))
+        )
+        booking = await session.scalar(
+            select(Booking).where(Booking.hold_id == uuid.UUID(str(hold["hold_id"])))
+        )
+        assert booking is not None
+        messages = await session.scalar(
+            select(func.count()).where(OutboxMessage.payload["booking_id"].astext == str(booking.id))
+        )
+    await engine.dispose()
+    assert count == 1 and messages == 1  # one booking, one payment request in the outbox
+
+
+async def test_same_key_other_body_is_422(client: Client, passenger: Passenger) -> None:
+    hold = await a_hold(client, passenger)
+    headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
+    assert (
+        await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    ).status_code == 202
+    other = await client.post("/api/v1/bookings", json=booking_body(hold, method="nagad"), headers=headers)
+    assert other.status_code == 422 and other.json()["invalid_params"][0]["name"] == "Idempotency-Key"
+
+
+async def test_a_hold_is_booked_once_even_with_two_keys(client: Client, passenger: Passenger) -> None:
+    hold = await a_hold(client, passenger)
+    first = await client.post("/api/v1/bookings", json=booking_body(hold),
+                              headers={**passenger.headers, "Idempotency-Key": "a" + uuid.uuid4().hex})  # fmt: skip
+    second = await client.post("/api/v1/bookings", json=booking_body(hold),
+                               headers={**passenger.headers, "Idempotency-Key": "b" + uuid.uuid4().hex})  # fmt: skip
+    assert (first.status_code, second.status_code) == (202, 409)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"passengers": []}, 422, "passengers"),
+        ({"passengers": [RIDER, RIDER]}, 422, "passengers"),
+        ({"payment_method": "cowrie shells"}, 422, "payment_method"),
+        ({"hold_id": str(uuid.uuid4())}, 422, "hold_id"),
+        ({"passengers": [{**RIDER, "age": 300}]}, 400, "age"),
+        ({"passengers": [{**RIDER, "gender": "?"}]}, 400, "gender"),
+    ],
+)
+async def test_bad_bookings_name_the_field(
+    client: Client, passenger: Passenger, change: dict[str, object], status: int, field: str
+) -> None:
+    hold = await a_hold(client, passenger)
+    body = {**booking_body(hold), **change}
+    headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
+    response = await client.post("/api/v1/bookings", json=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in response.json()["detail"]
+    # The failed request released its key: the corrected request with the same key goes through.
+    if status == 422 and field != "hold_id":
+        fixed = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+        assert fixed.status_code == 202
+
+
+async def test_missing_idempotency_key_is_refused(client: Client, passenger: Passenger) -> None:
+    hold = await a_hold(client, passenger)
+    response = await client.post("/api/v1/bookings", json=booking_body(hold), headers=passenger.headers)
+    assert response.status_code == 422 and "Idempotency-Key" in response.json()["detail"]
+
+
+async def test_someone_elses_hold_and_booking_are_not_found(
+    client: Client, make_passengers: MakePassengers
+) -> None:
+    owner, intruder = await make_passengers(2)
+    hold = await a_hold(client, owner)
+    stolen = await client.post("/api/v1/bookings", json=booking_body(hold),
+                               headers={**intruder.headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+    assert stolen.status_code == 422 and "no such hold" in stolen.json()["detail"]
+    booked = await client.post("/api/v1/bookings", json=booking_body(hold),
+                               headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+    url = f"/api/v1/bookings/{booked.json()['booking_id']}"
+    assert (await client.get(url, headers=intruder.headers)).status_code == 404
+    mine = await client.get(url, headers=owner.headers)
+    assert mine.status_code == 200 and mine.json()["status"] in {
+        "PAYMENT_PENDING",
+        "PAYMENT_PROCESSING",
+        "CONFIRMED",
+    }
+
+
+async def test_list_is_mine_and_paginated(client: Client, passenger: Passenger) -> None:
+    made = []
+    for _ in range(2):
+        hold = await a_hold(client, passenger)
+        response = await client.post("/api/v1/bookings", json=booking_body(hold),
+                                     headers={**passenger.headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+        made.append(response.json()["booking_id"])
+    first = (await client.get("/api/v1/bookings", params={"limit": 1}, headers=passenger.headers)).json()
+    second = (await client.get("/api/v1/bookings", params={"limit": 1, "cursor": first["next_cursor"]},
+                               headers=passenger.headers)).json()  # fmt: skip
+    listed = [b["booking_id"] for b in first["bookings"] + second["bookings"]]
+    assert sorted(listed) == sorted(made) and second["next_cursor"] is None
