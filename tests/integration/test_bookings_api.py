@@ -82,10 +82,16 @@ async def test_same_key_other_body_is_422(client: Client, passenger: Passenger) 
 
 async def test_a_hold_is_booked_once_even_with_two_keys(client: Client, passenger: Passenger) -> None:
     hold = await a_hold(client, passenger)
-    first = await client.post("/api/v1/bookings", json=booking_body(hold),
-                              headers={**passenger.headers, "Idempotency-Key": "a" + uuid.uuid4().hex})  # fmt: skip
-    second = await client.post("/api/v1/bookings", json=booking_body(hold),
-                               headers={**passenger.headers, "Idempotency-Key": "b" + uuid.uuid4().hex})  # fmt: skip
+    first = await client.post(
+        "/api/v1/bookings",
+        json=booking_body(hold),
+        headers={**passenger.headers, "Idempotency-Key": "a" + uuid.uuid4().hex},
+    )
+    second = await client.post(
+        "/api/v1/bookings",
+        json=booking_body(hold),
+        headers={**passenger.headers, "Idempotency-Key": "b" + uuid.uuid4().hex},
+    )
     assert (first.status_code, second.status_code) == (202, 409)
 
 
@@ -127,11 +133,17 @@ async def test_someone_elses_hold_and_booking_are_not_found(
 ) -> None:
     owner, intruder = await make_passengers(2)
     hold = await a_hold(client, owner)
-    stolen = await client.post("/api/v1/bookings", json=booking_body(hold),
-                               headers={**intruder.headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+    stolen = await client.post(
+        "/api/v1/bookings",
+        json=booking_body(hold),
+        headers={**intruder.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
     assert stolen.status_code == 422 and "no such hold" in stolen.json()["detail"]
-    booked = await client.post("/api/v1/bookings", json=booking_body(hold),
-                               headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+    booked = await client.post(
+        "/api/v1/bookings",
+        json=booking_body(hold),
+        headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
     url = f"/api/v1/bookings/{booked.json()['booking_id']}"
     assert (await client.get(url, headers=intruder.headers)).status_code == 404
     mine = await client.get(url, headers=owner.headers)
@@ -146,11 +158,17 @@ async def test_list_is_mine_and_paginated(client: Client, passenger: Passenger) 
     made = []
     for _ in range(2):
         hold = await a_hold(client, passenger)
-        response = await client.post("/api/v1/bookings", json=booking_body(hold),
-                                     headers={**passenger.headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+        response = await client.post(
+            "/api/v1/bookings",
+            json=booking_body(hold),
+            headers={**passenger.headers, "Idempotency-Key": str(uuid.uuid4())},
+        )
         made.append(response.json()["booking_id"])
     first = (await client.get("/api/v1/bookings", params={"limit": 1}, headers=passenger.headers)).json()
-    second = (await client.get("/api/v1/bookings", params={"limit": 1, "cursor": first["next_cursor"]},
-                               headers=passenger.headers)).json()  # fmt: skip
+    second = (
+        await client.get(
+            "/api/v1/bookings", params={"limit": 1, "cursor": first["next_cursor"]}, headers=passenger.headers
+        )
+    ).json()
     listed = [b["booking_id"] for b in first["bookings"] + second["bookings"]]
     assert sorted(listed) == sorted(made) and second["next_cursor"] is None
