@@ -128,13 +128,20 @@ def grant_admin(phone: str) -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on (default: the stack's API port).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Uvicorn worker processes.")
 def serve(services: tuple[str, ...], port: int | None, workers: int) -> None:
-    """Serve the HTTP API of SERVICES ("all" for every service in one process)."""
+    """Serve the HTTP API of SERVICES ("all" for every service in one process), or the simulated
+    `payment-provider`."""
     import uvicorn  # noqa: PLC0415
 
     from jatra.app import create_app  # noqa: PLC0415
 
     settings = _settings()
-    app = create_app(services or ("all",), settings)
+    if services == ("payment-provider",):
+        from jatra.provider.app import create_provider_app  # noqa: PLC0415
+
+        app = create_provider_app(settings)
+        port = port or settings.ports.app("payment-provider")
+    else:
+        app = create_app(services or ("all",), settings)
     uvicorn.run(
         app,
         host=settings.api_host,

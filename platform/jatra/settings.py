@@ -104,6 +104,25 @@ class Settings:
     hold_max_live: int = field(default=2, metadata=_doc("Live holds one account may have on one journey."))
     reaper_interval_s: float = field(default=15.0, metadata=_doc("How often the hold reaper reconciles."))
     outbox_interval_s: float = field(default=0.05, metadata=_doc("Pause between outbox relay batches."))
+    provider_url: str = field(
+        default="", metadata=_doc("Payment provider base URL (default: the local simulator).")
+    )
+    provider_timeout_s: float = field(
+        default=3.0, metadata=_doc("Timeout of one call to the payment provider.")
+    )
+    payment_retry_timeout_s: float = field(
+        default=20.0, metadata=_doc("Total time the payment worker retries one charge before failing it.")
+    )
+    payments_prefetch: int = field(default=32, metadata=_doc("Payment requests one worker handles at once."))
+    breaker_threshold: int = field(
+        default=5, metadata=_doc("Consecutive failures that open a circuit breaker.")
+    )
+    breaker_reset_s: float = field(
+        default=5.0, metadata=_doc("Time an open breaker waits before a trial call.")
+    )
+    reconcile_interval_s: float = field(
+        default=10.0, metadata=_doc("How often stuck bookings are reconciled.")
+    )
 
     @property
     def ports(self) -> Ports:
@@ -125,6 +144,10 @@ class Settings:
     @property
     def amqp(self) -> str:
         return self.amqp_url or f"amqp://guest:guest@127.0.0.1:{self.ports.amqp}/"
+
+    @property
+    def provider(self) -> str:
+        return self.provider_url or f"http://127.0.0.1:{self.ports.app('payment-provider')}"
 
     @property
     def outbox_dir(self) -> Path:

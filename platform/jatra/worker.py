@@ -47,6 +47,12 @@ WORKERS: dict[str, WorkerSpec] = {
     "outbox": WorkerSpec(
         "jatra.infra.outbox:relay_once", frozenset({"db", "amqp"}), lambda s: s.outbox_interval_s
     ),
+    "payments": WorkerSpec(
+        "jatra.payments.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0
+    ),
+    "reconciler": WorkerSpec(
+        "jatra.payments.reconciler:reconcile", frozenset({"db", "redis"}), lambda s: s.reconcile_interval_s
+    ),
 }
 
 
@@ -79,7 +85,8 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
     configure_logging(settings, name)
     setup_tracing(settings, name)
     async with open_resources(settings, name, spec.needs) as res:
-        app = Litestar(route_handlers=[health_router, MetricsController])
+        # logging_config=None: the ECS logging configured above stays; Litestar's default would replace it.
+        app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)
         app.state.resources = res
         BUILD_INFO.labels(__version__, settings.environment).set(1)
         config = uvicorn.Config(app, host=settings.api_host, port=port, log_config=None, lifespan="off")

@@ -58,6 +58,7 @@ def test_a_missing_binary_is_named_with_its_install_command(tmp_path: Path) -> N
 
 def test_down_leaves_no_listener(tmp_path: Path) -> None:
     env = {**os.environ, "JATRA_STATE_DIR": str(tmp_path / "var"), "JATRA_PORT_BASE": "29100"}
+    assert "ephemeral" in run("up", env={**env, "JATRA_PORT_BASE": "40000"}).stderr
     stack = Stack(tmp_path / "var", Ports(29100))
     stack.up([Redis(), Epmd(), RabbitMQ()])
     ports = [29120, 29130, 29134]

@@ -51,7 +51,9 @@ class IllegalTransition(Exception):
 
 
 class HasStatus(Protocol):
-    id: object
+    @property
+    def id(self) -> object: ...
+
     status: str
     reason: str | None
 

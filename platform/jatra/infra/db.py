@@ -6,11 +6,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from jatra.db.models import import_all
 from jatra.settings import Settings
 
 
 def create_engine(settings: Settings, *, admin: bool = False) -> AsyncEngine:
-    """The engine of one process. ``admin`` goes straight to Postgres (migrations, seeding)."""
+    """The engine of one process. ``admin`` goes straight to Postgres (migrations, seeding).
+
+    Every model is imported first: a process that only touches bookings still needs the tables its
+    foreign keys point at in the mapper registry.
+    """
+    import_all()
     connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30}
     url = settings.db_admin_url if admin else settings.db_url
     if settings.database_via_pgbouncer and not admin:

@@ -33,4 +33,8 @@ def jatra_processes() -> list[Server]:
         JatraProcess("api", ["serve", "all"]),
         JatraProcess("timetable", ["worker", "timetable"]),
         JatraProcess("reaper", ["worker", "reaper"]),
+        JatraProcess("payment-provider", ["serve", "payment-provider"]),
+        JatraProcess("outbox", ["worker", "outbox"]),
+        JatraProcess("payments", ["worker", "payments"]),
+        JatraProcess("reconciler", ["worker", "reconciler"]),
     ]

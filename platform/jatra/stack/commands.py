@@ -7,16 +7,38 @@ from pathlib import Path
 from jatra.settings import Settings
 from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
+from jatra.stack.procs import StackError
 
 
 def stack_for(settings: Settings) -> Stack:
     return Stack(Path(settings.state_dir), settings.ports)
 
 
+def ephemeral_range() -> range:
+    """The kernel's range for outgoing ports: servers listening there can find their port taken."""
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def check_port_base(settings: Settings) -> None:
+    ephemeral = ephemeral_range()
+    first, last = settings.ports.base, settings.ports.base + 60
+    if first <= ephemeral.stop - 1 and last >= ephemeral.start:
+        raise StackError(
+            f"JATRA_PORT_BASE={first} overlaps the kernel's ephemeral ports "
+            f"({ephemeral.start}-{ephemeral.stop - 1}); outgoing connections could take a server's port. "
+            f"Choose a base below {ephemeral.start - 60}."
+        )
+
+
 def stack_up(settings: Settings, with_apps: bool = True) -> str:
     """Start servers, migrate the database, then start the Jatra processes. Returns the summary."""
     from jatra.db.migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
 
+    check_port_base(settings)
     stack = stack_for(settings)
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()

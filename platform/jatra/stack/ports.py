@@ -9,6 +9,10 @@ APP_OFFSETS: dict[str, int] = {
     "api": 0,
     "timetable": 1,
     "reaper": 2,
+    "outbox": 3,
+    "payments": 4,
+    "reconciler": 5,
+    "payment-provider": 9,
 }
 
 

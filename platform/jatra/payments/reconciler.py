@@ -1,0 +1,60 @@
+"""`jatra worker reconciler`: no booking stays stuck, and no captured payment is left without a ticket.
+
+Bookings in PAYMENT_PENDING or PAYMENT_PROCESSING for longer than the hold TTL are settled by asking the
+provider what happened to their key: captured -> confirmed; declined or never seen -> failed (and, when
+never seen, the provider is asked to refund in case a late charge lands).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import structlog
+from sqlalchemy import select
+
+from jatra.db.bookings import Booking
+from jatra.domain.booking_states import BookingStatus
+from jatra.infra.holds.store import HoldStore
+from jatra.infra.resources import Resources
+from jatra.payments import settle
+from jatra.payments.client import ProviderClient
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+ACTIONS = counter(c.RECONCILIATIONS)
+STUCK = (BookingStatus.PAYMENT_PENDING.value, BookingStatus.PAYMENT_PROCESSING.value)
+
+
+async def reconcile(res: Resources) -> int:
+    settings = res.settings
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.hold_ttl_s)
+    async with res.db()() as session:
+        stuck = list(
+            (
+                await session.scalars(
+                    select(Booking.id)
+                    .where(Booking.status.in_(STUCK), Booking.created_at < cutoff)
+                    .limit(500)
+                )
+            ).all()
+        )
+    if not stuck:
+        return 0
+    client = ProviderClient(settings.provider, settings.provider_timeout_s)
+    store = HoldStore(res.cache())
+    try:
+        for booking_id in stuck:
+            result = await client.lookup(str(booking_id))
+            async with res.db()() as session:
+                if result is not None and result.status == "CAPTURED":
+                    action = "confirmed" if await settle.confirm(session, store, booking_id) else "failed"
+                else:
+                    reason = "payment declined" if result else "payment never reached the provider"
+                    await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
+                    action = "failed"
+            ACTIONS.labels(action).inc()
+            log.info("payment.reconciled", booking_id=str(booking_id), action=action)
+    finally:
+        await client.close()
+    return len(stuck)

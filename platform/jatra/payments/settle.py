@@ -1,0 +1,110 @@
+"""Settling a booking once the provider has answered: confirm (sell the seats) or fail (free them).
+
+Both run in one Postgres transaction with the booking row locked, and write their event to the outbox in
+that transaction. Both are idempotent: a booking already final is left alone (redeliveries, reconciliation).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.bookings import Booking
+from jatra.db.inventory import Hold
+from jatra.db.sales import DoubleSale, record_sale
+from jatra.domain.booking_states import FINAL, BookingStatus, transition
+from jatra.domain.segments import Segment
+from jatra.infra import outbox, topology
+from jatra.infra.holds.store import HoldStore, Refused
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+HOLDS_ENDED = counter(c.HOLD_ENDED)
+S = BookingStatus
+
+
+def ticket_number(booking_id: uuid.UUID) -> str:
+    return "JT" + booking_id.hex[:10].upper()
+
+
+async def locked(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    return (await session.scalars(select(Booking).where(Booking.id == booking_id).with_for_update())).first()
+
+
+def _event(booking: Booking) -> dict[str, object]:
+    return {"booking_id": str(booking.id), "status": booking.status, "ticket_number": booking.ticket_number,
+            "reason": booking.reason, "user_id": str(booking.user_id)}  # fmt: skip
+
+
+async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    """PAYMENT_PENDING -> PAYMENT_PROCESSING (a redelivery finds it processing already). None if final."""
+    booking = await locked(session, booking_id)
+    if booking is None or BookingStatus(booking.status) in FINAL:
+        await session.commit()
+        return None
+    if booking.status == S.PAYMENT_PENDING:
+        transition(booking, S.PAYMENT_PROCESSING)
+    await session.commit()
+    return booking
+
+
+async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
+    """Payment captured: sell the seats under the Postgres guarantee. False if they were sold meanwhile."""
+    booking = await locked(session, booking_id)
+    if booking is None or BookingStatus(booking.status) in FINAL:
+        await session.commit()
+        return True
+    if booking.status == S.PAYMENT_PENDING:
+        transition(booking, S.PAYMENT_PROCESSING)
+    segment = Segment(booking.from_seq, booking.to_seq)
+    try:
+        await record_sale(session, booking.journey_id, booking.seat_ids, segment, booking.id)
+    except DoubleSale:
+        await _fail(
+            session, booking, "the seats were sold to someone else while paying; the charge is refunded"
+        )
+        await session.commit()
+        await _free(store, booking)
+        return False
+    transition(booking, S.CONFIRMED)
+    booking.ticket_number = ticket_number(booking.id)
+    await session.execute(update(Hold).where(Hold.id == booking.hold_id).values(status="CONVERTED"))
+    outbox.add(session, topology.EVENTS, "booking.confirmed", _event(booking))
+    await session.commit()
+    sold = await store.sell(booking.journey_id, booking.hold_id)
+    if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
+        await store.mark_sold(booking.journey_id, booking.seat_ids, segment.mask)
+    HOLDS_ENDED.labels("converted", booking.seat_class).inc()
+    log.info("booking.confirmed", booking_id=str(booking.id), ticket_number=booking.ticket_number)
+    return True
+
+
+async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID, reason: str) -> None:
+    """Payment failed for good: PAYMENT_FAILED, the hold released."""
+    booking = await locked(session, booking_id)
+    if booking is None or BookingStatus(booking.status) in FINAL:
+        await session.commit()
+        return
+    if booking.status == S.PAYMENT_PENDING:
+        transition(booking, S.PAYMENT_PROCESSING)
+    await _fail(session, booking, reason)
+    await session.commit()
+    await _free(store, booking)
+
+
+async def _fail(session: AsyncSession, booking: Booking, reason: str) -> None:
+    transition(booking, S.PAYMENT_FAILED, reason)
+    await session.execute(
+        update(Hold).where(Hold.id == booking.hold_id, Hold.status == "ACTIVE").values(status="RELEASED")
+    )
+    outbox.add(session, topology.EVENTS, "booking.payment_failed", _event(booking))
+
+
+async def _free(store: HoldStore, booking: Booking) -> None:
+    ended = await store.release(booking.journey_id, booking.hold_id, None)
+    if not isinstance(ended, Refused):
+        HOLDS_ENDED.labels("released", booking.seat_class).inc()

@@ -1,0 +1,153 @@
+"""`jatra worker payments`: consume payment requests, charge through a circuit breaker with retries.
+
+Retries use exponential backoff with jitter (stamina) and always the same provider idempotency key (the
+booking id), so a retried or redelivered charge is never taken twice. Success: CONFIRMED and the seats
+sold. A decline, or a provider still failing when the retry budget is spent: PAYMENT_FAILED and the hold
+released. A message that cannot be a payment request goes to the dead-letter queue with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import aio_pika
+import stamina
+import structlog
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from opentelemetry import trace
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+
+from jatra.infra import topology
+from jatra.infra.breaker import breakers
+from jatra.infra.holds.store import HoldStore
+from jatra.infra.resources import Resources
+from jatra.payments import settle
+from jatra.payments.client import ChargeResult, ProviderClient, ProviderUnavailable
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+tracer = trace.get_tracer(__name__)
+CONSUMED = counter(c.AMQP_CONSUMED)
+ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
+TARGET = "payment-provider"
+REASON_HEADER = "x-jatra-reason"
+
+
+class PoisonMessage(Exception):
+    """The message can never be processed; it goes to the dead-letter queue."""
+
+
+def parse(message: AbstractIncomingMessage) -> uuid.UUID:
+    try:
+        return uuid.UUID(json.loads(message.body)["booking_id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PoisonMessage(f"not a payment request: {exc!r}") from exc
+
+
+async def charge(
+    client: ProviderClient,
+    factory: AsyncCircuitBreakerFactory,
+    key: str,
+    amount: int,
+    method: str,
+    budget_s: float,
+) -> ChargeResult:
+    async for attempt in stamina.retry_context(
+        on=(ProviderUnavailable, OpenedState), attempts=None, timeout=budget_s,
+        wait_initial=0.1, wait_max=2.0, wait_jitter=0.5,
+    ):  # fmt: skip
+        with attempt:
+            try:
+                async with await factory.get_breaker(TARGET):
+                    return await client.charge(key, amount, method)
+            except OpenedState:
+                ATTEMPTS.labels("short_circuited").inc()
+                raise
+    raise AssertionError("unreachable: stamina raises when the budget is spent")
+
+
+class PaymentWorker:
+    def __init__(self, res: Resources) -> None:
+        self.res = res
+        self.settings = res.settings
+        self.client = ProviderClient(self.settings.provider, self.settings.provider_timeout_s)
+        self.breakers = breakers(self.settings.breaker_threshold, self.settings.breaker_reset_s)
+        self.store = HoldStore(res.cache())
+        self.dlx: AbstractExchange | None = None
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            booking_id = parse(message)
+            await self._pay(booking_id)
+        except PoisonMessage as exc:
+            await self._dead_letter(message, str(exc))
+            return
+        except Exception as exc:
+            # Not settled (Postgres or Redis trouble): put it back; the delivery limit bounds the loop.
+            CONSUMED.labels(topology.PAYMENT_REQUESTS, "retry").inc()
+            log.exception("payment.handle.failed", error=str(exc))
+            await message.nack(requeue=True)
+            return
+        CONSUMED.labels(topology.PAYMENT_REQUESTS, "ack").inc()
+        await message.ack()
+
+    async def _pay(self, booking_id: uuid.UUID) -> None:
+        async with self.res.db()() as session:
+            booking = await settle.start_processing(session, booking_id)
+        if booking is None:
+            return  # unknown or already final: a redelivery after the work was done
+        key = str(booking.id)
+        try:
+            result = await charge(self.client, self.breakers, key, booking.amount, booking.payment_method,
+                                  self.settings.payment_retry_timeout_s)  # fmt: skip
+        except (ProviderUnavailable, OpenedState) as exc:
+            async with self.res.db()() as session:
+                await settle.fail(self.store, session=session, booking_id=booking.id,
+                                  reason=f"payment provider unavailable: {exc}")  # fmt: skip
+            return
+        async with self.res.db()() as session:
+            if result.status == "CAPTURED":
+                if not await settle.confirm(session, self.store, booking.id):
+                    await self.client.refund(key)
+            else:
+                await settle.fail(
+                    self.store, session=session, booking_id=booking.id, reason="payment declined"
+                )
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        assert self.dlx is not None
+        headers: dict[str, Any] = {**(message.headers or {}), REASON_HEADER: reason}
+        await self.dlx.publish(
+            aio_pika.Message(body=message.body, headers=headers, message_id=message.message_id,
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=topology.PAYMENT_REQUESTS,
+        )  # fmt: skip
+        await message.ack()
+        CONSUMED.labels(topology.PAYMENT_REQUESTS, "dead_letter").inc()
+        log.warning("payment.dead_lettered", reason=reason, message_id=message.message_id)
+
+    async def run(self) -> int:
+        connection = await self.res.ensure_amqp()
+        if connection is None:
+            raise ConnectionError("broker unavailable")
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self.settings.payments_prefetch)
+        exchanges = await topology.declare(channel)
+        self.dlx = exchanges[topology.DLX]
+        queue = await channel.get_queue(topology.PAYMENT_REQUESTS)
+        await queue.consume(self.handle)
+        log.info("payments.consuming", queue=topology.PAYMENT_REQUESTS)
+        try:
+            await asyncio.Future()  # consume until cancelled or the connection dies
+        finally:
+            await self.client.close()
+        return 0
+
+
+async def consume(res: Resources) -> int:
+    return await PaymentWorker(res).run()
