@@ -16,6 +16,11 @@ os.environ.update(
         "JATRA_TIMETABLE_HORIZON_DAYS": "7",
         # every test request comes from one address; the per-IP limit has a test of its own
         "JATRA_OTP_PER_IP_PER_MINUTE": "100000",
+        # short payment budgets so outage tests finish in seconds
+        "JATRA_PAYMENT_RETRY_TIMEOUT_S": "4",
+        "JATRA_BREAKER_THRESHOLD": "3",
+        "JATRA_BREAKER_RESET_S": "1",
+        "JATRA_PROVIDER_TIMEOUT_S": "1",
     }
 )
 
