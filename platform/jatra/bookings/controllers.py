@@ -1,10 +1,11 @@
-"""HTTP routes of the bookings service."""
+"""HTTP routes of the bookings service: bookings (logged in) and ticket verification (public)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
@@ -13,11 +14,19 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.bookings.errors import InvalidBooking
-from jatra.bookings.schemas import BookingAccepted, BookingOut, BookingPage, BookingRequest
+from jatra.bookings.schemas import (
+    BookingAccepted,
+    BookingOut,
+    BookingPage,
+    BookingRequest,
+    VerifyRequest,
+    VerifyResult,
+)
 from jatra.bookings.service import BookingsService, to_out
 from jatra.errors import PROBLEM_JSON
+from jatra.infra import tickets
 from jatra.infra.auth import Principal, jwt_auth
-from jatra.infra.deps import provide_redis, provide_session
+from jatra.infra.deps import provide_redis, provide_session, provide_settings
 from jatra.infra.idempotency import REPLAYED_HEADER
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
@@ -29,14 +38,12 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 PROBLEMS = {
-    400: ResponseSpec(None, description="Missing Idempotency-Key or malformed body", media_type=PROBLEM_JSON),
+    400: ResponseSpec(None, description="Malformed body", media_type=PROBLEM_JSON),
     404: ResponseSpec(None, description="Unknown booking, or not yours", media_type=PROBLEM_JSON),
     409: ResponseSpec(
-        None, description="Hold expired or booked, or request in flight", media_type=PROBLEM_JSON
+        None, description="Hold expired or booked, wrong state, or in flight", media_type=PROBLEM_JSON
     ),
-    422: ResponseSpec(
-        None, description="Invalid hold, passengers or payment method", media_type=PROBLEM_JSON
-    ),
+    422: ResponseSpec(None, description="Invalid hold, passengers, method or key", media_type=PROBLEM_JSON),
 }
 
 
@@ -80,6 +87,28 @@ class BookingController(Controller):
         """One of your bookings: PAYMENT_PENDING, PAYMENT_PROCESSING, then CONFIRMED or PAYMENT_FAILED."""
         return to_out(await bookings_service.get(request.user, booking_id))
 
+    @get(
+        "/{booking_id:uuid}/ticket.pdf",
+        operation_id="getTicketPdf",
+        responses=PROBLEMS,
+        media_type="application/pdf",
+    )
+    async def ticket(
+        self,
+        booking_id: uuid.UUID,
+        request: Request[Principal, Any, Any],
+        bookings_service: NamedDependency[BookingsService],
+        ticket_key: NamedDependency[Ed25519PrivateKey],
+        settings: NamedDependency[Settings],
+    ) -> Response[bytes]:
+        """The e-ticket of a confirmed booking: a PDF with its signed QR code."""
+        pdf = await bookings_service.ticket(request.user, booking_id, ticket_key, settings.timezone)
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="jatra-{booking_id}.pdf"'},
+        )
+
     @get(operation_id="listBookings")
     async def mine(
         self,
@@ -92,16 +121,43 @@ class BookingController(Controller):
         return await bookings_service.mine(request.user, limit, cursor)
 
 
+class TicketController(Controller):
+    """Public: a checker verifies a QR code here, or offline with the public key."""
+
+    path = "/tickets"
+    tags = ["tickets"]  # noqa: RUF012
+
+    @post("/verify", operation_id="verifyTicket", status_code=200)
+    async def verify(
+        self, data: JSONBody[VerifyRequest], ticket_key: NamedDependency[Ed25519PrivateKey]
+    ) -> VerifyResult:
+        """Is this QR a genuine ticket? Forged or altered codes are refused, with the reason."""
+        verdict = tickets.verify(ticket_key.public_key(), data.qr)
+        return VerifyResult(valid=verdict.valid, reason=verdict.reason, ticket=verdict.ticket)
+
+    @get("/public-key", operation_id="ticketPublicKey", media_type="application/x-pem-file")
+    async def public_key(self, ticket_key: NamedDependency[Ed25519PrivateKey]) -> str:
+        """The Ed25519 public key that verifies every ticket QR offline."""
+        return tickets.public_pem(ticket_key)
+
+
 def create_router(settings: Settings) -> Router:
     auth = jwt_auth(settings, jwt_secret(settings))
+    key = tickets.signing_key(settings)
+
+    def provide_ticket_key() -> Ed25519PrivateKey:
+        return key
+
+    protected = Router(path="/", route_handlers=[BookingController], middleware=[auth.middleware])
     return Router(
         path="/api/v1",
-        route_handlers=[BookingController],
-        middleware=[auth.middleware],
+        route_handlers=[protected, TicketController],
         dependencies={
             "db_session": Provide(provide_session),
             "redis": Provide(provide_redis, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
             "bookings_service": Provide(provide_bookings, sync_to_thread=False),
+            "ticket_key": Provide(provide_ticket_key, sync_to_thread=False),
         },
         opt={"service": "bookings"},
     )

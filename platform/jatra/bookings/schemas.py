@@ -47,3 +47,13 @@ class BookingOut(msgspec.Struct, frozen=True, kw_only=True):
 class BookingPage(msgspec.Struct, frozen=True, kw_only=True):
     bookings: list[BookingOut]
     next_cursor: str | None
+
+
+class VerifyRequest(msgspec.Struct, frozen=True):
+    qr: str
+
+
+class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
+    valid: bool
+    reason: str
+    ticket: dict[str, object] | None

@@ -8,13 +8,14 @@ import uuid
 
 import msgspec
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
 from sqlalchemy import literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jatra.bookings.errors import BookingNotFound, HoldNotBookable, InvalidBooking
+from jatra.bookings.errors import BookingNotFound, BookingStateConflict, HoldNotBookable, InvalidBooking
 from jatra.bookings.schemas import (
     PAYMENT_METHODS,
     BookingAccepted,
@@ -25,7 +26,9 @@ from jatra.bookings.schemas import (
 )
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold
-from jatra.infra import idempotency, outbox, topology
+from jatra.db.tickets import qr_payload, ticket_view
+from jatra.domain.booking_states import BookingStatus
+from jatra.infra import idempotency, outbox, ticket_pdf, tickets, topology
 from jatra.infra.auth import Principal
 from jatra.infra.holds.store import HoldStore
 from jatra.telemetry import catalogue as c
@@ -113,6 +116,17 @@ class BookingsService:
         if booking is None or booking.user_id != who.user_id:
             raise BookingNotFound
         return booking
+
+    async def ticket(self, who: Principal, booking_id: uuid.UUID, key: Ed25519PrivateKey, tz: str) -> bytes:
+        """The e-ticket PDF of one of your confirmed bookings."""
+        booking = await self.get(who, booking_id)
+        if booking.status != BookingStatus.CONFIRMED:
+            raise BookingStateConflict(
+                f"a ticket exists only for a confirmed booking; this one is {booking.status}"
+            )
+        view = await ticket_view(self.session, booking, tz)
+        with tracer.start_as_current_span("bookings.ticket.render"):
+            return ticket_pdf.render(view, tickets.sign(key, qr_payload(view)))
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

@@ -1,0 +1,87 @@
+"""E-tickets: a real PDF for the owner of a confirmed booking, and QR codes verifiable offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from jatra.db.bookings import Booking
+from jatra.db.tickets import qr_payload, ticket_view
+from jatra.infra import tickets
+from jatra.infra.db import create_engine, session_factory
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.fixtures.accounts import MakePassengers
+from tests.integration.payflow import book, final_state, set_faults
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+
+
+async def genuine_qr(settings: Settings, booking_id: str) -> str:
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        booking = await session.get(Booking, uuid.UUID(booking_id))
+        assert booking is not None
+        view = await ticket_view(session, booking, settings.timezone)
+    await engine.dispose()
+    return tickets.sign(tickets.signing_key(settings), qr_payload(view))
+
+
+async def test_ticket_pdf_and_qr_verification(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    await set_faults(settings, outage=False, latency_after_capture_ms=0, decline_rate=0.0)
+    owner, other = await make_passengers(2)
+    booked = await book(client, owner, seats=2)
+    done = await final_state(client, owner, booked["booking_id"])
+    assert done["status"] == "CONFIRMED"
+    url = f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf"
+
+    pdf = await client.get(url, headers=owner.headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-") and done["ticket_number"].encode() in pdf.content
+    assert (await client.get(url, headers=other.headers)).status_code == 404
+
+    qr = await genuine_qr(settings, booked["booking_id"])
+    ok = (await client.post("/api/v1/tickets/verify", json={"qr": qr})).json()
+    assert ok["valid"] is True and ok["ticket"]["ticket_number"] == done["ticket_number"]
+
+    # Offline: only the published public key, no call to Jatra.
+    pem = (await client.get("/api/v1/tickets/public-key")).text
+    public = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(public, Ed25519PublicKey)
+    assert tickets.verify(public, qr).valid
+
+    _, body, signature = qr.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["seat_labels"] = ["KA-1"]  # a passenger edits the seat
+    altered = base64.urlsafe_b64encode(
+        json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    ).rstrip(b"=")
+    forged = tickets.sign(Ed25519PrivateKey.generate(), payload)  # signed, but not by Jatra
+    for bad in (f"JT1.{altered.decode()}.{signature}", forged, "JT1.abc.def", "hello"):
+        verdict = (await client.post("/api/v1/tickets/verify", json={"qr": bad})).json()
+        assert verdict["valid"] is False and verdict["ticket"] is None
+
+
+async def test_no_ticket_before_confirmation(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    [owner] = await make_passengers(1)
+    await set_faults(settings, latency_ms=3000)  # keep the payment in flight while we ask
+    try:
+        booked = await book(client, owner)
+        response = await client.get(
+            f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf", headers=owner.headers
+        )
+        assert response.status_code == 409 and response.json()["type"].endswith("booking-state")
+    finally:
+        await set_faults(settings, latency_ms=0)
