@@ -96,6 +96,9 @@ class Settings:
         default="outbox",
         metadata=_doc("Where SMS/e-mail go: `outbox` (files in STATE_DIR/outbox) or `smtp`."),
     )
+    smtp_host: str = field(default="127.0.0.1", metadata=_doc("SMTP server for e-mail (channel `smtp`)."))
+    smtp_port: int = field(default=25, metadata=_doc("SMTP port."))
+    smtp_sender: str = field(default="tickets@jatra.example", metadata=_doc("From address of e-mails."))
     hold_ttl_s: float = field(default=300, metadata=_doc("Lifetime of a seat hold."))
     hold_max_total_s: float = field(default=900, metadata=_doc("A hold can be extended up to this age."))
     hold_max_seats: int = field(

@@ -53,6 +53,9 @@ WORKERS: dict[str, WorkerSpec] = {
     "reconciler": WorkerSpec(
         "jatra.payments.reconciler:reconcile", frozenset({"db", "redis"}), lambda s: s.reconcile_interval_s
     ),
+    "notifications": WorkerSpec(
+        "jatra.notifications.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0
+    ),
 }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.auth.schemas import OtpRequest, OtpSent, RefreshRequest, TokenPair, TokenRequest
 from jatra.auth.service import AuthService
-from jatra.infra.channels import channel_for
+from jatra.infra.channels import sms_channel
 from jatra.infra.deps import provide_redis, provide_session, provide_settings
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
@@ -45,7 +45,7 @@ class AuthController(Controller):
 
 def create_router(settings: Settings) -> Router:
     secret = jwt_secret(settings)
-    channel = channel_for(settings)
+    channel = sms_channel(settings)
 
     def provide_auth(
         db_session: NamedDependency[AsyncSession],

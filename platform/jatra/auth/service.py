@@ -16,7 +16,7 @@ from jatra.auth.errors import InvalidPhone, LoginFailed, OtpRateLimited
 from jatra.auth.otp import OtpStore, Verdict
 from jatra.auth.schemas import TokenPair
 from jatra.infra.auth import REVOKED_PREFIX
-from jatra.infra.channels import Channel
+from jatra.infra.channels import Channel, Notice
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
@@ -61,8 +61,8 @@ class AuthService:
             log.info("auth.otp.rate_limited", phone=masked(phone))
             raise OtpRateLimited(window_left)
         code = await self.otps.issue(phone)
-        await self.channel.send(
-            phone, "Jatra login code", f"Your Jatra code is {code}. It expires in 5 minutes.", "otp"
+        await self.channel.deliver(
+            Notice(phone, "Jatra login code", f"Your Jatra code is {code}. It expires in 5 minutes.", "otp")
         )
         OTP_REQUESTS.labels("sent").inc()
         log.info("auth.otp.sent", phone=masked(phone))

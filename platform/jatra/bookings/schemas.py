@@ -22,6 +22,7 @@ class BookingRequest(msgspec.Struct, frozen=True, kw_only=True):
     hold_id: uuid.UUID
     passengers: list[PassengerIn]
     payment_method: str
+    email: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
 
 
 class BookingAccepted(msgspec.Struct, frozen=True, kw_only=True):

@@ -87,7 +87,7 @@ class BookingsService:
             id=uuid.uuid4(), user_id=who.user_id, hold_id=hold.id, journey_id=hold.journey_id,
             seat_ids=hold.seat_ids, from_seq=hold.from_seq, to_seq=hold.to_seq, seat_class=hold.seat_class,
             passengers=[msgspec.to_builtins(p) for p in request.passengers],
-            payment_method=request.payment_method, amount=hold.total_fare,
+            payment_method=request.payment_method, amount=hold.total_fare, contact_email=request.email,
         )  # fmt: skip
         self.session.add(booking)
         try:

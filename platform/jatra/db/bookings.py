@@ -26,6 +26,8 @@ class Booking(Base):
     seat_class: Mapped[str] = mapped_column(String(12))
     passengers: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     payment_method: Mapped[str] = mapped_column(String(16))
+    #: where the e-ticket is e-mailed, if given (the SMS goes to the account's phone)
+    contact_email: Mapped[str | None] = mapped_column(String(254))
     amount: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="PAYMENT_PENDING")
     #: why it failed or expired, for the passenger and for on-call

@@ -1,10 +1,13 @@
-"""Notification channels (SMS, e-mail). The dev channel is an outbox of files (`jatra outbox show`)."""
+"""Notification channels (SMS, e-mail): the dev outbox of files, and SMTP for a real mail server."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+import smtplib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
@@ -15,14 +18,34 @@ from jatra.settings import Settings
 log = structlog.get_logger()
 
 
+class ChannelError(Exception):
+    """The channel could not deliver; retryable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime: str = "application/pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    to: str
+    subject: str
+    body: str
+    kind: str  # otp, ticket, payment_failed, cancelled ...
+    attachments: tuple[Attachment, ...] = field(default=())
+
+
 class Channel(Protocol):
     name: str
 
-    async def send(self, to: str, subject: str, body: str, kind: str) -> None: ...
+    async def deliver(self, notice: Notice) -> None: ...
 
 
 class OutboxChannel:
-    """Appends each message as a JSON line to STATE_DIR/outbox/<recipient>.jsonl (dev and tests)."""
+    """Appends each message as a JSON line to STATE_DIR/outbox/<recipient>.jsonl; attachments beside it."""
 
     name = "outbox"
 
@@ -33,23 +56,22 @@ class OutboxChannel:
         safe = "".join(ch for ch in to if ch.isalnum() or ch in "+@._-")
         return self.directory / f"{safe}.jsonl"
 
-    async def send(self, to: str, subject: str, body: str, kind: str) -> None:
-        line = json.dumps(
-            {
-                "at": dt.datetime.now(dt.UTC).isoformat(),
-                "to": to,
-                "kind": kind,
-                "subject": subject,
-                "body": body,
-            }
-        )
-        await asyncio.to_thread(self._append, self.path_for(to), line)
-        log.info("notification.sent", channel=self.name, kind=kind)
+    async def deliver(self, notice: Notice) -> None:
+        await asyncio.to_thread(self._write, notice)
 
-    def _append(self, path: Path, line: str) -> None:
+    def _write(self, notice: Notice) -> None:
+        path = self.path_for(notice.to)
         path.parent.mkdir(parents=True, exist_ok=True)
+        files = []
+        for attachment in notice.attachments:
+            target = path.with_suffix("") / attachment.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(attachment.content)
+            files.append(str(target))
+        line = {"at": dt.datetime.now(dt.UTC).isoformat(), "to": notice.to, "kind": notice.kind,
+                "subject": notice.subject, "body": notice.body, "attachments": files}  # fmt: skip
         with path.open("a") as out:
-            out.write(line + "\n")
+            out.write(json.dumps(line) + "\n")
 
     def read(self, to: str) -> list[dict[str, str]]:
         path = self.path_for(to)
@@ -58,7 +80,39 @@ class OutboxChannel:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def channel_for(settings: Settings) -> Channel:
-    if settings.notification_channel == "outbox":
-        return OutboxChannel(settings.outbox_dir)
-    raise ValueError(f"unknown notification channel {settings.notification_channel!r}")
+class SmtpChannel:
+    """E-mail through a real SMTP server (JATRA_SMTP_HOST/PORT), in a thread so the loop never blocks."""
+
+    name = "smtp"
+
+    def __init__(self, host: str, port: int, sender: str) -> None:
+        self.host, self.port, self.sender = host, port, sender
+
+    async def deliver(self, notice: Notice) -> None:
+        await asyncio.to_thread(self._send, notice)
+
+    def _send(self, notice: Notice) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = self.sender, notice.to, notice.subject
+        message.set_content(notice.body)
+        for attachment in notice.attachments:
+            main, sub = attachment.mime.split("/")
+            message.add_attachment(
+                attachment.content, maintype=main, subtype=sub, filename=attachment.filename
+            )
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ChannelError(f"smtp {self.host}:{self.port}: {exc}") from exc
+
+
+def sms_channel(settings: Settings) -> Channel:
+    """SMS always goes to the dev outbox here: no SMS gateway exists on these machines."""
+    return OutboxChannel(settings.outbox_dir)
+
+
+def email_channel(settings: Settings) -> Channel:
+    if settings.notification_channel == "smtp":
+        return SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+    return OutboxChannel(settings.outbox_dir)

@@ -37,4 +37,5 @@ def jatra_processes() -> list[Server]:
         JatraProcess("outbox", ["worker", "outbox"]),
         JatraProcess("payments", ["worker", "payments"]),
         JatraProcess("reconciler", ["worker", "reconciler"]),
+        JatraProcess("notifications", ["worker", "notifications"]),
     ]

@@ -12,6 +12,7 @@ APP_OFFSETS: dict[str, int] = {
     "outbox": 3,
     "payments": 4,
     "reconciler": 5,
+    "notifications": 6,
     "payment-provider": 9,
 }
 

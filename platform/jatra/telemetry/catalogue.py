@@ -249,3 +249,9 @@ RECONCILIATIONS = _spec(
     "Stuck bookings resolved by reconciliation, by action (confirmed, failed, expired).",
     ("action",),
 )
+NOTIFICATIONS_SENT = _spec(
+    "jatra_notifications_sent_total",
+    "counter",
+    "Notifications by channel (sms, email) and outcome (sent, failed, duplicate).",
+    ("channel", "outcome"),
+)

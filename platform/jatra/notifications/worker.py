@@ -1,0 +1,117 @@
+"""`jatra worker notifications`: SMS and e-mail on CONFIRMED, PAYMENT_FAILED and CANCELLED.
+
+Each channel call goes through a circuit breaker and retries with backoff. A notification is sent at most
+once per event and channel (its message id is remembered in Redis), so a redelivered event does not
+text the passenger twice. The e-mail of a confirmed booking carries the e-ticket PDF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import stamina
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from purgatory.domain.model import OpenedState
+
+from jatra.db.accounts import User
+from jatra.db.bookings import Booking
+from jatra.db.tickets import qr_payload, ticket_view
+from jatra.infra import ticket_pdf, tickets, topology
+from jatra.infra.breaker import breakers
+from jatra.infra.channels import Channel, ChannelError, Notice, email_channel, sms_channel
+from jatra.infra.resources import Resources
+from jatra.notifications import compose
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
+log = structlog.get_logger()
+SENT = counter(c.NOTIFICATIONS_SENT)
+CONSUMED = counter(c.AMQP_CONSUMED)
+EVENTS = ("booking.confirmed", "booking.payment_failed", "booking.cancelled")
+SENT_TTL_S = 7 * 86400
+
+
+class NotificationWorker:
+    def __init__(self, res: Resources) -> None:
+        self.res = res
+        self.settings = res.settings
+        self.channels: dict[str, Channel] = {
+            "sms": sms_channel(self.settings),
+            "email": email_channel(self.settings),
+        }
+        self.breakers = breakers(self.settings.breaker_threshold, self.settings.breaker_reset_s)
+        self.key = tickets.signing_key(self.settings)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._notify(message)
+        except Exception:
+            CONSUMED.labels(topology.NOTIFICATIONS, "retry").inc()
+            log.exception("notification.failed", message_id=message.message_id)
+            await message.nack(requeue=True)  # the delivery limit moves it to the DLQ in the end
+            return
+        CONSUMED.labels(topology.NOTIFICATIONS, "ack").inc()
+        await message.ack()
+
+    async def _notify(self, message: AbstractIncomingMessage) -> None:
+        event = message.routing_key or ""
+        if event not in EVENTS:
+            return
+        payload: dict[str, Any] = json.loads(message.body)
+        async with self.res.db()() as session:
+            booking = await session.get(Booking, uuid.UUID(payload["booking_id"]))
+            if booking is None:
+                return
+            user = await session.get(User, booking.user_id)
+            view = await ticket_view(session, booking, self.settings.timezone)
+        assert user is not None
+        pdf = None
+        if event == "booking.confirmed":
+            pdf = ticket_pdf.render(view, tickets.sign(self.key, qr_payload(view)))
+        notices = {"sms": compose.sms(event, view, user.phone, booking.reason)}
+        if booking.contact_email:
+            notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)
+        for channel, notice in notices.items():
+            await self._send_once(f"{message.message_id}:{channel}", channel, notice)
+
+    async def _send_once(self, dedupe_key: str, channel: str, notice: Notice) -> None:
+        redis = self.res.cache()
+        if not await redis.set(f"jatra:notifications:sent:{dedupe_key}", 1, nx=True, ex=SENT_TTL_S):
+            SENT.labels(channel, "duplicate").inc()
+            return
+        try:
+            async for attempt in stamina.retry_context(
+                on=(ChannelError, OSError, OpenedState), attempts=5, wait_initial=0.1, wait_max=2.0
+            ):
+                with attempt:
+                    async with await self.breakers.get_breaker(f"{channel}-{self.channels[channel].name}"):
+                        await self.channels[channel].deliver(notice)
+        except Exception:
+            await redis.delete(
+                f"jatra:notifications:sent:{dedupe_key}"
+            )  # not sent: a redelivery may try again
+            SENT.labels(channel, "failed").inc()
+            raise
+        SENT.labels(channel, "sent").inc()
+        log.info("notification.sent", channel=channel, kind=notice.kind)
+
+    async def run(self) -> int:
+        connection = await self.res.ensure_amqp()
+        if connection is None:
+            raise ConnectionError("broker unavailable")
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=16)
+        await topology.declare(channel)
+        queue = await channel.get_queue(topology.NOTIFICATIONS)
+        await queue.consume(self.handle)
+        log.info("notifications.consuming", queue=topology.NOTIFICATIONS)
+        await asyncio.Future()
+        return 0
+
+
+async def consume(res: Resources) -> int:
+    return await NotificationWorker(res).run()
