@@ -109,6 +109,17 @@ class BookingController(Controller):
             headers={"Content-Disposition": f'inline; filename="jatra-{booking_id}.pdf"'},
         )
 
+    @post("/{booking_id:uuid}/cancel", operation_id="cancelBooking", responses=PROBLEMS, status_code=200)
+    async def cancel(
+        self,
+        booking_id: uuid.UUID,
+        request: Request[Principal, Any, Any],
+        bookings_service: NamedDependency[BookingsService],
+        settings: NamedDependency[Settings],
+    ) -> BookingOut:
+        """Cancel a confirmed booking. The refund follows the fare rule: the earlier, the more comes back."""
+        return to_out(await bookings_service.cancel(request.user, booking_id, settings.timezone))
+
     @get(operation_id="listBookings")
     async def mine(
         self,

@@ -11,7 +11,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
-from sqlalchemy import literal, select, tuple_
+from sqlalchemy import delete, literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +25,11 @@ from jatra.bookings.schemas import (
     PassengerIn,
 )
 from jatra.db.bookings import Booking
-from jatra.db.inventory import Hold
+from jatra.db.inventory import Hold, SeatSale
 from jatra.db.tickets import qr_payload, ticket_view
-from jatra.domain.booking_states import BookingStatus
+from jatra.domain import refunds
+from jatra.domain.booking_states import BookingStatus, transition
+from jatra.domain.segments import Segment
 from jatra.infra import idempotency, outbox, ticket_pdf, tickets, topology
 from jatra.infra.auth import Principal
 from jatra.infra.holds.store import HoldStore
@@ -115,6 +117,35 @@ class BookingsService:
         booking = await self.session.get(Booking, booking_id)
         if booking is None or booking.user_id != who.user_id:
             raise BookingNotFound
+        return booking
+
+    async def cancel(self, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
+        """Cancel a confirmed booking: seats back on sale, refund by the fare rule, through the outbox."""
+        booking = (
+            await self.session.scalars(select(Booking).where(Booking.id == booking_id).with_for_update())
+        ).first()
+        if booking is None or booking.user_id != who.user_id:
+            raise BookingNotFound
+        if booking.status != BookingStatus.CONFIRMED:
+            raise BookingStateConflict(
+                f"only a confirmed booking can be cancelled; this one is {booking.status}"
+            )
+        departs = dt.datetime.fromisoformat((await ticket_view(self.session, booking, tz))["departs_at"])
+        try:
+            amount = refunds.refund(booking.amount, departs, dt.datetime.now(dt.UTC))
+        except refunds.TooLateToCancel as exc:
+            raise BookingStateConflict(f"the train has already left: {exc}") from exc
+        transition(booking, BookingStatus.CANCELLED)
+        booking.refund_amount = amount
+        await self.session.execute(delete(SeatSale).where(SeatSale.booking_id == booking.id))
+        event = {"booking_id": str(booking.id), "status": booking.status, "refund_amount": amount}
+        outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
+        outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
+        await self.session.commit()
+        await self.holds.unmark_sold(
+            booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
+        )
+        log.info("booking.cancelled", booking_id=str(booking.id), refund_amount=amount)
         return booking
 
     async def ticket(self, who: Principal, booking_id: uuid.UUID, key: Ed25519PrivateKey, tz: str) -> bytes:

@@ -15,7 +15,10 @@ DLX = "jatra.dlx"  # direct: dead letters, routed by the queue they died in
 
 PAYMENT_REQUESTS = "payments.requests"
 NOTIFICATIONS = "notifications"
-QUEUES = {PAYMENT_REQUESTS: (PAYMENTS, ["payment.requested"]), NOTIFICATIONS: (EVENTS, ["booking.*"])}
+QUEUES = {
+    PAYMENT_REQUESTS: (PAYMENTS, ["payment.requested", "refund.requested"]),
+    NOTIFICATIONS: (EVENTS, ["booking.*"]),
+}
 DELIVERY_LIMIT = 5
 
 

@@ -96,6 +96,14 @@ async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID
     await _free(store, booking)
 
 
+async def refunded(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """The provider returned the money: CANCELLED -> REFUNDED (a repeat is a no-op)."""
+    booking = await locked(session, booking_id)
+    if booking is not None and booking.status == S.CANCELLED:
+        transition(booking, S.REFUNDED)
+    await session.commit()
+
+
 async def _fail(session: AsyncSession, booking: Booking, reason: str) -> None:
     transition(booking, S.PAYMENT_FAILED, reason)
     await session.execute(

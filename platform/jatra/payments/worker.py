@@ -83,7 +83,10 @@ class PaymentWorker:
     async def handle(self, message: AbstractIncomingMessage) -> None:
         try:
             booking_id = parse(message)
-            await self._pay(booking_id)
+            if message.routing_key == "refund.requested":
+                await self._refund(booking_id)
+            else:
+                await self._pay(booking_id)
         except PoisonMessage as exc:
             await self._dead_letter(message, str(exc))
             return
@@ -95,6 +98,20 @@ class PaymentWorker:
             return
         CONSUMED.labels(topology.PAYMENT_REQUESTS, "ack").inc()
         await message.ack()
+
+    async def _refund(self, booking_id: uuid.UUID) -> None:
+        async for attempt in stamina.retry_context(
+            on=(ProviderUnavailable, OpenedState),
+            attempts=None,
+            timeout=self.settings.payment_retry_timeout_s,
+            wait_initial=0.1,
+            wait_max=2.0,
+        ):
+            with attempt:
+                async with await self.breakers.get_breaker(TARGET):
+                    await self.client.refund(str(booking_id))
+        async with self.res.db()() as session:
+            await settle.refunded(session, booking_id)
 
     async def _pay(self, booking_id: uuid.UUID) -> None:
         async with self.res.db()() as session:

@@ -24,9 +24,9 @@ tracer = trace.get_tracer(__name__)
 SCRIPT_DURATION = histogram(c.HOLD_SCRIPT_DURATION)
 _HERE = Path(__file__).parent
 _COMMON = (_HERE / "common.lua").read_text()
-HOLD, RELEASE, EXTEND, SOLD = (
+HOLD, RELEASE, EXTEND, SOLD, UNSOLD = (
     LuaScript(_COMMON + (_HERE / f"{name}.lua").read_text(), name)
-    for name in ("hold", "release", "extend", "sold")
+    for name in ("hold", "release", "extend", "sold", "unsold")
 )
 
 
@@ -183,6 +183,10 @@ class HoldStore:
     async def mark_sold(self, journey_id: int, seat_ids: list[int], mask: int) -> None:
         """Record sold legs of seats whose hold is gone (Postgres already holds the sale)."""
         await self._run(SOLD, [self.sold_key(journey_id)], [mask, *seat_ids], len(seat_ids))
+
+    async def unmark_sold(self, journey_id: int, seat_ids: list[int], mask: int) -> None:
+        """Put legs back on sale after a cancellation (Postgres already dropped the sale)."""
+        await self._run(UNSOLD, [self.sold_key(journey_id)], [mask, *seat_ids], len(seat_ids))
 
     async def owner(self, journey_id: int, hold_id: uuid.UUID) -> uuid.UUID | None:
         raw = await self.redis.hget(self.hold_key(journey_id, hold_id), "user")
