@@ -92,6 +92,17 @@ async def test_a_booking_is_paid_confirmed_and_its_trace_crosses_the_broker(
     assert (
         confirmed and confirmed[0]["trace"]["id"] == trace_id
     )  # the worker's log line sits in the request's trace
+    # ... and on into the notifications worker, through the event the payment worker wrote to the outbox.
+    for _ in range(100):
+        sent = [
+            line
+            for line in log_lines(settings, "notifications")
+            if line.get("message") == "notification.sent" and line.get("trace", {}).get("id") == trace_id
+        ]
+        if sent:
+            break
+        await asyncio.sleep(0.1)
+    assert sent, "no notification log line in the booking's trace"
 
 
 async def test_twenty_identical_requests_one_booking_one_charge(

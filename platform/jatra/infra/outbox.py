@@ -30,7 +30,10 @@ tracer = trace.get_tracer(__name__)
 PUBLISHED = counter(c.OUTBOX_PUBLISHED)
 LAG = gauge(c.OUTBOX_LAG)
 PENDING = gauge(c.OUTBOX_PENDING)
+DEAD_LETTERS = gauge(c.DLQ_DEPTH)
 BATCH = 200
+DLQ_EVERY_S = 5.0
+_last_dlq_check = 0.0
 
 
 def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[str, Any]) -> uuid.UUID:
@@ -75,7 +78,20 @@ async def relay_once(res: Resources) -> int:
     # Counted after the update, in the same transaction: what is still waiting.
     PENDING.set(int(pending))
     LAG.set(0 if oldest is None else max(time.time() - oldest.timestamp(), 0))
+    await _count_dead_letters(res)
     return len(rows)
+
+
+async def _count_dead_letters(res: Resources) -> None:
+    """Publish the depth of every dead-letter queue (a passive declare reads it), every few seconds."""
+    global _last_dlq_check  # noqa: PLW0603 - one relay loop per process
+    if time.monotonic() - _last_dlq_check < DLQ_EVERY_S:
+        return
+    _last_dlq_check = time.monotonic()
+    channel = _channels[id(await res.ensure_amqp())][0]
+    for queue in topology.QUEUES:
+        dead = await channel.declare_queue(topology.dead_letter_queue(queue), passive=True)
+        DEAD_LETTERS.labels(topology.dead_letter_queue(queue)).set(dead.declaration_result.message_count or 0)
 
 
 _channels: dict[int, tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.AbstractExchange]]] = {}
