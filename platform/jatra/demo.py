@@ -7,6 +7,7 @@ import datetime as dt
 import random
 import statistics
 import time
+import uuid
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -17,8 +18,18 @@ from jatra.settings import Settings
 
 DEMO_PHONE = "+8801700000001"
 
-POPULAR = [("DA", "CGP"), ("CGP", "DA"), ("DA", "SYT"), ("DA", "RJS"), ("DA", "KLN"), ("DA", "CXB"),
-           ("BHB", "SYT"), ("DA", "PCG"), ("RJS", "KLN"), ("DA", "MYN")]  # fmt: skip
+POPULAR = [
+    ("DA", "CGP"),
+    ("CGP", "DA"),
+    ("DA", "SYT"),
+    ("DA", "RJS"),
+    ("DA", "KLN"),
+    ("DA", "CXB"),
+    ("BHB", "SYT"),
+    ("DA", "PCG"),
+    ("RJS", "KLN"),
+    ("DA", "MYN"),
+]
 
 
 async def burst(settings: Settings, requests: int = 300, concurrency: int = 20) -> str:
@@ -54,7 +65,7 @@ async def burst(settings: Settings, requests: int = 300, concurrency: int = 20) 
 
 
 async def passenger_walkthrough(settings: Settings) -> str:
-    """Log in by OTP (read from the dev outbox), open a seat map, hold two seats, release them."""
+    """Log in by OTP (read from the dev outbox), open a seat map, hold two seats, book and pay for them."""
     base = f"http://127.0.0.1:{settings.ports.api}/api/v1"
     day = dt.datetime.now(ZoneInfo(settings.timezone)).date() + dt.timedelta(days=3)
     lines = []
@@ -87,6 +98,26 @@ async def passenger_walkthrough(settings: Settings) -> str:
             f"hold: {journey['train']['name']} {day} DA->SYT seats {seats} ({held['total_fare']} BDT), "
             f"HTTP {hold.status_code}, expires {held['expires_at']}"
         )
-        released = await http.delete(f"/holds/{held['hold_id']}", headers=auth)
-        lines.append(f"release: HTTP {released.status_code}")
+        booking = await http.post(
+            "/bookings",
+            json={
+                "hold_id": held["hold_id"],
+                "payment_method": "bkash",
+                "passengers": [{"name": "Demo Passenger", "age": 30, "gender": "female"}]
+                * len(held["seats"]),
+            },
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        location = booking.headers["location"].removeprefix("/api/v1")
+        lines.append(f"booking: HTTP {booking.status_code} {booking.json()['status']}, polling {location}")
+        status: dict[str, object] = {}
+        for _ in range(100):
+            status = (await http.get(location, headers=auth)).json()
+            if status["status"] not in ("PAYMENT_PENDING", "PAYMENT_PROCESSING"):
+                break
+            await asyncio.sleep(0.1)
+        lines.append(
+            f"booking: {status['status']}, ticket {status.get('ticket_number')} "
+            f"(PDF at {base}{location}/ticket.pdf; SMS in {settings.outbox_dir})"
+        )
     return "\n".join(lines)
