@@ -43,7 +43,7 @@ def stack_up(settings: Settings, with_apps: bool = True) -> str:
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()
     if with_apps:
-        stack.up(jatra_processes())
+        stack.up(jatra_processes(), parallel=True)
     return summary(settings, stack)
 
 

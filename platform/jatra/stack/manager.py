@@ -59,30 +59,40 @@ class Stack:
         return [int(p) for p in raw] if isinstance(raw, list) else []
 
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def up(self, servers: Sequence[Server]) -> list[Running]:
+    def up(self, servers: Sequence[Server], parallel: bool = False) -> list[Running]:
         """Start what is not running yet and wait until each answers. Running servers are left alone.
 
         Every binary is looked up first, so a missing one stops `up` before anything was started.
+        ``parallel`` spawns all before waiting for any: for servers that do not need each other.
         """
         for server in servers:
             server.argv(self.ctx)
-        return [self._up_one(server) for server in servers]
+        if not parallel:
+            return [self._wait(server, self._spawn(server)) for server in servers]
+        spawned = [(server, self._spawn(server)) for server in servers]
+        return [self._wait(server, pid) for server, pid in spawned]
 
-    def _up_one(self, server: Server) -> Running:
+    def _spawn(self, server: Server) -> int | None:
+        """Start the server unless it already runs; returns the new PID, or None if it was running."""
         ctx = self.ctx
         pids = self._pids(server.name)
         if any(pid_alive(p) for p in pids) and server.ready(ctx):
-            return Running(server.name, pids, server.port(ctx), True)
+            return None
         if port_open(server.port(ctx)):
             raise StackError(
                 f"{server.name}: port {server.port(ctx)} is taken by a process this stack did not start; "
                 f"stop it or set JATRA_PORT_BASE to another base"
             )
         server.prepare(ctx)
-        argv = server.argv(ctx)
-        t0 = time.monotonic()
-        pid = spawn(argv, ctx.log(server.name), env=server.env(ctx))
+        pid = spawn(server.argv(ctx), ctx.log(server.name), env=server.env(ctx))
         self._record(server.name, [pid], server.port(ctx))
+        return pid
+
+    def _wait(self, server: Server, pid: int | None) -> Running:
+        ctx = self.ctx
+        if pid is None:
+            return Running(server.name, self._pids(server.name), server.port(ctx), True)
+        t0 = time.monotonic()
         wait_until(
             lambda: not pid_alive(pid) or server.ready(ctx),
             server.ready_timeout,
@@ -94,8 +104,12 @@ class Stack:
         server.after_start(ctx)
         pids = [pid, *server.extra_pids(ctx)]
         self._record(server.name, pids, server.port(ctx))
-        log.info("stack.server.started", server=server.name, port=server.port(ctx),
-                 duration_s=round(time.monotonic() - t0, 2))  # fmt: skip
+        log.info(
+            "stack.server.started",
+            server=server.name,
+            port=server.port(ctx),
+            duration_s=round(time.monotonic() - t0, 2),
+        )
         return Running(server.name, pids, server.port(ctx), True)
 
     def _record(self, name: str, pids: list[int], port: int) -> None:
