@@ -23,13 +23,14 @@ from litestar.params import JSONBody
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from jatra import __version__
 from jatra.db.bookings import ProviderCharge
 from jatra.errors import exception_handlers
 from jatra.infra.health import health_router
 from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
-from jatra.telemetry.metrics import MetricsController
+from jatra.telemetry.metrics import BUILD_INFO, MetricsController
 
 log = structlog.get_logger()
 rng = random.Random()  # noqa: S311 - fault injection, not security
@@ -154,6 +155,7 @@ def create_provider_app(settings: Settings) -> Litestar:
         async with open_resources(settings, "payment-provider", {"db"}) as res:
             app.state.resources = res
             app.state.faults = Faults()
+            BUILD_INFO.labels(__version__, settings.environment).set(1)
             yield
 
     configure_logging(settings, "payment-provider")
