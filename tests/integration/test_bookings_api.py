@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 
@@ -11,6 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from jatra.app import create_app
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
@@ -172,3 +174,17 @@ async def test_list_is_mine_and_paginated(client: Client, passenger: Passenger) 
     ).json()
     listed = [b["booking_id"] for b in first["bookings"] + second["bookings"]]
     assert sorted(listed) == sorted(made) and second["next_cursor"] is None
+
+
+async def test_an_expired_hold_cannot_be_booked(passenger: Passenger, settings: Settings) -> None:
+    short = dataclasses.replace(settings, hold_ttl_s=0.4)
+    async with AsyncTestClient(app=create_app(["all"], short)) as client:
+        hold = await a_hold(client, passenger)
+        await asyncio.sleep(0.6)
+        response = await client.post(
+            "/api/v1/bookings",
+            json=booking_body(hold),
+            headers={**passenger.headers, "Idempotency-Key": str(uuid.uuid4())},
+        )
+    assert response.status_code == 409 and response.json()["type"].endswith("hold-not-bookable")
+    assert "expired" in response.json()["detail"]

@@ -28,6 +28,7 @@ from tests.integration.payflow import RIDER, book, final_state, log_lines, set_f
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
+DEAD_LETTERED = 'jatra_amqp_consumed_total{outcome="dead_letter",queue="payments.requests"}'
 
 
 async def charges_for(settings: Settings, key: str) -> list[str]:
@@ -168,6 +169,7 @@ async def test_provider_outage_opens_the_breaker_and_recovery_closes_it(
     healthy_provider: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
     riders = await make_passengers(4)
+    dead_before = await worker_metric(settings, "payments", DEAD_LETTERED)
     await set_faults(settings, outage=True)
     failed = await asyncio.gather(*(book(client, who) for who in riders[:3]))
     results = [
@@ -175,6 +177,8 @@ async def test_provider_outage_opens_the_breaker_and_recovery_closes_it(
     ]
     assert {r["status"] for r in results} == {"PAYMENT_FAILED"}
     assert all("unavailable" in (r["reason"] or "") for r in results)
+    dead_after = await worker_metric(settings, "payments", DEAD_LETTERED)
+    assert dead_after >= dead_before + 3  # each given-up request is in the DLQ with its reason
     assert (
         await worker_metric(
             settings,

@@ -42,6 +42,10 @@ class PoisonMessage(Exception):
     """The message can never be processed; it goes to the dead-letter queue."""
 
 
+class PaymentGaveUp(Exception):
+    """The retry budget is spent; the booking failed, and the request goes to the dead-letter queue."""
+
+
 def parse(message: AbstractIncomingMessage) -> uuid.UUID:
     try:
         return uuid.UUID(json.loads(message.body)["booking_id"])
@@ -87,7 +91,7 @@ class PaymentWorker:
                 await self._refund(booking_id)
             else:
                 await self._pay(booking_id)
-        except PoisonMessage as exc:
+        except (PoisonMessage, PaymentGaveUp) as exc:
             await self._dead_letter(message, str(exc))
             return
         except Exception as exc:
@@ -123,10 +127,10 @@ class PaymentWorker:
             result = await charge(self.client, self.breakers, key, booking.amount, booking.payment_method,
                                   self.settings.payment_retry_timeout_s)  # fmt: skip
         except (ProviderUnavailable, OpenedState) as exc:
+            reason = f"payment provider unavailable: {exc or type(exc).__name__}"
             async with self.res.db()() as session:
-                await settle.fail(self.store, session=session, booking_id=booking.id,
-                                  reason=f"payment provider unavailable: {exc}")  # fmt: skip
-            return
+                await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
+            raise PaymentGaveUp(reason) from exc  # failed for good: the request goes to the DLQ, with why
         async with self.res.db()() as session:
             if result.status == "CAPTURED":
                 if not await settle.confirm(session, self.store, booking.id):
