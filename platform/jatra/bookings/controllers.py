@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,7 +80,7 @@ class BookingController(Controller):
     @get("/{booking_id:uuid}", operation_id="getBooking", responses=PROBLEMS)
     async def read(
         self,
-        booking_id: uuid.UUID,
+        booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
     ) -> BookingOut:
@@ -95,7 +95,7 @@ class BookingController(Controller):
     )
     async def ticket(
         self,
-        booking_id: uuid.UUID,
+        booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
         ticket_key: NamedDependency[Ed25519PrivateKey],
@@ -112,7 +112,7 @@ class BookingController(Controller):
     @post("/{booking_id:uuid}/cancel", operation_id="cancelBooking", responses=PROBLEMS, status_code=200)
     async def cancel(
         self,
-        booking_id: uuid.UUID,
+        booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
         settings: NamedDependency[Settings],

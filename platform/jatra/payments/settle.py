@@ -40,26 +40,29 @@ def _event(booking: Booking) -> dict[str, object]:
             "reason": booking.reason, "user_id": str(booking.user_id)}  # fmt: skip
 
 
-async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
-    """PAYMENT_PENDING -> PAYMENT_PROCESSING (a redelivery finds it processing already). None if final."""
+async def _open(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    """The booking locked and in PAYMENT_PROCESSING, or None (transaction ended) if unknown or final."""
     booking = await locked(session, booking_id)
     if booking is None or BookingStatus(booking.status) in FINAL:
         await session.commit()
         return None
     if booking.status == S.PAYMENT_PENDING:
         transition(booking, S.PAYMENT_PROCESSING)
+    return booking
+
+
+async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    """PAYMENT_PENDING -> PAYMENT_PROCESSING (a redelivery finds it processing already). None if final."""
+    booking = await _open(session, booking_id)
     await session.commit()
     return booking
 
 
 async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
     """Payment captured: sell the seats under the Postgres guarantee. False if they were sold meanwhile."""
-    booking = await locked(session, booking_id)
-    if booking is None or BookingStatus(booking.status) in FINAL:
-        await session.commit()
+    booking = await _open(session, booking_id)
+    if booking is None:
         return True
-    if booking.status == S.PAYMENT_PENDING:
-        transition(booking, S.PAYMENT_PROCESSING)
     segment = Segment(booking.from_seq, booking.to_seq)
     try:
         await record_sale(session, booking.journey_id, booking.seat_ids, segment, booking.id)
@@ -85,12 +88,9 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
 
 async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID, reason: str) -> None:
     """Payment failed for good: PAYMENT_FAILED, the hold released."""
-    booking = await locked(session, booking_id)
-    if booking is None or BookingStatus(booking.status) in FINAL:
-        await session.commit()
+    booking = await _open(session, booking_id)
+    if booking is None:
         return
-    if booking.status == S.PAYMENT_PENDING:
-        transition(booking, S.PAYMENT_PROCESSING)
     await _fail(session, booking, reason)
     await session.commit()
     await _free(store, booking)

@@ -19,7 +19,7 @@ import structlog
 from litestar import Litestar, Response, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -111,7 +111,7 @@ async def charge(data: JSONBody[ChargeRequest], state: State) -> Response[Charge
 
 
 @get("/charges/{key:str}")
-async def lookup(key: str, state: State) -> Charge:
+async def lookup(key: FromPath[str], state: State) -> Charge:
     """What happened to a key (reconciliation asks this)."""
     await misbehave(_faults(state))
     async with _db(state).db()() as session:
@@ -122,7 +122,7 @@ async def lookup(key: str, state: State) -> Charge:
 
 
 @post("/charges/{key:str}/refund", status_code=200)
-async def refund(key: str, state: State) -> Charge:
+async def refund(key: FromPath[str], state: State) -> Charge:
     """Refund a captured charge (idempotent)."""
     await misbehave(_faults(state))
     async with _db(state).db()() as session:

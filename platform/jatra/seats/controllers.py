@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Router, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +46,11 @@ class SeatMapController(Controller):
 
     @get("/{journey_id:int}/seats", operation_id="seatMap", responses={422: PROBLEM[422]})
     async def seat_map(
-        self, journey_id: int, origin: From, destination: To, seats_service: NamedDependency[SeatsService]
+        self,
+        journey_id: FromPath[int],
+        origin: From,
+        destination: To,
+        seats_service: NamedDependency[SeatsService],
     ) -> SeatMap:
         """Every seat of the journey with its fare and status (free, held, sold) for one segment."""
         return await seats_service.seat_map(journey_id, origin, destination)
@@ -70,7 +74,7 @@ class HoldController(Controller):
     @get("/{hold_id:uuid}", operation_id="getHold", responses=PROBLEM)
     async def read(
         self,
-        hold_id: uuid.UUID,
+        hold_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         seats_service: NamedDependency[SeatsService],
     ) -> HoldOut:
@@ -80,7 +84,7 @@ class HoldController(Controller):
     @patch("/{hold_id:uuid}", operation_id="extendHold", responses=PROBLEM)
     async def extend(
         self,
-        hold_id: uuid.UUID,
+        hold_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         seats_service: NamedDependency[SeatsService],
     ) -> HoldOut:
@@ -90,7 +94,7 @@ class HoldController(Controller):
     @delete("/{hold_id:uuid}", operation_id="releaseHold", status_code=HTTP_204_NO_CONTENT, responses=PROBLEM)
     async def release(
         self,
-        hold_id: uuid.UUID,
+        hold_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         seats_service: NamedDependency[SeatsService],
     ) -> None:
@@ -106,7 +110,7 @@ class AdminHoldController(Controller):
 
     @get("/{journey_id:int}/holds", operation_id="adminLiveHolds", responses={422: PROBLEM[422]})
     async def live_holds(
-        self, journey_id: int, seats_service: NamedDependency[SeatsService]
+        self, journey_id: FromPath[int], seats_service: NamedDependency[SeatsService]
     ) -> list[LiveHold]:
         """Live holds on a journey, for on-call staff (admin role)."""
         return await seats_service.live_holds(journey_id)

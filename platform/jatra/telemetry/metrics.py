@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, get
@@ -24,34 +25,28 @@ def _labels(spec: MetricSpec) -> dict[str, Any]:
 _instruments: dict[str, Counter | Gauge | Histogram] = {}
 
 
-def counter(spec: MetricSpec) -> Counter:
-    assert spec.kind == "counter" and spec.owner == "jatra", spec
+def _instrument(spec: MetricSpec, kind: str, build: Callable[[], Counter | Gauge | Histogram]) -> Any:
+    assert spec.kind == kind and spec.owner == "jatra", spec
     if spec.name not in _instruments:
-        kw = _labels(spec)
-        kw["name"] = spec.name.removesuffix("_total")  # prometheus_client appends _total itself
-        _instruments[spec.name] = Counter(**kw)
-    found = _instruments[spec.name]
-    assert isinstance(found, Counter)
+        _instruments[spec.name] = build()
+    return _instruments[spec.name]
+
+
+def counter(spec: MetricSpec) -> Counter:
+    # prometheus_client appends _total itself
+    build = lambda: Counter(**{**_labels(spec), "name": spec.name.removesuffix("_total")})  # noqa: E731
+    found: Counter = _instrument(spec, "counter", build)
     return found
 
 
 def gauge(spec: MetricSpec) -> Gauge:
-    assert spec.kind == "gauge" and spec.owner == "jatra", spec
-    if spec.name not in _instruments:
-        _instruments[spec.name] = Gauge(**_labels(spec))
-    found = _instruments[spec.name]
-    assert isinstance(found, Gauge)
+    found: Gauge = _instrument(spec, "gauge", lambda: Gauge(**_labels(spec)))
     return found
 
 
 def histogram(spec: MetricSpec) -> Histogram:
-    assert spec.kind == "histogram" and spec.owner == "jatra", spec
-    if spec.name not in _instruments:
-        _instruments[spec.name] = Histogram(
-            **_labels(spec), buckets=spec.buckets or Histogram.DEFAULT_BUCKETS
-        )
-    found = _instruments[spec.name]
-    assert isinstance(found, Histogram)
+    build = lambda: Histogram(**_labels(spec), buckets=spec.buckets or Histogram.DEFAULT_BUCKETS)  # noqa: E731
+    found: Histogram = _instrument(spec, "histogram", build)
     return found
 
 
