@@ -66,7 +66,10 @@ async def test_twenty_identical_requests_make_one_booking(
         )
         assert booking is not None
         messages = await session.scalar(
-            select(func.count()).where(OutboxMessage.payload["booking_id"].astext == str(booking.id))
+            select(func.count()).where(
+                OutboxMessage.payload["booking_id"].astext == str(booking.id),
+                OutboxMessage.routing_key == "payment.requested",
+            )
         )
     await engine.dispose()
     assert count == 1 and messages == 1  # one booking, one payment request in the outbox

@@ -15,6 +15,9 @@ from jatra.db.inventory import SeatSale
 from jatra.db.sales import DoubleSale, record_sale
 from jatra.domain.segments import Segment
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.holds.store import HoldStore
+from jatra.infra.resources import open_resources
+from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 
@@ -26,6 +29,9 @@ async def sessions(stack: Stack, settings: Settings) -> AsyncIterator[async_sess
     engine = create_engine(settings, admin=True)
     yield session_factory(engine)
     await engine.dispose()
+    # These sales bypassed Redis on purpose; tell Redis now, as the reaper would, so other tests see them.
+    async with open_resources(settings, "test", {"db", "redis"}) as res:
+        await sync_sold_legs(res, HoldStore(res.cache()))
 
 
 async def a_seat(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, list[int]]:

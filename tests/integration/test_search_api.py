@@ -14,6 +14,9 @@ from jatra.catalog.cache import SearchCache
 from jatra.db.sales import record_sale
 from jatra.domain.segments import Segment
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.holds.store import HoldStore
+from jatra.infra.resources import open_resources
+from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
 from tests.integration.helpers import a_journey, free_seats, sample, travel_day
 
@@ -147,6 +150,8 @@ async def test_seats_sold_on_overlapping_legs_are_not_available(
         await record_sale(session, journey_id, [seat], Segment(0, stops.index("BHB")), None)
         await session.commit()
     await engine.dispose()
+    async with open_resources(settings, "test", {"db", "redis"}) as res:
+        await sync_sold_legs(res, HoldStore(res.cache()))  # as the reaper would: Redis learns of the sale
 
     assert (await available("DA", "BHB", journey_id))[seat_class] == before_da_bhb[seat_class] - 1
     assert (await available("BHB", "SYT", journey_id))[seat_class] == before_bhb_syt[seat_class]

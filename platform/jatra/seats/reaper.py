@@ -12,6 +12,7 @@ from collections import Counter
 import structlog
 from opentelemetry import trace
 
+from jatra.domain.segments import Segment
 from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import Resources
 from jatra.seats import repository
@@ -26,8 +27,32 @@ SEATS_HELD = gauge(c.SEATS_HELD)
 _seen_classes: set[str] = set()
 
 
+SALES_CURSOR = "jatra:seats:sales-cursor"
+
+
+async def sync_sold_legs(res: Resources, store: HoldStore) -> int:
+    """Make Redis know every sale Postgres has: OR the sold legs in, from a cursor of sale ids.
+
+    Postgres is the truth of sales. If Redis lost its `sold` hashes (a restart without persistence), the
+    cursor is gone too, and the whole history is replayed: marking legs sold is idempotent.
+    """
+    redis = res.cache()
+    cursor = int(await redis.get(SALES_CURSOR) or 0)
+    async with res.db()() as session:
+        sales = await repository.sales_after(session, cursor)
+    grouped: dict[tuple[int, int], list[int]] = {}
+    for _, journey, seat, start, end in sales:
+        grouped.setdefault((journey, Segment(start, end).mask), []).append(seat)
+    for (journey, mask), seats in grouped.items():
+        await store.mark_sold(journey, seats, mask)
+    if sales:
+        await redis.set(SALES_CURSOR, sales[-1][0])
+    return len(sales)
+
+
 async def reap(res: Resources) -> int:
     store = HoldStore(res.cache())
+    synced = await sync_sold_legs(res, store)
     async with res.db()() as session:
         now = await repository.server_now(session)
         expired = await repository.expire_overdue(session, now)
@@ -51,4 +76,4 @@ async def reap(res: Resources) -> int:
         holds, seats = counts.get(seat_class, (0, 0))
         HOLDS_LIVE.labels(seat_class).set(holds)
         SEATS_HELD.labels(seat_class).set(seats)
-    return len(expired) + len(lost)
+    return len(expired) + len(lost) + synced

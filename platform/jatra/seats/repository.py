@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.catalog import Coach, Journey, Seat, SeatClass, TrainStop
-from jatra.db.inventory import Hold
+from jatra.db.inventory import Hold, SeatSale
 from jatra.domain.fares import FareRule
 
 
@@ -151,6 +151,19 @@ async def live_counts(session: AsyncSession, now: dt.datetime) -> dict[str, tupl
         .group_by(Hold.seat_class)
     )
     return {cls: (int(n), int(seats)) for cls, n, seats in (await session.execute(stmt)).all()}
+
+
+async def sales_after(
+    session: AsyncSession, after_id: int, limit: int = 5000
+) -> list[tuple[int, int, int, int, int]]:
+    """(sale id, journey, seat, first leg, end leg) of sales recorded after ``after_id``, oldest first."""
+    rows = await session.execute(
+        select(SeatSale.id, SeatSale.journey_id, SeatSale.seat_id, SeatSale.legs)
+        .where(SeatSale.id > after_id)
+        .order_by(SeatSale.id)
+        .limit(limit)
+    )
+    return [(sid, journey, seat, legs.lower, legs.upper) for sid, journey, seat, legs in rows.all()]
 
 
 async def server_now(session: AsyncSession) -> dt.datetime:
