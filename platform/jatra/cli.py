@@ -96,6 +96,45 @@ def demo(requests: int) -> None:
     click.echo(f"  logs (ECS JSON, one file per process): {stack_for(settings).ctx.state_dir / 'log'}")
 
 
+@main.command()
+@click.option("--rate", type=float, default=20, show_default=True, help="Passengers arriving per second.")
+@click.option("--duration", type=float, default=60, show_default=True, help="Seconds of arrivals.")
+@click.option("--passengers", type=int, default=300, show_default=True, help="Accounts logged in first.")
+@click.option("--skew", type=float, default=1.2, show_default=True, help="Zipf exponent of popularity.")
+@click.option("--fault", "faults", multiple=True, help="Provider fault flag, e.g. --fault decline_rate=0.05.")
+@click.option("--out", type=click.Path(), default=None, help="Write the JSON report here.")
+def rush(
+    rate: float, duration: float, passengers: int, skew: float, faults: tuple[str, ...], out: str | None
+) -> None:
+    """Eid rush: open-loop load through the whole booking flow, then the invariants."""
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from jatra.rush.options import Options  # noqa: PLC0415
+    from jatra.rush.runner import run  # noqa: PLC0415
+    from jatra.rush.summary import render  # noqa: PLC0415
+
+    settings = _settings()
+    flags = {k: json.loads(v) for k, v in (f.split("=", 1) for f in faults)}
+    opts = Options(
+        base_url=f"http://127.0.0.1:{settings.ports.api}/api/v1",
+        provider_url=settings.provider,
+        rate=rate,
+        duration_s=duration,
+        passengers=passengers,
+        skew=skew,
+        faults=flags,
+    )
+    result = asyncio.run(run(opts, settings))
+    click.echo(render(result))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2))
+        click.echo(f"report: {out}")
+    if not result["invariants_ok"]:
+        sys.exit(2)
+
+
 @main.group()
 def outbox() -> None:
     """The dev notification outbox (SMS and e-mail written to files instead of sent)."""

@@ -1,0 +1,109 @@
+"""One passenger's trip through the API: search, seat map, hold, book, poll, ticket."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from jatra.rush.options import ROUTES, Options
+from jatra.rush.record import Recorder
+
+FINAL = {"CONFIRMED", "PAYMENT_FAILED", "EXPIRED"}
+NAMES = ("Rahim", "Karim", "Fatema", "Ayesha", "Sadia", "Tanvir", "Nusrat", "Rafiq", "Shirin", "Jamal")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    phone: str
+    token: str
+    http: httpx.AsyncClient  # bound to this passenger's source address
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def zipf_pick(rng: random.Random, items: list[Any] | tuple[Any, ...], skew: float) -> Any:
+    weights = [1 / (rank + 1) ** skew for rank in range(len(items))]
+    return rng.choices(items, weights=weights)[0]
+
+
+async def timed(rec: Recorder, step: str, call: Any) -> httpx.Response | None:
+    t0 = time.perf_counter()
+    try:
+        response: httpx.Response = await call
+    except httpx.TimeoutException:
+        rec.failure(step, "timeout")
+        return None
+    except httpx.HTTPError:
+        rec.failure(step, "transport_error")
+        return None
+    rec.step(step, response.status_code, time.perf_counter() - t0)
+    return response
+
+
+async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, today: dt.date) -> None:
+    http = who.http
+    origin, destination = zipf_pick(rng, ROUTES, opts.skew)
+    day = today + dt.timedelta(days=zipf_pick(rng, list(range(1, opts.days + 1)), opts.skew))
+    search = await timed(
+        rec,
+        "search",
+        http.get("/journeys", params={"from": origin, "to": destination, "date": day.isoformat()}),
+    )
+    if search is None or search.status_code != 200 or not search.json()["journeys"]:
+        return
+    journey = zipf_pick(rng, search.json()["journeys"], opts.skew)
+    seat_map = await timed(
+        rec,
+        "seat_map",
+        http.get(f"/journeys/{journey['journey_id']}/seats", params={"from": origin, "to": destination}),
+    )
+    if seat_map is None or seat_map.status_code != 200:
+        return
+    free = [s["seat_id"] for s in seat_map.json()["seats"] if s["status"] == "free"]
+    wanted = min(rng.choices([1, 2, 3, 4], weights=[40, 35, 15, 10])[0], len(free))
+    if not wanted:
+        return
+    # Everyone wants the first free seats of a popular train: that is where contention comes from.
+    seats = rng.sample(free[: max(wanted * 6, 12)], wanted)
+    body = {"journey_id": journey["journey_id"], "from": origin, "to": destination, "seats": seats}
+    hold = await timed(rec, "hold", http.post("/holds", json=body, headers=who.auth))
+    if hold is None or hold.status_code != 201:
+        return
+    if rng.random() < opts.abandon:
+        rec.abandoned += 1
+        return
+    booking_body = {
+        "hold_id": hold.json()["hold_id"],
+        "payment_method": rng.choice(["bkash", "nagad", "card"]),
+        "passengers": [
+            {"name": rng.choice(NAMES), "age": rng.randint(5, 80), "gender": rng.choice(["male", "female"])}
+            for _ in seats
+        ],
+    }
+    headers = {**who.auth, "Idempotency-Key": str(uuid.uuid4())}
+    booked = await timed(rec, "book", http.post("/bookings", json=booking_body, headers=headers))
+    if booked is None or booked.status_code != 202:
+        return
+    if rng.random() < opts.retry_same_key:  # a nervous passenger taps "pay" again
+        await timed(rec, "book_retry", http.post("/bookings", json=booking_body, headers=headers))
+    booking_id = booked.json()["booking_id"]
+    rec.accepted.append((rec.now(), booking_id))
+    deadline = time.monotonic() + opts.drain_s
+    status = "PAYMENT_PENDING"
+    while status not in FINAL and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        polled = await timed(rec, "poll", http.get(f"/bookings/{booking_id}", headers=who.auth))
+        if polled is not None and polled.status_code == 200:
+            status = polled.json()["status"]
+    rec.finals[booking_id] = (rec.now(), status)
+    if status == "CONFIRMED":
+        await timed(rec, "ticket", http.get(f"/bookings/{booking_id}/ticket.pdf", headers=who.auth))

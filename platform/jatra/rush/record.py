@@ -1,0 +1,66 @@
+"""What the generator saw: one sample per HTTP step, and the bookings it got accepted."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+
+def outcome_of(status: int) -> str:
+    if 200 <= status < 300:
+        return "ok"
+    if status == 409:
+        return "conflict"  # expected under contention: a seat someone else holds
+    if status == 429:
+        return "rate_limited"
+    if 400 <= status < 500:
+        return "client_error"
+    return "server_error"
+
+
+@dataclass
+class Recorder:
+    started: float = field(default_factory=time.monotonic)
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    accepted: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, booking id)
+    finals: dict[str, tuple[float, str]] = field(default_factory=dict)  # booking id -> (t, status)
+    arrivals: int = 0
+    dropped: int = 0
+    abandoned: int = 0
+
+    def step(self, name: str, status: int, seconds: float) -> None:
+        self.latencies[name].append(seconds)
+        self.outcomes[name][outcome_of(status)] += 1
+
+    def failure(self, name: str, kind: str) -> None:
+        self.outcomes[name][kind] += 1
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def latency_table(self) -> dict[str, dict[str, float]]:
+        table = {}
+        for name, values in sorted(self.latencies.items()):
+            if len(values) < 2:
+                continue
+            q = statistics.quantiles(values, n=100)
+            table[name] = {
+                "count": len(values),
+                "p50_ms": round(q[49] * 1000, 1),
+                "p95_ms": round(q[94] * 1000, 1),
+                "p99_ms": round(q[98] * 1000, 1),
+                "max_ms": round(max(values) * 1000, 1),
+            }
+        return table
+
+    def per_minute(self) -> list[dict[str, int]]:
+        minutes: dict[int, Counter[str]] = defaultdict(Counter)
+        for t, _ in self.accepted:
+            minutes[int(t // 60)]["accepted"] += 1
+        for t, status in self.finals.values():
+            if status == "CONFIRMED":
+                minutes[int(t // 60)]["confirmed"] += 1
+        return [{"minute": m, **minutes[m]} for m in sorted(minutes)]

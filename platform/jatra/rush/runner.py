@@ -1,0 +1,143 @@
+"""`jatra rush`: an open-loop load generator. Arrivals follow the clock, not the server's answers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import os
+import random
+import secrets
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from jatra.infra.channels import OutboxChannel
+from jatra.rush import invariants
+from jatra.rush.options import Options
+from jatra.rush.passenger import Account, trip
+from jatra.rush.record import Recorder
+from jatra.settings import Settings
+
+CLEAN_FAULTS: dict[str, object] = {
+    "outage": False,
+    "failure_rate": 0.0,
+    "timeout_rate": 0.0,
+    "decline_rate": 0.0,
+    "latency_ms": 0,
+    "latency_after_capture_ms": 0,
+}
+
+
+def _clients(opts: Options) -> list[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    return [
+        httpx.AsyncClient(
+            base_url=opts.base_url,
+            timeout=30,
+            limits=limits,
+            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.1.{i + 1}", limits=limits),
+        )
+        for i in range(opts.source_ips)
+    ]
+
+
+async def _login(http: httpx.AsyncClient, outbox: OutboxChannel) -> Account | None:
+    phone = f"+8801{secrets.choice('3456789')}{secrets.randbelow(10**8):08d}"
+    if (await http.post("/auth/otp", json={"phone": phone})).status_code != 202:
+        return None
+    code = outbox.read(phone)[-1]["body"].split("code is ")[1][:6]
+    response = await http.post("/auth/token", json={"phone": phone, "otp": code})
+    return Account(phone, response.json()["access_token"], http) if response.status_code == 200 else None
+
+
+async def warm_up(opts: Options, settings: Settings, clients: list[httpx.AsyncClient]) -> list[Account]:
+    outbox = OutboxChannel(settings.outbox_dir)
+    gate = asyncio.Semaphore(32)
+
+    async def one(i: int) -> Account | None:
+        async with gate:
+            return await _login(clients[i % len(clients)], outbox)
+
+    accounts = await asyncio.gather(*(one(i) for i in range(opts.passengers)))
+    return [a for a in accounts if a is not None]
+
+
+async def _faults(opts: Options, faults: dict[str, object]) -> None:
+    async with httpx.AsyncClient(base_url=opts.provider_url, timeout=5) as http:
+        (await http.put("/faults", json=faults)).raise_for_status()
+
+
+async def run(opts: Options, settings: Settings) -> dict[str, Any]:
+    clients = _clients(opts)
+    rng = random.Random(opts.seed)  # noqa: S311 - load shaping, not security
+    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    try:
+        accounts = await warm_up(opts, settings, clients)
+        if not accounts:
+            raise RuntimeError("no passenger could log in: is the stack up (`jatra up`)?")
+        await _faults(opts, {**CLEAN_FAULTS, **opts.faults})
+        since = dt.datetime.now(dt.UTC)
+        rec = Recorder()
+        cpu0, wall0 = os.times(), time.monotonic()
+        tasks: set[asyncio.Task[None]] = set()
+        interval, next_at = 1 / opts.rate, time.monotonic()
+        end = next_at + opts.duration_s
+        while next_at < end:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += interval
+            rec.arrivals += 1
+            if len(tasks) >= opts.max_in_flight:
+                rec.dropped += 1
+                continue
+            task = asyncio.create_task(trip(rng.choice(accounts), opts, rec, rng, today))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        load_s = time.monotonic() - wall0
+        await asyncio.gather(*tasks, return_exceptions=True)
+        cpu1, wall = os.times(), time.monotonic() - wall0
+        found = await invariants.check(settings, since)
+        return report(
+            opts, rec, accounts, load_s, wall, (cpu1.user + cpu1.system - cpu0.user - cpu0.system), found
+        )
+    finally:
+        if opts.faults:
+            await _faults(opts, CLEAN_FAULTS)
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+def report(
+    opts: Options,
+    rec: Recorder,
+    accounts: list[Account],
+    load_s: float,
+    wall_s: float,
+    cpu_s: float,
+    found: dict[str, int],
+) -> dict[str, Any]:
+    finals: dict[str, int] = {}
+    for _, status in rec.finals.values():
+        finals[status] = finals.get(status, 0) + 1
+    confirmed = finals.get("CONFIRMED", 0)
+    return {
+        "options": {
+            k: v for k, v in dataclasses.asdict(opts).items() if k not in {"base_url", "provider_url"}
+        },
+        "passengers_logged_in": len(accounts),
+        "arrivals": rec.arrivals,
+        "dropped_arrivals": rec.dropped,
+        "abandoned_holds": rec.abandoned,
+        "load_seconds": round(load_s, 1),
+        "wall_seconds": round(wall_s, 1),
+        "bookings_accepted": len(rec.accepted),
+        "bookings_final": finals,
+        "confirmed_per_minute": round(confirmed / (load_s / 60), 1) if load_s else 0,
+        "per_minute": rec.per_minute(),
+        "latency": rec.latency_table(),
+        "outcomes": {step: dict(counts) for step, counts in sorted(rec.outcomes.items())},
+        "generator_cpu_share": round(cpu_s / wall_s, 2) if wall_s else 0,
+        "invariants": found,
+        "invariants_ok": all(v == 0 for v in found.values()),
+    }
