@@ -18,6 +18,8 @@ declare -A NEEDS=(
   [prometheus-redis-exporter]=prometheus-redis-exporter
   [prometheus-postgres-exporter]=prometheus-postgres-exporter
   [prometheus-node-exporter]=prometheus-node-exporter
+  [pdftoppm]=poppler-utils   # tests look at the e-ticket as a passenger's phone would: rendered and scanned
+  [zbarimg]=zbar-tools
 )
 
 missing=()

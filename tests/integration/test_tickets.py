@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -85,3 +88,35 @@ async def test_no_ticket_before_confirmation(
         assert response.status_code == 409 and response.json()["type"].endswith("booking-state")
     finally:
         await set_faults(settings, latency_ms=0)
+
+
+async def test_the_qr_printed_on_the_pdf_scans_and_verifies(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """Rasterise the PDF (poppler) and scan it (zbar), as a checker's phone would, then verify offline."""
+    await set_faults(settings, outage=False, latency_after_capture_ms=0, decline_rate=0.0, latency_ms=0)
+    [owner] = await make_passengers(1)
+    booked = await book(client, owner)
+    assert (await final_state(client, owner, booked["booking_id"]))["status"] == "CONFIRMED"
+    pdf = (
+        await client.get(f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf", headers=owner.headers)
+    ).content
+    (tmp_path / "ticket.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "200", str(tmp_path / "ticket.pdf"), str(tmp_path / "page")], check=True
+    )
+    zbar = ["zbarimg", "-q", "--raw", str(tmp_path / "page-1.png")]
+    scanned = (
+        await asyncio.to_thread(subprocess.run, zbar, capture_output=True, text=True, check=True)
+    ).stdout.strip()
+    pem = (await client.get("/api/v1/tickets/public-key")).text
+    public = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(public, Ed25519PublicKey)
+    verdict = tickets.verify(public, scanned)
+    assert (
+        verdict.valid and verdict.ticket is not None and verdict.ticket["booking_id"] == booked["booking_id"]
+    )

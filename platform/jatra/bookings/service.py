@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import uuid
@@ -39,6 +40,8 @@ from jatra.telemetry.metrics import counter
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
 CREATED = counter(c.BOOKINGS_CREATED)
+TICKET_CACHE = "jatra:bookings:ticket-pdf:"
+TICKET_CACHE_TTL_S = 3600
 
 
 def to_out(b: Booking) -> BookingOut:
@@ -53,6 +56,7 @@ def to_out(b: Booking) -> BookingOut:
 class BookingsService:
     def __init__(self, session: AsyncSession, redis: Redis) -> None:
         self.session = session
+        self.redis = redis
         self.holds = HoldStore(redis)
 
     async def create(
@@ -142,6 +146,7 @@ class BookingsService:
         outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
         outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
         await self.session.commit()
+        await self.redis.delete(TICKET_CACHE + str(booking.id))
         await self.holds.unmark_sold(
             booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
         )
@@ -155,9 +160,16 @@ class BookingsService:
             raise BookingStateConflict(
                 f"a ticket exists only for a confirmed booking; this one is {booking.status}"
             )
+        cache_key = TICKET_CACHE + str(booking.id)
+        cached = await self.redis.get(cache_key)
+        if isinstance(cached, bytes):
+            return cached
         view = await ticket_view(self.session, booking, tz)
         with tracer.start_as_current_span("bookings.ticket.render"):
-            return ticket_pdf.render(view, tickets.sign(key, qr_payload(view)))
+            # CPU work: off the event loop, so other requests keep flowing while it renders.
+            pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(key, qr_payload(view)))
+        await self.redis.set(cache_key, pdf, ex=TICKET_CACHE_TTL_S)  # a confirmed ticket does not change
+        return pdf
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

@@ -71,7 +71,7 @@ class NotificationWorker:
         assert user is not None
         pdf = None
         if event == "booking.confirmed":
-            pdf = ticket_pdf.render(view, tickets.sign(self.key, qr_payload(view)))
+            pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(self.key, qr_payload(view)))
         notices = {"sms": compose.sms(event, view, user.phone, booking.reason)}
         if booking.contact_email:
             notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)
