@@ -106,9 +106,8 @@ async def test_the_qr_printed_on_the_pdf_scans_and_verifies(
         await client.get(f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf", headers=owner.headers)
     ).content
     (tmp_path / "ticket.pdf").write_bytes(pdf)
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "200", str(tmp_path / "ticket.pdf"), str(tmp_path / "page")], check=True
-    )
+    render = ["pdftoppm", "-png", "-r", "200", str(tmp_path / "ticket.pdf"), str(tmp_path / "page")]
+    await asyncio.to_thread(subprocess.run, render, check=True)
     zbar = ["zbarimg", "-q", "--raw", str(tmp_path / "page-1.png")]
     scanned = (
         await asyncio.to_thread(subprocess.run, zbar, capture_output=True, text=True, check=True)
