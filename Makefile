@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -32,6 +32,11 @@ unit: bootstrap
 
 integration: bootstrap
 	@$(VENV)/pytest tests/integration
+
+## Eid rush twice (telemetry on, then off) and the observability overhead: bench/results/.
+bench: bootstrap
+	@$(VENV)/jatra up >/dev/null
+	@scripts/bench.sh
 
 ## Hold-script throughput and p50/p99 for 1 and 4 seats against the local stack's Redis.
 bench-holds: bootstrap

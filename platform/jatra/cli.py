@@ -44,11 +44,12 @@ def up(apps: bool) -> None:
 
 
 @main.command()
-def down() -> None:
+@click.option("--apps", "apps_only", is_flag=True, help="Stop only the Jatra processes, not the servers.")
+def down(apps_only: bool) -> None:
     """Stop everything `jatra up` started, by PID."""
     from jatra.stack.commands import stack_down  # noqa: PLC0415
 
-    stopped = stack_down(_settings())
+    stopped = stack_down(_settings(), apps_only=apps_only)
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
 

@@ -47,8 +47,9 @@ def stack_up(settings: Settings, with_apps: bool = True) -> str:
     return summary(settings, stack)
 
 
-def stack_down(settings: Settings) -> list[str]:
-    return stack_for(settings).down()
+def stack_down(settings: Settings, apps_only: bool = False) -> list[str]:
+    names = [p.name for p in jatra_processes()] if apps_only else None
+    return stack_for(settings).down(names)
 
 
 def stack_status(settings: Settings) -> str:
