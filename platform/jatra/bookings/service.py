@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import uuid
@@ -27,11 +26,11 @@ from jatra.bookings.schemas import (
 )
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
-from jatra.db.tickets import qr_payload, ticket_view
+from jatra.db.tickets import ticket_view
 from jatra.domain import refunds
 from jatra.domain.booking_states import BookingStatus, transition
 from jatra.domain.segments import Segment
-from jatra.infra import idempotency, outbox, ticket_pdf, tickets, topology
+from jatra.infra import idempotency, outbox, ticket_cache, topology
 from jatra.infra.auth import Principal
 from jatra.infra.holds.store import HoldStore
 from jatra.telemetry import catalogue as c
@@ -40,8 +39,6 @@ from jatra.telemetry.metrics import counter
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
 CREATED = counter(c.BOOKINGS_CREATED)
-TICKET_CACHE = "jatra:bookings:ticket-pdf:"
-TICKET_CACHE_TTL_S = 3600
 
 
 def to_out(b: Booking) -> BookingOut:
@@ -146,7 +143,7 @@ class BookingsService:
         outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
         outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
         await self.session.commit()
-        await self.redis.delete(TICKET_CACHE + str(booking.id))
+        await ticket_cache.drop(self.redis, str(booking.id))
         await self.holds.unmark_sold(
             booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
         )
@@ -160,16 +157,9 @@ class BookingsService:
             raise BookingStateConflict(
                 f"a ticket exists only for a confirmed booking; this one is {booking.status}"
             )
-        cache_key = TICKET_CACHE + str(booking.id)
-        cached = await self.redis.get(cache_key)
-        if isinstance(cached, bytes):
-            return cached
         view = await ticket_view(self.session, booking, tz)
-        with tracer.start_as_current_span("bookings.ticket.render"):
-            # CPU work: off the event loop, so other requests keep flowing while it renders.
-            pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(key, qr_payload(view)))
-        await self.redis.set(cache_key, pdf, ex=TICKET_CACHE_TTL_S)  # a confirmed ticket does not change
-        return pdf
+        with tracer.start_as_current_span("bookings.ticket"):
+            return await ticket_cache.get_or_render(self.redis, key, str(booking.id), view)
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

@@ -19,8 +19,8 @@ from purgatory.domain.model import OpenedState
 
 from jatra.db.accounts import User
 from jatra.db.bookings import Booking
-from jatra.db.tickets import qr_payload, ticket_view
-from jatra.infra import ticket_pdf, tickets, topology
+from jatra.db.tickets import ticket_view
+from jatra.infra import ticket_cache, tickets, topology
 from jatra.infra.breaker import breakers
 from jatra.infra.channels import Channel, ChannelError, Notice, email_channel, sms_channel
 from jatra.infra.resources import Resources
@@ -69,11 +69,11 @@ class NotificationWorker:
             user = await session.get(User, booking.user_id)
             view = await ticket_view(session, booking, self.settings.timezone)
         assert user is not None
-        pdf = None
-        if event == "booking.confirmed":
-            pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(self.key, qr_payload(view)))
         notices = {"sms": compose.sms(event, view, user.phone, booking.reason)}
         if booking.contact_email:
+            pdf = None
+            if event == "booking.confirmed":  # rendered once, and cached for the passenger's own download
+                pdf = await ticket_cache.get_or_render(self.res.cache(), self.key, str(booking.id), view)
             notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)
         for channel, notice in notices.items():
             await self._send_once(f"{message.message_id}:{channel}", channel, notice)
