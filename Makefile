@@ -8,10 +8,11 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 bootstrap:
 	@scripts/bootstrap.sh
 
-## Start the stack of real servers and the Jatra processes, seed the timetable, run a burst, print where it all is.
+## Start the stack of real servers and the Jatra processes, seed, run a short Eid rush, print where it all is.
 demo: bootstrap
 	@$(VENV)/jatra up
 	@$(VENV)/jatra seed
+	@$(VENV)/jatra rush --rate 5 --duration 15 --passengers 50 --out var/rush-demo.json
 	@$(VENV)/jatra demo
 
 ## Lint, type-check and run every test against real servers the fixtures start.
