@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-PaymentMethod = Literal["bkash", "nagad", "rocket", "card"]
 PAYMENT_METHODS = ("bkash", "nagad", "rocket", "card")
 
 

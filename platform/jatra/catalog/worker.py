@@ -18,8 +18,6 @@ log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
 MATERIALISED = counter(c.JOURNEYS_MATERIALISED)
 
-NEEDS = frozenset({"db", "redis"})
-
 
 async def roll_horizon(res: Resources) -> int:
     """One iteration: create missing journeys up to the horizon, invalidate those dates' searches."""

@@ -7,7 +7,6 @@ one hash tag in them so that a script touches a single slot.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,10 +21,6 @@ class LuaScript:
         self.source = source
         self.name = name
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-
-    @classmethod
-    def from_file(cls, path: Path) -> LuaScript:
-        return cls(path.read_text(), path.stem)
 
     async def __call__(self, redis: AnyRedis, keys: list[str], args: list[Any]) -> Any:
         try:

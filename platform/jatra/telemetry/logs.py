@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import ecs_logging
 import structlog
@@ -133,7 +132,3 @@ def request_logging_config(settings: Settings, process: str) -> StructlogConfig:
         ),
         enable_middleware_logging=settings.telemetry_enabled,
     )
-
-
-def bind(**fields: Any) -> None:
-    structlog.contextvars.bind_contextvars(**fields)
