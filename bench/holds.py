@@ -59,7 +59,7 @@ async def run(seats: int, concurrency: int, seconds: float) -> dict[str, float]:
     cpu1, wall = os.times(), time.monotonic() - wall0
     redis_cpu = (await _redis_cpu(redis) - redis0) / wall
     await redis.aclose()
-    q = statistics.quantiles(latencies, n=100)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "seats": seats, "concurrency": concurrency, "seconds": round(wall, 2),
         "holds_per_s": round(len(latencies) / wall), **outcomes,

@@ -57,7 +57,7 @@ async def burst(settings: Settings, requests: int = 300, concurrency: int = 20) 
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
-    q = statistics.quantiles(latencies, n=100)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
     return (
         f"search burst: {requests} requests in {elapsed:.1f}s ({requests / elapsed:.0f}/s), "
         f"status {dict(statuses)}, p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"

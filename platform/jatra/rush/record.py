@@ -46,7 +46,7 @@ class Recorder:
         for name, values in sorted(self.latencies.items()):
             if len(values) < 2:
                 continue
-            q = statistics.quantiles(values, n=100)
+            q = statistics.quantiles(values, n=100, method="inclusive")  # never beyond the data
             table[name] = {
                 "count": len(values),
                 "p50_ms": round(q[49] * 1000, 1),

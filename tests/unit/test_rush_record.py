@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jatra.rush.record import Recorder, outcome_of
+
+
+@given(st.lists(st.floats(0.0001, 10), min_size=2, max_size=50))
+def test_percentiles_stay_within_the_data(samples: list[float]) -> None:
+    rec = Recorder()
+    for s in samples:
+        rec.step("book", 202, s)
+    row = rec.latency_table()["book"]
+    assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"] + 0.1
+    assert row["count"] == len(samples)
+
+
+def test_conflicts_are_kept_apart_from_errors() -> None:
+    assert [outcome_of(s) for s in (201, 409, 429, 422, 503)] == [
+        "ok",
+        "conflict",
+        "rate_limited",
+        "client_error",
+        "server_error",
+    ]
