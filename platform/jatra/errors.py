@@ -136,11 +136,26 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    dependency = dependency_of(exc)
-    if dependency is not None:
-        return _jatra_error(request, DependencyUnavailable(dependency))
+    unavailable = dependency_error(exc)
+    if unavailable is not None:
+        return _jatra_error(request, unavailable)
     log.error("request.failed", problem="internal-error", exc_info=exc)
     return problem(request, 500, "internal-error", "Internal error", "an unexpected error occurred")
+
+
+def dependency_error(exc: BaseException) -> DependencyUnavailable | None:
+    """The 503 to answer for a dependency failure, or None if ``exc`` is not one.
+
+    A pool timeout is not an outage: every connection was busy, so the service is overloaded, and the
+    answer says so (on-call reads these details)."""
+    import sqlalchemy.exc  # noqa: PLC0415
+
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return DependencyUnavailable(
+            "postgres", "no database connection was free in time: overloaded; retry shortly"
+        )
+    dependency = dependency_of(exc)
+    return DependencyUnavailable(dependency) if dependency is not None else None
 
 
 def dependency_of(exc: BaseException) -> str | None:

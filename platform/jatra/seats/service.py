@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.inventory import Hold
 from jatra.domain.segments import Segment
-from jatra.errors import DependencyUnavailable
+from jatra.errors import DependencyUnavailable, dependency_error
 from jatra.infra.auth import Principal
 from jatra.infra.holds.store import Conflicted, Ended, Extended, HoldStore, Limited, Refused
 from jatra.seats import repository
@@ -152,7 +152,7 @@ class SeatsService:
             # Nothing half-done: without its Postgres record the hold must not live on in Redis.
             await self.store.release(request.journey_id, hold_id, who.user_id)
             log.exception("hold.record_failed", hold_id=str(hold_id))
-            raise DependencyUnavailable("postgres") from exc
+            raise dependency_error(exc) or DependencyUnavailable("postgres") from exc
         OUTCOMES.labels("acquired", seat_class).inc()
         span.add_event("hold.acquired", {"jatra.hold.seats": len(request.seats)})
         log.info("hold.acquired", hold_id=str(hold_id), journey_id=request.journey_id, seats=request.seats,
