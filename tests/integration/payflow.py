@@ -19,22 +19,33 @@ FINAL = {"CONFIRMED", "PAYMENT_FAILED", "EXPIRED"}
 RIDER = {"name": "Karim", "age": 40, "gender": "male"}
 
 
+async def hold_for(
+    client: Any,
+    who: Passenger,
+    origin: str = "DA",
+    destination: str = "CGP",
+    seats: int = 1,
+    days_ahead: int = 5,
+) -> dict[str, Any]:
+    """A fresh hold through the API on a journey running that day; the hold's JSON plus journey and seats."""
+    journey = await a_journey(client, origin, destination, days_ahead=days_ahead)
+    chosen = await free_seats(client, journey, origin, destination, seats)
+    body = {"journey_id": journey, "from": origin, "to": destination, "seats": chosen}
+    response = await client.post("/api/v1/holds", json=body, headers=who.headers)
+    assert response.status_code == 201, response.text
+    hold: dict[str, Any] = response.json()
+    hold["journey_id"], hold["seat_ids"] = journey, chosen
+    return hold
+
+
 async def book(client: Any, who: Passenger, seats: int = 1, key: str | None = None) -> dict[str, Any]:
-    journey = await a_journey(client, "DA", "CGP", days_ahead=5)
-    chosen = await free_seats(client, journey, "DA", "CGP", seats)
-    hold = await client.post(
-        "/api/v1/holds",
-        json={"journey_id": journey, "from": "DA", "to": "CGP", "seats": chosen},
-        headers=who.headers,
-    )
-    assert hold.status_code == 201, hold.text
-    body = {"hold_id": hold.json()["hold_id"], "passengers": [RIDER] * seats, "payment_method": "bkash"}
-    response = await client.post(
-        "/api/v1/bookings", json=body, headers={**who.headers, "Idempotency-Key": key or str(uuid.uuid4())}
-    )
+    hold = await hold_for(client, who, seats=seats)
+    body = {"hold_id": hold["hold_id"], "passengers": [RIDER] * seats, "payment_method": "bkash"}
+    headers = {**who.headers, "Idempotency-Key": key or str(uuid.uuid4())}
+    response = await client.post("/api/v1/bookings", json=body, headers=headers)
     assert response.status_code == 202, response.text
     booked: dict[str, Any] = response.json()
-    booked["journey_id"], booked["seats"] = journey, chosen
+    booked["journey_id"], booked["seats"] = hold["journey_id"], hold["seat_ids"]
     return booked
 
 

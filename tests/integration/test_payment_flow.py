@@ -23,8 +23,7 @@ from jatra.settings import Settings
 from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
-from tests.integration.helpers import a_journey, free_seats
-from tests.integration.payflow import RIDER, book, final_state, log_lines, set_faults, worker_metric
+from tests.integration.payflow import RIDER, book, final_state, hold_for, log_lines, set_faults, worker_metric
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
@@ -109,15 +108,7 @@ async def test_a_booking_is_paid_confirmed_and_its_trace_crosses_the_broker(
 async def test_twenty_identical_requests_one_booking_one_charge(
     healthy_provider: Stack, client: Client, passenger: Passenger, settings: Settings
 ) -> None:
-    journey = await a_journey(client, "DA", "CGP", days_ahead=5)
-    seats = await free_seats(client, journey, "DA", "CGP", 1)
-    hold = (
-        await client.post(
-            "/api/v1/holds",
-            json={"journey_id": journey, "from": "DA", "to": "CGP", "seats": seats},
-            headers=passenger.headers,
-        )
-    ).json()
+    hold = await hold_for(client, passenger)
     body = {"hold_id": hold["hold_id"], "passengers": [RIDER], "payment_method": "nagad"}
     headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
     answers = await asyncio.gather(

@@ -21,8 +21,7 @@ from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.stack.stores import RabbitMQ
 from tests.fixtures.accounts import MakePassengers, Passenger
-from tests.integration.helpers import a_journey, free_seats
-from tests.integration.payflow import RIDER, book, final_state, set_faults
+from tests.integration.payflow import RIDER, book, final_state, hold_for, set_faults
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
@@ -30,15 +29,8 @@ Client = AsyncTestClient[Litestar]
 
 async def stuck_booking(client: Client, who: Passenger, settings: Settings, charged: bool) -> Booking:
     """A booking whose payment message was lost: written straight to Postgres, ten minutes old."""
-    journey = await a_journey(client, "DA", "SYT", days_ahead=6)
-    seats = await free_seats(client, journey, "DA", "SYT", 1)
-    hold = (
-        await client.post(
-            "/api/v1/holds",
-            json={"journey_id": journey, "from": "DA", "to": "SYT", "seats": seats},
-            headers=who.headers,
-        )
-    ).json()
+    hold = await hold_for(client, who, "DA", "SYT", days_ahead=6)
+    journey = hold["journey_id"]
     async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
         held = await session.get(Hold, uuid.UUID(hold["hold_id"]))
         assert held is not None
