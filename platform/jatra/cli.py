@@ -190,6 +190,9 @@ def serve(services: tuple[str, ...], port: int | None, workers: int) -> None:
         access_log=False,
         workers=workers if workers > 1 else None,
         timeout_graceful_shutdown=10,
+        # longer than a load balancer's idle timeout: the server must not close a connection the client
+        # is about to reuse (uvicorn's 5 s default races busy clients)
+        timeout_keep_alive=75,
     )
 
 

@@ -92,7 +92,9 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
         app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)
         app.state.resources = res
         BUILD_INFO.labels(__version__, settings.environment).set(1)
-        config = uvicorn.Config(app, host=settings.api_host, port=port, log_config=None, lifespan="off")
+        config = uvicorn.Config(
+            app, host=settings.api_host, port=port, log_config=None, lifespan="off", timeout_keep_alive=75
+        )
         server = uvicorn.Server(config)
         loop = asyncio.create_task(_loop(name, spec, res))
         log.info("worker.started", worker=name, port=port)
