@@ -76,6 +76,11 @@ class SeatsService:
         segment = self._segment(layout, origin, destination)
         held, sold, _ = await self.store.occupancy(journey_id)
         mask = segment.mask
+        # one fare per class, not per seat: a train has a handful of classes and ~900 seats
+        fares = {
+            c: layout.fare(c, segment.start, segment.end)
+            for c in {i.seat_class for i in layout.seats.values()}
+        }
         seats = []
         status: Literal["free", "held", "sold"]
         for info in layout.seats.values():
@@ -85,7 +90,7 @@ class SeatsService:
                 status = "held"
             else:
                 status = "free"
-            fare = layout.fare(info.seat_class, segment.start, segment.end)
+            fare = fares[info.seat_class]
             seats.append(SeatOut(seat_id=info.seat_id, coach=info.coach, number=info.number,
                                  seat_class=info.seat_class, fare=fare, status=status))  # fmt: skip
         return SeatMap(journey_id=journey_id, origin=origin.upper(), destination=destination.upper(),
