@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jatra.auth.schemas import OtpRequest, OtpSent, RefreshRequest, TokenPair, TokenRequest
 from jatra.auth.service import AuthService
 from jatra.infra.channels import sms_channel
-from jatra.infra.deps import provide_redis, provide_session, provide_settings
+from jatra.infra.deps import shared_dependencies
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 
@@ -64,9 +64,7 @@ def create_router(settings: Settings) -> Router:
         route_handlers=[AuthController],
         middleware=[per_ip.middleware],
         dependencies={
-            "db_session": Provide(provide_session),
-            "redis": Provide(provide_redis, sync_to_thread=False),
-            "settings": Provide(provide_settings, sync_to_thread=False),
+            **shared_dependencies(),
             "auth": Provide(provide_auth, sync_to_thread=False),
         },
         opt={"service": "auth"},

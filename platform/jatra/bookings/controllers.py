@@ -26,7 +26,7 @@ from jatra.bookings.service import BookingsService, to_out
 from jatra.errors import PROBLEM_JSON
 from jatra.infra import tickets
 from jatra.infra.auth import Principal, jwt_auth
-from jatra.infra.deps import provide_redis, provide_session, provide_settings
+from jatra.infra.deps import shared_dependencies
 from jatra.infra.idempotency import REPLAYED_HEADER
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
@@ -164,9 +164,7 @@ def create_router(settings: Settings) -> Router:
         path="/api/v1",
         route_handlers=[protected, TicketController],
         dependencies={
-            "db_session": Provide(provide_session),
-            "redis": Provide(provide_redis, sync_to_thread=False),
-            "settings": Provide(provide_settings, sync_to_thread=False),
+            **shared_dependencies(),
             "bookings_service": Provide(provide_bookings, sync_to_thread=False),
             "ticket_key": Provide(provide_ticket_key, sync_to_thread=False),
         },

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jatra.catalog.schemas import SearchResult, StationOut
 from jatra.catalog.service import CatalogService
 from jatra.errors import PROBLEM_JSON
-from jatra.infra.deps import provide_redis, provide_session, provide_settings
+from jatra.infra.deps import shared_dependencies
 from jatra.settings import Settings
 
 Origin = Annotated[
@@ -80,9 +80,7 @@ def create_router(settings: Settings) -> Router:
         path="/api/v1",
         route_handlers=[CatalogController],
         dependencies={
-            "db_session": Provide(provide_session),
-            "redis": Provide(provide_redis, sync_to_thread=False),
-            "settings": Provide(provide_settings, sync_to_thread=False),
+            **shared_dependencies(),
             "catalog": Provide(provide_catalog, sync_to_thread=False),
         },
         opt={"service": "catalog"},

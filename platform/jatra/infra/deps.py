@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
+from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,3 +29,12 @@ def provide_redis(state: State) -> Redis:
 
 def provide_settings(state: State) -> Settings:
     return resources_of(state).settings
+
+
+def shared_dependencies() -> dict[str, Provide]:
+    """What every service router provides: a db session per request, the redis client, the settings."""
+    return {
+        "db_session": Provide(provide_session),
+        "redis": Provide(provide_redis, sync_to_thread=False),
+        "settings": Provide(provide_settings, sync_to_thread=False),
+    }

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.errors import PROBLEM_JSON
 from jatra.infra.auth import Principal, admin_only, jwt_auth
-from jatra.infra.deps import provide_redis, provide_session, provide_settings
+from jatra.infra.deps import shared_dependencies
 from jatra.infra.secrets import jwt_secret
 from jatra.seats.schemas import HoldOut, HoldRequest, LiveHold, SeatMap
 from jatra.seats.service import SeatsService
@@ -119,9 +119,7 @@ class AdminHoldController(Controller):
 def create_router(settings: Settings) -> Router:
     auth = jwt_auth(settings, jwt_secret(settings))
     dependencies = {
-        "db_session": Provide(provide_session),
-        "redis": Provide(provide_redis, sync_to_thread=False),
-        "settings": Provide(provide_settings, sync_to_thread=False),
+        **shared_dependencies(),
         "seats_service": Provide(provide_seats, sync_to_thread=False),
     }
     holds = Router(
