@@ -71,7 +71,8 @@ async def reap(res: Resources) -> int:
         ENDED.labels("expired", seat_class).inc(n)
     for seat_class, n in Counter(h.seat_class for h in lost).items():
         ENDED.labels("lost", seat_class).inc(n)
-    _seen_classes.update(counts)
+    # A class whose last hold just ended must read 0, not vanish or keep its old value.
+    _seen_classes.update(counts, by_class, (h.seat_class for h in lost))
     for seat_class in _seen_classes:
         holds, seats = counts.get(seat_class, (0, 0))
         HOLDS_LIVE.labels(seat_class).set(holds)
