@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -17,16 +17,16 @@ demo: bootstrap
 
 ## Lint, type-check and run every test against real servers the fixtures start.
 test: bootstrap lint
-	@$(VENV)/pytest
+	@$(VENV)/pytest tests bench --benchmark-disable
 
 lint: bootstrap
-	$(VENV)/ruff check platform tests
-	$(VENV)/ruff format --check platform tests
+	$(VENV)/ruff check platform tests bench
+	$(VENV)/ruff format --check platform tests bench
 	$(VENV)/mypy --strict platform/jatra
 
 format: bootstrap
-	$(VENV)/ruff format platform tests
-	$(VENV)/ruff check --fix platform tests
+	$(VENV)/ruff format platform tests bench
+	$(VENV)/ruff check --fix platform tests bench
 
 unit: bootstrap
 	@$(VENV)/pytest tests/unit
@@ -43,6 +43,10 @@ bench: bootstrap
 bench-holds: bootstrap
 	@$(VENV)/jatra up --no-apps >/dev/null
 	@$(VENV)/python bench/holds.py
+
+## E-ticket cost per booking (sign + QR + PDF), pytest-benchmark: bench/results/ticket-render.json.
+bench-tickets: bootstrap
+	@$(VENV)/pytest bench/test_ticket_render.py -q --benchmark-json=bench/results/ticket-render.json
 
 down:
 	@if [ -x $(VENV)/jatra ]; then $(VENV)/jatra down; else echo "nothing to stop (no .venv)"; fi

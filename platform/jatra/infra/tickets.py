@@ -1,31 +1,56 @@
 """E-ticket QR payloads signed with Ed25519, verifiable offline with the public key alone.
 
-A QR carries ``JT1.<base64url(payload json)>.<base64url(signature)>``. A checker on a train needs only
-the public key (`GET /api/v1/tickets/public-key`) to tell a real ticket from a forged or altered one.
+A QR carries ``JT2:<base45(signature + zlib(payload json))>``, the shape of the EU digital certificates
+(HC1:): base45 (RFC 9285) keeps to the QR alphanumeric alphabet, which packs 5.5 bits per character
+against 8 for base64 text, and zlib shrinks the JSON. The same ticket as base64url JSON needed a
+version 17 QR (85 modules a side); this needs version 13 (69), which is quicker to encode and to scan.
+A checker on a train needs only the public key (`GET /api/v1/tickets/public-key`) to tell a real ticket
+from a forged or altered one.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import base45
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from jatra.settings import Settings
 
-PREFIX = "JT1"
+PREFIX = "JT2:"
+SIGNATURE_BYTES = 64
+MAX_PAYLOAD_BYTES = 4096  # a ticket payload is ~300 bytes; refuse to inflate anything bigger
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def pack(body: bytes, signature: bytes) -> str:
+    """The QR text for a signed JSON body."""
+    encoded: bytes = base45.b45encode(signature + zlib.compress(body, 9))
+    return PREFIX + encoded.decode()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+class BadCode(ValueError):
+    """A QR text that is not a Jatra ticket code, or does not decode."""
+
+
+def unpack(qr: str) -> tuple[bytes, bytes]:
+    """(body, signature) of a QR text, still to be verified."""
+    text = qr.strip()
+    if not text.startswith(PREFIX):
+        raise BadCode("not a Jatra ticket code")
+    try:
+        raw: bytes = base45.b45decode(text.removeprefix(PREFIX))
+        inflater = zlib.decompressobj()
+        body = inflater.decompress(raw[SIGNATURE_BYTES:], MAX_PAYLOAD_BYTES)
+    except (ValueError, zlib.error) as exc:
+        raise BadCode("malformed ticket code") from exc
+    if len(raw) <= SIGNATURE_BYTES or inflater.unconsumed_tail or not inflater.eof:
+        raise BadCode("malformed ticket code")
+    return body, raw[:SIGNATURE_BYTES]
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
@@ -55,7 +80,7 @@ def public_pem(key: Ed25519PrivateKey) -> str:
 
 def sign(key: Ed25519PrivateKey, payload: dict[str, Any]) -> str:
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    return f"{PREFIX}.{_b64(body)}.{_b64(key.sign(body))}"
+    return pack(body, key.sign(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +92,12 @@ class Verdict:
 
 def verify(public_key: Ed25519PublicKey, qr: str) -> Verdict:
     """Check a QR string offline; never raises on bad input."""
-    parts = qr.strip().split(".")
-    if len(parts) != 3 or parts[0] != PREFIX:
-        return Verdict(False, "not a Jatra ticket code", None)
     try:
-        body, signature = _unb64(parts[1]), _unb64(parts[2])
+        body, signature = unpack(qr)
+    except BadCode as exc:
+        return Verdict(False, str(exc), None)
+    try:
         public_key.verify(signature, body)
-    except (ValueError, InvalidSignature):
+    except InvalidSignature:
         return Verdict(False, "signature does not match: forged or altered", None)
     return Verdict(True, "genuine", json.loads(body))
