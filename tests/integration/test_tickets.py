@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from jatra.db.bookings import Booking
 from jatra.db.tickets import qr_payload, ticket_view
@@ -21,7 +22,7 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
-from tests.integration.payflow import book, final_state, set_faults
+from tests.integration.payflow import book, final_state, set_faults, worker_metric
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -116,3 +117,30 @@ async def test_the_qr_printed_on_the_pdf_scans_and_verifies(
     assert (
         verdict.valid and verdict.ticket is not None and verdict.ticket["booking_id"] == booked["booking_id"]
     )
+
+
+async def test_the_worker_renders_the_ticket_before_the_passenger_asks(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """The download is a cache read: the API's event loop does no PDF work for a fresh ticket."""
+    await set_faults(settings, outage=False, latency_after_capture_ms=0, decline_rate=0.0, latency_ms=0)
+    rendered = 'jatra_tickets_pdf_total{by="notifications",outcome="rendered"}'
+    before = await worker_metric(settings, "notifications", rendered)
+    [owner] = await make_passengers(1)
+    booked = await book(client, owner)
+    assert (await final_state(client, owner, booked["booking_id"]))["status"] == "CONFIRMED"
+    for _ in range(100):
+        if await worker_metric(settings, "notifications", rendered) > before:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the notifications worker did not render the confirmed ticket")
+
+    def api(outcome: str) -> float:
+        return REGISTRY.get_sample_value("jatra_tickets_pdf_total", {"by": "api", "outcome": outcome}) or 0.0
+
+    cached, fresh = api("cached"), api("rendered")
+    url = f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf"
+    response = await client.get(url, headers=owner.headers)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+    assert api("cached") == cached + 1 and api("rendered") == fresh

@@ -157,9 +157,12 @@ class BookingsService:
             raise BookingStateConflict(
                 f"a ticket exists only for a confirmed booking; this one is {booking.status}"
             )
-        view = await ticket_view(self.session, booking, tz)
         with tracer.start_as_current_span("bookings.ticket"):
-            return await ticket_cache.get_or_render(self.redis, key, str(booking.id), view)
+            pdf = await ticket_cache.cached(self.redis, str(booking.id), "api")
+            if pdf is None:  # the download raced the notifications worker, or the entry expired
+                view = await ticket_view(self.session, booking, tz)
+                pdf = await ticket_cache.render(self.redis, key, str(booking.id), view, "api")
+            return pdf
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

@@ -70,10 +70,12 @@ class NotificationWorker:
             view = await ticket_view(session, booking, self.settings.timezone)
         assert user is not None
         notices = {"sms": compose.sms(event, view, user.phone, booking.reason)}
+        pdf = None
+        if event == "booking.confirmed":  # rendered now, ready for the e-mail and the passenger's download
+            pdf = await ticket_cache.get_or_render(
+                self.res.cache(), self.key, str(booking.id), view, "notifications"
+            )
         if booking.contact_email:
-            pdf = None
-            if event == "booking.confirmed":  # rendered once, and cached for the passenger's own download
-                pdf = await ticket_cache.get_or_render(self.res.cache(), self.key, str(booking.id), view)
             notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)
         for channel, notice in notices.items():
             await self._send_once(f"{message.message_id}:{channel}", channel, notice)

@@ -249,6 +249,12 @@ RECONCILIATIONS = _spec(
     "Stuck bookings resolved by reconciliation, by action (confirmed, failed, expired).",
     ("action",),
 )
+TICKETS_PDF = _spec(
+    "jatra_tickets_pdf_total",
+    "counter",
+    "E-ticket PDFs asked for, by who asked (api, notifications) and outcome (cached, rendered).",
+    ("by", "outcome"),
+)
 NOTIFICATIONS_SENT = _spec(
     "jatra_notifications_sent_total",
     "counter",
