@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from typing import Any
 
 import msgspec
 import structlog
@@ -157,12 +158,12 @@ class BookingsService:
             raise BookingStateConflict(
                 f"a ticket exists only for a confirmed booking; this one is {booking.status}"
             )
+
+        async def load_view() -> dict[str, Any]:  # read only when the PDF must be rendered here
+            return await ticket_view(self.session, booking, tz)
+
         with tracer.start_as_current_span("bookings.ticket"):
-            pdf = await ticket_cache.cached(self.redis, str(booking.id), "api")
-            if pdf is None:  # the download raced the notifications worker, or the entry expired
-                view = await ticket_view(self.session, booking, tz)
-                pdf = await ticket_cache.render(self.redis, key, str(booking.id), view, "api")
-            return pdf
+            return await ticket_cache.get_or_render(self.redis, key, str(booking.id), load_view, "api")
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

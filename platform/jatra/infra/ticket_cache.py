@@ -2,13 +2,15 @@
 
 The notifications worker renders each ticket as soon as its booking is confirmed, so the passenger's
 download is a cache read and the API's event loop never waits on PDF work (at saturation rendering was a
-third of the API process's CPU, py-spy). The API renders only on a miss (the download raced the worker,
-or the entry expired). A confirmed ticket never changes; cancelling a booking drops its entry.
+third of the API process's CPU, py-spy). A download that races the worker waits for its render instead of
+rendering a second copy. A confirmed ticket never changes; cancelling a booking drops its entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,7 +22,10 @@ from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 
 PREFIX = "jatra:tickets:pdf:"
+LOCK_PREFIX = "jatra:tickets:rendering:"
 TTL_S = 3600
+RENDER_LOCK_S = 10  # far above one render (~25 ms), so only a dead renderer lets it lapse
+WAIT_STEP_S = 0.01
 PDFS = counter(c.TICKETS_PDF)
 
 
@@ -33,20 +38,40 @@ async def cached(redis: Redis, booking_id: str, by: str) -> bytes | None:
     return pdf
 
 
-async def render(
-    redis: Redis, key: Ed25519PrivateKey, booking_id: str, view: dict[str, Any], by: str
+async def get_or_render(
+    redis: Redis,
+    key: Ed25519PrivateKey,
+    booking_id: str,
+    load_view: Callable[[], Awaitable[dict[str, Any]]],
+    by: str,
 ) -> bytes:
-    # CPU work: off the event loop, so other requests keep flowing while it renders.
-    pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(key, qr_payload(view)))
-    await redis.set(PREFIX + booking_id, pdf, ex=TTL_S)
+    """The ticket's PDF, rendered at most once however many processes ask at the same moment.
+
+    The first asker takes a short Redis lock and renders; the others wait for its result (a passenger's
+    download often races the notifications worker). A renderer that dies only delays the others by the
+    lock's TTL, after which they render themselves.
+    """
+    pdf = await cached(redis, booking_id, by)
+    if pdf is not None:
+        return pdf
+    deadline = time.monotonic() + RENDER_LOCK_S
+    while not await redis.set(LOCK_PREFIX + booking_id, by, nx=True, ex=RENDER_LOCK_S):
+        await asyncio.sleep(WAIT_STEP_S)
+        found = await redis.get(PREFIX + booking_id)
+        if isinstance(found, bytes):
+            PDFS.labels(by, "waited").inc()
+            return found
+        if time.monotonic() > deadline:
+            break  # the renderer died holding the lock: render it here
+    try:
+        view = await load_view()
+        # CPU work: off the event loop, so other requests keep flowing while it renders.
+        pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(key, qr_payload(view)))
+        await redis.set(PREFIX + booking_id, pdf, ex=TTL_S)
+    finally:
+        await redis.delete(LOCK_PREFIX + booking_id)
     PDFS.labels(by, "rendered").inc()
     return pdf
-
-
-async def get_or_render(
-    redis: Redis, key: Ed25519PrivateKey, booking_id: str, view: dict[str, Any], by: str
-) -> bytes:
-    return await cached(redis, booking_id, by) or await render(redis, key, booking_id, view, by)
 
 
 async def drop(redis: Redis, booking_id: str) -> None:

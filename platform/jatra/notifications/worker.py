@@ -72,8 +72,12 @@ class NotificationWorker:
         notices = {"sms": compose.sms(event, view, user.phone, booking.reason)}
         pdf = None
         if event == "booking.confirmed":  # rendered now, ready for the e-mail and the passenger's download
+
+            async def load_view() -> dict[str, Any]:
+                return view
+
             pdf = await ticket_cache.get_or_render(
-                self.res.cache(), self.key, str(booking.id), view, "notifications"
+                self.res.cache(), self.key, str(booking.id), load_view, "notifications"
             )
         if booking.contact_email:
             notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)

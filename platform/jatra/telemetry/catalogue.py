@@ -252,7 +252,8 @@ RECONCILIATIONS = _spec(
 TICKETS_PDF = _spec(
     "jatra_tickets_pdf_total",
     "counter",
-    "E-ticket PDFs asked for, by who asked (api, notifications) and outcome (cached, rendered).",
+    "E-ticket PDFs asked for, by who asked (api, notifications) and outcome (cached, rendered, waited: "
+    "another process was rendering it).",
     ("by", "outcome"),
 )
 NOTIFICATIONS_SENT = _spec(

@@ -1,0 +1,73 @@
+"""Rendered e-tickets: at most one render per booking, however many processes ask at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+
+from jatra.infra import ticket_cache
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
+
+VIEW: dict[str, Any] = {
+    "ticket_number": "JT-2611-CACHE001",
+    "booking_id": "",
+    "journey_id": 1,
+    "train_number": "701",
+    "train_name": "Subarna Express",
+    "from": "DA",
+    "to": "CGP",
+    "departs_at": "2026-11-23T07:00+06:00",
+    "class": "SNIGDHA",
+    "seats": [1],
+    "seat_labels": ["CHA-1"],
+    "passengers": [{"name": "Rahim Uddin", "age": 34, "gender": "male"}],
+    "amount": "805.00",
+}
+KEY = Ed25519PrivateKey.generate()
+
+
+def pdfs(by: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("jatra_tickets_pdf_total", {"by": by, "outcome": outcome}) or 0.0
+
+
+async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
+    booking = str(uuid.uuid4())
+    loads = 0
+
+    async def load_view() -> dict[str, Any]:
+        nonlocal loads
+        loads += 1
+        return {**VIEW, "booking_id": booking}
+
+    before = {o: pdfs("api", o) for o in ("rendered", "waited", "cached")}
+    results = await asyncio.gather(
+        *(ticket_cache.get_or_render(redis, KEY, booking, load_view, "api") for _ in range(5))
+    )
+    assert loads == 1, "the ticket view was read (and the PDF rendered) more than once"
+    assert all(r == results[0] and r.startswith(b"%PDF-") for r in results)
+    assert pdfs("api", "rendered") == before["rendered"] + 1
+    assert pdfs("api", "waited") == before["waited"] + 4
+    assert await redis.exists(ticket_cache.LOCK_PREFIX + booking) == 0
+
+    again = await ticket_cache.get_or_render(redis, KEY, booking, load_view, "api")
+    assert again == results[0] and loads == 1 and pdfs("api", "cached") == before["cached"] + 1
+
+
+async def test_a_dead_renderer_only_delays_the_others(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    booking = str(uuid.uuid4())
+    monkeypatch.setattr(ticket_cache, "RENDER_LOCK_S", 1)
+    # a renderer that took the lock and died: nobody deletes it, it lapses with its TTL
+    await redis.set(ticket_cache.LOCK_PREFIX + booking, "api", ex=1)
+
+    async def load_view() -> dict[str, Any]:
+        return {**VIEW, "booking_id": booking}
+
+    pdf = await ticket_cache.get_or_render(redis, KEY, booking, load_view, "notifications")
+    assert pdf.startswith(b"%PDF-") and await redis.get(ticket_cache.PREFIX + booking) == pdf
