@@ -166,13 +166,19 @@ def grant_admin(phone: str) -> None:
 @main.command()
 @click.argument("services", nargs=-1)
 @click.option("--port", type=int, default=None, help="Port to listen on (default: the stack's API port).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Uvicorn worker processes.")
-def serve(services: tuple[str, ...], port: int | None, workers: int) -> None:
+@click.option(
+    "--shared-port",
+    type=int,
+    default=None,
+    help="Also listen on this port, shared with other replicas (SO_REUSEPORT): `jatra up` runs the API so.",
+)
+def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) -> None:
     """Serve the HTTP API of SERVICES ("all" for every service in one process), or the simulated
-    `payment-provider`."""
+    `payment-provider`. Scale out with more processes (replicas), each with its own /metrics."""
     import uvicorn  # noqa: PLC0415
 
     from jatra.app import create_app  # noqa: PLC0415
+    from jatra.infra.listen import listening_socket  # noqa: PLC0415
 
     settings = _settings()
     if services == ("payment-provider",):
@@ -182,18 +188,19 @@ def serve(services: tuple[str, ...], port: int | None, workers: int) -> None:
         port = port or settings.ports.app("payment-provider")
     else:
         app = create_app(services or ("all",), settings)
-    uvicorn.run(
+    sockets = [listening_socket(settings.api_host, port or settings.ports.api)]
+    if shared_port is not None:
+        sockets.append(listening_socket(settings.api_host, shared_port, shared=True))
+    config = uvicorn.Config(
         app,
-        host=settings.api_host,
-        port=port or settings.ports.api,
         log_config=None,
         access_log=False,
-        workers=workers if workers > 1 else None,
         timeout_graceful_shutdown=10,
         # longer than a load balancer's idle timeout: the server must not close a connection the client
         # is about to reuse (uvicorn's 5 s default races busy clients)
         timeout_keep_alive=75,
     )
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 @main.command()

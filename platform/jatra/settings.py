@@ -35,6 +35,13 @@ class Settings:
         default=17000, metadata=_doc("First loopback port of the local stack; every port is an offset.")
     )
     api_host: str = field(default="127.0.0.1", metadata=_doc("Address the HTTP API binds to."))
+    api_replicas: int = field(
+        default=2,
+        metadata=_doc(
+            "API processes `jatra up` runs (like pods behind a Service): they share the API port "
+            "(SO_REUSEPORT) and each serves /metrics on its own port. One per core is a good start."
+        ),
+    )
     database_url: str = field(
         default="", metadata=_doc("SQLAlchemy URL the services use (default: PgBouncer of the local stack).")
     )

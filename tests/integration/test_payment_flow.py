@@ -212,7 +212,9 @@ async def test_worker_killed_after_the_charge_confirms_once_after_restart(
     [worker] = [r for r in healthy_provider.status() if r.name == "payments"]
     os.kill(worker.pids[0], signal.SIGKILL)  # mid-call: the charge is done, the answer never arrives
     await set_faults(settings, latency_after_capture_ms=0)
-    healthy_provider.up(jatra_processes(), parallel=True)  # restart what died, as an orchestrator would
+    healthy_provider.up(
+        jatra_processes(healthy_provider.ctx.api_replicas), parallel=True
+    )  # restart what died, as an orchestrator would
     done = await final_state(client, passenger, booked["booking_id"])
     assert done["status"] == "CONFIRMED"
     assert await charges_for(settings, booked["booking_id"]) == ["CAPTURED"]  # charged exactly once

@@ -1,10 +1,11 @@
-"""The Jatra processes the local stack runs: the API (every service in one process) and the workers."""
+"""The Jatra processes the local stack runs: the API replicas (every service in each) and the workers."""
 
 from __future__ import annotations
 
 import sys
 
 from jatra.stack.base import Server, StackContext
+from jatra.stack.ports import MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import http_ok
 
 
@@ -28,9 +29,30 @@ class JatraProcess(Server):
         return http_ok(f"http://127.0.0.1:{self.port(ctx)}/health")
 
 
-def jatra_processes() -> list[Server]:
+class ApiReplica(JatraProcess):
+    """One API process, as one pod behind a Service: it shares the API port with the other replicas
+    (SO_REUSEPORT, the kernel spreads connections) and serves /metrics on a port of its own, so Prometheus
+    scrapes each replica and never a random one."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(api_replica(n), ["serve", "all"])
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        return [*super().argv(ctx), "--shared-port", str(ctx.ports.api)]
+
+    def ready(self, ctx: StackContext) -> bool:
+        return super().ready(ctx) and http_ok(f"http://127.0.0.1:{ctx.ports.api}/health")
+
+
+def api_replicas(count: int) -> list[Server]:
+    if not 1 <= count <= MAX_API_REPLICAS:
+        raise ValueError(f"JATRA_API_REPLICAS must be 1..{MAX_API_REPLICAS}, not {count}")
+    return [ApiReplica(n) for n in range(1, count + 1)]
+
+
+def jatra_processes(replicas: int) -> list[Server]:
     return [
-        JatraProcess("api", ["serve", "all"]),
+        *api_replicas(replicas),
         JatraProcess("timetable", ["worker", "timetable"]),
         JatraProcess("reaper", ["worker", "reaper"]),
         JatraProcess("payment-provider", ["serve", "payment-provider"]),

@@ -13,6 +13,7 @@ from jatra.stack.ports import Ports
 class StackContext:
     state_dir: Path
     ports: Ports
+    api_replicas: int = 1
 
     def data(self, name: str) -> Path:
         return self.state_dir / "data" / name

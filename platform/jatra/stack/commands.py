@@ -7,11 +7,12 @@ from pathlib import Path
 from jatra.settings import Settings
 from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
+from jatra.stack.ports import MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import StackError
 
 
 def stack_for(settings: Settings) -> Stack:
-    return Stack(Path(settings.state_dir), settings.ports)
+    return Stack(Path(settings.state_dir), settings.ports, settings.api_replicas)
 
 
 def ephemeral_range() -> range:
@@ -43,12 +44,12 @@ def stack_up(settings: Settings, with_apps: bool = True) -> str:
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()
     if with_apps:
-        stack.up(jatra_processes(), parallel=True)
+        stack.up(jatra_processes(settings.api_replicas), parallel=True)
     return summary(settings, stack)
 
 
 def stack_down(settings: Settings, apps_only: bool = False) -> list[str]:
-    names = [p.name for p in jatra_processes()] if apps_only else None
+    names = [p.name for p in jatra_processes(MAX_API_REPLICAS)] if apps_only else None
     return stack_for(settings).down(names)
 
 
@@ -70,12 +71,14 @@ def summary(settings: Settings, stack: Stack) -> str:
     lines = [
         f"Jatra local stack  (state: {stack.ctx.state_dir}, logs: {stack.ctx.state_dir / 'log'})",
         f"  API             {h}:{p.api}/api/v1        OpenAPI docs: {h}:{p.api}/docs",
+        f"                  ({settings.api_replicas} replicas sharing the port; replica N's own port is "
+        f"{p.app(api_replica(1)) - 1}+N)",
         f"  Prometheus      {h}:{p.prometheus}          Alertmanager: {h}:{p.alertmanager}",
         f"  RabbitMQ        amqp://127.0.0.1:{p.amqp}   management: {h}:{p.rabbitmq_management} (guest)",
         f"  Postgres        127.0.0.1:{p.postgres} (PgBouncer {p.pgbouncer})   Redis 127.0.0.1:{p.redis}",
-        f"  metrics         {h}:{p.api}/metrics and one /metrics per worker, scraped every 5s",
+        "  metrics         one /metrics per API replica and per worker, scraped every 5s",
     ]
-    if "api" not in running:
+    if api_replica(1) not in running:
         lines.append("  (Jatra processes not started: run `jatra up` without --no-apps)")
     lines.append("  stop it all with `make down` (or `jatra down`)")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import structlog
 
 from jatra.stack.base import Server, StackContext
 from jatra.stack.monitoring import Alertmanager, NodeExporter, PostgresExporter, Prometheus, RedisExporter
-from jatra.stack.ports import Ports
+from jatra.stack.ports import MAX_API_REPLICAS, Ports
 from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
 from jatra.stack.stores import Epmd, PgBouncer, Postgres, RabbitMQ, Redis
 
@@ -36,8 +36,8 @@ class Running:
 
 
 class Stack:
-    def __init__(self, state_dir: Path, ports: Ports) -> None:
-        self.ctx = StackContext(state_dir=state_dir.resolve(), ports=ports)
+    def __init__(self, state_dir: Path, ports: Ports, api_replicas: int = 1) -> None:
+        self.ctx = StackContext(state_dir=state_dir.resolve(), ports=ports, api_replicas=api_replicas)
         self.state_file = self.ctx.state_dir / "stack.json"
 
     # -- state file ------------------------------------------------------------------------------------
@@ -151,7 +151,8 @@ class Stack:
 def _by_name(name: str) -> Server | None:
     from jatra.stack.apps import jatra_processes  # noqa: PLC0415 - apps spawn jatra itself; keep import lazy
 
-    for server in [*data_servers(), *monitoring_servers(), *jatra_processes()]:
+    # every replica a stack may have started, whatever JATRA_API_REPLICAS says now
+    for server in [*data_servers(), *monitoring_servers(), *jatra_processes(MAX_API_REPLICAS)]:
         if server.name == name:
             return server
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jatra.stack.base import Server, StackContext
-from jatra.stack.ports import APP_OFFSETS
+from jatra.stack.ports import APP_OFFSETS, api_replica
 from jatra.stack.procs import find_binary, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -38,9 +38,12 @@ def prometheus_config(ctx: StackContext) -> str:
     for job, ports in jobs.items():
         targets = ", ".join(f"'127.0.0.1:{port}'" for port in ports)
         lines += [f"  - job_name: {job}", f"    static_configs: [{{targets: [{targets}]}}]"]
-    # Every Jatra process (API and workers) serves /metrics; the `service` label names the process.
+    # Every Jatra process serves /metrics on its own port: each API replica (never the shared API port,
+    # which would answer from a random replica) and each worker. `process` names the role.
     lines += ["  - job_name: jatra", "    static_configs:"]
-    for name in APP_OFFSETS:
+    replicas = ", ".join(f"'127.0.0.1:{p.app(api_replica(n))}'" for n in range(1, ctx.api_replicas + 1))
+    lines.append(f"      - {{targets: [{replicas}], labels: {{process: api}}}}")
+    for name in (n for n in APP_OFFSETS if n != "api"):
         lines.append(f"      - {{targets: ['127.0.0.1:{p.app(name)}'], labels: {{process: {name}}}}}")
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,13 @@ APP_OFFSETS: dict[str, int] = {
     "notifications": 6,
     "payment-provider": 9,
 }
+#: API replica N (1-based) serves /metrics and /health on base + 60 + N; all share the API port
+API_REPLICA_OFFSET = 60
+MAX_API_REPLICAS = 9
+
+
+def api_replica(n: int) -> str:
+    return f"api-{n}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,12 @@ class Ports:
         return self.base + APP_OFFSETS["api"]
 
     def app(self, name: str) -> int:
+        """The port of a Jatra process by name; ``api-N`` is API replica N's own port."""
+        if name.startswith("api-"):
+            n = int(name.removeprefix("api-"))
+            if not 1 <= n <= MAX_API_REPLICAS:
+                raise ValueError(f"API replica {n} is out of range 1..{MAX_API_REPLICAS}")
+            return self.base + API_REPLICA_OFFSET + n
         return self.base + APP_OFFSETS[name]
 
     @property
