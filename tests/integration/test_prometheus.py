@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
-from jatra.stack.ports import APP_OFFSETS
+from jatra.stack.ports import APP_OFFSETS, api_replica
 from jatra.telemetry.catalogue import CATALOGUE
 
 pytestmark = pytest.mark.integration
@@ -43,6 +43,11 @@ def test_every_target_is_scraped(jatra_processes_running: Stack, settings: Setti
         r["metric"]["process"] for r in prom(settings, "/api/v1/query", query="jatra_build_info")["result"]
     }
     assert processes == set(APP_OFFSETS)
+    api = prom(settings, "/api/v1/query", query='jatra_build_info{process="api"}')["result"]
+    replicas = {
+        f"127.0.0.1:{settings.ports.app(api_replica(n))}" for n in range(1, settings.api_replicas + 1)
+    }
+    assert {r["metric"]["instance"] for r in api} == replicas  # each replica, never the shared port
     workers = prom(settings, "/api/v1/query", query="jatra_worker_runs_total")["result"]
     assert any(r["metric"]["worker"] == "timetable" for r in workers)
     assert prom(settings, "/api/v1/query", query="rabbitmq_build_info")["result"]
@@ -72,3 +77,34 @@ def test_alertmanager_answers(monitoring: Stack, settings: Settings) -> None:
     url = f"http://127.0.0.1:{settings.ports.alertmanager}/api/v2/status"
     with urllib.request.urlopen(url, timeout=5) as response:
         assert json.load(response)["cluster"]["status"] in {"disabled", "ready"}
+
+
+def test_the_api_replicas_share_one_port(jatra_processes_running: Stack, settings: Settings) -> None:
+    """Fresh connections to the API port land on every replica (SO_REUSEPORT), as on pods behind a Service."""
+    assert settings.api_replicas >= 2
+
+    def served_by_each() -> list[float]:
+        counts = []
+        for n in range(1, settings.api_replicas + 1):
+            url = f"http://127.0.0.1:{settings.ports.app(api_replica(n))}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                families = text_string_to_metric_families(response.read().decode())
+                counts.append(
+                    sum(
+                        sample.value
+                        for family in families
+                        if family.name == "jatra_http_requests"
+                        for sample in family.samples
+                        if sample.name == "jatra_http_requests_total"
+                        and sample.labels["path"] == "/api/v1/stations"
+                    )
+                )
+        return counts
+
+    before = served_by_each()
+    for _ in range(40):  # urllib opens a new connection (a new source port) every time
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.ports.api}/api/v1/stations", timeout=5) as r:
+            assert r.status == 200
+    after = served_by_each()
+    assert sum(after) - sum(before) == 40
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from jatra.stack.base import StackContext
-from jatra.stack.ports import APP_OFFSETS, Ports
+from jatra.stack.monitoring import prometheus_config
+from jatra.stack.ports import APP_OFFSETS, MAX_API_REPLICAS, Ports, api_replica
 from jatra.stack.procs import MissingBinaryError, find_binary
 from jatra.stack.stores import Redis
 
@@ -30,5 +31,18 @@ def test_ports_do_not_collide() -> None:
     p = Ports(17000)
     servers = [getattr(p, n) for n in dir(p) if n not in {"base", "api"} and isinstance(getattr(p, n), int)]
     apps = [p.app(name) for name in APP_OFFSETS]
-    used = servers + apps
-    assert len(used) == len(set(used)) >= 15
+    replicas = [p.app(api_replica(n)) for n in range(1, MAX_API_REPLICAS + 1)]
+    used = servers + apps + replicas
+    assert len(used) == len(set(used)) >= 15 + MAX_API_REPLICAS
+    assert max(used) - p.base < 100
+    with pytest.raises(ValueError, match="out of range"):
+        p.app(api_replica(MAX_API_REPLICAS + 1))
+
+
+def test_prometheus_scrapes_each_api_replica_and_never_the_shared_port(tmp_path: Path) -> None:
+    ctx = StackContext(tmp_path, Ports(40000), api_replicas=3)
+    config = prometheus_config(ctx)
+    assert (
+        "targets: ['127.0.0.1:40061', '127.0.0.1:40062', '127.0.0.1:40063'], labels: {process: api}" in config
+    )
+    assert "127.0.0.1:40000'" not in config
