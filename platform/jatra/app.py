@@ -82,7 +82,8 @@ def create_app(
             BUILD_INFO.labels(__version__, settings.environment).set(1)
             yield
 
-    def before_request(request: Request[Any, Any, Any]) -> None:
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        # async on purpose: Litestar runs a sync hook in a worker thread, a thread hop on every request
         name_span_by_route(request.scope)
 
     plugins: list[Any] = [StructlogPlugin(request_logging_config(settings, process))]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from litestar.utils.sync import AsyncCallable
 
 from jatra.app import PLATFORM_NEEDS, SERVICES, create_app, resolve
 
@@ -29,3 +30,21 @@ def test_unknown_services_are_refused() -> None:
     assert resolve(["all"]) == list(SERVICES)
     with pytest.raises(ValueError, match="unknown services"):
         resolve(["catalog", "teleport"])
+
+
+def test_no_request_hook_or_dependency_hops_to_a_thread() -> None:
+    """Litestar runs sync hooks, handlers and providers in a worker thread: a thread hop on every request
+    (a py-spy profile found one in the before-request hook). Everything on the request path is async or
+    marked sync_to_thread=False."""
+    app = create_app(["all"])  # telemetry on, as in the tests' settings
+    threaded = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            hooks = [handler.resolve_before_request(), handler.resolve_after_response()]
+            threaded += [f"{handler}: hook {h.func}" for h in hooks if isinstance(h, AsyncCallable)]
+            if handler.has_sync_callable and handler.sync_to_thread:
+                threaded.append(f"{handler}: handler")
+            for name, provider in handler.resolve_dependencies().items():
+                if provider.has_sync_callable and provider.sync_to_thread:
+                    threaded.append(f"{handler}: dependency {name}")
+    assert threaded == []
