@@ -52,7 +52,11 @@ async def test_a_search_is_traced_measured_and_logged(
 
     mine = [line for line in ecs_logs.lines if line.get("trace", {}).get("id") == f"{trace_id:032x}"]
     messages = {line["message"] for line in mine}
-    assert {"http.request", "http.response", "catalog.search.computed"} <= messages
+    assert {"http.request", "catalog.search.computed"} <= messages
+    [access] = [line for line in mine if line["message"] == "http.request"]  # one event per request
+    assert access["http"]["request"]["method"] == "GET" and access["http"]["response"]["status_code"] == 200
+    assert access["url"]["path"] == "/api/v1/journeys" and "from=DA" in access["url"]["query"]
+    assert access["event"]["duration"] > 0
     for line in mine:
         assert line["service"]["name"] == "jatra-api"
         assert line["event"]["dataset"] == "jatra.api"

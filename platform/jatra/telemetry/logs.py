@@ -14,6 +14,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from jatra import __version__
 from jatra.settings import Settings
+from jatra.telemetry.access_log import AccessLogMiddleware
 
 
 def _add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
@@ -119,16 +120,14 @@ def configure_logging(settings: Settings, service_name: str) -> StructLoggingCon
 
 
 def request_logging_config(settings: Settings, process: str) -> StructlogConfig:
-    """Litestar's structlog plugin: one event per request, no bodies, no headers, no cookies."""
+    """Litestar's structlog plugin: one ECS access event per request, no bodies, headers or cookies."""
     return StructlogConfig(
         structlog_logging_config=configure_logging(settings, process),
         middleware_logging_config=LoggingMiddlewareConfig(
-            request_log_fields=("path", "method", "query"),
-            response_log_fields=["status_code"],
-            request_log_message="http.request",
-            response_log_message="http.response",
+            response_log_message="http.request",
             exclude=["^/metrics$", "^/health$", "^/ready$"],
             logger_name="jatra.http",
+            middleware_class=AccessLogMiddleware,
         ),
         enable_middleware_logging=settings.telemetry_enabled,
     )
