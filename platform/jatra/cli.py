@@ -103,9 +103,22 @@ def demo(requests: int) -> None:
 @click.option("--passengers", type=int, default=300, show_default=True, help="Accounts logged in first.")
 @click.option("--skew", type=float, default=1.2, show_default=True, help="Zipf exponent of popularity.")
 @click.option("--fault", "faults", multiple=True, help="Provider fault flag, e.g. --fault decline_rate=0.05.")
+@click.option(
+    "--first-day",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Days from today to the first travel date; a fresh window starts from an unsold inventory.",
+)
 @click.option("--out", type=click.Path(), default=None, help="Write the JSON report here.")
 def rush(
-    rate: float, duration: float, passengers: int, skew: float, faults: tuple[str, ...], out: str | None
+    rate: float,
+    duration: float,
+    passengers: int,
+    skew: float,
+    faults: tuple[str, ...],
+    first_day: int,
+    out: str | None,
 ) -> None:
     """Eid rush: open-loop load through the whole booking flow, then the invariants."""
     import json  # noqa: PLC0415
@@ -124,6 +137,7 @@ def rush(
         duration_s=duration,
         passengers=passengers,
         skew=skew,
+        first_day=first_day,
         faults=flags,
     )
     result = asyncio.run(run(opts, settings))

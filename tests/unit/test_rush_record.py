@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
+import random
+from collections import Counter
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jatra.rush.options import Options
+from jatra.rush.passenger import travel_day
 from jatra.rush.record import Recorder, outcome_of
 
 
@@ -24,3 +30,13 @@ def test_conflicts_are_kept_apart_from_errors() -> None:
         "client_error",
         "server_error",
     ]
+
+
+def test_travel_days_stay_in_the_window_and_the_nearest_is_most_wanted() -> None:
+    today = dt.date(2026, 11, 21)
+    opts = Options(base_url="", provider_url="", first_day=7, days=3)
+    rng = random.Random(1)
+    days = Counter(travel_day(opts, rng, today) for _ in range(2000))
+    window = [today + dt.timedelta(days=d) for d in (7, 8, 9)]
+    assert set(days) == set(window)
+    assert days[window[0]] > days[window[1]] > days[window[2]]

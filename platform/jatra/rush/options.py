@@ -19,7 +19,8 @@ class Options:
     duration_s: float = 60.0
     passengers: int = 300
     skew: float = 1.2  # Zipf exponent over routes, days and trains: higher = more contention
-    days: int = 3  # travel dates: the next N days, the nearest most wanted
+    days: int = 3  # travel dates: N days from first_day on, the nearest most wanted
+    first_day: int = 1  # days from today to the first travel date (a fresh window = an unsold inventory)
     abandon: float = 0.1  # share of passengers who hold seats and walk away
     retry_same_key: float = 0.1  # share who send their booking twice with the same Idempotency-Key
     max_in_flight: int = 5000  # arrivals beyond this are counted as dropped (the generator is saturated)

@@ -49,10 +49,16 @@ async def timed(rec: Recorder, step: str, call: Any) -> httpx.Response | None:
     return response
 
 
+def travel_day(opts: Options, rng: random.Random, today: dt.date) -> dt.date:
+    """A date in the run's window, the nearest most wanted (Zipf, like the routes and trains)."""
+    days = list(range(opts.first_day, opts.first_day + opts.days))
+    return today + dt.timedelta(days=zipf_pick(rng, days, opts.skew))
+
+
 async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, today: dt.date) -> None:
     http = who.http
     origin, destination = zipf_pick(rng, ROUTES, opts.skew)
-    day = today + dt.timedelta(days=zipf_pick(rng, list(range(1, opts.days + 1)), opts.skew))
+    day = travel_day(opts, rng, today)
     search = await timed(
         rec,
         "search",
