@@ -54,8 +54,9 @@ async def get_or_render(
     pdf = await cached(redis, booking_id, by)
     if pdf is not None:
         return pdf
+    lock = redis.lock(LOCK_PREFIX + booking_id, timeout=RENDER_LOCK_S)  # released only by its owner
     deadline = time.monotonic() + RENDER_LOCK_S
-    while not await redis.set(LOCK_PREFIX + booking_id, by, nx=True, ex=RENDER_LOCK_S):
+    while not await lock.acquire(blocking=False):
         await asyncio.sleep(WAIT_STEP_S)
         found = await redis.get(PREFIX + booking_id)
         if isinstance(found, bytes):
@@ -69,7 +70,8 @@ async def get_or_render(
         pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(key, qr_payload(view)))
         await redis.set(PREFIX + booking_id, pdf, ex=TTL_S)
     finally:
-        await redis.delete(LOCK_PREFIX + booking_id)
+        if await lock.owned():
+            await lock.release()
     PDFS.labels(by, "rendered").inc()
     return pdf
 
