@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import random
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from litestar import Litestar
@@ -25,11 +26,25 @@ from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
 from jatra.seats.reaper import SALES_CURSOR, reap, sync_sold_legs
 from jatra.settings import Settings
+from jatra.stack.apps import jatra_processes
+from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.app import EcsLines
 from tests.integration.helpers import a_journey, free_seats
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def reaper_worker_paused(stack: Stack) -> Iterator[None]:
+    """These tests call the reaper themselves; the reaper worker, if earlier tests started the Jatra
+    processes, would race them to the same holds and sales. Pause it, and start it again after."""
+    running = any(r.name == "reaper" for r in stack.status())
+    if running:
+        stack.down(["reaper"])
+    yield
+    if running:
+        stack.up([p for p in jatra_processes(stack.ctx.api_replicas) if p.name == "reaper"])
 
 
 def metric(name: str, **labels: str) -> float:
