@@ -16,10 +16,12 @@ import httpx
 
 from jatra.infra.channels import OutboxChannel
 from jatra.rush import invariants
+from jatra.rush.cpu import CpuMeter
 from jatra.rush.options import Options
 from jatra.rush.passenger import Account, trip
 from jatra.rush.record import Recorder
 from jatra.settings import Settings
+from jatra.stack.commands import stack_for
 
 CLEAN_FAULTS: dict[str, object] = {
     "outage": False,
@@ -70,6 +72,11 @@ async def warm_up(opts: Options, settings: Settings, clients: list[httpx.AsyncCl
     return [a for a in accounts if a is not None]
 
 
+def stack_processes(settings: Settings) -> dict[str, list[int]]:
+    """PIDs of every server and Jatra process of the local stack (empty when it runs elsewhere)."""
+    return {r.name: r.pids for r in stack_for(settings).status()}
+
+
 async def _faults(opts: Options, faults: dict[str, object]) -> None:
     async with httpx.AsyncClient(base_url=opts.provider_url, timeout=5) as http:
         (await http.put("/faults", json=faults)).raise_for_status()
@@ -86,6 +93,8 @@ async def run(opts: Options, settings: Settings) -> dict[str, Any]:
         await _faults(opts, {**CLEAN_FAULTS, **opts.faults})
         since = dt.datetime.now(dt.UTC)
         rec = Recorder()
+        meter = CpuMeter({**stack_processes(settings), "rush (this generator)": [os.getpid()]})
+        meter.begin()
         cpu0, wall0 = os.times(), time.monotonic()
         tasks: set[asyncio.Task[None]] = set()
         interval, next_at = 1 / opts.rate, time.monotonic()
@@ -101,12 +110,14 @@ async def run(opts: Options, settings: Settings) -> dict[str, Any]:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         load_s = time.monotonic() - wall0
+        cpu = meter.cores(load_s)  # the arrivals window: the steady state, without the drain
         await asyncio.gather(*tasks, return_exceptions=True)
         cpu1, wall = os.times(), time.monotonic() - wall0
         found = await invariants.check(settings, since)
-        return report(
+        result = report(
             opts, rec, accounts, load_s, wall, (cpu1.user + cpu1.system - cpu0.user - cpu0.system), found
         )
+        return {**result, "cpu_cores": cpu}
     finally:
         if opts.faults:
             await _faults(opts, CLEAN_FAULTS)

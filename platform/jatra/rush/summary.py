@@ -13,8 +13,13 @@ def render(r: dict[str, Any]) -> str:
         f"{r['confirmed_per_minute']} confirmed/min; {r['abandoned_holds']} holds abandoned on purpose",
         f"generator CPU share: {r['generator_cpu_share']} of one core "
         "(near 1.0 means the generator, not the system, was the limit)",
-        "latency per step (ms):   count     p50     p95     p99     max",
     ]
+    if cpu := r.get("cpu_cores"):
+        lines.append(
+            f"CPU during the arrivals (cores of {cpu['cpus']}, machine {cpu['machine_busy']:.0%} busy): "
+            + ", ".join(f"{name} {cores}" for name, cores in cpu["by_process"].items())
+        )
+    lines.append("latency per step (ms):   count     p50     p95     p99     max")
     for step, row in r["latency"].items():
         lines.append(
             f"  {step:20} {row['count']:>7} {row['p50_ms']:>7} {row['p95_ms']:>7} {row['p99_ms']:>7} "
