@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench profile
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -47,6 +47,12 @@ bench-holds: bootstrap
 ## E-ticket cost per booking (sign + QR + PDF), pytest-benchmark: bench/results/ticket-render.json.
 bench-tickets: bootstrap
 	@$(VENV)/pytest bench/test_ticket_render.py -q --benchmark-json=bench/results/ticket-render.json
+
+## py-spy on every Jatra process during a rush, sorted into categories: bench/results/profiles/.
+profile: bootstrap
+	@$(VENV)/jatra up >/dev/null
+	@$(VENV)/jatra seed >/dev/null
+	@$(VENV)/python bench/cpu_profile.py
 
 down:
 	@if [ -x $(VENV)/jatra ]; then $(VENV)/jatra down; else echo "nothing to stop (no .venv)"; fi

@@ -1,0 +1,124 @@
+"""Where the time goes (`make profile`): py-spy samples every Jatra process during a rush.
+
+It runs `jatra rush` against the local stack while `py-spy record` samples each API replica and worker,
+then sorts every sample of each process into one category (ticket rendering, tracing, logging, metrics,
+database, Redis, ...) by the innermost frame that belongs to one. Raw profiles (flamegraph input) and
+the summary go to bench/results/profiles/. py-spy's own sampling costs a few percent of CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jatra.settings import get_settings
+from jatra.stack.commands import stack_for
+
+OUT = Path(__file__).parent / "results" / "profiles"
+FRAME_PATH = re.compile(r"\(([^()]*?):\d+\)$")
+#: first match wins, scanning from the innermost frame outwards (ticket rendering wins anywhere)
+CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("tracing (OTel)", ("opentelemetry/",)),
+    ("logging (structlog, ECS)", ("structlog/", "ecs_logging/", "logging/__init__", "middleware/logging")),
+    ("metrics (prometheus_client)", ("prometheus_client/", "plugins/prometheus")),
+    ("database (SQLAlchemy, asyncpg)", ("sqlalchemy/", "asyncpg/")),
+    ("Redis client", ("redis/",)),
+    ("RabbitMQ client (aio-pika, aiormq, pamqp)", ("aio_pika/", "aiormq/", "pamqp/")),
+    ("HTTP client (httpx, httpcore)", ("httpx/", "httpcore/")),
+    ("JWT, auth", ("jwt/", "litestar/security", "jatra/infra/auth")),
+    ("serialisation (msgspec, json)", ("msgspec", "json/")),
+    ("HTTP server (uvicorn)", ("uvicorn/protocols", "httptools")),
+    ("Litestar", ("litestar/",)),
+    ("Jatra's own code", ("jatra/",)),
+    ("event loop, threads", ("asyncio/", "threading", "concurrent/")),
+]
+TICKET = ("jatra/infra/ticket_pdf", "segno/", "reportlab/")
+
+
+def category(frames: list[str]) -> str:
+    paths = [m.group(1) if (m := FRAME_PATH.search(f)) else "" for f in frames]
+    if any(key in p for p in paths for key in TICKET):
+        return "ticket PDF (segno, reportlab)"
+    for path in reversed(paths):
+        for name, keys in CATEGORIES:
+            if any(key in path for key in keys):
+                return name
+    return "other"
+
+
+def summarise(raw: Path) -> tuple[int, collections.Counter[str]]:
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        counts[category(stack.split(";"))] += int(n)
+        total += int(n)
+    return total, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--seconds", type=int, default=20, help="sampling time, inside the rush")
+    args = parser.parse_args()
+    workers = ("outbox", "payments", "notifications", "reaper", "reconciler", "payment-provider")
+    jatra = {
+        r.name: r.pids[0]
+        for r in stack_for(get_settings()).status()
+        if r.pids and (r.name.startswith("api-") or r.name in workers)
+    }
+    if not jatra:
+        sys.exit("no Jatra process is running: start the stack with `jatra up` first")
+    OUT.mkdir(parents=True, exist_ok=True)
+    bindir = Path(sys.executable).parent
+    rush = subprocess.Popen(
+        [bindir / "jatra", "rush", "--rate", str(args.rate), "--duration", str(args.seconds + 15),
+         "--passengers", "400", "--out", str(OUT / "rush.json")],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(12)  # past the logins, into the steady state
+    spies = {
+        name: subprocess.Popen(
+            [
+                bindir / "py-spy",
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(args.seconds),
+                "-r",
+                "100",
+                "-f",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(OUT / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in jatra.items()
+    }
+    for spy in spies.values():
+        spy.wait()
+    rush.wait()
+    lines = [
+        f"# Where each Jatra process spends its CPU (py-spy, {args.seconds} s at {args.rate} arrivals/s)",
+        "",
+    ]
+    for name in spies:
+        total, counts = summarise(OUT / f"{name}.txt")
+        lines.append(f"## {name} ({total} samples)")
+        lines += [f"- {n / total:6.1%}  {cat}" for cat, n in counts.most_common() if total]
+        lines.append("")
+    (OUT / "summary.md").write_text("\n".join(lines))
+    print("\n".join(lines))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""`make profile` sorts each py-spy sample by its innermost frame that belongs to a known category."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpu_profile import category, summarise  # bench/cpu_profile.py (the test's directory is on sys.path)
+
+ROOT = "Runner.run (asyncio/runners.py:118);Litestar.__call__ (litestar/app.py:50)"
+
+
+def test_the_innermost_known_frame_decides() -> None:
+    db_under_handler = (
+        f"{ROOT};BookingsService.get (jatra/bookings/service.py:80);execute (sqlalchemy/orm/session.py:9)"
+    )
+    assert category(db_under_handler.split(";")) == "database (SQLAlchemy, asyncpg)"
+    assert (
+        category(f"{ROOT};SeatsService.seat_map (jatra/seats/service.py:40)".split(";")) == "Jatra's own code"
+    )
+    assert category(ROOT.split(";")) == "Litestar"
+    assert category(["<module> (x.py:1)"]) == "other"
+
+
+def test_ticket_rendering_wins_wherever_it_is_in_the_stack() -> None:
+    frames = f"{ROOT};render (jatra/infra/ticket_pdf.py:60);Canvas.rect (reportlab/pdfgen/canvas.py:1)"
+    assert category(frames.split(";")) == "ticket PDF (segno, reportlab)"
+
+
+def test_summarise_weighs_stacks_by_their_sample_counts(tmp_path: Path) -> None:
+    raw = tmp_path / "api-1.txt"
+    raw.write_text(f"{ROOT} 3\n{ROOT};info (structlog/_base.py:1) 1\n")
+    total, counts = summarise(raw)
+    assert total == 4 and counts["Litestar"] == 3 and counts["logging (structlog, ECS)"] == 1
