@@ -38,9 +38,14 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("event loop, threads", ("asyncio/", "threading", "concurrent/")),
 ]
 TICKET = ("jatra/infra/ticket_pdf", "segno/", "reportlab/")
+#: innermost frames where a thread waits rather than works: py-spy does not always drop them as idle
+WAITING = ("Selector.select (selectors.py", "_worker (concurrent/futures/thread.py")
+IDLE = "waiting (idle event loop or pool thread)"
 
 
 def category(frames: list[str]) -> str:
+    if not frames or not frames[-1].strip() or any(wait in frames[-1] for wait in WAITING):
+        return IDLE
     paths = [m.group(1) if (m := FRAME_PATH.search(f)) else "" for f in frames]
     if any(key in p for p in paths for key in TICKET):
         return "ticket PDF (segno, reportlab)"
@@ -113,8 +118,9 @@ def main() -> None:
     ]
     for name in spies:
         total, counts = summarise(OUT / f"{name}.txt")
-        lines.append(f"## {name} ({total} samples)")
-        lines += [f"- {n / total:6.1%}  {cat}" for cat, n in counts.most_common() if total]
+        busy = total - counts.pop(IDLE, 0)
+        lines.append(f"## {name}: {busy} busy samples of {total} (shares below are of the busy ones)")
+        lines += [f"- {n / busy:6.1%}  {cat}" for cat, n in counts.most_common() if busy]
         lines.append("")
     (OUT / "summary.md").write_text("\n".join(lines))
     print("\n".join(lines))  # noqa: T201

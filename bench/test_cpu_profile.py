@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cpu_profile import category, summarise  # bench/cpu_profile.py (the test's directory is on sys.path)
+from cpu_profile import (
+    IDLE,
+    category,
+    summarise,
+)  # bench/cpu_profile.py (the test's directory is on sys.path)
 
 ROOT = "Runner.run (asyncio/runners.py:118);Litestar.__call__ (litestar/app.py:50)"
 
@@ -31,3 +35,11 @@ def test_summarise_weighs_stacks_by_their_sample_counts(tmp_path: Path) -> None:
     raw.write_text(f"{ROOT} 3\n{ROOT};info (structlog/_base.py:1) 1\n")
     total, counts = summarise(raw)
     assert total == 4 and counts["Litestar"] == 3 and counts["logging (structlog, ECS)"] == 1
+
+
+def test_a_waiting_thread_is_not_work() -> None:
+    loop = (
+        f"{ROOT};BaseEventLoop._run_once (asyncio/base_events.py:1);EpollSelector.select (selectors.py:468)"
+    )
+    pool = "Thread.run (threading.py:975);_worker (concurrent/futures/thread.py:81)"
+    assert category(loop.split(";")) == category(pool.split(";")) == category([" "]) == IDLE
