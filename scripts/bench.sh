@@ -12,7 +12,7 @@ OUT=bench/results
 mkdir -p "$OUT"
 rm -f "$OUT"/rush-telemetry-*.json
 
-WINDOW=1
+WINDOW=${BENCH_FIRST_DAY:-1}  # first travel window; later runs move on by 3 days each
 run() {  # $1 = on|off, $2 = run number; every run books its own 3-day window, so each starts unsold
   .venv/bin/jatra down --apps >/dev/null
   if [[ $1 == on ]]; then
@@ -25,7 +25,7 @@ run() {  # $1 = on|off, $2 = run number; every run books its own 3-day window, s
   WINDOW=$((WINDOW + 3))
 }
 
-.venv/bin/jatra seed --days $((ROUNDS * 12 + 3)) >/dev/null  # a 3-day window per run, 4 runs a round
+.venv/bin/jatra seed --days $((WINDOW + ROUNDS * 12 + 3)) >/dev/null  # a 3-day window per run, 4 a round
 for round in $(seq 1 "$ROUNDS"); do  # on off off on, on off off on ...
   run on "$round-a"; run off "$round-a"; run off "$round-b"; run on "$round-b"
 done
