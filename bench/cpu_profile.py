@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=int, default=20, help="sampling time, inside the rush")
+    parser.add_argument("--first-day", type=int, default=1, help="the rush's travel window (jatra rush)")
     args = parser.parse_args()
     workers = ("outbox", "payments", "notifications", "reaper", "reconciler", "payment-provider")
     jatra = {
@@ -83,7 +84,7 @@ def main() -> None:
     bindir = Path(sys.executable).parent
     rush = subprocess.Popen(
         [bindir / "jatra", "rush", "--rate", str(args.rate), "--duration", str(args.seconds + 15),
-         "--passengers", "400", "--out", str(OUT / "rush.json")],
+         "--passengers", "400", "--first-day", str(args.first_day), "--out", str(OUT / "rush.json")],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(12)  # past the logins, into the steady state
