@@ -59,6 +59,9 @@ def test_a_missing_binary_is_named_with_its_install_command(tmp_path: Path) -> N
 def test_down_leaves_no_listener(tmp_path: Path) -> None:
     env = {**os.environ, "JATRA_STATE_DIR": str(tmp_path / "var"), "JATRA_PORT_BASE": "29100"}
     assert "ephemeral" in run("up", env={**env, "JATRA_PORT_BASE": "40000"}).stderr
+    refused = run("up", env={**env, "JATRA_API_REPLICAS": "12"})
+    assert refused.returncode == 1 and "JATRA_API_REPLICAS must be 1..9, not 12" in refused.stderr
+    assert not (tmp_path / "var" / "stack.json").exists(), "nothing may start with a bad replica count"
     stack = Stack(tmp_path / "var", Ports(29100))
     stack.up([Redis(), Epmd(), RabbitMQ()])
     ports = [29120, 29130, 29134]
