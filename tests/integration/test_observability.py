@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from jatra.catalog.cache import SearchCache
 from tests.fixtures.app import EcsLines
-from tests.integration.helpers import sample, travel_day
+from tests.integration.helpers import a_journey, sample, travel_day
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +56,27 @@ async def test_a_search_is_traced_measured_and_logged(
     [access] = [line for line in mine if line["message"] == "http.request"]  # one event per request
     assert access["http"]["request"]["method"] == "GET" and access["http"]["response"]["status_code"] == 200
     assert access["url"]["path"] == "/api/v1/journeys" and "from=DA" in access["url"]["query"]
+    assert access["http"]["route"] == "/api/v1/journeys"
     assert access["event"]["duration"] > 0
     for line in mine:
         assert line["service"]["name"] == "jatra-api"
         assert line["event"]["dataset"] == "jatra.api"
         assert line["span"]["id"] and line["log.level"] and line["@timestamp"]
         assert "body" not in line
+
+
+async def test_the_access_event_names_the_route_template(
+    client: AsyncTestClient[Litestar], ecs_logs: EcsLines
+) -> None:
+    journey = await a_journey(client)
+    assert (
+        await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
+    ).is_success
+    [access] = [
+        line
+        for line in ecs_logs.lines
+        if line["message"] == "http.request"
+        and line.get("url", {}).get("path") == f"/api/v1/journeys/{journey}/seats"
+    ]
+    assert access["http"]["route"] == "/api/v1/journeys/{journey_id}/seats"  # bounded, for aggregations
+    assert access["http"]["response"]["status_code"] == 200
