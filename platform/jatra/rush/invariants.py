@@ -1,4 +1,4 @@
-"""What must be zero after a rush, checked directly in Postgres and the provider's ledger."""
+"""What must be zero after a rush, checked directly in Postgres, the provider's ledger and Redis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import datetime as dt
 from sqlalchemy import text
 
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.redis import create_redis
+from jatra.rush import redis_invariants
 from jatra.settings import Settings
 
 CHECKS = {
@@ -37,11 +39,16 @@ CHECKS = {
 
 async def check(settings: Settings, since: dt.datetime) -> dict[str, int]:
     engine = create_engine(settings, admin=True)
+    redis = create_redis(settings)
     try:
         async with session_factory(engine)() as session:
-            return {
+            found = {
                 name: int((await session.execute(text(sql), {"since": since})).scalar_one())
                 for name, sql in CHECKS.items()
             }
+            found["sold_but_free_in_redis"] = await redis_invariants.sold_but_free(session, redis, since)
+        found["holds_without_expiry"] = await redis_invariants.holds_without_expiry(redis)
+        return found
     finally:
+        await redis.aclose()
         await engine.dispose()
