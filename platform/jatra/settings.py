@@ -14,13 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from jatra.stack.ports import Ports
+from jatra.stack.ports import MAX_API_REPLICAS, Ports
 
 PREFIX = "JATRA_"
 
 
-def _doc(text: str, *, secret: bool = False) -> dict[str, Any]:
-    return {"doc": text, "secret": secret}
+def _doc(text: str, *, secret: bool = False, bounds: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Field metadata: what it does, whether `jatra config` masks it, and the range a value must be in."""
+    return {"doc": text, "secret": secret, "bounds": bounds}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,8 @@ class Settings:
         default=2,
         metadata=_doc(
             "API processes `jatra up` runs (like pods behind a Service): they share the API port "
-            "(SO_REUSEPORT) and each serves /metrics on its own port. One per core is a good start."
+            "(SO_REUSEPORT) and each serves /metrics on its own port. One per core is a good start.",
+            bounds=(1, MAX_API_REPLICAS),
         ),
     )
     database_url: str = field(
@@ -208,6 +210,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                 values[f.name] = _parse(env[name], hints[f.name])
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from exc
+            bounds = f.metadata.get("bounds")
+            if bounds and not bounds[0] <= values[f.name] <= bounds[1]:
+                raise ValueError(f"{name} must be {bounds[0]}..{bounds[1]}, not {values[f.name]}")
     return Settings(**values)
 
 

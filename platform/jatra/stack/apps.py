@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from jatra.stack.base import Server, StackContext
-from jatra.stack.ports import MAX_API_REPLICAS, api_replica
+from jatra.stack.ports import api_replica
 from jatra.stack.procs import http_ok
 
 
@@ -44,15 +44,9 @@ class ApiReplica(JatraProcess):
         return super().ready(ctx) and http_ok(f"http://127.0.0.1:{ctx.ports.api}/health")
 
 
-def api_replicas(count: int) -> list[Server]:
-    if not 1 <= count <= MAX_API_REPLICAS:
-        raise ValueError(f"JATRA_API_REPLICAS must be 1..{MAX_API_REPLICAS}, not {count}")
-    return [ApiReplica(n) for n in range(1, count + 1)]
-
-
 def jatra_processes(replicas: int) -> list[Server]:
     return [
-        *api_replicas(replicas),
+        *(ApiReplica(n) for n in range(1, replicas + 1)),
         JatraProcess("timetable", ["worker", "timetable"]),
         JatraProcess("reaper", ["worker", "reaper"]),
         JatraProcess("payment-provider", ["serve", "payment-provider"]),

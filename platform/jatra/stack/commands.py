@@ -40,8 +40,6 @@ def stack_up(settings: Settings, with_apps: bool = True) -> str:
     from jatra.db.migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
 
     check_port_base(settings)
-    if not 1 <= settings.api_replicas <= MAX_API_REPLICAS:  # before anything starts
-        raise StackError(f"JATRA_API_REPLICAS must be 1..{MAX_API_REPLICAS}, not {settings.api_replicas}")
     stack = stack_for(settings)
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()
