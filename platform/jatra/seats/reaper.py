@@ -42,9 +42,9 @@ async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BAT
     when the replay took 5,000 sales per 15 s pass).
     """
     redis = res.cache()
+    cursor = int(await redis.get(SALES_CURSOR) or 0)
     total = 0
     while True:
-        cursor = int(await redis.get(SALES_CURSOR) or 0)
         async with res.db()() as session:
             sales = await repository.sales_after(session, cursor, batch)
         grouped: dict[tuple[int, int], list[int]] = {}
@@ -53,7 +53,8 @@ async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BAT
         for (journey, mask), seats in grouped.items():
             await store.mark_sold(journey, seats, mask)
         if sales:
-            await redis.set(SALES_CURSOR, sales[-1][0])
+            cursor = sales[-1][0]
+            await redis.set(SALES_CURSOR, cursor)
         total += len(sales)
         if len(sales) < batch:
             return total
