@@ -29,12 +29,13 @@ WAIT_STEP_S = 0.01
 PDFS = counter(c.TICKETS_PDF)
 
 
-async def cached(redis: Redis, booking_id: str, by: str) -> bytes | None:
-    """The rendered PDF if there is one; ``by`` names the asking process role (api, notifications)."""
+async def cached(redis: Redis, booking_id: str, by: str, outcome: str = "cached") -> bytes | None:
+    """The rendered PDF if there is one, counted under ``by`` (the asking role: api, notifications) and
+    ``outcome`` (cached, or waited when another process was rendering it)."""
     pdf = await redis.get(PREFIX + booking_id)
     if not isinstance(pdf, bytes):
         return None
-    PDFS.labels(by, "cached").inc()
+    PDFS.labels(by, outcome).inc()
     return pdf
 
 
@@ -58,9 +59,7 @@ async def get_or_render(
     deadline = time.monotonic() + RENDER_LOCK_S
     while not await lock.acquire(blocking=False):
         await asyncio.sleep(WAIT_STEP_S)
-        found = await redis.get(PREFIX + booking_id)
-        if isinstance(found, bytes):
-            PDFS.labels(by, "waited").inc()
+        if (found := await cached(redis, booking_id, by, "waited")) is not None:
             return found
         if time.monotonic() > deadline:
             break  # the renderer died holding the lock: render it here
