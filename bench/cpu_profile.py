@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from jatra.rush.runner import stack_processes
 from jatra.settings import get_settings
-from jatra.stack.commands import stack_for
 
 OUT = Path(__file__).parent / "results" / "profiles"
 FRAME_PATH = re.compile(r"\(([^()]*?):\d+\)$")
@@ -74,9 +74,9 @@ def main() -> None:
     args = parser.parse_args()
     workers = ("outbox", "payments", "notifications", "reaper", "reconciler", "payment-provider")
     jatra = {
-        r.name: r.pids[0]
-        for r in stack_for(get_settings()).status()
-        if r.pids and (r.name.startswith("api-") or r.name in workers)
+        name: pids[0]
+        for name, pids in stack_processes(get_settings()).items()
+        if pids and (name.startswith("api-") or name in workers)
     }
     if not jatra:
         sys.exit("no Jatra process is running: start the stack with `jatra up` first")

@@ -20,5 +20,4 @@ def listening_socket(host: str, port: int, shared: bool = False) -> socket.socke
         sock.close()
         raise
     sock.listen(BACKLOG)
-    sock.set_inheritable(True)
     return sock
