@@ -12,24 +12,10 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from jatra.infra import ticket_cache
+from tests.fixtures.tickets import TICKET_VIEW
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
-VIEW: dict[str, Any] = {
-    "ticket_number": "JT-2611-CACHE001",
-    "booking_id": "",
-    "journey_id": 1,
-    "train_number": "701",
-    "train_name": "Subarna Express",
-    "from": "DA",
-    "to": "CGP",
-    "departs_at": "2026-11-23T07:00+06:00",
-    "class": "SNIGDHA",
-    "seats": [1],
-    "seat_labels": ["CHA-1"],
-    "passengers": [{"name": "Rahim Uddin", "age": 34, "gender": "male"}],
-    "amount": "805.00",
-}
 KEY = Ed25519PrivateKey.generate()
 
 
@@ -44,7 +30,7 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
     async def load_view() -> dict[str, Any]:
         nonlocal loads
         loads += 1
-        return {**VIEW, "booking_id": booking}
+        return {**TICKET_VIEW, "booking_id": booking}
 
     before = {o: pdfs("api", o) for o in ("rendered", "waited", "cached")}
     results = await asyncio.gather(
@@ -67,7 +53,7 @@ async def test_a_dead_renderer_only_delays_the_others(redis: Redis, monkeypatch:
     await redis.set(ticket_cache.LOCK_PREFIX + booking, "api", ex=1)
 
     async def load_view() -> dict[str, Any]:
-        return {**VIEW, "booking_id": booking}
+        return {**TICKET_VIEW, "booking_id": booking}
 
     pdf = await ticket_cache.get_or_render(redis, KEY, booking, load_view, "notifications")
     assert pdf.startswith(b"%PDF-") and await redis.get(ticket_cache.PREFIX + booking) == pdf
