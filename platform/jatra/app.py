@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.plugins.structlog import StructlogPlugin
@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 from jatra import __version__
 from jatra.errors import exception_handlers
 from jatra.infra.health import health_router
+from jatra.infra.options import options_response
+from jatra.infra.requests import JatraRequest
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings, get_settings
 from jatra.telemetry.logs import request_logging_config
@@ -47,6 +49,8 @@ SERVICES: dict[str, ServiceSpec] = {
     "catalog": ServiceSpec("jatra.catalog.controllers:create_router", DB_REDIS),
     "seats": ServiceSpec("jatra.seats.controllers:create_router", DB_REDIS),
 }
+#: the largest body the API reads (a booking of four passengers is under 1 KiB); larger ones get 413
+MAX_BODY_BYTES = 64 * 1024
 #: `serve all` also holds a broker connection: the booking flow publishes, and /ready reports it
 PLATFORM_NEEDS = frozenset({"db", "redis", "amqp"})
 
@@ -82,9 +86,13 @@ def create_app(
             BUILD_INFO.labels(__version__, settings.environment).set(1)
             yield
 
-    async def before_request(request: Request[Any, Any, Any]) -> None:
+    async def before_request(request: Request[Any, Any, Any]) -> Response[None] | None:
         # async on purpose: Litestar runs a sync hook in a worker thread, a thread hop on every request
-        name_span_by_route(request.scope)
+        if request.method == "OPTIONS":
+            return options_response(request)
+        if provider is not None:
+            name_span_by_route(request.scope)
+        return None
 
     plugins: list[Any] = [StructlogPlugin(request_logging_config(settings, process))]
     if provider is not None:
@@ -96,7 +104,9 @@ def create_app(
         plugins=plugins,
         middleware=[http_metrics_config(process).middleware],
         exception_handlers=exception_handlers(),
-        before_request=before_request if provider is not None else None,
+        before_request=before_request,
+        request_class=JatraRequest,
+        request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="Jatra", version=__version__, path="/docs", description="Railway ticketing API"
         ),

@@ -12,7 +12,11 @@ from typing import Any, ClassVar
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 
 from jatra.settings import get_settings
 
@@ -118,7 +122,7 @@ def _jatra_error(request: Request[Any, Any, Any], exc: JatraError) -> Response[d
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     items = exc.extra if isinstance(exc.extra, list) else []
     params = [
-        {"name": str(item.get("key", "body")), "reason": str(item.get("message", ""))}
+        {"name": _wire_name(request, str(item.get("key", "body"))), "reason": _reason(item.get("message"))}
         for item in items
         if isinstance(item, dict)
     ]
@@ -127,20 +131,75 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     return problem(request, 400, "invalid-request", "Invalid request", detail, invalid_params=params)
 
 
+def _wire_name(request: Request[Any, Any, Any], key: str) -> str:
+    """The name the client used: ``from`` for the query parameter a handler calls ``origin``."""
+    field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    kwarg = getattr(field, "kwarg_definition", None)
+    alias = getattr(kwarg, "name", None) or getattr(kwarg, "query", None) or getattr(kwarg, "header", None)
+    return alias if isinstance(alias, str) else key
+
+
+def _reason(message: object) -> str:
+    """msgspec's message, with the regular expressions of :mod:`jatra.infra.inputs` said in words."""
+    from jatra.infra.inputs import PATTERN_MEANINGS  # noqa: PLC0415 - errors must not import infra eagerly
+
+    text = str(message or "")
+    for pattern, meaning in PATTERN_MEANINGS.items():
+        text = text.replace(f"matching regex {pattern!r}", meaning)
+    return text
+
+
+_TITLES = {
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
-    slug = "not-found" if isinstance(exc, NotFoundException) else f"http-{status}"
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
-        log.error("request.failed", problem=slug, detail=exc.detail, exc_info=exc)
-    return problem(request, status, slug, exc.detail or "Error", exc.detail, exc.headers)
+        # Litestar's own 5xx (a misconfiguration) carry internal messages: log them, never answer them
+        return _unhandled(request, exc)
+    slug = "not-found" if isinstance(exc, NotFoundException) else f"http-{status}"
+    headers = dict(exc.headers or {})
+    if status == HTTP_401_UNAUTHORIZED:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="jatra"')
+    log.info("request.rejected", problem=slug, status=status, detail=exc.detail)
+    title = _TITLES.get(status, exc.detail or "Error")
+    detail = exc.detail or title
+    if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        limit = request.route_handler.resolve_request_max_body_size()
+        detail = f"the body is larger than the {limit} bytes accepted"
+    return problem(request, status, slug, title, detail, headers)
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     unavailable = dependency_error(exc)
     if unavailable is not None:
         return _jatra_error(request, unavailable)
+    if (state := _data_exception(exc)) is not None:
+        # Postgres refused a value (SQLSTATE class 22: out of range, not valid text, ...). Input validation
+        # should have caught it first, so say which check let it through, but never answer 500 for input.
+        log.warning("request.rejected.by_database", problem="invalid-input", sqlstate=state)
+        detail = "a value in this request cannot be stored or compared; check its range and text"
+        return problem(request, 422, "invalid-input", "Invalid input", detail)
     log.error("request.failed", problem="internal-error", exc_info=exc)
     return problem(request, 500, "internal-error", "Internal error", "an unexpected error occurred")
+
+
+def _data_exception(exc: BaseException) -> str | None:
+    """The SQLSTATE of a Postgres data exception (class 22) behind ``exc``, or None if it is not one."""
+    import sqlalchemy.exc  # noqa: PLC0415
+
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return None
+    state = getattr(exc.orig, "sqlstate", None)
+    return state if isinstance(state, str) and state.startswith("22") else None
 
 
 def dependency_error(exc: BaseException) -> DependencyUnavailable | None:

@@ -39,7 +39,7 @@ async def login(client: Client, settings: Settings, phone: str) -> dict[str, str
 
 async def can_hold(client: Client, access: str) -> int:
     """Status of a (deliberately invalid) hold request: 422 means the token was accepted."""
-    body = {"journey_id": 1, "from": "DA", "to": "CGP", "seats": []}
+    body = {"journey_id": 2**31 - 1, "from": "DA", "to": "CGP", "seats": [1]}  # no such journey
     return (
         await client.post("/api/v1/holds", json=body, headers={"Authorization": f"Bearer {access}"})
     ).status_code

@@ -14,6 +14,7 @@ from jatra.auth.schemas import OtpRequest, OtpSent, RefreshRequest, TokenPair, T
 from jatra.auth.service import AuthService
 from jatra.infra.channels import sms_channel
 from jatra.infra.deps import shared_dependencies
+from jatra.infra.openapi import BODY, problems
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 
@@ -22,22 +23,44 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]  # noqa: RUF012
 
-    @post("/otp", operation_id="requestOtp", status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/otp",
+        operation_id="requestOtp",
+        status_code=HTTP_202_ACCEPTED,
+        responses=problems(*BODY, 429, s422="Not a Bangladeshi mobile number"),
+    )
     async def otp(self, data: JSONBody[OtpRequest], auth: NamedDependency[AuthService]) -> OtpSent:
         """Send a 6-digit login code by SMS. Rate-limited per phone number and per client address."""
         return OtpSent(sent=True, expires_in=await auth.request_otp(data.phone))
 
-    @post("/token", operation_id="login", status_code=HTTP_200_OK)
+    @post(
+        "/token",
+        operation_id="login",
+        status_code=HTTP_200_OK,
+        responses=problems(
+            *BODY, s401="Wrong, expired or burnt code", s422="Not a Bangladeshi mobile number"
+        ),
+    )
     async def token(self, data: JSONBody[TokenRequest], auth: NamedDependency[AuthService]) -> TokenPair:
         """Exchange phone + code for an access token (15 min) and a refresh token (7 days)."""
         return await auth.login(data.phone, data.otp)
 
-    @post("/refresh", operation_id="refreshToken", status_code=HTTP_200_OK)
+    @post(
+        "/refresh",
+        operation_id="refreshToken",
+        status_code=HTTP_200_OK,
+        responses=problems(*BODY, s401="Unknown, expired, revoked or reused refresh token"),
+    )
     async def refresh(self, data: JSONBody[RefreshRequest], auth: NamedDependency[AuthService]) -> TokenPair:
         """Rotate a refresh token. A token used twice revokes every token of its login."""
         return await auth.refresh(data.refresh_token)
 
-    @post("/logout", operation_id="logout", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/logout",
+        operation_id="logout",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=problems(*BODY, s401="Unknown refresh token"),
+    )
     async def logout(self, data: JSONBody[RefreshRequest], auth: NamedDependency[AuthService]) -> None:
         """Revoke this login: its refresh tokens and, at once, its access tokens."""
         await auth.logout(data.refresh_token)

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,28 +22,25 @@ from jatra.bookings.schemas import (
     VerifyResult,
 )
 from jatra.bookings.service import BookingsService, to_out
-from jatra.errors import PROBLEM_JSON
 from jatra.infra import tickets
 from jatra.infra.auth import Principal, jwt_auth
 from jatra.infra.deps import shared_dependencies
 from jatra.infra.idempotency import REPLAYED_HEADER
+from jatra.infra.inputs import PLAIN_TEXT
+from jatra.infra.openapi import BODY, problems
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 
 IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(
-        name="Idempotency-Key", required=False, description="Required: a unique key per booking attempt"
+        name="Idempotency-Key",
+        required=False,
+        pattern=PLAIN_TEXT,
+        description="Required: a unique key per booking attempt (1 to 200 characters)",
     ),
 ]
-PROBLEMS = {
-    400: ResponseSpec(None, description="Malformed body", media_type=PROBLEM_JSON),
-    404: ResponseSpec(None, description="Unknown booking, or not yours", media_type=PROBLEM_JSON),
-    409: ResponseSpec(
-        None, description="Hold expired or booked, wrong state, or in flight", media_type=PROBLEM_JSON
-    ),
-    422: ResponseSpec(None, description="Invalid hold, passengers, method or key", media_type=PROBLEM_JSON),
-}
+NOT_YOURS = "Unknown booking, or not yours"
 
 
 def provide_bookings(
@@ -58,7 +54,17 @@ class BookingController(Controller):
     tags = ["bookings"]  # noqa: RUF012
     security = [{"BearerToken": []}]  # noqa: RUF012
 
-    @post(operation_id="createBooking", responses=PROBLEMS, status_code=202)
+    @post(
+        operation_id="createBooking",
+        status_code=202,
+        responses=problems(
+            401,
+            *BODY,
+            s409="The hold expired or is booked already, or the first request with this key is in flight",
+            s422="Invalid hold, passengers, payment method or Idempotency-Key, or the key was used "
+            "for another body",
+        ),
+    )
     async def create(
         self,
         data: JSONBody[BookingRequest],
@@ -77,7 +83,7 @@ class BookingController(Controller):
             headers[REPLAYED_HEADER] = "true"
         return Response(BookingAccepted(**body), status_code=status, headers=headers)  # type: ignore[arg-type]
 
-    @get("/{booking_id:uuid}", operation_id="getBooking", responses=PROBLEMS)
+    @get("/{booking_id:uuid}", operation_id="getBooking", responses=problems(401, s404=NOT_YOURS))
     async def read(
         self,
         booking_id: FromPath[uuid.UUID],
@@ -90,7 +96,7 @@ class BookingController(Controller):
     @get(
         "/{booking_id:uuid}/ticket.pdf",
         operation_id="getTicketPdf",
-        responses=PROBLEMS,
+        responses=problems(401, s404=NOT_YOURS, s409="The booking is not confirmed"),
         media_type="application/pdf",
     )
     async def ticket(
@@ -109,7 +115,12 @@ class BookingController(Controller):
             headers={"Content-Disposition": f'inline; filename="jatra-{booking_id}.pdf"'},
         )
 
-    @post("/{booking_id:uuid}/cancel", operation_id="cancelBooking", responses=PROBLEMS, status_code=200)
+    @post(
+        "/{booking_id:uuid}/cancel",
+        operation_id="cancelBooking",
+        status_code=200,
+        responses=problems(401, s404=NOT_YOURS, s409="Not confirmed, or the train has left"),
+    )
     async def cancel(
         self,
         booking_id: FromPath[uuid.UUID],
@@ -120,13 +131,13 @@ class BookingController(Controller):
         """Cancel a confirmed booking. The refund follows the fare rule: the earlier, the more comes back."""
         return to_out(await bookings_service.cancel(request.user, booking_id, settings.timezone))
 
-    @get(operation_id="listBookings")
+    @get(operation_id="listBookings", responses=problems(401, s422="Not a cursor this API returned"))
     async def mine(
         self,
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> BookingPage:
         """Your bookings, newest first, a page at a time (pass `next_cursor` back as `cursor`)."""
         return await bookings_service.mine(request.user, limit, cursor)
@@ -138,7 +149,7 @@ class TicketController(Controller):
     path = "/tickets"
     tags = ["tickets"]  # noqa: RUF012
 
-    @post("/verify", operation_id="verifyTicket", status_code=200)
+    @post("/verify", operation_id="verifyTicket", status_code=200, responses=problems(*BODY))
     async def verify(
         self, data: JSONBody[VerifyRequest], ticket_key: NamedDependency[Ed25519PrivateKey]
     ) -> VerifyResult:
@@ -146,7 +157,12 @@ class TicketController(Controller):
         verdict = tickets.verify(ticket_key.public_key(), data.qr)
         return VerifyResult(valid=verdict.valid, reason=verdict.reason, ticket=verdict.ticket)
 
-    @get("/public-key", operation_id="ticketPublicKey", media_type="application/x-pem-file")
+    @get(
+        "/public-key",
+        operation_id="ticketPublicKey",
+        media_type="application/x-pem-file",
+        responses=problems(),
+    )
     async def public_key(self, ticket_key: NamedDependency[Ed25519PrivateKey]) -> str:
         """The Ed25519 public key that verifies every ticket QR offline."""
         return tickets.public_pem(ticket_key)

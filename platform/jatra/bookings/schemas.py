@@ -8,20 +8,26 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from jatra.infra.inputs import PLAIN_TEXT, plain_text
+
 PAYMENT_METHODS = ("bkash", "nagad", "rocket", "card")
 
 
-class PassengerIn(msgspec.Struct, frozen=True, kw_only=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+class PassengerIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, plain_text(60, description="As on the passenger's identity document")]
     age: Annotated[int, msgspec.Meta(ge=0, le=120)]
     gender: Literal["male", "female", "other"]
 
 
-class BookingRequest(msgspec.Struct, frozen=True, kw_only=True):
+#: an e-mail address: something@domain.tld, without spaces or control characters
+EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+
+
+class BookingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     hold_id: uuid.UUID
-    passengers: list[PassengerIn]
-    payment_method: str
-    email: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
+    passengers: Annotated[list[PassengerIn], msgspec.Meta(max_length=16)]
+    payment_method: Annotated[str, plain_text(20, description=f"One of {', '.join(PAYMENT_METHODS)}")]
+    email: Annotated[str, msgspec.Meta(pattern=EMAIL, max_length=254)] | None = None
 
 
 class BookingAccepted(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,8 +55,8 @@ class BookingPage(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None
 
 
-class VerifyRequest(msgspec.Struct, frozen=True):
-    qr: str
+class VerifyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    qr: Annotated[str, msgspec.Meta(max_length=4096, pattern=PLAIN_TEXT)]
 
 
 class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,22 +14,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.catalog.schemas import SearchResult, StationOut
 from jatra.catalog.service import CatalogService
-from jatra.errors import PROBLEM_JSON
 from jatra.infra.deps import shared_dependencies
+from jatra.infra.inputs import PLAIN_TEXT, STATION_CODE
+from jatra.infra.openapi import problems
 from jatra.settings import Settings
 
 Origin = Annotated[
-    str, QueryParameter(name="from", min_length=2, max_length=8, examples=[Example(value="DA")],
+    str, QueryParameter(name="from", pattern=STATION_CODE, examples=[Example(value="DA")],
                         description="Station code of departure")
 ]  # fmt: skip
 Destination = Annotated[
-    str, QueryParameter(name="to", min_length=2, max_length=8, examples=[Example(value="CGP")],
+    str, QueryParameter(name="to", pattern=STATION_CODE, examples=[Example(value="CGP")],
                         description="Station code of arrival")
 ]  # fmt: skip
 TravelDate = Annotated[
     str,
     QueryParameter(
-        description="Travel date (YYYY-MM-DD, local time)", examples=[Example(value="2026-12-01")]
+        description="Travel date (YYYY-MM-DD, local time)",
+        max_length=32,
+        pattern=PLAIN_TEXT,
+        examples=[Example(value="2026-12-01")],
     ),
 ]
 
@@ -46,7 +50,7 @@ class CatalogController(Controller):
     path = "/"
     tags = ["catalog"]  # noqa: RUF012
 
-    @get("/stations", operation_id="listStations")
+    @get("/stations", operation_id="listStations", responses=problems())
     async def stations(self, catalog: NamedDependency[CatalogService]) -> list[StationOut]:
         """Every station, by code."""
         return await catalog.stations()
@@ -58,9 +62,7 @@ class CatalogController(Controller):
             200: ResponseSpec(
                 SearchResult, description="Journeys leaving `from` on `date` that call at `to`"
             ),
-            422: ResponseSpec(
-                None, description="Unknown station, bad or past date, from == to", media_type=PROBLEM_JSON
-            ),
+            **problems(s422="Unknown station, bad or past date, from == to"),
         },
     )
     async def journeys(

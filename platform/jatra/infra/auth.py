@@ -15,7 +15,8 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.security.jwt import JWTAuth, Token
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 
 from jatra.settings import Settings
 
@@ -49,6 +50,32 @@ async def _revoked(token: Token, connection: ASGIConnection[Any, Any, Any, Any])
     return bool(await redis.exists(REVOKED_PREFIX + str(family)))
 
 
+#: RFC 6750: what a 401 tells the client to send
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jatra"'}
+
+
+class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware, taking the token only from an ``Authorization: Bearer`` header.
+
+    Litestar's own takes whatever follows the first space, so ``Basic <jwt>`` passed as a bearer token.
+    The scheme is compared case-insensitively (RFC 9110 section 11.1)."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        scheme, _, token = connection.headers.get(self.auth_header, "").partition(" ")
+        if not scheme:
+            raise NotAuthorizedException("an access token is required: Authorization: Bearer <token>",
+                                         headers=CHALLENGE)  # fmt: skip
+        if scheme.lower() != "bearer":
+            raise NotAuthorizedException(
+                f"the Authorization scheme must be Bearer, not {scheme[:20]!r}", headers=CHALLENGE
+            )
+        if not token.strip():
+            raise NotAuthorizedException("the Bearer token is missing", headers=CHALLENGE)
+        return await self.authenticate_token(encoded_token=token.strip(), connection=connection)
+
+
 def jwt_auth(settings: Settings, secret: str) -> JWTAuth[Principal, Token]:
     return JWTAuth[Principal, Token](
         retrieve_user_handler=_principal,
@@ -58,11 +85,14 @@ def jwt_auth(settings: Settings, secret: str) -> JWTAuth[Principal, Token]:
         accepted_issuers=["jatra"],
         require_claims=["exp", "sub", "iss"],
         default_token_expiration=dt.timedelta(seconds=settings.access_token_ttl_s),
+        authentication_middleware_class=BearerAuthenticationMiddleware,
     )
 
 
 def admin_only(connection: ASGIConnection[Any, Principal, Any, Any], _: BaseRouteHandler) -> None:
-    if not isinstance(connection.user, Principal):
+    if connection.scope.get("method") == "OPTIONS":
+        return  # not authenticated (the JWT middleware skips OPTIONS); it reveals only the Allow header
+    if not isinstance(connection.scope.get("user"), Principal):
         raise NotAuthorizedException("a valid access token is required")
     if connection.user.role != "admin":
         raise PermissionDeniedException("admin role required")

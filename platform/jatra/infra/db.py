@@ -29,6 +29,8 @@ def create_engine(settings: Settings, *, admin: bool = False) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         pool_timeout=5,
         pool_pre_ping=False,
+        # SQL parameters hold passengers' names, phones and e-mails: never in an error message (or a log)
+        hide_parameters=True,
         connect_args=connect_args,
     )
 

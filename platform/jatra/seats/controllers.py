@@ -7,29 +7,24 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jatra.errors import PROBLEM_JSON
 from jatra.infra.auth import Principal, admin_only, jwt_auth
 from jatra.infra.deps import shared_dependencies
+from jatra.infra.inputs import STATION_CODE, JourneyIdPath
+from jatra.infra.openapi import BODY, problems
 from jatra.infra.secrets import jwt_secret
 from jatra.seats.schemas import HoldOut, HoldRequest, LiveHold, SeatMap
 from jatra.seats.service import SeatsService
 from jatra.settings import Settings
 
-From = Annotated[str, QueryParameter(name="from", min_length=2, max_length=8, description="Boarding station")]
-To = Annotated[str, QueryParameter(name="to", min_length=2, max_length=8, description="Alighting station")]
-PROBLEM = {
-    404: ResponseSpec(None, description="Unknown hold, or not yours", media_type=PROBLEM_JSON),
-    409: ResponseSpec(
-        None, description="Seats taken, limit reached, or hold expired", media_type=PROBLEM_JSON
-    ),
-    422: ResponseSpec(None, description="Invalid journey, segment or seats", media_type=PROBLEM_JSON),
-}
+From = Annotated[str, QueryParameter(name="from", pattern=STATION_CODE, description="Boarding station")]
+To = Annotated[str, QueryParameter(name="to", pattern=STATION_CODE, description="Alighting station")]
+NOT_YOURS = "Unknown hold, or not yours"
+INVALID = "Invalid journey, segment or seats"
 
 
 def provide_seats(
@@ -44,10 +39,10 @@ class SeatMapController(Controller):
     path = "/journeys"
     tags = ["seats"]  # noqa: RUF012
 
-    @get("/{journey_id:int}/seats", operation_id="seatMap", responses={422: PROBLEM[422]})
+    @get("/{journey_id:int}/seats", operation_id="seatMap", responses=problems(s422=INVALID))
     async def seat_map(
         self,
-        journey_id: FromPath[int],
+        journey_id: JourneyIdPath,
         origin: From,
         destination: To,
         seats_service: NamedDependency[SeatsService],
@@ -61,7 +56,11 @@ class HoldController(Controller):
     tags = ["holds"]  # noqa: RUF012
     security = [{"BearerToken": []}]  # noqa: RUF012
 
-    @post(operation_id="createHold", status_code=HTTP_201_CREATED, responses=PROBLEM)
+    @post(
+        operation_id="createHold",
+        status_code=HTTP_201_CREATED,
+        responses=problems(401, *BODY, s409="Seats taken or a hold limit reached", s422=INVALID),
+    )
     async def create(
         self,
         data: JSONBody[HoldRequest],
@@ -71,7 +70,7 @@ class HoldController(Controller):
         """Hold 1 to 4 seats for a segment, all or none, for a few minutes."""
         return await seats_service.hold(request.user, data)
 
-    @get("/{hold_id:uuid}", operation_id="getHold", responses=PROBLEM)
+    @get("/{hold_id:uuid}", operation_id="getHold", responses=problems(401, s404=NOT_YOURS))
     async def read(
         self,
         hold_id: FromPath[uuid.UUID],
@@ -81,7 +80,11 @@ class HoldController(Controller):
         """One of your holds."""
         return await seats_service.get(request.user, hold_id)
 
-    @patch("/{hold_id:uuid}", operation_id="extendHold", responses=PROBLEM)
+    @patch(
+        "/{hold_id:uuid}",
+        operation_id="extendHold",
+        responses=problems(401, s404=NOT_YOURS, s409="The hold expired, or cannot be extended further"),
+    )
     async def extend(
         self,
         hold_id: FromPath[uuid.UUID],
@@ -91,7 +94,12 @@ class HoldController(Controller):
         """Extend your hold by one hold period, up to a bounded total."""
         return await seats_service.extend(request.user, hold_id)
 
-    @delete("/{hold_id:uuid}", operation_id="releaseHold", status_code=HTTP_204_NO_CONTENT, responses=PROBLEM)
+    @delete(
+        "/{hold_id:uuid}",
+        operation_id="releaseHold",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=problems(401, s404=NOT_YOURS),
+    )
     async def release(
         self,
         hold_id: FromPath[uuid.UUID],
@@ -108,9 +116,9 @@ class AdminHoldController(Controller):
     security = [{"BearerToken": []}]  # noqa: RUF012
     guards = [admin_only]  # noqa: RUF012
 
-    @get("/{journey_id:int}/holds", operation_id="adminLiveHolds", responses={422: PROBLEM[422]})
+    @get("/{journey_id:int}/holds", operation_id="adminLiveHolds", responses=problems(401, 403, 422))
     async def live_holds(
-        self, journey_id: FromPath[int], seats_service: NamedDependency[SeatsService]
+        self, journey_id: JourneyIdPath, seats_service: NamedDependency[SeatsService]
     ) -> list[LiveHold]:
         """Live holds on a journey, for on-call staff (admin role)."""
         return await seats_service.live_holds(journey_id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+
+from jatra.infra.inputs import JourneyId, SeatId, StationCode
 
 
 class SeatOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,11 +28,11 @@ class SeatMap(msgspec.Struct, frozen=True, kw_only=True):
     seats: list[SeatOut]
 
 
-class HoldRequest(msgspec.Struct, frozen=True, kw_only=True):
-    journey_id: int
-    origin: str = msgspec.field(name="from")
-    destination: str = msgspec.field(name="to")
-    seats: list[int]
+class HoldRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    journey_id: JourneyId
+    origin: StationCode = msgspec.field(name="from")
+    destination: StationCode = msgspec.field(name="to")
+    seats: Annotated[list[SeatId], msgspec.Meta(max_length=16)]
 
 
 class HeldSeat(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from jatra import __version__
 from jatra.settings import Settings
 from jatra.telemetry.access_log import AccessLogMiddleware
+from jatra.telemetry.redact import redact
 
 
 def _add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
@@ -66,6 +67,7 @@ def _shared_processors(service_name: str, environment: str) -> list[Processor]:
         _ecs_error,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
+        redact,  # last: it also sees the rendered tracebacks
     ]
 
 

@@ -1,0 +1,42 @@
+"""Constrained wire types every service uses for its inputs, so that no input can reach a database it
+cannot fit: ids within the width of their column, text without control characters (Postgres refuses NUL),
+station codes of letters and digits.
+
+The constraints are msgspec ``Meta`` (body fields, checked when a body is decoded) and Litestar
+``Parameter`` (path and query parameters); both appear in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.params import Parameter
+from msgspec import Meta
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+#: printable text: no C0 control characters (NUL among them) and no DEL
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+STATION_CODE = r"^[A-Za-z0-9]{2,8}$"
+
+#: what a pattern means, for error messages (msgspec names the regular expression)
+PATTERN_MEANINGS = {
+    PLAIN_TEXT: "without control characters",
+    STATION_CODE: "of 2 to 8 letters or digits (a station code)",
+}
+
+#: a journey id in a body (journeys.id is a 32-bit integer)
+JourneyId = Annotated[int, Meta(ge=1, le=INT32_MAX, description="Journey id, from a search")]
+#: a seat id in a body (seats.id is a 64-bit integer)
+SeatId = Annotated[int, Meta(ge=1, le=INT64_MAX, description="Seat id, from the seat map")]
+StationCode = Annotated[
+    str, Meta(pattern=STATION_CODE, min_length=2, max_length=8, description="Station code, e.g. DA")
+]
+
+#: a journey id in a path
+JourneyIdPath = Annotated[int, Parameter(ge=1, le=INT32_MAX, description="Journey id, from a search")]
+
+
+def plain_text(max_length: int, *, min_length: int = 1, description: str = "") -> Meta:
+    """Meta for a body string of printable text within the given length."""
+    return Meta(min_length=min_length, max_length=max_length, pattern=PLAIN_TEXT, description=description)

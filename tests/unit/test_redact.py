@@ -1,0 +1,88 @@
+"""The redaction step keeps personal data out of log events, by key and by content."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from jatra.settings import load_settings
+from jatra.telemetry.logs import configure_logging
+from jatra.telemetry.redact import REDACTED, mask_phone, redact, scrub
+
+
+def run(**event: object) -> dict[str, object]:
+    return dict(redact(None, "info", dict(event)))
+
+
+def test_personal_keys_lose_their_values_and_phones_are_masked() -> None:
+    out = run(
+        event="booking.created", name="Rahima Khatun", email="r@example.com", otp="123456",
+        refresh_token="abc", phone="+8801712345678", passengers=[{"name": "X"}], seats=[3, 4],
+    )  # fmt: skip
+    assert out["name"] == out["email"] == out["otp"] == out["refresh_token"] == out["passengers"] == REDACTED
+    assert out["phone"] == "+88017*****678"
+    assert out["seats"] == [3, 4] and out["event"] == "booking.created"
+
+
+def test_nested_fields_are_cleaned_too() -> None:
+    out = run(event="x", context={"user": {"email": "a@b.co", "id": 7}, "note": "call 01812345678"})
+    assert out["context"] == {"user": {"email": REDACTED, "id": 7}, "note": "call 018123*****678"}
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        (
+            "[SQL: INSERT INTO bookings ...]\n[parameters: ('Rahim Uddin', 'r@x.com')]\n(Background...)",
+            "Rahim",
+        ),
+        ("DETAIL:  Key (phone)=(+8801712345678) already exists.", "+8801712345678"),
+        ("DETAIL:  Key (name, age)=(Karim (Jr), 30) conflicts", "Karim"),
+        ("sent to nasrin.akter@example.com.bd", "nasrin"),
+        ("'+8801712345678' is not a Bangladeshi mobile number", "712345"),
+        ("number 8801912345678 and 01512345678", "912345"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig", "eyJzdWIi"),
+        ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl", "c2lnbmF0dXJl"),
+        ("header was Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpw"),
+        ("Your Jatra code is 483920. It expires in 5 minutes.", "483920"),
+        ("OTP: 4839", "4839"),
+    ],
+)
+def test_content_is_scrubbed_of_personal_values(text: str, leak: str) -> None:
+    assert leak not in scrub(text)
+    assert leak not in json.dumps(run(event="x", error={"message": text}, detail=text))
+
+
+def test_ordinary_values_are_left_alone() -> None:
+    text = (
+        "GET /api/v1/journeys/1743/seats?from=DA&to=CGP booking 0b7c5f2e-0000-4000-8000-017123456789 "
+        "took 12 ms"
+    )
+    assert scrub(text) == text
+    assert run(event="x", status=404, duration_ms=12.5, seat_id=123456789) == {
+        "event": "x", "status": 404, "duration_ms": 12.5, "seat_id": 123456789,
+    }  # fmt: skip
+
+
+def test_mask_phone_keeps_only_what_support_needs() -> None:
+    assert mask_phone("+8801712345678") == "+88017*****678"
+    assert mask_phone("123") == REDACTED
+
+
+def test_the_logging_pipeline_redacts_structlog_events_and_stdlib_records(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(load_settings({}), "unit")
+    structlog.get_logger().info("passenger.seen", name="Rahim", note="mail rahim@example.com")
+    try:
+        raise ValueError("[parameters: ('Rahim Uddin', '+8801712345678')]")
+    except ValueError:
+        logging.getLogger("some.library").exception("failed for rahim@example.com")
+    out = capsys.readouterr().out
+    assert "Rahim" not in out and "rahim@" not in out and "712345" not in out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0]["message"] == "passenger.seen" and lines[0]["name"] == REDACTED
+    assert "[parameters: redacted]" in json.dumps(lines[1])
