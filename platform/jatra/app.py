@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.plugins.structlog import StructlogPlugin
 from litestar.stores.redis import RedisStore
@@ -22,6 +23,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from jatra import __version__
 from jatra.errors import exception_handlers
 from jatra.infra.health import health_router
+from jatra.infra.openapi import StrictStructSchemaPlugin
 from jatra.infra.options import options_response
 from jatra.infra.requests import JatraRequest
 from jatra.infra.resources import open_resources
@@ -49,6 +51,8 @@ SERVICES: dict[str, ServiceSpec] = {
     "catalog": ServiceSpec("jatra.catalog.controllers:create_router", DB_REDIS),
     "seats": ServiceSpec("jatra.seats.controllers:create_router", DB_REDIS),
 }
+#: how a passenger proves who they are: the access token from POST /auth/token
+BEARER = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT", description="Access token")
 #: the largest body the API reads (a booking of four passengers is under 1 KiB); larger ones get 413
 MAX_BODY_BYTES = 64 * 1024
 #: `serve all` also holds a broker connection: the booking flow publishes, and /ready reports it
@@ -94,7 +98,10 @@ def create_app(
             name_span_by_route(request.scope)
         return None
 
-    plugins: list[Any] = [StructlogPlugin(request_logging_config(settings, process))]
+    plugins: list[Any] = [
+        StructlogPlugin(request_logging_config(settings, process)),
+        StrictStructSchemaPlugin(),
+    ]
     if provider is not None:
         plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))
     return Litestar(
@@ -108,6 +115,10 @@ def create_app(
         request_class=JatraRequest,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
-            title="Jatra", version=__version__, path="/docs", description="Railway ticketing API"
+            title="Jatra",
+            version=__version__,
+            path="/docs",
+            description="Railway ticketing API",
+            components=Components(security_schemes={"BearerToken": BEARER}),
         ),
     )

@@ -186,3 +186,11 @@ async def test_a_value_postgres_refuses_is_a_422_if_validation_ever_misses_it(se
     response = exception_handlers()[Exception](RequestFactory().get("/api/v1/x"), refused.value)
     assert response.status_code == 422 and response.media_type == PROBLEM_JSON
     assert "Rahim" not in str(response.content) and "Ra\x00him" not in str(response.content)
+
+
+async def test_whole_floats_are_integers_as_json_schema_says(client: Client, passenger: Passenger) -> None:
+    body = {"journey_id": 2.0**31 - 1, "from": "DA", "to": "CGP", "seats": [1.0]}
+    response = await client.post("/api/v1/holds", json=body, headers=passenger.headers)
+    assert response.status_code == 422 and response.json()["detail"].startswith("journey_id: unknown journey")
+    half = await client.post("/api/v1/holds", json={**body, "seats": [1.5]}, headers=passenger.headers)
+    assert names(problem(half, 400)) == {"seats[0]"}

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from jatra.infra.inputs import PLAIN_TEXT, plain_text
+from jatra.infra.inputs import EMAIL, PLAIN_TEXT, plain_text
 
 PAYMENT_METHODS = ("bkash", "nagad", "rocket", "card")
 
@@ -17,10 +17,6 @@ class PassengerIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     name: Annotated[str, plain_text(60, description="As on the passenger's identity document")]
     age: Annotated[int, msgspec.Meta(ge=0, le=120)]
     gender: Literal["male", "female", "other"]
-
-
-#: an e-mail address: something@domain.tld, without spaces or control characters
-EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
 
 
 class BookingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

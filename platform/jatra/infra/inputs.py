@@ -15,14 +15,18 @@ from msgspec import Meta
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-#: printable text: no C0 control characters (NUL among them) and no DEL
-PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+#: printable text: no C0 or C1 control characters (NUL among them) and no DEL. Spelled out rather than
+#: with \s, whose meaning differs between Python's re and the ECMA regexes of OpenAPI tools.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]*$"
 STATION_CODE = r"^[A-Za-z0-9]{2,8}$"
+#: an e-mail address: something@domain.tld, without spaces or control characters
+EMAIL = r"^[^@ \x00-\x1f\x7f-\x9f]+@[^@ \x00-\x1f\x7f-\x9f]+\.[^@ \x00-\x1f\x7f-\x9f]+$"
 
 #: what a pattern means, for error messages (msgspec names the regular expression)
 PATTERN_MEANINGS = {
     PLAIN_TEXT: "without control characters",
     STATION_CODE: "of 2 to 8 letters or digits (a station code)",
+    EMAIL: "that is an e-mail address (name@domain.tld)",
 }
 
 #: a journey id in a body (journeys.id is a 32-bit integer)

@@ -8,10 +8,19 @@ document against the running API in ``make test``, so a status that is answered 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import msgspec
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Reference, Schema
 from msgspec import UNSET, Struct, UnsetType
 
 from jatra.errors import PROBLEM_JSON
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
 
 
 class InvalidParamOut(Struct, frozen=True):
@@ -61,3 +70,36 @@ def problems(*statuses: int, **described: str) -> dict[int, ResponseSpec]:
         )
         for status in wanted
     }
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Litestar's schema of a msgspec Struct, plus what msgspec enforces and Litestar leaves out:
+    ``additionalProperties: false`` for structs that forbid unknown fields, and the bounds of list items
+    (a seat id's range). A client that follows the document is then never refused for the document's
+    silence. (Litestar keeps this plugin in a private module; the test of the document pins it.)"""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if not isinstance(info, msgspec.inspect.StructType):
+            return schema
+        if info.forbid_unknown_fields:
+            schema.additional_properties = False
+        for field in info.fields:
+            prop = (schema.properties or {}).get(field.encode_name)
+            if isinstance(prop, Schema) and isinstance(field.type, msgspec.inspect.ListType):
+                _bound(prop.items, field.type.item_type)
+        return schema
+
+
+def _bound(items: Schema | Reference | None, item: msgspec.inspect.Type) -> None:
+    if isinstance(item, msgspec.inspect.Metadata):
+        item = item.type
+    if not isinstance(items, Schema):
+        return
+    if isinstance(item, msgspec.inspect.IntType):
+        items.minimum = item.ge if item.ge is not None else items.minimum
+        items.maximum = item.le if item.le is not None else items.maximum
+    elif isinstance(item, msgspec.inspect.StrType):
+        items.min_length, items.max_length = item.min_length, item.max_length
+        items.pattern = item.pattern

@@ -45,10 +45,31 @@ def _invalid(key: str, message: str) -> ValidationException:
     )
 
 
+def _integral(value: Any) -> Any:
+    """``value`` with every float that is a whole number made an int (JSON Schema's integers)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+def _decode(body: bytes, target: Any) -> Any:
+    try:
+        return msgspec.json.decode(body, type=target, strict=True)
+    except msgspec.ValidationError as exc:
+        if not str(exc).startswith("Expected `int`, got `float`"):
+            raise
+    # 120.0 is an integer to JSON Schema (and so to the OpenAPI document): accept it, but still no "120"
+    return msgspec.convert(_integral(msgspec.json.decode(body)), type=target, strict=True)
+
+
 def decode_body(body: bytes, target: Any) -> Any:
     """``body`` decoded strictly into ``target``; a ValidationException naming the field if it cannot be."""
     try:
-        return msgspec.json.decode(body, type=target, strict=True)
+        return _decode(body, target)
     except msgspec.ValidationError as exc:
         message = str(exc)
         found = _PATH.search(message)

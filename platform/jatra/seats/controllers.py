@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Router, delete, get, patch, post
+from litestar import Controller, Request, Response, Router, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -24,6 +25,7 @@ from jatra.settings import Settings
 From = Annotated[str, QueryParameter(name="from", pattern=STATION_CODE, description="Boarding station")]
 To = Annotated[str, QueryParameter(name="to", pattern=STATION_CODE, description="Alighting station")]
 NOT_YOURS = "Unknown hold, or not yours"
+NO_ROUTE = "No such journey path: the id is not a number"
 INVALID = "Invalid journey, segment or seats"
 
 
@@ -39,7 +41,7 @@ class SeatMapController(Controller):
     path = "/journeys"
     tags = ["seats"]  # noqa: RUF012
 
-    @get("/{journey_id:int}/seats", operation_id="seatMap", responses=problems(s422=INVALID))
+    @get("/{journey_id:int}/seats", operation_id="seatMap", responses=problems(s404=NO_ROUTE, s422=INVALID))
     async def seat_map(
         self,
         journey_id: JourneyIdPath,
@@ -60,15 +62,21 @@ class HoldController(Controller):
         operation_id="createHold",
         status_code=HTTP_201_CREATED,
         responses=problems(401, *BODY, s409="Seats taken or a hold limit reached", s422=INVALID),
+        response_headers=[
+            ResponseHeader(name="Location", description="The new hold", documentation_only=True)
+        ],
     )
     async def create(
         self,
         data: JSONBody[HoldRequest],
         request: Request[Principal, Any, Any],
         seats_service: NamedDependency[SeatsService],
-    ) -> HoldOut:
+    ) -> Response[HoldOut]:
         """Hold 1 to 4 seats for a segment, all or none, for a few minutes."""
-        return await seats_service.hold(request.user, data)
+        hold = await seats_service.hold(request.user, data)
+        return Response(
+            hold, status_code=HTTP_201_CREATED, headers={"Location": f"/api/v1/holds/{hold.hold_id}"}
+        )
 
     @get("/{hold_id:uuid}", operation_id="getHold", responses=problems(401, s404=NOT_YOURS))
     async def read(
@@ -116,7 +124,11 @@ class AdminHoldController(Controller):
     security = [{"BearerToken": []}]  # noqa: RUF012
     guards = [admin_only]  # noqa: RUF012
 
-    @get("/{journey_id:int}/holds", operation_id="adminLiveHolds", responses=problems(401, 403, 422))
+    @get(
+        "/{journey_id:int}/holds",
+        operation_id="adminLiveHolds",
+        responses=problems(401, 403, 422, s404=NO_ROUTE),
+    )
     async def live_holds(
         self, journey_id: JourneyIdPath, seats_service: NamedDependency[SeatsService]
     ) -> list[LiveHold]:
