@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench profile
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench profile soak
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -53,6 +53,12 @@ profile: bootstrap
 	@$(VENV)/jatra up >/dev/null
 	@$(VENV)/jatra seed >/dev/null
 	@$(VENV)/python bench/cpu_profile.py
+
+## The standard rush at half capacity for 30 minutes: RSS per process at the start and the end, invariants.
+soak: bootstrap
+	@$(VENV)/jatra up >/dev/null
+	@$(VENV)/jatra seed --days 25 >/dev/null
+	@$(VENV)/python bench/soak.py
 
 down:
 	@if [ -x $(VENV)/jatra ]; then $(VENV)/jatra down; else echo "nothing to stop (no .venv)"; fi

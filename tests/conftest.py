@@ -21,6 +21,9 @@ os.environ.update(
         "JATRA_BREAKER_THRESHOLD": "3",
         "JATRA_BREAKER_RESET_S": "1",
         "JATRA_PROVIDER_TIMEOUT_S": "1",
+        # slow-client deadlines short enough for their tests to wait them out
+        "JATRA_HTTP_HEADER_TIMEOUT_S": "2",
+        "JATRA_HTTP_BODY_TIMEOUT_S": "2",
     }
 )
 

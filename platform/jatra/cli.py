@@ -192,6 +192,7 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
     import uvicorn  # noqa: PLC0415
 
     from jatra.app import create_app  # noqa: PLC0415
+    from jatra.infra.http_server import server_config  # noqa: PLC0415
     from jatra.infra.listen import listening_socket  # noqa: PLC0415
 
     settings = _settings()
@@ -205,16 +206,7 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
     sockets = [listening_socket(settings.api_host, port or settings.ports.api)]
     if shared_port is not None:
         sockets.append(listening_socket(settings.api_host, shared_port, shared=True))
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        # longer than a load balancer's idle timeout: the server must not close a connection the client
-        # is about to reuse (uvicorn's 5 s default races busy clients)
-        timeout_keep_alive=75,
-    )
-    uvicorn.Server(config).run(sockets=sockets)
+    uvicorn.Server(server_config(app, settings, timeout_graceful_shutdown=10)).run(sockets=sockets)
 
 
 @main.command()

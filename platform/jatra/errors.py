@@ -154,6 +154,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Request body too large",
     415: "Unsupported media type",
     429: "Too many requests",

@@ -60,6 +60,13 @@ class Settings:
     dependency_timeout_s: float = field(
         default=1.0, metadata=_doc("Timeout of one readiness probe and of a Redis socket operation.")
     )
+    http_header_timeout_s: float = field(
+        default=10.0,
+        metadata=_doc("Time a client has to send a request's line and headers before it gets 408."),
+    )
+    http_body_timeout_s: float = field(
+        default=10.0, metadata=_doc("Longest pause allowed while a client sends a request body (then 408).")
+    )
     retry_after_s: int = field(
         default=2, metadata=_doc("Retry-After (seconds) sent with a 503 when a dependency fails.")
     )
@@ -126,6 +133,17 @@ class Settings:
         default=20.0, metadata=_doc("Total time the payment worker retries one charge before failing it.")
     )
     payments_prefetch: int = field(default=32, metadata=_doc("Payment requests one worker handles at once."))
+    notifications_prefetch: int = field(
+        default=8, metadata=_doc("Notification events one worker handles at once (each may render a PDF).")
+    )
+    worker_nice: int = field(
+        default=10,
+        metadata=_doc(
+            "CPU priority (nice) the workers lower themselves to, so the API keeps its latency while they "
+            "drain a backlog, as smaller CPU requests do on Kubernetes. 0 leaves it to the orchestrator.",
+            bounds=(0, 19),
+        ),
+    )
     breaker_threshold: int = field(
         default=5, metadata=_doc("Consecutive failures that open a circuit breaker.")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from litestar import Litestar
 from opentelemetry import trace
 
 from jatra.infra.health import health_router
+from jatra.infra.http_server import server_config
 from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
@@ -30,6 +32,10 @@ class WorkerSpec:
     iteration: str  # "module:function", one pass of the loop; returns how many items it handled
     needs: frozenset[str]
     interval: Callable[[Settings], float]
+    #: database connections this worker may hold at once (no overflow). The workers' pools add up to 16,
+    #: well under PgBouncer's 40 server connections, so however large a backlog they drain, the API
+    #: replicas (up to 20 each) always find connections.
+    db_pool: int = 2
 
     def load(self) -> Iteration:
         module, attr = self.iteration.split(":")
@@ -48,13 +54,13 @@ WORKERS: dict[str, WorkerSpec] = {
         "jatra.infra.outbox:relay_once", frozenset({"db", "amqp"}), lambda s: s.outbox_interval_s
     ),
     "payments": WorkerSpec(
-        "jatra.payments.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0
+        "jatra.payments.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0, db_pool=4
     ),
     "reconciler": WorkerSpec(
         "jatra.payments.reconciler:reconcile", frozenset({"db", "redis"}), lambda s: s.reconcile_interval_s
     ),
     "notifications": WorkerSpec(
-        "jatra.notifications.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0
+        "jatra.notifications.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0, db_pool=4
     ),
 }
 
@@ -86,16 +92,18 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
     from jatra import __version__  # noqa: PLC0415
 
     configure_logging(settings, name)
+    if settings.worker_nice:
+        # before any thread exists (Linux applies nice per thread; new threads inherit it)
+        os.nice(settings.worker_nice)
     setup_tracing(settings, name)
-    async with open_resources(settings, name, spec.needs) as res:
+    async with open_resources(settings, name, spec.needs, db_pool=spec.db_pool) as res:
         # logging_config=None: the ECS logging configured above stays; Litestar's default would replace it.
         app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)
         app.state.resources = res
         BUILD_INFO.labels(__version__, settings.environment).set(1)
-        config = uvicorn.Config(
-            app, host=settings.api_host, port=port, log_config=None, lifespan="off", timeout_keep_alive=75
+        server = uvicorn.Server(
+            server_config(app, settings, host=settings.api_host, port=port, lifespan="off")
         )
-        server = uvicorn.Server(config)
         loop = asyncio.create_task(_loop(name, spec, res))
         log.info("worker.started", worker=name, port=port)
         try:

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from jatra.db.bookings import ProviderCharge
+from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger
 from tests.integration.helpers import a_journey, free_seats
@@ -81,3 +84,13 @@ async def worker_metric(settings: Settings, process: str, line_prefix: str) -> f
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{settings.ports.app(process)}/metrics")).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_prefix))
+
+
+async def charges_for(settings: Settings, key: str) -> list[str]:
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        rows = (
+            await session.scalars(select(ProviderCharge.status).where(ProviderCharge.idempotency_key == key))
+        ).all()
+    await engine.dispose()
+    return list(rows)

@@ -61,10 +61,10 @@ def test_the_running_processes_serve_the_whole_catalogue(
     """Every metric in the catalogue is exported by some real Jatra process, so no panel or rule can
     silently show "No data" because nothing serves its metric."""
     served: set[str] = set()
-    for name in APP_OFFSETS:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{settings.ports.app(name)}/metrics", timeout=5
-        ) as response:
+    # every Jatra process, and supervisord's listener (which counts their restarts)
+    ports = [*(settings.ports.app(name) for name in APP_OFFSETS), settings.ports.supervisor_events]
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             served |= {family.name for family in text_string_to_metric_families(response.read().decode())}
     missing = [
         name for name, spec in CATALOGUE.items()

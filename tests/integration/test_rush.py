@@ -4,12 +4,14 @@ Redis are caught, so the invariants can fail."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from jatra.domain.segments import Segment
+from jatra.infra.channels import OutboxChannel
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.holds.store import HoldStore
 from jatra.rush import invariants
@@ -19,6 +21,7 @@ from jatra.settings import Settings
 from jatra.stack.manager import Stack
 
 pytestmark = pytest.mark.integration
+JWT = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")
 
 
 async def test_a_short_rush_books_and_every_invariant_holds(
@@ -71,3 +74,60 @@ async def test_a_short_rush_books_and_every_invariant_holds(
     finally:
         await store.mark_sold(journey, [seat], Segment(start, end).mask)
         await redis.delete(stray)
+
+
+async def personal_data_since(settings: Settings, since: dt.datetime) -> set[str]:
+    """Every phone number, name, e-mail address and one-time password the passengers of a rush used."""
+    engine = create_engine(settings, admin=True)
+    async with engine.connect() as conn:
+        phones = (
+            await conn.execute(text("SELECT phone FROM users WHERE created_at >= :s"), {"s": since})
+        ).scalars()
+        phones = list(phones)
+        rows = (
+            await conn.execute(
+                text("SELECT passengers, contact_email FROM bookings WHERE created_at >= :s"), {"s": since}
+            )
+        ).all()
+    await engine.dispose()
+    found = {variant for p in phones for variant in (p, p.removeprefix("+"), p.removeprefix("+88"))}
+    found |= {passenger["name"] for passengers, _ in rows for passenger in passengers}
+    found |= {email for _, email in rows if email}
+    outbox = OutboxChannel(settings.outbox_dir)
+    codes = {
+        m["body"].split("code is ")[1][:6] for p in phones for m in outbox.read(p) if "code is " in m["body"]
+    }
+    found |= {f'"{code}"' for code in codes} | {f"code is {code}" for code in codes}
+    return found
+
+
+async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
+    jatra_processes_running: Stack, settings: Settings
+) -> None:
+    """Passengers log in (phone, OTP, tokens), book with names and e-mails, get texts and e-mails; every
+    process logs all along. None of it may reach a log line: logs are shipped and archived for years."""
+    opts = Options(
+        base_url=f"http://127.0.0.1:{settings.ports.api}/api/v1",
+        provider_url=settings.provider,
+        rate=4,
+        duration_s=4,
+        passengers=12,
+        source_ips=4,
+        first_day=4,
+    )
+    log_dir = settings.state_dir / "log"
+    offsets = {path.name: path.stat().st_size for path in log_dir.glob("*.log")}
+    since = dt.datetime.now(dt.UTC)
+    result = await run(opts, settings)
+    assert result["bookings_accepted"] >= 3
+    personal = await personal_data_since(settings, since)
+    assert any("@example.com" in p for p in personal) and any(" " in p and "@" not in p for p in personal)
+    logs = {}  # what every process logged during the rush
+    for path in log_dir.glob("*.log"):
+        with path.open("rb") as f:
+            f.seek(offsets.get(path.name, 0))
+            logs[path.name] = f.read().decode(errors="replace")
+    leaks = {(name, value) for name, text_ in logs.items() for value in personal if value in text_}
+    assert not leaks, sorted(leaks)[:20]
+    tokens = {name for name, text_ in logs.items() if JWT.search(text_)}
+    assert not tokens, f"JWTs in {tokens}"

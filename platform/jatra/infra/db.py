@@ -10,8 +10,12 @@ from jatra.db.models import import_all
 from jatra.settings import Settings
 
 
-def create_engine(settings: Settings, *, admin: bool = False) -> AsyncEngine:
+def create_engine(settings: Settings, *, admin: bool = False, pool_size: int | None = None) -> AsyncEngine:
     """The engine of one process. ``admin`` goes straight to Postgres (migrations, seeding).
+
+    An HTTP process gets ``JATRA_DATABASE_POOL_SIZE`` connections and as many again in overflow, and waits
+    at most 5 s for one (then answers 503). A worker passes ``pool_size``: exactly that many, and it waits
+    up to 30 s, since a worker queueing for a connection is how its concurrency stays bounded.
 
     Every model is imported first: a process that only touches bookings still needs the tables its
     foreign keys point at in the mapper registry.
@@ -25,9 +29,9 @@ def create_engine(settings: Settings, *, admin: bool = False) -> AsyncEngine:
         connect_args["prepared_statement_cache_size"] = 0
     return create_async_engine(
         url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
-        pool_timeout=5,
+        pool_size=pool_size or settings.database_pool_size,
+        max_overflow=0 if pool_size else settings.database_pool_size,
+        pool_timeout=30 if pool_size else 5,
         pool_pre_ping=False,
         # SQL parameters hold passengers' names, phones and e-mails: never in an error message (or a log)
         hide_parameters=True,

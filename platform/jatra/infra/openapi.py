@@ -46,6 +46,7 @@ _GENERIC = {
     401: "No valid access token (Authorization: Bearer <token>)",
     403: "The token's role may not do this",
     404: "No such resource, or not yours",
+    408: "The request body did not arrive in time (or the client went away)",
     409: "Conflicts with the resource's current state",
     413: "The body is larger than the API accepts",
     415: "The body is not application/json",
@@ -55,7 +56,7 @@ _GENERIC = {
 }
 ALWAYS = (400, 503)
 #: what a handler that takes a JSON body can also answer
-BODY = (413, 415)
+BODY = (408, 413, 415)
 
 
 def problems(*statuses: int, **described: str) -> dict[int, ResponseSpec]:

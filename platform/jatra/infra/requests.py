@@ -15,16 +15,26 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import ClientException, ValidationException
+from litestar.exceptions import ClientException, InternalServerException, ValidationException
 from litestar.handlers import HTTPRouteHandler
-from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
+from litestar.status_codes import HTTP_408_REQUEST_TIMEOUT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.utils.empty import value_or_default
 
 _PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+#: what Litestar's Request.stream raises when the connection closes before the body is complete
+DISCONNECTED = "client disconnected prematurely"
 
 
 class UnsupportedMediaType(ClientException):
     status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+class BodyTimedOut(ClientException):
+    """The connection went away before the body arrived: cut by the server's body deadline (see
+    :mod:`jatra.infra.http_server`) or closed by the client. A client's doing, so a 4xx and never a 500
+    in the access log and the error budget (Litestar calls it an internal error)."""
+
+    status_code = HTTP_408_REQUEST_TIMEOUT
 
 
 def is_json(media_type: str) -> bool:
@@ -84,6 +94,14 @@ def decode_body(body: bytes, target: Any) -> Any:
 
 
 class JatraRequest(Request[Any, Any, Any]):
+    async def body(self) -> bytes:
+        try:
+            return await super().body()
+        except InternalServerException as exc:
+            if exc.detail != DISCONNECTED:
+                raise
+            raise BodyTimedOut(detail="the request body did not arrive in time") from None
+
     async def json(self) -> Any:
         cached = value_or_default(self._connection_state.json, None)
         if cached is not None:

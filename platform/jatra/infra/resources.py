@@ -53,11 +53,12 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, name: str, needs: Collection[str] = ALL
+    settings: Settings, name: str, needs: Collection[str] = ALL, db_pool: int | None = None
 ) -> AsyncIterator[Resources]:
+    """The connections ``needs`` names; ``db_pool`` bounds a worker's database connections."""
     res = Resources(settings=settings, name=name, wants_amqp="amqp" in needs)
     if "db" in needs:
-        res.engine = create_engine(settings)
+        res.engine = create_engine(settings, pool_size=db_pool)
         res.sessions = session_factory(res.engine)
     if "redis" in needs:
         res.redis = create_redis(settings)

@@ -110,7 +110,7 @@ class NotificationWorker:
         if connection is None:
             raise ConnectionError("broker unavailable")
         channel = await connection.channel()
-        await channel.set_qos(prefetch_count=16)
+        await channel.set_qos(prefetch_count=self.settings.notifications_prefetch)
         await topology.declare(channel)
         queue = await channel.get_queue(topology.NOTIFICATIONS)
         await queue.consume(self.handle)

@@ -152,7 +152,7 @@ def set_faults(data: JSONBody[dict[str, Any]], state: State) -> Faults:
 def create_provider_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings, "payment-provider", {"db"}) as res:
+        async with open_resources(settings, "payment-provider", {"db"}, db_pool=4) as res:
             app.state.resources = res
             app.state.faults = Faults()
             BUILD_INFO.labels(__version__, settings.environment).set(1)

@@ -30,8 +30,10 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _ticks(root: int, tree: dict[int, list[int]]) -> int:
-    """utime + stime of the live process tree, plus what exited children left in the root's cutime/cstime."""
+def _ticks(root: int, tree: dict[int, list[int]], others: frozenset[int] = frozenset()) -> int:
+    """utime + stime of the live process tree, plus what exited children left in the root's cutime/cstime.
+
+    A child that is itself one of the ``others`` measured is left to its own row (supervisord's programs)."""
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
@@ -41,7 +43,7 @@ def _ticks(root: int, tree: dict[int, list[int]]) -> int:
         total += int(fields[11]) + int(fields[12])  # utime, stime
         if pid == root:
             total += int(fields[13]) + int(fields[14])  # cutime, cstime: children that already exited
-        todo += tree.get(pid, [])
+        todo += [child for child in tree.get(pid, []) if child not in others]
     return total
 
 
@@ -65,7 +67,8 @@ class CpuMeter:
 
     def _snapshot(self) -> dict[str, int]:
         tree = _children()
-        return {name: _ticks(pid, tree) for name, pid in self.processes.items()}
+        roots = frozenset(self.processes.values())
+        return {name: _ticks(pid, tree, roots - {pid}) for name, pid in self.processes.items()}
 
     def begin(self) -> None:
         self.start = self._snapshot()

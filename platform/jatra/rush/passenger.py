@@ -16,7 +16,12 @@ from jatra.rush.options import ROUTES, Options
 from jatra.rush.record import Recorder
 
 FINAL = {"CONFIRMED", "PAYMENT_FAILED", "EXPIRED"}
-NAMES = ("Rahim", "Karim", "Fatema", "Ayesha", "Sadia", "Tanvir", "Nusrat", "Rafiq", "Shirin", "Jamal")
+NAMES = (
+    "Rahim Uddin", "Abdul Karim", "Fatema Begum", "Ayesha Siddiqua", "Sadia Islam", "Tanvir Ahmed",
+    "Nusrat Jahan", "Rafiqul Islam", "Shirin Akter", "Jamal Hossain",
+)  # fmt: skip
+#: share of bookings that give a contact e-mail (the e-ticket is mailed to it)
+EMAIL_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +92,17 @@ async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, t
     if rng.random() < opts.abandon:
         rec.abandoned += 1
         return
-    booking_body = {
+    names = [rng.choice(NAMES) for _ in seats]
+    booking_body: dict[str, Any] = {
         "hold_id": hold.json()["hold_id"],
         "payment_method": rng.choice(["bkash", "nagad", "card"]),
         "passengers": [
-            {"name": rng.choice(NAMES), "age": rng.randint(5, 80), "gender": rng.choice(["male", "female"])}
-            for _ in seats
+            {"name": name, "age": rng.randint(5, 80), "gender": rng.choice(["male", "female"])}
+            for name in names
         ],
     }
+    if rng.random() < EMAIL_SHARE:
+        booking_body["email"] = f"{names[0].split()[0].lower()}.{rng.randrange(10**6):06d}@example.com"
     headers = {**who.auth, "Idempotency-Key": str(uuid.uuid4())}
     booked = await timed(rec, "book", http.post("/bookings", json=booking_body, headers=headers))
     if booked is None or booked.status_code != 202:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from jatra.stack.base import Server, StackContext
+from jatra.stack.base import StackContext
 from jatra.stack.ports import api_replica
 from jatra.stack.procs import http_ok
+from jatra.stack.supervisor import Supervised
 
 
-class JatraProcess(Server):
-    """``jatra serve all`` or ``jatra worker NAME``; each serves /metrics and /health on its own port."""
+class JatraProcess(Supervised):
+    """``jatra serve all`` or ``jatra worker NAME``; each serves /metrics and /health on its own port, and
+    runs under supervisord, which brings it back if it dies."""
 
     def __init__(self, name: str, command: list[str]) -> None:
         self.name = name
@@ -44,7 +46,7 @@ class ApiReplica(JatraProcess):
         return super().ready(ctx) and http_ok(f"http://127.0.0.1:{ctx.ports.api}/health")
 
 
-def jatra_processes(replicas: int) -> list[Server]:
+def jatra_processes(replicas: int) -> list[Supervised]:
     return [
         *(ApiReplica(n) for n in range(1, replicas + 1)),
         JatraProcess("timetable", ["worker", "timetable"]),

@@ -33,6 +33,8 @@ class Server:
     user: str | None = None
     stop_signal: int = signal.SIGTERM
     ready_timeout: float = 30.0
+    #: seconds between the stop signal and SIGKILL
+    stop_timeout: float = 20.0
 
     def port(self, ctx: StackContext) -> int:
         raise NotImplementedError

@@ -9,6 +9,7 @@ from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
 from jatra.stack.ports import MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import StackError
+from jatra.stack.supervisor import Supervisor, restarts
 
 
 def stack_for(settings: Settings) -> Stack:
@@ -49,18 +50,24 @@ def stack_up(settings: Settings, with_apps: bool = True) -> str:
 
 
 def stack_down(settings: Settings, apps_only: bool = False) -> list[str]:
-    names = [p.name for p in jatra_processes(MAX_API_REPLICAS)] if apps_only else None
+    names = [Supervisor.name, *(p.name for p in jatra_processes(MAX_API_REPLICAS))] if apps_only else None
     return stack_for(settings).down(names)
 
 
 def stack_status(settings: Settings) -> str:
-    rows = stack_for(settings).status()
+    stack = stack_for(settings)
+    rows = stack.status()
     if not rows:
         return "nothing is running (start it with `jatra up`)"
-    lines = [f"{'server':18} {'port':>6}  {'pids':16} state"]
+    restarted = restarts(stack.ctx)
+    lines = [f"{'server':18} {'port':>6}  {'pids':16} {'state':6} restarts"]
     for r in rows:
         pids = ",".join(str(p) for p in r.pids)
-        lines.append(f"{r.name:18} {r.port:>6}  {pids:16} {'ready' if r.ready else 'DOWN'}")
+        count = str(restarted[r.name]) if r.name in restarted else "-"
+        lines.append(f"{r.name:18} {r.port:>6}  {pids:16} {'ready' if r.ready else 'DOWN':6} {count}")
+    lines.append(
+        "restarts: times supervisord brought a Jatra process back after it died (- = not supervised)"
+    )
     return "\n".join(lines)
 
 

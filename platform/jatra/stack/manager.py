@@ -10,11 +10,21 @@ from pathlib import Path
 
 import structlog
 
+from jatra.stack.apps import jatra_processes
 from jatra.stack.base import Server, StackContext
 from jatra.stack.monitoring import Alertmanager, NodeExporter, PostgresExporter, Prometheus, RedisExporter
 from jatra.stack.ports import MAX_API_REPLICAS, Ports
 from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
 from jatra.stack.stores import Epmd, PgBouncer, Postgres, RabbitMQ, Redis
+from jatra.stack.supervisor import (
+    LIVE_STATES,
+    Supervised,
+    Supervisor,
+    program,
+    program_pid,
+    start_program,
+    stop_program,
+)
 
 log = structlog.get_logger()
 
@@ -67,6 +77,9 @@ class Stack:
         """
         for server in servers:
             server.argv(self.ctx)
+        if any(isinstance(s, Supervised) for s in servers):
+            supervisor = Supervisor(jatra_processes(self.ctx.api_replicas))
+            self._wait(supervisor, self._spawn(supervisor))
         if not parallel:
             return [self._wait(server, self._spawn(server)) for server in servers]
         spawned = [(server, self._spawn(server)) for server in servers]
@@ -75,6 +88,8 @@ class Stack:
     def _spawn(self, server: Server) -> int | None:
         """Start the server unless it already runs; returns the new PID, or None if it was running."""
         ctx = self.ctx
+        if isinstance(server, Supervised):
+            return self._start_program(server)
         pids = self._pids(server.name)
         if any(pid_alive(p) for p in pids) and server.ready(ctx):
             return None
@@ -88,20 +103,42 @@ class Stack:
         self._record(server.name, [pid], server.port(ctx))
         return pid
 
+    def _start_program(self, server: Supervised) -> int | None:
+        """Ask supervisord to start a program unless it runs (or is being restarted); returns its PID."""
+        found = program(self.ctx, server.name)
+        if found is not None and found.state in LIVE_STATES and server.ready(self.ctx):
+            return None
+        if found is None or found.state not in LIVE_STATES:
+            if port_open(server.port(self.ctx)):
+                raise StackError(f"{server.name}: port {server.port(self.ctx)} is taken by another process")
+            server.prepare(self.ctx)
+            start_program(self.ctx, server.name)
+        pid = program_pid(self.ctx, server.name)
+        self._record(server.name, [pid], server.port(self.ctx))
+        return pid
+
+    def _alive(self, server: Server, pid: int | None) -> bool:
+        if isinstance(server, Supervised):
+            found = program(self.ctx, server.name)
+            return found is not None and found.state in LIVE_STATES
+        return pid_alive(pid)
+
     def _wait(self, server: Server, pid: int | None) -> Running:
         ctx = self.ctx
         if pid is None:
             return Running(server.name, self._pids(server.name), server.port(ctx), True)
         t0 = time.monotonic()
         wait_until(
-            lambda: not pid_alive(pid) or server.ready(ctx),
+            lambda: not self._alive(server, pid) or server.ready(ctx),
             server.ready_timeout,
             server.name,
             ctx.log(server.name),
         )
-        if not pid_alive(pid):
+        if not self._alive(server, pid):
             raise StackError(f"{server.name} exited during start-up{log_tail(ctx.log(server.name))}")
         server.after_start(ctx)
+        if isinstance(server, Supervised):
+            pid = program_pid(ctx, server.name)
         pids = [pid, *server.extra_pids(ctx)]
         self._record(server.name, pids, server.port(ctx))
         log.info(
@@ -121,15 +158,22 @@ class Stack:
         """Stop what this stack started, in reverse start order, by PID. Returns the names stopped."""
         state = self._load()
         wanted = list(state) if names is None else [n for n in names if n in state]
+        # supervisord stops its programs itself, all at once, when it is stopped
+        whole_supervisor = Supervisor.name in wanted
         stopped = []
         for name in reversed(wanted):
             server = _by_name(name)
+            if isinstance(server, Supervised) and (whole_supervisor or stop_program(self.ctx, name)):
+                del state[name]
+                self._save(state)
+                stopped.append(name)
+                continue
             signal_ = server.stop_signal if server else 15
             pids = [int(p) for p in state[name].get("pids", [])]  # type: ignore[attr-defined]
             if server is not None:
                 pids += [p for p in server.extra_pids(self.ctx) if p not in pids]
             for pid in reversed(pids):
-                stop_pid(pid, signal_)
+                stop_pid(pid, signal_, server.stop_timeout if server else 20.0)
             del state[name]
             self._save(state)
             stopped.append(name)
@@ -142,6 +186,10 @@ class Stack:
             pids = [int(p) for p in entry.get("pids", [])]  # type: ignore[attr-defined]
             port = int(entry.get("port", 0))  # type: ignore[call-overload]
             server = _by_name(name)
+            if isinstance(server, Supervised):
+                # supervisord may have restarted it since: its PID now is the one that counts
+                found = program(self.ctx, name)
+                pids = [found.pid] if found is not None and found.pid else []
             alive = any(pid_alive(p) for p in pids)
             ready = alive and (server.ready(self.ctx) if server else port_open(port))
             result.append(Running(name, pids, port, ready))
@@ -149,10 +197,8 @@ class Stack:
 
 
 def _by_name(name: str) -> Server | None:
-    from jatra.stack.apps import jatra_processes  # noqa: PLC0415 - apps spawn jatra itself; keep import lazy
-
     # every replica a stack may have started, whatever JATRA_API_REPLICAS says now
-    for server in [*data_servers(), *monitoring_servers(), *jatra_processes(MAX_API_REPLICAS)]:
+    for server in [*data_servers(), *monitoring_servers(), Supervisor(), *jatra_processes(MAX_API_REPLICAS)]:
         if server.name == name:
             return server
     return None

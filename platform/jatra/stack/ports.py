@@ -42,6 +42,11 @@ class Ports:
         return self.base + APP_OFFSETS[name]
 
     @property
+    def supervisor_events(self) -> int:
+        """/metrics of supervisord's event listener (restart counts of the Jatra processes)."""
+        return self.base + 8
+
+    @property
     def postgres(self) -> int:
         return self.base + 10
 

@@ -62,6 +62,13 @@ BUILD_INFO = _spec(
     "jatra_build_info", "gauge", "Always 1; labels carry the running version.", ("version", "environment")
 )
 
+PROCESS_RESTARTS = _spec(
+    "jatra_process_restarts_total",
+    "counter",
+    "Restarts of a supervised Jatra process after it died (local stack: counted by supervisord's listener).",
+    ("process",),
+)
+
 # -- HTTP (created by Litestar's Prometheus plugin with prefix jatra_http) ---------------------------------
 HTTP_PREFIX = "jatra_http"
 HTTP_LABELS = ("method", "path", "status_code", "app_name", "service")

@@ -1,0 +1,155 @@
+"""Processes that come back: supervisord restarts every Jatra process killed with SIGKILL during traffic,
+counts it, and no accepted booking is left unfinished; a released backlog does not starve the API."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from jatra.infra.db import create_engine
+from jatra.settings import Settings
+from jatra.stack.manager import Running, Stack
+from jatra.stack.stores import RabbitMQ
+from jatra.stack.supervisor import restarts
+from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.integration.helpers import sample
+from tests.integration.payflow import book, charges_for, final_state, set_faults
+
+pytestmark = pytest.mark.integration
+#: every supervised process, workers first; api-1 last (the traffic goes through the shared API port)
+KILLED = [
+    "outbox",
+    "payments",
+    "notifications",
+    "reconciler",
+    "reaper",
+    "timetable",
+    "payment-provider",
+    "api-1",
+]
+
+
+def running(stack: Stack, name: str) -> Running:
+    [found] = [r for r in stack.status() if r.name == name]
+    return found
+
+
+async def until(check: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {within_s}s: {what}"
+        await asyncio.sleep(0.2)
+
+
+async def unfinished_since(settings: Settings, since: dt.datetime) -> int:
+    engine = create_engine(settings, admin=True)
+    async with engine.connect() as conn:
+        query = (
+            "SELECT count(*) FROM bookings WHERE created_at >= :since "
+            "AND status IN ('PAYMENT_PENDING', 'PAYMENT_PROCESSING')"
+        )
+        found = (await conn.execute(text(query), {"since": since})).scalar_one()
+    await engine.dispose()
+    return int(found)
+
+
+async def test_every_process_killed_during_traffic_comes_back_and_every_booking_ends(
+    jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    stack = jatra_processes_running
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    riders = await make_passengers(30)
+    counted_before = restarts(stack.ctx)
+    since = dt.datetime.now(dt.UTC)
+    accepted: list[tuple[Passenger, str]] = []
+    failed: Counter[str] = Counter()
+    stop = asyncio.Event()
+    base = f"http://127.0.0.1:{settings.ports.api}"
+
+    async def traffic(riders: list[Passenger]) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=15) as http:
+            for who in itertools.cycle(riders):
+                if stop.is_set():
+                    return
+                try:
+                    accepted.append((who, (await book(http, who))["booking_id"]))
+                except (httpx.HTTPError, AssertionError) as exc:  # a killed replica resets its connections
+                    failed[type(exc).__name__] += 1
+                    await asyncio.sleep(0.1)
+
+    loops = [asyncio.create_task(traffic(riders[i::2])) for i in range(2)]
+    try:
+        for name in KILLED:
+            old = running(stack, name).pids[0]
+            os.kill(old, signal.SIGKILL)
+
+            def back(name: str = name, old: int = old) -> bool:
+                now = running(stack, name)
+                return now.ready and bool(now.pids) and now.pids[0] != old
+
+            await until(back, 60, f"{name} restarted by supervisord")
+    finally:
+        stop.set()
+        await asyncio.gather(*loops)
+    assert len(accepted) >= 20, (len(accepted), failed)
+
+    async with httpx.AsyncClient(base_url=base, timeout=15) as http:
+        ends = await asyncio.gather(*(final_state(http, who, b, within_s=120) for who, b in accepted))
+    outcomes = Counter(e["status"] for e in ends)
+    assert set(outcomes) <= {"CONFIRMED", "PAYMENT_FAILED"} and outcomes["CONFIRMED"] >= len(accepted) * 0.9
+    # a payment that failed while the provider was down for longer than the retry budget took no money
+    for end in (e for e in ends if e["status"] == "PAYMENT_FAILED"):
+        assert "payment provider unavailable" in end["reason"], end
+        assert "CAPTURED" not in await charges_for(settings, end["booking_id"])
+    # and those whose 202 was lost with a killed replica's connection are final too
+    assert await unfinished_since(settings, since) == 0
+    counted = restarts(stack.ctx)
+    assert all(counted[name] >= counted_before.get(name, 0) + 1 for name in KILLED), counted
+    async with httpx.AsyncClient() as http:
+        exposed = (await http.get(f"http://127.0.0.1:{settings.ports.supervisor_events}/metrics")).text
+    for name in KILLED:
+        assert sample(exposed, "jatra_process_restarts_total", process=name) == counted[name]
+
+
+async def test_a_released_backlog_does_not_starve_the_api(
+    jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """The broker comes back to a backlog; while the workers drain it, the API answers every request
+    (the issue this closes saw 503s: the workers took the database connections)."""
+    stack = jatra_processes_running
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    riders = await make_passengers(60)
+    base = f"http://127.0.0.1:{settings.ports.api}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        stack.down(["rabbitmq"])
+        try:
+            backlog = await asyncio.gather(*(book(http, who, key=str(uuid.uuid4())) for who in riders))
+        finally:
+            stack.up([RabbitMQ()])
+        statuses: Counter[int] = Counter()
+        end = time.monotonic() + 10
+        while time.monotonic() < end:  # readers while the backlog drains
+            pairs = list(zip(riders, backlog, strict=True))[:16]
+            answers = await asyncio.gather(
+                *(http.get(f"/api/v1/bookings/{b['booking_id']}", headers=who.headers) for who, b in pairs)
+            )
+            statuses.update(a.status_code for a in answers)
+        ends = await asyncio.gather(
+            *(
+                final_state(http, who, b["booking_id"], within_s=120)
+                for who, b in zip(riders, backlog, strict=True)
+            )
+        )
+    assert set(statuses) == {200}, statuses
+    assert Counter(e["status"] for e in ends) == {"CONFIRMED": len(riders)}
