@@ -21,6 +21,8 @@ os.environ.update(
         "JATRA_BREAKER_THRESHOLD": "3",
         "JATRA_BREAKER_RESET_S": "1",
         "JATRA_PROVIDER_TIMEOUT_S": "1",
+        # the reconciler worker looks for stuck bookings every second, so tests can wait for it
+        "JATRA_RECONCILE_INTERVAL_S": "1",
         # slow-client deadlines short enough for their tests to wait them out
         "JATRA_HTTP_HEADER_TIMEOUT_S": "2",
         "JATRA_HTTP_BODY_TIMEOUT_S": "2",

@@ -137,10 +137,11 @@ class Settings:
         default=8, metadata=_doc("Notification events one worker handles at once (each may render a PDF).")
     )
     worker_nice: int = field(
-        default=10,
+        default=0,
         metadata=_doc(
-            "CPU priority (nice) the workers lower themselves to, so the API keeps its latency while they "
-            "drain a backlog, as smaller CPU requests do on Kubernetes. 0 leaves it to the orchestrator.",
+            "CPU priority (nice) the workers lower themselves to. 10 keeps the API's latency while they drain "
+            "a backlog, but in a long rush it starved the payment worker into a backlog it never left: "
+            "off by default (see the README).",
             bounds=(0, 19),
         ),
     )

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import random
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,3 +52,12 @@ async def free_seats(client: Any, journey_id: int, origin: str, destination: str
     seats = (await client.get(f"/api/v1/journeys/{journey_id}/seats", params=params)).json()["seats"]
     free = [s["seat_id"] for s in seats if s["status"] == "free"]
     return random.sample(free, n)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float, what: str) -> None:
+    """Wait until ``check()`` holds, polling; fail naming ``what`` if it does not within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within_s}s: {what}")
+        await asyncio.sleep(0.05)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
+import hmac
 import secrets
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy import text
 
 from jatra.app import create_app
 from jatra.infra.channels import OutboxChannel
+from jatra.infra.db import create_engine
+from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 from tests.integration.helpers import a_journey, free_seats
 
@@ -140,3 +147,27 @@ async def test_otp_requests_are_rate_limited_per_client_address(settings: Settin
         ]
     assert 429 in statuses
     assert statuses.count(202) <= strict.otp_per_ip_per_minute  # earlier requests only lower it
+
+
+async def test_the_otp_is_stored_only_as_an_hmac_for_300_seconds(
+    client: Client, settings: Settings, redis: Redis
+) -> None:
+    phone = new_phone()
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
+    code = last_code(settings, phone)
+    key = f"jatra:auth:otp:{{{phone}}}"
+    stored = await redis.hgetall(key)
+    expected = hmac.new(jwt_secret(settings).encode(), f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+    assert stored[b"h"].decode() == expected and code.encode() not in b"".join(stored.values())
+    assert 290 < await redis.ttl(key) <= 300
+
+
+async def test_a_refresh_token_lives_seven_days(client: Client, settings: Settings) -> None:
+    tokens = await login(client, settings, new_phone())
+    engine = create_engine(settings, admin=True)
+    async with engine.connect() as conn:
+        digest = hashlib.sha256(tokens["refresh_token"].encode()).hexdigest()  # stored hashed, never as is
+        query = "SELECT expires_at - now() FROM refresh_tokens WHERE token_hash = :h"
+        left = (await conn.execute(text(query), {"h": digest})).scalar_one()
+    await engine.dispose()
+    assert dt.timedelta(days=7) - dt.timedelta(minutes=1) < left <= dt.timedelta(days=7)

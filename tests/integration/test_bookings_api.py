@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import uuid
 from collections import Counter
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from jatra.app import create_app
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from tests.fixtures.accounts import MakePassengers, Passenger
-from tests.integration.helpers import a_journey, free_seats
+from tests.integration.helpers import a_journey, eventually, free_seats
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -183,7 +184,12 @@ async def test_an_expired_hold_cannot_be_booked(passenger: Passenger, settings: 
     short = dataclasses.replace(settings, hold_ttl_s=0.4)
     async with AsyncTestClient(app=create_app(["all"], short)) as client:
         hold = await a_hold(client, passenger)
-        await asyncio.sleep(0.6)
+
+        async def expired() -> bool:
+            url = f"/api/v1/holds/{hold['hold_id']}"
+            return bool((await client.get(url, headers=passenger.headers)).json()["status"] == "EXPIRED")
+
+        await eventually(expired, 10, "the hold's TTL")
         response = await client.post(
             "/api/v1/bookings",
             json=booking_body(hold),
@@ -191,3 +197,57 @@ async def test_an_expired_hold_cannot_be_booked(passenger: Passenger, settings: 
         )
     assert response.status_code == 409 and response.json()["type"].endswith("hold-not-bookable")
     assert "expired" in response.json()["detail"]
+
+
+async def test_the_same_key_while_the_first_request_runs_is_409(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    """Hold the first request inside its transaction (another transaction has an uncommitted booking of
+    the same hold, so the unique constraint makes it wait); the retry with the same key gets 409."""
+    hold = await a_hold(client, passenger)
+    headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
+    engine = create_engine(settings, admin=True)
+    blocker = await engine.connect()
+    held = await blocker.begin()
+    await blocker.execute(
+        text(
+            "INSERT INTO bookings (id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class,"
+            " passengers, payment_method, amount, status)"
+            " SELECT :id, user_id, id, journey_id, seat_ids, from_seq, to_seq, seat_class, '[]', 'bkash', 0,"
+            " 'PAYMENT_PENDING' FROM holds WHERE id = :hold"
+        ),
+        {"id": uuid.uuid4(), "hold": hold["hold_id"]},
+    )
+    first = asyncio.create_task(client.post("/api/v1/bookings", json=booking_body(hold), headers=headers))
+    try:
+
+        async def first_is_waiting() -> bool:
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"
+            found = await blocker.execute(text(waiting), {"q": "INSERT INTO bookings%"})
+            return bool(found.scalar_one())
+
+        await eventually(first_is_waiting, 10, "the first request waiting on the hold's booking")
+        second = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+        assert second.status_code == 409 and second.json()["type"].endswith("request-in-flight"), second.text
+    finally:
+        await held.rollback()  # the blocker gives way: the first request goes on
+        await blocker.close()
+        await engine.dispose()
+    assert (await first).status_code == 202
+
+
+async def test_an_idempotency_key_is_kept_24_hours(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    hold = await a_hold(client, passenger)
+    key = str(uuid.uuid4())
+    headers = {**passenger.headers, "Idempotency-Key": key}
+    assert (
+        await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    ).status_code == 202
+    engine = create_engine(settings, admin=True)
+    async with engine.connect() as conn:
+        query = "SELECT expires_at - created_at FROM idempotency_keys WHERE user_id = :u AND key = :k"
+        kept = (await conn.execute(text(query), {"u": passenger.user_id, "k": key})).scalar_one()
+    await engine.dispose()
+    assert kept == dt.timedelta(hours=24)

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import math
+import random
 import time
+import uuid
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from redis.asyncio import Redis
+from sqlalchemy import select, text
 
 from jatra.db.bookings import ProviderCharge
+from jatra.infra import ticket_cache
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
-from tests.fixtures.accounts import MakePassengers
-from tests.integration.payflow import book, final_state, set_faults
+from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.integration.helpers import eventually, free_seats
+from tests.integration.payflow import RIDER, book, final_state, set_faults
 from tests.integration.test_notifications import messages_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -76,3 +84,99 @@ async def test_only_confirmed_bookings_can_be_cancelled(
         assert response.status_code == 409 and "confirmed" in response.json()["detail"]
     finally:
         await set_faults(settings, latency_ms=0)
+
+
+STOPS = "SELECT station_code FROM train_stops WHERE train_number = :t ORDER BY seq LIMIT 2"
+NEW_JOURNEY = (
+    "INSERT INTO journeys (train_number, service_date, departs_at) VALUES (:t, :d, :at) RETURNING id"
+)
+
+
+async def journey_departing_in(settings: Settings, delta: dt.timedelta) -> tuple[int, str, str]:
+    """A journey of its own for this test, leaving its first station ``delta`` from now (on a service date
+    no timetable uses), and that station and the next."""
+    engine = create_engine(settings, admin=True)
+    async with engine.begin() as conn:
+        train = (await conn.execute(text("SELECT number FROM trains ORDER BY random() LIMIT 1"))).scalar_one()
+        stops = (await conn.execute(text(STOPS), {"t": train})).scalars().all()
+        used = "SELECT service_date FROM journeys WHERE train_number = :t"
+        taken = set((await conn.execute(text(used), {"t": train})).scalars().all())
+        day = dt.date(2040, 1, 1) + dt.timedelta(days=random.randrange(3650))
+        while day in taken:
+            day += dt.timedelta(days=1)
+        values = {"t": train, "d": day, "at": dt.datetime.now(dt.UTC) + delta}
+        journey = (await conn.execute(text(NEW_JOURNEY), values)).scalar_one()
+    await engine.dispose()
+    return journey, stops[0], stops[1]
+
+
+async def confirmed_on(client: Client, who: Passenger, trip: tuple[int, str, str]) -> dict[str, Any]:
+    journey, origin, destination = trip
+    [seat] = await free_seats(client, journey, origin, destination, 1)
+    body = {"journey_id": journey, "from": origin, "to": destination, "seats": [seat]}
+    hold = await client.post("/api/v1/holds", json=body, headers=who.headers)
+    assert hold.status_code == 201, hold.text
+    booking = {"hold_id": hold.json()["hold_id"], "passengers": [RIDER], "payment_method": "nagad"}
+    headers = {**who.headers, "Idempotency-Key": str(uuid.uuid4())}
+    booked = await client.post("/api/v1/bookings", json=booking, headers=headers)
+    assert booked.status_code == 202, booked.text
+    done = await final_state(client, who, booked.json()["booking_id"])
+    assert done["status"] == "CONFIRMED", done
+    return done
+
+
+@pytest.mark.parametrize(
+    ("ahead", "share"),
+    [
+        (dt.timedelta(hours=72), 0.90),
+        (dt.timedelta(hours=30), 0.75),
+        (dt.timedelta(hours=12), 0.50),
+        (dt.timedelta(hours=2), 0.0),
+    ],
+    ids=["48h-or-more", "24-48h", "6-24h", "under-6h"],
+)
+async def test_each_refund_tier_through_the_api(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    ahead: dt.timedelta,
+    share: float,
+) -> None:
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [owner] = await make_passengers(1)
+    done = await confirmed_on(client, owner, await journey_departing_in(settings, ahead))
+    cancelled = await client.post(f"/api/v1/bookings/{done['booking_id']}/cancel", headers=owner.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["refund_amount"] == math.floor(done["amount"] * share)
+
+
+async def test_cancelling_after_departure_is_refused(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [owner] = await make_passengers(1)
+    leaves_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)
+    left = await confirmed_on(client, owner, await journey_departing_in(settings, dt.timedelta(seconds=8)))
+
+    async def departed() -> bool:
+        return dt.datetime.now(dt.UTC) > leaves_at + dt.timedelta(seconds=1)
+
+    await eventually(departed, 30, "the train leaving")
+    refused = await client.post(f"/api/v1/bookings/{left['booking_id']}/cancel", headers=owner.headers)
+    assert refused.status_code == 409 and "already left" in refused.json()["detail"]
+
+
+async def test_a_cancelled_ticket_leaves_the_cache(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, redis: Redis
+) -> None:
+    """Nobody downloads a void ticket: the rendered PDF is dropped when its booking is cancelled."""
+    [owner] = await make_passengers(1)
+    kept = await book(client, owner)
+    assert (await final_state(client, owner, kept["booking_id"]))["status"] == "CONFIRMED"
+    url = f"/api/v1/bookings/{kept['booking_id']}"
+    assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 200
+    assert await redis.exists(ticket_cache.PREFIX + kept["booking_id"])
+    assert (await client.post(f"{url}/cancel", headers=owner.headers)).status_code == 200
+    assert not await redis.exists(ticket_cache.PREFIX + kept["booking_id"])
+    assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 409

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -59,17 +58,18 @@ async def test_one_winner_among_a_thousand_on_the_store(any_redis: AnyRedis) -> 
 
 
 async def test_random_overlapping_holds_never_double_hold_a_seat(any_redis: AnyRedis) -> None:
-    """200 clients take random 1-4 seat holds on random segments of 16 seats, release or let them expire."""
+    """200 clients each take 15 random 1-4 seat holds on random segments of 16 seats, and release them or
+    let them expire. The number of attempts is fixed (not what a machine manages in some seconds)."""
     store = HoldStore(any_redis)
     journey = fresh_journey()
     history = History()
     pool = list(range(1, 17))
-    deadline = time.monotonic() + 4.0
+    attempts = 15
 
     async def client(n: int) -> None:
         rng = random.Random(n)
         user = uuid.uuid4()
-        while time.monotonic() < deadline:
+        for _ in range(attempts):
             seats = rng.sample(pool, rng.randint(1, 4))
             start = rng.randrange(0, 9)
             mask = Segment(start, rng.randint(start + 1, 10)).mask
@@ -91,10 +91,10 @@ async def test_random_overlapping_holds_never_double_hold_a_seat(any_redis: AnyR
                 await asyncio.sleep(0.05)
 
     await asyncio.gather(*(client(n) for n in range(200)))
-    assert len(history.intervals) > 300 and history.conflicts > 300, (
-        len(history.intervals),
-        history.conflicts,
-    )
+    assert len(history.intervals) + history.conflicts + history.limited == 200 * attempts
+    # 16 seats x 10 legs hold at most 160 holds at once, and the 200 first attempts arrive together:
+    # some must conflict, so the checker below saw real contention
+    assert history.conflicts > 0 and len(history.intervals) > 0
     assert history.violations() == []
 
 
@@ -137,3 +137,19 @@ async def test_a_thousand_passengers_one_seat_over_http(
     conflicts = [r for r in responses if r.status_code == 409]
     assert all(r.headers["content-type"].startswith("application/problem+json") for r in conflicts)
     assert all(r.json()["seats"] == [seat] and r.json()["type"].endswith("seats-taken") for r in conflicts)
+
+
+async def test_a_retried_script_call_gets_the_first_answer(any_redis: AnyRedis) -> None:
+    """A client that lost the reply and sends the same hold (same hold id) again gets the first answer, not
+    a conflict with itself; a repeated release or sale answers as the first one did (within 60 s)."""
+    store = HoldStore(any_redis)
+    journey, user, hold_id = fresh_journey(), uuid.uuid4(), uuid.uuid4()
+    args = {"ttl_s": 30, "max_seats": 4, "max_live": 2, "seat_class": "S_CHAIR"}
+    first = await store.hold(journey, hold_id, user, [5, 6], Segment(0, 3).mask, **args)
+    again = await store.hold(journey, hold_id, user, [5, 6], Segment(0, 3).mask, **args)
+    assert isinstance(first, Acquired) and again == first
+    other = await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [6], Segment(0, 3).mask, **args)
+    assert isinstance(other, Conflicted)  # the seats are held once, by the first call
+    released = await store.release(journey, hold_id, user)
+    assert isinstance(released, Ended) and released.seats == [5, 6]
+    assert await store.release(journey, hold_id, user) == released  # the tombstone answers the replay

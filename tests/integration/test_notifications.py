@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from pathlib import Path
 
+import aio_pika
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
-from jatra.infra.channels import Notice, OutboxChannel
-from jatra.infra.resources import open_resources
-from jatra.notifications.worker import NotificationWorker
+from jatra.db.bookings import OutboxMessage
+from jatra.infra import topology
+from jatra.infra.channels import OutboxChannel
+from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
 from tests.integration.helpers import a_journey, free_seats
-from tests.integration.payflow import RIDER, final_state, set_faults
+from tests.integration.payflow import RIDER, final_state, set_faults, worker_metric
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
@@ -81,12 +85,40 @@ async def test_confirmed_and_failed_bookings_are_notified(
         await set_faults(settings, decline_rate=0.0)
 
 
-async def test_an_event_handled_twice_sends_once(settings: Settings, stack: Stack) -> None:
-    phone = f"+88019{uuid.uuid4().int % 10**8:08d}"
-    notice = Notice(phone, "Jatra", "hello", "test")
-    async with open_resources(settings, "test-notifications", {"db", "redis"}) as res:
-        worker = NotificationWorker(res)
-        key = f"{uuid.uuid4()}:sms"
-        await worker._send_once(key, "sms", notice)
-        await worker._send_once(key, "sms", notice)
-    assert len(OutboxChannel(settings.outbox_dir).read(phone)) == 1
+async def test_an_event_delivered_twice_by_rabbitmq_texts_once(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """RabbitMQ delivers at least once: the same event (same message id) arriving again sends nothing."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    booking_id = await book_with_email(client, rider, f"twice-{uuid.uuid4().hex[:8]}@example.com")
+    assert (await final_state(client, rider, booking_id))["status"] == "CONFIRMED"
+    assert len(await messages_for(settings, rider.phone, "confirmed")) == 1
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        [event] = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.routing_key == "booking.confirmed",
+                    OutboxMessage.payload["booking_id"].astext == booking_id,
+                )
+            )
+        ).all()
+    await engine.dispose()
+    duplicates = 'jatra_notifications_sent_total{channel="sms",outcome="duplicate"}'
+    before = await worker_metric(settings, "notifications", duplicates)
+    connection = await aio_pika.connect(settings.amqp)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.EVENTS)
+        again = aio_pika.Message(json.dumps(event.payload).encode(), message_id=str(event.message_id),
+                                 content_type="application/json")  # fmt: skip
+        for _ in range(2):
+            await exchange.publish(again, routing_key="booking.confirmed")
+    for _ in range(150):  # both deliveries consumed, and each recognised as already sent
+        if await worker_metric(settings, "notifications", duplicates) >= before + 2:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the notifications worker did not see the redeliveries")
+    assert len(await messages_for(settings, rider.phone, "confirmed", within_s=0)) == 1

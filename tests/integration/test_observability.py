@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -80,3 +83,32 @@ async def test_the_access_event_names_the_route_template(
     ]
     assert access["http"]["route"] == "/api/v1/journeys/{journey_id}/seats"  # bounded, for aggregations
     assert access["http"]["response"]["status_code"] == 200
+
+
+def _keys(event: object) -> set[str]:
+    if isinstance(event, dict):
+        return set(event) | {k for v in event.values() for k in _keys(v)}
+    return set()
+
+
+async def test_the_access_event_has_no_body_headers_or_cookies(
+    client: AsyncTestClient[Litestar], ecs_logs: EcsLines
+) -> None:
+    marker = uuid.uuid4().hex
+    response = await client.post(
+        "/api/v1/tickets/verify",
+        json={"qr": f"BODY-{marker}"},
+        headers={
+            "Authorization": f"Bearer TOKEN-{marker}",
+            "Cookie": f"session=COOKIE-{marker}",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Anything": f"HEADER-{marker}",
+        },
+    )
+    assert response.status_code == 200
+    [access] = [
+        line for line in ecs_logs.lines
+        if line["message"] == "http.request" and line.get("url", {}).get("path") == "/api/v1/tickets/verify"
+    ]  # fmt: skip
+    assert marker not in json.dumps(access)  # neither the body, nor a header, nor a cookie
+    assert not {"body", "headers", "cookies", "cookie", "authorization"} & {k.lower() for k in _keys(access)}

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import uuid
+from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -17,11 +18,14 @@ from sqlalchemy import func, select
 
 from jatra.db.bookings import Booking, ProviderCharge
 from jatra.db.inventory import SeatSale
+from jatra.db.sales import record_sale
+from jatra.domain.segments import Segment
 from jatra.infra import topology
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.integration.helpers import eventually
 from tests.integration.payflow import (
     RIDER,
     book,
@@ -38,18 +42,16 @@ Client = AsyncTestClient[Litestar]
 DEAD_LETTERED = 'jatra_amqp_consumed_total{outcome="dead_letter",queue="payments.requests"}'
 
 
+HEALTHY = {"outage": False, "failure_rate": 0.0, "timeout_rate": 0.0, "decline_rate": 0.0, "latency_ms": 0,
+           "latency_after_capture_ms": 0}  # fmt: skip
+
+
 @pytest.fixture
-async def healthy_provider(jatra_processes_running: Stack, settings: Settings) -> Stack:
-    await set_faults(
-        settings,
-        outage=False,
-        failure_rate=0.0,
-        timeout_rate=0.0,
-        decline_rate=0.0,
-        latency_ms=0,
-        latency_after_capture_ms=0,
-    )
-    return jatra_processes_running
+async def healthy_provider(jatra_processes_running: Stack, settings: Settings) -> AsyncIterator[Stack]:
+    """The provider without faults, before the test and again after it, whatever the test set or failed."""
+    await set_faults(settings, **HEALTHY)
+    yield jatra_processes_running
+    await set_faults(settings, **HEALTHY)
 
 
 async def test_a_booking_is_paid_confirmed_and_its_trace_crosses_the_broker(
@@ -188,7 +190,7 @@ async def test_provider_outage_opens_the_breaker_and_recovery_closes_it(
         assert {s["status"] for s in seat_map["seats"] if s["seat_id"] in b["seats"]} == {"free"}
 
     await set_faults(settings, outage=False)
-    await asyncio.sleep(settings.breaker_reset_s + 0.2)
+    # no wait for the breaker's timer: the payment's retries (4 s budget) outlast its reset (1 s)
     recovered = await book(client, riders[3])
     assert (await final_state(client, riders[3], recovered["booking_id"]))["status"] == "CONFIRMED"
     assert (
@@ -214,3 +216,45 @@ async def test_worker_killed_after_the_charge_confirms_once_after_restart(
     done = await final_state(client, passenger, booked["booking_id"], within_s=60)
     assert done["status"] == "CONFIRMED"
     assert await charges_for(settings, booked["booking_id"]) == ["CAPTURED"]  # charged exactly once
+
+
+async def test_seats_sold_to_someone_else_while_paying_refund_the_capture(
+    healthy_provider: Stack, client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    """The capture succeeds but the seats went to another sale in the meantime (Postgres refuses this
+    one): the booking fails with the reason and the money goes back at once."""
+    await set_faults(settings, latency_after_capture_ms=900)  # captured; the answer takes 0.9 s to come
+    booked = await book(client, passenger)
+
+    async def captured() -> bool:
+        return await charges_for(settings, booked["booking_id"]) == ["CAPTURED"]
+
+    await eventually(captured, 10, "the provider taking the money")
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:  # meanwhile the seats are sold to someone else
+        booking = await session.get(Booking, uuid.UUID(booked["booking_id"]))
+        assert booking is not None
+        await record_sale(session, booking.journey_id, booking.seat_ids,
+                          Segment(booking.from_seq, booking.to_seq), None)  # fmt: skip
+        await session.commit()
+    await engine.dispose()
+    done = await final_state(client, passenger, booked["booking_id"])
+    assert done["status"] == "PAYMENT_FAILED" and "sold to someone else" in done["reason"]
+
+    async def refunded() -> bool:
+        return await charges_for(settings, booked["booking_id"]) == ["REFUNDED"]
+
+    await eventually(refunded, 10, "the capture refunded")
+
+
+async def test_a_capture_whose_answers_are_lost_is_found_and_confirmed(
+    healthy_provider: Stack, client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    """Every charge attempt is carried out but answers later than the client waits (1 s in tests): the
+    worker must not fail a booking whose money was taken. Once its retries are spent it asks the provider,
+    finds the capture, and confirms."""
+    await set_faults(settings, latency_after_capture_ms=1500)
+    booked = await book(client, passenger)
+    done = await final_state(client, passenger, booked["booking_id"], within_s=60)
+    assert done["status"] == "CONFIRMED", done
+    assert await charges_for(settings, booked["booking_id"]) == ["CAPTURED"]  # once

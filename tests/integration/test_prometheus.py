@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.stack.ports import APP_OFFSETS, api_replica
-from jatra.telemetry.catalogue import CATALOGUE
+from jatra.telemetry.catalogue import CATALOGUE, HTTP_DURATION
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def prom(settings: Settings, path: str, **params: str) -> Any:
 
 
 def test_every_target_is_scraped(jatra_processes_running: Stack, settings: Settings) -> None:
-    expected = {"prometheus", "alertmanager", "redis", "postgres", "node", "rabbitmq", "jatra"}
+    expected = {"prometheus", "alertmanager", "redis", "postgres", "node", "rabbitmq", "jatra", "supervisor"}
     deadline = time.monotonic() + 40
     health: dict[str, list[str]] = {}
     while time.monotonic() < deadline:
@@ -108,3 +109,21 @@ def test_the_api_replicas_share_one_port(jatra_processes_running: Stack, setting
     after = served_by_each()
     assert sum(after) - sum(before) == 40
     assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+
+
+def test_latency_exemplars_reach_prometheus(jatra_processes_running: Stack, settings: Settings) -> None:
+    """The API's latency histogram carries trace ids as exemplars, and Prometheus stores them (exemplar
+    storage is on), so a latency panel can link to the very trace of a slow request."""
+    start = time.time()
+    for _ in range(20):
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.ports.api}/api/v1/stations", timeout=5) as r:
+            assert r.status == 200
+    deadline = time.monotonic() + 40  # a scrape every 5 s
+    while True:
+        query = {"query": HTTP_DURATION.name + "_bucket", "start": str(start), "end": str(time.time() + 5)}
+        found = prom(settings, "/api/v1/query_exemplars", **query)
+        trace_ids = [e["labels"]["trace_id"] for series in found for e in series["exemplars"]]
+        if trace_ids or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert trace_ids and all(re.fullmatch(r"[0-9a-f]{32}", t) for t in trace_ids)

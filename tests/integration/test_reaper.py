@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import random
 import uuid
@@ -15,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from jatra.app import create_app
 from jatra.db.catalog import Coach, Journey, Seat
@@ -30,7 +29,7 @@ from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.app import EcsLines
-from tests.integration.helpers import a_journey, free_seats
+from tests.integration.helpers import a_journey, eventually, free_seats
 
 pytestmark = pytest.mark.integration
 
@@ -66,8 +65,13 @@ async def test_expired_and_lost_holds_are_reconciled(
         lost = (await client.post("/api/v1/holds", json=body, headers=bob.headers)).json()
         seat_class = lost["seats"][0]["class"]
     # A Redis restart would lose the hold; simulate exactly that for one of them.
-    await redis.delete(HoldStore(redis).hold_key(journey, uuid.UUID(lost["hold_id"])))
-    await asyncio.sleep(0.7)
+    store = HoldStore(redis)
+    await redis.delete(store.hold_key(journey, uuid.UUID(lost["hold_id"])))
+
+    async def lapsed() -> bool:  # the short hold's TTL has run out in Redis
+        return not await redis.exists(store.hold_key(journey, uuid.UUID(expiring["hold_id"])))
+
+    await eventually(lapsed, 10, "the 0.5 s hold expiring in Redis")
 
     expired_before = metric(
         "jatra_seats_holds_ended_total", reason="expired", **{"class": expiring["seats"][0]["class"]}
@@ -80,13 +84,22 @@ async def test_expired_and_lost_holds_are_reconciled(
                 str(h.id): h.status
                 for h in (await session.scalars(select(Hold).where(Hold.journey_id == journey))).all()
             }
+            # what the gauges must say: the live holds Postgres has now, counted here independently
+            live = (
+                await session.execute(
+                    select(func.count(), func.coalesce(func.sum(func.cardinality(Hold.seat_ids)), 0)).where(
+                        Hold.status == "ACTIVE", Hold.expires_at > func.now(), Hold.seat_class == seat_class
+                    )
+                )
+            ).one()
     assert rows[expiring["hold_id"]] == "EXPIRED" and rows[lost["hold_id"]] == "EXPIRED"
     assert (
         metric("jatra_seats_holds_ended_total", reason="expired", **{"class": expiring["seats"][0]["class"]})
         >= expired_before + 1
     )
     assert metric("jatra_seats_holds_ended_total", reason="lost", **{"class": seat_class}) >= lost_before + 1
-    assert REGISTRY.get_sample_value("jatra_seats_holds_live", {"class": seat_class}) is not None
+    assert metric("jatra_seats_holds_live", **{"class": seat_class}) == live[0]
+    assert metric("jatra_seats_held", **{"class": seat_class}) == live[1]
 
 
 async def test_hold_metrics_spans_and_logs(
@@ -126,17 +139,15 @@ async def test_sales_postgres_has_are_made_known_to_redis(
     async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
         async with res.db()() as session:
             real = (await session.scalars(select(Journey).limit(1))).one()
-            seat = (
+            sold = select(SeatSale.seat_id).where(SeatSale.journey_id == real.id)
+            seat = (  # a seat nobody bought yet: this test's own, no other test's sale is touched
                 await session.scalars(
                     select(Seat.id)
                     .join(Coach, Coach.id == Seat.coach_id)
-                    .where(Coach.train_number == real.train_number)
+                    .where(Coach.train_number == real.train_number, Seat.id.not_in(sold))
                 )
             ).first()
             assert seat is not None
-            await session.execute(
-                delete(SeatSale).where(SeatSale.journey_id == real.id, SeatSale.seat_id == seat)
-            )
             await record_sale(session, real.id, [seat], Segment(1, 3), None)
             await session.commit()
         journey = real.id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import uuid
 from collections import Counter
@@ -15,13 +14,26 @@ from sqlalchemy import select, update
 
 from jatra.db.bookings import Booking, ProviderCharge
 from jatra.db.inventory import Hold
+from jatra.db.sales import record_sale
+from jatra.domain.segments import Segment
+from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
-from jatra.payments.reconciler import reconcile
+from jatra.payments import settle
+from jatra.payments.reconciler import STUCK
+from jatra.payments.worker import PaymentWorker
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.stack.stores import RabbitMQ
 from tests.fixtures.accounts import MakePassengers, Passenger
-from tests.integration.payflow import RIDER, book, final_state, hold_for, set_faults
+from tests.integration.payflow import (
+    RIDER,
+    book,
+    charges_for,
+    final_state,
+    hold_for,
+    set_faults,
+    worker_metric,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
@@ -64,25 +76,69 @@ async def stuck_booking(client: Client, who: Passenger, settings: Settings, char
     return booking
 
 
-async def test_reconciliation_settles_stuck_bookings(
+async def settled(settings: Settings, ids: list[uuid.UUID], within_s: float = 30) -> dict[uuid.UUID, Booking]:
+    """The bookings once none of them is still in payment, waiting on whoever settles them."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
+            rows = {
+                b.id: b for b in (await session.scalars(select(Booking).where(Booking.id.in_(ids)))).all()
+            }
+        if all(b.status not in STUCK for b in rows.values()):
+            return rows
+        assert asyncio.get_running_loop().time() < deadline, {b.id: b.status for b in rows.values()}
+        await asyncio.sleep(0.2)
+
+
+async def test_the_reconciler_worker_settles_stuck_bookings(
     jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
+    """Nobody calls the reconciler here: the running worker (every second in tests) finds and settles them."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    actions = 'jatra_payments_reconciliations_total{action="confirmed"}'
+    confirmed_before = await worker_metric(settings, "reconciler", actions)
     paid_rider, unpaid_rider = await make_passengers(2)
     paid = await stuck_booking(client, paid_rider, settings, charged=True)
     unpaid = await stuck_booking(client, unpaid_rider, settings, charged=False)
-    async with open_resources(dataclasses.replace(settings, hold_ttl_s=300), "test", {"db", "redis"}) as res:
-        assert await reconcile(res) >= 2
-        async with res.db()() as session:
-            rows = {
-                b.id: b
-                for b in (
-                    await session.scalars(select(Booking).where(Booking.id.in_([paid.id, unpaid.id])))
-                ).all()
-            }
-    assert (
-        rows[paid.id].status == "CONFIRMED" and rows[paid.id].ticket_number
-    )  # captured money gets its ticket
+    rows = await settled(settings, [paid.id, unpaid.id])
+    assert rows[paid.id].status == "CONFIRMED" and rows[paid.id].ticket_number  # captured money: a ticket
     assert rows[unpaid.id].status == "PAYMENT_FAILED" and "never reached" in (rows[unpaid.id].reason or "")
+    assert await worker_metric(settings, "reconciler", actions) >= confirmed_before + 1
+
+
+async def test_a_capture_whose_seats_were_sold_meanwhile_is_refunded_by_the_reconciler(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    booking = await stuck_booking(client, rider, settings, charged=True)
+    async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
+        # someone else bought the same seat on the same legs while this payment was stuck
+        await record_sale(session, booking.journey_id, booking.seat_ids,
+                          Segment(booking.from_seq, booking.to_seq), None)  # fmt: skip
+        await session.commit()
+    rows = await settled(settings, [booking.id])
+    assert rows[booking.id].status == "PAYMENT_FAILED"
+    assert await charges_for(settings, str(booking.id)) == ["REFUNDED"]
+
+
+async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """The provider takes the money for a booking the reconciler already failed (the charge was in
+    flight): the payment worker refunds it instead of leaving money taken for no ticket."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    async with open_resources(settings, "test", {"db", "redis"}) as res:
+        booking = await stuck_booking(client, rider, settings, charged=True)
+        async with res.db()() as session:
+            await settle.fail(HoldStore(res.cache()), session=session, booking_id=booking.id, reason="test")
+        worker = PaymentWorker(res)
+        try:
+            await worker._pay(booking.id)  # the late answer: CAPTURED, for a booking that is over
+        finally:
+            await worker.client.close()
+    assert await charges_for(settings, str(booking.id)) == ["REFUNDED"]
 
 
 async def test_a_broker_restart_mid_burst_loses_no_booking(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 import pytest
 from redis.asyncio import Redis
@@ -131,3 +132,52 @@ async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
     assert not leaks, sorted(leaks)[:20]
     tokens = {name for name, text_ in logs.items() if JWT.search(text_)}
     assert not tokens, f"JWTs in {tokens}"
+
+
+PLANT = [
+    # the constraints that make these faults impossible are dropped inside this transaction only
+    "ALTER TABLE seat_sales DROP CONSTRAINT no_double_sale",
+    "ALTER TABLE bookings DROP CONSTRAINT uq_bookings_hold_id",
+    # a seat sold twice on overlapping legs
+    "INSERT INTO seat_sales (journey_id, seat_id, legs)"
+    " VALUES (:j, :seat, int4range(0, 3)), (:j, :seat, int4range(2, 5))",
+    # a hold (its seats held a minute too long: leaked), booked twice and paid twice
+    "INSERT INTO holds (id, journey_id, user_id, seat_ids, from_seq, to_seq, seat_class, status, expires_at)"
+    " VALUES (:hold, :j, :user, ARRAY[CAST(:seat AS bigint)], 0, 3, 'S_CHAIR', 'ACTIVE',"
+    " now() - interval '5 minutes')",
+    "INSERT INTO bookings (id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class,"
+    " passengers, payment_method, amount, status) VALUES"
+    " (:b1, :user, :hold, :j, ARRAY[CAST(:seat AS bigint)], 0, 3, 'S_CHAIR', '[]', 'bkash', 100,"
+    " 'PAYMENT_PENDING'),"
+    " (:b2, :user, :hold, :j, ARRAY[CAST(:seat AS bigint)], 0, 3, 'S_CHAIR', '[]', 'bkash', 100,"
+    " 'PAYMENT_FAILED')",
+    # both captured: one booking is stuck in payment, the other failed with the money taken
+    "INSERT INTO provider_charges (idempotency_key, amount, method, status)"
+    " VALUES (:b1s, 100, 'bkash', 'CAPTURED'), (:b2s, 100, 'bkash', 'CAPTURED')",
+]
+
+
+async def test_each_sql_invariant_counts_the_fault_it_names(stack: Stack, settings: Settings) -> None:
+    """Plant each fault the SQL invariants look for, inside one transaction that is rolled back, and see
+    every one counted, so no invariant can be a check that always says 0."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    engine = create_engine(settings, admin=True)
+    try:
+        async with session_factory(engine)() as session:
+            before = await invariants.sql_checks(session, since)
+            journey, seat = (await session.execute(text(
+                "SELECT j.id, s.id FROM journeys j JOIN coaches c ON c.train_number = j.train_number"
+                " JOIN seats s ON s.coach_id = c.id LIMIT 1"
+            ))).one()  # fmt: skip
+            user = (await session.execute(text("SELECT id FROM users LIMIT 1"))).scalar_one()
+            b1, b2 = uuid.uuid4(), uuid.uuid4()
+            values = {"j": journey, "seat": seat, "user": user, "hold": uuid.uuid4(), "b1": b1, "b2": b2,
+                      "b1s": str(b1), "b2s": str(b2)}  # fmt: skip
+            for statement in PLANT:
+                await session.execute(text(statement), values)
+            after = await invariants.sql_checks(session, since)
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert set(after) == set(invariants.CHECKS)
+    assert all(after[name] >= before[name] + 1 for name in after), (before, after)

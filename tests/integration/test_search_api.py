@@ -18,6 +18,7 @@ from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
 from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
+from tests.fixtures.accounts import Passenger
 from tests.integration.helpers import a_journey, free_seats, sample, travel_day
 
 pytestmark = pytest.mark.integration
@@ -155,3 +156,30 @@ async def test_seats_sold_on_overlapping_legs_are_not_available(
 
     assert (await available("DA", "BHB", journey_id))[seat_class] == before_da_bhb[seat_class] - 1
     assert (await available("BHB", "SYT", journey_id))[seat_class] == before_bhb_syt[seat_class]
+
+
+async def test_held_seats_still_count_as_available_in_search(
+    client: Client, redis: Redis, passenger: Passenger
+) -> None:
+    """As the README says: a hold may yet be released, so search counts held seats as available; the
+    seat map shows them held."""
+    day = travel_day(3)
+    journey_id = await a_journey(client, "DA", "SYT", days_ahead=3)
+    [seat] = await free_seats(client, journey_id, "DA", "SYT", 1)
+
+    async def available() -> dict[str, int]:
+        await SearchCache(redis, 60).invalidate([day], "test")
+        params = {"from": "DA", "to": "SYT", "date": day.isoformat()}
+        body = (await client.get("/api/v1/journeys", params=params)).json()
+        journey = next(j for j in body["journeys"] if j["journey_id"] == journey_id)
+        return {c["class"]: c["seats_available"] for c in journey["classes"]}
+
+    before = await available()
+    body = {"journey_id": journey_id, "from": "DA", "to": "SYT", "seats": [seat]}
+    held = await client.post("/api/v1/holds", json=body, headers=passenger.headers)
+    assert held.status_code == 201
+    assert await available() == before
+    seat_map = (
+        await client.get(f"/api/v1/journeys/{journey_id}/seats", params={"from": "DA", "to": "SYT"})
+    ).json()
+    assert next(s["status"] for s in seat_map["seats"] if s["seat_id"] == seat) == "held"

@@ -46,14 +46,40 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
     assert again == results[0] and loads == 1 and pdfs("api", "cached") == before["cached"] + 1
 
 
+async def test_while_a_live_renderer_holds_the_lock_nobody_else_renders(redis: Redis) -> None:
+    booking = str(uuid.uuid4())
+    lock = redis.lock(ticket_cache.LOCK_PREFIX + booking, timeout=30)  # another process, rendering
+    assert await lock.acquire(blocking=False)
+    loads = 0
+
+    async def load_view() -> dict[str, Any]:
+        nonlocal loads
+        loads += 1
+        return {**TICKET_VIEW, "booking_id": booking}
+
+    before = pdfs("notifications", "waited")
+    asker = asyncio.create_task(ticket_cache.get_or_render(redis, KEY, booking, load_view, "notifications"))
+    for _ in range(20):  # it keeps waiting however long the holder takes
+        await asyncio.sleep(0.02)
+        assert not asker.done() and loads == 0
+    await redis.set(ticket_cache.PREFIX + booking, b"%PDF-from-the-holder", ex=60)  # the holder's result
+    await lock.release()
+    assert await asker == b"%PDF-from-the-holder" and loads == 0
+    assert pdfs("notifications", "waited") == before + 1
+
+
 async def test_a_dead_renderer_only_delays_the_others(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     booking = str(uuid.uuid4())
     monkeypatch.setattr(ticket_cache, "RENDER_LOCK_S", 1)
     # a renderer that took the lock and died: nobody deletes it, it lapses with its TTL
-    await redis.set(ticket_cache.LOCK_PREFIX + booking, "api", ex=1)
+    await redis.set(ticket_cache.LOCK_PREFIX + booking, "dead-renderer", ex=1)
+    lock_when_loaded: list[bytes | None] = []
 
     async def load_view() -> dict[str, Any]:
+        lock_when_loaded.append(await redis.get(ticket_cache.LOCK_PREFIX + booking))
         return {**TICKET_VIEW, "booking_id": booking}
 
     pdf = await ticket_cache.get_or_render(redis, KEY, booking, load_view, "notifications")
     assert pdf.startswith(b"%PDF-") and await redis.get(ticket_cache.PREFIX + booking) == pdf
+    # it rendered once, and only under a lock of its own, after the dead renderer's had lapsed
+    assert len(lock_when_loaded) == 1 and lock_when_loaded[0] not in {None, b"dead-renderer"}

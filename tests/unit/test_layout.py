@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -35,11 +37,33 @@ def test_top_level_folders_exist(folder: str) -> None:
     assert (ROOT / folder).is_dir()
 
 
-def test_services_never_import_each_other() -> None:
-    services = ["auth", "catalog", "seats"]
-    for service in services:
-        for path in (ROOT / "platform" / "jatra" / service).rglob("*.py"):
-            text = path.read_text()
-            for other in services:
-                if other != service:
-                    assert f"jatra.{other}" not in text, f"{path} imports jatra.{other}"
+#: packages every service may use; everything else under jatra/ is a service or a worker of its own
+SHARED = {"infra", "db", "domain", "telemetry", "stack", "rush"}
+
+
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return contracts
+
+
+def test_the_import_contracts_cover_every_service_and_worker() -> None:
+    packages = {
+        p.name
+        for p in (ROOT / "platform" / "jatra").iterdir()
+        if (p / "__init__.py").exists() and p.name not in SHARED
+    }
+    independent, forbidden = _contracts()
+    assert {m.removeprefix("jatra.") for m in independent["modules"]} == packages  # type: ignore[attr-defined]
+    assert {m.removeprefix("jatra.") for m in forbidden["forbidden_modules"]} >= packages  # type: ignore[attr-defined]
+    assert set(forbidden["source_modules"]) == {"jatra.infra", "jatra.db", "jatra.domain", "jatra.telemetry"}
+
+
+def test_services_never_import_each_other_and_shared_layers_never_import_them() -> None:
+    """import-linter follows every import (indirect ones too) against the contracts in pyproject.toml."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--config", str(ROOT / "pyproject.toml")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 kept, 0 broken" in result.stdout

@@ -29,12 +29,18 @@ def test_masks_overlap_exactly_when_the_journeys_share_a_leg(a: Segment, b: Segm
     assert overlaps(a.mask, b.mask) == shared_leg == a.overlaps(b)
 
 
-@given(segments(), st.integers(1, MAX_LEGS - 1))
-def test_consecutive_segments_never_overlap(seg: Segment, length: int) -> None:
-    if seg.end + length <= MAX_LEGS:
-        following = Segment(seg.end, seg.end + length)
-        assert not overlaps(seg.mask, following.mask)
-        assert Segment(seg.start, following.end).mask == seg.mask | following.mask
+@st.composite
+def consecutive(draw: st.DrawFn) -> tuple[Segment, Segment]:
+    """Two segments where the second starts at the stop where the first ends (every draw applies)."""
+    seg = draw(segments(stops=MAX_LEGS - 1))
+    return seg, Segment(seg.end, draw(st.integers(seg.end + 1, MAX_LEGS)))
+
+
+@given(consecutive())
+def test_consecutive_segments_never_overlap(pair: tuple[Segment, Segment]) -> None:
+    seg, following = pair
+    assert not overlaps(seg.mask, following.mask)
+    assert Segment(seg.start, following.end).mask == seg.mask | following.mask
 
 
 @pytest.mark.parametrize(("start", "end"), [(2, 2), (3, 1), (-1, 2), (0, MAX_LEGS + 1)])

@@ -13,7 +13,6 @@ from typing import Annotated
 from litestar.params import Parameter
 from msgspec import Meta
 
-INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 #: printable text: no C0 or C1 control characters (NUL among them) and no DEL. Spelled out rather than
 #: with \s, whose meaning differs between Python's re and the ECMA regexes of OpenAPI tools.
@@ -29,8 +28,8 @@ PATTERN_MEANINGS = {
     EMAIL: "that is an e-mail address (name@domain.tld)",
 }
 
-#: a journey id in a body (journeys.id is a 32-bit integer)
-JourneyId = Annotated[int, Meta(ge=1, le=INT32_MAX, description="Journey id, from a search")]
+#: a journey id in a body (journeys.id is a 64-bit integer)
+JourneyId = Annotated[int, Meta(ge=1, le=INT64_MAX, description="Journey id, from a search")]
 #: a seat id in a body (seats.id is a 64-bit integer)
 SeatId = Annotated[int, Meta(ge=1, le=INT64_MAX, description="Seat id, from the seat map")]
 StationCode = Annotated[
@@ -38,7 +37,7 @@ StationCode = Annotated[
 ]
 
 #: a journey id in a path
-JourneyIdPath = Annotated[int, Parameter(ge=1, le=INT32_MAX, description="Journey id, from a search")]
+JourneyIdPath = Annotated[int, Parameter(ge=1, le=INT64_MAX, description="Journey id, from a search")]
 
 
 def plain_text(max_length: int, *, min_length: int = 1, description: str = "") -> Meta:

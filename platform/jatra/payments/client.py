@@ -15,7 +15,14 @@ DURATION = histogram(c.PAYMENT_DURATION)
 
 
 class ProviderUnavailable(Exception):
-    """The provider failed, timed out or refused: retryable, and counted by the circuit breaker."""
+    """The provider failed, timed out or refused: retryable, and counted by the circuit breaker.
+
+    ``ambiguous``: the request may have been carried out before the answer was lost (a read timeout, a
+    connection dropped mid-answer), so a charge may exist; a refused connection or a 5xx is not."""
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +47,12 @@ class ProviderClient:
             )
         except httpx.TimeoutException as exc:
             ATTEMPTS.labels("timeout").inc()
-            raise ProviderUnavailable(f"timed out: {exc}") from exc
+            sent = not isinstance(exc, httpx.ConnectTimeout)
+            raise ProviderUnavailable(f"timed out: {exc}", ambiguous=sent) from exc
         except httpx.HTTPError as exc:
             ATTEMPTS.labels("error").inc()
-            raise ProviderUnavailable(str(exc)) from exc
+            sent = isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError)
+            raise ProviderUnavailable(str(exc) or type(exc).__name__, ambiguous=sent) from exc
         finally:
             DURATION.observe(time.perf_counter() - t0)
         if response.status_code >= 500:

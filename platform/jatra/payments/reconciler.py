@@ -1,8 +1,10 @@
 """`jatra worker reconciler`: no booking stays stuck, and no captured payment is left without a ticket.
 
 Bookings in PAYMENT_PENDING or PAYMENT_PROCESSING for longer than the hold TTL are settled by asking the
-provider what happened to their key: captured -> confirmed; declined or never seen -> failed (and, when
-never seen, the provider is asked to refund in case a late charge lands).
+provider what happened to their key: captured -> confirmed (or, if the seats were sold to someone else
+meanwhile, failed and the charge refunded); declined or never seen -> failed. A charge that lands after
+that is refunded by the payment worker (:func:`jatra.payments.settle.confirm` refuses a booking that has
+ended).
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ async def reconcile(res: Resources) -> int:
             result = await client.lookup(str(booking_id))
             async with res.db()() as session:
                 if result is not None and result.status == "CAPTURED":
-                    action = "confirmed" if await settle.confirm(session, store, booking_id) else "failed"
+                    action = "confirmed"
+                    if not await settle.confirm(session, store, booking_id):
+                        await client.refund(str(booking_id))  # the seats went to someone else meanwhile
+                        action = "refunded"
                 else:
                     reason = "payment declined" if result else "payment never reached the provider"
                     await settle.fail(store, session=session, booking_id=booking_id, reason=reason)

@@ -59,7 +59,14 @@ async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Book
 
 
 async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
-    """Payment captured: sell the seats under the Postgres guarantee. False if they were sold meanwhile."""
+    """Payment captured: sell the seats under the Postgres guarantee. False when the money must go back:
+    the seats were sold meanwhile, or the booking had already ended without a ticket (a charge that landed
+    after the reconciler failed it)."""
+    current = await locked(session, booking_id)
+    if current is not None and current.status != S.CONFIRMED and BookingStatus(current.status) in FINAL:
+        await session.commit()
+        log.warning("payment.captured_after_end", booking_id=str(booking_id), status=current.status)
+        return False
     booking = await _open(session, booking_id)
     if booking is None:
         return True

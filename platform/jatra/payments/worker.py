@@ -61,17 +61,26 @@ async def charge(
     method: str,
     budget_s: float,
 ) -> ChargeResult:
-    async for attempt in stamina.retry_context(
-        on=(ProviderUnavailable, OpenedState), attempts=None, timeout=budget_s,
-        wait_initial=0.1, wait_max=2.0, wait_jitter=0.5,
-    ):  # fmt: skip
-        with attempt:
-            try:
-                async with await factory.get_breaker(TARGET):
-                    return await client.charge(key, amount, method)
-            except OpenedState:
-                ATTEMPTS.labels("short_circuited").inc()
-                raise
+    """Charge with retries until the budget is spent; then ProviderUnavailable, ``ambiguous`` if any attempt
+    may have been carried out without its answer reaching us."""
+    ambiguous = False
+    try:
+        async for attempt in stamina.retry_context(
+            on=(ProviderUnavailable, OpenedState), attempts=None, timeout=budget_s,
+            wait_initial=0.1, wait_max=2.0, wait_jitter=0.5,
+        ):  # fmt: skip
+            with attempt:
+                try:
+                    async with await factory.get_breaker(TARGET):
+                        return await client.charge(key, amount, method)
+                except OpenedState:
+                    ATTEMPTS.labels("short_circuited").inc()
+                    raise
+                except ProviderUnavailable as exc:
+                    ambiguous = ambiguous or exc.ambiguous
+                    raise
+    except (ProviderUnavailable, OpenedState) as exc:
+        raise ProviderUnavailable(str(exc) or type(exc).__name__, ambiguous=ambiguous) from exc
     raise AssertionError("unreachable: stamina raises when the budget is spent")
 
 
@@ -126,11 +135,14 @@ class PaymentWorker:
         try:
             result = await charge(self.client, self.breakers, key, booking.amount, booking.payment_method,
                                   self.settings.payment_retry_timeout_s)  # fmt: skip
-        except (ProviderUnavailable, OpenedState) as exc:
-            reason = f"payment provider unavailable: {exc or type(exc).__name__}"
-            async with self.res.db()() as session:
-                await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
-            raise PaymentGaveUp(reason) from exc  # failed for good: the request goes to the DLQ, with why
+        except ProviderUnavailable as exc:
+            found = await self._after_giving_up(key, exc)
+            if found is None:
+                reason = f"payment provider unavailable: {exc}"
+                async with self.res.db()() as session:
+                    await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
+                raise PaymentGaveUp(reason) from exc  # failed for good: to the DLQ, with why
+            result = found
         async with self.res.db()() as session:
             if result.status == "CAPTURED":
                 if not await settle.confirm(session, self.store, booking.id):
@@ -139,6 +151,22 @@ class PaymentWorker:
                 await settle.fail(
                     self.store, session=session, booking_id=booking.id, reason="payment declined"
                 )
+
+    async def _after_giving_up(self, key: str, exc: ProviderUnavailable) -> ChargeResult | None:
+        """The retry budget is spent: ask the provider once what became of the key. A charge that was taken
+        while its answers were lost is then settled as captured; None means nothing was charged. If the
+        provider cannot say and a charge may exist, the booking stays in payment for the reconciler, which
+        keeps asking: it is never failed with the money taken."""
+        try:
+            return await self.client.lookup(key)
+        except ProviderUnavailable as lookup_failed:
+            if exc.ambiguous:
+                log.warning("payment.outcome_unknown", key=key, error=str(exc))
+                raise PaymentGaveUp(
+                    "payment outcome unknown (the provider took a charge request and went silent); "
+                    "left for reconciliation"
+                ) from lookup_failed
+            return None
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         assert self.dlx is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.redis import create_redis
@@ -37,15 +38,20 @@ CHECKS = {
 }
 
 
+async def sql_checks(session: AsyncSession, since: dt.datetime) -> dict[str, int]:
+    """The Postgres and ledger invariants, counted in ``session``: a test can plant faults and roll back."""
+    return {
+        name: int((await session.execute(text(sql), {"since": since})).scalar_one())
+        for name, sql in CHECKS.items()
+    }
+
+
 async def check(settings: Settings, since: dt.datetime) -> dict[str, int]:
     engine = create_engine(settings, admin=True)
     redis = create_redis(settings)
     try:
         async with session_factory(engine)() as session:
-            found = {
-                name: int((await session.execute(text(sql), {"since": since})).scalar_one())
-                for name, sql in CHECKS.items()
-            }
+            found = await sql_checks(session, since)
             found["sold_but_free_in_redis"] = await redis_invariants.sold_but_free(session, redis, since)
         found["holds_without_expiry"] = await redis_invariants.holds_without_expiry(redis)
         return found

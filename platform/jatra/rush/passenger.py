@@ -7,7 +7,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -24,15 +24,39 @@ NAMES = (
 EMAIL_SHARE = 0.5
 
 
-@dataclass(frozen=True, slots=True)
+#: refresh an access token this long before it expires (a trip, polls included, lasts up to ~70 s)
+REFRESH_AHEAD_S = 120.0
+
+
+@dataclass(slots=True)
 class Account:
     phone: str
     token: str
     http: httpx.AsyncClient  # bound to this passenger's source address
+    refresh_token: str = ""
+    expires_at: float = float("inf")  # time.monotonic() when the access token expires
+    rotating: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    async def fresh(self) -> None:
+        """Rotate the tokens before the access token runs out, as the app does (a run outlasts 15 minutes).
+        One rotation at a time per account: presenting a rotated refresh token revokes the login."""
+        if time.monotonic() < self.expires_at - REFRESH_AHEAD_S:
+            return
+        async with self.rotating:
+            if time.monotonic() < self.expires_at - REFRESH_AHEAD_S:
+                return
+            try:
+                response = await self.http.post("/auth/refresh", json={"refresh_token": self.refresh_token})
+            except httpx.HTTPError:
+                return  # the next trip tries again
+            if response.status_code == 200:
+                pair = response.json()
+                self.token, self.refresh_token = pair["access_token"], pair["refresh_token"]
+                self.expires_at = time.monotonic() + pair["expires_in"]
 
 
 def zipf_pick(rng: random.Random, items: list[Any] | tuple[Any, ...], skew: float) -> Any:
@@ -61,6 +85,7 @@ def travel_day(opts: Options, rng: random.Random, today: dt.date) -> dt.date:
 
 
 async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, today: dt.date) -> None:
+    await who.fresh()
     http = who.http
     origin, destination = zipf_pick(rng, ROUTES, opts.skew)
     day = travel_day(opts, rng, today)

@@ -57,7 +57,11 @@ async def _login(http: httpx.AsyncClient, outbox: OutboxChannel) -> Account | No
         response = await http.post("/auth/token", json={"phone": phone, "otp": code})
     except httpx.TransportError:
         return None
-    return Account(phone, response.json()["access_token"], http) if response.status_code == 200 else None
+    if response.status_code != 200:
+        return None
+    pair = response.json()
+    expires_at = time.monotonic() + pair["expires_in"]
+    return Account(phone, pair["access_token"], http, pair["refresh_token"], expires_at)
 
 
 async def warm_up(opts: Options, settings: Settings, clients: list[httpx.AsyncClient]) -> list[Account]:

@@ -253,7 +253,7 @@ BREAKER_TRANSITIONS = _spec(
 RECONCILIATIONS = _spec(
     "jatra_payments_reconciliations_total",
     "counter",
-    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, expired).",
+    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, refunded).",
     ("action",),
 )
 TICKETS_PDF = _spec(

@@ -1,0 +1,1 @@
+"""The catalog service: stations, trains, journeys and search."""

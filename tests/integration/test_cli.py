@@ -1,0 +1,81 @@
+"""What the README says the `jatra` command does, run as a user runs it (a subprocess, the test stack's
+environment): `jatra seed` and its counts, `jatra grant-admin`, `jatra outbox show`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from jatra.infra.db import create_engine
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.integration.test_auth import last_code, login, new_phone
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+
+
+def jatra(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jatra", *args], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_seed_loads_the_timetable_the_readme_describes(stack: Stack) -> None:
+    seeded = jatra("seed")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 55 stations, 17 lines, 76 trains, 54854 seats" in seeded.stdout
+
+
+async def test_seed_makes_a_journey_per_running_train_and_day(stack: Stack, settings: Settings) -> None:
+    engine = create_engine(settings, admin=True)
+    async with engine.connect() as conn:
+        days = (
+            await conn.execute(
+                text(
+                    "SELECT count(DISTINCT service_date) FROM journeys"
+                    " WHERE service_date BETWEEN current_date AND current_date + :n - 1"
+                ),
+                {"n": settings.timetable_horizon_days},
+            )
+        ).scalar_one()
+        per_day = (
+            await conn.execute(
+                text(
+                    "SELECT max(n) FROM (SELECT count(*) n FROM journeys"
+                    " WHERE service_date >= current_date GROUP BY service_date) x"
+                )
+            )
+        ).scalar_one()
+    await engine.dispose()
+    assert days == settings.timetable_horizon_days  # every day of the horizon has journeys
+    assert 0 < per_day <= 76  # at most one journey per train a day (trains have an off day)
+
+
+async def test_outbox_show_prints_what_a_passenger_was_sent(
+    client: Client, settings: Settings, stack: Stack
+) -> None:
+    phone = new_phone()
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
+    shown = jatra("outbox", "show", "--to", phone)
+    assert shown.returncode == 0 and last_code(settings, phone) in shown.stdout
+
+
+async def test_grant_admin_makes_an_account_an_admin(
+    client: Client, settings: Settings, stack: Stack
+) -> None:
+    phone = new_phone()
+    assert "log in once first" in jatra("grant-admin", phone).stderr  # no such account yet
+    await login(client, settings, phone)
+    granted = jatra("grant-admin", phone)
+    assert granted.returncode == 0 and "is now an admin" in granted.stdout
+    tokens = await login(client, settings, phone)  # a new login carries the new role
+    listed = await client.get(
+        "/api/v1/admin/journeys/1/holds", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert listed.status_code in {200, 422}  # not 403: the role is admin now
