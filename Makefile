@@ -20,13 +20,13 @@ test: bootstrap lint
 	@$(VENV)/pytest tests bench --benchmark-disable
 
 lint: bootstrap
-	$(VENV)/ruff check platform tests bench
-	$(VENV)/ruff format --check platform tests bench
+	$(VENV)/ruff check platform tests bench dashboards alerts
+	$(VENV)/ruff format --check platform tests bench dashboards alerts
 	$(VENV)/mypy --strict platform/jatra
 
 format: bootstrap
-	$(VENV)/ruff format platform tests bench
-	$(VENV)/ruff check --fix platform tests bench
+	$(VENV)/ruff format platform tests bench dashboards alerts
+	$(VENV)/ruff check --fix platform tests bench dashboards alerts
 
 unit: bootstrap
 	@$(VENV)/pytest tests/unit

@@ -150,6 +150,65 @@ def rush(
         sys.exit(2)
 
 
+@main.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a generated file is out of date.")
+def gen(check: bool) -> None:
+    """Write the generated dashboards, rules, Alertmanager config and Grafana provisioning files."""
+    from jatra.observability.generate import REPO_ROOT, stale, write  # noqa: PLC0415
+
+    if check:
+        out_of_date = stale()
+        for path in out_of_date:
+            click.echo(f"out of date: {path.relative_to(REPO_ROOT)}")
+        sys.exit(1 if out_of_date else 0)
+    changed = write()
+    click.echo(
+        f"{len(changed)} generated files changed"
+        + "".join(f"\n  {p.relative_to(REPO_ROOT)}" for p in changed)
+    )
+
+
+@main.command()
+@click.argument("ident")
+def trace(ident: str) -> None:
+    """Show one trace as a waterfall: IDENT is a trace id (32 hex digits) or a booking id."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from jatra.observability.traces import spans_of, waterfall  # noqa: PLC0415
+
+    settings = _settings()
+    trace_id = ident.lower().replace("-", "") if len(ident) == 32 else _booking_trace(settings, ident)
+    if trace_id is None:
+        raise click.ClickException(f"no booking {ident} with a trace (or not a 32-digit trace id)")
+    directory = Path(settings.trace_dir or settings.state_dir / "traces")
+    click.echo(waterfall(trace_id, spans_of(trace_id, directory)))
+
+
+def _booking_trace(settings: Settings, booking_id: str) -> str | None:
+    """The trace of the request that created a booking, from its payment request in the outbox."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from jatra.db.bookings import OutboxMessage  # noqa: PLC0415
+    from jatra.infra.db import create_engine, session_factory  # noqa: PLC0415
+    from jatra.observability.traces import trace_id_of_booking  # noqa: PLC0415
+
+    async def find() -> str | None:
+        engine = create_engine(settings, admin=True)
+        try:
+            async with session_factory(engine)() as session:
+                row = await session.scalar(
+                    select(OutboxMessage.headers).where(
+                        OutboxMessage.routing_key == "payment.requested",
+                        OutboxMessage.payload["booking_id"].astext == booking_id,
+                    )
+                )
+        finally:
+            await engine.dispose()
+        return trace_id_of_booking(row) if row else None
+
+    return asyncio.run(find())
+
+
 @main.group()
 def outbox() -> None:
     """The dev notification outbox (SMS and e-mail written to files instead of sent)."""

@@ -73,6 +73,12 @@ class Settings:
     otlp_endpoint: str = field(
         default="", metadata=_doc("OTLP/HTTP endpoint for traces; empty means traces are not exported.")
     )
+    trace_dir: str = field(
+        default="",
+        metadata=_doc(
+            "Write spans as OTLP JSON lines here, one file per process (`jatra up` sets STATE_DIR/traces)."
+        ),
+    )
     trace_sample_ratio: float = field(
         default=1.0, metadata=_doc("Ratio of new traces sampled (parent-based: children follow the parent).")
     )
@@ -139,9 +145,9 @@ class Settings:
     worker_nice: int = field(
         default=0,
         metadata=_doc(
-            "CPU priority (nice) the workers lower themselves to. 10 keeps the API's latency while they drain "
-            "a backlog, but in a long rush it starved the payment worker into a backlog it never left: "
-            "off by default (see the README).",
+            "CPU priority (nice) the workers lower themselves to. 10 keeps the API's latency while they "
+            "drain a backlog, but in a long rush it starved the payment worker into a backlog it never "
+            "left: off by default (see the README).",
             bounds=(0, 19),
         ),
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jatra.stack.base import StackContext
 from jatra.stack.monitoring import prometheus_config
@@ -41,8 +42,12 @@ def test_ports_do_not_collide() -> None:
 
 def test_prometheus_scrapes_each_api_replica_and_never_the_shared_port(tmp_path: Path) -> None:
     ctx = StackContext(tmp_path, Ports(40000), api_replicas=3)
-    config = prometheus_config(ctx)
-    assert (
-        "targets: ['127.0.0.1:40061', '127.0.0.1:40062', '127.0.0.1:40063'], labels: {process: api}" in config
+    config = yaml.safe_load(prometheus_config(ctx))
+    [jatra] = [job for job in config["scrape_configs"] if job["job_name"] == "jatra"]
+    api = next(c for c in jatra["static_configs"] if c["labels"]["process"] == "api")
+    assert api["targets"] == ["127.0.0.1:40061", "127.0.0.1:40062", "127.0.0.1:40063"]
+    targets = [t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
+    assert "127.0.0.1:40000" not in targets
+    assert all(
+        c["labels"]["environment"] == "dev" for job in config["scrape_configs"] for c in job["static_configs"]
     )
-    assert "127.0.0.1:40000'" not in config

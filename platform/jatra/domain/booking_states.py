@@ -7,6 +7,7 @@ event per change, whichever service makes it.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Protocol
 
@@ -14,10 +15,11 @@ import structlog
 from opentelemetry import trace
 
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import counter
+from jatra.telemetry.metrics import counter, histogram
 
 log = structlog.get_logger()
 TRANSITIONS_TOTAL = counter(c.BOOKING_TRANSITIONS)
+SETTLED = histogram(c.BOOKING_SETTLED)
 
 
 class BookingStatus(StrEnum):
@@ -41,6 +43,8 @@ TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     S.REFUNDED: frozenset(),
 }
 FINAL = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts) | {S.CONFIRMED}
+#: where a booking's payment ends: the time from its 202 to one of these is the settle-time SLI
+SETTLED_STATES = frozenset({S.CONFIRMED, S.PAYMENT_FAILED, S.EXPIRED})
 
 
 class IllegalTransition(Exception):
@@ -67,6 +71,9 @@ def transition(booking: HasStatus, to: BookingStatus, reason: str | None = None)
     if reason is not None:
         booking.reason = reason[:200]
     TRANSITIONS_TOTAL.labels(current.value, to.value).inc()
+    created = getattr(booking, "created_at", None)
+    if to in SETTLED_STATES and isinstance(created, dt.datetime):
+        SETTLED.labels(to.value).observe(max((dt.datetime.now(dt.UTC) - created).total_seconds(), 0.0))
     trace.get_current_span().add_event(
         "booking.transition", {"jatra.booking.from": current.value, "jatra.booking.to": to.value}
     )

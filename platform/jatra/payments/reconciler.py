@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jatra.db.bookings import Booking
 from jatra.domain.booking_states import BookingStatus
@@ -21,17 +21,25 @@ from jatra.infra.resources import Resources
 from jatra.payments import settle
 from jatra.payments.client import ProviderClient
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import counter
+from jatra.telemetry.metrics import counter, gauge
 
 log = structlog.get_logger()
 ACTIONS = counter(c.RECONCILIATIONS)
+STUCK_NOW = gauge(c.BOOKINGS_STUCK)
+#: in payment this long after its 202, a booking counts as stuck (the payment path takes seconds)
+STUCK_AFTER = dt.timedelta(minutes=2)
 STUCK = (BookingStatus.PAYMENT_PENDING.value, BookingStatus.PAYMENT_PROCESSING.value)
 
 
 async def reconcile(res: Resources) -> int:
     settings = res.settings
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.hold_ttl_s)
+    now = dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(seconds=settings.hold_ttl_s)
     async with res.db()() as session:
+        stuck_now = await session.scalar(
+            select(func.count()).where(Booking.status.in_(STUCK), Booking.created_at < now - STUCK_AFTER)
+        )
+        STUCK_NOW.set(stuck_now or 0)
         stuck = list(
             (
                 await session.scalars(

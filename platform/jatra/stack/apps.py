@@ -25,7 +25,12 @@ class JatraProcess(Supervised):
         return [sys.executable, "-m", "jatra", *self.command, "--port", str(self.port(ctx))]
 
     def env(self, ctx: StackContext) -> dict[str, str]:
-        return {"JATRA_STATE_DIR": str(ctx.state_dir), "JATRA_PORT_BASE": str(ctx.ports.base)}
+        return {
+            "JATRA_STATE_DIR": str(ctx.state_dir),
+            "JATRA_PORT_BASE": str(ctx.ports.base),
+            # no collector runs here: spans go to OTLP JSON files, which `jatra trace` reads
+            "JATRA_TRACE_DIR": str(ctx.state_dir / "traces"),
+        }
 
     def ready(self, ctx: StackContext) -> bool:
         return http_ok(f"http://127.0.0.1:{self.port(ctx)}/health")

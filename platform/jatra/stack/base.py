@@ -14,6 +14,10 @@ class StackContext:
     state_dir: Path
     ports: Ports
     api_replicas: int = 1
+    #: the `environment` label on every scraped series
+    environment: str = "dev"
+    #: where Prometheus loads rules from (default: the committed alerts/generated)
+    rules_dir: Path | None = None
 
     def data(self, name: str) -> Path:
         return self.state_dir / "data" / name

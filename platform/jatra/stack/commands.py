@@ -13,7 +13,7 @@ from jatra.stack.supervisor import Supervisor, restarts
 
 
 def stack_for(settings: Settings) -> Stack:
-    return Stack(Path(settings.state_dir), settings.ports, settings.api_replicas)
+    return Stack(Path(settings.state_dir), settings.ports, settings.api_replicas, settings.environment)
 
 
 def ephemeral_range() -> range:

@@ -12,7 +12,8 @@ import structlog
 
 from jatra.stack.apps import jatra_processes
 from jatra.stack.base import Server, StackContext
-from jatra.stack.monitoring import Alertmanager, NodeExporter, PostgresExporter, Prometheus, RedisExporter
+from jatra.stack.exporters import NodeExporter, PgBouncerExporter, PostgresExporter, RedisExporter
+from jatra.stack.monitoring import Alertmanager, Prometheus
 from jatra.stack.ports import MAX_API_REPLICAS, Ports
 from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
 from jatra.stack.stores import Epmd, PgBouncer, Postgres, RabbitMQ, Redis
@@ -34,7 +35,8 @@ def data_servers() -> list[Server]:
 
 
 def monitoring_servers() -> list[Server]:
-    return [Alertmanager(), Prometheus(), RedisExporter(), PostgresExporter(), NodeExporter()]
+    exporters = [RedisExporter(), PostgresExporter(), PgBouncerExporter(), NodeExporter()]
+    return [Alertmanager(), Prometheus(), *exporters]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,10 @@ class Running:
 
 
 class Stack:
-    def __init__(self, state_dir: Path, ports: Ports, api_replicas: int = 1) -> None:
-        self.ctx = StackContext(state_dir=state_dir.resolve(), ports=ports, api_replicas=api_replicas)
+    def __init__(
+        self, state_dir: Path, ports: Ports, api_replicas: int = 1, environment: str = "dev"
+    ) -> None:
+        self.ctx = StackContext(state_dir.resolve(), ports, api_replicas, environment)
         self.state_file = self.ctx.state_dir / "stack.json"
 
     # -- state file ------------------------------------------------------------------------------------

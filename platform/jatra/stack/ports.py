@@ -102,3 +102,7 @@ class Ports:
     @property
     def node_exporter(self) -> int:
         return self.base + 52
+
+    @property
+    def pgbouncer_exporter(self) -> int:
+        return self.base + 53

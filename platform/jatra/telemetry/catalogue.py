@@ -269,3 +269,31 @@ NOTIFICATIONS_SENT = _spec(
     "Notifications by channel (sms, email) and outcome (sent, failed, duplicate).",
     ("channel", "outcome"),
 )
+SETTLE_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+BOOKING_SETTLED = _spec(
+    "jatra_bookings_settle_duration_seconds",
+    "histogram",
+    "Time from a booking's 202 to its final state (CONFIRMED, PAYMENT_FAILED, EXPIRED), by that state.",
+    ("state",),
+    SETTLE_BUCKETS,
+)
+BOOKINGS_STUCK = _spec(
+    "jatra_bookings_stuck",
+    "gauge",
+    "Bookings still in payment two minutes or more after their 202 (the reconciler counts them each pass).",
+)
+
+# -- the telemetry pipeline itself -------------------------------------------------------------------------
+LOG_EVENTS = _spec(
+    "jatra_telemetry_log_events_total",
+    "counter",
+    "Log events this process emitted, by level (after redaction; every one is written to stdout).",
+    ("level",),
+)
+SPANS = _spec(
+    "jatra_telemetry_spans_total",
+    "counter",
+    "Sampled spans by outcome: ended (produced), exported (accepted by an exporter), failed (an exporter "
+    "refused or could not be reached), dropped (the export queue was full).",
+    ("outcome",),
+)

@@ -14,8 +14,13 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from jatra import __version__
 from jatra.settings import Settings
+from jatra.telemetry import catalogue as c
 from jatra.telemetry.access_log import AccessLogMiddleware
+from jatra.telemetry.metrics import counter
 from jatra.telemetry.redact import redact
+
+LOG_EVENTS = counter(c.LOG_EVENTS)
+LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "exception"})
 
 
 def _add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
@@ -58,6 +63,14 @@ class _ServiceFields:
         return event_dict
 
 
+def _count(_: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """Count the event by level (``jatra_telemetry_log_events_total``): what this process logs."""
+    record = event_dict.get("_record")
+    level = record.levelname.lower() if record is not None else method
+    LOG_EVENTS.labels(level if level in LEVELS else "other").inc()
+    return event_dict
+
+
 def _shared_processors(service_name: str, environment: str) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -67,7 +80,8 @@ def _shared_processors(service_name: str, environment: str) -> list[Processor]:
         _ecs_error,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
-        redact,  # last: it also sees the rendered tracebacks
+        redact,  # it also sees the rendered tracebacks
+        _count,
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
@@ -10,12 +11,17 @@ from litestar.types import Scope
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 from jatra import __version__
 from jatra.settings import Settings
+from jatra.telemetry.trace_export import (
+    CountingBatchSpanProcessor,
+    CountingExporter,
+    EndedSpans,
+    OtlpJsonFileExporter,
+)
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
@@ -26,8 +32,9 @@ def setup_tracing(
 ) -> TracerProvider | None:
     """Install the global tracer provider and instrument SQLAlchemy, Redis, aio-pika and httpx.
 
-    Spans are exported over OTLP/HTTP when ``JATRA_OTLP_ENDPOINT`` is set and not at all otherwise;
-    ``extra_processors`` lets tests attach an in-memory exporter. Returns None when telemetry is off.
+    Spans are exported over OTLP/HTTP when ``JATRA_OTLP_ENDPOINT`` is set, and written as OTLP JSON lines
+    when ``JATRA_TRACE_DIR`` is (the local stack); ``extra_processors`` lets tests attach an in-memory
+    exporter. Returns None when telemetry is off.
     """
     global _provider  # noqa: PLW0603 - one provider per process, as OpenTelemetry requires
     if not settings.telemetry_enabled:
@@ -47,13 +54,18 @@ def setup_tracing(
         provider = TracerProvider(
             resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
         )
+        provider.add_span_processor(EndedSpans())
         if settings.otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
                 OTLPSpanExporter,
             )
 
             endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+            exporter = CountingExporter(OTLPSpanExporter(endpoint=endpoint))
+            provider.add_span_processor(CountingBatchSpanProcessor(exporter))
+        if settings.trace_dir:
+            files = CountingExporter(OtlpJsonFileExporter(Path(settings.trace_dir), service_name))
+            provider.add_span_processor(CountingBatchSpanProcessor(files))
         for processor in extra_processors:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)

@@ -1,0 +1,42 @@
+"""Seat holds: conflict surges and holds that expire instead of becoming bookings."""
+
+from jatra.observability.promql import rate, sum_by
+from jatra.observability.rules import Alert, Group
+from jatra.telemetry import catalogue as c
+
+W = "10m"
+CONFLICTED = sum_by(rate(c.HOLD_OUTCOMES, 'outcome="conflicted"', window=W), "environment")
+ATTEMPTS = sum_by(rate(c.HOLD_ATTEMPTS, window=W), "environment")
+EXPIRED = sum_by(rate(c.HOLD_ENDED, 'reason="expired"', window="30m"), "environment")
+ENDED = sum_by(rate(c.HOLD_ENDED, window="30m"), "environment")
+
+groups = [
+    Group(
+        "jatra-holds",
+        (
+            Alert(
+                "HoldConflictSurge",
+                f"{CONFLICTED} / clamp_min({ATTEMPTS}, 1e-9) > 0.5 and {ATTEMPTS} > 1",
+                "10m",
+                "ticket",
+                "Most hold attempts lose their seats to other passengers",
+                "{{ $value | humanizePercentage }} of hold attempts in {{ $labels.environment }} conflicted "
+                "over 10 minutes: passengers keep choosing seats someone else holds (a stale seat map, "
+                "a sold-out rush, or holds not released).",
+                "jatra-holds",
+                {"engine": "redis"},
+            ),
+            Alert(
+                "HoldsExpiringWithoutBookings",
+                f"{EXPIRED} / clamp_min({ENDED}, 1e-9) > 0.5 and {ENDED} > 0.1",
+                "30m",
+                "ticket",
+                "Most holds expire instead of being booked",
+                "{{ $value | humanizePercentage }} of the holds that ended in {{ $labels.environment }} "
+                "over 30 minutes expired: passengers hold seats and never pay (a broken booking step, a "
+                "payment page that fails, or seat hoarding).",
+                "jatra-holds",
+            ),
+        ),
+    ),
+]

@@ -1,0 +1,61 @@
+"""PromQL built from the metric catalogue, so that no metric name is typed twice.
+
+Selectors take a :class:`~jatra.telemetry.catalogue.MetricSpec` (Jatra's own metrics) or an
+:class:`External` (a metric of a named exporter: RabbitMQ, postgres, pgbouncer, redis, node,
+kube-state-metrics). The test of the generated files checks every name they use against both lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jatra.telemetry.catalogue import MetricSpec
+
+#: Grafana's rate window: at least four scrapes, whatever the zoom
+RATE = "$__rate_interval"
+#: every Jatra series on a dashboard is filtered by the environment variable
+ENV = 'environment=~"$environment"'
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    """A metric some exporter serves (not Jatra's catalogue)."""
+
+    name: str
+    exporter: str
+    kind: str = "gauge"
+
+
+Metric = MetricSpec | External
+
+
+def series(metric: Metric, suffix: str = "") -> str:
+    """The stored series name: counters as exported (``_total``), histograms with a suffix."""
+    return metric.name + suffix
+
+
+def sel(metric: Metric, *matchers: str, suffix: str = "") -> str:
+    """``name{m1,m2}``: matchers are written in PromQL (``'outcome="acquired"'``)."""
+    inner = ",".join(m for m in matchers if m)
+    return f"{series(metric, suffix)}{{{inner}}}" if inner else series(metric, suffix)
+
+
+def rate(metric: Metric, *matchers: str, window: str = RATE, suffix: str = "") -> str:
+    return f"rate({sel(metric, *matchers, suffix=suffix)}[{window}])"
+
+
+def sum_by(expr: str, *labels: str) -> str:
+    return f"sum by ({', '.join(labels)}) ({expr})" if labels else f"sum({expr})"
+
+
+def quantile(
+    q: float, metric: MetricSpec, *matchers: str, by: tuple[str, ...] = (), window: str = RATE
+) -> str:
+    """The q-quantile of a histogram, per ``by`` labels."""
+    buckets = sum_by(rate(metric, *matchers, window=window, suffix="_bucket"), "le", *by)
+    return f"histogram_quantile({q}, {buckets})"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    """numerator / denominator, 0 rather than NaN when nothing happened."""
+    return f"({numerator}) / clamp_min({denominator}, 1e-9)"
