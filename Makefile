@@ -14,6 +14,7 @@ demo: bootstrap
 	@$(VENV)/jatra seed
 	@$(VENV)/jatra rush --rate 5 --duration 15 --passengers 50 --out var/rush-demo.json
 	@$(VENV)/jatra demo
+	@$(VENV)/jatra alerts --last 5
 
 ## Lint, type-check and run every test against real servers the fixtures start.
 test: bootstrap lint

@@ -36,6 +36,7 @@ dashboard = dashboard(
                     "s",
                     q(quantile(0.99, c.BOOKING_SETTLED, ENV, by=("state",)), "p99 {{state}}"),
                     q(quantile(0.5, c.BOOKING_SETTLED, ENV, by=("state",)), "p50 {{state}}"),
+                    exemplars=True,
                 ),
                 timeseries(
                     "Bookings stuck in payment",

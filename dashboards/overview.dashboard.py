@@ -55,6 +55,13 @@ dashboard = dashboard(
                     exemplars=True,
                 ),
                 timeseries(
+                    "Unhandled errors per second by service",
+                    "Requests that ended in an exception no handler mapped to a problem (a bug, or a "
+                    "dependency failure surfacing as a 5xx): should stay at 0.",
+                    "reqps",
+                    q(sum_by(rate(c.HTTP_ERRORS, ENV, SVC), "service"), "{{service}}"),
+                ),
+                timeseries(
                     "Requests in progress",
                     "Requests being handled right now, per service: a queue building up shows here first.",
                     "short",

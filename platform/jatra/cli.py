@@ -169,6 +169,15 @@ def gen(check: bool) -> None:
 
 
 @main.command()
+@click.option("--last", type=int, default=20, show_default=True, help="Notifications to show.")
+def alerts(last: int) -> None:
+    """What is alerting now (Alertmanager) and the last notifications the pager and tickets received."""
+    from jatra.stack.alert_views import render_alerts  # noqa: PLC0415
+
+    click.echo(render_alerts(_settings(), last))
+
+
+@main.command()
 @click.argument("ident")
 def trace(ident: str) -> None:
     """Show one trace as a waterfall: IDENT is a trace id (32 hex digits) or a booking id."""
@@ -260,6 +269,11 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
 
         app = create_provider_app(settings)
         port = port or settings.ports.app("payment-provider")
+    elif services == ("alert-receiver",):
+        from jatra.stack.alert_receiver import create_receiver_app  # noqa: PLC0415
+
+        app = create_receiver_app(settings)
+        port = port or settings.ports.app("alert-receiver")
     else:
         app = create_app(services or ("all",), settings)
     sockets = [listening_socket(settings.api_host, port or settings.ports.api)]

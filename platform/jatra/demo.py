@@ -120,4 +120,5 @@ async def passenger_walkthrough(settings: Settings) -> str:
             f"booking: {status['status']}, ticket {status.get('ticket_number')} "
             f"(PDF at {base}{location}/ticket.pdf; SMS in {settings.outbox_dir})"
         )
+        lines.append(f"trace: `jatra trace {status.get('booking_id')}` draws this booking's whole trace")
     return "\n".join(lines)

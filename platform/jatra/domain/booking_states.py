@@ -15,7 +15,7 @@ import structlog
 from opentelemetry import trace
 
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import counter, histogram
+from jatra.telemetry.metrics import counter, histogram, trace_exemplar
 
 log = structlog.get_logger()
 TRANSITIONS_TOTAL = counter(c.BOOKING_TRANSITIONS)
@@ -73,7 +73,8 @@ def transition(booking: HasStatus, to: BookingStatus, reason: str | None = None)
     TRANSITIONS_TOTAL.labels(current.value, to.value).inc()
     created = getattr(booking, "created_at", None)
     if to in SETTLED_STATES and isinstance(created, dt.datetime):
-        SETTLED.labels(to.value).observe(max((dt.datetime.now(dt.UTC) - created).total_seconds(), 0.0))
+        waited = max((dt.datetime.now(dt.UTC) - created).total_seconds(), 0.0)
+        SETTLED.labels(to.value).observe(waited, trace_exemplar())
     trace.get_current_span().add_event(
         "booking.transition", {"jatra.booking.from": current.value, "jatra.booking.to": to.value}
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import counter, histogram
+from jatra.telemetry.metrics import counter, histogram, trace_exemplar
 
 ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
 DURATION = histogram(c.PAYMENT_DURATION)
@@ -54,7 +54,7 @@ class ProviderClient:
             sent = isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError)
             raise ProviderUnavailable(str(exc) or type(exc).__name__, ambiguous=sent) from exc
         finally:
-            DURATION.observe(time.perf_counter() - t0)
+            DURATION.observe(time.perf_counter() - t0, trace_exemplar())
         if response.status_code >= 500:
             ATTEMPTS.labels("error").inc()
             raise ProviderUnavailable(f"provider answered {response.status_code}")

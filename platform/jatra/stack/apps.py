@@ -61,4 +61,5 @@ def jatra_processes(replicas: int) -> list[Supervised]:
         JatraProcess("payments", ["worker", "payments"]),
         JatraProcess("reconciler", ["worker", "reconciler"]),
         JatraProcess("notifications", ["worker", "notifications"]),
+        JatraProcess("alert-receiver", ["serve", "alert-receiver"]),
     ]

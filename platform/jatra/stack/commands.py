@@ -84,6 +84,10 @@ def summary(settings: Settings, stack: Stack) -> str:
         f"  RabbitMQ        amqp://127.0.0.1:{p.amqp}   management: {h}:{p.rabbitmq_management} (guest)",
         f"  Postgres        127.0.0.1:{p.postgres} (PgBouncer {p.pgbouncer})   Redis 127.0.0.1:{p.redis}",
         "  metrics         one /metrics per API replica and per worker, scraped every 5s",
+        f"  alerts          rules from alerts/generated; `jatra alerts` shows what fired "
+        f"(receiver {h}:{p.app('alert-receiver')})",
+        f"  traces          OTLP JSON in {stack.ctx.state_dir / 'traces'}; `jatra trace <id>`",
+        "  dashboards      dashboards/generated/*.json (Grafana runs in compose: `make compose-up`)",
     ]
     if api_replica(1) not in running:
         lines.append("  (Jatra processes not started: run `jatra up` without --no-apps)")

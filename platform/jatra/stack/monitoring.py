@@ -60,10 +60,12 @@ def prometheus_config(ctx: StackContext) -> str:
 
 
 def alertmanager_config(ctx: StackContext) -> str:
-    generated = REPO_ROOT / "alerts" / "generated" / "alertmanager.yml"
-    if generated.exists():
-        return generated.read_text()
-    return "route:\n  receiver: default\nreceivers:\n  - name: default\n"
+    """The generated configuration, its webhooks pointed at the stack's own receiver on loopback."""
+    from jatra.observability.generate import load  # noqa: PLC0415 - grafanalib is only needed here
+
+    generated = (REPO_ROOT / "alerts" / "generated" / "alertmanager.yml").read_text()
+    receiver = load(REPO_ROOT / "alerts" / "alertmanager.config.py").RECEIVER
+    return generated.replace(receiver, f"http://127.0.0.1:{ctx.ports.app('alert-receiver')}")
 
 
 class Prometheus(Server):

@@ -13,6 +13,7 @@ APP_OFFSETS: dict[str, int] = {
     "payments": 4,
     "reconciler": 5,
     "notifications": 6,
+    "alert-receiver": 7,
     "payment-provider": 9,
 }
 #: API replica N (1-based) serves /metrics and /health on base + 60 + N; all share the API port

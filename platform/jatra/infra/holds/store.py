@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from jatra.infra.scripts import AnyRedis, LuaScript
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import histogram
+from jatra.telemetry.metrics import histogram, trace_exemplar
 
 tracer = trace.get_tracer(__name__)
 SCRIPT_DURATION = histogram(c.HOLD_SCRIPT_DURATION)
@@ -100,7 +100,7 @@ class HoldStore:
             try:
                 raw = await script(self.redis, keys, args)
             finally:
-                SCRIPT_DURATION.labels(script.name).observe(time.perf_counter() - t0)
+                SCRIPT_DURATION.labels(script.name).observe(time.perf_counter() - t0, trace_exemplar())
             result = [_s(x) for x in raw]
             span.set_attribute("jatra.hold.outcome", result[0])
             return result

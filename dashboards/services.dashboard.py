@@ -1,0 +1,99 @@
+"""Search, accounts and the background workers: the parts of Jatra around the booking path."""
+
+from jatra.observability.panels import dashboard, q, timeseries
+from jatra.observability.promql import ENV, quantile, rate, sel, sum_by
+from jatra.telemetry import catalogue as c
+
+dashboard = dashboard(
+    "jatra-services",
+    "Jatra / Search, accounts and workers",
+    "The search cache, logins by OTP and token refreshes, the timetable, and every worker's loop.",
+    [
+        (
+            "Search",
+            [
+                timeseries(
+                    "Search cache lookups per second by result",
+                    "hit: answered from Redis; miss: computed in Postgres; error: Redis failed and Postgres "
+                    "answered.",
+                    "ops",
+                    q(sum_by(rate(c.SEARCH_CACHE_LOOKUPS, ENV), "result"), "{{result}}"),
+                    stacked=True,
+                ),
+                timeseries(
+                    "Search cache invalidations per second by reason",
+                    "Cached days dropped because journeys or inventory changed.",
+                    "ops",
+                    q(sum_by(rate(c.SEARCH_CACHE_INVALIDATIONS, ENV), "reason"), "{{reason}}"),
+                ),
+                timeseries(
+                    "Journeys per search",
+                    "p50 and p99 of how many journeys a computed search returned.",
+                    "short",
+                    q(quantile(0.5, c.SEARCH_RESULTS, ENV), "p50"),
+                    q(quantile(0.99, c.SEARCH_RESULTS, ENV), "p99"),
+                ),
+                timeseries(
+                    "Journeys materialised per second",
+                    "Journeys the timetable worker created as the horizon rolls forward.",
+                    "ops",
+                    q(sum_by(rate(c.JOURNEYS_MATERIALISED, ENV)), "journeys"),
+                ),
+            ],
+        ),
+        (
+            "Accounts",
+            [
+                timeseries(
+                    "One-time passwords per second by outcome",
+                    "Codes sent by SMS, and requests refused by the per-phone limit.",
+                    "ops",
+                    q(sum_by(rate(c.OTP_REQUESTS, ENV), "outcome"), "{{outcome}}"),
+                ),
+                timeseries(
+                    "Logins and refreshes per second by outcome",
+                    "Logins by code (ok, wrong, expired, exhausted) and refresh-token rotations (ok, "
+                    "reused: a "
+                    "stolen token was presented and its family revoked).",
+                    "ops",
+                    q(sum_by(rate(c.LOGINS, ENV), "outcome"), "login {{outcome}}"),
+                    q(sum_by(rate(c.REFRESHES, ENV), "outcome"), "refresh {{outcome}}"),
+                ),
+            ],
+        ),
+        (
+            "Workers",
+            [
+                timeseries(
+                    "Worker loop runs per second by outcome",
+                    "Each background loop's iterations, ok or error, per worker.",
+                    "ops",
+                    q(sum_by(rate(c.WORKER_RUNS, ENV), "worker", "outcome"), "{{worker}} {{outcome}}"),
+                ),
+                timeseries(
+                    "Seconds since each worker's last good run",
+                    "Time since a worker last finished a loop without error (the reaper every 15 s, the "
+                    "timetable every hour).",
+                    "s",
+                    q(f"time() - max by (worker) ({sel(c.WORKER_LAST_SUCCESS, ENV)})", "{{worker}}"),
+                ),
+                timeseries(
+                    "Readiness of each dependency",
+                    "1 when the process's last readiness probe of a dependency (db, redis, amqp) passed; "
+                    "probes run when /ready is asked (Kubernetes asks every few seconds).",
+                    "none",
+                    q(
+                        f"min by (process, dependency) ({sel(c.DEPENDENCY_UP, ENV)})",
+                        "{{process}} {{dependency}}",
+                    ),
+                ),
+                timeseries(
+                    "Readiness probe duration",
+                    "p99 of one probe of a dependency.",
+                    "s",
+                    q(quantile(0.99, c.DEPENDENCY_CHECK_DURATION, ENV, by=("dependency",)), "{{dependency}}"),
+                ),
+            ],
+        ),
+    ],
+)

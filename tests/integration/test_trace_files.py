@@ -1,0 +1,52 @@
+"""One booking is one trace, written locally as OTLP JSON by every process it crosses, and `jatra trace`
+draws it from the HTTP request through Redis, Postgres and RabbitMQ to the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.fixtures.accounts import MakePassengers
+from tests.integration.payflow import book, final_state, set_faults
+
+pytestmark = pytest.mark.integration
+CROSSED = ("jatra-api", "jatra-outbox", "jatra-payments", "jatra-payment-provider", "jatra-notifications")
+
+
+def jatra_trace(ident: str) -> str:
+    command = [sys.executable, "-m", "jatra", "trace", ident]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_jatra_trace_draws_one_booking_across_every_process(
+    jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
+        booked = await book(http, rider)
+        assert (await final_state(http, rider, booked["booking_id"]))["status"] == "CONFIRMED"
+    deadline = time.monotonic() + 60  # spans leave each process in batches, every few seconds
+    while True:
+        drawn = await asyncio.to_thread(jatra_trace, booked["booking_id"])
+        if all(service in drawn for service in CROSSED) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    header = drawn.splitlines()[0]
+    assert header.startswith("trace ") and "spans" in header, drawn
+    for service in CROSSED:
+        assert service in drawn, f"{service} missing from the trace:\n{drawn}"
+    assert "POST /api/v1/bookings" in drawn  # the request that started it
+    for system in ("EVALSHA", "INSERT", "publish"):  # Redis, Postgres and RabbitMQ spans
+        assert system.lower() in drawn.lower(), f"no {system} span:\n{drawn}"
+    trace_id = header.split()[1].rstrip(":")
+    assert jatra_trace(trace_id).splitlines()[0] == header  # the same trace, found by its id
