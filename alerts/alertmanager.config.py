@@ -10,6 +10,8 @@
 
 #: where the receivers post; `jatra up` rewrites this host for its own receiver on loopback
 RECEIVER = "http://alert-receiver:9095"
+#: the alerts that say an engine is down; the alerts labelled with that engine follow from them
+ENGINE_DOWN = "PostgresDown|PgBouncerDown|RedisDown|RabbitMQDown"
 
 config = {
     "route": {
@@ -34,8 +36,8 @@ config = {
             "equal": ["environment", "slo"],
         },
         {
-            "source_matchers": ['alertname=~"PostgresDown|RedisDown|TargetDown"', 'engine=~".+"'],
-            "target_matchers": ['engine=~".+"', 'alertname!~"PostgresDown|RedisDown"'],
+            "source_matchers": [f'alertname=~"{ENGINE_DOWN}"'],
+            "target_matchers": ['engine=~".+"', f'alertname!~"{ENGINE_DOWN}"'],
             "equal": ["environment", "engine"],
         },
         {

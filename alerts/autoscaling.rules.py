@@ -5,7 +5,7 @@ from jatra.observability.promql import sel
 from jatra.observability.rules import Alert, Group
 
 JATRA = 'horizontalpodautoscaler=~"jatra-.*"'
-BY = "namespace, horizontalpodautoscaler"
+BY = "environment, namespace, horizontalpodautoscaler"
 
 groups = [
     Group(

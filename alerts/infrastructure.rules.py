@@ -5,6 +5,8 @@ from jatra.observability.promql import sel
 from jatra.observability.rules import Alert, Group
 from jatra.telemetry import catalogue as c
 
+RABBITMQ_UP = sel(x.UP, 'job="rabbitmq"')
+
 groups = [
     Group(
         "jatra-infrastructure",
@@ -41,6 +43,28 @@ groups = [
                 "(searches fall back to Postgres).",
                 "jatra-infrastructure",
                 {"engine": "redis"},
+            ),
+            Alert(
+                "PgBouncerDown",
+                f"max by (environment) ({sel(x.PGB_UP)}) == 0",
+                "1m",
+                "page",
+                "PgBouncer does not answer",
+                "The pgbouncer exporter in {{ $labels.environment }} cannot reach PgBouncer: the services "
+                "reach Postgres only through it, so no booking can be taken or settled.",
+                "jatra-infrastructure",
+                {"engine": "postgres"},
+            ),
+            Alert(
+                "RabbitMQDown",
+                f"max by (environment) ({RABBITMQ_UP}) == 0",
+                "1m",
+                "page",
+                "RabbitMQ does not answer",
+                "Prometheus cannot reach RabbitMQ in {{ $labels.environment }}: bookings are still accepted "
+                "and wait in the outbox, but none is paid or notified until it is back.",
+                "jatra-queues",
+                {"engine": "rabbitmq"},
             ),
             Alert(
                 "PostgresConnectionsNearLimit",

@@ -13,13 +13,15 @@ groups = [
         (
             Alert(
                 "CircuitBreakerOpen",
-                f"max by (environment, target) ({sel(c.BREAKER_STATE)}) == 2",
-                "5m",
+                # not closed at any point in 5 minutes: open, with only failed trial calls (half-open)
+                f"min by (environment, target) (min_over_time({sel(c.BREAKER_STATE)}[5m])) >= 1",
+                "0m",
                 "page",
-                "The circuit breaker to {{ $labels.target }} is open",
-                "Calls to {{ $labels.target }} ({{ $labels.environment }}) have failed so often that the "
-                "breaker refuses them at once, for 5 minutes now. Payments wait within their retry budget, "
-                "then fail with nothing charged.",
+                "The circuit breaker to {{ $labels.target }} has not closed for 5 minutes",
+                "Calls to {{ $labels.target }} ({{ $labels.environment }}) failed so often that its breaker "
+                "opened and every trial call since has failed too (5 minutes). For the payment provider, "
+                "payments wait within their retry budget, then fail with nothing charged; for an SMS or "
+                "e-mail channel, notifications are retried and then dead-lettered.",
                 "jatra-breakers",
             ),
             Alert(

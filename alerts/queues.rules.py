@@ -48,8 +48,9 @@ groups = [
                 "ticket",
                 "Messages wait in {{ $labels.queue }}",
                 "{{ $value }} messages sit in the dead-letter queue {{ $labels.queue }} "
-                "({{ $labels.environment }}): each is a payment request or event no worker could handle, "
-                "with its reason in the x-jatra-reason header.",
+                "({{ $labels.environment }}): each is a payment request or event no worker could handle. "
+                "Its reason is in the x-jatra-reason header when a worker dead-lettered it, in x-death when "
+                "the broker did (after 5 deliveries).",
                 "jatra-queues",
             ),
             Alert(

@@ -48,7 +48,11 @@ def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[st
 
 
 async def relay_once(res: Resources) -> int:
-    """Publish up to one batch of unsent messages with publisher confirms, then mark them sent."""
+    """Publish up to one batch of unsent messages with publisher confirms, then mark them sent.
+
+    The lag and backlog are measured first, so that they keep growing while the broker is down (the
+    publish below fails then, and the worker loop retries)."""
+    await measure(res)
     exchanges = await _exchanges(res)
     async with res.db()() as session, session.begin():
         rows = (
@@ -68,18 +72,20 @@ async def relay_once(res: Resources) -> int:
                 .where(OutboxMessage.id.in_([r.id for r in rows]))
                 .values(sent_at=func.now())
             )
-        pending, oldest = (
-            await session.execute(
-                select(func.count(), func.min(OutboxMessage.created_at)).where(
-                    OutboxMessage.sent_at.is_(None)
-                )
-            )
-        ).one()
-    # Counted after the update, in the same transaction: what is still waiting.
-    PENDING.set(int(pending))
-    LAG.set(0 if oldest is None else max(time.time() - oldest.timestamp(), 0))
+    await measure(res)
     await _count_dead_letters(res)
     return len(rows)
+
+
+async def measure(res: Resources) -> None:
+    """Publish what waits: the count of unsent messages and the age of the oldest."""
+    async with res.db()() as session:
+        unsent = select(func.count(), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.sent_at.is_(None)
+        )
+        pending, oldest = (await session.execute(unsent)).one()
+    PENDING.set(int(pending))
+    LAG.set(0 if oldest is None else max(time.time() - oldest.timestamp(), 0))
 
 
 async def _count_dead_letters(res: Resources) -> None:

@@ -74,9 +74,8 @@ def _available(method: str, path: str) -> tuple[Window, Window]:
 
 def _fast(method: str, path: str, seconds: str) -> tuple[Window, Window]:
     def good(w: str) -> str:
-        return sum_by(
-            rate(c.HTTP_DURATION, _route(method, path), f'le="{seconds}"', window=w, suffix="_bucket")
-        )
+        within = f'le="{seconds}"'
+        return sum_by_env(rate(c.HTTP_DURATION, _route(method, path), within, window=w, suffix="_bucket"))
 
     def total(w: str) -> str:
         return sum_by_env(rate(c.HTTP_DURATION, _route(method, path), window=w, suffix="_count"))

@@ -29,7 +29,7 @@ def render_alerts(settings: Settings, last: int) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in {"alertname", "severity"})
         lines.append(
             f"  [{labels.get('severity', '?'):6}] {labels.get('alertname')}  {extra}  since "
-            "{alert.get('startsAt')}"
+            f"{alert.get('startsAt')}"
         )
     sent = read_notifications(settings)[-last:]
     lines.append(f"last {len(sent)} notifications (page and ticket receivers):")
