@@ -16,9 +16,11 @@ groups = [
                 f"{sel(x.UP)} == 0",
                 "2m",
                 "page",
-                "Prometheus cannot scrape {{ $labels.job }} {{ $labels.process }} at {{ $labels.instance }}",
-                "The {{ $labels.job }} target {{ $labels.instance }} ({{ $labels.process }}) in "
-                "{{ $labels.environment }} has not answered a scrape for 2 minutes: it is down, or its "
+                "Prometheus cannot scrape {{ $labels.job }}{{ with $labels.process }} {{ . }}{{ end }} at "
+                "{{ $labels.instance }}",
+                "The {{ $labels.job }} target {{ $labels.instance }}{{ with $labels.process }} ({{ . }}){{ "
+                "end }} "
+                "in {{ $labels.environment }} has not answered a scrape for 2 minutes: it is down, or its "
                 "panels and alerts are blind.",
                 "jatra-telemetry",
             ),

@@ -1,7 +1,7 @@
 """Autoscaling: every HorizontalPodAutoscaler's replicas against its range, CPU against its target.
 
 The series come from kube-state-metrics v2 in a cluster (Helm); nothing here runs one, so these panels
-are checked against promtool series (alerts/tests/autoscaling.test.yml), not live data.
+are checked against promtool series (alerts/tests/autoscaling-panels.test.yml), not live data.
 """
 
 from jatra.observability import exporters as x
@@ -10,8 +10,8 @@ from jatra.observability.promql import sel, sum_by
 from jatra.telemetry import catalogue as c
 
 HPA = 'namespace=~"$namespace",horizontalpodautoscaler=~"jatra-.*"'
-BY = "horizontalpodautoscaler"
-NAME = "{{horizontalpodautoscaler}}"
+BY = "namespace, horizontalpodautoscaler"  # one HPA name may exist in several namespaces
+NAME = "{{namespace}}/{{horizontalpodautoscaler}}"
 CPU = 'metric_name="cpu",metric_target_type="utilization"'
 
 dashboard = dashboard(

@@ -7,6 +7,8 @@ from jatra.telemetry import catalogue as c
 
 SVC = 'service=~"$service"'
 ERRORS = 'status_code=~"5.."'
+#: 0 per service that answered anything: a counter of errors that never happened has no series yet
+NONE = f"0 * {sum_by(rate(c.HTTP_REQUESTS, ENV, SVC), 'service')}"
 
 dashboard = dashboard(
     "jatra-overview",
@@ -27,7 +29,10 @@ dashboard = dashboard(
                     "Requests answered 5xx: each one burns error budget. 4xx are the client's and do not "
                     "count.",
                     "reqps",
-                    q(sum_by(rate(c.HTTP_REQUESTS, ENV, SVC, ERRORS), "service"), "{{service}}"),
+                    q(
+                        f"{sum_by(rate(c.HTTP_REQUESTS, ENV, SVC, ERRORS), 'service')} or {NONE}",
+                        "{{service}}",
+                    ),
                 ),
                 timeseries(
                     "Latency p99 by service",
@@ -59,7 +64,7 @@ dashboard = dashboard(
                     "Requests that ended in an exception no handler mapped to a problem (a bug, or a "
                     "dependency failure surfacing as a 5xx): should stay at 0.",
                     "reqps",
-                    q(sum_by(rate(c.HTTP_ERRORS, ENV, SVC), "service"), "{{service}}"),
+                    q(f"{sum_by(rate(c.HTTP_ERRORS, ENV, SVC), 'service')} or {NONE}", "{{service}}"),
                 ),
                 timeseries(
                     "Requests in progress",

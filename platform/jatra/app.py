@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from jatra import __version__
 from jatra.errors import exception_handlers
-from jatra.infra.health import health_router
+from jatra.infra.health import health_router, watched
 from jatra.infra.openapi import StrictStructSchemaPlugin
 from jatra.infra.options import options_response
 from jatra.infra.requests import JatraRequest
@@ -85,7 +85,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings, process, needs) as resources:
+        async with open_resources(settings, process, needs) as resources, watched(resources):
             app.state.resources = resources
             BUILD_INFO.labels(__version__, settings.environment).set(1)
             yield

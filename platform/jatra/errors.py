@@ -208,14 +208,27 @@ def dependency_error(exc: BaseException) -> DependencyUnavailable | None:
 
     A pool timeout is not an outage: every connection was busy, so the service is overloaded, and the
     answer says so (on-call reads these details)."""
+    import redis.exceptions  # noqa: PLC0415
     import sqlalchemy.exc  # noqa: PLC0415
 
     if isinstance(exc, sqlalchemy.exc.TimeoutError):
         return DependencyUnavailable(
             "postgres", "no database connection was free in time: overloaded; retry shortly"
         )
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return DependencyUnavailable(
+            "redis", "redis is full (maxmemory reached) and refuses writes; retry shortly"
+        )
     dependency = dependency_of(exc)
     return DependencyUnavailable(dependency) if dependency is not None else None
+
+
+def _redis_refusals() -> tuple[type[Exception], ...]:
+    """Answers by which a running Redis refuses work it would do when healthy: full, a read-only replica
+    after a failover, a cluster with a slot down or mid-migration."""
+    from redis import exceptions as r  # noqa: PLC0415
+
+    return (r.OutOfMemoryError, r.ReadOnlyError, r.ClusterDownError, r.TryAgainError, r.SlotNotCoveredError)
 
 
 def dependency_of(exc: BaseException) -> str | None:
@@ -224,7 +237,7 @@ def dependency_of(exc: BaseException) -> str | None:
     import redis.exceptions  # noqa: PLC0415
     import sqlalchemy.exc  # noqa: PLC0415
 
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, *_redis_refusals())):
         return "redis"
     if isinstance(
         exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError

@@ -67,6 +67,9 @@ class Settings:
     http_body_timeout_s: float = field(
         default=10.0, metadata=_doc("Longest pause allowed while a client sends a request body (then 408).")
     )
+    dependency_probe_interval_s: float = field(
+        default=15.0, metadata=_doc("How often each process probes its dependencies in the background.")
+    )
     retry_after_s: int = field(
         default=2, metadata=_doc("Retry-After (seconds) sent with a 503 when a dependency fails.")
     )

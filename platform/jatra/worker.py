@@ -14,7 +14,7 @@ import uvicorn
 from litestar import Litestar
 from opentelemetry import trace
 
-from jatra.infra.health import health_router
+from jatra.infra.health import health_router, watched
 from jatra.infra.http_server import server_config
 from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
@@ -96,7 +96,7 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
         # before any thread exists (Linux applies nice per thread; new threads inherit it)
         os.nice(settings.worker_nice)
     setup_tracing(settings, name)
-    async with open_resources(settings, name, spec.needs, db_pool=spec.db_pool) as res:
+    async with open_resources(settings, name, spec.needs, db_pool=spec.db_pool) as res, watched(res):
         # logging_config=None: the ECS logging configured above stays; Litestar's default would replace it.
         app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)
         app.state.resources = res

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 
 from jatra.app import create_app
 from jatra.settings import Settings
@@ -51,3 +53,24 @@ async def test_a_dead_database_is_a_503_problem_with_retry_after(settings: Setti
         assert response.headers["retry-after"] == str(settings.retry_after_s)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["dependency"] == "postgres"
+
+
+
+async def test_a_full_redis_refuses_with_a_503_not_a_500(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    redis: Redis,
+) -> None:
+    """Redis at maxmemory with noeviction (the local stack's policy) answers writes with OOM: that is a
+    dependency refusing work, so the passenger is told to retry. (A hold still goes through: its script's
+    first write frees memory, and Redis lets a script that has written finish, for atomicity.)"""
+    phone = f"+88017{secrets.randbelow(10**8):08d}"
+    before = (await redis.config_get("maxmemory"))["maxmemory"]
+    await redis.config_set("maxmemory", 1)
+    try:
+        response = await client.post("/api/v1/auth/otp", json={"phone": phone})
+    finally:
+        await redis.config_set("maxmemory", before)
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) > 0
+    assert response.json()["dependency"] == "redis" and "full" in response.json()["detail"]
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202

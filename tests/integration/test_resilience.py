@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -25,6 +26,7 @@ from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.stack.stores import RabbitMQ
 from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.integration.helpers import eventually
 from tests.integration.payflow import (
     RIDER,
     book,
@@ -141,6 +143,13 @@ async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
     assert await charges_for(settings, str(booking.id)) == ["REFUNDED"]
 
 
+async def broker_ready(settings: Settings, expected: bool) -> bool:
+    """Whether the outbox worker's /ready check of RabbitMQ says what ``expected`` says."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        body = (await http.get(f"http://127.0.0.1:{settings.ports.app('outbox')}/ready")).json()
+    return bool(body["checks"]["rabbitmq"]["ok"]) is expected
+
+
 async def test_a_broker_restart_mid_burst_loses_no_booking(
     jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
@@ -149,7 +158,9 @@ async def test_a_broker_restart_mid_burst_loses_no_booking(
     first = await asyncio.gather(*(book(client, who) for who in riders[:12]))
     jatra_processes_running.down(["rabbitmq"])  # bookings keep being accepted: they wait in the outbox
     second = await asyncio.gather(*(book(client, who) for who in riders[12:]))
+    await eventually(lambda: broker_ready(settings, False), 30, "the outbox worker reports the broker down")
     jatra_processes_running.up([RabbitMQ()])
+    await eventually(lambda: broker_ready(settings, True), 60, "the outbox worker reports the broker back")
     results = await asyncio.gather(
         *(
             final_state(client, who, b["booking_id"], within_s=90)

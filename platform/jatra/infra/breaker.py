@@ -19,6 +19,8 @@ STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 def _listener(name: str, event_type: str, event: Any) -> None:
     if event_type == "circuit_breaker_created":
         STATE.labels(name).set(0)
+        for state in STATES:  # every transition series exists from the start, at 0
+            TRANSITIONS.labels(name, state)
     elif event_type == "state_changed":
         state = str(getattr(event, "state", "closed"))
         STATE.labels(name).set(STATES.get(state, 0))

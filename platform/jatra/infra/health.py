@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Request, Response, Router, get
@@ -25,7 +26,9 @@ async def _probe_redis(res: Resources) -> None:
 
 async def _probe_amqp(res: Resources) -> None:
     connection = await res.ensure_amqp()
-    if connection is None or connection.is_closed:
+    # A robust connection is never "closed" by an outage (it reconnects by itself), so ask whether its
+    # transport is up now.
+    if connection is None or connection.is_closed or not connection.connected.is_set():
         raise ConnectionError("not connected to the broker")
 
 
@@ -56,6 +59,24 @@ async def check(res: Resources) -> dict[str, dict[str, Any]]:
 
     results = await asyncio.gather(*(one(n, p) for n, p in probes(res).items()))
     return dict(results)
+
+
+@asynccontextmanager
+async def watched(res: Resources) -> AsyncIterator[None]:
+    """Probe the dependencies every few seconds in the background, so ``jatra_dependency_up`` is a live
+    signal whether or not an orchestrator asks /ready (Kubernetes does; nothing does on a laptop)."""
+
+    async def watch() -> None:
+        while True:
+            await check(res)
+            await asyncio.sleep(res.settings.dependency_probe_interval_s)
+
+    task = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @get("/health", sync_to_thread=False)

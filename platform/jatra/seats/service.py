@@ -37,6 +37,21 @@ ATTEMPTS = counter(c.HOLD_ATTEMPTS)
 OUTCOMES = counter(c.HOLD_OUTCOMES)
 ENDED = counter(c.HOLD_ENDED)
 EXTENDED = counter(c.HOLD_EXTENDED)
+HOLD_RESULTS = ("acquired", "conflicted", "limited")
+_classes_seen: set[str] = set()
+
+
+def _count_attempt(seat_class: str) -> None:
+    """Count a hold attempt; the first one of a class also creates that class's outcome and extension
+    series at 0 (seat classes come from the timetable, so they cannot be listed in the catalogue)."""
+    if seat_class not in _classes_seen:
+        _classes_seen.add(seat_class)
+        for outcome in HOLD_RESULTS:
+            OUTCOMES.labels(outcome, seat_class)
+        EXTENDED.labels(seat_class)
+    ATTEMPTS.labels(seat_class).inc()
+
+
 MAX_SEATS_PER_HOLD = 4
 
 
@@ -115,7 +130,7 @@ class SeatsService:
         segment = self._validate(layout, request)
         seat_class = class_label(layout, request.seats)
         hold_id = uuid.uuid4()
-        ATTEMPTS.labels(seat_class).inc()
+        _count_attempt(seat_class)
         result = await self.store.hold(
             request.journey_id, hold_id, who.user_id, request.seats, segment.mask,
             ttl_s=self.settings.hold_ttl_s, max_seats=self.settings.hold_max_seats,

@@ -148,6 +148,8 @@ class Redis(Server):
         return [
             binary, "--port", str(self.port(ctx)), "--bind", "127.0.0.1", "--dir", str(ctx.data(self.name)),
             "--save", "", "--appendonly", "no", "--maxclients", "10000", "--protected-mode", "yes",
+            # a bound, and never evict: an evicted hold key would free seats someone holds
+            "--maxmemory", "1gb", "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
 
     def ready(self, ctx: StackContext) -> bool:

@@ -28,6 +28,9 @@ class MetricSpec:
     buckets: tuple[float, ...] | None = None
     #: "jatra" when our code creates the instrument, "litestar" when Litestar's Prometheus plugin does
     owner: str = "jatra"
+    #: every value of each label, when all are known in advance: the series are created at start, at 0,
+    #: so a panel or an alert on a rare outcome shows 0 instead of "no data"
+    known: tuple[tuple[str, ...], ...] = ()
 
     @property
     def series(self) -> tuple[str, ...]:
@@ -47,12 +50,15 @@ def _spec(
     labels: tuple[str, ...] = (),
     buckets: tuple[float, ...] | None = None,
     owner: str = "jatra",
+    known: tuple[tuple[str, ...], ...] = (),
 ) -> MetricSpec:
     if name in CATALOGUE:
         raise ValueError(f"metric {name} defined twice")
     if kind == "counter" and not name.endswith("_total"):
         raise ValueError(f"counter {name} must end in _total")
-    spec = MetricSpec(name, kind, help_, labels, buckets, owner)
+    if known and len(known) != len(labels):
+        raise ValueError(f"{name}: known values for {len(known)} of {len(labels)} labels")
+    spec = MetricSpec(name, kind, help_, labels, buckets, owner, known)
     CATALOGUE[name] = spec
     return spec
 
@@ -112,12 +118,14 @@ SEARCH_CACHE_LOOKUPS = _spec(
     "counter",
     "Journey-search cache lookups by result (hit, miss, error).",
     ("result",),
+    known=(("hit", "miss", "error"),),
 )
 SEARCH_CACHE_INVALIDATIONS = _spec(
     "jatra_catalog_search_cache_invalidations_total",
     "counter",
     "Explicit invalidations of cached journey searches, by reason.",
     ("reason",),
+    known=(("journeys_materialised", "reseed"),),
 )
 SEARCH_RESULTS = _spec(
     "jatra_catalog_search_results",
@@ -145,19 +153,25 @@ WORKER_LAST_SUCCESS = _spec(
 
 # -- auth -------------------------------------------------------------------------------------------------
 OTP_REQUESTS = _spec(
-    "jatra_auth_otp_requests_total", "counter", "OTP requests by outcome (sent, rate_limited).", ("outcome",)
+    "jatra_auth_otp_requests_total",
+    "counter",
+    "OTP requests by outcome (sent, rate_limited).",
+    ("outcome",),
+    known=(("sent", "rate_limited"),),
 )
 LOGINS = _spec(
     "jatra_auth_logins_total",
     "counter",
     "OTP exchanges by outcome (ok, wrong, expired, exhausted).",
     ("outcome",),
+    known=(("ok", "wrong", "expired", "exhausted"),),
 )
 REFRESHES = _spec(
     "jatra_auth_refreshes_total",
     "counter",
     "Refresh-token rotations by outcome (ok, reused, invalid, logout).",
     ("outcome",),
+    known=(("ok", "invalid", "reused", "logout"),),
 )
 
 # -- seats and holds --------------------------------------------------------------------------------------
@@ -207,6 +221,7 @@ IDEMPOTENCY = _spec(
     "counter",
     "Requests with an Idempotency-Key by outcome (new, replayed, in_flight, mismatch).",
     ("outcome",),
+    known=(("new", "replayed", "in_flight", "mismatch"),),
 )
 OUTBOX_PUBLISHED = _spec(
     "jatra_outbox_published_total",
@@ -230,6 +245,7 @@ PAYMENT_ATTEMPTS = _spec(
     "counter",
     "Calls to the payment provider by outcome (captured, declined, error, timeout, short_circuited).",
     ("outcome",),
+    known=(("captured", "declined", "error", "timeout", "short_circuited"),),
 )
 PAYMENT_DURATION = _spec(
     "jatra_payments_provider_duration_seconds",
@@ -255,6 +271,7 @@ RECONCILIATIONS = _spec(
     "counter",
     "Stuck bookings resolved by reconciliation, by action (confirmed, failed, refunded).",
     ("action",),
+    known=(("confirmed", "failed", "refunded"),),
 )
 TICKETS_PDF = _spec(
     "jatra_tickets_pdf_total",
@@ -296,4 +313,5 @@ SPANS = _spec(
     "Sampled spans by outcome: ended (produced), exported (accepted by an exporter), failed (an exporter "
     "refused or could not be reached), dropped (the export queue was full).",
     ("outcome",),
+    known=(("ended", "exported", "failed", "dropped"),),
 )

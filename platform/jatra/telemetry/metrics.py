@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,10 @@ _instruments: dict[str, Counter | Gauge | Histogram] = {}
 def _instrument(spec: MetricSpec, kind: str, build: Callable[[], Counter | Gauge | Histogram]) -> Any:
     assert spec.kind == kind and spec.owner == "jatra", spec
     if spec.name not in _instruments:
-        _instruments[spec.name] = build()
+        instrument = build()
+        for values in itertools.product(*spec.known) if spec.known else ():
+            instrument.labels(*values)  # every known series exists from the start, at 0
+        _instruments[spec.name] = instrument
     return _instruments[spec.name]
 
 
