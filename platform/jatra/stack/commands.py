@@ -7,7 +7,7 @@ from pathlib import Path
 from jatra.settings import Settings
 from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
-from jatra.stack.ports import MAX_API_REPLICAS, api_replica
+from jatra.stack.ports import LAST_OFFSET, MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import StackError
 from jatra.stack.supervisor import Supervisor, restarts
 
@@ -27,12 +27,12 @@ def ephemeral_range() -> range:
 
 def check_port_base(settings: Settings) -> None:
     ephemeral = ephemeral_range()
-    first, last = settings.ports.base, settings.ports.base + 60
+    first, last = settings.ports.base, settings.ports.base + LAST_OFFSET
     if first <= ephemeral.stop - 1 and last >= ephemeral.start:
         raise StackError(
             f"JATRA_PORT_BASE={first} overlaps the kernel's ephemeral ports "
             f"({ephemeral.start}-{ephemeral.stop - 1}); outgoing connections could take a server's port. "
-            f"Choose a base below {ephemeral.start - 60}."
+            f"Choose a base below {ephemeral.start - LAST_OFFSET}."
         )
 
 

@@ -12,8 +12,10 @@ import structlog
 
 from jatra.stack.apps import jatra_processes
 from jatra.stack.base import Server, StackContext
+from jatra.stack.elastic import ElasticGateway, Osmem
 from jatra.stack.exporters import NodeExporter, PgBouncerExporter, PostgresExporter, RedisExporter
 from jatra.stack.monitoring import Alertmanager, Prometheus
+from jatra.stack.objectstore import SeaweedS3
 from jatra.stack.ports import MAX_API_REPLICAS, Ports
 from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
 from jatra.stack.stores import Epmd, PgBouncer, Postgres, RabbitMQ, Redis
@@ -31,7 +33,7 @@ log = structlog.get_logger()
 
 
 def data_servers() -> list[Server]:
-    return [Postgres(), PgBouncer(), Redis(), Epmd(), RabbitMQ()]
+    return [Postgres(), PgBouncer(), Redis(), Epmd(), RabbitMQ(), SeaweedS3(), Osmem(), ElasticGateway()]
 
 
 def monitoring_servers() -> list[Server]:

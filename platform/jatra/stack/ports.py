@@ -107,3 +107,37 @@ class Ports:
     @property
     def pgbouncer_exporter(self) -> int:
         return self.base + 53
+
+    # SeaweedFS (the local S3 server) opens a port per component; every one is pinned here, so two stacks
+    # never collide (its defaults put gRPC ports at +10000, where another stack's ports may be).
+    @property
+    def s3(self) -> int:
+        """S3 over plain HTTP (the services, the archive, the tests)."""
+        return self.base + 70
+
+    @property
+    def s3_tls(self) -> int:
+        """S3 over HTTPS with the stack's self-signed certificate (pgBackRest speaks only HTTPS)."""
+        return self.base + 71
+
+    def seaweed(self, component: str) -> int:
+        """SeaweedFS's internal ports: master, volume, filer, their gRPC ports, admin and metrics."""
+        return self.base + 72 + SEAWEED_COMPONENTS.index(component)
+
+    @property
+    def elasticsearch(self) -> int:
+        """The Elasticsearch endpoint of the local stack: the stand-in's gateway (see jatra.stack.elastic)."""
+        return self.base + 90
+
+    @property
+    def osmem(self) -> int:
+        """The in-memory OpenSearch-compatible engine behind the gateway; nothing else talks to it."""
+        return self.base + 91
+
+
+SEAWEED_COMPONENTS = (
+    "master", "master-grpc", "volume", "volume-grpc", "filer", "filer-grpc", "s3-grpc", "admin", "admin-grpc",
+    "metrics",
+)  # fmt: skip
+#: the highest offset any server of a stack uses
+LAST_OFFSET = 91

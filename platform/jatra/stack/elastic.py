@@ -1,0 +1,64 @@
+"""Elasticsearch for the local stack: a stand-in, because Elasticsearch cannot be installed here.
+
+Two processes: osmem-server (PyPI ``osmem-server``, an in-memory OpenSearch-compatible engine) and Jatra's
+small gateway in front of it (:mod:`jatra.stack.es_standin`), which is the Elasticsearch URL the platform
+uses. What the pair does and does not do is written in the gateway's docstring and in the README. Compose
+and Helm run the real Elasticsearch 8 and Kibana.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from jatra.stack.base import Server, StackContext
+from jatra.stack.procs import find_binary, http_ok
+
+
+def _osmem_binary() -> str:
+    spec = importlib.util.find_spec("osmem_server")
+    bundled = (
+        [str(Path(p) / "bin" / "osmem-server") for p in (spec.submodule_search_locations or [])]
+        if spec
+        else []
+    )
+    return find_binary([*bundled, "osmem-server"], "osmem-server (PyPI)")
+
+
+class Osmem(Server):
+    """The engine: indexes and searches in memory, so a restart empties it (the gateway is what tests stop
+    to take "Elasticsearch" down)."""
+
+    name = "osmem"
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.osmem
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        return [_osmem_binary(), "-addr", f"127.0.0.1:{self.port(ctx)}", "-no-stdin-watch"]
+
+    def ready(self, ctx: StackContext) -> bool:
+        return http_ok(f"http://127.0.0.1:{self.port(ctx)}/", timeout=1)
+
+
+class ElasticGateway(Server):
+    name = "elasticsearch"
+
+    def port(self, ctx: StackContext) -> int:
+        return ctx.ports.elasticsearch
+
+    def argv(self, ctx: StackContext) -> list[str]:
+        upstream = f"http://127.0.0.1:{ctx.ports.osmem}"
+        return [
+            sys.executable,
+            "-m",
+            "jatra.stack.es_standin",
+            "--port",
+            str(self.port(ctx)),
+            "--upstream",
+            upstream,
+        ]
+
+    def ready(self, ctx: StackContext) -> bool:
+        return http_ok(f"http://127.0.0.1:{self.port(ctx)}/", timeout=1)
