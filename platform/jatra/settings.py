@@ -163,6 +163,56 @@ class Settings:
     reconcile_interval_s: float = field(
         default=10.0, metadata=_doc("How often stuck bookings are reconciled.")
     )
+    # -- S3 (SeaweedFS locally, MinIO in compose and Kubernetes) --------------------------------------
+    s3_endpoint: str = field(
+        default="", metadata=_doc("S3 host:port (default: the local stack's SeaweedFS, plain HTTP).")
+    )
+    s3_secure: bool = field(default=False, metadata=_doc("Speak HTTPS to the S3 endpoint."))
+    s3_access_key: str = field(default="jatra", metadata=_doc("S3 access key."))
+    s3_secret_key: str = field(
+        default="", metadata=_doc("S3 secret key (default: generated under STATE_DIR/secrets).", secret=True)
+    )
+    # -- logs to Elasticsearch -------------------------------------------------------------------------
+    elasticsearch_url: str = field(
+        default="", metadata=_doc("Elasticsearch URL (default: the local stack's stand-in).", secret=True)
+    )
+    log_dir: Path = field(
+        default=Path(""), metadata=_doc("Where the processes' ECS JSON logs are (default: STATE_DIR/log).")
+    )
+    logship_interval_s: float = field(
+        default=1.0, metadata=_doc("How often the shipper looks for new log lines once it has caught up.")
+    )
+    logship_batch: int = field(
+        default=1000, metadata=_doc("Log events per bulk request.", bounds=(1, 10_000))
+    )
+    logs_retention_days: int = field(
+        default=30, metadata=_doc("Days Elasticsearch keeps logs (the ILM policy's delete phase).")
+    )
+    # -- the auditors' archive ---------------------------------------------------------------------------
+    archive_bucket: str = field(default="jatra-audit", metadata=_doc("Object Lock bucket of the archive."))
+    archive_retention_days: int = field(
+        default=2557, metadata=_doc("COMPLIANCE retention of every archived object (default 7 years).")
+    )
+    archive_legal_hold: bool = field(
+        default=False, metadata=_doc("Also put a legal hold on every archived object.")
+    )
+    archive_segment_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata=_doc("Seal a segment when its uncompressed log lines reach this size."),
+    )
+    archive_segment_age_s: float = field(
+        default=300.0, metadata=_doc("Seal a segment when its oldest line is this old.")
+    )
+    archive_signing_key: str = field(
+        default="",
+        metadata=_doc(
+            "Ed25519 private key (PEM) that signs the archive manifests (default: generated under "
+            "STATE_DIR/secrets; its public key is published in the bucket).",
+            secret=True,
+        ),
+    )
+    # -- database backups ----------------------------------------------------------------------------------
+    backup_bucket: str = field(default="jatra-backups", metadata=_doc("Bucket of the database backups."))
 
     @property
     def ports(self) -> Ports:
@@ -188,6 +238,18 @@ class Settings:
     @property
     def provider(self) -> str:
         return self.provider_url or f"http://127.0.0.1:{self.ports.app('payment-provider')}"
+
+    @property
+    def s3(self) -> str:
+        return self.s3_endpoint or f"127.0.0.1:{self.ports.s3}"
+
+    @property
+    def elasticsearch(self) -> str:
+        return self.elasticsearch_url or f"http://127.0.0.1:{self.ports.elasticsearch}"
+
+    @property
+    def logs(self) -> Path:
+        return self.log_dir if str(self.log_dir) not in {"", "."} else self.state_dir / "log"
 
     @property
     def outbox_dir(self) -> Path:

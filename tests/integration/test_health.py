@@ -55,7 +55,6 @@ async def test_a_dead_database_is_a_503_problem_with_retry_after(settings: Setti
         assert response.json()["dependency"] == "postgres"
 
 
-
 async def test_a_full_redis_refuses_with_a_503_not_a_500(
     client: AsyncTestClient,  # type: ignore[type-arg]
     redis: Redis,

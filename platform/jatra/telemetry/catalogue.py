@@ -315,3 +315,74 @@ SPANS = _spec(
     ("outcome",),
     known=(("ended", "exported", "failed", "dropped"),),
 )
+
+# -- log shipping to Elasticsearch (jatra worker logship) ------------------------------------------------
+LOGSHIP_EVENTS = _spec(
+    "jatra_logship_events_total",
+    "counter",
+    "Log events by outcome: read (from the files), shipped (indexed), duplicate (already indexed: a resend "
+    "after a restart), retried (Elasticsearch answered 429 or failed; sent again), rejected (refused for "
+    "good, set aside with the reason).",
+    ("outcome",),
+    known=(("read", "shipped", "duplicate", "retried", "rejected"),),
+)
+LOGSHIP_LAG_SECONDS = _spec(
+    "jatra_logship_lag_seconds",
+    "gauge",
+    "Age of the oldest log event not yet in Elasticsearch (0 when the shipper has caught up).",
+)
+LOGSHIP_LAG_BYTES = _spec(
+    "jatra_logship_lag_bytes",
+    "gauge",
+    "Bytes written to the log files that the shipper has not shipped yet.",
+)
+LOGSHIP_BULK_DURATION = _spec(
+    "jatra_logship_bulk_duration_seconds",
+    "histogram",
+    "Time of one bulk request to Elasticsearch, retries included.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+# -- the auditors' archive (jatra worker archive) ---------------------------------------------------------
+ARCHIVE_EVENTS = _spec(
+    "jatra_archive_events_total",
+    "counter",
+    "Log events sealed into archive segments that are uploaded and listed in a signed manifest.",
+)
+ARCHIVE_SEGMENTS = _spec(
+    "jatra_archive_segments_total",
+    "counter",
+    "Archive segments by outcome: sealed (uploaded under Object Lock with a signed manifest), failed (the "
+    "upload or the manifest did not complete; retried from the same log offsets).",
+    ("outcome",),
+    known=(("sealed", "failed"),),
+)
+ARCHIVE_BYTES = _spec(
+    "jatra_archive_bytes_total",
+    "counter",
+    "Compressed bytes of sealed segments uploaded to the archive bucket.",
+)
+ARCHIVE_LAG_SECONDS = _spec(
+    "jatra_archive_lag_seconds",
+    "gauge",
+    "Age of the oldest log event not yet in a sealed segment (bounded by the seal age when healthy).",
+)
+ARCHIVE_LAST_SEAL = _spec(
+    "jatra_archive_last_seal_timestamp_seconds",
+    "gauge",
+    "Unix time of the last segment sealed into the archive.",
+)
+
+# -- database backups (jatra backup) ----------------------------------------------------------------------
+BACKUP_LAST_SUCCESS = _spec(
+    "jatra_backup_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time the last database backup completed, by kind (full, incremental, wal).",
+    ("kind",),
+)
+BACKUP_DURATION = _spec(
+    "jatra_backup_duration_seconds",
+    "gauge",
+    "How long the last database backup took, by kind.",
+    ("kind",),
+)

@@ -1,0 +1,206 @@
+"""Follow the processes' log files with a durable cursor: the log shipper and the archiver both read this way.
+
+Each Jatra process writes ECS JSON lines to ``<log dir>/<process>.log`` (supervisord captures its stdout and
+rotates the file to ``<process>.log.1``, ``.2`` ... by renaming it). A reader remembers, per process, which
+file it is in (device and inode: the identity survives a rename) and how far it got (a byte offset), in a
+small JSON file replaced atomically. It moves that cursor only when told the lines before it are safe
+(shipped, archived), so a crash of the reader re-reads them and a crash of the writer loses nothing it
+flushed. A line counts only once its newline is written. A rotated file is finished before the new one is
+started; a file cut short in place (copytruncate) is read again from its start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: rotated generations looked at for the rest of a file the reader had not finished
+ROTATED = 9
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a reader stands in one process's log: a file (by identity) and a byte offset in it."""
+
+    dev: int
+    ino: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    source: str  # the process: the file name without ``.log``
+    dev: int
+    ino: int
+    offset: int  # where the line starts
+    raw: bytes  # without its newline
+
+    @property
+    def end(self) -> Position:
+        return Position(self.dev, self.ino, self.offset + len(self.raw) + 1)
+
+    @property
+    def id(self) -> str:
+        """The same for the same line read twice, and different for any two lines ever written: its place
+        (file identity and offset) and its bytes."""
+        digest = hashlib.sha256(f"{self.source}\0{self.dev}\0{self.ino}\0{self.offset}\0".encode())
+        digest.update(self.raw)
+        return digest.hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """What one read found for one source: its lines, and where the cursor goes once they are safe (also
+    set when there are no lines, as when a finished rotated file is left for the new one)."""
+
+    source: str
+    lines: list[Line]
+    after: Position
+
+
+class Cursor:
+    """Positions per source, kept in a JSON file that is replaced atomically (write, fsync, rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.positions: dict[str, Position] = {}
+        with contextlib.suppress(FileNotFoundError):
+            raw = json.loads(path.read_text())
+            self.positions = {k: Position(**v) for k, v in raw["positions"].items()}
+
+    def save(self, moved: Iterable[tuple[str, Position]]) -> None:
+        for source, position in moved:
+            self.positions[source] = position
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"positions": {k: vars_of(v) for k, v in sorted(self.positions.items())}}
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("w") as f:
+            json.dump(body, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def vars_of(p: Position) -> dict[str, int]:
+    return {"dev": p.dev, "ino": p.ino, "offset": p.offset}
+
+
+class Follower:
+    """Reads complete lines past a cursor, for the sources ``sources`` names (process names)."""
+
+    def __init__(self, log_dir: Path, cursor_file: Path, sources: Iterable[str]) -> None:
+        self.log_dir = log_dir
+        self.cursor = Cursor(cursor_file)
+        self.wanted = frozenset(sources)
+
+    def sources(self) -> list[str]:
+        found = {p.name.removesuffix(".log") for p in self.log_dir.glob("*.log")}
+        return sorted(found & self.wanted)
+
+    def read(self, max_bytes_per_source: int = 1 << 20) -> list[Chunk]:
+        """New complete lines of every source, up to about ``max_bytes_per_source`` each. The cursor does
+        not move: call :meth:`commit` with the chunks once their lines are safe."""
+        chunks = []
+        for source in self.sources():
+            chunk = self._read_one(source, max_bytes_per_source)
+            if chunk is not None:
+                chunks.append(chunk)
+        return chunks
+
+    def commit(self, chunks: Iterable[Chunk]) -> None:
+        self.cursor.save((c.source, c.after) for c in chunks)
+
+    def lag_bytes(self) -> int:
+        """Bytes written and not yet read past the cursor, rotated files included."""
+        total = 0
+        for source in self.sources():
+            generations, index, at = self._where(source)
+            if at is not None:
+                total += max(generations[index].stat().st_size - at.offset, 0)
+                total += sum(g.stat().st_size for g in generations[index + 1 :])
+        return total
+
+    def oldest_unread(self) -> float | None:
+        """Unix time of the oldest unread line over all sources (its ``@timestamp``), or None."""
+        oldest = None
+        for chunk in self.read(max_bytes_per_source=64 * 1024):
+            for line in chunk.lines[:1]:
+                stamp = timestamp_of(line.raw)
+                if stamp is not None and (oldest is None or stamp < oldest):
+                    oldest = stamp
+        return oldest
+
+    # -- internals ---------------------------------------------------------------------------------------
+    def _where(self, source: str) -> tuple[list[Path], int, Position | None]:
+        """The generations of ``source``'s log (oldest rotated first, the live file last), the index of the
+        one to read next and the position in it (None: there is no log yet)."""
+        generations = _generations(self.log_dir / f"{source}.log")
+        if not generations:
+            return [], 0, None
+        identities = [(st.st_dev, st.st_ino, st.st_size) for st in (g.stat() for g in generations)]
+        at = self.cursor.positions.get(source)
+        found = next(
+            (i for i, (dev, ino, _) in enumerate(identities) if at and (dev, ino) == (at.dev, at.ino)), None
+        )
+        if at is None or found is None:
+            # first run: everything there is, oldest first; or the cursor's file has been rotated out of
+            # reach (its unread rest is lost): the oldest generation left
+            dev, ino, _ = identities[0]
+            return generations, 0, Position(dev, ino, 0)
+        size = identities[found][2]
+        if found == len(generations) - 1:
+            # the live file; cut short in place (copytruncate): start it again
+            return generations, found, at if size >= at.offset else Position(at.dev, at.ino, 0)
+        if size > at.offset:
+            return generations, found, at
+        dev, ino, _ = identities[found + 1]  # finished a rotated file: on to the next newer one
+        return generations, found + 1, Position(dev, ino, 0)
+
+    def _read_one(self, source: str, budget: int) -> Chunk | None:
+        generations, index, at = self._where(source)
+        if at is None:
+            return None
+        with generations[index].open("rb") as f:
+            st = os.fstat(f.fileno())
+            if (st.st_dev, st.st_ino) != (at.dev, at.ino):
+                return None  # rotated between stat and open: the next read sees it
+            f.seek(at.offset)
+            data = f.read(budget)
+            if len(data) == budget and b"\n" not in data:
+                data += f.readline()  # one line longer than the budget: still read it whole
+        complete = data[: data.rfind(b"\n") + 1]
+        lines = []
+        offset = at.offset
+        for raw in complete.split(b"\n")[:-1]:
+            if raw.strip():
+                lines.append(Line(source, at.dev, at.ino, offset, raw))
+            offset += len(raw) + 1
+        after = Position(at.dev, at.ino, offset)
+        if after == self.cursor.positions.get(source):
+            return None
+        return Chunk(source, lines, after)
+
+
+def _generations(current: Path) -> list[Path]:
+    """``name.log.N`` ... ``name.log.1``, ``name.log``: the ones that exist, oldest first."""
+    rotated = [current.with_name(f"{current.name}.{n}") for n in range(ROTATED, 0, -1)]
+    return [p for p in [*rotated, current] if p.exists()]
+
+
+def timestamp_of(raw: bytes) -> float | None:
+    """The Unix time of an ECS line's ``@timestamp`` (None when the line is not ECS JSON)."""
+    try:
+        return dt.datetime.fromisoformat(json.loads(raw)["@timestamp"]).timestamp()
+    except (ValueError, KeyError, TypeError):
+        return None
