@@ -177,7 +177,7 @@ class Settings:
         default="", metadata=_doc("Elasticsearch URL (default: the local stack's stand-in).", secret=True)
     )
     log_dir: Path = field(
-        default=Path(""), metadata=_doc("Where the processes' ECS JSON logs are (default: STATE_DIR/log).")
+        default=Path(), metadata=_doc("Where the processes' ECS JSON logs are (default: STATE_DIR/log).")
     )
     logship_interval_s: float = field(
         default=1.0, metadata=_doc("How often the shipper looks for new log lines once it has caught up.")
