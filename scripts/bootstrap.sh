@@ -20,6 +20,8 @@ declare -A NEEDS=(
   [prometheus-node-exporter]=prometheus-node-exporter
   [pdftoppm]=poppler-utils   # tests look at the e-ticket as a passenger's phone would: rendered and scanned
   [zbarimg]=zbar-tools
+  [pgbackrest]=pgbackrest    # database backups into S3, with WAL archiving
+  [/usr/sbin/nginx]=nginx    # the gateway of split mode
 )
 
 missing=()

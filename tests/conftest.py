@@ -6,11 +6,14 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_PORT_BASE = 27000
+# Two runs on one machine (two worktrees, or helpers working side by side) each set these two, so their
+# stacks never share a port or a state directory.
+TEST_PORT_BASE = int(os.environ.get("JATRA_TEST_PORT_BASE", "27000"))
+TEST_STATE_DIR = os.environ.get("JATRA_TEST_STATE_DIR", str(ROOT / "var" / "test"))
 os.environ.update(
     {
         "JATRA_ENVIRONMENT": "test",
-        "JATRA_STATE_DIR": str(ROOT / "var" / "test"),
+        "JATRA_STATE_DIR": TEST_STATE_DIR,
         "JATRA_PORT_BASE": str(TEST_PORT_BASE),
         "JATRA_LOG_LEVEL": "INFO",
         "JATRA_TIMETABLE_HORIZON_DAYS": "7",

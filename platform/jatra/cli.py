@@ -293,3 +293,6 @@ def worker(name: str, port: int | None) -> None:
         raise click.BadParameter(f"unknown worker {name!r}; known: {', '.join(WORKERS)}")
     settings = _settings()
     asyncio.run(run_worker(name, port or settings.ports.app(name), settings))
+
+
+# -- command groups that live with their own package (imported lazily inside each command) -------------

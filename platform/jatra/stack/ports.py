@@ -15,6 +15,9 @@ APP_OFFSETS: dict[str, int] = {
     "notifications": 6,
     "alert-receiver": 7,
     "payment-provider": 9,
+    "logship": 12,
+    "archive": 13,
+    "backup": 14,
 }
 #: API replica N (1-based) serves /metrics and /health on base + 60 + N; all share the API port
 API_REPLICA_OFFSET = 60
