@@ -129,3 +129,14 @@ def test_any_interleaving_of_writes_rotations_and_restarts_reads_each_line_once(
         follower.commit(chunks)
     seen += drain(follower)
     assert seen == written
+
+
+def test_by_default_every_ecs_log_is_a_source_and_no_server_log_is(tmp_path: Path) -> None:
+    ecs = json.dumps({"@timestamp": "2026-11-23T10:00:00Z", "ecs.version": "1.6.0", "message": "m"})
+    (tmp_path / "payments.log").write_text(ecs + "\n")
+    (tmp_path / "postgres.log").write_text("2026-11-23 10:00:00 UTC LOG:  database system is ready\n")
+    (tmp_path / "api-1.log").write_text(ecs[:5])  # nothing whole yet
+    follower = Follower(tmp_path, tmp_path / "cursor.json")
+    assert follower.sources() == ["payments"]
+    (tmp_path / "api-1.log").write_text(ecs + "\n")
+    assert follower.sources() == ["api-1", "payments"]

@@ -99,14 +99,31 @@ def vars_of(p: Position) -> dict[str, int]:
 class Follower:
     """Reads complete lines past a cursor, for the sources ``sources`` names (process names)."""
 
-    def __init__(self, log_dir: Path, cursor_file: Path, sources: Iterable[str]) -> None:
+    def __init__(self, log_dir: Path, cursor_file: Path, sources: Iterable[str] | None = None) -> None:
+        """``sources=None``: every ``*.log`` whose first line is ECS JSON, which is every Jatra process's
+        and none of the servers' (Postgres, RabbitMQ ... write text)."""
         self.log_dir = log_dir
         self.cursor = Cursor(cursor_file)
-        self.wanted = frozenset(sources)
+        self.wanted = None if sources is None else frozenset(sources)
+        self._ecs: dict[str, bool] = {}
 
     def sources(self) -> list[str]:
         found = {p.name.removesuffix(".log") for p in self.log_dir.glob("*.log")}
-        return sorted(found & self.wanted)
+        if self.wanted is not None:
+            return sorted(found & self.wanted)
+        return sorted(name for name in found if self._is_ecs(name))
+
+    def _is_ecs(self, name: str) -> bool:
+        if name not in self._ecs:
+            with (self.log_dir / f"{name}.log").open("rb") as f:
+                first = f.readline()
+            if not first.endswith(b"\n"):
+                return False  # nothing whole written yet: decide later
+            try:
+                self._ecs[name] = "ecs.version" in json.loads(first)
+            except ValueError:
+                self._ecs[name] = False
+        return self._ecs[name]
 
     def read(self, max_bytes_per_source: int = 1 << 20) -> list[Chunk]:
         """New complete lines of every source, up to about ``max_bytes_per_source`` each. The cursor does
