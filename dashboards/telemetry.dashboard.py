@@ -2,7 +2,7 @@
 
 from jatra.observability import exporters as x
 from jatra.observability.panels import dashboard, process_variable, q, timeseries
-from jatra.observability.promql import ENV, rate, sel, sum_by
+from jatra.observability.promql import ENV, quantile, rate, sel, sum_by
 from jatra.telemetry import catalogue as c
 
 PROC = 'process=~"$process"'
@@ -10,7 +10,8 @@ PROC = 'process=~"$process"'
 dashboard = dashboard(
     "jatra-telemetry",
     "Jatra / Telemetry pipeline",
-    "Log events and spans produced, exported, failed and dropped per process; the scrapes themselves.",
+    "Log events and spans produced, exported, failed and dropped per process; logs shipped to "
+    "Elasticsearch; the scrapes themselves.",
     [
         (
             "Logs",
@@ -34,6 +35,40 @@ dashboard = dashboard(
                         ),
                         "{{process}} {{level}}",
                     ),
+                ),
+            ],
+        ),
+        (
+            "Log shipping to Elasticsearch",
+            [
+                timeseries(
+                    "Log events shipped per second by outcome",
+                    "read: lines the shipper took from the files; shipped: indexed; duplicate: already "
+                    "indexed (a resend after a restart, harmless); retried: Elasticsearch answered 429 or "
+                    "failed and the events were sent again; rejected: refused for good and set aside with "
+                    "the reason (state dir, logship/rejected).",
+                    "ops",
+                    q(sum_by(rate(c.LOGSHIP_EVENTS, ENV), "outcome"), "{{outcome}}"),
+                ),
+                timeseries(
+                    "Shipping lag",
+                    "Age of the oldest event not yet in Elasticsearch (s): Kibana is this far behind. It "
+                    "grows while Elasticsearch is down; nothing is lost, the files are the buffer.",
+                    "s",
+                    q(f"max({sel(c.LOGSHIP_LAG_SECONDS, ENV)})", "lag"),
+                ),
+                timeseries(
+                    "Bytes waiting to be shipped",
+                    "Bytes written to the log files and not yet shipped.",
+                    "bytes",
+                    q(f"max({sel(c.LOGSHIP_LAG_BYTES, ENV)})", "unshipped"),
+                ),
+                timeseries(
+                    "Bulk request latency",
+                    "Time of one bulk request to Elasticsearch, retries included (p50, p99).",
+                    "s",
+                    q(quantile(0.5, c.LOGSHIP_BULK_DURATION, ENV), "p50"),
+                    q(quantile(0.99, c.LOGSHIP_BULK_DURATION, ENV), "p99"),
                 ),
             ],
         ),

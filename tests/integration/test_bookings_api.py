@@ -222,11 +222,15 @@ async def test_the_same_key_while_the_first_request_runs_is_409(
     try:
 
         async def first_is_waiting() -> bool:
-            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"
-            found = await blocker.execute(text(waiting), {"q": "INSERT INTO bookings%"})
-            return bool(found.scalar_one())
+            # whichever of its statements meets the blocker's locks first (the booking insert, or the
+            # hold's row, which the blocker's foreign key has locked), it has claimed its key by then
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'jatra'"
+                " AND pid <> pg_backend_pid()"
+            )
+            return bool((await blocker.execute(text(waiting))).scalar_one())
 
-        await eventually(first_is_waiting, 10, "the first request waiting on the hold's booking")
+        await eventually(first_is_waiting, 30, "the first request waiting on the blocker's locks")
         second = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
         assert second.status_code == 409 and second.json()["type"].endswith("request-in-flight"), second.text
     finally:

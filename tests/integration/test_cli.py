@@ -39,7 +39,7 @@ async def test_seed_makes_a_journey_per_running_train_and_day(stack: Stack, sett
             await conn.execute(
                 text(
                     "SELECT count(DISTINCT service_date) FROM journeys"
-                    " WHERE service_date BETWEEN current_date AND current_date + :n - 1"
+                    " WHERE service_date BETWEEN current_date AND current_date + CAST(:n AS integer) - 1"
                 ),
                 {"n": settings.timetable_horizon_days},
             )

@@ -232,7 +232,10 @@ async def test_expired_token_is_refused(client: Client, passenger: Passenger, se
 async def test_extend_is_bounded_and_expiry_frees_seats(
     settings: Settings, make_passengers: MakePassengers
 ) -> None:
-    short = dataclasses.replace(settings, hold_ttl_s=1, hold_max_total_s=1.5)
+    # An extension moves expiry to min(now + TTL, created + bound). With a bound just past the TTL and a
+    # pause longer than the difference, the first extension lands exactly on the bound, however fast or
+    # slow the requests are (as long as the hold lives: under a second)
+    short = dataclasses.replace(settings, hold_ttl_s=1, hold_max_total_s=1.1)
     async with AsyncTestClient(app=create_app(["all"], short)) as client:
         alice, bob = await make_passengers(2)
         journey = await a_journey(client)
@@ -241,7 +244,8 @@ async def test_extend_is_bounded_and_expiry_frees_seats(
             await client.post("/api/v1/holds", json=hold_body(journey, seats), headers=alice.headers)
         ).json()
         url = f"/api/v1/holds/{hold['hold_id']}"
-        extended = await client.patch(url, headers=alice.headers)  # to created + 1.5 s, the bound
+        await asyncio.sleep(0.2)
+        extended = await client.patch(url, headers=alice.headers)  # to created + 1.1 s, the bound
         assert extended.status_code == 200 and extended.json()["expires_at"] > hold["expires_at"]
         at_limit = await client.patch(url, headers=alice.headers)
         assert at_limit.status_code == 409 and at_limit.json()["type"].endswith("hold-at-limit")

@@ -19,6 +19,7 @@ from tests.integration.helpers import a_journey, free_seats, travel_day
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
 TOO_BIG = 9223372036854775808  # 2**63: no 64-bit column holds it
+UNSAFE = 2**53  # the first integer a JavaScript client cannot hold exactly: past the API's bound
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:
@@ -36,6 +37,8 @@ def names(body: dict[str, Any]) -> set[str]:
 async def test_ids_beyond_64_bits_are_400_naming_the_field(client: Client, passenger: Passenger) -> None:
     seat_map = await client.get(f"/api/v1/journeys/{TOO_BIG}/seats", params={"from": "DA", "to": "CGP"})
     assert names(problem(seat_map, 400)) == {"journey_id"}
+    unsafe = await client.get(f"/api/v1/journeys/{UNSAFE}/seats", params={"from": "DA", "to": "CGP"})
+    assert names(problem(unsafe, 400)) == {"journey_id"}
     body = {"journey_id": TOO_BIG, "from": "DA", "to": "CGP", "seats": [1]}
     hold = await client.post("/api/v1/holds", json=body, headers=passenger.headers)
     assert names(problem(hold, 400)) == {"journey_id"}

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import REGISTRY
 
+from jatra.observability.traces import spans_of
 from jatra.telemetry.trace_export import (
     CountingBatchSpanProcessor,
     CountingExporter,
@@ -46,8 +48,11 @@ def test_ended_exported_and_failed_spans_are_counted(tmp_path: Path) -> None:
     provider.add_span_processor(SimpleSpanProcessor(CountingExporter(OtlpJsonFileExporter(tmp_path, "unit"))))
     provider.add_span_processor(SimpleSpanProcessor(CountingExporter(Refusing())))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("parent"), tracer.start_as_current_span("child"):
-        pass
+    with (
+        tracer.start_as_current_span("parent"),
+        tracer.start_as_current_span("child", kind=SpanKind.CLIENT) as child_span,
+    ):
+        child_span.set_status(Status(StatusCode.ERROR))
     assert spans("ended") == before["ended"] + 2
     assert spans("exported") == before["exported"] + 2 and spans("failed") == before["failed"] + 2
     lines = (tmp_path / "unit.jsonl").read_text().splitlines()
@@ -62,6 +67,25 @@ def test_ended_exported_and_failed_spans_are_counted(tmp_path: Path) -> None:
     parent = next(s for s in written if s["name"] == "parent")
     assert len(child["traceId"]) == 32 and int(child["traceId"], 16)  # hex, as OTLP JSON wants, not base64
     assert child["parentSpanId"] == parent["spanId"] and len(parent["spanId"]) == 16
+    assert child["kind"] == 3 and child["status"]["code"] == 2  # enums as integers, as OTLP/JSON wants
+    [read] = [s for s in spans_of(child["traceId"], tmp_path) if s.name == "child"]
+    assert read.kind == 3 and read.error  # and `jatra trace` reads them back
+
+
+def test_the_trace_reader_also_reads_enum_names(tmp_path: Path) -> None:
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+        "name": "x",
+        "kind": "SPAN_KIND_PRODUCER",
+        "startTimeUnixNano": "1",
+        "endTimeUnixNano": "2",
+        "status": {"code": "STATUS_CODE_ERROR"},
+    }
+    line = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [span]}]}]}
+    (tmp_path / "p.jsonl").write_text(json.dumps(line, separators=(",", ":")) + "\n")
+    [read] = spans_of("ab" * 16, tmp_path)
+    assert read.kind == 4 and read.error
 
 
 def test_a_full_export_queue_counts_what_it_drops() -> None:

@@ -62,7 +62,7 @@ async def begin(session: AsyncSession, user_id: uuid.UUID, key: str, digest: str
     now = dt.datetime.now(dt.UTC)
     claimed = await session.scalar(
         insert(IdempotencyKey)
-        .values(user_id=user_id, key=key, request_hash=digest, expires_at=now + TTL)
+        .values(user_id=user_id, key=key, request_hash=digest, created_at=now, expires_at=now + TTL)
         .on_conflict_do_nothing()
         .returning(IdempotencyKey.key)
     )

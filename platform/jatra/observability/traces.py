@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 BAR = 40
+#: OTLP enums: integers in OTLP/JSON, names in what some encoders write; both are read
+KINDS = ("SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT",
+         "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER")  # fmt: skip
+STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
+STATUS_ERROR = 2
 
 
 @dataclass(slots=True)
@@ -31,6 +36,10 @@ class Span:
     @property
     def duration_ms(self) -> float:
         return (self.end_ns - self.start_ns) / 1e6
+
+
+def _enum(raw: int | str, names: tuple[str, ...]) -> int:
+    return names.index(raw) if isinstance(raw, str) and raw in names else int(raw)
 
 
 def _value(attr: dict[str, Any]) -> Any:
@@ -68,8 +77,8 @@ def _span(raw: dict[str, Any], service: str) -> Span:
         service=service,
         start_ns=int(raw["startTimeUnixNano"]),
         end_ns=int(raw["endTimeUnixNano"]),
-        kind=int(raw.get("kind", 0)),
-        error=raw.get("status", {}).get("code") == "STATUS_CODE_ERROR",
+        kind=_enum(raw.get("kind", 0), KINDS),
+        error=_enum(raw.get("status", {}).get("code", 0), STATUS_CODES) == STATUS_ERROR,
         attributes={a["key"]: _value(a) for a in raw.get("attributes", [])},
     )
 

@@ -18,7 +18,7 @@ from litestar.datastructures import State
 from jatra.infra.health import health_router
 from jatra.infra.resources import Resources
 from jatra.settings import Settings
-from jatra.telemetry.metrics import MetricsController
+from jatra.telemetry.metrics import BUILD_INFO, MetricsController
 
 
 def notifications_file(settings: Settings) -> Path:
@@ -57,7 +57,13 @@ def create_receiver_app(settings: Settings) -> Litestar:
     def notifications() -> list[dict[str, Any]]:
         return read_notifications(settings)[-100:]
 
+    def started() -> None:
+        from jatra import __version__  # noqa: PLC0415
+
+        BUILD_INFO.labels(__version__, settings.environment).set(1)
+
     return Litestar(
+        on_startup=[started],
         route_handlers=[page, ticket, notifications, health_router, MetricsController],
         state=State(
             {"notifications": path, "resources": Resources(settings=settings, name="alert-receiver")}

@@ -75,8 +75,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
 
 def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """An ExportTraceServiceRequest as OTLP JSON: camelCase fields, trace and span ids in hex."""
-    body: dict[str, Any] = MessageToDict(encode_spans(spans))
+    """An ExportTraceServiceRequest as OTLP JSON: camelCase fields, trace and span ids in hex, enums as
+    integers (the OTLP/JSON rules)."""
+    body: dict[str, Any] = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
     for resource in body.get("resourceSpans", []):
         for scope in resource.get("scopeSpans", []):
             for span in scope.get("spans", []):

@@ -1,0 +1,60 @@
+"""Records: logs reaching Elasticsearch, the auditors' archive, the database backups."""
+
+from jatra.observability.promql import sel
+from jatra.observability.rules import Alert, Group
+from jatra.telemetry import catalogue as c
+
+REJECTED = sel(c.LOGSHIP_EVENTS, 'outcome="rejected"')
+FAILED_SEGMENTS = sel(c.ARCHIVE_SEGMENTS, 'outcome="failed"')
+
+groups = [
+    Group(
+        "jatra-records",
+        (
+            Alert(
+                "LogShippingLagging",
+                f"max by (environment) ({sel(c.LOGSHIP_LAG_SECONDS)}) > 300",
+                "10m",
+                "ticket",
+                "Kibana is {{ $value | humanizeDuration }} behind the logs",
+                "The oldest log event not yet in Elasticsearch ({{ $labels.environment }}) is {{ $value | "
+                "humanizeDuration }} old: searches in Kibana miss everything since. Nothing is lost (the "
+                "files are the buffer); Elasticsearch is down, refusing (429) or the shipper stopped.",
+                "jatra-telemetry",
+            ),
+            Alert(
+                "LogEventsRejected",
+                f"sum by (environment) (increase({REJECTED}[30m])) > 0",
+                "0m",
+                "ticket",
+                "Elasticsearch refused {{ $value }} log events",
+                "{{ $value }} log events in {{ $labels.environment }} were refused by Elasticsearch in 30 "
+                "minutes (a mapping conflict, usually a field logged with a new type) and set aside with "
+                "the reason under the shipper's state directory: they are not in Kibana.",
+                "jatra-telemetry",
+            ),
+            Alert(
+                "ArchiveLagging",
+                f"max by (environment) ({sel(c.ARCHIVE_LAG_SECONDS)}) > 1800",
+                "5m",
+                "ticket",
+                "The audit archive is {{ $value | humanizeDuration }} behind",
+                "The oldest log event not yet sealed into the audit archive ({{ $labels.environment }}) is "
+                "{{ $value | humanizeDuration }} old: the object store is refusing or the archiver stopped. "
+                "The events wait in the log files; they are lost if those rotate away first.",
+                "jatra-records",
+            ),
+            Alert(
+                "ArchiveSegmentsFailing",
+                f"sum by (environment) (increase({FAILED_SEGMENTS}[15m])) > 3",
+                "0m",
+                "ticket",
+                "{{ $value }} archive segments failed to seal in 15 minutes",
+                "Uploading archive segments or their signed manifests keeps failing in "
+                "{{ $labels.environment }}: each is retried from the same log offsets, so nothing is "
+                "archived twice, but nothing new is archived either.",
+                "jatra-records",
+            ),
+        ),
+    ),
+]
