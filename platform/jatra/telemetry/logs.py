@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import ecs_logging
 import structlog
@@ -106,13 +107,22 @@ def configure_logging(settings: Settings, service_name: str) -> StructLoggingCon
             ecs_logging.StructlogFormatter(),
         ],
     }
-    quiet = {"level": "WARNING", "handlers": ["stdout"], "propagate": False}
+    handlers: dict[str, dict[str, Any]] = {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "ecs"}
+    }
+    if settings.log_file:
+        handlers["file"] = {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": settings.log_file,
+            "maxBytes": settings.log_file_max_bytes,
+            "backupCount": 5,
+            "formatter": "ecs",
+        }
+    quiet = {"level": "WARNING", "handlers": list(handlers), "propagate": False}
     stdlib_config = LoggingConfig(
         formatters={"ecs": formatter},
-        handlers={
-            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "ecs"}
-        },
-        root={"handlers": ["stdout"], "level": level},
+        handlers=handlers,
+        root={"handlers": list(handlers), "level": level},
         loggers={"uvicorn.access": quiet, "aiormq": quiet, "aio_pika": quiet},
         disable_existing_loggers=False,
         configure_root_logger=True,

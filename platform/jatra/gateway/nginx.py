@@ -1,0 +1,196 @@
+"""The gateway's nginx configuration, written once: the local stack (`jatra up --split`) and compose render
+the same text with their own addresses and paths.
+
+What it does at the edge:
+- routes by path prefix to the HTTP services (:mod:`jatra.gateway.routes`), with keep-alive upstreams;
+- limits each client (by address): 50 requests/s with a burst of 100 on the API, 5/s with a burst of 10 on
+  the login endpoints; past that, a 429 problem+json with Retry-After;
+- bounds slow clients (10 s for headers and between body reads) and bodies (64 KiB, as the services do);
+- upstream timeouts (2 s to connect, 30 s to answer) and passive failure handling: a server failing 3
+  times is left out for 10 s, and an idempotent request that could not reach one is tried on another;
+  when no server answers, a 503 problem+json with Retry-After (the services' own answers pass untouched);
+- a request id (the client's X-Request-ID if it is sane, else nginx's) passed on and returned, and the W3C
+  trace context (traceparent, tracestate) passed through untouched;
+- one access log in ECS JSON, with the trace id taken from traceparent, and no client address (personal
+  data; the limits use it in memory only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from jatra.gateway.routes import ROUTES, SERVICES, Route
+
+PROBLEM_TYPE = "https://jatra.dev/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where this rendering runs: listen address, upstream servers per service, and file paths."""
+
+    listen: str
+    upstreams: Mapping[str, Sequence[str]]
+    pid: str
+    error_log: str
+    access_log: str
+    temp_dir: str
+    #: the `user` directive (only meaningful when nginx starts as root)
+    user: str | None = None
+    worker_processes: str = "auto"
+    daemon: bool = False
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> str:
+    body = (
+        f'{{"type":"{PROBLEM_TYPE}{slug}","title":"{title}","status":{status},"detail":"{detail}",'
+        f'"instance":"$uri"}}'
+    )
+    return body.replace("'", "")
+
+
+ERRORS = (
+    (429, "rate-limited", "Too many requests", "too many requests from this client; slow down", 1),
+    (413, "body-too-large", "Request body too large", "the body is over 64 KiB", None),
+    (503, "dependency-unavailable", "Service unavailable", "no server of this service answered", 5),
+)
+
+LOG_FORMAT = (
+    '{"@timestamp":"$time_iso8601","ecs.version":"1.6.0","log.level":"info",'
+    '"message":"$request_method $uri $status","event":{"dataset":"jatra.gateway","kind":"event"},'
+    '"service":{"name":"jatra-gateway","environment":"$jatra_environment"},'
+    '"http":{"request":{"method":"$request_method","id":"$jatra_request_id"},'
+    '"response":{"status_code":$status,"body":{"bytes":$body_bytes_sent}},"version":"$server_protocol"},'
+    '"url":{"path":"$uri","query":"$args"},"trace":{"id":"$jatra_trace_id"},'
+    '"jatra":{"gateway":{"service":"$jatra_service","upstream":"$upstream_addr",'
+    '"upstream_status":"$upstream_status","request_time_s":$request_time,'
+    '"upstream_time_s":"$upstream_response_time"}}}'
+)
+
+
+def _location(route: Route) -> str:
+    match route.kind:
+        case "exact":
+            head = f"location = {route.path}"
+        case "prefix":
+            head = f"location {route.path}"
+        case _:
+            head = f"location ~ {route.path}"
+    zone = "per_client_auth" if route.limit == "auth" else "per_client"
+    burst = 10 if route.limit == "auth" else 100
+    return (
+        f"        {head} {{\n"
+        f"            set $jatra_service {route.service};\n"
+        f"            limit_req zone={zone} burst={burst} nodelay;\n"
+        f"            proxy_pass http://{route.service};\n"
+        f"        }}\n"
+    )
+
+
+def _upstream(service: str, servers: Sequence[str]) -> str:
+    lines = "".join(f"        server {s} max_fails=3 fail_timeout=10s;\n" for s in servers)
+    return f"    upstream {service} {{\n{lines}        keepalive 32;\n    }}\n"
+
+
+def _error_pages() -> str:
+    out = ""
+    for status, slug, *_ in ERRORS:
+        out += f"        error_page {status} @{slug};\n"
+    out += "        error_page 502 504 =503 @dependency-unavailable;\n"
+    for status, slug, title, detail, retry in ERRORS:
+        retry_header = f"            add_header Retry-After {retry} always;\n" if retry else ""
+        out += (
+            f"        location @{slug} {{\n"
+            f"            default_type application/problem+json;\n"
+            f"            add_header X-Request-ID $jatra_request_id always;\n"
+            f"{retry_header}"
+            f"            return {status} '{_problem(status, slug, title, detail)}';\n"
+            f"        }}\n"
+        )
+    return out
+
+
+def render(site: Site, environment: str, generated_note: str = "") -> str:
+    missing = [s for s in SERVICES if not site.upstreams.get(s)]
+    if missing:
+        raise ValueError(f"no upstream servers for {missing}")
+    header = f"# {generated_note}\n" if generated_note else ""
+    user = f"user {site.user};\n" if site.user else ""
+    upstreams = "".join(_upstream(s, site.upstreams[s]) for s in SERVICES)
+    locations = "".join(_location(r) for r in ROUTES)
+    temp = site.temp_dir
+    return f"""{header}{user}worker_processes {site.worker_processes};
+daemon {"on" if site.daemon else "off"};
+pid {site.pid};
+error_log {site.error_log} warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    server_tokens off;
+    default_type application/json;
+
+    # a sane client request id is kept; anything else is replaced by nginx's own
+    map $http_x_request_id $jatra_request_id {{
+        "~^[A-Za-z0-9._-]{{1,64}}$" $http_x_request_id;
+        default $request_id;
+    }}
+    # the trace id of a W3C traceparent (version-traceid-parentid-flags), for the access log
+    map $http_traceparent $jatra_trace_id {{
+        "~^[0-9a-f]{{2}}-(?<tid>[0-9a-f]{{32}})-[0-9a-f]{{16}}-[0-9a-f]{{2}}$" $tid;
+        default "";
+    }}
+    map $host $jatra_environment {{
+        default "{environment}";
+    }}
+    log_format ecs escape=json '{LOG_FORMAT}';
+    access_log {site.access_log} ecs;
+
+    limit_req_zone $binary_remote_addr zone=per_client:10m rate=50r/s;
+    limit_req_zone $binary_remote_addr zone=per_client_auth:10m rate=5r/s;
+    limit_req_status 429;
+
+    client_header_timeout 10s;
+    client_body_timeout 10s;
+    client_max_body_size 64k;
+    keepalive_timeout 30s;
+
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_set_header X-Request-ID $jatra_request_id;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_connect_timeout 2s;
+    proxy_send_timeout 10s;
+    proxy_read_timeout 30s;
+    proxy_next_upstream error timeout http_502;
+    proxy_next_upstream_tries 2;
+    add_header X-Request-ID $jatra_request_id always;
+
+{upstreams}
+    server {{
+        listen {site.listen} reuseport;
+        set $jatra_service "";
+
+        location = /gateway/health {{
+            access_log off;
+            return 200 '{{"status":"ok","service":"gateway"}}';
+        }}
+
+{locations}
+        location / {{
+            default_type application/problem+json;
+            return 404 '{_problem(404, "not-found", "Not found", "no service answers this path")}';
+        }}
+
+{_error_pages()}    }}
+}}
+"""
