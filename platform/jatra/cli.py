@@ -296,3 +296,11 @@ def worker(name: str, port: int | None) -> None:
 
 
 # -- command groups that live with their own package (imported lazily inside each command) -------------
+from jatra.archive.commands import audit  # noqa: E402 - imports only click and settings; the rest lazily
+from jatra.backup.commands import backup, restore  # noqa: E402 - only click and settings at import
+from jatra.logship.commands import logs  # noqa: E402 - the group itself imports only click and settings
+
+main.add_command(logs)
+main.add_command(audit)
+main.add_command(backup)
+main.add_command(restore)

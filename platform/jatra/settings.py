@@ -89,6 +89,16 @@ class Settings:
         default=True, metadata=_doc("Master switch for tracing and request logs (metrics stay on).")
     )
     log_level: str = field(default="INFO", metadata=_doc("Minimum level of emitted log events."))
+    log_file: str = field(
+        default="",
+        metadata=_doc(
+            "Also write the ECS JSON log to this file, rotated by renaming (.1, .2 ...), for a log shipper "
+            "and the archiver to follow (containers; the local stack's supervisord writes the files itself)."
+        ),
+    )
+    log_file_max_bytes: int = field(
+        default=50 * 1024 * 1024, metadata=_doc("Size at which JATRA_LOG_FILE is rotated (5 are kept).")
+    )
     search_cache_ttl_s: int = field(
         default=60, metadata=_doc("Upper bound on the age of a cached journey search.")
     )
@@ -213,6 +223,36 @@ class Settings:
     )
     # -- database backups ----------------------------------------------------------------------------------
     backup_bucket: str = field(default="jatra-backups", metadata=_doc("Bucket of the database backups."))
+    backup_repo_path: str = field(
+        default="/pgbackrest",
+        metadata=_doc("Where in the bucket pgBackRest keeps its repository (backups and archived WAL)."),
+    )
+    backup_retention_full: int = field(
+        default=7,
+        metadata=_doc(
+            "Full backups kept; older ones expire with the differential, incremental and WAL that only "
+            "they needed (with a full a day: a week of point-in-time recovery).",
+            bounds=(1, 9999),
+        ),
+    )
+    backup_full_interval_s: float = field(
+        default=86400.0, metadata=_doc("The backup worker takes a full backup when the last is this old.")
+    )
+    backup_incr_interval_s: float = field(
+        default=3600.0,
+        metadata=_doc("...and an incremental one when the last backup of any kind is this old."),
+    )
+    backup_first_delay_s: float = field(
+        default=120.0,
+        metadata=_doc("With no full backup yet, the worker takes one this long after it starts."),
+    )
+    backup_check_interval_s: float = field(
+        default=60.0, metadata=_doc("How often the backup worker reads the repository and exports its age.")
+    )
+    backup_drill_timeout_s: float = field(
+        default=600.0,
+        metadata=_doc("The restore drill fails when its copy is not restored and queryable by then."),
+    )
 
     @property
     def ports(self) -> Ports:

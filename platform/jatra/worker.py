@@ -62,6 +62,15 @@ WORKERS: dict[str, WorkerSpec] = {
     "notifications": WorkerSpec(
         "jatra.notifications.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0, db_pool=4
     ),
+    "archive": WorkerSpec(  # a pass every 5 s at most: seals land within 5% of their age limit
+        "jatra.archive.worker:archive_once",
+        frozenset(),
+        lambda s: min(5.0, max(s.archive_segment_age_s / 20, 0.1)),
+    ),
+    "logship": WorkerSpec("jatra.logship.worker:ship", frozenset(), lambda s: s.logship_interval_s),
+    "backup": WorkerSpec(
+        "jatra.backup.schedule:run_schedule", frozenset(), lambda s: s.backup_check_interval_s
+    ),
 }
 
 

@@ -68,3 +68,27 @@ def test_services_never_import_each_other_and_shared_layers_never_import_them() 
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_the_log_shipper_imports_only_the_shared_layers() -> None:
+    """jatra.logship sits beside the services: it may use infra, telemetry, settings and observability
+    (the Elasticsearch definitions), and nothing of a service, the database or the stack."""
+    import grimp  # noqa: PLC0415 - import-linter's graph library
+
+    graph = grimp.build_graph("jatra")
+    ours = {m for m in graph.modules if m == "jatra.logship" or m.startswith("jatra.logship.")}
+    imported = {i for m in ours for i in graph.find_modules_directly_imported_by(m)} - ours
+    allowed = ("jatra.infra.", "jatra.telemetry.", "jatra.observability.", "jatra.settings")
+    assert imported and all(m.startswith(allowed) for m in imported), sorted(imported)
+
+
+def test_the_archive_imports_only_infra_telemetry_and_settings() -> None:
+    """jatra.archive (the auditors' archive) sits beside the services: it may use infra, telemetry and
+    settings, and nothing of a service, the database, the stack or the log shipper."""
+    import grimp  # noqa: PLC0415 - import-linter's graph library
+
+    graph = grimp.build_graph("jatra")
+    ours = {m for m in graph.modules if m == "jatra.archive" or m.startswith("jatra.archive.")}
+    imported = {i for m in ours for i in graph.find_modules_directly_imported_by(m)} - ours
+    allowed = ("jatra.infra.", "jatra.telemetry.", "jatra.settings")
+    assert imported and all(m.startswith(allowed) for m in imported), sorted(imported)

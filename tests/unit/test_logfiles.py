@@ -140,3 +140,50 @@ def test_by_default_every_ecs_log_is_a_source_and_no_server_log_is(tmp_path: Pat
     assert follower.sources() == ["payments"]
     (tmp_path / "api-1.log").write_text(ecs + "\n")
     assert follower.sources() == ["api-1", "payments"]
+
+
+def test_reading_on_from_held_positions_leaves_the_cursor_and_sees_rotation(tmp_path: Path) -> None:
+    """The archiver holds lines in open segments: it reads past them without committing."""
+    log = tmp_path / "payments.log"
+    log.write_bytes(b"".join(event(n) + b"\n" for n in range(4)))
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["payments"])
+    (first,) = follower.read(max_bytes_per_source=2 * (len(event(0)) + 1))
+    assert [line.raw for line in first.lines] == [event(0), event(1)]
+    assert first.start is not None and first.start.offset == 0
+    (second,) = follower.read_from({"payments": first.after})
+    assert second.start == first.after and [line.raw for line in second.lines] == [event(2), event(3)]
+    assert follower.read_from({"payments": second.after}) == []
+    assert [line.raw for c in follower.read() for line in c.lines][:1] == [event(0)]  # cursor unmoved
+    log.rename(tmp_path / "payments.log.1")
+    log.write_bytes(event(4) + b"\n")
+    (third,) = follower.read_from({"payments": second.after})
+    assert third.start is not None and (third.start.ino, third.start.offset) != (
+        second.after.ino,
+        second.after.offset,
+    )
+    assert [line.raw for line in third.lines] == [event(4)]
+
+
+def test_a_byte_range_is_read_again_exactly_by_file_identity(tmp_path: Path) -> None:
+    log = tmp_path / "payments.log"
+    log.write_bytes(event(0) + b"\n\n" + event(1) + b"\n" + event(2) + b"\n")
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["payments"])
+    (chunk,) = follower.read()
+    start, end = chunk.start, chunk.after
+    assert start is not None
+    log.rename(tmp_path / "payments.log.1")  # rotated since: found by identity, not by name
+    log.write_bytes(event(7) + b"\n")
+    again = follower.read_range("payments", start.dev, start.ino, start.offset, end.offset)
+    assert again == chunk.lines  # same lines, offsets and ids; the blank line skipped as before
+    middle = chunk.lines[1].offset
+    assert [
+        x.raw for x in follower.read_range("payments", start.dev, start.ino, middle, end.offset) or []
+    ] == [
+        event(1),
+        event(2),
+    ]
+    assert follower.read_range("payments", start.dev, start.ino, 0, end.offset + 5) is None  # past the end
+    assert follower.read_range("payments", start.dev, start.ino, 0, 3) is None  # not a line's end
+    assert (
+        follower.read_range("payments", start.dev, start.ino + 10**9, 0, end.offset) is None
+    )  # no such file

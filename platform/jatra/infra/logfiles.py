@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,7 @@ class Chunk:
     source: str
     lines: list[Line]
     after: Position
+    start: Position | None = None  # where the read began (the lines follow it, blank lines aside)
 
 
 class Cursor:
@@ -128,12 +129,36 @@ class Follower:
     def read(self, max_bytes_per_source: int = 1 << 20) -> list[Chunk]:
         """New complete lines of every source, up to about ``max_bytes_per_source`` each. The cursor does
         not move: call :meth:`commit` with the chunks once their lines are safe."""
+        return self.read_from({}, max_bytes_per_source)
+
+    def read_from(
+        self, positions: Mapping[str, Position], max_bytes_per_source: int = 1 << 20
+    ) -> list[Chunk]:
+        """As :meth:`read`, but from ``positions`` instead of the cursor for the sources it names: a reader
+        that holds lines it has read but not yet made safe (the archiver's open segments) reads on past
+        them without moving the cursor."""
         chunks = []
         for source in self.sources():
-            chunk = self._read_one(source, max_bytes_per_source)
+            chunk = self._read_one(source, max_bytes_per_source, positions.get(source))
             if chunk is not None:
                 chunks.append(chunk)
         return chunks
+
+    def read_range(self, source: str, dev: int, ino: int, start: int, end: int) -> list[Line] | None:
+        """The lines of bytes ``start``..``end`` of the file with identity (``dev``, ``ino``) among
+        ``source``'s generations, exactly as :meth:`read` returned them (to rebuild what was read before a
+        crash). None when that file is gone, is shorter than ``end`` or ``end`` is not a line's end."""
+        for path in _generations(self.log_dir / f"{source}.log"):
+            with contextlib.suppress(FileNotFoundError), path.open("rb") as f:
+                st = os.fstat(f.fileno())
+                if (st.st_dev, st.st_ino) != (dev, ino):
+                    continue
+                f.seek(start)
+                data = f.read(end - start)
+                if len(data) != end - start or (data and not data.endswith(b"\n")):
+                    return None
+                return _split(source, dev, ino, start, data)[0]
+        return None
 
     def commit(self, chunks: Iterable[Chunk]) -> None:
         self.cursor.save((c.source, c.after) for c in chunks)
@@ -159,14 +184,15 @@ class Follower:
         return oldest
 
     # -- internals ---------------------------------------------------------------------------------------
-    def _where(self, source: str) -> tuple[list[Path], int, Position | None]:
+    def _where(self, source: str, start: Position | None = None) -> tuple[list[Path], int, Position | None]:
         """The generations of ``source``'s log (oldest rotated first, the live file last), the index of the
-        one to read next and the position in it (None: there is no log yet)."""
+        one to read next and the position in it (None: there is no log yet); from ``start`` if given, else
+        from the cursor."""
         generations = _generations(self.log_dir / f"{source}.log")
         if not generations:
             return [], 0, None
         identities = [(st.st_dev, st.st_ino, st.st_size) for st in (g.stat() for g in generations)]
-        at = self.cursor.positions.get(source)
+        at = start or self.cursor.positions.get(source)
         found = next(
             (i for i, (dev, ino, _) in enumerate(identities) if at and (dev, ino) == (at.dev, at.ino)), None
         )
@@ -184,8 +210,8 @@ class Follower:
         dev, ino, _ = identities[found + 1]  # finished a rotated file: on to the next newer one
         return generations, found + 1, Position(dev, ino, 0)
 
-    def _read_one(self, source: str, budget: int) -> Chunk | None:
-        generations, index, at = self._where(source)
+    def _read_one(self, source: str, budget: int, start: Position | None = None) -> Chunk | None:
+        generations, index, at = self._where(source, start)
         if at is None:
             return None
         with generations[index].open("rb") as f:
@@ -196,17 +222,21 @@ class Follower:
             data = f.read(budget)
             if len(data) == budget and b"\n" not in data:
                 data += f.readline()  # one line longer than the budget: still read it whole
-        complete = data[: data.rfind(b"\n") + 1]
-        lines = []
-        offset = at.offset
-        for raw in complete.split(b"\n")[:-1]:
-            if raw.strip():
-                lines.append(Line(source, at.dev, at.ino, offset, raw))
-            offset += len(raw) + 1
+        lines, offset = _split(source, at.dev, at.ino, at.offset, data[: data.rfind(b"\n") + 1])
         after = Position(at.dev, at.ino, offset)
-        if after == self.cursor.positions.get(source):
+        if after == (start or self.cursor.positions.get(source)):
             return None
-        return Chunk(source, lines, after)
+        return Chunk(source, lines, after, at)
+
+
+def _split(source: str, dev: int, ino: int, offset: int, complete: bytes) -> tuple[list[Line], int]:
+    """The non-blank lines of ``complete`` (whole lines read at ``offset``), and the offset after them."""
+    lines = []
+    for raw in complete.split(b"\n")[:-1]:
+        if raw.strip():
+            lines.append(Line(source, dev, ino, offset, raw))
+        offset += len(raw) + 1
+    return lines, offset
 
 
 def _generations(current: Path) -> list[Path]:

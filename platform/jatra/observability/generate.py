@@ -3,7 +3,10 @@
 - ``dashboards/*.dashboard.py`` (each defines ``dashboard``) -> ``dashboards/generated/<name>.json``;
 - ``alerts/*.rules.py`` (each defines ``groups``) -> ``alerts/generated/<name>.rules.yml``;
 - ``alerts/alertmanager.config.py`` (defines ``config``) -> ``alerts/generated/alertmanager.yml``;
-- Grafana provisioning (data sources, dashboard provider) -> ``dashboards/generated/provisioning/``.
+- Grafana provisioning (data sources, dashboard provider) -> ``dashboards/generated/provisioning/``;
+- Elasticsearch templates and ILM policy -> ``logging/generated/elasticsearch/``, Kibana saved objects ->
+  ``logging/generated/kibana/`` (:mod:`jatra.observability.elastic`, :mod:`jatra.observability.kibana`;
+  JSON has no comments: their ``_meta`` or description says they are generated).
 
 Sources are loaded by path: ``dashboards/`` and ``alerts/`` are data folders, not packages. JSON has sorted
 keys and an indent of 2; YAML sorted keys and block style; every file says it is generated.
@@ -19,8 +22,9 @@ from typing import Any
 
 from grafanalib._gen import DashboardEncoder
 
-from jatra.observability import provisioning
+from jatra.observability import elastic, kibana, provisioning
 from jatra.observability.rules import Group, dump_yaml, rule_file
+from jatra.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 GENERATED_KEY = "__generated"
@@ -97,6 +101,11 @@ def outputs(root: Path = REPO_ROOT) -> dict[Path, str]:
     )
     for name, content in provisioning.files().items():
         files[root / "dashboards" / "generated" / "provisioning" / name] = content
+    # the defaults: `jatra logs setup` installs the same with the deployment's retention
+    for name, content in elastic.files(Settings().logs_retention_days).items():
+        files[root / "logging" / "generated" / "elasticsearch" / name] = content
+    for name, content in kibana.files().items():
+        files[root / "logging" / "generated" / "kibana" / name] = content
     return files
 
 
@@ -118,6 +127,7 @@ def stale(root: Path = REPO_ROOT) -> list[Path]:
     generated = [
         *(root / "dashboards" / "generated").rglob("*.*"),
         *(root / "alerts" / "generated").glob("*.*"),
+        *(root / "logging" / "generated").rglob("*.*"),
     ]
     leftovers = [p for p in generated if p.is_file() and p not in wanted]
     return different + leftovers

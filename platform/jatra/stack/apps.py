@@ -62,4 +62,7 @@ def jatra_processes(replicas: int) -> list[Supervised]:
         JatraProcess("reconciler", ["worker", "reconciler"]),
         JatraProcess("notifications", ["worker", "notifications"]),
         JatraProcess("alert-receiver", ["serve", "alert-receiver"]),
+        JatraProcess("archive", ["worker", "archive"]),
+        JatraProcess("logship", ["worker", "logship"]),
+        JatraProcess("backup", ["worker", "backup"]),
     ]

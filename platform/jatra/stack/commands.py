@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jatra.settings import Settings
+from jatra.stack import pgbackrest
 from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
 from jatra.stack.ports import LAST_OFFSET, MAX_API_REPLICAS, api_replica
@@ -44,6 +45,8 @@ def stack_up(settings: Settings, with_apps: bool = True) -> str:
     stack = stack_for(settings)
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()
+    # the backup repository in the local S3 server; from now on Postgres archives every WAL segment there
+    pgbackrest.ensure_stanza(settings, stack.ctx)
     if with_apps:
         stack.up(jatra_processes(settings.api_replicas), parallel=True)
     return summary(settings, stack)
@@ -87,6 +90,8 @@ def summary(settings: Settings, stack: Stack) -> str:
         f"  alerts          rules from alerts/generated; `jatra alerts` shows what fired "
         f"(receiver {h}:{p.app('alert-receiver')})",
         f"  traces          OTLP JSON in {stack.ctx.state_dir / 'traces'}; `jatra trace <id>`",
+        f"  backups         s3://{settings.backup_bucket}{settings.backup_repo_path} (pgBackRest, WAL "
+        "archived): `jatra backup list`, `jatra restore --drill`",
         "  dashboards      dashboards/generated/*.json (Grafana runs in compose: `make compose-up`)",
     ]
     if api_replica(1) not in running:

@@ -8,10 +8,14 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
 - headers: the client sends ``application/vnd.elasticsearch+json; compatible-with=8`` (osmem answers 406) and
   requires ``X-Elastic-Product: Elasticsearch`` on answers; the gateway translates both ways;
 - what osmem lacks is *kept, not enforced*: ILM policies and ingest pipelines are stored and returned, never
-  run; an index template's ``data_stream`` is stripped before osmem sees it, so a data stream's name becomes a
-  plain index with the template's mappings (no backing indices, no rollover);
-- faults on cue, for tests (``POST /_standin/faults``): the next N bulk requests answered 429 as a whole, or
-  the first N items of the next bulk answered 429 item by item (Elasticsearch's write queue being full).
+  run; an index template's ``data_stream`` and its lifecycle/pipeline settings are stripped before osmem
+  sees it, so a data stream's name becomes a plain index with the template's mappings (no backing indices,
+  no rollover) and ``GET _index_template/NAME`` answers the template as it was sent. What is kept lives
+  in osmem itself (an index, ``.standin-kept``), so it survives a restart of this gateway as
+  Elasticsearch's cluster state survives an outage, and goes when osmem's data goes;
+- faults on cue, for tests (``POST /_standin/faults``): the next N bulk requests answered 429 as a whole
+  (``bulk_429``) or 503 (``bulk_503``, no node able to take them), or the first N items of the next bulk
+  answered 429 item by item (``item_429``: Elasticsearch's write queue being full).
 
 An outage is not simulated here: stop this process and the port refuses connections, as a dead node does.
 """
@@ -19,6 +23,7 @@ An outage is not simulated here: stop this process and the port refuses connecti
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,16 +33,21 @@ from aiohttp import ClientSession, web
 COMPAT = "compatible-with"
 PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
 KEPT = ("_ilm/policy", "_ingest/pipeline")  # stored and returned, never enforced
+KEPT_INDEX = ".standin-kept"
+#: index template settings osmem refuses or cannot act on: kept, stripped from what osmem sees
+UNENFORCED_SETTINGS = ("index.lifecycle.", "index.default_pipeline", "index.final_pipeline")
 
 
 @dataclass
 class Faults:
     bulk_429: int = 0  # next N bulk requests: 429 for the whole request
+    bulk_503: int = 0  # next N bulk requests: 503 for the whole request
     item_429: int = 0  # the first N items of the next bulk request(s): 429 each, the rest indexed
     seen_bulks: int = 0
 
     def update(self, body: dict[str, Any]) -> None:
         self.bulk_429 = int(body.get("bulk_429", self.bulk_429))
+        self.bulk_503 = int(body.get("bulk_503", self.bulk_503))
         self.item_429 = int(body.get("item_429", self.item_429))
 
 
@@ -45,8 +55,6 @@ class Faults:
 class State:
     upstream: str
     faults: Faults = field(default_factory=Faults)
-    kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # "_ilm/policy/NAME" -> body
-    templates: dict[str, dict[str, Any]] = field(default_factory=dict)  # as sent, data_stream included
 
 
 def _plain(content_type: str | None) -> str | None:
@@ -72,23 +80,53 @@ async def _forward(request: web.Request, state: State, body: bytes) -> web.Respo
         return web.Response(body=payload, status=upstream.status, headers=out)
 
 
-def _kept(request: web.Request, state: State, body: bytes) -> web.Response | None:
+def _doc_id(kind: str, name: str) -> str:
+    return f"{kind.strip('_').replace('/', '_')}:{name}"
+
+
+async def _keep(request: web.Request, state: State, kind: str, name: str, body: Any | None) -> bool:
+    """Store (or, with ``body`` None, delete) a kept object in osmem; returns whether it existed."""
+    session: ClientSession = request.app["session"]
+    url = f"{state.upstream}/{KEPT_INDEX}/_doc/{_doc_id(kind, name)}?refresh=true"
+    if body is None:
+        async with session.delete(url) as answer:
+            return answer.status == 200
+    mapping = {"mappings": {"dynamic": False, "properties": {"kind": {"type": "keyword"}}}}
+    async with session.put(f"{state.upstream}/{KEPT_INDEX}", json=mapping):
+        pass  # 400 when it exists already
+    async with session.put(url, json={"kind": kind, "name": name, "body": body}) as answer:
+        answer.raise_for_status()
+        return True
+
+
+async def _kept_objects(request: web.Request, state: State, kind: str, name: str = "") -> dict[str, Any]:
+    """Kept objects of one kind (only ``name`` when given), by name."""
+    session: ClientSession = request.app["session"]
+    if name:
+        async with session.get(f"{state.upstream}/{KEPT_INDEX}/_doc/{_doc_id(kind, name)}") as answer:
+            found = await answer.json() if answer.status == 200 else {}
+        return {name: found["_source"]["body"]} if found.get("found") else {}
+    query = {"size": 10_000, "query": {"term": {"kind": kind}}}
+    async with session.post(f"{state.upstream}/{KEPT_INDEX}/_search", json=query) as answer:
+        hits = (await answer.json())["hits"]["hits"] if answer.status == 200 else []
+    return {hit["_source"]["name"]: hit["_source"]["body"] for hit in hits}
+
+
+async def _kept(request: web.Request, state: State, body: bytes) -> web.Response | None:
     path = request.path.strip("/")
     prefix = next((p for p in KEPT if path == p or path.startswith(p + "/")), None)
     if prefix is None:
         return None
     name = path.removeprefix(prefix).strip("/")
     if request.method == "PUT" and name:
-        state.kept[f"{prefix}/{name}"] = json.loads(body or b"{}")
+        await _keep(request, state, prefix, name, json.loads(body or b"{}"))
         return _answer(200, {"acknowledged": True})
     if request.method == "DELETE" and name:
-        found = state.kept.pop(f"{prefix}/{name}", None)
-        return _answer(200 if found else 404, {"acknowledged": found is not None})
-    wanted = {k.removeprefix(prefix + "/"): v for k, v in state.kept.items() if k.startswith(prefix + "/")}
-    if name:
-        wanted = {k: v for k, v in wanted.items() if k == name}
-        if not wanted:
-            return _answer(404, {})
+        found = await _keep(request, state, prefix, name, None)
+        return _answer(200 if found else 404, {"acknowledged": found})
+    wanted = await _kept_objects(request, state, prefix, name)
+    if name and not wanted:
+        return _answer(404, {})
     if prefix == "_ilm/policy":
         wanted = {k: {"policy": v.get("policy", v)} for k, v in wanted.items()}
     return _answer(200, wanted)
@@ -124,6 +162,10 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         faults.bulk_429 -= 1
         error = {"type": "es_rejected_execution_exception", "reason": "rejected execution of bulk request"}
         return _answer(429, {"error": {"root_cause": [error], **error}, "status": 429})
+    if faults.bulk_503 > 0:
+        faults.bulk_503 -= 1
+        error = {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}
+        return _answer(503, {"error": {"root_cause": [error], **error}, "status": 503})
     pairs = _split_bulk(body)
     refused = min(faults.item_429, len(pairs))
     if refused == 0:
@@ -146,16 +188,19 @@ async def _template(request: web.Request, state: State, body: bytes) -> web.Resp
     name = request.match_info["name"]
     if request.method == "PUT":
         wanted = json.loads(body or b"{}")
-        state.templates[name] = wanted
-        stripped = {k: v for k, v in wanted.items() if k != "data_stream"}
+        stripped = copy.deepcopy(wanted)
+        stripped.pop("data_stream", None)
         settings = stripped.get("template", {}).get("settings", {})
-        for key in [k for k in settings if k.startswith("index.lifecycle") or k == "index.default_pipeline"]:
+        for key in [k for k in settings if k.startswith(UNENFORCED_SETTINGS)]:
             settings.pop(key)
-        return await _forward(request, state, json.dumps(stripped).encode())
-    if request.method == "GET" and name in state.templates:
-        return _answer(200, {"index_templates": [{"name": name, "index_template": state.templates[name]}]})
+        answer = await _forward(request, state, json.dumps(stripped).encode())
+        if answer.status == 200:
+            await _keep(request, state, "_index_template", name, wanted)
+        return answer
+    if request.method == "GET" and (kept := await _kept_objects(request, state, "_index_template", name)):
+        return _answer(200, {"index_templates": [{"name": name, "index_template": kept[name]}]})
     if request.method == "DELETE":
-        state.templates.pop(name, None)
+        await _keep(request, state, "_index_template", name, None)
     return await _forward(request, state, body)
 
 
@@ -166,7 +211,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
             state.faults.update(json.loads(body or b"{}"))
         return _answer(200, vars(state.faults))
-    if (kept := _kept(request, state, body)) is not None:
+    if (kept := await _kept(request, state, body)) is not None:
         return kept
     if request.path.rstrip("/").endswith("/_bulk") or request.path == "/_bulk":
         return await _bulk(request, state, body)

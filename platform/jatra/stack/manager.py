@@ -33,7 +33,8 @@ log = structlog.get_logger()
 
 
 def data_servers() -> list[Server]:
-    return [Postgres(), PgBouncer(), Redis(), Epmd(), RabbitMQ(), SeaweedS3(), Osmem(), ElasticGateway()]
+    # S3 before Postgres: `down` stops in reverse order, so Postgres archives its last WAL while S3 still runs
+    return [SeaweedS3(), Postgres(), PgBouncer(), Redis(), Epmd(), RabbitMQ(), Osmem(), ElasticGateway()]
 
 
 def monitoring_servers() -> list[Server]:

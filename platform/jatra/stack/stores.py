@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
+from jatra.stack import pgbackrest
 from jatra.stack.base import Server, StackContext
 from jatra.stack.procs import as_user, chown_tree, find_binary, port_open
 
 PG_BIN = "/usr/lib/postgresql/*/bin/"
 
 
+def pg_binary(tool: str) -> str:
+    """A PostgreSQL program (postgres, initdb, pg_isready, psql) of the newest installed version."""
+    return find_binary([PG_BIN + tool, tool], "postgresql")
+
+
 class Postgres(Server):
+    """The database, with WAL archiving through pgBackRest (see :mod:`jatra.stack.pgbackrest`)."""
+
     name = "postgres"
-    user = "postgres"
+    user = pgbackrest.PG_USER
     stop_signal = signal.SIGINT  # "fast" shutdown
+    #: at shutdown the archiver makes a last attempt (three tries of up to 11 s each when S3 is down)
+    stop_timeout = 45.0
 
     def port(self, ctx: StackContext) -> int:
         return ctx.ports.postgres
 
     def _bin(self, tool: str) -> str:
-        return find_binary([PG_BIN + tool, tool], "postgresql")
+        return pg_binary(tool)
 
     def prepare(self, ctx: StackContext) -> None:
+        # the archive command's lock, spool and log directories, usable by the user Postgres runs as
+        pgbackrest.prepare_dirs(ctx)
         data = ctx.data(self.name)
         if (data / "PG_VERSION").exists():
             return
@@ -57,6 +70,7 @@ class Postgres(Server):
                 str(self.port(ctx)),
                 "-k",
                 str(data),
+                *pgbackrest.postgres_options(ctx),
             ],
         )
 
@@ -81,6 +95,9 @@ class Postgres(Server):
         if exists.stdout.strip() != "1":
             subprocess.run([*psql, "CREATE ROLE jatra LOGIN CREATEDB"], check=True, capture_output=True)
             subprocess.run([*psql, "CREATE DATABASE jatra OWNER jatra"], check=True, capture_output=True)
+        # the restore drill marks its target in the WAL and closes the segment, as the application role
+        grant = "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text), pg_switch_wal() TO jatra"
+        subprocess.run([*psql, grant, "jatra"], check=True, capture_output=True)
 
 
 def _pidfile(path: Path) -> list[int]:
@@ -124,14 +141,14 @@ stats_users = postgres
         chown_tree(conf, self.user)
 
     def argv(self, ctx: StackContext) -> list[str]:
+        # under a respawner: Debian's 1.18 can exit on a cancel-request race (see jatra.stack.respawn);
+        # stopping the respawner stops PgBouncer
         binary = find_binary(["pgbouncer", "/usr/sbin/pgbouncer"], "pgbouncer")
-        return as_user(self.user, [binary, str(ctx.conf(self.name) / "pgbouncer.ini")])
+        pgbouncer = as_user(self.user, [binary, str(ctx.conf(self.name) / "pgbouncer.ini")])
+        return [sys.executable, "-m", "jatra.stack.respawn", "--", *pgbouncer]
 
     def ready(self, ctx: StackContext) -> bool:
         return port_open(self.port(ctx))
-
-    def extra_pids(self, ctx: StackContext) -> list[int]:
-        return _pidfile(ctx.conf(self.name) / "pgbouncer.pid")
 
 
 class Redis(Server):

@@ -377,12 +377,14 @@ ARCHIVE_LAST_SEAL = _spec(
 BACKUP_LAST_SUCCESS = _spec(
     "jatra_backup_last_success_timestamp_seconds",
     "gauge",
-    "Unix time the last database backup completed, by kind (full, incremental, wal).",
+    "Unix time the newest backup in the repository completed, by kind: full, incremental (pgBackRest's "
+    "differential and incremental backups) and wal (upload of the newest archived WAL segment, which only "
+    "moves while the database writes). Read from the repository by the backup worker.",
     ("kind",),
 )
 BACKUP_DURATION = _spec(
     "jatra_backup_duration_seconds",
     "gauge",
-    "How long the last database backup took, by kind.",
+    "How long the newest backup in the repository took, by kind (full, incremental).",
     ("kind",),
 )

@@ -1,0 +1,127 @@
+"""`jatra audit search`: events by trace id, booking id and time, reading only the segments whose time
+range (in their manifest's key) meets the window, each at the version its manifest recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from jatra.archive import layout, segments
+from jatra.archive.manifest import Manifest, ManifestError, digest, parse
+from jatra.archive.store import ArchiveStore
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    trace_id: str | None = None
+    booking_id: str | None = None
+
+    def matches(self, raw: bytes) -> bool:
+        # cheap byte tests first: most lines of most segments fail them
+        for needle in (self.trace_id, self.booking_id):
+            if needle and needle.encode() not in raw:
+                return False
+        if self.since is not None or self.until is not None:
+            t = segments.event_time(raw)
+            if t is None or (self.since and t < self.since) or (self.until and t > self.until):
+                return False
+        if not (self.trace_id or self.booking_id):
+            return True
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return False
+        if self.trace_id and self.trace_id not in (_field(doc, "trace", "id"), doc.get("trace.id")):
+            return False
+        return not self.booking_id or (
+            doc.get("booking_id") == self.booking_id
+            or self.booking_id in str(_field(doc, "url", "path") or doc.get("url.path") or "")
+        )
+
+
+def _field(doc: dict[str, Any], *path: str) -> Any:
+    for part in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)  # type: ignore[assignment]
+    return doc
+
+
+@dataclass(slots=True)
+class Found:
+    events: list[bytes] = field(default_factory=list)
+    segments: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def covering(
+    store: ArchiveStore,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    sources: Iterable[str] | None = None,
+) -> list[layout.ManifestName]:
+    """The manifests (by key alone) whose time range meets the window, in source and sequence order."""
+    names = []
+    for source in sorted(set(sources)) if sources else store.sources():
+        for key in store.keys(f"{layout.MANIFESTS}{source}/"):
+            name = layout.parse_manifest_key(key)
+            if name is not None and name.overlaps(since, until):
+                names.append(name)
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    manifest: Manifest
+    manifest_raw: bytes
+    data: bytes  # empty when the segment cannot be read
+    warning: str | None
+
+
+def read_segment(store: ArchiveStore, name: layout.ManifestName) -> Segment:
+    """A manifest and its segment's bytes (the version it records), with a warning if they disagree."""
+    fetched = store.get(name.key)
+    if fetched is None:
+        raise ManifestError(f"{name.key} cannot be read")
+    manifest = parse(fetched.data)
+    segment = store.get(manifest.segment_key, manifest.segment_version)
+    if segment is None:
+        return Segment(
+            manifest, fetched.data, b"", f"{manifest.segment_key}: missing (run `jatra audit verify`)"
+        )
+    warning = None
+    if digest(segment.data) != manifest.segment_sha256:
+        warning = f"{manifest.segment_key}: does not match its manifest (run `jatra audit verify`)"
+    return Segment(manifest, fetched.data, segment.data, warning)
+
+
+def search(
+    store: ArchiveStore, query: Query, sources: Iterable[str] | None = None, workers: int = 8
+) -> Found:
+    found = Found()
+    names = covering(store, query.since, query.until, sources)
+
+    def one(name: layout.ManifestName) -> tuple[list[bytes], str | None]:
+        try:
+            got = read_segment(store, name)
+        except ManifestError as exc:
+            return [], f"{name.key}: {exc}"
+        return [
+            raw for raw in segments.lines_of(got.data) if query.matches(raw)
+        ] if got.data else [], got.warning
+
+    with ThreadPoolExecutor(workers) as pool:
+        for events, warning in pool.map(one, names):
+            found.events += events
+            if warning:
+                found.warnings.append(warning)
+    found.segments = len(names)
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    found.events.sort(key=lambda raw: segments.event_time(raw) or epoch)
+    return found

@@ -1,0 +1,95 @@
+"""Take one backup: the stanza first if it is missing, then pgBackRest, then what the repository says."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from jatra.backup import repository
+from jatra.backup.errors import BackupError
+from jatra.settings import Settings
+from jatra.stack import pgbackrest
+from jatra.stack.procs import StackError
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import gauge
+
+log = structlog.get_logger()
+tracer = trace.get_tracer("jatra.backup")
+
+LAST_SUCCESS = gauge(c.BACKUP_LAST_SUCCESS)
+DURATION = gauge(c.BACKUP_DURATION)
+TYPES = ("full", "diff", "incr")
+_LABEL = re.compile(r"new backup label = (\S+)")
+
+
+def take_backup(settings: Settings, type_: str) -> repository.BackupSet:
+    """A ``type_`` backup (full, diff or incr; pgBackRest makes the first one full); the set it made.
+
+    Retention applies right after: pgBackRest expires the full backups beyond
+    ``JATRA_BACKUP_RETENTION_FULL`` and what only they needed.
+    """
+    if type_ not in TYPES:
+        raise ValueError(f"backup type must be one of {', '.join(TYPES)}, not {type_!r}")
+    t0 = time.monotonic()
+    with tracer.start_as_current_span("backup.take", attributes={"jatra.backup.type": type_}) as span:
+        log.info("backup.started", type=type_, bucket=settings.backup_bucket)
+        try:
+            made, kept = _backup(settings, type_)
+        except BackupError as exc:
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            span.record_exception(exc)
+            _failed(type_, exc, time.monotonic() - t0)
+            raise
+        LAST_SUCCESS.labels(made.kind).set(made.stopped)
+        DURATION.labels(made.kind).set(made.duration_s)
+        span.set_attributes(
+            {
+                "jatra.backup.label": made.label,
+                "jatra.backup.kind": made.kind,
+                "jatra.backup.database_bytes": made.database_bytes,
+                "jatra.backup.repository_bytes": made.repository_bytes,
+            }
+        )
+        log.info(
+            "backup.completed",
+            label=made.label,
+            type=made.type,
+            kind=made.kind,
+            duration_s=round(made.duration_s, 1),
+            command_s=round(time.monotonic() - t0, 2),
+            database_bytes=made.database_bytes,
+            repository_bytes=made.repository_bytes,
+            backups_kept=kept,
+        )
+        return made
+
+
+def _backup(settings: Settings, type_: str) -> tuple[repository.BackupSet, int]:
+    """Run the backup (the stanza first, if missing); the set it made and how many the repository keeps."""
+    ctx = repository.stack_context(settings)
+    try:
+        pgbackrest.ensure_stanza(settings, ctx)
+    except StackError as exc:
+        raise BackupError("stanza-create", 1, str(exc)) from exc
+    config = pgbackrest.stack_files(ctx).config
+    out = repository.run(
+        config,
+        f"--type={type_}",
+        f"--archive-timeout={pgbackrest.BACKUP_WAL_WAIT_S}",
+        "--log-level-console=info",
+        "backup",
+    )
+    found = _LABEL.search(out)
+    repo = repository.read(settings, config)
+    made = repo.find(found.group(1)) if found else None
+    if made is None:
+        raise BackupError("backup", 0, f"no new backup set in the repository after:\n{out}")
+    return made, len(repo.backups)
+
+
+def _failed(type_: str, exc: BackupError, seconds: float) -> None:
+    log.error("backup.failed", type=type_, error=str(exc), duration_s=round(seconds, 2))
