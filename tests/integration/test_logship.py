@@ -35,7 +35,7 @@ from jatra.logship.setup import covers, drift, install, managed
 from jatra.logship.shipper import Shipper
 from jatra.observability import elastic, kibana
 from jatra.settings import Settings
-from jatra.stack.elastic import ElasticGateway
+from jatra.stack.elastic import MAX_DOCS, ElasticGateway
 from jatra.stack.manager import Stack
 from tests.integration.helpers import eventually, sample
 from tests.integration.logwriter import booking_events, ecs, write
@@ -526,6 +526,34 @@ async def test_a_document_elasticsearch_refuses_is_set_aside_with_the_reason_and
         assert gauge("jatra_logship_lag_bytes") == 0  # set aside counts as done: the cursor moved on
         await Shipper(shipping).drain(client, 30)  # a restart does not send it again
     assert delta(before)["rejected"] == 1 and shipper.aside.count() == 1
+
+
+async def test_a_full_stand_in_refuses_writes_and_the_shipper_waits_losing_nothing(
+    es: AsyncElasticsearch, shipping: Settings
+) -> None:
+    """The stand-in's flood stage (osmem keeps everything in memory): past ``max_docs`` every write is a
+    429, as past Elasticsearch's disk watermark. The shipper keeps retrying, the lines wait in their files."""
+    total = 300
+    write(shipping.logs / "payments.log", [booking_events(n) for n in range(total)])
+    index = data_stream("jatra.payments", shipping.environment)
+    held = int((await es.count(index="_all"))["count"])
+    faults(shipping, max_docs=held + 50)  # room for the first bulk of 100, not for the second
+    before = counts()
+    try:
+        async with es_client(shipping) as client:
+            draining = asyncio.create_task(Shipper(shipping).drain(client, 120))
+            await asyncio.sleep(3)
+            assert not draining.done()  # waiting: not failed, nothing dropped or set aside
+            assert await count(es, index) == 100
+            assert gauge("jatra_logship_lag_bytes") > 0 and gauge("jatra_logship_lag_seconds") > 0
+            faults(shipping, max_docs=0)
+            await asyncio.wait_for(draining, 60)
+    finally:
+        faults(shipping, max_docs=MAX_DOCS)
+    assert await count(es, index) == total
+    assert await seqs(es, index) == list(range(total))
+    moved = delta(before)
+    assert moved["shipped"] == total and moved["rejected"] == 0 and moved["retried"] > 0
 
 
 # -- Kibana: the saved searches find what they say ----------------------------------------------------------

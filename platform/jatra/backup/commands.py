@@ -19,7 +19,8 @@ def _setup(settings: Settings) -> None:
     from jatra.telemetry.tracing import setup_tracing  # noqa: PLC0415
 
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    setup_tracing(settings, "backup")
+    if settings.trace_dir or settings.otlp_endpoint:  # with nowhere to send spans, skip the second it costs
+        setup_tracing(settings, "backup")
 
 
 def _flush() -> None:

@@ -33,7 +33,8 @@ def run(config: Path, *args: str, timeout: float | None = None) -> str:
     except subprocess.TimeoutExpired as exc:
         raise BackupError(name, -1, f"no answer after {timeout:.0f}s") from exc
     if result.returncode != 0:
-        raise BackupError(name, result.returncode, result.stderr + result.stdout)
+        # pgBackRest writes its errors to stderr; its progress (when asked for) to stdout
+        raise BackupError(name, result.returncode, result.stderr.strip() or result.stdout)
     return result.stdout
 
 

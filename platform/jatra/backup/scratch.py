@@ -69,19 +69,18 @@ class ScratchCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         return pgbackrest.write_config(self.settings, self.ctx, cluster)
 
-    def restore(self, label: str, restore_point: str) -> str:
+    def restore(self, label: str, restore_point: str) -> None:
         """Restore backup ``label`` and set recovery to replay WAL up to ``restore_point``, then promote."""
         config = self.write_config()
         self.pgdata.mkdir(mode=0o700)
         chown_tree(self.root, pgbackrest.PG_USER)
-        return repository.run(
+        repository.run(
             config,
             f"--set={label}",
             "--type=name",
             f"--target={restore_point}",
             "--target-action=promote",
             "--archive-mode=off",
-            "--log-level-console=info",
             "restore",
         )
 

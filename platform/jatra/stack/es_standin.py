@@ -15,7 +15,11 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
   Elasticsearch's cluster state survives an outage, and goes when osmem's data goes;
 - faults on cue, for tests (``POST /_standin/faults``): the next N bulk requests answered 429 as a whole
   (``bulk_429``) or 503 (``bulk_503``, no node able to take them), or the first N items of the next bulk
-  answered 429 item by item (``item_429``: Elasticsearch's write queue being full).
+  answered 429 item by item (``item_429``: Elasticsearch's write queue being full);
+- a flood stage: osmem keeps everything in memory (some 30 KB of RSS per log event, measured) and never
+  deletes (no ILM), so once it holds ``max_docs`` documents (``--max-docs``, or ``max_docs`` in the faults)
+  every bulk item is answered 429 ``cluster_block_exception``, as Elasticsearch does past its disk
+  flood-stage watermark. Writers back off and keep their data; restarting osmem empties it.
 
 An outage is not simulated here: stop this process and the port refuses connections, as a dead node does.
 """
@@ -43,12 +47,14 @@ class Faults:
     bulk_429: int = 0  # next N bulk requests: 429 for the whole request
     bulk_503: int = 0  # next N bulk requests: 503 for the whole request
     item_429: int = 0  # the first N items of the next bulk request(s): 429 each, the rest indexed
+    max_docs: int = 0  # flood stage: no more writes once osmem holds this many documents (0: no limit)
     seen_bulks: int = 0
 
     def update(self, body: dict[str, Any]) -> None:
         self.bulk_429 = int(body.get("bulk_429", self.bulk_429))
         self.bulk_503 = int(body.get("bulk_503", self.bulk_503))
         self.item_429 = int(body.get("item_429", self.item_429))
+        self.max_docs = int(body.get("max_docs", self.max_docs))
 
 
 @dataclass
@@ -148,11 +154,30 @@ def _split_bulk(body: bytes) -> list[tuple[bytes, bytes | None]]:
     return pairs
 
 
-def _rejected_item(action: bytes) -> dict[str, Any]:
+QUEUE_FULL = {"type": "es_rejected_execution_exception", "reason": "rejected execution (write queue full)"}
+
+
+def _rejected_item(action: bytes, error: dict[str, Any] = QUEUE_FULL) -> dict[str, Any]:
     parsed: dict[str, dict[str, Any]] = json.loads(action)
     op, meta = next(iter(parsed.items()))
-    error = {"type": "es_rejected_execution_exception", "reason": "rejected execution (write queue full)"}
     return {op: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": 429, "error": error}}
+
+
+async def _flooded(request: web.Request, state: State) -> dict[str, Any] | None:
+    """The flood-stage error when osmem holds ``max_docs`` documents or more, else None."""
+    if not state.faults.max_docs:
+        return None
+    session: ClientSession = request.app["session"]
+    async with session.get(f"{state.upstream}/_all/_count") as answer:
+        held = int((await answer.json())["count"])
+    if held < state.faults.max_docs:
+        return None
+    reason = (
+        "blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has "
+        f"read-only-allow-delete block]; stand-in: osmem holds {held} documents (max_docs "
+        f"{state.faults.max_docs}), restart it to empty it"
+    )
+    return {"type": "cluster_block_exception", "reason": reason}
 
 
 async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response:
@@ -167,6 +192,9 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         error = {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}
         return _answer(503, {"error": {"root_cause": [error], **error}, "status": 503})
     pairs = _split_bulk(body)
+    if (flood := await _flooded(request, state)) is not None:
+        blocked = [_rejected_item(action, flood) for action, _ in pairs]
+        return _answer(200, {"errors": True, "took": 0, "items": blocked})
     refused = min(faults.item_429, len(pairs))
     if refused == 0:
         return await _forward(request, state, body)
@@ -220,9 +248,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return await _forward(request, state, body)
 
 
-def make_app(upstream: str) -> web.Application:
+def make_app(upstream: str, max_docs: int = 0) -> web.Application:
     app = web.Application(client_max_size=256 * 1024 * 1024)
-    app["state"] = State(upstream=upstream.rstrip("/"))
+    app["state"] = State(upstream=upstream.rstrip("/"), faults=Faults(max_docs=max_docs))
 
     async def session(app: web.Application) -> Any:
         app["session"] = ClientSession()
@@ -239,8 +267,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="osmem-server's URL")
+    parser.add_argument("--max-docs", type=int, default=0, help="flood stage: documents osmem may hold")
     args = parser.parse_args()
-    web.run_app(make_app(args.upstream), host="127.0.0.1", port=args.port, print=None)
+    web.run_app(make_app(args.upstream, args.max_docs), host="127.0.0.1", port=args.port, print=None)
 
 
 if __name__ == "__main__":
