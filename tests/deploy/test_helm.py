@@ -1,4 +1,4 @@
-"""The Helm chart (helm/jatra), checked offline with the real tools, for the default and the production values:
+"""The Helm chart (helm/jatra), checked offline with the real tools, for the default and production values:
 
 - `helm lint --strict`, and `helm template`;
 - every rendered object against the Kubernetes 1.33 schemas (`kubernetes-validate --strict`), and the custom
@@ -133,7 +133,7 @@ def main_container(deployment: dict[str, Any]) -> dict[str, Any]:
 
 
 def sidecars(deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in deployment["spec"]["template"]["spec"].get("initContainers", [])]
+    return list(deployment["spec"]["template"]["spec"].get("initContainers", []))
 
 
 def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -272,14 +272,18 @@ def test_the_prometheus_rule_holds_every_generated_group_and_promtool_accepts_it
 
 def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:
     rules = tmp_path / "broken.rules.yml"
-    rules.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [{"alert": "X", "expr": "sum by ("}]}]}))
+    rules.write_text(
+        yaml.safe_dump({"groups": [{"name": "x", "rules": [{"alert": "X", "expr": "sum by ("}]}]})
+    )
     assert run(shutil.which("promtool") or "promtool", "check", "rules", rules).returncode != 0
 
 
 def test_every_generated_dashboard_is_a_configmap_for_the_grafana_sidecar(rendered: Rendered) -> None:
     maps = [m for m in rendered.of("ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard") == "1"]
     shipped = {key: json.loads(text) for m in maps for key, text in m["data"].items()}
-    generated = {p.name: json.loads(p.read_text()) for p in (ROOT / "dashboards" / "generated").glob("*.json")}
+    generated = {
+        p.name: json.loads(p.read_text()) for p in (ROOT / "dashboards" / "generated").glob("*.json")
+    }
     assert generated
     assert shipped == generated
     assert all(len(m["data"]) == 1 for m in maps)
@@ -350,7 +354,9 @@ def test_the_sidecars_follow_the_log_file_only_when_enabled() -> None:
     on = render()
     for deployment in on.deployments().values():
         assert [s["name"] for s in sidecars(deployment)] == ["archive"]
-        assert env_of(main_container(deployment))["JATRA_LOG_FILE"]["value"] == "/var/log/jatra/$(POD_NAME).log"
+        assert (
+            env_of(main_container(deployment))["JATRA_LOG_FILE"]["value"] == "/var/log/jatra/$(POD_NAME).log"
+        )
         # the sidecar logs to stdout only: it must never write (and rotate) the file it follows
         (archive,) = sidecars(deployment)
         assert "JATRA_LOG_FILE" not in env_of(archive)
@@ -402,7 +408,12 @@ def autoscalers(rendered: Rendered) -> dict[str, tuple[str, int, int, int]]:
         hpa_name = spec["advanced"]["horizontalPodAutoscalerConfig"]["name"]
         name = spec["scaleTargetRef"]["name"].removeprefix("jatra-")
         assert name not in out, f"{name} has an HPA and a ScaledObject"
-        out[name] = (hpa_name, spec["minReplicaCount"], spec["maxReplicaCount"], int(cpu["metadata"]["value"]))
+        out[name] = (
+            hpa_name,
+            spec["minReplicaCount"],
+            spec["maxReplicaCount"],
+            int(cpu["metadata"]["value"]),
+        )
     return out
 
 
@@ -483,7 +494,9 @@ def test_every_deployment_has_a_pod_disruption_budget(rendered: Rendered) -> Non
         assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
-def test_the_monitors_label_series_as_the_local_stack_does(rendered: Rendered, values: dict[str, Any]) -> None:
+def test_the_monitors_label_series_as_the_local_stack_does(
+    rendered: Rendered, values: dict[str, Any]
+) -> None:
     environment = values["environment"]
     for monitor in rendered.of("PodMonitor"):
         process = monitor["metadata"]["name"].removeprefix("jatra-")
@@ -499,10 +512,12 @@ def test_the_monitors_label_series_as_the_local_stack_does(rendered: Rendered, v
 def test_config_changes_roll_the_pods() -> None:
     before = render().named("Deployment", "jatra-seats")["spec"]["template"]["metadata"]["annotations"]
     after = render("--set", "config.JATRA_LOG_LEVEL=DEBUG").named("Deployment", "jatra-seats")
-    assert before["checksum/config"] != after["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    assert (
+        before["checksum/config"] != after["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    )
 
 
-# -- the edge: the Ingress carries the local gateway's routes and limits ---------------------------------------
+# -- the edge: the Ingress carries the local gateway's routes and limits -------------------------------------
 
 
 def ingress_routes(rendered: Rendered) -> set[tuple[str, str, str, str]]:
@@ -567,7 +582,9 @@ def test_the_ingress_limits_equal_the_gateway_limits(rendered: Rendered) -> None
         limit = ingress["metadata"]["name"].removeprefix("jatra-")
         notes = {k.removeprefix(prefix): v for k, v in ingress["metadata"]["annotations"].items()}
         assert notes["limit-rps"] == gateway[f"{limit}-rps"]
-        assert int(notes["limit-rps"]) * int(notes["limit-burst-multiplier"]) == int(gateway[f"{limit}-burst"])
+        assert int(notes["limit-rps"]) * int(notes["limit-burst-multiplier"]) == int(
+            gateway[f"{limit}-burst"]
+        )
         assert notes["proxy-body-size"] == gateway["body"]
         assert notes["proxy-connect-timeout"] == gateway["connect"]
         assert notes["proxy-send-timeout"] == gateway["send"]
@@ -601,7 +618,9 @@ def expected_egress(name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def same_items(a: list[Any], b: list[Any]) -> bool:
-    return sorted(json.dumps(x, sort_keys=True) for x in a) == sorted(json.dumps(x, sort_keys=True) for x in b)
+    return sorted(json.dumps(x, sort_keys=True) for x in a) == sorted(
+        json.dumps(x, sort_keys=True) for x in b
+    )
 
 
 def test_network_policies_deny_by_default_and_allow_what_each_process_needs(
@@ -615,14 +634,16 @@ def test_network_policies_deny_by_default_and_allow_what_each_process_needs(
     pods = [d["spec"]["template"]["metadata"]["labels"] for d in rendered.deployments().values()] + [job]
     assert all(matches(deny["podSelector"]["matchLabels"], labels) for labels in pods)
     np = values["networkPolicy"]
-    for name, deployment in rendered.deployments().items():
+    for name in rendered.deployments():
         spec = policies[f"jatra-{name}"]
-        metrics = [{"port": e["port"], "protocol": "TCP"}
-                   for e in rendered.named("PodMonitor", f"jatra-{name}")["spec"]["podMetricsEndpoints"]]  # fmt: skip
+        endpoints = rendered.named("PodMonitor", f"jatra-{name}")["spec"]["podMetricsEndpoints"]
+        metrics = [{"port": e["port"], "protocol": "TCP"} for e in endpoints]
         assert {"from": np["prometheus"], "ports": metrics} in spec["ingress"]
         from_edge = {"from": np["ingressController"], "ports": [{"port": "http", "protocol": "TCP"}]}
         assert (from_edge in spec["ingress"]) == (name in SERVICES), name
-        egress = [r for r in spec["egress"] if "podSelector" not in r["to"][0] or "namespaceSelector" in r["to"][0]]
+        egress = [
+            r for r in spec["egress"] if "podSelector" not in r["to"][0] or "namespaceSelector" in r["to"][0]
+        ]
         assert same_items(egress, expected_egress(name, values)), name
         to_simulator = [r for r in spec["egress"] if r not in egress]
         simulated = values["paymentProvider"]["simulator"]["enabled"] and name in PROVIDER_CLIENTS
@@ -736,7 +757,9 @@ def test_the_schema_keeps_every_secret_setting_out_of_config() -> None:
 
 BAD_VALUES = {
     "negative replicas": "services:\n  auth:\n    replicas: -1\n",
-    "a percentage over 100": "services:\n  seats:\n    autoscaling:\n      targetCPUUtilizationPercentage: 150\n",
+    "a percentage over 100": (
+        "services:\n  seats:\n    autoscaling:\n      targetCPUUtilizationPercentage: 150\n"
+    ),
     "no pods at most": "workers:\n  outbox:\n    autoscaling:\n      maxReplicas: 0\n",
     "a second singleton": "workers:\n  reaper:\n    replicas: 2\n",
     "an unknown key": "servises: {}\n",

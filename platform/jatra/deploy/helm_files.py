@@ -1,4 +1,4 @@
-"""The files the Helm chart reads from ``helm/jatra/files/``: Helm can only read files inside the chart, so the
+"""The files the Helm chart reads from ``helm/jatra/files/``: Helm reads only files inside the chart, so the
 chart ships copies of the generated rules and dashboards, and the gateway's route table as data.
 
 - ``rules/<name>.rules.yml``: ``alerts/generated/*.rules.yml``, byte for byte (the PrometheusRule);
