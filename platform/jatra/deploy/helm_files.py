@@ -5,12 +5,14 @@ chart ships copies of the generated rules and dashboards, and the gateway's rout
 - ``dashboards/<name>.json``: ``dashboards/generated/*.json``, byte for byte (the dashboards ConfigMaps);
 - ``routes.yaml``: :data:`jatra.gateway.routes.ROUTES` (the Ingress paths and their limit classes).
 
-The copies are read from disk: run this after the generated files are written. A test checks that the
-committed copies equal :func:`files`.
+`jatra gen` writes them with the other generated files (:mod:`jatra.observability.generate` passes the
+contents it generates); on their own, :func:`files` reads the generated files from disk. A test checks that
+the committed copies equal :func:`files`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -29,13 +31,18 @@ def routes_yaml() -> str:
     return HEADER + yaml.safe_dump({"routes": routes}, sort_keys=False)
 
 
-def files(root: Path = REPO_ROOT) -> dict[Path, str]:
-    """Every file under ``helm/jatra/files/`` (path relative to that folder -> content)."""
+def files(root: Path = REPO_ROOT, generated: Mapping[Path, str] | None = None) -> dict[Path, str]:
+    """Every file under ``helm/jatra/files/`` (path relative to that folder -> content). ``generated``: the
+    generated files by absolute path (what `jatra gen` is writing); by default they are read from disk."""
+    rules_dir, dashboards_dir = root / "alerts" / "generated", root / "dashboards" / "generated"
+    if generated is None:
+        paths = [*rules_dir.glob("*.rules.yml"), *dashboards_dir.glob("*.json")]
+        generated = {path: path.read_text() for path in paths}
     out: dict[Path, str] = {}
-    for source in sorted((root / "alerts" / "generated").glob("*.rules.yml")):
-        out[Path("rules") / source.name] = source.read_text()
-    for source in sorted((root / "dashboards" / "generated").glob("*.json")):
-        out[Path("dashboards") / source.name] = source.read_text()
+    for source in sorted(p for p in generated if p.parent == rules_dir and p.name.endswith(".rules.yml")):
+        out[Path("rules") / source.name] = generated[source]
+    for source in sorted(p for p in generated if p.parent == dashboards_dir and p.suffix == ".json"):
+        out[Path("dashboards") / source.name] = generated[source]
     out[Path("routes.yaml")] = routes_yaml()
     return out
 

@@ -7,6 +7,9 @@
 - Elasticsearch templates and ILM policy -> ``logging/generated/elasticsearch/``, Kibana saved objects ->
   ``logging/generated/kibana/`` (:mod:`jatra.observability.elastic`, :mod:`jatra.observability.kibana`;
   JSON has no comments: their ``_meta`` or description says they are generated).
+- the compose gateway's nginx configuration -> ``compose/nginx/nginx.conf`` (:mod:`jatra.gateway.compose`);
+- the Helm chart's copies of the generated rules and dashboards, and the route table -> ``helm/jatra/files/``
+  (:mod:`jatra.deploy.helm_files`).
 
 Sources are loaded by path: ``dashboards/`` and ``alerts/`` are data folders, not packages. JSON has sorted
 keys and an indent of 2; YAML sorted keys and block style; every file says it is generated.
@@ -22,6 +25,8 @@ from typing import Any
 
 from grafanalib._gen import DashboardEncoder
 
+from jatra.deploy import helm_files
+from jatra.gateway import compose
 from jatra.observability import elastic, kibana, provisioning
 from jatra.observability.rules import Group, dump_yaml, rule_file
 from jatra.settings import Settings
@@ -106,6 +111,10 @@ def outputs(root: Path = REPO_ROOT) -> dict[Path, str]:
         files[root / "logging" / "generated" / "elasticsearch" / name] = content
     for name, content in kibana.files().items():
         files[root / "logging" / "generated" / "kibana" / name] = content
+    files[root / compose.CONF_PATH] = compose.compose_nginx_conf()
+    # the chart's copies of the rules and dashboards generated above
+    for chart_file, content in helm_files.files(root, files).items():
+        files[root / helm_files.FILES_DIR / chart_file] = content
     return files
 
 
@@ -128,6 +137,7 @@ def stale(root: Path = REPO_ROOT) -> list[Path]:
         *(root / "dashboards" / "generated").rglob("*.*"),
         *(root / "alerts" / "generated").glob("*.*"),
         *(root / "logging" / "generated").rglob("*.*"),
+        *(root / helm_files.FILES_DIR).rglob("*"),
     ]
     leftovers = [p for p in generated if p.is_file() and p not in wanted]
     return different + leftovers
