@@ -1,11 +1,20 @@
 """Records: logs reaching Elasticsearch, the auditors' archive, the database backups."""
 
+from jatra.observability import exporters as x
 from jatra.observability.promql import sel
 from jatra.observability.rules import Alert, Group
 from jatra.telemetry import catalogue as c
 
 REJECTED = sel(c.LOGSHIP_EVENTS, 'outcome="rejected"')
 FAILED_SEGMENTS = sel(c.ARCHIVE_SEGMENTS, 'outcome="failed"')
+BACKED_UP = sel(c.BACKUP_LAST_SUCCESS, 'kind=~"full|incremental"')
+WAL_UPLOADED = sel(c.BACKUP_LAST_SUCCESS, 'kind="wal"')
+#: rows written to the database in 15 minutes: WAL must be moving into the repository meanwhile
+JATRA_DB = 'datname="jatra"'
+WRITES = (
+    f"sum by (environment) (increase({sel(x.PG_TUP_INSERTED, JATRA_DB)}[15m])"
+    f" + increase({sel(x.PG_TUP_UPDATED, JATRA_DB)}[15m]))"
+)
 
 groups = [
     Group(
@@ -53,6 +62,28 @@ groups = [
                 "Uploading archive segments or their signed manifests keeps failing in "
                 "{{ $labels.environment }}: each is retried from the same log offsets, so nothing is "
                 "archived twice, but nothing new is archived either.",
+                "jatra-records",
+            ),
+            Alert(
+                "BackupTooOld",
+                f"time() - max by (environment) ({BACKED_UP}) > 3 * 3600",
+                "15m",
+                "ticket",
+                "The newest database backup is {{ $value | humanizeDuration }} old",
+                "No full or incremental backup of {{ $labels.environment }} has completed for {{ $value | "
+                "humanizeDuration }} (one is due every hour): a restore would replay every WAL segment "
+                "since, slowly, and a gap in the WAL would lose everything after it.",
+                "jatra-records",
+            ),
+            Alert(
+                "WALArchivingStalled",
+                f"(time() - max by (environment) ({WAL_UPLOADED}) > 900) and on (environment) ({WRITES} > 0)",
+                "5m",
+                "page",
+                "No WAL reached the backup repository for {{ $value | humanizeDuration }}",
+                "Postgres in {{ $labels.environment }} is writing but no WAL segment has reached the backup "
+                "repository for {{ $value | humanizeDuration }}: every commit since is in no backup (the "
+                "recovery point is that old), and the segments pile up on the database's disk.",
                 "jatra-records",
             ),
         ),

@@ -22,6 +22,8 @@ PG_MAX_CONNECTIONS = External("pg_settings_max_connections", POSTGRES)
 PG_COMMITS = External("pg_stat_database_xact_commit", POSTGRES, "counter")
 PG_ROLLBACKS = External("pg_stat_database_xact_rollback", POSTGRES, "counter")
 PG_DEADLOCKS = External("pg_stat_database_deadlocks", POSTGRES, "counter")
+PG_TUP_INSERTED = External("pg_stat_database_tup_inserted", POSTGRES, "counter")
+PG_TUP_UPDATED = External("pg_stat_database_tup_updated", POSTGRES, "counter")
 
 PGB_UP = External("pgbouncer_up", PGBOUNCER)
 PGB_CLIENTS_ACTIVE = External("pgbouncer_pools_client_active_connections", PGBOUNCER)
