@@ -38,7 +38,7 @@ def test_top_level_folders_exist(folder: str) -> None:
 
 
 #: packages every service may use; everything else under jatra/ is a service or a worker of its own
-SHARED = {"infra", "db", "domain", "telemetry", "observability", "stack", "rush"}
+SHARED = {"infra", "db", "domain", "telemetry", "observability", "stack", "rush", "gateway", "deploy"}
 
 
 def _contracts() -> list[dict[str, object]]:

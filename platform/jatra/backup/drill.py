@@ -56,6 +56,8 @@ class Target:
     before: Snapshot
     after: dict[str, int]
     database_bytes: int
+    #: the moment both copies' time-bound invariants are judged at
+    judged_at: dt.datetime
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,7 +75,8 @@ async def mark_target(settings: Settings, tables: Sequence[str]) -> Target:
         async with engine.connect() as raw:
             conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
             # invariants first: counts, restore point and counts again follow each other closely
-            invariants, schema = await checks(conn)
+            judged_at = (await conn.execute(text("SELECT now()"))).scalar_one()
+            invariants, schema = await checks(conn, judged_at)
             size = int((await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one())
             before = Snapshot(await count_rows(conn, tables), invariants, schema)
             lsn, wal, at = (
@@ -88,7 +91,7 @@ async def mark_target(settings: Settings, tables: Sequence[str]) -> Target:
             after = await count_rows(conn, tables)
     finally:
         await engine.dispose()
-    return Target(name, lsn, wal, at, before, after, size)
+    return Target(name, lsn, wal, at, before, after, size, judged_at)
 
 
 async def wait_archived(settings: Settings, config: Path, wal: str, limit_s: float) -> None:
@@ -107,12 +110,12 @@ async def wait_archived(settings: Settings, config: Path, wal: str, limit_s: flo
     )
 
 
-async def inspect(url: str, tables: Sequence[str]) -> Snapshot:
+async def inspect(url: str, tables: Sequence[str], at: dt.datetime) -> Snapshot:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as raw:
             conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-            return await snapshot(conn, tables)
+            return await snapshot(conn, tables, at)
     finally:
         await engine.dispose()
 
@@ -175,7 +178,7 @@ class _Drill:
             scratch.start()
             await scratch.wait_promoted(self.left())
         with self.phase("verify"):
-            restored = await inspect(scratch.url(), self.tables)
+            restored = await inspect(scratch.url(), self.tables, target.judged_at)
             checked = compare(target.before, target.after, restored)
         report.update(checked)
         report["ok"] = not checked["failures"]

@@ -57,16 +57,16 @@ async def count_rows(conn: AsyncConnection, tables: Sequence[str]) -> dict[str, 
     return {t: int(row[t]) for t in tables}
 
 
-async def checks(conn: AsyncConnection) -> tuple[dict[str, int], str | None]:
-    """The invariants over all of history, and the schema version (Alembic's)."""
+async def checks(conn: AsyncConnection, at: dt.datetime) -> tuple[dict[str, int], str | None]:
+    """The invariants over all of history, judged at ``at``, and the schema version (Alembic's)."""
     async with AsyncSession(bind=conn) as session:
-        invariants = await sql_checks(session, BEGINNING)
+        invariants = await sql_checks(session, BEGINNING, at)
     schema = (await conn.execute(text("SELECT max(version_num) FROM alembic_version"))).scalar_one()
     return invariants, schema
 
 
-async def snapshot(conn: AsyncConnection, tables: Sequence[str]) -> Snapshot:
-    invariants, schema = await checks(conn)
+async def snapshot(conn: AsyncConnection, tables: Sequence[str], at: dt.datetime) -> Snapshot:
+    invariants, schema = await checks(conn, at)
     return Snapshot(await count_rows(conn, tables), invariants, schema)
 
 
