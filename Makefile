@@ -9,13 +9,19 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 bootstrap:
 	@scripts/bootstrap.sh
 
-## Start the stack of real servers and the Jatra processes, seed, run a short Eid rush, print where it all is.
+## Start the stack of real servers and the Jatra processes, seed, run a short Eid rush, print where it all is,
+## then the auditor's view: the archive verified, the backups listed. (A stack started by the demo seals
+## archive segments every 20 s and takes its first backup 30 s after it starts, so that both show.)
+demo: export JATRA_ARCHIVE_SEGMENT_AGE_S ?= 20
+demo: export JATRA_BACKUP_FIRST_DELAY_S ?= 30
 demo: bootstrap
 	@$(VENV)/jatra up
 	@$(VENV)/jatra seed
 	@$(VENV)/jatra rush --rate 5 --duration 15 --passengers 50 --out var/rush-demo.json
 	@$(VENV)/jatra demo
 	@$(VENV)/jatra alerts --last 5
+	@$(VENV)/jatra audit verify
+	@$(VENV)/jatra backup list
 
 ## Lint, type-check and run every test against real servers the fixtures start.
 test: bootstrap lint

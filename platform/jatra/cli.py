@@ -29,13 +29,19 @@ def config() -> None:
 
 @main.command()
 @click.option("--apps/--no-apps", default=True, help="Also start the Jatra API and workers.")
-def up(apps: bool) -> None:
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Run the API as one process per service (auth, catalog, seats, bookings) behind nginx on the API "
+    "port, instead of all-in-one replicas.",
+)
+def up(apps: bool, split: bool) -> None:
     """Start the local stack of real servers (idempotent) and print where everything listens."""
     from jatra.stack.commands import stack_up  # noqa: PLC0415 - keep `jatra --help` fast
 
     t0 = time.monotonic()
     try:
-        summary = stack_up(_settings(), with_apps=apps)
+        summary = stack_up(_settings(), with_apps=apps, split=split)
     except Exception as exc:
         click.secho(f"jatra up failed: {exc}", fg="red", err=True)
         sys.exit(1)
@@ -87,14 +93,16 @@ def seed(days: int | None) -> None:
 @click.option("--requests", type=int, default=300, show_default=True)
 def demo(requests: int) -> None:
     """Run a short burst of searches against the running stack and print where everything is."""
-    from jatra.demo import burst, passenger_walkthrough  # noqa: PLC0415
+    from jatra.demo import auditor_view, burst, passenger_walkthrough  # noqa: PLC0415
     from jatra.stack.commands import stack_for, summary  # noqa: PLC0415
 
     settings = _settings()
+    started = time.time()
     click.echo(asyncio.run(burst(settings, requests)))
     click.echo(asyncio.run(passenger_walkthrough(settings)))
     click.echo(summary(settings, stack_for(settings)))
     click.echo(f"  logs (ECS JSON, one file per process): {stack_for(settings).ctx.state_dir / 'log'}")
+    click.echo(auditor_view(settings, started))
 
 
 @main.command()
@@ -247,7 +255,12 @@ def grant_admin(phone: str) -> None:
 
 @main.command()
 @click.argument("services", nargs=-1)
-@click.option("--port", type=int, default=None, help="Port to listen on (default: the stack's API port).")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port to listen on (default: a single service's own port in split mode, else the API port).",
+)
 @click.option(
     "--shared-port",
     type=int,
@@ -255,11 +268,13 @@ def grant_admin(phone: str) -> None:
     help="Also listen on this port, shared with other replicas (SO_REUSEPORT): `jatra up` runs the API so.",
 )
 def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) -> None:
-    """Serve the HTTP API of SERVICES ("all" for every service in one process), or the simulated
-    `payment-provider`. Scale out with more processes (replicas), each with its own /metrics."""
+    """Serve the HTTP API of SERVICES ("all" for every service in one process; one of auth, catalog, seats,
+    bookings for split mode, behind the gateway), or the simulated `payment-provider`. Scale out with more
+    processes (replicas), each with its own /metrics."""
     import uvicorn  # noqa: PLC0415
 
     from jatra.app import create_app  # noqa: PLC0415
+    from jatra.gateway.routes import SERVICES as SPLIT_SERVICES  # noqa: PLC0415
     from jatra.infra.http_server import server_config  # noqa: PLC0415
     from jatra.infra.listen import listening_socket  # noqa: PLC0415
 
@@ -275,7 +290,12 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
         app = create_receiver_app(settings)
         port = port or settings.ports.app("alert-receiver")
     else:
-        app = create_app(services or ("all",), settings)
+        try:
+            app = create_app(services or ("all",), settings)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="SERVICES") from exc
+        if len(services) == 1 and services[0] in SPLIT_SERVICES:
+            port = port or settings.ports.app(services[0])  # split mode: each service on its own port
     sockets = [listening_socket(settings.api_host, port or settings.ports.api)]
     if shared_port is not None:
         sockets.append(listening_socket(settings.api_host, shared_port, shared=True))

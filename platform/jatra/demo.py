@@ -122,3 +122,43 @@ async def passenger_walkthrough(settings: Settings) -> str:
         )
         lines.append(f"trace: `jatra trace {status.get('booking_id')}` draws this booking's whole trace")
     return "\n".join(lines)
+
+
+def _last_seal(settings: Settings) -> float:
+    """When the archive worker last sealed a segment (its /metrics), 0 if never or unreachable."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{settings.ports.app('archive')}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name == "jatra_archive_last_seal_timestamp_seconds":
+            return max((s.value for s in family.samples), default=0.0)
+    return 0.0
+
+
+def auditor_view(settings: Settings, since: float) -> str:
+    """Wait (bounded) for the archive worker to seal what the demo produced, then say where the archive and
+    the backups are; `make demo` runs `jatra audit verify` and `jatra backup list` after this."""
+    wait = settings.archive_segment_age_s * 2 + 15
+    deadline = time.monotonic() + wait
+    while _last_seal(settings) < since and time.monotonic() < deadline:
+        time.sleep(1)
+    sealed = _last_seal(settings)
+    archive = f"s3://{settings.archive_bucket} at {settings.s3}"
+    lines = [
+        f"audit archive: {archive} (Object Lock COMPLIANCE, {settings.archive_retention_days} days)",
+        "  segments seal every "
+        f"{settings.archive_segment_age_s:.0f} s or {settings.archive_segment_bytes // 1024 // 1024} MiB; "
+        + (
+            f"the last one at {dt.datetime.fromtimestamp(sealed, dt.UTC):%H:%M:%S} UTC"
+            if sealed >= since
+            else f"none sealed since the demo started (waited {wait:.0f} s)"
+        ),
+        "  check it: `jatra audit verify`; find a booking: `jatra audit search --booking-id ID`",
+        "  the public key auditors pin: `jatra audit key`",
+        f"backups: s3://{settings.backup_bucket}{settings.backup_repo_path} at {settings.s3} (pgBackRest, "
+        "WAL archived continuously); `jatra backup list`, drill: `jatra restore --drill`",
+    ]
+    return "\n".join(lines)
