@@ -13,8 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jatra.settings import Settings
+from jatra.stack.apps import programs
 from jatra.stack.manager import Stack
-from jatra.stack.ports import APP_OFFSETS, api_replica
+from jatra.stack.ports import api_replica
+from jatra.stack.supervisor import program
 from jatra.telemetry.catalogue import CATALOGUE, HTTP_DURATION
 
 pytestmark = pytest.mark.integration
@@ -26,24 +28,47 @@ def prom(settings: Settings, path: str, **params: str) -> Any:
         return json.load(response)["data"]
 
 
+def running_processes(stack: Stack) -> dict[str, str]:
+    """The Jatra programs supervisord runs now (in either mode of the API), by name: their process label."""
+    running = {}
+    for p in programs():
+        found = program(stack.ctx, p.name)
+        if found is not None and found.state == "RUNNING":
+            running[p.name] = p.process
+    return running
+
+
 def test_every_target_is_scraped(jatra_processes_running: Stack, settings: Settings) -> None:
+    """Every server and exporter is scraped and up, and the Jatra processes scraped are exactly those that
+    run (in either mode of the API, and whatever an earlier test started or stopped), each one up."""
     expected = {"prometheus", "alertmanager", "redis", "postgres", "node", "rabbitmq", "jatra", "supervisor"}
-    deadline = time.monotonic() + 40
-    health: dict[str, list[str]] = {}
-    while time.monotonic() < deadline:
-        health = {}
+    running = running_processes(jatra_processes_running)
+    assert {"api", "timetable", "payments"} <= set(running.values())
+    wanted = {f"127.0.0.1:{settings.ports.app(name)}": process for name, process in running.items()}
+
+    def observed() -> tuple[dict[str, list[str]], dict[str, str], set[str]]:
+        health: dict[str, list[str]] = {}
+        scraped: dict[str, str] = {}
         for target in prom(settings, "/api/v1/targets")["activeTargets"]:
             health.setdefault(target["labels"]["job"], []).append(target["health"])
-        if set(health) >= expected and all(h == ["up"] * len(h) for h in health.values()):
+            if target["labels"]["job"] == "jatra":
+                address = target["scrapeUrl"].removeprefix("http://").removesuffix("/metrics")
+                scraped[address] = target["labels"]["process"]
+        built = prom(settings, "/api/v1/query", query="jatra_build_info")["result"]
+        return health, scraped, {r["metric"]["process"] for r in built}
+
+    # a process stopped just before has its series marked stale a scrape or two after it left the targets
+    deadline = time.monotonic() + 40
+    while True:
+        health, scraped, processes = observed()
+        up = set(health) >= expected and all(h == ["up"] * len(h) for h in health.values())
+        if up and scraped == wanted and processes == set(running.values()) or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert set(health) >= expected
     assert all(all(state == "up" for state in h) for h in health.values()), health
-
-    processes = {
-        r["metric"]["process"] for r in prom(settings, "/api/v1/query", query="jatra_build_info")["result"]
-    }
-    assert processes == set(APP_OFFSETS)
+    assert scraped == wanted
+    assert processes == set(running.values())
     api = prom(settings, "/api/v1/query", query='jatra_build_info{process="api"}')["result"]
     replicas = {
         f"127.0.0.1:{settings.ports.app(api_replica(n))}" for n in range(1, settings.api_replicas + 1)
@@ -62,8 +87,9 @@ def test_the_running_processes_serve_the_whole_catalogue(
     """Every metric in the catalogue is exported by some real Jatra process, so no panel or rule can
     silently show "No data" because nothing serves its metric."""
     served: set[str] = set()
-    # every Jatra process, and supervisord's listener (which counts their restarts)
-    ports = [*(settings.ports.app(name) for name in APP_OFFSETS), settings.ports.supervisor_events]
+    # every Jatra process that runs, and supervisord's listener (which counts their restarts)
+    running = running_processes(jatra_processes_running)
+    ports = [*(settings.ports.app(name) for name in running), settings.ports.supervisor_events]
     for port in ports:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             served |= {family.name for family in text_string_to_metric_families(response.read().decode())}

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from jatra.stack.base import StackContext
-from jatra.stack.monitoring import prometheus_config
+from jatra.stack.monitoring import add_target, clear_targets, prometheus_config, remove_target
 from jatra.stack.ports import APP_OFFSETS, MAX_API_REPLICAS, Ports, api_replica
 from jatra.stack.procs import MissingBinaryError, find_binary
 from jatra.stack.stores import Redis
@@ -41,13 +42,26 @@ def test_ports_do_not_collide() -> None:
 
 
 def test_prometheus_scrapes_each_api_replica_and_never_the_shared_port(tmp_path: Path) -> None:
+    """The Jatra processes are found in one file each, written as they start: each API replica on its own
+    port, never the shared API port (nor the gateway's)."""
     ctx = StackContext(tmp_path, Ports(40000), api_replicas=3)
     config = yaml.safe_load(prometheus_config(ctx))
     [jatra] = [job for job in config["scrape_configs"] if job["job_name"] == "jatra"]
-    api = next(c for c in jatra["static_configs"] if c["labels"]["process"] == "api")
-    assert api["targets"] == ["127.0.0.1:40061", "127.0.0.1:40062", "127.0.0.1:40063"]
-    targets = [t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
-    assert "127.0.0.1:40000" not in targets
-    assert all(
-        c["labels"]["environment"] == "dev" for job in config["scrape_configs"] for c in job["static_configs"]
-    )
+    [found] = jatra["file_sd_configs"]
+    for n in range(1, 4):
+        add_target(ctx, api_replica(n), ctx.ports.app(api_replica(n)), "api")
+    add_target(ctx, "catalog", ctx.ports.app("catalog"), "catalog")
+    remove_target(ctx, api_replica(3))
+    files = sorted(Path(found["files"][0]).parent.glob(Path(found["files"][0]).name))
+    entries = [entry for path in files for entry in json.loads(path.read_text())]
+    api = sorted(t for e in entries if e["labels"]["process"] == "api" for t in e["targets"])
+    assert api == ["127.0.0.1:40061", "127.0.0.1:40062"]
+    targets = [t for e in entries for t in e["targets"]]
+    static = [c for job in config["scrape_configs"] for c in job.get("static_configs", [])]
+    targets += [t for c in static for t in c["targets"]]
+    assert "127.0.0.1:40000" not in targets and "127.0.0.1:40019" not in targets
+    assert "127.0.0.1:40016" in targets
+    assert all(e["labels"]["environment"] == "dev" for e in entries)
+    assert all(c["labels"]["environment"] == "dev" for c in static)
+    clear_targets(ctx)
+    assert not list(Path(found["files"][0]).parent.glob("*.json"))

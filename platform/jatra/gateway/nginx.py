@@ -39,6 +39,8 @@ class Site:
     user: str | None = None
     worker_processes: str = "auto"
     daemon: bool = False
+    #: more addresses to listen on (the local stack's split mode: the API port, next to the gateway's own)
+    also_listen: Sequence[str] = ()
 
 
 def _problem(status: int, slug: str, title: str, detail: str) -> str:
@@ -119,6 +121,7 @@ def render(site: Site, environment: str, generated_note: str = "") -> str:
     upstreams = "".join(_upstream(s, site.upstreams[s]) for s in SERVICES)
     locations = "".join(_location(r) for r in ROUTES)
     temp = site.temp_dir
+    listen = "".join(f"        listen {address} reuseport;\n" for address in (site.listen, *site.also_listen))
     return f"""{header}{user}worker_processes {site.worker_processes};
 daemon {"on" if site.daemon else "off"};
 pid {site.pid};
@@ -177,8 +180,7 @@ http {{
 
 {upstreams}
     server {{
-        listen {site.listen} reuseport;
-        set $jatra_service "";
+{listen}        set $jatra_service "";
 
         location = /gateway/health {{
             access_log off;

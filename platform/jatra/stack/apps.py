@@ -1,11 +1,17 @@
-"""The Jatra processes the local stack runs: the API replicas (every service in each) and the workers."""
+"""The Jatra processes the local stack runs: the HTTP API and the workers.
+
+The API runs in one of two modes. All-in-one (the default): API replicas, each serving every service, share
+the API port. Split (`jatra up --split`): one process per HTTP service (`jatra serve auth` ...) on a port of
+its own, behind nginx (:mod:`jatra.stack.gateway`), as compose and Kubernetes deploy them.
+"""
 
 from __future__ import annotations
 
 import sys
 
+from jatra.gateway.routes import SERVICES
 from jatra.stack.base import StackContext
-from jatra.stack.ports import api_replica
+from jatra.stack.ports import MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import http_ok
 from jatra.stack.supervisor import Supervised
 
@@ -14,9 +20,13 @@ class JatraProcess(Supervised):
     """``jatra serve all`` or ``jatra worker NAME``; each serves /metrics and /health on its own port, and
     runs under supervisord, which brings it back if it dies."""
 
+    #: seconds to answer /health: a dozen Python processes importing at once on two busy cores take ~40 s
+    ready_timeout = 90.0
+
     def __init__(self, name: str, command: list[str]) -> None:
         self.name = name
         self.command = command
+        self.process = name
 
     def port(self, ctx: StackContext) -> int:
         return ctx.ports.app(self.name)
@@ -43,6 +53,7 @@ class ApiReplica(JatraProcess):
 
     def __init__(self, n: int) -> None:
         super().__init__(api_replica(n), ["serve", "all"])
+        self.process = "api"
 
     def argv(self, ctx: StackContext) -> list[str]:
         return [*super().argv(ctx), "--shared-port", str(ctx.ports.api)]
@@ -51,9 +62,24 @@ class ApiReplica(JatraProcess):
         return super().ready(ctx) and http_ok(f"http://127.0.0.1:{ctx.ports.api}/health")
 
 
-def jatra_processes(replicas: int) -> list[Supervised]:
+def service_processes() -> list[Supervised]:
+    """Split mode's HTTP services, one process each (`jatra serve auth` ...), on their own ports."""
+    return [JatraProcess(service, ["serve", service]) for service in SERVICES]
+
+
+def jatra_processes(replicas: int, split: bool = False) -> list[Supervised]:
+    """What `jatra up` runs: the API (all-in-one replicas, or the split services) and the workers."""
+    api = service_processes() if split else [ApiReplica(n) for n in range(1, replicas + 1)]
+    return [*api, *workers()]
+
+
+def programs(replicas: int = MAX_API_REPLICAS) -> list[Supervised]:
+    """Every program supervisord knows (none starts until asked): both modes' API processes, the workers."""
+    return [*(ApiReplica(n) for n in range(1, replicas + 1)), *service_processes(), *workers()]
+
+
+def workers() -> list[Supervised]:
     return [
-        *(ApiReplica(n) for n in range(1, replicas + 1)),
         JatraProcess("timetable", ["worker", "timetable"]),
         JatraProcess("reaper", ["worker", "reaper"]),
         JatraProcess("payment-provider", ["serve", "payment-provider"]),

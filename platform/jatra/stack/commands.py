@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jatra.gateway.routes import SERVICES
 from jatra.settings import Settings
 from jatra.stack import pgbackrest
-from jatra.stack.apps import jatra_processes
+from jatra.stack.apps import jatra_processes, programs
+from jatra.stack.gateway import Gateway
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
 from jatra.stack.ports import LAST_OFFSET, MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import StackError
@@ -37,23 +39,40 @@ def check_port_base(settings: Settings) -> None:
         )
 
 
-def stack_up(settings: Settings, with_apps: bool = True) -> str:
-    """Start servers, migrate the database, then start the Jatra processes. Returns the summary."""
+def check_mode(stack: Stack, split: bool) -> None:
+    """One API mode at a time: the all-in-one replicas and the split mode's gateway both want the API port."""
+    running = {r.name for r in stack.status() if r.pids}
+    other = ({api_replica(n) for n in range(1, MAX_API_REPLICAS + 1)} if split else {Gateway.name}) & running
+    if other:
+        now = "all-in-one" if split else "split"
+        raise StackError(
+            f"the API runs {now} ({', '.join(sorted(other))}); stop it with `jatra down --apps` "
+            f"before `jatra up` {'--split' if split else 'without --split'}"
+        )
+
+
+def stack_up(settings: Settings, with_apps: bool = True, split: bool = False) -> str:
+    """Start servers, migrate the database, then start the Jatra processes (the API all-in-one, or split
+    into one process per service behind the nginx gateway). Returns the summary."""
     from jatra.db.migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
 
     check_port_base(settings)
     stack = stack_for(settings)
+    if with_apps:
+        check_mode(stack, split)
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()
     # the backup repository in the local S3 server; from now on Postgres archives every WAL segment there
     pgbackrest.ensure_stanza(settings, stack.ctx)
     if with_apps:
-        stack.up(jatra_processes(settings.api_replicas), parallel=True)
+        stack.up(jatra_processes(settings.api_replicas, split=split), parallel=True)
+        if split:
+            stack.up([Gateway(on_api_port=True)])
     return summary(settings, stack)
 
 
 def stack_down(settings: Settings, apps_only: bool = False) -> list[str]:
-    names = [Supervisor.name, *(p.name for p in jatra_processes(MAX_API_REPLICAS))] if apps_only else None
+    names = [Supervisor.name, *(p.name for p in programs()), Gateway.name] if apps_only else None
     return stack_for(settings).down(names)
 
 
@@ -78,15 +97,28 @@ def summary(settings: Settings, stack: Stack) -> str:
     p = settings.ports
     h = "http://127.0.0.1"
     running = {r.name for r in stack.status() if r.ready}
+    split = Gateway.name in running
+    if split:
+        services = ", ".join(f"{s} {p.app(s)}" for s in SERVICES)
+        api = [
+            f"  API (split)     {h}:{p.api}/api/v1        OpenAPI docs: {h}:{p.api}/docs",
+            f"                  nginx on {p.api} and {p.gateway}, one process per service ({services}); "
+            f"access log {stack.ctx.log(Gateway.name)}",
+        ]
+    else:
+        api = [
+            f"  API             {h}:{p.api}/api/v1        OpenAPI docs: {h}:{p.api}/docs",
+            f"                  ({settings.api_replicas} replicas sharing the port; replica N's own port is "
+            f"{p.app(api_replica(1)) - 1}+N)",
+        ]
     lines = [
         f"Jatra local stack  (state: {stack.ctx.state_dir}, logs: {stack.ctx.state_dir / 'log'})",
-        f"  API             {h}:{p.api}/api/v1        OpenAPI docs: {h}:{p.api}/docs",
-        f"                  ({settings.api_replicas} replicas sharing the port; replica N's own port is "
-        f"{p.app(api_replica(1)) - 1}+N)",
+        *api,
         f"  Prometheus      {h}:{p.prometheus}          Alertmanager: {h}:{p.alertmanager}",
         f"  RabbitMQ        amqp://127.0.0.1:{p.amqp}   management: {h}:{p.rabbitmq_management} (guest)",
         f"  Postgres        127.0.0.1:{p.postgres} (PgBouncer {p.pgbouncer})   Redis 127.0.0.1:{p.redis}",
-        "  metrics         one /metrics per API replica and per worker, scraped every 5s",
+        f"  metrics         one /metrics per {'service' if split else 'API replica'} and per worker, "
+        "scraped every 5s",
         f"  alerts          rules from alerts/generated; `jatra alerts` shows what fired "
         f"(receiver {h}:{p.app('alert-receiver')})",
         f"  traces          OTLP JSON in {stack.ctx.state_dir / 'traces'}; `jatra trace <id>`",
@@ -94,7 +126,7 @@ def summary(settings: Settings, stack: Stack) -> str:
         "archived): `jatra backup list`, `jatra restore --drill`",
         "  dashboards      dashboards/generated/*.json (Grafana runs in compose: `make compose-up`)",
     ]
-    if api_replica(1) not in running:
+    if api_replica(1) not in running and not split:
         lines.append("  (Jatra processes not started: run `jatra up` without --no-apps)")
     lines.append("  stop it all with `make down` (or `jatra down`)")
     return "\n".join(lines)

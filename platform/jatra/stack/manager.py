@@ -10,11 +10,12 @@ from pathlib import Path
 
 import structlog
 
-from jatra.stack.apps import jatra_processes
+from jatra.stack.apps import programs
 from jatra.stack.base import Server, StackContext
 from jatra.stack.elastic import ElasticGateway, Osmem
 from jatra.stack.exporters import NodeExporter, PgBouncerExporter, PostgresExporter, RedisExporter
-from jatra.stack.monitoring import Alertmanager, Prometheus
+from jatra.stack.gateway import Gateway
+from jatra.stack.monitoring import Alertmanager, Prometheus, add_target, clear_targets, remove_target
 from jatra.stack.objectstore import SeaweedS3
 from jatra.stack.ports import MAX_API_REPLICAS, Ports
 from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
@@ -85,7 +86,7 @@ class Stack:
         for server in servers:
             server.argv(self.ctx)
         if any(isinstance(s, Supervised) for s in servers):
-            supervisor = Supervisor(jatra_processes(self.ctx.api_replicas))
+            supervisor = Supervisor(programs(self.ctx.api_replicas))
             self._wait(supervisor, self._spawn(supervisor))
         if not parallel:
             return [self._wait(server, self._spawn(server)) for server in servers]
@@ -133,6 +134,8 @@ class Stack:
     def _wait(self, server: Server, pid: int | None) -> Running:
         ctx = self.ctx
         if pid is None:
+            if isinstance(server, Supervised) and server.process:
+                add_target(ctx, server.name, server.port(ctx), server.process)
             return Running(server.name, self._pids(server.name), server.port(ctx), True)
         t0 = time.monotonic()
         wait_until(
@@ -146,6 +149,8 @@ class Stack:
         server.after_start(ctx)
         if isinstance(server, Supervised):
             pid = program_pid(ctx, server.name)
+            if server.process:
+                add_target(ctx, server.name, server.port(ctx), server.process)
         pids = [pid, *server.extra_pids(ctx)]
         self._record(server.name, pids, server.port(ctx))
         log.info(
@@ -167,10 +172,13 @@ class Stack:
         wanted = list(state) if names is None else [n for n in names if n in state]
         # supervisord stops its programs itself, all at once, when it is stopped
         whole_supervisor = Supervisor.name in wanted
+        if whole_supervisor:
+            clear_targets(self.ctx)
         stopped = []
         for name in reversed(wanted):
             server = _by_name(name)
             if isinstance(server, Supervised) and (whole_supervisor or stop_program(self.ctx, name)):
+                remove_target(self.ctx, name)
                 del state[name]
                 self._save(state)
                 stopped.append(name)
@@ -205,7 +213,8 @@ class Stack:
 
 def _by_name(name: str) -> Server | None:
     # every replica a stack may have started, whatever JATRA_API_REPLICAS says now
-    for server in [*data_servers(), *monitoring_servers(), Supervisor(), *jatra_processes(MAX_API_REPLICAS)]:
+    known = [*data_servers(), *monitoring_servers(), Supervisor(), *programs(MAX_API_REPLICAS), Gateway()]
+    for server in known:
         if server.name == name:
             return server
     return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Offsets of the Jatra processes themselves, by name. Workers serve /metrics and /health on theirs.
+# Offsets of the Jatra processes themselves, by name. Workers serve /metrics and /health on theirs; the HTTP
+# services of split mode (auth ... bookings) serve their API there too, behind the gateway.
 APP_OFFSETS: dict[str, int] = {
     "api": 0,
     "timetable": 1,
@@ -18,7 +19,13 @@ APP_OFFSETS: dict[str, int] = {
     "logship": 12,
     "archive": 13,
     "backup": 14,
+    "auth": 15,
+    "catalog": 16,
+    "seats": 17,
+    "bookings": 18,
 }
+#: the gateway's own port (nginx, split mode); `jatra up --split` also puts it on the API port
+GATEWAY_OFFSET = 19
 #: API replica N (1-based) serves /metrics and /health on base + 60 + N; all share the API port
 API_REPLICA_OFFSET = 60
 MAX_API_REPLICAS = 9
@@ -44,6 +51,11 @@ class Ports:
                 raise ValueError(f"API replica {n} is out of range 1..{MAX_API_REPLICAS}")
             return self.base + API_REPLICA_OFFSET + n
         return self.base + APP_OFFSETS[name]
+
+    @property
+    def gateway(self) -> int:
+        """The gateway of split mode (nginx): always here, and on the API port when `jatra up --split` ran."""
+        return self.base + GATEWAY_OFFSET
 
     @property
     def supervisor_events(self) -> int:

@@ -133,9 +133,10 @@ def as_user(user: str | None, argv: Sequence[str]) -> list[str]:
     return [find_binary(["runuser"], "util-linux"), "-u", user, "--", *argv]
 
 
-def chown_tree(path: Path, user: str | None) -> None:
+def chown_tree(path: Path, user: str | None, group: str | None = None) -> None:
+    """Give ``path`` and everything under it to ``user`` (and ``group``, by default the user's namesake)."""
     if user is None or os.geteuid() != 0:
         return
-    shutil.chown(path, user, user)
+    shutil.chown(path, user, group or user)
     for child in path.rglob("*"):
-        shutil.chown(child, user, user)
+        shutil.chown(child, user, group or user)

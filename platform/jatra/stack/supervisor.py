@@ -26,6 +26,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from jatra.stack.base import Server, StackContext
+from jatra.stack.monitoring import clear_targets
 from jatra.stack.procs import StackError, find_binary
 
 #: seconds a program must stay up to count as started; failing sooner is a start failure (back-off)
@@ -118,6 +119,9 @@ def _escape(value: str) -> str:
 class Supervised(Server):
     """A server that runs as a supervisord program (the Jatra processes)."""
 
+    #: the ``process`` label of its series; Prometheus scrapes it from start to stop (``""``: not scraped)
+    process: str = ""
+
     def program_section(self, ctx: StackContext) -> str:
         env = ",".join(f'{k}="{_escape(v)}"' for k, v in self.env(ctx).items())
         return f"""
@@ -159,6 +163,7 @@ class Supervisor(Server):
         ctx.conf(self.name).mkdir(parents=True, exist_ok=True)
         socket_path(ctx).parent.mkdir(parents=True, exist_ok=True)
         restarts_file(ctx).unlink(missing_ok=True)  # counts start again with supervisord
+        clear_targets(ctx)  # no program runs yet: scrape targets left by a stack that died are stale
         names = ",".join(p.name for p in self.programs)
         listener = [sys.executable, "-m", "jatra.stack.events", "--port", str(self.port(ctx)),
                     "--state", str(restarts_file(ctx)), "--programs", names]  # fmt: skip

@@ -1,0 +1,222 @@
+"""Split mode, black box: one process per HTTP service (`jatra serve auth` ...) behind the real nginx gateway.
+
+The split services and the gateway run next to the session stack's all-in-one API, on their own ports, and
+share its data servers, workers, supervisord and Prometheus (`jatra up --split` runs the same processes and
+the same gateway, which then also takes the API port). Every request below goes through nginx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jatra.gateway.routes import SERVICES
+from jatra.observability.traces import spans_of
+from jatra.settings import Settings
+from jatra.stack.apps import service_processes
+from jatra.stack.gateway import Gateway
+from jatra.stack.manager import Stack
+from tests.fixtures.accounts import Passenger
+from tests.integration.helpers import eventually
+from tests.integration.payflow import RIDER, final_state, hold_for, set_faults
+from tests.integration.test_auth import login, new_phone
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def split_mode(jatra_processes_running: Stack) -> Iterator[Stack]:
+    """The four services as supervisord programs and nginx in front of them; stopped after this module."""
+    stack = jatra_processes_running
+    stack.up(service_processes(), parallel=True)
+    stack.up([Gateway()])
+    yield stack
+    stack.down([Gateway.name, *SERVICES])
+
+
+@pytest.fixture
+async def gateway(split_mode: Stack, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.gateway}", timeout=30) as http:
+        yield http
+
+
+def access_log(settings: Settings) -> list[dict[str, Any]]:
+    """The gateway's access log, parsed: every line must be one JSON object."""
+    path = Path(settings.state_dir) / "log" / "gateway.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+async def logged(settings: Settings, request_id: str, n: int = 1) -> list[dict[str, Any]]:
+    """The gateway's access-log lines of a request id, once there are ``n`` (nginx logs after answering)."""
+    lines: list[dict[str, Any]] = []
+
+    async def there() -> bool:
+        nonlocal lines
+        lines = [e for e in access_log(settings) if e["http"]["request"]["id"] == request_id]
+        return len(lines) >= n
+
+    await eventually(there, 10, f"{n} gateway log lines of request {request_id}")
+    return lines
+
+
+def passenger_of(tokens: dict[str, str], phone: str) -> Passenger:
+    """A passenger signed in through the gateway (the user id is the access token's subject)."""
+    claims = tokens["access_token"].split(".")[1]
+    subject = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["sub"]
+    return Passenger(uuid.UUID(subject), phone, tokens["access_token"])
+
+
+def traceparent() -> tuple[str, str, str]:
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    return f"00-{trace_id}-{parent_id}-01", trace_id, parent_id
+
+
+async def test_a_passenger_books_through_the_gateway_in_split_mode(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Sign in with an OTP, search, hold, book, see it confirmed and get the ticket: every step through
+    nginx, each answered by the process of its own service."""
+    await set_faults(settings, outage=False, failure_rate=0.0, timeout_rate=0.0, decline_rate=0.0,
+                     latency_ms=0, latency_after_capture_ms=0)  # fmt: skip
+    flow = f"split-{uuid.uuid4().hex}"
+    gateway.headers["X-Request-ID"] = flow
+    phone = new_phone()
+    rider = passenger_of(await login(gateway, settings, phone), phone)  # type: ignore[arg-type]
+
+    hold = await hold_for(gateway, rider)  # search (catalog), seat map and hold (seats)
+    body = {"hold_id": hold["hold_id"], "passengers": [RIDER], "payment_method": "bkash"}
+    headers = {**rider.headers, "Idempotency-Key": str(uuid.uuid4())}
+    booked = await gateway.post("/api/v1/bookings", json=body, headers=headers)
+    assert booked.status_code == 202, booked.text
+    booking_id = booked.json()["booking_id"]
+    done = await final_state(gateway, rider, booking_id)
+    assert done["status"] == "CONFIRMED" and done["ticket_number"].startswith("JT"), done
+    ticket = await gateway.get(f"/api/v1/bookings/{booking_id}/ticket.pdf", headers=rider.headers)
+    assert ticket.status_code == 200 and ticket.headers["content-type"] == "application/pdf"
+    assert ticket.content.startswith(b"%PDF")
+
+    # nginx sent each step to its own service's process, never to the all-in-one API
+    lines = await logged(settings, flow, n=8)
+    ports = {s: f"127.0.0.1:{settings.ports.app(s)}" for s in SERVICES}
+    served = {(e["jatra"]["gateway"]["service"], e["jatra"]["gateway"]["upstream"]) for e in lines}
+    assert {service for service, _ in served} == set(SERVICES), served
+    assert all(upstream == ports[service] for service, upstream in served), served
+    assert ("bookings", "/api/v1/bookings") in {
+        (e["jatra"]["gateway"]["service"], e["url"]["path"]) for e in lines
+    }
+
+
+async def test_the_request_id_is_passed_on_returned_and_made_when_absent(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    mine = f"req-{uuid.uuid4().hex}"
+    response = await gateway.get("/api/v1/stations", headers={"X-Request-ID": mine})
+    assert response.status_code == 200 and response.headers["x-request-id"] == mine
+
+    # the catalog process received it: its own access event carries the same id
+    catalog_log = Path(settings.state_dir) / "log" / "catalog.log"
+
+    async def catalog_logged() -> bool:
+        return any(mine in line and '"http.request"' in line for line in catalog_log.read_text().splitlines())
+
+    await eventually(catalog_logged, 10, "the catalog's access event with the gateway's request id")
+    [event] = [json.loads(line) for line in catalog_log.read_text().splitlines() if mine in line]
+    assert event["http"]["request"]["id"] == mine and event["url"]["path"] == "/api/v1/stations"
+
+    made = (await gateway.get("/api/v1/stations")).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made), made
+    # a request id that is not sane (too long, odd characters) is replaced, not passed on
+    odd = (await gateway.get("/api/v1/stations", headers={"X-Request-ID": "a b;" * 30})).headers[
+        "x-request-id"
+    ]
+    assert re.fullmatch(r"[0-9a-f]{32}", odd), odd
+    assert made != odd
+    [line] = await logged(settings, made)
+    assert line["http"]["response"]["status_code"] == 200 and line["service"]["name"] == "jatra-gateway"
+
+
+async def test_a_clients_trace_continues_in_the_services_spans(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    header, trace_id, parent_id = traceparent()
+    request_id = f"trace-{uuid.uuid4().hex}"
+    response = await gateway.get(
+        "/api/v1/stations", headers={"traceparent": header, "X-Request-ID": request_id}
+    )
+    assert response.status_code == 200
+    traces = Path(settings.trace_dir or Path(settings.state_dir) / "traces")
+    found: list[Any] = []
+
+    async def exported() -> bool:  # spans leave each process in batches, every few seconds
+        nonlocal found
+        found = await asyncio.to_thread(spans_of, trace_id, traces)
+        return any(s.parent_id == parent_id for s in found)
+
+    await eventually(exported, 30, f"the catalog's spans of trace {trace_id}")
+    [server] = [s for s in found if s.parent_id == parent_id]
+    assert server.service == "jatra-catalog" and server.name == "GET /api/v1/stations", server
+    assert server.kind == 2  # SERVER: the request's span, the client's span its parent
+
+    # ... and the gateway's access log line is an ECS event in the same trace, with the same request id
+    [line] = await logged(settings, request_id)
+    assert line["trace"]["id"] == trace_id and line["ecs.version"]
+    assert line["event"]["dataset"] == "jatra.gateway" and line["http"]["request"]["method"] == "GET"
+    assert line["url"]["path"] == "/api/v1/stations" and line["jatra"]["gateway"]["service"] == "catalog"
+    assert dt.datetime.fromisoformat(line["@timestamp"]).tzinfo is not None
+    assert "client" not in line and "source" not in line  # no client address: personal data
+
+
+async def test_a_client_over_the_edge_limit_gets_429_problems_and_others_do_not(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The login endpoints allow a client 5 requests/s with a burst of 10; a client that sends 40 at once
+    gets 429s from nginx, before they reach the auth service, while another client is served."""
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")  # loopback has every 127.x address
+    async with httpx.AsyncClient(base_url=str(gateway.base_url), transport=transport, timeout=30) as greedy:
+        answers = await asyncio.gather(*(greedy.get("/api/v1/auth/no-such-endpoint") for _ in range(40)))
+        served_meanwhile = await gateway.get("/api/v1/auth/no-such-endpoint")
+    statuses = [a.status_code for a in answers]
+    assert 0 < statuses.count(404) <= 11 and statuses.count(429) >= 29, statuses  # 404: the auth service's
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited.headers["content-type"] == PROBLEM and int(limited.headers["retry-after"]) >= 1
+    problem = limited.json()
+    assert problem["status"] == 429 and problem["type"].endswith("/rate-limited"), problem
+    assert re.fullmatch(r"[0-9a-f]{32}", limited.headers["x-request-id"])
+    assert served_meanwhile.status_code == 404  # another client's budget is its own
+
+
+async def test_a_service_that_is_down_is_a_503_problem_until_it_is_back(
+    split_mode: Stack, gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    [catalog] = [p for p in service_processes() if p.name == "catalog"]
+    split_mode.down([catalog.name])  # supervisord stops the program (and does not bring it back)
+    try:
+        down = await gateway.get("/api/v1/stations")
+        assert down.status_code == 503 and down.headers["content-type"] == PROBLEM, down.text
+        assert int(down.headers["retry-after"]) >= 1
+        problem = down.json()
+        assert problem["status"] == 503 and problem["type"].endswith("/dependency-unavailable"), problem
+        assert problem["instance"] == "/api/v1/stations"
+        # the other services answer all the while
+        seats = await gateway.post("/api/v1/holds", json={})
+        assert seats.status_code == 401 and seats.headers["content-type"] == PROBLEM
+        [line] = await logged(settings, down.headers["x-request-id"])
+        assert (
+            line["http"]["response"]["status_code"] == 503
+            and line["jatra"]["gateway"]["service"] == "catalog"
+        )
+    finally:
+        split_mode.up([catalog])
+    assert (await gateway.get("/api/v1/stations")).status_code == 200
