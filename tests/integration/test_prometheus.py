@@ -62,7 +62,8 @@ def test_every_target_is_scraped(jatra_processes_running: Stack, settings: Setti
     while True:
         health, scraped, processes = observed()
         up = set(health) >= expected and all(h == ["up"] * len(h) for h in health.values())
-        if up and scraped == wanted and processes == set(running.values()) or time.monotonic() > deadline:
+        converged = up and scraped == wanted and processes == set(running.values())
+        if converged or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert set(health) >= expected
