@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from jatra.gateway.routes import SERVICES
+from jatra.stack.apps import jatra_processes, programs
 from jatra.stack.base import StackContext
+from jatra.stack.gateway import Gateway
 from jatra.stack.monitoring import add_target, clear_targets, prometheus_config, remove_target
 from jatra.stack.ports import APP_OFFSETS, MAX_API_REPLICAS, Ports, api_replica
 from jatra.stack.procs import MissingBinaryError, find_binary
@@ -65,3 +70,31 @@ def test_prometheus_scrapes_each_api_replica_and_never_the_shared_port(tmp_path:
     assert all(c["labels"]["environment"] == "dev" for c in static)
     clear_targets(ctx)
     assert not list(Path(found["files"][0]).parent.glob("*.json"))
+
+
+def test_split_mode_runs_one_process_per_service_and_all_in_one_none() -> None:
+    split = [p.name for p in jatra_processes(2, split=True)]
+    together = [p.name for p in jatra_processes(2)]
+    assert split[:4] == list(SERVICES) and together[:2] == ["api-1", "api-2"]
+    assert split[4:] == together[2:]  # the same workers in both modes
+    assert not set(SERVICES) & set(together) and not {"api-1", "api-2"} & set(split)
+    assert {p.name for p in programs()} >= set(split) | set(together)  # supervisord knows both modes
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx")
+def test_the_local_gateway_configuration_passes_nginx_t(tmp_path: Path) -> None:
+    """`nginx -t` on the configuration `jatra up --split` writes: on its own port and the API port, one
+    upstream per service on the service's own port."""
+    ctx = StackContext(tmp_path, Ports(40000))
+    gateway = Gateway(on_api_port=True)
+    gateway.prepare(ctx)
+    ctx.log("gateway").parent.mkdir(parents=True, exist_ok=True)
+    text = gateway.conf_file(ctx).read_text()
+    assert "listen 127.0.0.1:40019 reuseport;" in text and "listen 127.0.0.1:40000 reuseport;" in text
+    for service in SERVICES:
+        assert f"server 127.0.0.1:{ctx.ports.app(service)} max_fails=3" in text
+    argv = gateway.argv(ctx)
+    checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, check=False, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    assert "test is successful" in checked.stderr
+    assert not Gateway().site(ctx).also_listen  # the tests' gateway, next to the all-in-one API: its own port

@@ -11,7 +11,7 @@ from jatra.stack.apps import jatra_processes, programs
 from jatra.stack.gateway import Gateway
 from jatra.stack.manager import Stack, data_servers, monitoring_servers
 from jatra.stack.ports import LAST_OFFSET, MAX_API_REPLICAS, api_replica
-from jatra.stack.procs import StackError
+from jatra.stack.procs import StackError, pid_alive
 from jatra.stack.supervisor import Supervisor, restarts
 
 
@@ -41,7 +41,7 @@ def check_port_base(settings: Settings) -> None:
 
 def check_mode(stack: Stack, split: bool) -> None:
     """One API mode at a time: the all-in-one replicas and the split mode's gateway both want the API port."""
-    running = {r.name for r in stack.status() if r.pids}
+    running = {r.name for r in stack.status() if any(pid_alive(p) for p in r.pids)}
     other = ({api_replica(n) for n in range(1, MAX_API_REPLICAS + 1)} if split else {Gateway.name}) & running
     if other:
         now = "all-in-one" if split else "split"
@@ -60,6 +60,8 @@ def stack_up(settings: Settings, with_apps: bool = True, split: bool = False) ->
     stack = stack_for(settings)
     if with_apps:
         check_mode(stack, split)
+        if split:
+            Gateway().argv(stack.ctx)  # nginx missing stops `up` before anything starts, as any binary does
     stack.up([*data_servers(), *monitoring_servers()])
     upgrade()
     # the backup repository in the local S3 server; from now on Postgres archives every WAL segment there
