@@ -220,3 +220,28 @@ async def test_a_service_that_is_down_is_a_503_problem_until_it_is_back(
     finally:
         split_mode.up([catalog])
     assert (await gateway.get("/api/v1/stations")).status_code == 200
+
+
+async def test_prometheus_scrapes_each_split_service_while_it_runs(
+    split_mode: Stack, gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Each service's own /metrics (never the gateway's port) is a target, up, with its process label."""
+    wanted = {f"127.0.0.1:{settings.ports.app(s)}": s for s in SERVICES}
+    prometheus = f"http://127.0.0.1:{settings.ports.prometheus}"
+    up: dict[str, str] = {}
+
+    async def scraped() -> bool:
+        nonlocal up
+        async with httpx.AsyncClient(base_url=prometheus, timeout=5) as prom:
+            targets = (await prom.get("/api/v1/targets")).json()["data"]["activeTargets"]
+            built = (await prom.get("/api/v1/query", params={"query": "jatra_build_info"})).json()["data"]
+        up = {
+            t["scrapeUrl"].removeprefix("http://").removesuffix("/metrics"): t["labels"]["process"]
+            for t in targets
+            if t["labels"]["job"] == "jatra" and t["health"] == "up"
+        }
+        processes = {r["metric"]["process"] for r in built["result"]}
+        return set(wanted.items()) <= set(up.items()) and set(SERVICES) <= processes
+
+    await eventually(scraped, 40, "Prometheus scraping the four split services")  # a scrape every 5 s
+    assert f"127.0.0.1:{settings.ports.gateway}" not in up
