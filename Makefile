@@ -14,6 +14,7 @@ bootstrap:
 ## archive segments every 20 s and takes its first backup 30 s after it starts, so that both show.)
 demo: export JATRA_ARCHIVE_SEGMENT_AGE_S ?= 20
 demo: export JATRA_BACKUP_FIRST_DELAY_S ?= 30
+demo: export JATRA_BACKUP_CHECK_INTERVAL_S ?= 10
 demo: bootstrap
 	@$(VENV)/jatra up
 	@$(VENV)/jatra seed

@@ -219,6 +219,9 @@ def dependency_error(exc: BaseException) -> DependencyUnavailable | None:
         return DependencyUnavailable(
             "redis", "redis is full (maxmemory reached) and refuses writes; retry shortly"
         )
+    if isinstance(exc, redis.exceptions.TimeoutError):
+        # a busy loop or machine, not an outage: say which, on-call reads these details
+        return DependencyUnavailable("redis", "redis did not answer in time (socket timeout); retry shortly")
     dependency = dependency_of(exc)
     return DependencyUnavailable(dependency) if dependency is not None else None
 
