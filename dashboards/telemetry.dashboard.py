@@ -69,6 +69,7 @@ dashboard = dashboard(
                     "s",
                     q(quantile(0.5, c.LOGSHIP_BULK_DURATION, ENV), "p50"),
                     q(quantile(0.99, c.LOGSHIP_BULK_DURATION, ENV), "p99"),
+                    exemplars=True,
                 ),
             ],
         ),

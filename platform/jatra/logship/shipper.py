@@ -27,7 +27,7 @@ from jatra.logship.documents import action
 from jatra.logship.setaside import Refusal, SetAside
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import counter, gauge, histogram
+from jatra.telemetry.metrics import counter, gauge, histogram, trace_exemplar
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
@@ -73,7 +73,7 @@ class Shipper:
             with tracer.start_as_current_span("logship.bulk") as span:
                 t0 = time.perf_counter()
                 settled = await send(client, actions)
-                BULK_DURATION.observe(time.perf_counter() - t0)
+                BULK_DURATION.observe(time.perf_counter() - t0, trace_exemplar())
                 span.set_attributes(
                     {
                         "jatra.logship.events": len(actions),
