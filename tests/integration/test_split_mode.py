@@ -43,7 +43,7 @@ def split_mode(jatra_processes_running: Stack) -> Iterator[Stack]:
     stack.up(service_processes(), parallel=True)
     stack.up([Gateway()])
     yield stack
-    stack.down([Gateway.name, *SERVICES])
+    stack.down([Gateway.name, *SERVICES], retire=True)  # and Prometheus stops scraping them
 
 
 @pytest.fixture

@@ -166,8 +166,13 @@ class Stack:
         state[name] = {"pids": pids, "port": port}
         self._save(state)
 
-    def down(self, names: Iterable[str] | None = None) -> list[str]:
-        """Stop what this stack started, in reverse start order, by PID. Returns the names stopped."""
+    def down(self, names: Iterable[str] | None = None, retire: bool = False) -> list[str]:
+        """Stop what this stack started, in reverse start order, by PID. Returns the names stopped.
+
+        A Jatra process stopped alone stays a scrape target, down (as if it had crashed), so its alerts
+        fire until it is back; ``retire`` also drops it from Prometheus's targets (it is no longer part
+        of the stack). Stopping supervisord retires every Jatra process.
+        """
         state = self._load()
         wanted = list(state) if names is None else [n for n in names if n in state]
         # supervisord stops its programs itself, all at once, when it is stopped
@@ -178,7 +183,8 @@ class Stack:
         for name in reversed(wanted):
             server = _by_name(name)
             if isinstance(server, Supervised) and (whole_supervisor or stop_program(self.ctx, name)):
-                remove_target(self.ctx, name)
+                if retire:
+                    remove_target(self.ctx, name)
                 del state[name]
                 self._save(state)
                 stopped.append(name)

@@ -24,7 +24,7 @@ def add_target(ctx: StackContext, name: str, port: int, process: str) -> None:
 
     Each process serves /metrics on its own port: each API replica (never the shared API port, which would
     answer from a random replica), each split service (never the gateway) and each worker. Prometheus sees
-    a new or removed file within seconds, so what it scrapes is what runs, in either mode of the API.
+    a new or removed file within seconds, so it scrapes what the stack runs, in either mode of the API.
     """
     directory = targets_dir(ctx)
     directory.mkdir(parents=True, exist_ok=True)
