@@ -34,7 +34,7 @@ from jatra.app import SERVICES as APP_SERVICES
 from jatra.deploy import helm_files
 from jatra.gateway import nginx
 from jatra.gateway.routes import ROUTES, SERVICES
-from jatra.infra import topology
+from jatra.infra import tickets, topology
 from jatra.settings import Settings
 from jatra.worker import WORKERS
 
@@ -64,6 +64,8 @@ CPU_WORKERS = {"outbox", "payments", "notifications"}
 QUEUE_WORKERS = {"payments": topology.PAYMENT_REQUESTS, "notifications": topology.NOTIFICATIONS}
 #: workers that are not Deployments of their own in the chart: sidecars in every pod, or CloudNativePG's job
 NOT_DEPLOYMENTS = {"archive": "sidecar", "logship": "sidecar", "backup": "CloudNativePG"}
+#: where the chart mounts the e-ticket key: the path jatra.infra.tickets.signing_key reads (checked below)
+TICKET_KEY_PATH = "/var/lib/jatra/secrets/tickets.ed25519.pem"
 
 
 # -- running the tools ---------------------------------------------------------------------------------------
@@ -318,8 +320,11 @@ def check_hardened(container: dict[str, Any]) -> None:
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) >= {"cpu", "memory"}, f"{container['name']}: {kind}"
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert set(mounts) == {"/tmp", "/var/lib/jatra", "/var/log/jatra"}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    writable = {path for path, mount in mounts.items() if not mount.get("readOnly")}
+    assert writable == {"/tmp", "/var/lib/jatra", "/var/log/jatra"}
+    # the only read-only mount is the e-ticket key (see test_the_ticket_key_is_one_secret_...)
+    assert set(mounts) - writable <= {TICKET_KEY_PATH}
 
 
 def test_every_deployment_is_probed_sized_and_hardened(rendered: Rendered) -> None:
@@ -335,7 +340,8 @@ def test_every_deployment_is_probed_sized_and_hardened(rendered: Rendered) -> No
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["automountServiceAccountToken"] is False
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert all("emptyDir" in volumes[m["name"]] for m in container["volumeMounts"])
+        writable = [m for m in container["volumeMounts"] if not m.get("readOnly")]
+        assert all("emptyDir" in volumes[m["name"]] for m in writable)
         assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("http", 8000)]
         args = container["args"]
         assert args == [("worker" if name in WORKERS else "serve"), name, "--port", "8000"]
@@ -381,6 +387,77 @@ def test_each_process_gets_exactly_the_connections_its_code_needs(rendered: Rend
         assert ("JATRA_AMQP_URL" in env) == ("amqp" in needs), name
         assert ("JATRA_JWT_SECRET" in env) == (name in SERVICES), name
         assert "JATRA_DATABASE_ADMIN_URL" not in env
+
+
+def ticket_key_processes() -> set[str]:
+    """The processes whose code signs or verifies e-tickets: those whose entry module calls
+    jatra.infra.tickets.signing_key. Every caller must be such a module, so that a new one is noticed."""
+    calls = re.compile(r"\btickets\.signing_key\(|from jatra\.infra\.tickets import [^\n]*\bsigning_key\b")
+    platform = ROOT / "platform"
+    callers = {
+        ".".join(path.relative_to(platform).with_suffix("").parts)
+        for path in (platform / "jatra").rglob("*.py")
+        if path != platform / "jatra" / "infra" / "tickets.py" and calls.search(path.read_text())
+    }
+    entry = {name: spec.factory.split(":")[0] for name, spec in APP_SERVICES.items()}
+    entry |= {name: spec.iteration.split(":")[0] for name, spec in WORKERS.items()}
+    assert callers <= set(entry.values()), f"signing_key called outside a process's entry module: {callers}"
+    return {name for name, module in entry.items() if module in callers}
+
+
+def test_the_ticket_key_path_is_where_the_code_reads_it(rendered: Rendered, tmp_path: Path) -> None:
+    key = tickets.signing_key(Settings(state_dir=tmp_path))  # creates the key where it would read it
+    (created,) = [p for p in tmp_path.rglob("*") if p.is_file()]
+    # and, the file being there, reads it rather than making another (the pods' key is never replaced)
+    assert tickets.public_pem(tickets.signing_key(Settings(state_dir=tmp_path))) == tickets.public_pem(key)
+    state_dir = rendered.named("ConfigMap", "jatra-config")["data"]["JATRA_STATE_DIR"]
+    assert f"{state_dir}/{created.relative_to(tmp_path).as_posix()}" == TICKET_KEY_PATH
+
+
+def ticket_key_mounts(rendered: Rendered, secret: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Process -> the (container, mount) pairs of its pods that mount the Secret or the key's path."""
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, deployment in rendered.deployments().items():
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for container in [*pod["containers"], *pod.get("initContainers", [])]:
+            for mount in container["volumeMounts"]:
+                source = volumes[mount["name"]].get("secret", {}).get("secretName")
+                if source == secret or mount["mountPath"] == TICKET_KEY_PATH:
+                    found.setdefault(name, []).append((container["name"], mount))
+    return found
+
+
+@pytest.mark.parametrize("secret", ["", "jatra-ticket-key-2"])
+def test_the_ticket_key_is_one_secret_mounted_read_only_where_the_code_reads_it(
+    variant: str, secret: str
+) -> None:
+    """The processes that sign or verify tickets mount the same Secret, read-only, at the path the code
+    reads, so a ticket signed by any pod verifies on any other; no other process or sidecar mounts it."""
+    signers = ticket_key_processes()
+    assert signers == {"bookings", "notifications"}, signers
+    settings = chart_values(*VARIANTS[variant])["tickets"]
+    rendered = render(*args_of(variant), *(("--set", f"tickets.existingSecret={secret}") if secret else ()))
+    name = secret or settings["existingSecret"]
+    assert not rendered.of("Secret"), "the chart references the key, it never holds it"
+    mounts = ticket_key_mounts(rendered, name)
+    assert set(mounts) == signers, set(mounts) ^ signers
+    for process in signers:
+        pod = rendered.deployments()[process]["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert [container for container, _ in mounts[process]] == ["jatra"], "the process only, no sidecar"
+        ((_, mount),) = mounts[process]
+        assert mount["mountPath"] == TICKET_KEY_PATH
+        assert mount["readOnly"] is True
+        assert volumes[mount["name"]]["secret"] == {
+            "secretName": name,
+            "items": [{"key": settings["signingKeyKey"], "path": mount["subPath"]}],
+            "defaultMode": 0o440,
+        }
+        # one file over the state emptyDir, which stays writable for the rest of /var/lib/jatra
+        state = {m["mountPath"]: m for m in main_container(rendered.deployments()[process])["volumeMounts"]}
+        assert "emptyDir" in volumes[state["/var/lib/jatra"]["name"]]
+        assert not state["/var/lib/jatra"].get("readOnly")
 
 
 def test_singletons_run_one_pod_that_never_overlaps(rendered: Rendered) -> None:

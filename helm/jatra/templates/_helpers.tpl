@@ -193,7 +193,32 @@ Kubernetes expands $(VAR) in the URL, so no password is ever in a value or a Con
 - {name: logs, mountPath: /var/log/jatra}
 {{- end }}
 
-{{/* The only writable places (dict proc: the merged values). */}}
+{{/*
+Whether a process signs or verifies e-tickets (dict name): the callers of jatra.infra.tickets.signing_key,
+the bookings service (renders and verifies tickets) and the notifications worker (sends them); a test keeps
+this list equal to the code's. They must all hold the same key, or a ticket signed by one pod fails to
+verify on another.
+*/}}
+{{- define "jatra.signsTickets" -}}
+{{- if has .name (list "bookings" "notifications") }}true{{ end }}
+{{- end }}
+
+{{/*
+The e-ticket key, read-only, as the one file where the code reads it (STATE_DIR/secrets/tickets.ed25519.pem,
+STATE_DIR being /var/lib/jatra): a subPath mount, so the rest of the state directory stays a writable
+emptyDir. The key is read once at start: after changing the Secret, restart the processes that mount it.
+*/}}
+{{- define "jatra.ticketKeyMount" -}}
+- name: ticket-key
+  mountPath: /var/lib/jatra/secrets/tickets.ed25519.pem
+  subPath: tickets.ed25519.pem
+  readOnly: true
+{{- end }}
+
+{{/*
+The only writable places, and the e-ticket key where it is needed (dict root, name, proc: the merged
+values).
+*/}}
 {{- define "jatra.volumes" -}}
 - name: tmp
   emptyDir: {sizeLimit: {{ .proc.volumes.tmp }}}
@@ -201,6 +226,14 @@ Kubernetes expands $(VAR) in the URL, so no password is ever in a value or a Con
   emptyDir: {sizeLimit: {{ .proc.volumes.state }}}
 - name: logs
   emptyDir: {sizeLimit: {{ .proc.volumes.logs }}}
+{{- if include "jatra.signsTickets" . }}
+- name: ticket-key
+  secret:
+    secretName: {{ .root.Values.tickets.existingSecret }}
+    items:
+      - {key: {{ .root.Values.tickets.signingKeyKey }}, path: tickets.ed25519.pem}
+    defaultMode: 288  # 0440 (decimal reads the same in YAML 1.1 and 1.2): the pods' group, fsGroup 10001
+{{- end }}
 {{- end }}
 
 {{- define "jatra.configChecksum" -}}

@@ -111,7 +111,11 @@ spec:
           {{- end }}
           resources: {{- toYaml $p.resources | nindent 12 }}
           securityContext: {{- include "jatra.securityContext" . | nindent 12 }}
-          volumeMounts: {{- include "jatra.volumeMounts" . | nindent 12 }}
+          volumeMounts:
+            {{- include "jatra.volumeMounts" . | nindent 12 }}
+            {{- if include "jatra.signsTickets" . }}
+            {{- include "jatra.ticketKeyMount" . | nindent 12 }}
+            {{- end }}
       volumes: {{- include "jatra.volumes" . | nindent 8 }}
 {{- end }}
 
