@@ -186,7 +186,9 @@ async def test_the_restore_drill_checks_counts_and_invariants_reports_an_rto_and
         "captured_without_confirmed",
     }  # fmt: skip
     assert report["invariants"]["seats_sold_twice"] == {"live": 0, "restored": 0, "ok": True}
-    assert report["invariants"]["accepted_not_final"]["restored"] >= 1  # the unpaid booking, restored too
+    # every invariant holds in the copy (the booking just made may be paid or not by the restore point:
+    # the payment worker runs, so its state there is not ours to choose)
+    assert all(check["ok"] for check in report["invariants"].values()), report["invariants"]
     assert report["schema"]["ok"] and report["schema"]["restored"] is not None
     assert report["cleaned_up"] is True
     assert drill_dirs(settings) == [] and scratch_postgres_running(settings) == []

@@ -20,6 +20,7 @@ from jatra.domain.segments import Segment
 from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
 from jatra.payments import settle
+from jatra.payments.client import ChargeResult
 from jatra.payments.reconciler import STUCK
 from jatra.payments.worker import PaymentWorker
 from jatra.settings import Settings
@@ -133,13 +134,26 @@ async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
     [rider] = await make_passengers(1)
     async with open_resources(settings, "test", {"db", "redis"}) as res:
         booking = await stuck_booking(client, rider, settings, charged=True)
-        async with res.db()() as session:
-            await settle.fail(HoldStore(res.cache()), session=session, booking_id=booking.id, reason="test")
         worker = PaymentWorker(res)
+        provider_charge = worker.client.charge
+
+        async def charge_while_the_reconciler_fails_it(key: str, amount: int, method: str) -> ChargeResult:
+            # the worker has taken the booking and its charge request is on its way: the reconciler fails
+            # the booking now, and the provider's answer (CAPTURED) arrives for a booking that is over
+            async with res.db()() as session:
+                await settle.fail(
+                    HoldStore(res.cache()), session=session, booking_id=booking.id, reason="test"
+                )
+            return await provider_charge(key, amount, method)
+
+        worker.client.charge = charge_while_the_reconciler_fails_it  # type: ignore[method-assign]
         try:
-            await worker._pay(booking.id)  # the late answer: CAPTURED, for a booking that is over
+            await worker._pay(booking.id)
         finally:
             await worker.client.close()
+        async with res.db()() as session:
+            ended = await session.get(Booking, booking.id)
+            assert ended is not None and ended.status == "PAYMENT_FAILED"
     assert await charges_for(settings, str(booking.id)) == ["REFUNDED"]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from jatra.infra.db import create_engine
 from jatra.settings import Settings
 from jatra.stack.manager import Running, Stack
+from jatra.stack.ports import api_replica
 from jatra.stack.stores import RabbitMQ
 from jatra.stack.supervisor import restarts
 from tests.fixtures.accounts import MakePassengers, Passenger
@@ -168,15 +169,21 @@ async def test_pgbouncer_that_dies_comes_back_and_the_api_reconnects(
     await until(lambda: _new_pid(pidfile, before) and running(jatra_processes_running, "pgbouncer").ready,
                 30, "a new PgBouncer answering")  # fmt: skip
     [rider] = await make_passengers(1)
+    # connections pooled before the kill are dead: a request may meet one (a 503 that says retry), and the
+    # pool replaces them; every replica, each on its own port, must come back to answering from the database
+    for n in range(1, settings.api_replicas + 1):
+        replica = f"http://127.0.0.1:{settings.ports.app(api_replica(n))}"
+        async with httpx.AsyncClient(base_url=replica, timeout=30) as http:
+            answers: list[int] = []
+            for _ in range(40):
+                probe = await http.get(f"/api/v1/bookings/{uuid.uuid4()}", headers=rider.headers)
+                assert probe.status_code in (404, 503), probe.text
+                answers.append(probe.status_code)
+                if answers[-3:] == [404, 404, 404]:  # the database answered three times: no such booking
+                    break
+                await asyncio.sleep(0.25)
+            assert answers[-3:] == [404, 404, 404], (replica, answers)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
-        # connections pooled before the kill are dead: a request may meet one (a 503 that says retry),
-        # and the pool replaces it
-        for _ in range(20):
-            probe = await http.get(f"/api/v1/bookings/{uuid.uuid4()}", headers=rider.headers)
-            if probe.status_code == 404:  # the database answered: no such booking
-                break
-            assert probe.status_code == 503, probe.text
-            await asyncio.sleep(0.5)
         booked = await book(http, rider)
     assert booked["status"] == "PAYMENT_PENDING"
 
