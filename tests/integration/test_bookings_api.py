@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -17,6 +18,7 @@ from jatra.app import create_app
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
+from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.integration.helpers import a_journey, eventually, free_seats
 
@@ -200,11 +202,15 @@ async def test_an_expired_hold_cannot_be_booked(passenger: Passenger, settings: 
 
 
 async def test_the_same_key_while_the_first_request_runs_is_409(
-    client: Client, passenger: Passenger, settings: Settings
+    jatra_processes_running: Stack, client: Client, passenger: Passenger, settings: Settings
 ) -> None:
     """Hold the first request inside its transaction (another transaction has an uncommitted booking of
-    the same hold, so the unique constraint makes it wait); the retry with the same key gets 409."""
+    the same hold, so the unique constraint makes it wait); the retry with the same key gets 409.
+
+    Both requests go to the stack's API processes over HTTP: the in-process test client runs the app on
+    this test's own event loop, which a request waiting in Postgres would hold up, polls and all."""
     hold = await a_hold(client, passenger)
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=60)
     headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
     engine = create_engine(settings, admin=True)
     blocker = await engine.connect()
@@ -218,7 +224,7 @@ async def test_the_same_key_while_the_first_request_runs_is_409(
         ),
         {"id": uuid.uuid4(), "hold": hold["hold_id"]},
     )
-    first = asyncio.create_task(client.post("/api/v1/bookings", json=booking_body(hold), headers=headers))
+    first = asyncio.create_task(api.post("/api/v1/bookings", json=booking_body(hold), headers=headers))
     try:
 
         async def first_is_waiting() -> bool:
@@ -228,16 +234,22 @@ async def test_the_same_key_while_the_first_request_runs_is_409(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'jatra'"
                 " AND pid <> pg_backend_pid()"
             )
-            return bool((await blocker.execute(text(waiting))).scalar_one())
+            # asked on a connection of its own, outside the blocker's transaction (pg_stat_activity is read
+            # once per transaction)
+            async with engine.connect() as watcher:
+                return bool((await watcher.execute(text(waiting))).scalar_one())
 
         await eventually(first_is_waiting, 30, "the first request waiting on the blocker's locks")
-        second = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+        second = await api.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
         assert second.status_code == 409 and second.json()["type"].endswith("request-in-flight"), second.text
     finally:
         await held.rollback()  # the blocker gives way: the first request goes on
         await blocker.close()
         await engine.dispose()
-    assert (await first).status_code == 202
+    try:
+        assert (await first).status_code == 202
+    finally:
+        await api.aclose()
 
 
 async def test_an_idempotency_key_is_kept_24_hours(
