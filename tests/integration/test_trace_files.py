@@ -46,7 +46,8 @@ async def test_jatra_trace_draws_one_booking_across_every_process(
     for service in CROSSED:
         assert service in drawn, f"{service} missing from the trace:\n{drawn}"
     assert "POST /api/v1/bookings" in drawn  # the request that started it
-    for system in ("EVALSHA", "INSERT", "publish"):  # Redis, Postgres and RabbitMQ spans
+    # Redis, Postgres and RabbitMQ spans (aio-pika names a publish "<exchange>,<routing key> send")
+    for system in ("EVALSHA", "INSERT", "payment.requested send", "jatra.payments receive"):
         assert system.lower() in drawn.lower(), f"no {system} span:\n{drawn}"
     trace_id = header.split()[1].rstrip(":")
     assert jatra_trace(trace_id).splitlines()[0] == header  # the same trace, found by its id

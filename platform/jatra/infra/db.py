@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jatra.db.models import import_all
 from jatra.settings import Settings
@@ -27,7 +28,9 @@ def create_engine(settings: Settings, *, admin: bool = False, pool_size: int | N
         # PgBouncer in transaction mode cannot keep server-side prepared statements across transactions.
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
-    return create_async_engine(
+    # looked up at call time: tracing patches sqlalchemy.ext.asyncio.create_async_engine when a process
+    # starts, after this module was imported, and a name bound at import would miss the statement spans
+    return sa_asyncio.create_async_engine(
         url,
         pool_size=pool_size or settings.database_pool_size,
         max_overflow=0 if pool_size else settings.database_pool_size,

@@ -16,10 +16,11 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar import Litestar, Response, get, post, put
+from litestar import Litestar, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
+from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -31,6 +32,7 @@ from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
 from jatra.telemetry.metrics import BUILD_INFO, MetricsController
+from jatra.telemetry.tracing import http_tracing_config, name_span_by_route, setup_tracing
 
 log = structlog.get_logger()
 rng = random.Random()  # noqa: S311 - fault injection, not security
@@ -159,9 +161,18 @@ def create_provider_app(settings: Settings) -> Litestar:
             yield
 
     configure_logging(settings, "payment-provider")
+    provider = setup_tracing(settings, "payment-provider")  # the far end of a booking's trace
+    plugins = [OpenTelemetryPlugin(http_tracing_config(provider))] if provider is not None else []
+
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        if provider is not None:
+            name_span_by_route(request.scope)  # "POST /charges", not "POST (unrouted)"
+
     return Litestar(
         route_handlers=[charge, lookup, refund, read_faults, set_faults, health_router, MetricsController],
         lifespan=[lifespan],
+        plugins=plugins,
+        before_request=before_request,
         exception_handlers=exception_handlers(),
         logging_config=None,  # keep the ECS logging configured above
     )
