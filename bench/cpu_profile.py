@@ -37,7 +37,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("Jatra's own code", ("jatra/",)),
     ("event loop, threads", ("asyncio/", "threading", "concurrent/")),
 ]
-TICKET = ("jatra/infra/ticket_pdf", "segno/", "reportlab/")
+TICKET = ("jatra/infra/ticket_pdf", "zxingcpp")
 #: innermost frames where a thread waits rather than works: py-spy does not always drop them as idle
 WAITING = ("Selector.select (selectors.py", "_worker (concurrent/futures/thread.py")
 IDLE = "waiting (idle event loop or pool thread)"
@@ -48,7 +48,7 @@ def category(frames: list[str]) -> str:
         return IDLE
     paths = [m.group(1) if (m := FRAME_PATH.search(f)) else "" for f in frames]
     if any(key in p for p in paths for key in TICKET):
-        return "ticket PDF (segno, reportlab)"
+        return "ticket PDF (zxing-cpp)"
     for path in reversed(paths):
         for name, keys in CATEGORIES:
             if any(key in path for key in keys):

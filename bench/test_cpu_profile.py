@@ -26,8 +26,8 @@ def test_the_innermost_known_frame_decides() -> None:
 
 
 def test_ticket_rendering_wins_wherever_it_is_in_the_stack() -> None:
-    frames = f"{ROOT};render (jatra/infra/ticket_pdf.py:60);Canvas.rect (reportlab/pdfgen/canvas.py:1)"
-    assert category(frames.split(";")) == "ticket PDF (segno, reportlab)"
+    frames = f"{ROOT};render (jatra/infra/ticket_pdf.py:60);_qr (jatra/infra/ticket_pdf.py:40)"
+    assert category(frames.split(";")) == "ticket PDF (zxing-cpp)"
 
 
 def test_summarise_weighs_stacks_by_their_sample_counts(tmp_path: Path) -> None:
