@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from jatra.gateway.routes import SERVICES
 from jatra.observability.traces import spans_of
@@ -49,6 +50,9 @@ def split_mode(jatra_processes_running: Stack) -> Iterator[Stack]:
 @pytest.fixture
 async def gateway(split_mode: Stack, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.gateway}", timeout=30) as http:
+        # a client from outside: once a test in this session has set up tracing, httpx is instrumented in this
+        # process and would replace the traceparent the tests send with one of its own
+        HTTPXClientInstrumentor.uninstrument_client(http)
         yield http
 
 

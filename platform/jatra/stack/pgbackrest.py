@@ -22,6 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import stamina
 import structlog
 
 from jatra.infra.secrets import LOCAL_S3_ACCESS_KEY, s3_secret_key
@@ -48,6 +49,8 @@ ARCHIVE_PUSH_WAIT_S = 10
 BACKUP_WAL_WAIT_S = 300
 #: pgBackRest's exit code when the repository's stanza belongs to another database (system identifier)
 STANZA_MISMATCH = 28
+#: ...and when another pgBackRest process holds the lock it needs
+LOCK_BUSY = 50
 #: WAL waiting in the spool beyond this is dropped rather than filling the disk under Postgres (pgBackRest
 #: then logs it, and PITR is interrupted until the next backup): losing a backup beats losing the database
 ARCHIVE_QUEUE_MAX = "4GiB"
@@ -221,8 +224,25 @@ def ensure_stanza(settings: Settings, ctx: StackContext) -> None:
         chown_tree(switch.parent, PG_USER)
 
 
+class _LockBusy(Exception):
+    """Another pgBackRest process holds the stanza's lock (the asynchronous archive-push, a backup)."""
+
+
+def _run_once(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    if result.returncode == LOCK_BUSY:
+        raise _LockBusy(_tail(result))
+    return result
+
+
 def _run(config: Path, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command(config, name), capture_output=True, text=True, check=False, timeout=120)
+    """Run one command; while another pgBackRest process holds the lock it needs (exit code 50, usually the
+    background archive-push of a WAL segment, which takes a second), try again, for up to a minute."""
+    retry = stamina.retry(on=_LockBusy, attempts=None, timeout=60, wait_initial=0.2, wait_max=2)
+    try:
+        return retry(_run_once)(command(config, name))
+    except _LockBusy as exc:
+        raise StackError(f"pgbackrest {name}: the lock stayed busy for a minute: {exc}") from exc
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:
