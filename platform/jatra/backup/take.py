@@ -80,6 +80,9 @@ def _backup(settings: Settings, type_: str) -> tuple[repository.BackupSet, int]:
         config,
         f"--type={type_}",
         f"--archive-timeout={pgbackrest.BACKUP_WAL_WAIT_S}",
+        # this process's retention, whatever another process (the backup worker reading the repository) has
+        # written into the shared config file meanwhile: the command line wins over the file
+        f"--repo1-retention-full={settings.backup_retention_full}",
         "--log-level-console=info",
         "backup",
     )

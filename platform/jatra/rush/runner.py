@@ -101,11 +101,11 @@ async def run(opts: Options, settings: Settings) -> dict[str, Any]:
         meter.begin()
         cpu0, wall0 = os.times(), time.monotonic()
         tasks: set[asyncio.Task[None]] = set()
-        interval, next_at = 1 / opts.rate, time.monotonic()
-        end = next_at + opts.duration_s
-        while next_at < end:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            next_at += interval
+        # arrival i at start + i/rate: counted, not summed (adding 1/3 nine times can stop short of 3.0
+        # and let a tenth arrival in)
+        start, arrivals = time.monotonic(), round(opts.rate * opts.duration_s)
+        for i in range(arrivals):
+            await asyncio.sleep(max(0.0, start + i / opts.rate - time.monotonic()))
             rec.arrivals += 1
             if len(tasks) >= opts.max_in_flight:
                 rec.dropped += 1
@@ -113,6 +113,7 @@ async def run(opts: Options, settings: Settings) -> dict[str, Any]:
             task = asyncio.create_task(trip(rng.choice(accounts), opts, rec, rng, today))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+        await asyncio.sleep(max(0.0, start + opts.duration_s - time.monotonic()))  # to the window.s end
         load_s = time.monotonic() - wall0
         cpu = meter.cores(load_s)  # the arrivals window: the steady state, without the drain
         await asyncio.gather(*tasks, return_exceptions=True)
