@@ -113,7 +113,7 @@ async def run(opts: Options, settings: Settings) -> dict[str, Any]:
             task = asyncio.create_task(trip(rng.choice(accounts), opts, rec, rng, today))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-        await asyncio.sleep(max(0.0, start + opts.duration_s - time.monotonic()))  # to the window.s end
+        await asyncio.sleep(max(0.0, start + opts.duration_s - time.monotonic()))  # to the window's end
         load_s = time.monotonic() - wall0
         cpu = meter.cores(load_s)  # the arrivals window: the steady state, without the drain
         await asyncio.gather(*tasks, return_exceptions=True)
