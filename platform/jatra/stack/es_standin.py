@@ -15,7 +15,8 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
   Elasticsearch's cluster state survives an outage, and goes when osmem's data goes;
 - faults on cue, for tests (``POST /_standin/faults``): the next N bulk requests answered 429 as a whole
   (``bulk_429``) or 503 (``bulk_503``, no node able to take them), or the first N items of the next bulk
-  answered 429 item by item (``item_429``: Elasticsearch's write queue being full);
+  answered 429 item by item (``item_429``: Elasticsearch's write queue being full); with ``only``, just the
+  bulks that hold that text (an index name), so another shipper writing meanwhile does not take them;
 - a flood stage: osmem keeps everything in memory (some 30 KB of RSS per log event, measured) and never
   deletes (no ILM), so once it holds ``max_docs`` documents (``--max-docs``, or ``max_docs`` in the faults)
   every bulk item is answered 429 ``cluster_block_exception``, as Elasticsearch does past its disk
@@ -48,6 +49,9 @@ class Faults:
     bulk_503: int = 0  # next N bulk requests: 503 for the whole request
     item_429: int = 0  # the first N items of the next bulk request(s): 429 each, the rest indexed
     max_docs: int = 0  # flood stage: no more writes once osmem holds this many documents (0: no limit)
+    #: the three faults above meet only bulks whose body holds this text (an index name), so that another
+    #: shipper writing meanwhile (the stack's own) does not take them; "" for every bulk. Reset on update.
+    only: str = ""
     seen_bulks: int = 0
 
     def update(self, body: dict[str, Any]) -> None:
@@ -55,6 +59,7 @@ class Faults:
         self.bulk_503 = int(body.get("bulk_503", self.bulk_503))
         self.item_429 = int(body.get("item_429", self.item_429))
         self.max_docs = int(body.get("max_docs", self.max_docs))
+        self.only = str(body.get("only", ""))
 
 
 @dataclass
@@ -183,11 +188,12 @@ async def _flooded(request: web.Request, state: State) -> dict[str, Any] | None:
 async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response:
     faults = state.faults
     faults.seen_bulks += 1
-    if faults.bulk_429 > 0:
+    targeted = not faults.only or faults.only.encode() in body
+    if targeted and faults.bulk_429 > 0:
         faults.bulk_429 -= 1
         error = {"type": "es_rejected_execution_exception", "reason": "rejected execution of bulk request"}
         return _answer(429, {"error": {"root_cause": [error], **error}, "status": 429})
-    if faults.bulk_503 > 0:
+    if targeted and faults.bulk_503 > 0:
         faults.bulk_503 -= 1
         error = {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}
         return _answer(503, {"error": {"root_cause": [error], **error}, "status": 503})
@@ -195,7 +201,7 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
     if (flood := await _flooded(request, state)) is not None:
         blocked = [_rejected_item(action, flood) for action, _ in pairs]
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
-    refused = min(faults.item_429, len(pairs))
+    refused = min(faults.item_429, len(pairs)) if targeted else 0
     if refused == 0:
         return await _forward(request, state, body)
     faults.item_429 -= refused
