@@ -32,9 +32,12 @@ async def hold_for(
 ) -> dict[str, Any]:
     """A fresh hold through the API on a journey running that day; the hold's JSON plus journey and seats."""
     journey = await a_journey(client, origin, destination, days_ahead=days_ahead)
-    chosen = await free_seats(client, journey, origin, destination, seats)
-    body = {"journey_id": journey, "from": origin, "to": destination, "seats": chosen}
-    response = await client.post("/api/v1/holds", json=body, headers=who.headers)
+    for _ in range(5):  # passengers booking at once may pick the same free seat: the loser picks again
+        chosen = await free_seats(client, journey, origin, destination, seats)
+        body = {"journey_id": journey, "from": origin, "to": destination, "seats": chosen}
+        response = await client.post("/api/v1/holds", json=body, headers=who.headers)
+        if response.status_code != 409:
+            break
     assert response.status_code == 201, response.text
     hold: dict[str, Any] = response.json()
     hold["journey_id"], hold["seat_ids"] = journey, chosen
