@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jatra.archive import layout, segments, signing
 from jatra.archive.archiver import Archiver, Checkpoint
-from jatra.archive.manifest import Manifest, parse
+from jatra.archive.manifest import Link, Manifest, digest, parse
 from jatra.archive.store import ArchiveStore
 from jatra.archive.verify import BucketReader, Report, verify
 from jatra.settings import Settings
@@ -127,4 +127,23 @@ def new_archive(settings: Settings, tmp_path: Path, **overrides: object) -> Arch
     s = dataclasses.replace(settings, **{**values, **overrides})  # type: ignore[arg-type]
     return Archive(
         s, ArchiveStore.from_settings(s), signing.load_private(pem), tmp_path / "log", tmp_path / "state"
+    )
+
+
+def appended(
+    last: Manifest, last_key: str, last_bytes: bytes, built: segments.SegmentBytes, version: str
+) -> Manifest:
+    """A forger's next manifest for ``built``: the sequence after ``last``, linked to it correctly."""
+    seq = last.sequence + 1
+    return dataclasses.replace(
+        last,
+        sequence=seq,
+        first=built.first,
+        last=built.last,
+        events=1,
+        segment_key=layout.segment_key(last.source, seq),
+        segment_version=version,
+        segment_sha256=built.sha256,
+        segment_size=len(built.data),
+        previous=Link(last.sequence, last_key, digest(last_bytes)),
     )

@@ -21,7 +21,7 @@ from jatra.archive.search import Query, search
 from jatra.archive.verify import BucketReader, verify
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
-from tests.integration.archive_support import Archive, emit, file_lines, new_archive
+from tests.integration.archive_support import Archive, appended, emit, file_lines, new_archive
 
 pytestmark = pytest.mark.integration
 
@@ -190,18 +190,7 @@ def test_a_forged_signature_on_an_appended_manifest_is_reported(sealed: Archive)
     built = segments.build([b'{"@timestamp":"2026-11-23T10:00:00.000Z","message":"refund.approved"}'])
     seq = last.sequence + 1
     version = put(sealed, layout.segment_key("payments", seq), built.data)
-    forged = dataclasses.replace(
-        last,
-        sequence=seq,
-        first=built.first,
-        last=built.last,
-        events=1,
-        segment_key=layout.segment_key("payments", seq),
-        segment_version=version,
-        segment_sha256=built.sha256,
-        segment_size=len(built.data),
-        previous=Link(last.sequence, last_key, digest(stored.data)),
-    )
+    forged = appended(last, last_key, stored.data, built, version)
     doc = json.loads(forged.signed(sealed.key))
     doc["signature"] = signing.sign(signing.load_private(signing.generate_pem()), canonical(forged.body()))
     put(sealed, forged.key, canonical(doc))

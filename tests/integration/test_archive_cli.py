@@ -19,10 +19,9 @@ import httpx
 import pytest
 
 from jatra.archive import layout, segments, signing
-from jatra.archive.manifest import Link, digest
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
-from tests.integration.archive_support import ROOT, Archive, emit, file_lines, new_archive
+from tests.integration.archive_support import ROOT, Archive, appended, emit, file_lines, new_archive
 from tests.integration.helpers import sample
 
 pytestmark = pytest.mark.integration
@@ -91,18 +90,7 @@ def test_a_forger_who_publishes_their_own_key_is_caught_by_the_chain_and_by_a_pi
     put(sealed, layout.public_key_key(evil_id), signing.public_pem(evil.public_key()))
     built = segments.build([b'{"@timestamp":"2099-01-01T00:00:00.000Z","message":"refund.approved"}'])
     seq = last.sequence + 1
-    forged = dataclasses.replace(
-        last,
-        sequence=seq,
-        first=built.first,
-        last=built.last,
-        events=1,
-        segment_key=layout.segment_key("payments", seq),
-        segment_version="",
-        segment_sha256=built.sha256,
-        segment_size=len(built.data),
-        previous=Link(last.sequence, last_key, digest(stored.data)),
-    )
+    forged = appended(last, last_key, stored.data, built, "")
     forged = dataclasses.replace(forged, segment_version=put(sealed, forged.segment_key, built.data))
     until = sealed.store.retain_until()
     sealed.store.put_locked(forged.key, forged.signed(evil), until)  # even locked like the real ones
