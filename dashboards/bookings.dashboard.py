@@ -39,6 +39,16 @@ dashboard = dashboard(
                     exemplars=True,
                 ),
                 timeseries(
+                    "Long polls for a booking's outcome",
+                    "Reads with ?wait= by how they ended (rung: woken when the payment settled; timeout: "
+                    "answered unsettled at the limit; already: settled when asked), and how many wait now "
+                    "(each holds a request, not a database connection). Timeouts rising with a flat rung "
+                    "rate mean payments are slow or the settle doorbell (Redis pub/sub) is not heard.",
+                    "short",
+                    q(sum_by(rate(c.BOOKING_WAITS, ENV), "outcome"), "{{outcome}} /s"),
+                    q(sum_by(sel(c.BOOKING_WAITING, ENV)), "waiting now"),
+                ),
+                timeseries(
                     "Bookings stuck in payment",
                     "Bookings still in PAYMENT_PENDING or PAYMENT_PROCESSING two minutes after their 202.",
                     "short",

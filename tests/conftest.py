@@ -32,4 +32,9 @@ os.environ.update(
     }
 )
 
-pytest_plugins = ["tests.fixtures.stack", "tests.fixtures.app", "tests.fixtures.accounts"]
+pytest_plugins = [
+    "tests.fixtures.stack",
+    "tests.fixtures.app",
+    "tests.fixtures.accounts",
+    "tests.fixtures.provider",
+]

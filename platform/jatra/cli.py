@@ -118,6 +118,13 @@ def demo(requests: int) -> None:
     show_default=True,
     help="Days from today to the first travel date; a fresh window starts from an unsold inventory.",
 )
+@click.option(
+    "--outcome",
+    type=click.Choice(["wait", "poll"]),
+    default="wait",
+    show_default=True,
+    help="How passengers learn a booking's outcome: one long poll (?wait=20), or a read every 0.25 s.",
+)
 @click.option("--out", type=click.Path(), default=None, help="Write the JSON report here.")
 def rush(
     rate: float,
@@ -126,6 +133,7 @@ def rush(
     skew: float,
     faults: tuple[str, ...],
     first_day: int,
+    outcome: str,
     out: str | None,
 ) -> None:
     """Eid rush: open-loop load through the whole booking flow, then the invariants."""
@@ -147,6 +155,7 @@ def rush(
         skew=skew,
         first_day=first_day,
         faults=flags,
+        outcome=outcome,
     )
     result = asyncio.run(run(opts, settings))
     click.echo(render(result))

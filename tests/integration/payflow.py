@@ -69,11 +69,6 @@ async def final_state(client: Any, who: Passenger, booking_id: str, within_s: fl
         await asyncio.sleep(0.1)
 
 
-async def set_faults(settings: Settings, **faults: object) -> None:
-    async with httpx.AsyncClient(base_url=settings.provider) as http:
-        (await http.put("/faults", json=faults)).raise_for_status()
-
-
 def log_lines(settings: Settings, process: str) -> list[dict[str, Any]]:
     path = Path(settings.state_dir) / "log" / f"{process}.log"
     lines = []

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import func, select, text
 
 from jatra.app import create_app
@@ -267,3 +269,29 @@ async def test_an_idempotency_key_is_kept_24_hours(
         kept = (await conn.execute(text(query), {"u": passenger.user_id, "k": key})).scalar_one()
     await engine.dispose()
     assert kept == dt.timedelta(hours=24)
+
+
+async def test_a_booking_is_accepted_in_two_statements(
+    client: Client, passenger: Passenger, spans: InMemorySpanExporter
+) -> None:
+    """The key's claim (committed at once, so a concurrent retry sees it in flight), then one statement
+    that writes the booking, its payment request in the outbox and the key's answer (issue 13: it was
+    four statements and an ORM object each)."""
+    hold = await a_hold(client, passenger)
+    spans.clear()
+    headers = {**passenger.headers, "Idempotency-Key": str(uuid.uuid4())}
+    response = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    assert response.status_code == 202, response.text
+    finished = spans.get_finished_spans()
+    [root] = [s for s in finished if s.kind == SpanKind.SERVER and s.name == "POST /api/v1/bookings"]
+    statements = [
+        str(s.attributes["db.statement"])
+        for s in finished
+        if s.context.trace_id == root.context.trace_id
+        and s.attributes
+        and s.attributes.get("db.system") == "postgresql"
+        and "db.statement" in s.attributes
+    ]
+    assert len(statements) == 2, statements
+    assert statements[0].startswith("INSERT INTO idempotency_keys")
+    assert statements[1].split()[:3] == ["WITH", "booking", "AS"]

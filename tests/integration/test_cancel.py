@@ -22,8 +22,9 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import eventually, free_seats
-from tests.integration.payflow import RIDER, book, final_state, set_faults
+from tests.integration.payflow import RIDER, book, final_state
 from tests.integration.test_notifications import messages_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

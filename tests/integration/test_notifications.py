@@ -21,8 +21,9 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import a_journey, free_seats
-from tests.integration.payflow import RIDER, final_state, set_faults, worker_metric
+from tests.integration.payflow import RIDER, final_state, worker_metric
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -25,6 +24,7 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import eventually
 from tests.integration.payflow import (
     RIDER,
@@ -33,25 +33,12 @@ from tests.integration.payflow import (
     final_state,
     hold_for,
     log_lines,
-    set_faults,
     worker_metric,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
 DEAD_LETTERED = 'jatra_amqp_consumed_total{outcome="dead_letter",queue="payments.requests"}'
-
-
-HEALTHY = {"outage": False, "failure_rate": 0.0, "timeout_rate": 0.0, "decline_rate": 0.0, "latency_ms": 0,
-           "latency_after_capture_ms": 0}  # fmt: skip
-
-
-@pytest.fixture
-async def healthy_provider(jatra_processes_running: Stack, settings: Settings) -> AsyncIterator[Stack]:
-    """The provider without faults, before the test and again after it, whatever the test set or failed."""
-    await set_faults(settings, **HEALTHY)
-    yield jatra_processes_running
-    await set_faults(settings, **HEALTHY)
 
 
 async def test_a_booking_is_paid_confirmed_and_its_trace_crosses_the_broker(

@@ -27,6 +27,7 @@ from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.stack.stores import RabbitMQ
 from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import eventually
 from tests.integration.payflow import (
     RIDER,
@@ -34,7 +35,6 @@ from tests.integration.payflow import (
     charges_for,
     final_state,
     hold_for,
-    set_faults,
     worker_metric,
 )
 

@@ -43,7 +43,7 @@ async def test_a_short_rush_books_and_every_invariant_holds(
     assert result["passengers_logged_in"] == 8 and result["arrivals"] == 9
     assert result["bookings_accepted"] >= 1
     assert sum(result["bookings_final"].values()) == result["bookings_accepted"]
-    assert set(result["latency"]) >= {"search", "seat_map", "hold", "book", "poll"}
+    assert set(result["latency"]) >= {"search", "seat_map", "hold", "book", "outcome"}
     assert result["invariants_ok"], result["invariants"]
     assert set(result["invariants"]) == {
         "seats_sold_twice", "payments_captured_twice", "accepted_not_final", "holds_leaked",

@@ -29,8 +29,9 @@ from jatra.stack.apps import service_processes
 from jatra.stack.gateway import Gateway
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import Passenger
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import eventually
-from tests.integration.payflow import RIDER, final_state, hold_for, set_faults
+from tests.integration.payflow import RIDER, final_state, hold_for
 from tests.integration.test_auth import login, new_phone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -25,8 +25,9 @@ from jatra.stack.ports import api_replica
 from jatra.stack.stores import RabbitMQ
 from jatra.stack.supervisor import restarts
 from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import sample
-from tests.integration.payflow import book, charges_for, final_state, set_faults
+from tests.integration.payflow import book, charges_for, final_state
 
 pytestmark = pytest.mark.integration
 #: every supervised process, workers first; api-1 last (the traffic goes through the shared API port)

@@ -18,7 +18,8 @@ from jatra.infra import tickets
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
-from tests.integration.payflow import book, final_state, set_faults, worker_metric
+from tests.fixtures.provider import set_faults
+from tests.integration.payflow import book, final_state, worker_metric
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]

@@ -14,7 +14,8 @@ import pytest
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
-from tests.integration.payflow import book, final_state, set_faults
+from tests.fixtures.provider import set_faults
+from tests.integration.payflow import book, final_state
 
 pytestmark = pytest.mark.integration
 CROSSED = ("jatra-api", "jatra-outbox", "jatra-payments", "jatra-payment-provider", "jatra-notifications")

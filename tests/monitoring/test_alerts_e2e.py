@@ -37,8 +37,9 @@ from jatra.stack.monitoring import prometheus_config
 from jatra.stack.procs import http_ok, stop_pid, wait_until
 from jatra.stack.stores import Redis
 from tests.fixtures.accounts import MakePassengers
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import a_journey, free_seats
-from tests.integration.payflow import book, set_faults
+from tests.integration.payflow import book
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Controller, Request, Response, Router, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from redis.asyncio import Redis
@@ -22,9 +23,10 @@ from jatra.bookings.schemas import (
     VerifyResult,
 )
 from jatra.bookings.service import BookingsService, to_out
-from jatra.infra import tickets
+from jatra.infra import tickets, topology
 from jatra.infra.auth import Principal, jwt_auth
-from jatra.infra.deps import shared_dependencies
+from jatra.infra.deps import resources_of, shared_dependencies
+from jatra.infra.doorbell import Doorbell
 from jatra.infra.idempotency import REPLAYED_HEADER
 from jatra.infra.inputs import PLAIN_TEXT
 from jatra.infra.openapi import BODY, problems
@@ -41,6 +43,22 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 NOT_YOURS = "Unknown booking, or not yours"
+#: the longest a read of a booking waits for its payment to settle (?wait=)
+MAX_WAIT_S = 20
+WaitParameter = Annotated[
+    int,
+    QueryParameter(
+        ge=0,
+        le=MAX_WAIT_S,
+        description="Seconds to wait for the payment to settle before answering (a long poll): the answer "
+        "comes as soon as the booking leaves PAYMENT_PENDING/PAYMENT_PROCESSING, or after this long with "
+        "the state it is in then. 0 (default): answer at once.",
+    ),
+]
+
+
+def provide_settled_bell(state: State) -> Doorbell:
+    return resources_of(state).doorbell(topology.SETTLED_CHANNEL)
 
 
 def provide_bookings(
@@ -89,9 +107,12 @@ class BookingController(Controller):
         booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
+        settled_bell: NamedDependency[Doorbell],
+        wait: WaitParameter = 0,
     ) -> BookingOut:
-        """One of your bookings: PAYMENT_PENDING, PAYMENT_PROCESSING, then CONFIRMED or PAYMENT_FAILED."""
-        return to_out(await bookings_service.get(request.user, booking_id))
+        """One of your bookings: PAYMENT_PENDING, PAYMENT_PROCESSING, then CONFIRMED or PAYMENT_FAILED.
+        With `wait`, the answer waits for the payment to settle (up to that many seconds): ask once."""
+        return to_out(await bookings_service.settled(request.user, booking_id, wait, settled_bell))
 
     @get(
         "/{booking_id:uuid}/ticket.pdf",
@@ -182,6 +203,7 @@ def create_router(settings: Settings) -> Router:
         dependencies={
             **shared_dependencies(),
             "bookings_service": Provide(provide_bookings, sync_to_thread=False),
+            "settled_bell": Provide(provide_settled_bell, sync_to_thread=False),
             "ticket_key": Provide(provide_ticket_key, sync_to_thread=False),
         },
         opt={"service": "bookings"},

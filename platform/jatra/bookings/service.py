@@ -13,33 +13,37 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
 from sqlalchemy import delete, literal, select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jatra.bookings import repository
 from jatra.bookings.errors import BookingNotFound, BookingStateConflict, HoldNotBookable, InvalidBooking
 from jatra.bookings.schemas import (
     PAYMENT_METHODS,
-    BookingAccepted,
     BookingOut,
     BookingPage,
     BookingRequest,
     PassengerIn,
 )
 from jatra.db.bookings import Booking
-from jatra.db.inventory import Hold, SeatSale
+from jatra.db.inventory import SeatSale
 from jatra.db.tickets import ticket_view
 from jatra.domain import refunds
 from jatra.domain.booking_states import BookingStatus, transition
 from jatra.domain.segments import Segment
 from jatra.infra import idempotency, outbox, ticket_cache, topology
 from jatra.infra.auth import Principal
+from jatra.infra.doorbell import Doorbell
 from jatra.infra.holds.store import HoldStore
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.metrics import counter
+from jatra.telemetry.metrics import counter, gauge
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
 CREATED = counter(c.BOOKINGS_CREATED)
+WAITS = counter(c.BOOKING_WAITS)
+WAITING = gauge(c.BOOKING_WAITING)
+#: a booking still on its way through payment: a long poll waits on these
+IN_PAYMENT = frozenset({BookingStatus.PAYMENT_PENDING, BookingStatus.PAYMENT_PROCESSING})
 
 
 def to_out(b: Booking) -> BookingOut:
@@ -73,53 +77,69 @@ class BookingsService:
         return 202, accepted, False
 
     async def _create(self, who: Principal, key: str, request: BookingRequest) -> dict[str, object]:
-        hold = await self.session.get(Hold, request.hold_id)
-        if hold is None or hold.user_id != who.user_id:
-            raise InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown
         if request.payment_method not in PAYMENT_METHODS:
             raise InvalidBooking("payment_method", f"one of {', '.join(PAYMENT_METHODS)}")
+        booking_id = uuid.uuid4()
+        accepted = await repository.accept(
+            self.session, booking_id=booking_id, user_id=who.user_id, key=key, hold_id=request.hold_id,
+            seats=len(request.passengers), passengers=[msgspec.to_builtins(p) for p in request.passengers],
+            method=request.payment_method, email=request.email,
+            payment=outbox.draft(topology.PAYMENTS, "payment.requested"),
+        )  # fmt: skip
+        if accepted is None:
+            await self._refuse(who, request)
+        assert accepted is not None
+        if not await self.holds.exists(accepted.journey_id, request.hold_id):  # Redis: the hold outlived?
+            raise HoldNotBookable("the hold is expired")
+        await self.session.commit()
+        amount = int(accepted.body["amount"])
+        CREATED.labels(request.payment_method).inc()
+        trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": amount})
+        log.info("booking.created", booking_id=str(booking_id), hold_id=str(request.hold_id), amount=amount,
+                 method=request.payment_method)  # fmt: skip
+        return accepted.body
+
+    async def _refuse(self, who: Principal, request: BookingRequest) -> None:
+        """The booking was not written: say why, as precisely as the hold allows (the error path only)."""
+        await self.session.rollback()
+        hold, booked = await repository.hold_of(self.session, request.hold_id)
+        if hold is None or hold.user_id != who.user_id:
+            raise InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown
         if not 1 <= len(request.passengers) == len(hold.seat_ids):
             raise InvalidBooking(
                 "passengers",
                 f"one passenger per held seat: {len(hold.seat_ids)}, not {len(request.passengers)}",
             )
-        if hold.status != "ACTIVE" or not await self.holds.exists(hold.journey_id, hold.id):
-            raise HoldNotBookable(
-                f"the hold is {hold.status.lower() if hold.status != 'ACTIVE' else 'expired'}"
-            )
-        booking = Booking(
-            id=uuid.uuid4(), user_id=who.user_id, hold_id=hold.id, journey_id=hold.journey_id,
-            seat_ids=hold.seat_ids, from_seq=hold.from_seq, to_seq=hold.to_seq, seat_class=hold.seat_class,
-            passengers=[msgspec.to_builtins(p) for p in request.passengers],
-            payment_method=request.payment_method, amount=hold.total_fare, contact_email=request.email,
-        )  # fmt: skip
-        self.session.add(booking)
-        try:
-            await self.session.flush()  # one booking per hold: the unique constraint decides
-        except IntegrityError as exc:
-            raise HoldNotBookable("this hold is already booked") from exc
-        with tracer.start_as_current_span("bookings.outbox.add"):
-            outbox.add(
-                self.session, topology.PAYMENTS, "payment.requested",
-                {"booking_id": str(booking.id), "amount": booking.amount, "method": booking.payment_method},
-            )  # fmt: skip
-        accepted: dict[str, object] = msgspec.to_builtins(
-            BookingAccepted(booking_id=booking.id, status=booking.status, amount=booking.amount)
-        )
-        location = {"Location": f"/api/v1/bookings/{booking.id}"}
-        await idempotency.complete(self.session, who.user_id, key, 202, accepted, location)
-        await self.session.commit()
-        CREATED.labels(booking.payment_method).inc()
-        trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": booking.amount})
-        log.info("booking.created", booking_id=str(booking.id), hold_id=str(hold.id), amount=booking.amount,
-                 method=booking.payment_method)  # fmt: skip
-        return accepted
+        if booked:
+            raise HoldNotBookable("this hold is already booked")
+        raise HoldNotBookable(f"the hold is {hold.status.lower() if hold.status != 'ACTIVE' else 'expired'}")
 
     async def get(self, who: Principal, booking_id: uuid.UUID) -> Booking:
-        booking = await self.session.get(Booking, booking_id)
+        booking = await repository.by_id(self.session, booking_id)
         if booking is None or booking.user_id != who.user_id:
             raise BookingNotFound
         return booking
+
+    async def settled(self, who: Principal, booking_id: uuid.UUID, wait_s: float, bell: Doorbell) -> Booking:
+        """One of your bookings, once its payment has settled or after ``wait_s`` seconds, whichever comes
+        first (a long poll: the passenger asks once instead of polling). The database connection goes back
+        to the pool while waiting; the payment worker rings the doorbell when it settles a booking."""
+        key = str(booking_id)
+        ready = await bell.expect(key) if wait_s > 0 else None
+        try:
+            booking = await self.get(who, booking_id)
+            if ready is None or booking.status not in IN_PAYMENT:
+                WAITS.labels("none" if ready is None else "already").inc()
+                return booking
+            await self.session.rollback()  # hand the connection back: waiting needs none
+            with tracer.start_as_current_span("bookings.wait") as span, WAITING.track_inprogress():
+                rung = await bell.wait(key, wait_s, ready)
+                span.set_attribute("jatra.booking.wait_outcome", "rung" if rung else "timeout")
+            WAITS.labels("rung" if rung else "timeout").inc()
+            return await self.get(who, booking_id)
+        finally:
+            if ready is not None:
+                bell.cancel(key, ready)
 
     async def cancel(self, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
         """Cancel a confirmed booking: seats back on sale, refund by the fare rule, through the outbox."""

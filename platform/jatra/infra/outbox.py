@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -36,15 +37,36 @@ DLQ_EVERY_S = 5.0
 _last_dlq_check = 0.0
 
 
-def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[str, Any]) -> uuid.UUID:
-    """Queue a message in the session's transaction. Returns its message id (consumers dedupe on it)."""
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An outbox message but its payload, for SQL that writes the row itself (the payload built there)."""
+
+    exchange: str
+    routing_key: str
+    message_id: uuid.UUID
+    #: the W3C trace context of the writing transaction
+    headers: dict[str, str]
+
+
+def draft(exchange: str, routing_key: str) -> Draft:
     headers: dict[str, str] = {}
     propagate.inject(headers)
-    message = OutboxMessage(
-        exchange=exchange, routing_key=routing_key, payload=payload, headers=headers, message_id=uuid.uuid4()
+    return Draft(exchange, routing_key, uuid.uuid4(), headers)
+
+
+def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[str, Any]) -> uuid.UUID:
+    """Queue a message in the session's transaction. Returns its message id (consumers dedupe on it)."""
+    d = draft(exchange, routing_key)
+    session.add(
+        OutboxMessage(
+            exchange=exchange,
+            routing_key=routing_key,
+            payload=payload,
+            headers=d.headers,
+            message_id=d.message_id,
+        )
     )
-    session.add(message)
-    return message.message_id
+    return d.message_id
 
 
 async def relay_once(res: Resources) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractRobustConnection
 from redis.asyncio import Redis
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jatra.infra.amqp import connect_amqp
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.doorbell import Doorbell
 from jatra.infra.redis import create_redis
 from jatra.settings import Settings
 
@@ -27,6 +28,7 @@ class Resources:
     redis: Redis | None = None
     amqp: AbstractRobustConnection | None = None
     wants_amqp: bool = False
+    bells: dict[str, Doorbell] = field(default_factory=dict)
 
     def db(self) -> async_sessionmaker[AsyncSession]:
         assert self.sessions is not None, f"{self.name} did not ask for the database"
@@ -36,6 +38,12 @@ class Resources:
         assert self.redis is not None, f"{self.name} did not ask for redis"
         return self.redis
 
+    def doorbell(self, channel: str) -> Doorbell:
+        """This process's one subscription to ``channel`` (it starts with the first waiter)."""
+        if channel not in self.bells:
+            self.bells[channel] = Doorbell(self.cache(), channel)
+        return self.bells[channel]
+
     async def ensure_amqp(self) -> AbstractRobustConnection | None:
         """The broker connection, retried if the broker was down at start-up."""
         if self.wants_amqp and (self.amqp is None or self.amqp.is_closed):
@@ -43,6 +51,8 @@ class Resources:
         return self.amqp
 
     async def close(self) -> None:
+        for bell in self.bells.values():
+            await bell.close()
         if self.amqp is not None:
             await self.amqp.close()
         if self.redis is not None:

@@ -18,6 +18,7 @@ from jatra.db.sales import DoubleSale, record_sale
 from jatra.domain.booking_states import FINAL, BookingStatus, transition
 from jatra.domain.segments import Segment
 from jatra.infra import outbox, topology
+from jatra.infra.doorbell import ring
 from jatra.infra.holds.store import HoldStore, Refused
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
@@ -79,6 +80,7 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
         )
         await session.commit()
         await _free(store, booking)
+        await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id))
         return False
     transition(booking, S.CONFIRMED)
     booking.ticket_number = ticket_number(booking.id)
@@ -88,6 +90,7 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
     sold = await store.sell(booking.journey_id, booking.hold_id)
     if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
         await store.mark_sold(booking.journey_id, booking.seat_ids, segment.mask)
+    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id))
     HOLDS_ENDED.labels("converted", booking.seat_class).inc()
     log.info("booking.confirmed", booking_id=str(booking.id), ticket_number=booking.ticket_number)
     return True
@@ -101,6 +104,7 @@ async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID
     await _fail(session, booking, reason)
     await session.commit()
     await _free(store, booking)
+    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id))
 
 
 async def refunded(session: AsyncSession, booking_id: uuid.UUID) -> None:

@@ -27,4 +27,7 @@ class Options:
     source_ips: int = 64  # passengers come from 127.0.1.1 .. 127.0.1.N (per-IP limits stay realistic)
     drain_s: float = 60.0  # after the last arrival, how long accepted bookings may take to settle
     faults: dict[str, object] = field(default_factory=dict)
+    #: how a passenger learns the booking's outcome: "wait" asks once (a long poll, ?wait=20),
+    #: "poll" asks every 0.25 s (the way before long polls, kept to measure one against the other)
+    outcome: str = "wait"
     seed: int = 7

@@ -26,6 +26,8 @@ EMAIL_SHARE = 0.5
 
 #: refresh an access token this long before it expires (a trip, polls included, lasts up to ~70 s)
 REFRESH_AHEAD_S = 120.0
+#: the longest one long poll for a booking's outcome waits (the API's limit)
+WAIT_S = 20
 
 
 @dataclass(slots=True)
@@ -84,6 +86,28 @@ def travel_day(opts: Options, rng: random.Random, today: dt.date) -> dt.date:
     return today + dt.timedelta(days=zipf_pick(rng, days, opts.skew))
 
 
+async def outcome(who: Account, opts: Options, rec: Recorder, booking_id: str) -> str:
+    """The booking's final state, or the last one seen when the drain time ran out. One long poll
+    ("outcome" step) per up to 20 s, or ("poll" step) a read every 0.25 s with ``opts.outcome == "poll"``."""
+    deadline = time.monotonic() + opts.drain_s
+    status = "PAYMENT_PENDING"
+    long_poll = opts.outcome == "wait"
+    while status not in FINAL and time.monotonic() < deadline:
+        if not long_poll:
+            await asyncio.sleep(0.25)
+        wait = min(WAIT_S, max(1, int(deadline - time.monotonic()))) if long_poll else 0
+        answer = await timed(
+            rec,
+            "outcome" if long_poll else "poll",
+            who.http.get(f"/bookings/{booking_id}", params={"wait": wait}, headers=who.auth),
+        )
+        if answer is not None and answer.status_code == 200:
+            status = answer.json()["status"]
+        elif long_poll:
+            await asyncio.sleep(0.25)  # an error answer: do not ask again at once
+    return str(status)
+
+
 async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, today: dt.date) -> None:
     await who.fresh()
     http = who.http
@@ -136,13 +160,7 @@ async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, t
         await timed(rec, "book_retry", http.post("/bookings", json=booking_body, headers=headers))
     booking_id = booked.json()["booking_id"]
     rec.accepted.append((rec.now(), booking_id))
-    deadline = time.monotonic() + opts.drain_s
-    status = "PAYMENT_PENDING"
-    while status not in FINAL and time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        polled = await timed(rec, "poll", http.get(f"/bookings/{booking_id}", headers=who.auth))
-        if polled is not None and polled.status_code == 200:
-            status = polled.json()["status"]
+    status = await outcome(who, opts, rec, booking_id)
     rec.finals[booking_id] = (rec.now(), status)
     if status == "CONFIRMED":
         await timed(rec, "ticket", http.get(f"/bookings/{booking_id}/ticket.pdf", headers=who.auth))

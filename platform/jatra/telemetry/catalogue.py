@@ -216,6 +216,20 @@ BOOKING_TRANSITIONS = _spec(
 BOOKINGS_CREATED = _spec(
     "jatra_bookings_created_total", "counter", "Bookings accepted (202), by payment method.", ("method",)
 )
+BOOKING_WAITS = _spec(
+    "jatra_booking_waits_total",
+    "counter",
+    "Reads of one booking by how a long poll (?wait=) ended: none (no wait asked), already (settled or not in"
+    " payment when asked), rung (woken when its payment settled), timeout (answered unsettled at the limit).",
+    ("outcome",),
+    known=(("none", "already", "rung", "timeout"),),
+)
+BOOKING_WAITING = _spec(
+    "jatra_booking_waiting",
+    "gauge",
+    "Long polls (?wait=) waiting now for a booking's payment to settle; each holds a request, not a database"
+    " connection.",
+)
 IDEMPOTENCY = _spec(
     "jatra_bookings_idempotency_total",
     "counter",

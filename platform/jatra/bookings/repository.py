@@ -1,0 +1,114 @@
+"""The bookings service's SQL. Accepting a booking is one statement: the booking row made from the hold,
+its payment request in the outbox and the idempotency key's stored answer, all or nothing, in one round
+trip (it was four statements, each prepared again behind PgBouncer, plus an ORM object per row)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.bookings import Booking
+from jatra.db.inventory import Hold
+from jatra.infra.outbox import Draft
+
+#: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
+ACCEPT = text(
+    """
+    WITH booking AS (
+        INSERT INTO bookings (id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class,
+                              passengers, payment_method, amount, contact_email, status)
+        SELECT :booking_id, h.user_id, h.id, h.journey_id, h.seat_ids, h.from_seq, h.to_seq, h.seat_class,
+               :passengers, :method, h.total_fare, :email, 'PAYMENT_PENDING'
+        FROM holds h
+        WHERE h.id = :hold_id AND h.user_id = :user_id AND h.status = 'ACTIVE'
+          AND cardinality(h.seat_ids) = :seats
+        ON CONFLICT (hold_id) DO NOTHING
+        RETURNING id, journey_id, amount, status, seat_class
+    ), answer AS (
+        SELECT jsonb_build_object('booking_id', id::text, 'status', status, 'amount', amount) AS body
+        FROM booking
+    ), message AS (
+        INSERT INTO outbox (exchange, routing_key, message_id, payload, headers)
+        SELECT :exchange, :routing_key, :message_id,
+               jsonb_build_object('booking_id', id::text, 'amount', amount, 'method', :method), :trace
+        FROM booking
+    ), key AS (
+        UPDATE idempotency_keys
+        SET status = 'DONE', response_status = 202, response_body = (SELECT body FROM answer),
+            response_headers = :location
+        WHERE user_id = :user_id AND key = :key AND EXISTS (SELECT 1 FROM booking)
+    )
+    SELECT booking.journey_id, booking.seat_class, answer.body FROM booking, answer
+    """
+).bindparams(
+    bindparam("passengers", type_=JSONB),
+    bindparam("trace", type_=JSONB),
+    bindparam("location", type_=JSONB),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    journey_id: int
+    seat_class: str
+    #: the 202's body, as stored for replays
+    body: dict[str, Any]
+
+
+async def accept(
+    session: AsyncSession,
+    *,
+    booking_id: uuid.UUID,
+    user_id: uuid.UUID,
+    key: str,
+    hold_id: uuid.UUID,
+    seats: int,
+    passengers: list[dict[str, Any]],
+    method: str,
+    email: str | None,
+    payment: Draft,
+) -> Accepted | None:
+    """Write the booking, its payment request and the key's answer in the session's transaction (the
+    caller commits). None: the hold is unknown, not this user's, not ACTIVE, booked already, or has
+    another number of seats; :func:`hold_of` tells which."""
+    row = (
+        await session.execute(
+            ACCEPT,
+            {
+                "booking_id": booking_id,
+                "user_id": user_id,
+                "hold_id": hold_id,
+                "seats": seats,
+                "passengers": passengers,
+                "method": method,
+                "email": email,
+                "key": key,
+                "exchange": payment.exchange,
+                "routing_key": payment.routing_key,
+                "message_id": payment.message_id,
+                "trace": payment.headers,
+                "location": {"Location": f"/api/v1/bookings/{booking_id}"},
+            },
+        )
+    ).first()
+    return None if row is None else Accepted(row.journey_id, row.seat_class, row.body)
+
+
+async def hold_of(session: AsyncSession, hold_id: uuid.UUID) -> tuple[Hold | None, bool]:
+    """Why a hold could not be booked: the hold (None if unknown) and whether a booking already has it."""
+    hold = await session.get(Hold, hold_id)
+    booked = hold is not None and (
+        await session.scalar(
+            text("SELECT EXISTS (SELECT 1 FROM bookings WHERE hold_id = :h)"), {"h": hold_id}
+        )
+    )
+    return hold, bool(booked)
+
+
+async def by_id(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    return await session.get(Booking, booking_id, populate_existing=True)
