@@ -6,6 +6,7 @@ booking stays PAYMENT_PENDING for exactly as long as the test wants."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -77,6 +78,9 @@ async def test_many_long_polls_wait_without_connections_and_answer_when_the_paym
         answers = await asyncio.gather(*polls)
     assert [a.status_code for a in answers] == [200] * waiters
     assert {a.json()["status"] for a in answers} == {"CONFIRMED"}
+    # the answer comes from the worker's note (no second read), complete with the ticket number
+    ticket = "JT" + uuid.UUID(booked["booking_id"]).hex[:10].upper()
+    assert {a.json()["ticket_number"] for a in answers} == {ticket}
     # each one was woken by the worker's ring, not by its 20 s running out
     rung = await api_metric(settings, 'jatra_booking_waits_total{outcome="rung"}')
     assert rung - rung_before == waiters

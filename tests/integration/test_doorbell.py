@@ -1,5 +1,6 @@
-"""The doorbell long polls wait on, against the real Redis: a ring wakes the waiters on its key and no
-others, and a subscription that breaks wakes everyone (a ring may have been lost) before it resumes."""
+"""The doorbell long polls wait on, against the real Redis: a ring wakes the waiters on its key, with its
+note, and no others, and a subscription that breaks wakes everyone (a ring may have been lost) before it
+resumes."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ async def test_a_ring_wakes_the_waiters_on_its_key_only(stack: Stack, redis: Red
     try:
         mine = [await bell.expect("b-1") for _ in range(3)]
         other = await bell.expect("b-2")
-        await ring(redis, CHANNEL, "b-1")
-        assert all([await bell.wait("b-1", 10, ready) for ready in mine])
-        assert not await bell.wait("b-2", 0.2, other)  # nobody rang for b-2: it times out
+        note = '{"status": "CONFIRMED"}'
+        await ring(redis, CHANNEL, "b-1", note)
+        assert [await bell.wait("b-1", 10, ready) for ready in mine] == [(True, note)] * 3
+        assert await bell.wait("b-2", 0.2, other) == (False, None)  # nobody rang for b-2: it times out
         assert bell.waiters == {}  # the ones that ended are forgotten
     finally:
         await bell.close()
@@ -33,7 +35,8 @@ async def test_a_lost_subscription_wakes_every_waiter_and_comes_back(stack: Stac
         ready = await bell.expect("b-3")
         killed = await redis.client_kill_filter(_type="pubsub")  # Redis drops every subscriber's connection
         assert killed >= 1
-        assert await bell.wait("b-3", 10, ready)  # woken to read the truth again, not left to time out
+        # woken, without a note, to read the truth again (a ring may have been lost), not left to time out
+        assert await bell.wait("b-3", 10, ready) == (True, None)
 
         async def subscribed_again() -> bool:
             return CHANNEL.encode() in await redis.pubsub_channels(CHANNEL)
@@ -41,6 +44,6 @@ async def test_a_lost_subscription_wakes_every_waiter_and_comes_back(stack: Stac
         await eventually(subscribed_again, 10, "the doorbell subscribed again")
         again = await bell.expect("b-4")
         await ring(redis, CHANNEL, "b-4")
-        assert await bell.wait("b-4", 10, again)
+        assert await bell.wait("b-4", 10, again) == (True, None)  # rung with no note
     finally:
         await bell.close()

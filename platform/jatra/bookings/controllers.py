@@ -112,7 +112,7 @@ class BookingController(Controller):
     ) -> BookingOut:
         """One of your bookings: PAYMENT_PENDING, PAYMENT_PROCESSING, then CONFIRMED or PAYMENT_FAILED.
         With `wait`, the answer waits for the payment to settle (up to that many seconds): ask once."""
-        return to_out(await bookings_service.settled(request.user, booking_id, wait, settled_bell))
+        return await bookings_service.settled(request.user, booking_id, wait, settled_bell)
 
     @get(
         "/{booking_id:uuid}/ticket.pdf",

@@ -46,6 +46,14 @@ WAITING = gauge(c.BOOKING_WAITING)
 IN_PAYMENT = frozenset({BookingStatus.PAYMENT_PENDING, BookingStatus.PAYMENT_PROCESSING})
 
 
+class Settled(msgspec.Struct, frozen=True):
+    """What the payment worker's ring says changed when it settled a booking."""
+
+    status: str
+    reason: str | None
+    ticket_number: str | None
+
+
 def to_out(b: Booking) -> BookingOut:
     return BookingOut(
         booking_id=b.id, status=b.status, reason=b.reason, journey_id=b.journey_id, seats=b.seat_ids,
@@ -120,23 +128,29 @@ class BookingsService:
             raise BookingNotFound
         return booking
 
-    async def settled(self, who: Principal, booking_id: uuid.UUID, wait_s: float, bell: Doorbell) -> Booking:
+    async def settled(
+        self, who: Principal, booking_id: uuid.UUID, wait_s: float, bell: Doorbell
+    ) -> BookingOut:
         """One of your bookings, once its payment has settled or after ``wait_s`` seconds, whichever comes
         first (a long poll: the passenger asks once instead of polling). The database connection goes back
-        to the pool while waiting; the payment worker rings the doorbell when it settles a booking."""
+        to the pool while waiting; the payment worker rings the doorbell when it settles a booking, with the
+        new status, so the answer needs no second read."""
         key = str(booking_id)
         ready = await bell.expect(key) if wait_s > 0 else None
         try:
-            booking = await self.get(who, booking_id)
-            if ready is None or booking.status not in IN_PAYMENT:
+            seen = to_out(await self.get(who, booking_id))
+            if ready is None or seen.status not in IN_PAYMENT:
                 WAITS.labels("none" if ready is None else "already").inc()
-                return booking
+                return seen
             await self.session.rollback()  # hand the connection back: waiting needs none
             with tracer.start_as_current_span("bookings.wait") as span, WAITING.track_inprogress():
-                rung = await bell.wait(key, wait_s, ready)
+                rung, note = await bell.wait(key, wait_s, ready)
                 span.set_attribute("jatra.booking.wait_outcome", "rung" if rung else "timeout")
             WAITS.labels("rung" if rung else "timeout").inc()
-            return await self.get(who, booking_id)
+            if note is not None:
+                changed = msgspec.json.decode(note, type=Settled)
+                return msgspec.structs.replace(seen, **msgspec.structs.asdict(changed))
+            return to_out(await self.get(who, booking_id))  # no note: read the truth
         finally:
             if ready is not None:
                 bell.cancel(key, ready)

@@ -1,6 +1,7 @@
 """A doorbell across processes: one process rings for a key (Redis PUBLISH), waiters on that key in every
-other process wake up. It carries no data and promises nothing: a waiter always reads the truth again
-(from Postgres) after waking, and also wakes when its time is up, so a lost ring costs only a late answer.
+other process wake up, with the short note the ringer left (the new state, so a waiter need not read it
+again). It promises nothing: a waiter woken without a note (the subscription broke and came back) reads
+the truth again, and every waiter also wakes when its time is up, so a lost ring costs only a late answer.
 
 Each process holds one subscription per channel, started on the first wait, and keeps its waiters in a
 dict: a thousand long polls cost one Redis connection, not a thousand.
@@ -10,20 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import NamedTuple
 
 import structlog
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 log = structlog.get_logger()
+
+
+class Rung(NamedTuple):
+    rung: bool
+    note: str | None
+
+
 #: pause before subscribing again after the subscription broke
 RESUBSCRIBE_S = 1.0
 
 
-async def ring(redis: Redis | RedisCluster, channel: str, key: str) -> None:
-    """Wake whoever waits on ``key``. Best effort: a failure only makes waiters answer at their timeout."""
+async def ring(redis: Redis | RedisCluster, channel: str, key: str, note: str = "") -> None:
+    """Wake whoever waits on ``key`` and hand them ``note``. Best effort: a failure only makes waiters
+    answer at their timeout."""
     try:
-        await redis.publish(channel, key)
+        await redis.publish(channel, f"{key}\n{note}")
     except (RedisError, OSError) as exc:
         log.warning("doorbell.ring_failed", channel=channel, error=type(exc).__name__)
 
@@ -32,33 +42,33 @@ class Doorbell:
     def __init__(self, redis: Redis, channel: str) -> None:
         self.redis = redis
         self.channel = channel
-        self.waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self.waiters: dict[str, set[asyncio.Future[str | None]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def wait(self, key: str, seconds: float, ready: asyncio.Future[None]) -> bool:
-        """Wait up to ``seconds`` on a future from :meth:`expect`; True if rung, False on time out."""
+    async def wait(self, key: str, seconds: float, ready: asyncio.Future[str | None]) -> Rung:
+        """Wait up to ``seconds`` on a future from :meth:`expect`: whether it was rung, and the note if any
+        (None when woken without one, or on time out)."""
         try:
-            await asyncio.wait_for(ready, seconds)
+            return Rung(True, await asyncio.wait_for(ready, seconds))
         except TimeoutError:
-            return False
+            return Rung(False, None)
         finally:
             self._forget(key, ready)
-        return True
 
-    async def expect(self, key: str) -> asyncio.Future[None]:
+    async def expect(self, key: str) -> asyncio.Future[str | None]:
         """Register interest in ``key`` *before* reading the state it guards, so no ring falls between."""
         self._start()
         with contextlib.suppress(TimeoutError):  # Redis down: the waiter simply waits out its timeout
             await asyncio.wait_for(self._subscribed.wait(), 1.0)
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(key, set()).add(ready)
         return ready
 
-    def cancel(self, key: str, ready: asyncio.Future[None]) -> None:
+    def cancel(self, key: str, ready: asyncio.Future[str | None]) -> None:
         self._forget(key, ready)
 
-    def _forget(self, key: str, ready: asyncio.Future[None]) -> None:
+    def _forget(self, key: str, ready: asyncio.Future[str | None]) -> None:
         waiting = self.waiters.get(key)
         if waiting is not None:
             waiting.discard(ready)
@@ -79,7 +89,8 @@ class Doorbell:
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None and message["type"] == "message":
-                        self._wake(message["data"].decode())
+                        key, _, note = message["data"].decode().partition("\n")
+                        self._wake(key, note or None)
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
                 log.warning("doorbell.subscription_lost", channel=self.channel, error=type(exc).__name__)
@@ -88,10 +99,10 @@ class Doorbell:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    def _wake(self, key: str) -> None:
+    def _wake(self, key: str, note: str | None = None) -> None:
         for ready in self.waiters.pop(key, ()):
             if not ready.done():
-                ready.set_result(None)
+                ready.set_result(note)
 
     def _wake_all(self) -> None:
         for key in list(self.waiters):

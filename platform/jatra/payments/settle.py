@@ -6,6 +6,7 @@ that transaction. Both are idempotent: a booking already final is left alone (re
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import structlog
@@ -80,7 +81,7 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
         )
         await session.commit()
         await _free(store, booking)
-        await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id))
+        await _ring(store, booking)
         return False
     transition(booking, S.CONFIRMED)
     booking.ticket_number = ticket_number(booking.id)
@@ -90,7 +91,7 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
     sold = await store.sell(booking.journey_id, booking.hold_id)
     if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
         await store.mark_sold(booking.journey_id, booking.seat_ids, segment.mask)
-    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id))
+    await _ring(store, booking)
     HOLDS_ENDED.labels("converted", booking.seat_class).inc()
     log.info("booking.confirmed", booking_id=str(booking.id), ticket_number=booking.ticket_number)
     return True
@@ -104,7 +105,7 @@ async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID
     await _fail(session, booking, reason)
     await session.commit()
     await _free(store, booking)
-    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id))
+    await _ring(store, booking)
 
 
 async def refunded(session: AsyncSession, booking_id: uuid.UUID) -> None:
@@ -121,6 +122,14 @@ async def _fail(session: AsyncSession, booking: Booking, reason: str) -> None:
         update(Hold).where(Hold.id == booking.hold_id, Hold.status == "ACTIVE").values(status="RELEASED")
     )
     outbox.add(session, topology.EVENTS, "booking.payment_failed", _event(booking))
+
+
+async def _ring(store: HoldStore, booking: Booking) -> None:
+    """Wake the long polls waiting on this booking, with what changed (they answer without reading it)."""
+    note = json.dumps(
+        {"status": booking.status, "reason": booking.reason, "ticket_number": booking.ticket_number}
+    )
+    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id), note)
 
 
 async def _free(store: HoldStore, booking: Booking) -> None:
