@@ -37,7 +37,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("Jatra's own code", ("jatra/",)),
     ("event loop, threads", ("asyncio/", "threading", "concurrent/")),
 ]
-TICKET = ("jatra/infra/ticket_pdf", "zxingcpp")
+TICKET = ("jatra/tickets/pdf", "zxingcpp")
 #: innermost frames where a thread waits rather than works: py-spy does not always drop them as idle
 WAITING = ("Selector.select (selectors.py", "_worker (concurrent/futures/thread.py")
 IDLE = "waiting (idle event loop or pool thread)"

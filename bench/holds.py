@@ -19,8 +19,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from jatra.domain.segments import Segment
-from jatra.infra.holds.store import Acquired, Conflicted, HoldStore
+from jatra.inventory.holds import Acquired, Conflicted, HoldStore
+from jatra.inventory.segments import Segment
 from jatra.settings import get_settings
 
 RESULTS = Path(__file__).parent / "results" / "holds.json"

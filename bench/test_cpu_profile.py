@@ -26,7 +26,7 @@ def test_the_innermost_known_frame_decides() -> None:
 
 
 def test_ticket_rendering_wins_wherever_it_is_in_the_stack() -> None:
-    frames = f"{ROOT};render (jatra/infra/ticket_pdf.py:60);_qr (jatra/infra/ticket_pdf.py:40)"
+    frames = f"{ROOT};render (jatra/tickets/pdf.py:60);_qr (jatra/tickets/pdf.py:40)"
     assert category(frames.split(";")) == "ticket PDF (zxing-cpp)"
 
 

@@ -11,14 +11,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pytest_benchmark.fixture import BenchmarkFixture
 from tests.fixtures.tickets import TICKET_VIEW as TICKET
 
-from jatra.db.tickets import qr_payload
-from jatra.infra import ticket_pdf, tickets
+from jatra.tickets import pdf, signing
+from jatra.tickets.view import qr_payload
 
 KEY = Ed25519PrivateKey.generate()
 
 
 def _ticket() -> bytes:
-    return ticket_pdf.render(TICKET, tickets.sign(KEY, qr_payload(TICKET)))
+    return pdf.render(TICKET, signing.sign(KEY, qr_payload(TICKET)))
 
 
 @pytest.mark.benchmark(group="ticket")
@@ -29,6 +29,6 @@ def test_render_one_ticket(benchmark: BenchmarkFixture) -> None:
 
 @pytest.mark.benchmark(group="ticket")
 def test_verify_one_code(benchmark: BenchmarkFixture) -> None:
-    qr = tickets.sign(KEY, qr_payload(TICKET))
-    verdict = benchmark(tickets.verify, KEY.public_key(), qr)
+    qr = signing.sign(KEY, qr_payload(TICKET))
+    verdict = benchmark(signing.verify, KEY.public_key(), qr)
     assert verdict.valid

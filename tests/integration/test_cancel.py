@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from jatra.db.bookings import ProviderCharge
-from jatra.infra import ticket_cache
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from jatra.tickets import cache
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.provider import set_faults
 from tests.integration.helpers import eventually, free_seats
@@ -177,7 +177,7 @@ async def test_a_cancelled_ticket_leaves_the_cache(
     assert (await final_state(client, owner, kept["booking_id"]))["status"] == "CONFIRMED"
     url = f"/api/v1/bookings/{kept['booking_id']}"
     assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 200
-    assert await redis.exists(ticket_cache.PREFIX + kept["booking_id"])
+    assert await redis.exists(cache.PREFIX + kept["booking_id"])
     assert (await client.post(f"{url}/cancel", headers=owner.headers)).status_code == 200
-    assert not await redis.exists(ticket_cache.PREFIX + kept["booking_id"])
+    assert not await redis.exists(cache.PREFIX + kept["booking_id"])
     assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 409

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.db.catalog import Coach, Journey, Seat
 from jatra.db.inventory import SeatSale
-from jatra.db.sales import DoubleSale, record_sale
-from jatra.domain.segments import Segment
 from jatra.infra.db import create_engine, session_factory
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.sales import DoubleSale, record_sale
+from jatra.inventory.segments import Segment
 from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
 from jatra.stack.manager import Stack

@@ -13,9 +13,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from jatra.domain.segments import Segment
-from jatra.infra.holds.store import Acquired, Conflicted, Ended, HoldStore, Limited
 from jatra.infra.scripts import AnyRedis
+from jatra.inventory.holds import Acquired, Conflicted, Ended, HoldStore, Limited
+from jatra.inventory.segments import Segment
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers

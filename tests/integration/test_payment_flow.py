@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from jatra.db.bookings import Booking, ProviderCharge
 from jatra.db.inventory import SeatSale
-from jatra.db.sales import record_sale
-from jatra.domain.segments import Segment
 from jatra.infra import topology
 from jatra.infra.db import create_engine, session_factory
+from jatra.inventory.sales import record_sale
+from jatra.inventory.segments import Segment
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger

@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from jatra.app import create_app
 from jatra.db.catalog import Coach, Journey, Seat
 from jatra.db.inventory import Hold, SeatSale
-from jatra.db.sales import record_sale
-from jatra.domain.segments import Segment
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.sales import record_sale
+from jatra.inventory.segments import Segment
 from jatra.seats.reaper import SALES_CURSOR, reap, sync_sold_legs
 from jatra.settings import Settings
 from jatra.stack.apps import jatra_processes

@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 
 from jatra.db.bookings import Booking, ProviderCharge
 from jatra.db.inventory import Hold
-from jatra.db.sales import record_sale
-from jatra.domain.segments import Segment
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.sales import record_sale
+from jatra.inventory.segments import Segment
 from jatra.payments import settle
 from jatra.payments.client import ChargeResult
 from jatra.payments.reconciler import STUCK

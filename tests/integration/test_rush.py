@@ -11,10 +11,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from jatra.domain.segments import Segment
 from jatra.infra.channels import OutboxChannel
 from jatra.infra.db import create_engine, session_factory
-from jatra.infra.holds.store import HoldStore
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.segments import Segment
 from jatra.rush import invariants
 from jatra.rush.options import Options
 from jatra.rush.runner import run

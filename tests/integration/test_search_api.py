@@ -11,11 +11,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from jatra.catalog.cache import SearchCache
-from jatra.db.sales import record_sale
-from jatra.domain.segments import Segment
 from jatra.infra.db import create_engine, session_factory
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import open_resources
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.sales import record_sale
+from jatra.inventory.segments import Segment
 from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger

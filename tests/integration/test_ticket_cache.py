@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from jatra.infra import ticket_cache
+from jatra.tickets import cache
 from tests.fixtures.tickets import TICKET_VIEW
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
@@ -34,21 +34,21 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
 
     before = {o: pdfs("api", o) for o in ("rendered", "waited", "cached")}
     results = await asyncio.gather(
-        *(ticket_cache.get_or_render(redis, KEY, booking, load_view, "api") for _ in range(5))
+        *(cache.get_or_render(redis, KEY, booking, load_view, "api") for _ in range(5))
     )
     assert loads == 1, "the ticket view was read (and the PDF rendered) more than once"
     assert all(r == results[0] and r.startswith(b"%PDF-") for r in results)
     assert pdfs("api", "rendered") == before["rendered"] + 1
     assert pdfs("api", "waited") == before["waited"] + 4
-    assert await redis.exists(ticket_cache.LOCK_PREFIX + booking) == 0
+    assert await redis.exists(cache.LOCK_PREFIX + booking) == 0
 
-    again = await ticket_cache.get_or_render(redis, KEY, booking, load_view, "api")
+    again = await cache.get_or_render(redis, KEY, booking, load_view, "api")
     assert again == results[0] and loads == 1 and pdfs("api", "cached") == before["cached"] + 1
 
 
 async def test_while_a_live_renderer_holds_the_lock_nobody_else_renders(redis: Redis) -> None:
     booking = str(uuid.uuid4())
-    lock = redis.lock(ticket_cache.LOCK_PREFIX + booking, timeout=30)  # another process, rendering
+    lock = redis.lock(cache.LOCK_PREFIX + booking, timeout=30)  # another process, rendering
     assert await lock.acquire(blocking=False)
     loads = 0
 
@@ -58,11 +58,11 @@ async def test_while_a_live_renderer_holds_the_lock_nobody_else_renders(redis: R
         return {**TICKET_VIEW, "booking_id": booking}
 
     before = pdfs("notifications", "waited")
-    asker = asyncio.create_task(ticket_cache.get_or_render(redis, KEY, booking, load_view, "notifications"))
+    asker = asyncio.create_task(cache.get_or_render(redis, KEY, booking, load_view, "notifications"))
     for _ in range(20):  # it keeps waiting however long the holder takes
         await asyncio.sleep(0.02)
         assert not asker.done() and loads == 0
-    await redis.set(ticket_cache.PREFIX + booking, b"%PDF-from-the-holder", ex=60)  # the holder's result
+    await redis.set(cache.PREFIX + booking, b"%PDF-from-the-holder", ex=60)  # the holder's result
     await lock.release()
     assert await asker == b"%PDF-from-the-holder" and loads == 0
     assert pdfs("notifications", "waited") == before + 1
@@ -72,14 +72,14 @@ async def test_a_dead_renderer_only_delays_the_others(redis: Redis) -> None:
     booking = str(uuid.uuid4())
     # a renderer that took the lock and died: nobody deletes it, it lapses with its TTL (1 s here; the
     # waiter's own lock lives RENDER_LOCK_S, long enough to be seen while it loads, however busy the machine)
-    await redis.set(ticket_cache.LOCK_PREFIX + booking, "dead-renderer", ex=1)
+    await redis.set(cache.LOCK_PREFIX + booking, "dead-renderer", ex=1)
     lock_when_loaded: list[bytes | None] = []
 
     async def load_view() -> dict[str, Any]:
-        lock_when_loaded.append(await redis.get(ticket_cache.LOCK_PREFIX + booking))
+        lock_when_loaded.append(await redis.get(cache.LOCK_PREFIX + booking))
         return {**TICKET_VIEW, "booking_id": booking}
 
-    pdf = await ticket_cache.get_or_render(redis, KEY, booking, load_view, "notifications")
-    assert pdf.startswith(b"%PDF-") and await redis.get(ticket_cache.PREFIX + booking) == pdf
+    pdf = await cache.get_or_render(redis, KEY, booking, load_view, "notifications")
+    assert pdf.startswith(b"%PDF-") and await redis.get(cache.PREFIX + booking) == pdf
     # it rendered once, and only under a lock of its own, after the dead renderer's had lapsed
     assert len(lock_when_loaded) == 1 and lock_when_loaded[0] not in {None, b"dead-renderer"}

@@ -14,9 +14,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
-from jatra.infra import tickets
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from jatra.tickets import signing
 from tests.fixtures.accounts import MakePassengers
 from tests.fixtures.provider import set_faults
 from tests.integration.payflow import book, final_state, worker_metric
@@ -62,13 +62,13 @@ async def test_ticket_pdf_and_qr_verification(
     pem = (await client.get("/api/v1/tickets/public-key")).text
     public = serialization.load_pem_public_key(pem.encode())
     assert isinstance(public, Ed25519PublicKey)
-    assert tickets.verify(public, qr).valid
+    assert signing.verify(public, qr).valid
 
-    body, signature = tickets.unpack(qr)
+    body, signature = signing.unpack(qr)
     payload = json.loads(body)
     payload["seat_labels"] = ["KA-1"]  # a passenger edits the seat and keeps the signature
-    altered = tickets.pack(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode(), signature)
-    forged = tickets.sign(Ed25519PrivateKey.generate(), payload)  # signed, but not by Jatra
+    altered = signing.pack(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode(), signature)
+    forged = signing.sign(Ed25519PrivateKey.generate(), payload)  # signed, but not by Jatra
     for bad in (altered, forged, "JT2:ABC", "hello"):
         verdict = (await client.post("/api/v1/tickets/verify", json={"qr": bad})).json()
         assert verdict["valid"] is False and verdict["ticket"] is None
@@ -108,7 +108,7 @@ async def test_the_qr_printed_on_the_pdf_scans_and_verifies(
     pem = (await client.get("/api/v1/tickets/public-key")).text
     public = serialization.load_pem_public_key(pem.encode())
     assert isinstance(public, Ed25519PublicKey)
-    verdict = tickets.verify(public, scanned)
+    verdict = signing.verify(public, scanned)
     assert (
         verdict.valid and verdict.ticket is not None and verdict.ticket["booking_id"] == booked["booking_id"]
     )

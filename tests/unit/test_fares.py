@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jatra.domain.fares import FareRule
+from jatra.inventory.fares import FareRule
 
 SHOVAN_CHAIR = FareRule("S_CHAIR", Decimal("1.27"), 45, 0)
 AC_SEAT = FareRule("AC_S", Decimal("2.53"), 90, 15)

@@ -38,7 +38,10 @@ def test_top_level_folders_exist(folder: str) -> None:
 
 
 #: packages every service may use; everything else under jatra/ is a service or a worker of its own
-SHARED = {"infra", "db", "domain", "telemetry", "observability", "stack", "rush", "gateway", "deploy"}
+SHARED = {
+    "infra", "db", "domain", "inventory", "tickets", "telemetry", "observability", "stack", "rush", "gateway",
+    "deploy",
+}  # fmt: skip
 
 
 def _contracts() -> list[dict[str, object]]:
@@ -56,7 +59,8 @@ def test_the_import_contracts_cover_every_service_and_worker() -> None:
     independent, forbidden = _contracts()
     assert {m.removeprefix("jatra.") for m in independent["modules"]} == packages  # type: ignore[attr-defined]
     assert {m.removeprefix("jatra.") for m in forbidden["forbidden_modules"]} >= packages  # type: ignore[attr-defined]
-    shared = {"jatra.infra", "jatra.db", "jatra.domain", "jatra.telemetry", "jatra.observability"}
+    shared = {"jatra.infra", "jatra.db", "jatra.domain", "jatra.inventory", "jatra.tickets"}
+    shared |= {"jatra.telemetry", "jatra.observability"}
     assert set(forbidden["source_modules"]) == shared
 
 
@@ -92,3 +96,31 @@ def test_the_archive_imports_only_infra_telemetry_and_settings() -> None:
     imported = {i for m in ours for i in graph.find_modules_directly_imported_by(m)} - ours
     allowed = ("jatra.infra.", "jatra.telemetry.", "jatra.settings")
     assert imported and all(m.startswith(allowed) for m in imported), sorted(imported)
+
+
+def test_every_http_service_has_the_same_files() -> None:
+    """A newcomer finds the same five files in each: routes, the rules, the SQL, the shapes, the errors."""
+    from jatra.app import SERVICES  # noqa: PLC0415
+
+    wanted = {"controllers.py", "service.py", "repository.py", "schemas.py", "errors.py"}
+    for name in SERVICES:
+        present = {p.name for p in (ROOT / "platform" / "jatra" / name).glob("*.py")}
+        assert wanted <= present, f"{name} lacks {sorted(wanted - present)}"
+
+
+def test_the_seat_inventory_and_the_tickets_have_packages_of_their_own() -> None:
+    """Holds, their Lua, sales, hold states, segments and fares in jatra.inventory; the ticket view,
+    signing, PDF and cache in jatra.tickets; nothing of either left in infra, db or domain."""
+    jatra = ROOT / "platform" / "jatra"
+    inventory = {p.relative_to(jatra / "inventory").as_posix() for p in (jatra / "inventory").rglob("*.*")}
+    assert {"holds.py", "sales.py", "status.py", "segments.py", "fares.py", "lua/hold.lua"} <= inventory
+    tickets = {p.name for p in (jatra / "tickets").glob("*.py")}
+    assert {"view.py", "signing.py", "pdf.py", "cache.py"} <= tickets
+    leftovers = [
+        p.relative_to(jatra).as_posix()
+        for folder in ("infra", "db", "domain")
+        for p in (jatra / folder).rglob("*")
+        if "__pycache__" not in p.parts
+        and any(word in p.name for word in ("hold", "ticket", "sale", "segment", "fare", ".lua"))
+    ]
+    assert leftovers == []

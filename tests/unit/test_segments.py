@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jatra.domain.segments import MAX_LEGS, Segment, overlaps
+from jatra.inventory.segments import MAX_LEGS, Segment, overlaps
 
 
 @st.composite

@@ -23,7 +23,7 @@ from jatra.bookings.schemas import (
     VerifyResult,
 )
 from jatra.bookings.service import BookingsService, to_out
-from jatra.infra import tickets, topology
+from jatra.infra import topology
 from jatra.infra.auth import Principal, jwt_auth
 from jatra.infra.deps import resources_of, shared_dependencies
 from jatra.infra.doorbell import Doorbell
@@ -32,6 +32,7 @@ from jatra.infra.inputs import PLAIN_TEXT
 from jatra.infra.openapi import BODY, problems
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
+from jatra.tickets import signing
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -175,7 +176,7 @@ class TicketController(Controller):
         self, data: JSONBody[VerifyRequest], ticket_key: NamedDependency[Ed25519PrivateKey]
     ) -> VerifyResult:
         """Is this QR a genuine ticket? Forged or altered codes are refused, with the reason."""
-        verdict = tickets.verify(ticket_key.public_key(), data.qr)
+        verdict = signing.verify(ticket_key.public_key(), data.qr)
         return VerifyResult(valid=verdict.valid, reason=verdict.reason, ticket=verdict.ticket)
 
     @get(
@@ -186,12 +187,12 @@ class TicketController(Controller):
     )
     async def public_key(self, ticket_key: NamedDependency[Ed25519PrivateKey]) -> str:
         """The Ed25519 public key that verifies every ticket QR offline."""
-        return tickets.public_pem(ticket_key)
+        return signing.public_pem(ticket_key)
 
 
 def create_router(settings: Settings) -> Router:
     auth = jwt_auth(settings, jwt_secret(settings))
-    key = tickets.signing_key(settings)
+    key = signing.signing_key(settings)
 
     def provide_ticket_key() -> Ed25519PrivateKey:
         return key

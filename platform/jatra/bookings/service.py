@@ -26,16 +26,18 @@ from jatra.bookings.schemas import (
 )
 from jatra.db.bookings import Booking
 from jatra.db.inventory import SeatSale
-from jatra.db.tickets import ticket_view
 from jatra.domain import refunds
 from jatra.domain.booking_states import BookingStatus, transition
-from jatra.domain.segments import Segment
-from jatra.infra import idempotency, outbox, ticket_cache, topology
+from jatra.infra import idempotency, outbox, topology
 from jatra.infra.auth import Principal
 from jatra.infra.doorbell import Doorbell
-from jatra.infra.holds.store import HoldStore
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.segments import Segment
+from jatra.inventory.status import HoldStatus
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
+from jatra.tickets import cache
+from jatra.tickets.view import ticket_view
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
@@ -120,7 +122,9 @@ class BookingsService:
             )
         if booked:
             raise HoldNotBookable("this hold is already booked")
-        raise HoldNotBookable(f"the hold is {hold.status.lower() if hold.status != 'ACTIVE' else 'expired'}")
+        raise HoldNotBookable(
+            f"the hold is {hold.status.lower() if hold.status != HoldStatus.ACTIVE else 'expired'}"
+        )
 
     async def get(self, who: Principal, booking_id: uuid.UUID) -> Booking:
         booking = await repository.by_id(self.session, booking_id)
@@ -178,7 +182,7 @@ class BookingsService:
         outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
         outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
         await self.session.commit()
-        await ticket_cache.drop(self.redis, str(booking.id))
+        await cache.drop(self.redis, str(booking.id))
         await self.holds.unmark_sold(
             booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
         )
@@ -197,7 +201,7 @@ class BookingsService:
             return await ticket_view(self.session, booking, tz)
 
         with tracer.start_as_current_span("bookings.ticket"):
-            return await ticket_cache.get_or_render(self.redis, key, str(booking.id), load_view, "api")
+            return await cache.get_or_render(self.redis, key, str(booking.id), load_view, "api")
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

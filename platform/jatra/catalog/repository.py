@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.catalog import Journey, SeatClass, Station, Train
-from jatra.domain.fares import FareRule
+from jatra.inventory.fares import FareRule
 
 SEARCH_SQL = text(
     """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from jatra.domain.fares import FareRule
+from jatra.inventory.fares import FareRule
 
 DATA = Path(__file__).parent / "data" / "timetable.toml"
 #: average running speed (km/h) and dwell at each intermediate stop (minutes)

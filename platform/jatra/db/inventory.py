@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INT4RANGE, ExcludeConstraint, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jatra.db.base import Base
+from jatra.inventory.status import HoldStatus
 
 
 class Hold(Base):
@@ -29,7 +30,7 @@ class Hold(Base):
     #: fare of all its seats for its segment, in BDT, fixed when the hold is taken
     total_fare: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: ACTIVE, RELEASED, EXPIRED or CONVERTED (sold through a booking)
-    status: Mapped[str] = mapped_column(String(12), default="ACTIVE")
+    status: Mapped[str] = mapped_column(String(12), default=HoldStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -19,14 +19,15 @@ from purgatory.domain.model import OpenedState
 
 from jatra.db.accounts import User
 from jatra.db.bookings import Booking
-from jatra.db.tickets import ticket_view
-from jatra.infra import ticket_cache, tickets, topology
+from jatra.infra import topology
 from jatra.infra.breaker import breakers
 from jatra.infra.channels import Channel, ChannelError, Notice, email_channel, sms_channel
 from jatra.infra.resources import Resources
 from jatra.notifications import compose
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
+from jatra.tickets import cache, signing
+from jatra.tickets.view import ticket_view
 
 log = structlog.get_logger()
 SENT = counter(c.NOTIFICATIONS_SENT)
@@ -44,7 +45,7 @@ class NotificationWorker:
             "email": email_channel(self.settings),
         }
         self.breakers = breakers(self.settings.breaker_threshold, self.settings.breaker_reset_s)
-        self.key = tickets.signing_key(self.settings)
+        self.key = signing.signing_key(self.settings)
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -76,7 +77,7 @@ class NotificationWorker:
             async def load_view() -> dict[str, Any]:
                 return view
 
-            pdf = await ticket_cache.get_or_render(
+            pdf = await cache.get_or_render(
                 self.res.cache(), self.key, str(booking.id), load_view, "notifications"
             )
         if booking.contact_email:

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from jatra.db.bookings import Booking
 from jatra.domain.booking_states import BookingStatus
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import Resources
+from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
 from jatra.payments.client import ProviderClient
 from jatra.telemetry import catalogue as c

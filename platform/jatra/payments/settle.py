@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold
-from jatra.db.sales import DoubleSale, record_sale
 from jatra.domain.booking_states import FINAL, BookingStatus, transition
-from jatra.domain.segments import Segment
 from jatra.infra import outbox, topology
 from jatra.infra.doorbell import ring
-from jatra.infra.holds.store import HoldStore, Refused
+from jatra.inventory.holds import HoldStore, Refused
+from jatra.inventory.sales import DoubleSale, record_sale
+from jatra.inventory.segments import Segment
+from jatra.inventory.status import HoldStatus
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 
@@ -85,7 +86,7 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
         return False
     transition(booking, S.CONFIRMED)
     booking.ticket_number = ticket_number(booking.id)
-    await session.execute(update(Hold).where(Hold.id == booking.hold_id).values(status="CONVERTED"))
+    await session.execute(update(Hold).where(Hold.id == booking.hold_id).values(status=HoldStatus.CONVERTED))
     outbox.add(session, topology.EVENTS, "booking.confirmed", _event(booking))
     await session.commit()
     sold = await store.sell(booking.journey_id, booking.hold_id)
@@ -119,7 +120,9 @@ async def refunded(session: AsyncSession, booking_id: uuid.UUID) -> None:
 async def _fail(session: AsyncSession, booking: Booking, reason: str) -> None:
     transition(booking, S.PAYMENT_FAILED, reason)
     await session.execute(
-        update(Hold).where(Hold.id == booking.hold_id, Hold.status == "ACTIVE").values(status="RELEASED")
+        update(Hold)
+        .where(Hold.id == booking.hold_id, Hold.status == HoldStatus.ACTIVE)
+        .values(status=HoldStatus.RELEASED)
     )
     outbox.add(session, topology.EVENTS, "booking.payment_failed", _event(booking))
 

@@ -23,8 +23,8 @@ from purgatory.domain.model import OpenedState
 
 from jatra.infra import topology
 from jatra.infra.breaker import breakers
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import Resources
+from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
 from jatra.payments.client import ChargeResult, ProviderClient, ProviderUnavailable
 from jatra.telemetry import catalogue as c

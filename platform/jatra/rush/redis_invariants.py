@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jatra.domain.segments import Segment
-from jatra.infra.holds.store import HoldStore
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.segments import Segment
 
 SALES = """
     SELECT journey_id, seat_id, lower(legs), upper(legs) FROM seat_sales

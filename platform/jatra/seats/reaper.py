@@ -12,9 +12,9 @@ from collections import Counter
 import structlog
 from opentelemetry import trace
 
-from jatra.domain.segments import Segment
-from jatra.infra.holds.store import HoldStore
 from jatra.infra.resources import Resources
+from jatra.inventory.holds import HoldStore
+from jatra.inventory.segments import Segment
 from jatra.seats import repository
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge

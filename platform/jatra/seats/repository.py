@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.catalog import Coach, Journey, Seat, SeatClass, TrainStop
 from jatra.db.inventory import Hold, SeatSale
-from jatra.domain.fares import FareRule
+from jatra.inventory.fares import FareRule
+from jatra.inventory.status import HoldStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +104,11 @@ async def get_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:
     return await session.get(Hold, hold_id)
 
 
-async def end_hold(session: AsyncSession, hold_id: uuid.UUID, status: str, now: dt.datetime) -> None:
+async def end_hold(session: AsyncSession, hold_id: uuid.UUID, status: HoldStatus, now: dt.datetime) -> None:
     await session.execute(
-        update(Hold).where(Hold.id == hold_id, Hold.status == "ACTIVE").values(status=status, ended_at=now)
+        update(Hold)
+        .where(Hold.id == hold_id, Hold.status == HoldStatus.ACTIVE)
+        .values(status=status, ended_at=now)
     )
     await session.commit()
 
@@ -119,8 +122,8 @@ async def expire_overdue(session: AsyncSession, now: dt.datetime) -> list[Hold]:
     """Mark ACTIVE holds past their expiry as EXPIRED; return them."""
     stmt = (
         update(Hold)
-        .where(Hold.status == "ACTIVE", Hold.expires_at <= now)
-        .values(status="EXPIRED", ended_at=now)
+        .where(Hold.status == HoldStatus.ACTIVE, Hold.expires_at <= now)
+        .values(status=HoldStatus.EXPIRED, ended_at=now)
         .returning(Hold)
     )
     return list((await session.scalars(stmt)).all())
@@ -129,7 +132,7 @@ async def expire_overdue(session: AsyncSession, now: dt.datetime) -> list[Hold]:
 async def active_holds(
     session: AsyncSession, now: dt.datetime, limit: int = 5000, journey_id: int | None = None
 ) -> list[Hold]:
-    stmt = select(Hold).where(Hold.status == "ACTIVE", Hold.expires_at > now)
+    stmt = select(Hold).where(Hold.status == HoldStatus.ACTIVE, Hold.expires_at > now)
     if journey_id is not None:
         stmt = stmt.where(Hold.journey_id == journey_id)
     return list((await session.scalars(stmt.order_by(Hold.expires_at).limit(limit))).all())
@@ -138,8 +141,8 @@ async def active_holds(
 async def mark_lost(session: AsyncSession, hold_ids: list[uuid.UUID], now: dt.datetime) -> None:
     await session.execute(
         update(Hold)
-        .where(Hold.id.in_(hold_ids), Hold.status == "ACTIVE")
-        .values(status="EXPIRED", ended_at=now)
+        .where(Hold.id.in_(hold_ids), Hold.status == HoldStatus.ACTIVE)
+        .values(status=HoldStatus.EXPIRED, ended_at=now)
     )
 
 
@@ -147,7 +150,7 @@ async def live_counts(session: AsyncSession, now: dt.datetime) -> dict[str, tupl
     """(live holds, seats held) per class, for the gauges."""
     stmt = (
         select(Hold.seat_class, func.count(), func.coalesce(func.sum(func.cardinality(Hold.seat_ids)), 0))
-        .where(Hold.status == "ACTIVE", Hold.expires_at > now)
+        .where(Hold.status == HoldStatus.ACTIVE, Hold.expires_at > now)
         .group_by(Hold.seat_class)
     )
     return {cls: (int(n), int(seats)) for cls, n, seats in (await session.execute(stmt)).all()}

@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.inventory import Hold
-from jatra.domain.segments import Segment
 from jatra.errors import DependencyUnavailable, dependency_error
 from jatra.infra.auth import Principal
-from jatra.infra.holds.store import Conflicted, Ended, Extended, HoldStore, Limited, Refused
+from jatra.inventory.holds import Conflicted, Ended, Extended, HoldStore, Limited, Refused
+from jatra.inventory.segments import Segment
+from jatra.inventory.status import HoldStatus
 from jatra.seats import repository
 from jatra.seats.errors import (
     HoldAtLimit,
@@ -205,14 +206,14 @@ class SeatsService:
 
     async def get(self, who: Principal, hold_id: uuid.UUID) -> HoldOut:
         hold = await self._owned(who, hold_id)
-        if hold.status == "ACTIVE" and not await self.store.exists(hold.journey_id, hold.id):
-            hold.status = "EXPIRED"
+        if hold.status == HoldStatus.ACTIVE and not await self.store.exists(hold.journey_id, hold.id):
+            hold.status = HoldStatus.EXPIRED
         return self._out(await self._layout(hold.journey_id), hold, hold.expires_at)
 
     async def extend(self, who: Principal, hold_id: uuid.UUID) -> HoldOut:
         hold = await self._owned(who, hold_id)
-        if hold.status != "ACTIVE":
-            raise HoldExpired if hold.status == "EXPIRED" else HoldNotFound
+        if hold.status != HoldStatus.ACTIVE:
+            raise HoldExpired if hold.status == HoldStatus.EXPIRED else HoldNotFound
         result = await self.store.extend(
             hold.journey_id, hold.id, who.user_id, self.settings.hold_ttl_s, self.settings.hold_max_total_s
         )
@@ -243,16 +244,16 @@ class SeatsService:
 
     async def release(self, who: Principal, hold_id: uuid.UUID) -> None:
         hold = await self._owned(who, hold_id)
-        if hold.status != "ACTIVE":
+        if hold.status != HoldStatus.ACTIVE:
             return  # already over: releasing is idempotent
         result = await self.store.release(hold.journey_id, hold.id, who.user_id)
         now = dt.datetime.now(dt.UTC)
         if isinstance(result, Ended):
-            await repository.end_hold(self.session, hold.id, "RELEASED", now)
+            await repository.end_hold(self.session, hold.id, HoldStatus.RELEASED, now)
             ENDED.labels("released", result.seat_class).inc()
             trace.get_current_span().add_event("hold.released")
             log.info("hold.released", hold_id=str(hold.id), seats=result.seats)
         else:
-            await repository.end_hold(self.session, hold.id, "EXPIRED", now)
+            await repository.end_hold(self.session, hold.id, HoldStatus.EXPIRED, now)
             ENDED.labels("expired", hold.seat_class).inc()
             log.info("hold.expired", hold_id=str(hold.id), noticed_by="release")

@@ -22,7 +22,7 @@ from jatra.telemetry.metrics import histogram, trace_exemplar
 
 tracer = trace.get_tracer(__name__)
 SCRIPT_DURATION = histogram(c.HOLD_SCRIPT_DURATION)
-_HERE = Path(__file__).parent
+_HERE = Path(__file__).parent / "lua"
 _COMMON = (_HERE / "common.lua").read_text()
 HOLD, RELEASE, EXTEND, SOLD, UNSOLD = (
     LuaScript(_COMMON + (_HERE / f"{name}.lua").read_text(), name)

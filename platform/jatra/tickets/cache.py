@@ -16,10 +16,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 
-from jatra.db.tickets import qr_payload
-from jatra.infra import ticket_pdf, tickets
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
+from jatra.tickets import signing
+from jatra.tickets.pdf import render
+from jatra.tickets.view import qr_payload
 
 PREFIX = "jatra:tickets:pdf:"
 LOCK_PREFIX = "jatra:tickets:rendering:"
@@ -66,7 +67,7 @@ async def get_or_render(
     try:
         view = await load_view()
         # CPU work: off the event loop, so other requests keep flowing while it renders.
-        pdf = await asyncio.to_thread(ticket_pdf.render, view, tickets.sign(key, qr_payload(view)))
+        pdf = await asyncio.to_thread(render, view, signing.sign(key, qr_payload(view)))
         await redis.set(PREFIX + booking_id, pdf, ex=TTL_S)
     finally:
         if await lock.owned():
