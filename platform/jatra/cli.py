@@ -125,7 +125,9 @@ def demo(requests: int) -> None:
     show_default=True,
     help="How passengers learn a booking's outcome: one long poll (?wait=20), or a read every 0.25 s.",
 )
-@click.option("--out", type=click.Path(), default=None, help="Write the JSON report here.")
+@click.option(
+    "--out", type=click.Path(), default=None, help="Write the JSON report here, and PNG charts beside it."
+)
 def rush(
     rate: float,
     duration: float,
@@ -163,6 +165,9 @@ def rush(
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2))
         click.echo(f"report: {out}")
+        from jatra.rush.plots import draw  # noqa: PLC0415
+
+        click.echo("charts: " + ", ".join(str(p) for p in draw(result, Path(out))))
     if not result["invariants_ok"]:
         sys.exit(2)
 

@@ -44,6 +44,13 @@ async def test_a_short_rush_books_and_every_invariant_holds(
     assert result["bookings_accepted"] >= 1
     assert sum(result["bookings_final"].values()) == result["bookings_accepted"]
     assert set(result["latency"]) >= {"search", "seat_map", "hold", "book", "outcome"}
+    series = result["series"]  # over time, for the charts: every answer and confirmation in some bucket
+    assert sum(series["requests_per_s"]["book"]) * series["bucket_s"] == pytest.approx(
+        result["latency"]["book"]["count"]
+    )
+    assert sum(series["confirmed_per_s"]) * series["bucket_s"] == pytest.approx(
+        result["bookings_final"].get("CONFIRMED", 0)
+    )
     assert result["invariants_ok"], result["invariants"]
     assert set(result["invariants"]) == {
         "seats_sold_twice", "payments_captured_twice", "accepted_not_final", "holds_leaked",

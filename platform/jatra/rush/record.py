@@ -25,6 +25,8 @@ class Recorder:
     started: float = field(default_factory=time.monotonic)
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: per step, (seconds since start when the answer came, latency in seconds): the charts over time
+    timeline: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     accepted: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, booking id)
     finals: dict[str, tuple[float, str]] = field(default_factory=dict)  # booking id -> (t, status)
     arrivals: int = 0
@@ -33,6 +35,7 @@ class Recorder:
 
     def step(self, name: str, status: int, seconds: float) -> None:
         self.latencies[name].append(seconds)
+        self.timeline[name].append((self.now(), seconds))
         self.outcomes[name][outcome_of(status)] += 1
 
     def failure(self, name: str, kind: str) -> None:
@@ -64,3 +67,36 @@ class Recorder:
             if status == "CONFIRMED":
                 minutes[int(t // 60)]["confirmed"] += 1
         return [{"minute": m, **minutes[m]} for m in sorted(minutes)]
+
+    def series(self, bucket_s: float = 5.0) -> dict[str, object]:
+        """Over time, in buckets of ``bucket_s`` seconds from the first arrival: answers per second by step,
+        bookings confirmed per second, and each step's p50/p99 latency (None for an empty bucket)."""
+        ends = [t for points in self.timeline.values() for t, _ in points]
+        ends += [t for t, _ in self.finals.values()]
+        buckets = int(max(ends, default=0.0) // bucket_s) + 1
+        per_step: dict[str, list[list[float]]] = {}
+        for name, points in sorted(self.timeline.items()):
+            grouped: list[list[float]] = [[] for _ in range(buckets)]
+            for t, latency in points:
+                grouped[int(t // bucket_s)].append(latency)
+            per_step[name] = grouped
+        confirmed = [0] * buckets
+        for t, status in self.finals.values():
+            if status == "CONFIRMED":
+                confirmed[int(t // bucket_s)] += 1
+        return {
+            "bucket_s": bucket_s,
+            "requests_per_s": {n: [round(len(g) / bucket_s, 2) for g in gs] for n, gs in per_step.items()},
+            "confirmed_per_s": [round(n / bucket_s, 2) for n in confirmed],
+            "p50_ms": {n: [_ms(g, 50) for g in gs] for n, gs in per_step.items()},
+            "p99_ms": {n: [_ms(g, 99) for g in gs] for n, gs in per_step.items()},
+        }
+
+
+def _ms(values: list[float], percentile: int) -> float | None:
+    """The ``percentile`` of ``values`` in ms (nearest rank), None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, -(-percentile * len(ordered) // 100) - 1))
+    return round(ordered[rank] * 1000, 1)

@@ -157,6 +157,7 @@ def report(
         "confirmed_per_minute": round(confirmed / (load_s / 60), 1) if load_s else 0,
         "per_minute": rec.per_minute(),
         "latency": rec.latency_table(),
+        "series": rec.series(),
         "outcomes": {step: dict(counts) for step, counts in sorted(rec.outcomes.items())},
         "generator_cpu_share": round(cpu_s / wall_s, 2) if wall_s else 0,
         "invariants": found,
