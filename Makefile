@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench profile soak \
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench profile soak \
 	compose-secrets compose-config compose-up compose-down
 
 bootstrap:
@@ -56,6 +56,10 @@ bench-holds: bootstrap
 ## E-ticket cost per booking (sign + QR + PDF), pytest-benchmark: bench/results/ticket-render.json.
 bench-tickets: bootstrap
 	@$(VENV)/pytest bench/test_ticket_render.py -q --benchmark-json=bench/results/ticket-render.json
+
+## One batch of 512 spans as OTLP JSON, the protobuf path against the direct encoder: bench/results/span-export.json.
+bench-spans: bootstrap
+	@$(VENV)/pytest bench/test_span_export.py -q --benchmark-json=bench/results/span-export.json
 
 ## py-spy on every Jatra process during a rush, sorted into categories: bench/results/profiles/.
 profile: bootstrap

@@ -26,7 +26,7 @@ from jatra.stack.stores import RabbitMQ
 from jatra.stack.supervisor import restarts
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.provider import set_faults
-from tests.integration.helpers import sample
+from tests.integration.helpers import eventually, sample
 from tests.integration.payflow import book, charges_for, final_state
 
 pytestmark = pytest.mark.integration
@@ -67,6 +67,7 @@ async def unfinished_since(settings: Settings, since: dt.datetime) -> int:
     return int(found)
 
 
+@pytest.mark.timeout(900)  # a booking left for the reconciler ends only after the hold's TTL (5 minutes)
 async def test_every_process_killed_during_traffic_comes_back_and_every_booking_ends(
     jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
 ) -> None:
@@ -107,16 +108,26 @@ async def test_every_process_killed_during_traffic_comes_back_and_every_booking_
         await asyncio.gather(*loops)
     assert len(accepted) >= 20, (len(accepted), failed)
 
+    # A charge in flight when the provider is killed may leave its outcome unknown to the worker (the
+    # provider took the request and went silent): such a booking stays in payment until the reconciler
+    # asks the provider, once the hold's TTL has passed (a clean CI run met one). So wait that long.
+    within = settings.hold_ttl_s + 3 * settings.reconcile_interval_s + 30
     async with httpx.AsyncClient(base_url=base, timeout=15) as http:
-        ends = await asyncio.gather(*(final_state(http, who, b, within_s=120) for who, b in accepted))
+        ends = await asyncio.gather(*(final_state(http, who, b, within_s=within) for who, b in accepted))
     outcomes = Counter(e["status"] for e in ends)
     assert set(outcomes) <= {"CONFIRMED", "PAYMENT_FAILED"} and outcomes["CONFIRMED"] >= len(accepted) * 0.9
-    # a payment that failed while the provider was down for longer than the retry budget took no money
+    # a payment that failed while the provider was down for longer than the retry budget took no money,
+    # nor did one the reconciler found never reached the provider
+    unpaid = ("payment provider unavailable", "payment never reached the provider")
     for end in (e for e in ends if e["status"] == "PAYMENT_FAILED"):
-        assert "payment provider unavailable" in end["reason"], end
+        assert any(reason in end["reason"] for reason in unpaid), end
         assert "CAPTURED" not in await charges_for(settings, end["booking_id"])
-    # and those whose 202 was lost with a killed replica's connection are final too
-    assert await unfinished_since(settings, since) == 0
+
+    # and those whose 202 was lost with a killed replica's connection are final too (within the same bound)
+    async def all_final() -> bool:
+        return await unfinished_since(settings, since) == 0
+
+    await eventually(all_final, within, "every booking made during the kills final")
     counted = restarts(stack.ctx)
     assert all(counted[name] >= counted_before.get(name, 0) + 1 for name in KILLED), counted
     async with httpx.AsyncClient() as http:

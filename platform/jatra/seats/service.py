@@ -100,9 +100,10 @@ class SeatsService:
         seats = []
         status: Literal["free", "held", "sold"]
         for info in layout.seats.values():
+            holds = held.get(info.seat_id)  # most seats have none: no generator made for them
             if sold.get(info.seat_id, 0) & mask:
                 status = "sold"
-            elif any(m & mask for m, _ in held.get(info.seat_id, ())):
+            elif holds and any(m & mask for m, _ in holds):
                 status = "held"
             else:
                 status = "free"

@@ -12,22 +12,20 @@ its queue was full (``dropped``): ``jatra_telemetry_spans_total{outcome}``.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+import msgspec
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
+from jatra.telemetry.otlp_json import encode
 
 SPANS = counter(c.SPANS)
-_IDS = ("traceId", "spanId", "parentSpanId")
 
 
 class EndedSpans(SpanProcessor):
@@ -75,26 +73,8 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
 
 def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """An ExportTraceServiceRequest as OTLP JSON: camelCase fields, trace and span ids in hex, enums as
-    integers (the OTLP/JSON rules)."""
-    body: dict[str, Any] = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-    for resource in body.get("resourceSpans", []):
-        for scope in resource.get("scopeSpans", []):
-            for span in scope.get("spans", []):
-                for key in _IDS:
-                    if key in span:
-                        span[key] = _hex(span[key])
-                for link in span.get("links", []):
-                    for key in _IDS:
-                        if key in link:
-                            link[key] = _hex(link[key])
-    return body
-
-
-def _hex(b64: str) -> str:
-    import base64  # noqa: PLC0415
-
-    return base64.b64decode(b64).hex()
+    """An ExportTraceServiceRequest as OTLP JSON (see :mod:`jatra.telemetry.otlp_json`)."""
+    return encode(spans)
 
 
 class OtlpJsonFileExporter(SpanExporter):
@@ -108,12 +88,12 @@ class OtlpJsonFileExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = json.dumps(otlp_json(spans), separators=(",", ":")) + "\n"
+        line = msgspec.json.encode(otlp_json(spans)) + b"\n"
         try:
             with self._lock:
                 if self.path.exists() and self.path.stat().st_size > self.max_bytes:
                     self.path.replace(self.path.with_name(self.path.name + ".1"))
-                with self.path.open("a") as out:
+                with self.path.open("ab") as out:
                     out.write(line)
         except OSError:
             return SpanExportResult.FAILURE
