@@ -23,9 +23,8 @@ def outcome_of(status: int) -> str:
 @dataclass
 class Recorder:
     started: float = field(default_factory=time.monotonic)
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    #: per step, (seconds since start when the answer came, latency in seconds): the charts over time
+    #: per step, (seconds since start when the answer came, latency in seconds)
     timeline: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     accepted: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, booking id)
     finals: dict[str, tuple[float, str]] = field(default_factory=dict)  # booking id -> (t, status)
@@ -34,7 +33,6 @@ class Recorder:
     abandoned: int = 0
 
     def step(self, name: str, status: int, seconds: float) -> None:
-        self.latencies[name].append(seconds)
         self.timeline[name].append((self.now(), seconds))
         self.outcomes[name][outcome_of(status)] += 1
 
@@ -46,7 +44,8 @@ class Recorder:
 
     def latency_table(self) -> dict[str, dict[str, float]]:
         table = {}
-        for name, values in sorted(self.latencies.items()):
+        for name, points in sorted(self.timeline.items()):
+            values = [latency for _, latency in points]
             if len(values) < 2:
                 continue
             q = statistics.quantiles(values, n=100, method="inclusive")  # never beyond the data

@@ -72,11 +72,6 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         super().on_end(span)
 
 
-def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """An ExportTraceServiceRequest as OTLP JSON (see :mod:`jatra.telemetry.otlp_json`)."""
-    return encode(spans)
-
-
 class OtlpJsonFileExporter(SpanExporter):
     """Appends each batch as one OTLP JSON line to ``<directory>/<process>.jsonl``; past ``max_bytes`` the
     file becomes ``<process>.jsonl.1`` (replacing the one before) and a new one starts."""
@@ -88,7 +83,7 @@ class OtlpJsonFileExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = msgspec.json.encode(otlp_json(spans)) + b"\n"
+        line = msgspec.json.encode(encode(spans)) + b"\n"  # OTLP JSON: jatra.telemetry.otlp_json
         try:
             with self._lock:
                 if self.path.exists() and self.path.stat().st_size > self.max_bytes:
