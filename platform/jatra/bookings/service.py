@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 import structlog
@@ -27,7 +27,7 @@ from jatra.bookings.schemas import (
 from jatra.db.bookings import Booking
 from jatra.db.inventory import SeatSale
 from jatra.domain import refunds
-from jatra.domain.booking_states import BookingStatus, transition
+from jatra.domain.booking_states import BookingStatus, Settled, transition
 from jatra.infra import idempotency, outbox, topology
 from jatra.infra.auth import Principal
 from jatra.infra.doorbell import Doorbell
@@ -46,14 +46,6 @@ WAITS = counter(c.BOOKING_WAITS)
 WAITING = gauge(c.BOOKING_WAITING)
 #: a booking still on its way through payment: a long poll waits on these
 IN_PAYMENT = frozenset({BookingStatus.PAYMENT_PENDING, BookingStatus.PAYMENT_PROCESSING})
-
-
-class Settled(msgspec.Struct, frozen=True):
-    """What the payment worker's ring says changed when it settled a booking."""
-
-    status: str
-    reason: str | None
-    ticket_number: str | None
 
 
 def to_out(b: Booking) -> BookingOut:
@@ -98,7 +90,6 @@ class BookingsService:
         )  # fmt: skip
         if accepted is None:
             await self._refuse(who, request)
-        assert accepted is not None
         if not await self.holds.exists(accepted.journey_id, request.hold_id):  # Redis: the hold outlived?
             raise HoldNotBookable("the hold is expired")
         await self.session.commit()
@@ -109,7 +100,7 @@ class BookingsService:
                  method=request.payment_method)  # fmt: skip
         return accepted.body
 
-    async def _refuse(self, who: Principal, request: BookingRequest) -> None:
+    async def _refuse(self, who: Principal, request: BookingRequest) -> NoReturn:
         """The booking was not written: say why, as precisely as the hold allows (the error path only)."""
         await self.session.rollback()
         hold, booked = await repository.hold_of(self.session, request.hold_id)

@@ -11,6 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Protocol
 
+import msgspec
 import structlog
 from opentelemetry import trace
 
@@ -45,6 +46,15 @@ TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
 FINAL = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts) | {S.CONFIRMED}
 #: where a booking's payment ends: the time from its 202 to one of these is the settle-time SLI
 SETTLED_STATES = frozenset({S.CONFIRMED, S.PAYMENT_FAILED, S.EXPIRED})
+
+
+class Settled(msgspec.Struct, frozen=True):
+    """What changes when a booking's payment settles: the note the payment worker rings the long polls
+    with (the one definition both sides use)."""
+
+    status: str
+    reason: str | None
+    ticket_number: str | None
 
 
 class IllegalTransition(Exception):

@@ -6,16 +6,16 @@ that transaction. Both are idempotent: a booking already final is left alone (re
 
 from __future__ import annotations
 
-import json
 import uuid
 
+import msgspec
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold
-from jatra.domain.booking_states import FINAL, BookingStatus, transition
+from jatra.domain.booking_states import FINAL, BookingStatus, Settled, transition
 from jatra.infra import outbox, topology
 from jatra.infra.doorbell import ring
 from jatra.inventory.holds import HoldStore, Refused
@@ -129,9 +129,7 @@ async def _fail(session: AsyncSession, booking: Booking, reason: str) -> None:
 
 async def _ring(store: HoldStore, booking: Booking) -> None:
     """Wake the long polls waiting on this booking, with what changed (they answer without reading it)."""
-    note = json.dumps(
-        {"status": booking.status, "reason": booking.reason, "ticket_number": booking.ticket_number}
-    )
+    note = msgspec.json.encode(Settled(booking.status, booking.reason, booking.ticket_number)).decode()
     await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id), note)
 
 
