@@ -54,21 +54,20 @@ class Doorbell:
         except TimeoutError:
             return Rung(False, None)
         finally:
-            self._forget(key, ready)
+            self.cancel(key, ready)
 
     async def expect(self, key: str) -> asyncio.Future[str | None]:
         """Register interest in ``key`` *before* reading the state it guards, so no ring falls between."""
         self._start()
-        with contextlib.suppress(TimeoutError):  # Redis down: the waiter simply waits out its timeout
-            await asyncio.wait_for(self._subscribed.wait(), 1.0)
+        if not self._subscribed.is_set():  # the first waiters, or Redis is down: wait briefly for it
+            with contextlib.suppress(TimeoutError):  # still down: the waiter simply waits out its time
+                await asyncio.wait_for(self._subscribed.wait(), 1.0)
         ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(key, set()).add(ready)
         return ready
 
     def cancel(self, key: str, ready: asyncio.Future[str | None]) -> None:
-        self._forget(key, ready)
-
-    def _forget(self, key: str, ready: asyncio.Future[str | None]) -> None:
+        """Forget a waiter (done waiting, or never waited)."""
         waiting = self.waiters.get(key)
         if waiting is not None:
             waiting.discard(ready)
