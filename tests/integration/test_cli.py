@@ -12,7 +12,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from jatra.catalog.repository import materialise_journeys
 from jatra.infra.db import create_engine
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -61,6 +63,24 @@ async def test_seed_makes_a_journey_per_running_train_and_day(stack: Stack, sett
     await engine.dispose()
     assert days == settings.timetable_horizon_days  # every day of the horizon has journeys
     assert 0 < per_day <= 76  # at most one journey per train a day (trains have an off day)
+
+
+async def test_a_long_horizon_is_materialised_in_statements_postgres_accepts(
+    stack: Stack, settings: Settings
+) -> None:
+    # 200 days of 76 trains is over 40,000 bind parameters: one INSERT of them all was refused by Postgres's
+    # protocol (at most 32,767), which `jatra seed --days 170` met. Rolled back: no far-future journeys stay.
+    first = dt.datetime.now(ZoneInfo(settings.timezone)).date() + dt.timedelta(days=400)
+    last = first + dt.timedelta(days=199)
+    engine = create_engine(settings, admin=True)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            created = await materialise_journeys(session, first, last, ZoneInfo(settings.timezone))
+            assert len(created) > 32767 // 3
+            assert min(created) == first and max(created) == last
+            await session.rollback()
+    finally:
+        await engine.dispose()
 
 
 async def test_outbox_show_prints_what_a_passenger_was_sent(

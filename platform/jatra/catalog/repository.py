@@ -71,6 +71,11 @@ async def search(
     return result.all()
 
 
+#: rows per INSERT: three parameters each, and Postgres's protocol allows at most 32,767 per statement
+#: (`jatra seed --days 170` made 33,942)
+JOURNEYS_PER_INSERT = 5000
+
+
 async def materialise_journeys(
     session: AsyncSession, first: dt.date, last: dt.date, tz: dt.tzinfo
 ) -> list[dt.date]:
@@ -94,7 +99,9 @@ async def materialise_journeys(
                 }
             )
         day += dt.timedelta(days=1)
-    if not rows:
-        return []
-    stmt = insert(Journey).values(rows).on_conflict_do_nothing().returning(Journey.service_date)
-    return list((await session.scalars(stmt)).all())
+    created: list[dt.date] = []
+    for start in range(0, len(rows), JOURNEYS_PER_INSERT):
+        chunk = rows[start : start + JOURNEYS_PER_INSERT]
+        stmt = insert(Journey).values(chunk).on_conflict_do_nothing().returning(Journey.service_date)
+        created.extend((await session.scalars(stmt)).all())
+    return created
