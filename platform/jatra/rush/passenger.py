@@ -10,8 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from jatra.rush.http import Answer, Client, TransportError
 from jatra.rush.options import ROUTES, Options
 from jatra.rush.record import Recorder
 
@@ -34,7 +33,7 @@ WAIT_S = 20
 class Account:
     phone: str
     token: str
-    http: httpx.AsyncClient  # bound to this passenger's source address
+    http: Client  # bound to this passenger's source address
     refresh_token: str = ""
     expires_at: float = float("inf")  # time.monotonic() when the access token expires
     rotating: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -53,7 +52,7 @@ class Account:
                 return
             try:
                 response = await self.http.post("/auth/refresh", json={"refresh_token": self.refresh_token})
-            except httpx.HTTPError:
+            except TransportError:
                 return  # the next trip tries again
             if response.status_code == 200:
                 pair = response.json()
@@ -66,15 +65,12 @@ def zipf_pick(rng: random.Random, items: list[Any] | tuple[Any, ...], skew: floa
     return rng.choices(items, weights=weights)[0]
 
 
-async def timed(rec: Recorder, step: str, call: Any) -> httpx.Response | None:
+async def timed(rec: Recorder, step: str, call: Any) -> Answer | None:
     t0 = time.perf_counter()
     try:
-        response: httpx.Response = await call
-    except httpx.TimeoutException:
-        rec.failure(step, "timeout")
-        return None
-    except httpx.HTTPError:
-        rec.failure(step, "transport_error")
+        response: Answer = await call
+    except TransportError as exc:
+        rec.failure(step, exc.reason)
         return None
     rec.step(step, response.status_code, time.perf_counter() - t0)
     return response
