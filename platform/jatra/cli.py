@@ -241,18 +241,18 @@ def _booking_trace(settings: Settings, booking_id: str) -> str | None:
 
 
 @main.group()
-def outbox() -> None:
-    """The dev notification outbox (SMS and e-mail written to files instead of sent)."""
+def mailbox() -> None:
+    """The dev mailbox: SMS and e-mail written to files instead of sent (not the transactional outbox)."""
 
 
-@outbox.command("show")
+@mailbox.command("show")
 @click.option("--to", "to", required=True, help="Recipient phone number or e-mail address.")
 @click.option("--last", type=int, default=10, show_default=True, help="How many messages to show.")
-def outbox_show(to: str, last: int) -> None:
+def mailbox_show(to: str, last: int) -> None:
     """Print what was sent to a recipient, newest last."""
-    from jatra.infra.channels import OutboxChannel  # noqa: PLC0415
+    from jatra.infra.channels import MailboxChannel  # noqa: PLC0415
 
-    for message in OutboxChannel(_settings().outbox_dir).read(to)[-last:]:
+    for message in MailboxChannel(_settings().mailbox_dir).read(to)[-last:]:
         click.echo(f"{message['at']}  {message['kind']:12} {message['subject']}: {message['body']}")
 
 

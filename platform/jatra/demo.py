@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from jatra.infra.channels import OutboxChannel
+from jatra.infra.channels import MailboxChannel
 from jatra.settings import Settings
 
 DEMO_PHONE = "+8801700000001"
@@ -65,17 +65,17 @@ async def burst(settings: Settings, requests: int = 300, concurrency: int = 20) 
 
 
 async def passenger_walkthrough(settings: Settings) -> str:
-    """Log in by OTP (read from the dev outbox), open a seat map, hold two seats, book and pay for them."""
+    """Log in by OTP (read from the dev mailbox), open a seat map, hold two seats, book and pay for them."""
     base = f"http://127.0.0.1:{settings.ports.api}/api/v1"
     day = dt.datetime.now(ZoneInfo(settings.timezone)).date() + dt.timedelta(days=3)
     lines = []
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         (await http.post("/auth/otp", json={"phone": DEMO_PHONE})).raise_for_status()
-        body = OutboxChannel(settings.outbox_dir).read(DEMO_PHONE)[-1]["body"]
+        body = MailboxChannel(settings.mailbox_dir).read(DEMO_PHONE)[-1]["body"]
         code = body.split("code is ")[1][:6]
         tokens = (await http.post("/auth/token", json={"phone": DEMO_PHONE, "otp": code})).json()
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-        lines.append(f"login: OTP {code} read from {settings.outbox_dir}, valid {tokens['expires_in']}s")
+        lines.append(f"login: OTP {code} read from {settings.mailbox_dir}, valid {tokens['expires_in']}s")
         search = await http.get("/journeys", params={"from": "DA", "to": "SYT", "date": day.isoformat()})
         journey = search.json()["journeys"][0]
         seat_map = (
@@ -118,7 +118,7 @@ async def passenger_walkthrough(settings: Settings) -> str:
             await asyncio.sleep(0.1)
         lines.append(
             f"booking: {status['status']}, ticket {status.get('ticket_number')} "
-            f"(PDF at {base}{location}/ticket.pdf; SMS in {settings.outbox_dir})"
+            f"(PDF at {base}{location}/ticket.pdf; SMS in {settings.mailbox_dir})"
         )
         lines.append(f"trace: `jatra trace {status.get('booking_id')}` draws this booking's whole trace")
     return "\n".join(lines)

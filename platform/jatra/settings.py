@@ -128,8 +128,8 @@ class Settings:
         default=30, metadata=_doc("OTP requests one client IP may make per minute.")
     )
     notification_channel: str = field(
-        default="outbox",
-        metadata=_doc("Where SMS/e-mail go: `outbox` (files in STATE_DIR/outbox) or `smtp`."),
+        default="mailbox",
+        metadata=_doc("Where SMS/e-mail go: `mailbox` (files in STATE_DIR/mailbox) or `smtp`."),
     )
     smtp_host: str = field(default="127.0.0.1", metadata=_doc("SMTP server for e-mail (channel `smtp`)."))
     smtp_port: int = field(default=25, metadata=_doc("SMTP port."))
@@ -292,8 +292,8 @@ class Settings:
         return self.log_dir if str(self.log_dir) not in {"", "."} else self.state_dir / "log"
 
     @property
-    def outbox_dir(self) -> Path:
-        return self.state_dir / "outbox"
+    def mailbox_dir(self) -> Path:
+        return self.state_dir / "mailbox"
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(environment variable, effective value with secrets masked, documentation) per field."""

@@ -1,4 +1,4 @@
-"""Login by OTP through the dev outbox, token rotation, reuse detection, logout, rate limits."""
+"""Login by OTP through the dev mailbox, token rotation, reuse detection, logout, rate limits."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from jatra.app import create_app
-from jatra.infra.channels import OutboxChannel
+from jatra.infra.channels import MailboxChannel
 from jatra.infra.db import create_engine
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
@@ -30,7 +30,7 @@ def new_phone() -> str:
 
 
 def last_code(settings: Settings, phone: str) -> str:
-    body = OutboxChannel(settings.outbox_dir).read(phone)[-1]["body"]
+    body = MailboxChannel(settings.mailbox_dir).read(phone)[-1]["body"]
     return body.split("code is ")[1][:6]
 
 
@@ -126,7 +126,7 @@ async def test_bad_phone_numbers_are_named(client: Client, phone: str) -> None:
 async def test_local_format_is_accepted(client: Client, settings: Settings) -> None:
     local = "01" + new_phone()[5:]
     assert (await client.post("/api/v1/auth/otp", json={"phone": local})).status_code == 202
-    assert OutboxChannel(settings.outbox_dir).read("+88" + local)
+    assert MailboxChannel(settings.mailbox_dir).read("+88" + local)
 
 
 async def test_otp_requests_are_rate_limited_per_phone(client: Client, settings: Settings) -> None:

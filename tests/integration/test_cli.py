@@ -1,5 +1,5 @@
 """What the README says the `jatra` command does, run as a user runs it (a subprocess, the test stack's
-environment): `jatra seed` and its counts, `jatra grant-admin`, `jatra outbox show`."""
+environment): `jatra seed` and its counts, `jatra grant-admin`, `jatra mailbox show`."""
 
 from __future__ import annotations
 
@@ -83,12 +83,12 @@ async def test_a_long_horizon_is_materialised_in_statements_postgres_accepts(
         await engine.dispose()
 
 
-async def test_outbox_show_prints_what_a_passenger_was_sent(
+async def test_mailbox_show_prints_what_a_passenger_was_sent(
     client: Client, settings: Settings, stack: Stack
 ) -> None:
     phone = new_phone()
     assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
-    shown = jatra("outbox", "show", "--to", phone)
+    shown = jatra("mailbox", "show", "--to", phone)
     assert shown.returncode == 0 and last_code(settings, phone) in shown.stdout
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
-from jatra.infra.channels import OutboxChannel
+from jatra.infra.channels import MailboxChannel
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -32,7 +32,7 @@ Client = AsyncTestClient[Litestar]
 async def messages_for(settings: Settings, to: str, kind: str, within_s: float = 15) -> list[dict[str, str]]:
     deadline = time.monotonic() + within_s
     while True:
-        found = [m for m in OutboxChannel(settings.outbox_dir).read(to) if m["kind"] == kind]
+        found = [m for m in MailboxChannel(settings.mailbox_dir).read(to) if m["kind"] == kind]
         if found or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.1)

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from jatra.infra.channels import OutboxChannel
+from jatra.infra.channels import MailboxChannel
 from jatra.infra.db import create_engine, session_factory
 from jatra.inventory.holds import HoldStore
 from jatra.inventory.segments import Segment
@@ -101,9 +101,9 @@ async def personal_data_since(settings: Settings, since: dt.datetime) -> set[str
     found = {variant for p in phones for variant in (p, p.removeprefix("+"), p.removeprefix("+88"))}
     found |= {passenger["name"] for passengers, _ in rows for passenger in passengers}
     found |= {email for _, email in rows if email}
-    outbox = OutboxChannel(settings.outbox_dir)
+    mailbox = MailboxChannel(settings.mailbox_dir)
     codes = {
-        m["body"].split("code is ")[1][:6] for p in phones for m in outbox.read(p) if "code is " in m["body"]
+        m["body"].split("code is ")[1][:6] for p in phones for m in mailbox.read(p) if "code is " in m["body"]
     }
     found |= {f'"{code}"' for code in codes} | {f"code is {code}" for code in codes}
     return found

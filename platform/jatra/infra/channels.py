@@ -1,4 +1,4 @@
-"""Notification channels (SMS, e-mail): the dev outbox of files, and SMTP for a real mail server."""
+"""Notification channels (SMS, e-mail): the dev mailbox of files, and SMTP for a real mail server."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ class Channel(Protocol):
     async def deliver(self, notice: Notice) -> None: ...
 
 
-class OutboxChannel:
-    """Appends each message as a JSON line to STATE_DIR/outbox/<recipient>.jsonl; attachments beside it."""
+class MailboxChannel:
+    """Appends each message as a JSON line to STATE_DIR/mailbox/<recipient>.jsonl; attachments beside it."""
 
-    name = "outbox"
+    name = "mailbox"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -108,11 +108,11 @@ class SmtpChannel:
 
 
 def sms_channel(settings: Settings) -> Channel:
-    """SMS always goes to the dev outbox here: no SMS gateway exists on these machines."""
-    return OutboxChannel(settings.outbox_dir)
+    """SMS always goes to the dev mailbox here: no SMS gateway exists on these machines."""
+    return MailboxChannel(settings.mailbox_dir)
 
 
 def email_channel(settings: Settings) -> Channel:
     if settings.notification_channel == "smtp":
         return SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
-    return OutboxChannel(settings.outbox_dir)
+    return MailboxChannel(settings.mailbox_dir)

@@ -12,11 +12,10 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
-from jatra.infra.channels import OutboxChannel
+from jatra.infra.channels import MailboxChannel
 from jatra.rush import invariants
 from jatra.rush.cpu import CpuMeter
+from jatra.rush.http import Client, TransportError
 from jatra.rush.options import Options
 from jatra.rush.passenger import Account, trip
 from jatra.rush.record import Recorder
@@ -33,29 +32,20 @@ CLEAN_FAULTS: dict[str, object] = {
 }
 
 
-def _clients(opts: Options) -> list[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-    return [
-        httpx.AsyncClient(
-            base_url=opts.base_url,
-            timeout=30,
-            limits=limits,
-            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.1.{i + 1}", limits=limits),
-        )
-        for i in range(opts.source_ips)
-    ]
+def _clients(opts: Options) -> list[Client]:
+    return [Client(opts.base_url, local_address=f"127.0.1.{i + 1}") for i in range(opts.source_ips)]
 
 
-async def _login(http: httpx.AsyncClient, outbox: OutboxChannel) -> Account | None:
+async def _login(http: Client, mailbox: MailboxChannel) -> Account | None:
     """One passenger through the OTP flow; None if the API refused or could not be reached (the report
     shows how many logged in)."""
     phone = f"+8801{secrets.choice('3456789')}{secrets.randbelow(10**8):08d}"
     try:
         if (await http.post("/auth/otp", json={"phone": phone})).status_code != 202:
             return None
-        code = outbox.read(phone)[-1]["body"].split("code is ")[1][:6]
+        code = mailbox.read(phone)[-1]["body"].split("code is ")[1][:6]
         response = await http.post("/auth/token", json={"phone": phone, "otp": code})
-    except httpx.TransportError:
+    except TransportError:
         return None
     if response.status_code != 200:
         return None
@@ -64,13 +54,13 @@ async def _login(http: httpx.AsyncClient, outbox: OutboxChannel) -> Account | No
     return Account(phone, pair["access_token"], http, pair["refresh_token"], expires_at)
 
 
-async def warm_up(opts: Options, settings: Settings, clients: list[httpx.AsyncClient]) -> list[Account]:
-    outbox = OutboxChannel(settings.outbox_dir)
+async def warm_up(opts: Options, settings: Settings, clients: list[Client]) -> list[Account]:
+    mailbox = MailboxChannel(settings.mailbox_dir)
     gate = asyncio.Semaphore(32)
 
     async def one(i: int) -> Account | None:
         async with gate:
-            return await _login(clients[i % len(clients)], outbox)
+            return await _login(clients[i % len(clients)], mailbox)
 
     accounts = await asyncio.gather(*(one(i) for i in range(opts.passengers)))
     return [a for a in accounts if a is not None]
@@ -82,8 +72,13 @@ def stack_processes(settings: Settings) -> dict[str, list[int]]:
 
 
 async def _faults(opts: Options, faults: dict[str, object]) -> None:
-    async with httpx.AsyncClient(base_url=opts.provider_url, timeout=5) as http:
-        (await http.put("/faults", json=faults)).raise_for_status()
+    http = Client(opts.provider_url, timeout_s=5)
+    try:
+        answer = await http.put("/faults", json=faults)
+    finally:
+        await http.aclose()
+    if not 200 <= answer.status_code < 300:
+        raise RuntimeError(f"the payment provider refused its faults: {answer.status_code}")
 
 
 async def run(opts: Options, settings: Settings) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""`make bench`'s summary: per-mode medians and the on/off ratios computed from the runs' own numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.overhead import summarise
+
+
+def run(confirmed: int, api_cores: float, book_p99: float, server_errors: int = 0) -> dict[str, Any]:
+    return {
+        "options": {"rate": 12},
+        "load_seconds": 60.0,
+        "confirmed_per_minute": float(confirmed),
+        "bookings_final": {"CONFIRMED": confirmed},
+        "latency": {"book": {"p50_ms": book_p99 / 4, "p99_ms": book_p99}},
+        "cpu_cores": {"cpus": 2, "machine_busy": 0.5, "by_process": {"api-1": api_cores, "postgres": 0.1}},
+        "outcomes": {"book": {"ok": confirmed, "server_error": server_errors}},
+        "invariants": {"seats_sold_twice": 0},
+        "invariants_ok": True,
+    }
+
+
+def test_medians_and_ratios_come_from_the_runs(tmp_path: Path) -> None:
+    runs = {
+        "on-1-a": run(600, 0.30, 40.0),
+        "on-1-b": run(600, 0.40, 60.0),
+        "off-1-a": run(600, 0.20, 40.0),
+        "off-1-b": run(600, 0.30, 40.0, server_errors=2),
+        "full-1": run(500, 0.50, 80.0),
+    }
+    for name, body in runs.items():
+        (tmp_path / f"rush-telemetry-{name}.json").write_text(json.dumps(body))
+    summary = summarise(tmp_path, 0.1)
+    on, off, full = (summary["median"][m] for m in ("on", "off", "full"))
+    # 600 bookings in 60 s: 100 ms of the window per booking; api-1 at 0.35 cores (median) = 35 ms each
+    assert on["cpu_ms_per_booking"]["by_process"]["api-1"] == 35.0
+    assert off["cpu_ms_per_booking"]["by_process"]["api-1"] == 25.0
+    assert on["cpu_ms_per_booking"]["processes"] == 45.0 and off["cpu_ms_per_booking"]["processes"] == 35.0
+    assert off["cpu_ms_per_booking"]["machine"] == 100.0  # half of 2 cores
+    assert full["cpu_ms_per_booking"]["machine"] == 120.0  # the same machine, fewer bookings
+    assert summary["ratio_on_over_off"]["cpu_ms_per_booking_processes"] == round(45 / 35, 3)
+    assert summary["ratio_on_over_off"]["steps"]["book"]["p99_ms"] == 1.25
+    assert summary["ratio_full_over_off"]["confirmed_per_minute"] == round(500 / 600, 3)
+    assert summary["http_5xx"] == 2 and off["http_5xx"] == 2 and on["http_5xx"] == 0
+    assert summary["invariants_ok"] and len(summary["runs"]) == 5
+    assert "0.1" in summary["modes"]["on"]
