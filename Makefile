@@ -43,7 +43,8 @@ unit: bootstrap
 integration: bootstrap
 	@$(VENV)/pytest tests/integration
 
-## Eid rush twice (telemetry on, then off) and the observability overhead: bench/results/.
+## The standard rush, 5 min each: telemetry on (production sampling) and off interleaved, then 100 % sampling:
+## bench/results/observability-overhead.json. BENCH_RATE, BENCH_DURATION, BENCH_ROUNDS, BENCH_FIRST_DAY override.
 bench: bootstrap
 	@$(VENV)/jatra up >/dev/null
 	@scripts/bench.sh

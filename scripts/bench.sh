@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
-# `make bench`: the standard rush against the local stack with telemetry fully on (100 % trace sampling,
-# metrics, request logs) and off (no tracing, no request logs; metrics stay), interleaved ABBA-style over
-# several rounds because this machine is shared and noisy, then the medians and their ratios.
+# `make bench`: the standard rush against the local stack for 5 minutes in three telemetry modes, with
+# telemetry on and off interleaved (on off off on) because this machine is shared and noisy, then one run
+# at 100 % trace sampling; bench/overhead.py writes bench/results/observability-overhead.json.
+#   on   - the production default: tracing at the chart's sampling ratio, request logs, metrics
+#   off  - no tracing, no request logs (metrics stay on)
+#   full - every trace sampled
+# BENCH_RATE is arrivals a second. The issue's target (6,000 confirmed a minute, ~120 arrivals/s) is far
+# beyond this 2-core machine, whose ceiling is ~16/s; a rate it sustains measures telemetry's cost, a rate
+# it does not measures queueing. See README "Eid rush".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATE=${BENCH_RATE:-20}  # above what this 2-core machine sustains, so the throughput ratio means something
-DURATION=${BENCH_DURATION:-60}
-PASSENGERS=${BENCH_PASSENGERS:-300}
-ROUNDS=${BENCH_ROUNDS:-2}
-OUT=bench/results
+RATE=${BENCH_RATE:-12}
+DURATION=${BENCH_DURATION:-300}
+PASSENGERS=${BENCH_PASSENGERS:-400}
+ROUNDS=${BENCH_ROUNDS:-1}
+# the production default sampling ratio: the one number in the chart's values
+SAMPLE=${BENCH_SAMPLE_RATIO:-$(sed -n 's/^ *JATRA_TRACE_SAMPLE_RATIO: "\(.*\)"/\1/p' helm/jatra/values.yaml)}
+OUT=${BENCH_OUT:-bench/results}
 mkdir -p "$OUT"
-rm -f "$OUT"/rush-telemetry-*.json
+rm -f "$OUT"/rush-telemetry-*
 
-WINDOW=${BENCH_FIRST_DAY:-1}  # first travel window; later runs move on by 3 days each
-run() {  # $1 = on|off, $2 = run number; every run books its own 3-day window, so each starts unsold
+WINDOW=${BENCH_FIRST_DAY:-1}  # first travel window; each run books its own 3 days, so each starts unsold
+run() {  # $1 = on|off|full, $2 = run name
   .venv/bin/jatra down --apps >/dev/null
-  if [[ $1 == on ]]; then
-    JATRA_TELEMETRY_ENABLED=true JATRA_TRACE_SAMPLE_RATIO=1.0 .venv/bin/jatra up >/dev/null
-  else
-    JATRA_TELEMETRY_ENABLED=false .venv/bin/jatra up >/dev/null
-  fi
+  case $1 in
+    on) JATRA_TELEMETRY_ENABLED=true JATRA_TRACE_SAMPLE_RATIO=$SAMPLE .venv/bin/jatra up >/dev/null ;;
+    off) JATRA_TELEMETRY_ENABLED=false .venv/bin/jatra up >/dev/null ;;
+    full) JATRA_TELEMETRY_ENABLED=true JATRA_TRACE_SAMPLE_RATIO=1.0 .venv/bin/jatra up >/dev/null ;;
+  esac
+  echo "bench: $1 ($2), $RATE arrivals/s for ${DURATION}s, travel days $WINDOW-$((WINDOW + 2))"
   .venv/bin/jatra rush --rate "$RATE" --duration "$DURATION" --passengers "$PASSENGERS" \
-    --first-day "$WINDOW" --out "$OUT/rush-telemetry-$1-$2.json" | tail -1
+    --first-day "$WINDOW" --out "$OUT/rush-telemetry-$1-$2.json" | sed -n 2p
   WINDOW=$((WINDOW + 3))
 }
 
-.venv/bin/jatra seed --days $((WINDOW + ROUNDS * 12 + 3)) >/dev/null  # a 3-day window per run, 4 a round
-for round in $(seq 1 "$ROUNDS"); do  # on off off on, on off off on ...
+.venv/bin/jatra seed --days $((WINDOW + ROUNDS * 12 + 6)) >/dev/null
+for round in $(seq 1 "$ROUNDS"); do
   run on "$round-a"; run off "$round-a"; run off "$round-b"; run on "$round-b"
 done
-.venv/bin/python bench/overhead.py "$OUT"
+run full 1
+.venv/bin/jatra down --apps >/dev/null
+.venv/bin/jatra up >/dev/null  # leave the stack as `jatra up` makes it
+.venv/bin/python bench/overhead.py "$OUT" "$SAMPLE"
