@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench profile soak \
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-servers bench profile soak \
 	compose-secrets compose-config compose-up compose-down
 
 bootstrap:
@@ -61,6 +61,12 @@ bench-tickets: bootstrap
 ## One batch of 512 spans as OTLP JSON, the protobuf path against the direct encoder: bench/results/span-export.json.
 bench-spans: bootstrap
 	@$(VENV)/pytest bench/test_span_export.py -q --benchmark-json=bench/results/span-export.json
+
+## One API process under uvicorn (uvloop, asyncio) and Granian: server CPU per request: bench/results/servers.json.
+bench-servers: bootstrap
+	@$(VENV)/pip install -q granian==2.8.7
+	@$(VENV)/jatra up >/dev/null
+	@$(VENV)/python -m bench.servers
 
 ## py-spy on every Jatra process during a rush, sorted into categories: bench/results/profiles/.
 profile: bootstrap
