@@ -18,6 +18,7 @@ from jatra.infra.deps import shared_dependencies
 from jatra.infra.inputs import STATION_CODE, JourneyIdPath
 from jatra.infra.openapi import BODY, problems
 from jatra.infra.secrets import jwt_secret
+from jatra.seats.encoding import as_response
 from jatra.seats.schemas import HoldOut, HoldRequest, LiveHold, SeatMap
 from jatra.seats.service import SeatsService
 from jatra.settings import Settings
@@ -48,9 +49,9 @@ class SeatMapController(Controller):
         origin: From,
         destination: To,
         seats_service: NamedDependency[SeatsService],
-    ) -> SeatMap:
+    ) -> Response[SeatMap]:
         """Every seat of the journey with its fare and status (free, held, sold) for one segment."""
-        return await seats_service.seat_map(journey_id, origin, destination)
+        return as_response(await seats_service.seat_map(journey_id, origin, destination))
 
 
 class HoldController(Controller):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
 
 import structlog
 from opentelemetry import trace
@@ -17,7 +16,7 @@ from jatra.infra.auth import Principal
 from jatra.inventory.holds import Conflicted, Ended, Extended, HoldStore, Limited, Refused
 from jatra.inventory.segments import Segment
 from jatra.inventory.status import HoldStatus
-from jatra.seats import repository
+from jatra.seats import encoding, repository
 from jatra.seats.errors import (
     HoldAtLimit,
     HoldExpired,
@@ -27,7 +26,7 @@ from jatra.seats.errors import (
     SeatsTaken,
 )
 from jatra.seats.repository import Layout
-from jatra.seats.schemas import HeldSeat, HoldOut, HoldRequest, LiveHold, SeatMap, SeatOut
+from jatra.seats.schemas import HeldSeat, HoldOut, HoldRequest, LiveHold
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
@@ -87,31 +86,13 @@ class SeatsService:
             raise InvalidHold("from", f"{origin} is at or after {destination} on this train's route")
         return Segment(start, end)
 
-    async def seat_map(self, journey_id: int, origin: str, destination: str) -> SeatMap:
+    async def seat_map(self, journey_id: int, origin: str, destination: str) -> bytes:
+        """The seat map's JSON (a SeatMap): the segment's seats encoded once, live status from Redis."""
         layout = await self._layout(journey_id)
         segment = self._segment(layout, origin, destination)
         held, sold, _ = await self.store.occupancy(journey_id)
-        mask = segment.mask
-        # one fare per class, not per seat: a train has a handful of classes and ~900 seats
-        fares = {
-            c: layout.fare(c, segment.start, segment.end)
-            for c in {i.seat_class for i in layout.seats.values()}
-        }
-        seats = []
-        status: Literal["free", "held", "sold"]
-        for info in layout.seats.values():
-            holds = held.get(info.seat_id)  # most seats have none: no generator made for them
-            if sold.get(info.seat_id, 0) & mask:
-                status = "sold"
-            elif holds and any(m & mask for m, _ in holds):
-                status = "held"
-            else:
-                status = "free"
-            fare = fares[info.seat_class]
-            seats.append(SeatOut(seat_id=info.seat_id, coach=info.coach, number=info.number,
-                                 seat_class=info.seat_class, fare=fare, status=status))  # fmt: skip
-        return SeatMap(journey_id=journey_id, origin=origin.upper(), destination=destination.upper(),
-                       departs_at=layout.departure_from(segment.start), seats=seats)  # fmt: skip
+        kept = encoding.encoded(layout, segment, origin.upper(), destination.upper())
+        return encoding.render(kept, segment.mask, held, sold)
 
     def _validate(self, layout: Layout, request: HoldRequest) -> Segment:
         segment = self._segment(layout, request.origin, request.destination)
