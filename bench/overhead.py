@@ -17,19 +17,28 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("on", "off", "full")
+#: processes of the local stack that are not the system under test: the load generator, the payment
+#: provider's simulator, and the servers that production runs elsewhere (the Elasticsearch stand-in, S3,
+#: Prometheus, Alertmanager)
+EXTERNAL = frozenset(
+    {"rush (this generator)", "payment-provider", "osmem", "elasticsearch", "s3"}
+    | {"prometheus", "alertmanager"}
+)
 
 
 def cpu_ms_per_booking(run: dict[str, Any]) -> dict[str, Any]:
     """CPU ms per confirmed booking during the arrivals window: the whole machine (every process, the
-    generator and anything else running), the stack's processes summed, and each process."""
+    generator and anything else running), the stack's processes summed, the system under test (those but
+    the EXTERNAL ones), and each process."""
     cpu, confirmed = run["cpu_cores"], run["bookings_final"].get("CONFIRMED", 0)
     if not confirmed:
-        return {"machine": 0.0, "processes": 0.0, "by_process": {}}
+        return {"machine": 0.0, "processes": 0.0, "system": 0.0, "by_process": {}}
     per = 1000 * float(run["load_seconds"]) / confirmed
     by_process = {name: round(cores * per, 1) for name, cores in cpu["by_process"].items()}
     return {
         "machine": round(float(cpu["machine_busy"]) * int(cpu["cpus"]) * per, 1),
         "processes": round(sum(cpu["by_process"].values()) * per, 1),
+        "system": round(sum(v for k, v in cpu["by_process"].items() if k not in EXTERNAL) * per, 1),
         "by_process": by_process,
     }
 
@@ -67,6 +76,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_ms_per_booking": {
             "machine": _median([r["cpu_ms_per_booking"]["machine"] for r in runs]),
             "processes": _median([r["cpu_ms_per_booking"]["processes"] for r in runs]),
+            "system": _median([r["cpu_ms_per_booking"]["system"] for r in runs]),
             "by_process": {
                 p: _median([r["cpu_ms_per_booking"]["by_process"].get(p, 0.0) for r in runs])
                 for p in processes
@@ -87,6 +97,9 @@ def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         ),
         "cpu_ms_per_booking_processes": ratio(
             a["cpu_ms_per_booking"]["processes"], b["cpu_ms_per_booking"]["processes"]
+        ),
+        "cpu_ms_per_booking_system": ratio(
+            a["cpu_ms_per_booking"]["system"], b["cpu_ms_per_booking"]["system"]
         ),
         "steps": {
             s: {stat: ratio(v[stat], b["steps"][s][stat]) for stat in ("p50_ms", "p99_ms")}
