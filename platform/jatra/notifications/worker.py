@@ -7,7 +7,6 @@ text the passenger twice. The e-mail of a confirmed booking carries the e-ticket
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -22,6 +21,7 @@ from jatra.db.bookings import Booking
 from jatra.infra import topology
 from jatra.infra.breaker import breakers
 from jatra.infra.channels import Channel, ChannelError, Notice, email_channel, sms_channel
+from jatra.infra.consumer import Consumer
 from jatra.infra.resources import Resources
 from jatra.notifications import compose
 from jatra.telemetry import catalogue as c
@@ -31,7 +31,6 @@ from jatra.tickets.view import ticket_view
 
 log = structlog.get_logger()
 SENT = counter(c.NOTIFICATIONS_SENT)
-CONSUMED = counter(c.AMQP_CONSUMED)
 EVENTS = ("booking.confirmed", "booking.payment_failed", "booking.cancelled")
 SENT_TTL_S = 7 * 86400
 
@@ -47,16 +46,9 @@ class NotificationWorker:
         self.breakers = breakers(self.settings.breaker_threshold, self.settings.breaker_reset_s)
         self.key = signing.signing_key(self.settings)
 
-    async def handle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            await self._notify(message)
-        except Exception:
-            CONSUMED.labels(topology.NOTIFICATIONS, "retry").inc()
-            log.exception("notification.failed", message_id=message.message_id)
-            await message.nack(requeue=True)  # the delivery limit moves it to the DLQ in the end
-            return
-        CONSUMED.labels(topology.NOTIFICATIONS, "ack").inc()
-        await message.ack()
+    async def handle(self, message: AbstractIncomingMessage) -> bool:
+        await self._notify(message)
+        return False  # acked by the consumer; a failure raises and the message is put back
 
     async def _notify(self, message: AbstractIncomingMessage) -> None:
         event = message.routing_key or ""
@@ -107,16 +99,12 @@ class NotificationWorker:
         log.info("notification.sent", channel=channel, kind=notice.kind)
 
     async def run(self) -> int:
-        connection = await self.res.ensure_amqp()
-        if connection is None:
-            raise ConnectionError("broker unavailable")
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=self.settings.notifications_prefetch)
-        await topology.declare(channel)
-        queue = await channel.get_queue(topology.NOTIFICATIONS)
-        await queue.consume(self.handle)
-        log.info("notifications.consuming", queue=topology.NOTIFICATIONS)
-        await asyncio.Future()
+        consumer = Consumer(
+            topology.NOTIFICATIONS, self.handle, self.settings.notifications_prefetch,
+            failed_event="notification.failed", consuming_event="notifications.consuming",
+        )  # fmt: skip
+        channel, _ = await consumer.open(self.res)
+        await consumer.consume(channel)
         return 0
 
 

@@ -8,7 +8,6 @@ released. A message that cannot be a payment request goes to the dead-letter que
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -23,6 +22,7 @@ from purgatory.domain.model import OpenedState
 
 from jatra.infra import topology
 from jatra.infra.breaker import breakers
+from jatra.infra.consumer import CONSUMED, Consumer
 from jatra.infra.resources import Resources
 from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
@@ -32,7 +32,6 @@ from jatra.telemetry.metrics import counter
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
-CONSUMED = counter(c.AMQP_CONSUMED)
 ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
 TARGET = "payment-provider"
 REASON_HEADER = "x-jatra-reason"
@@ -93,7 +92,8 @@ class PaymentWorker:
         self.store = HoldStore(res.cache())
         self.dlx: AbstractExchange | None = None
 
-    async def handle(self, message: AbstractIncomingMessage) -> None:
+    async def handle(self, message: AbstractIncomingMessage) -> bool:
+        """Pay or refund; True when the message was dead-lettered here (so settled already)."""
         try:
             booking_id = parse(message)
             if message.routing_key == "refund.requested":
@@ -102,15 +102,8 @@ class PaymentWorker:
                 await self._pay(booking_id)
         except (PoisonMessage, PaymentGaveUp) as exc:
             await self._dead_letter(message, str(exc))
-            return
-        except Exception as exc:
-            # Not settled (Postgres or Redis trouble): put it back; the delivery limit bounds the loop.
-            CONSUMED.labels(topology.PAYMENT_REQUESTS, "retry").inc()
-            log.exception("payment.handle.failed", error=str(exc))
-            await message.nack(requeue=True)
-            return
-        CONSUMED.labels(topology.PAYMENT_REQUESTS, "ack").inc()
-        await message.ack()
+            return True
+        return False
 
     async def _refund(self, booking_id: uuid.UUID) -> None:
         async for attempt in stamina.retry_context(
@@ -181,18 +174,15 @@ class PaymentWorker:
         log.warning("payment.dead_lettered", reason=reason, message_id=message.message_id)
 
     async def run(self) -> int:
-        connection = await self.res.ensure_amqp()
-        if connection is None:
-            raise ConnectionError("broker unavailable")
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.set_qos(prefetch_count=self.settings.payments_prefetch)
-        exchanges = await topology.declare(channel)
+        consumer = Consumer(
+            topology.PAYMENT_REQUESTS, self.handle, self.settings.payments_prefetch,
+            failed_event="payment.handle.failed", consuming_event="payments.consuming",
+            publisher_confirms=True,  # the dead-letter publish is confirmed before the message is acked
+        )  # fmt: skip
+        channel, exchanges = await consumer.open(self.res)
         self.dlx = exchanges[topology.DLX]
-        queue = await channel.get_queue(topology.PAYMENT_REQUESTS)
-        await queue.consume(self.handle)
-        log.info("payments.consuming", queue=topology.PAYMENT_REQUESTS)
         try:
-            await asyncio.Future()  # consume until cancelled or the connection dies
+            await consumer.consume(channel)
         finally:
             await self.client.close()
         return 0
