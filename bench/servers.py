@@ -29,7 +29,7 @@ import aiohttp
 
 from jatra.app import create_app
 from jatra.infra.http_server import server_config
-from jatra.rush.cpu import TICK, _children, _ticks
+from jatra.rush.cpu import cpu_seconds
 from jatra.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,11 +114,11 @@ async def _measure(http: aiohttp.ClientSession, base: str, pid: int, paths: list
 
     per = REQUESTS // CONCURRENCY
     await asyncio.gather(*(worker(i, 20, False) for i in range(CONCURRENCY)))  # warm caches and pools
-    start = _ticks(pid, _children())
+    start = cpu_seconds(pid)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(i, per, True) for i in range(CONCURRENCY)))
     wall = time.perf_counter() - t0
-    cpu_s = (_ticks(pid, _children()) - start) / TICK
+    cpu_s = cpu_seconds(pid) - start
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "requests": len(latencies),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
-from jatra.rush.cpu import CpuMeter
+from jatra.rush.cpu import CpuMeter, cpu_seconds
 
 WORK = "sum(i * i for i in range(6_000_000))"  # ~0.3-1 s of CPU, whatever the load
 
@@ -47,3 +48,9 @@ def test_a_vanished_process_reads_as_zero() -> None:
     meter = CpuMeter({"gone": [2**22 + 12345]})
     meter.begin()
     assert meter.cores(1.0)["by_process"] == {}
+
+
+def test_cpu_seconds_counts_a_child_that_already_exited() -> None:
+    before = cpu_seconds(os.getpid())
+    subprocess.run([sys.executable, "-c", WORK], check=True)  # this process only waits meanwhile
+    assert cpu_seconds(os.getpid()) - before >= 0.2

@@ -72,7 +72,7 @@ async def search(
 
 
 #: rows per INSERT: three parameters each, and Postgres's protocol allows at most 32,767 per statement
-#: (`jatra seed --days 170` made 33,942)
+#: (`jatra seed --days 170` made one of 33,942)
 JOURNEYS_PER_INSERT = 5000
 
 

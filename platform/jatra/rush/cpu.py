@@ -47,6 +47,11 @@ def _ticks(root: int, tree: dict[int, list[int]], others: frozenset[int] = froze
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process and its children (live or exited) have used so far."""
+    return _ticks(pid, _children()) / TICK
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     try:
