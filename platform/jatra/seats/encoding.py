@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 import msgspec
-from litestar import Response
-from litestar.enums import MediaType
 
 from jatra.inventory.segments import Segment
 from jatra.seats.repository import Layout
@@ -40,7 +38,10 @@ _segments: OrderedDict[tuple[int, int, int], EncodedSegment] = OrderedDict()
 
 
 def _encode(layout: Layout, segment: Segment, origin: str, destination: str) -> EncodedSegment:
-    fares = {c: layout.fare(c, segment.start, segment.end) for c in layout.rules}
+    # one fare per class of this train, not per seat
+    fares = {
+        c: layout.fare(c, segment.start, segment.end) for c in {s.seat_class for s in layout.seats.values()}
+    }
     empty = SeatMap(
         journey_id=layout.journey_id,
         origin=origin,
@@ -89,13 +90,9 @@ def render(
     seats = segment.free.copy()
     for seat_id in held.keys() | sold.keys():
         i = segment.position.get(seat_id)
+        if i is None:  # a seat of another layout (a stale Redis field)
+            continue
         status = status_of(seat_id, mask, held, sold)
-        if i is not None and status != "free":
+        if status != "free":
             seats[i] = seats[i][: -len(FREE)] + STATUS[status]
     return segment.head + b",".join(seats) + b"]}"
-
-
-def as_response(body: bytes) -> Response[SeatMap]:
-    """The encoded map as the handler's declared response, so the API's schema stays SeatMap's: Litestar
-    sends bytes content as it is."""
-    return cast("Response[SeatMap]", Response(content=body, media_type=MediaType.JSON))
