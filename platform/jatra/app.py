@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from jatra import __version__
 from jatra.errors import exception_handlers
+from jatra.infra.admission import AdmissionPlugin
 from jatra.infra.health import health_router, watched
 from jatra.infra.openapi import StrictStructSchemaPlugin
 from jatra.infra.options import options_response
@@ -101,6 +102,8 @@ def create_app(
     plugins: list[Any] = [
         StructlogPlugin(request_logging_config(settings, process)),
         StrictStructSchemaPlugin(),
+        # after the structlog plugin, whose access log must see the gate's refusals
+        AdmissionPlugin(settings.admission_new_limit, settings.admission_limit, settings.retry_after_s),
     ]
     if provider is not None:
         plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))

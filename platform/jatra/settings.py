@@ -73,6 +73,23 @@ class Settings:
     retry_after_s: int = field(
         default=2, metadata=_doc("Retry-After (seconds) sent with a 503 when a dependency fails.")
     )
+    admission_new_limit: int = field(
+        default=16,
+        metadata=_doc(
+            "Requests in flight in one API process past which a request that starts a trip (log in, "
+            "search) is refused with 503 + Retry-After; a seat map or a hold is refused halfway from "
+            "this to JATRA_ADMISSION_LIMIT. 0: the overall limit for all.",
+            bounds=(0, 100_000),
+        ),
+    )
+    admission_limit: int = field(
+        default=64,
+        metadata=_doc(
+            "Requests in flight in one API process past which any request (a booking too) is refused "
+            "with 503 + Retry-After; long polls are not counted. 0: no limit.",
+            bounds=(0, 100_000),
+        ),
+    )
     otlp_endpoint: str = field(
         default="", metadata=_doc("OTLP/HTTP endpoint for traces; empty means traces are not exported.")
     )

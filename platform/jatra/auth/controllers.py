@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.auth.schemas import OtpRequest, OtpSent, RefreshRequest, TokenPair, TokenRequest
 from jatra.auth.service import AuthService
+from jatra.infra.admission import NEW
 from jatra.infra.channels import sms_channel
 from jatra.infra.deps import shared_dependencies
 from jatra.infra.openapi import BODY, problems
@@ -26,6 +27,7 @@ class AuthController(Controller):
     @post(
         "/otp",
         operation_id="requestOtp",
+        opt=NEW,
         status_code=HTTP_202_ACCEPTED,
         responses=problems(*BODY, 429, s422="Not a Bangladeshi mobile number"),
     )
@@ -36,6 +38,7 @@ class AuthController(Controller):
     @post(
         "/token",
         operation_id="login",
+        opt=NEW,
         status_code=HTTP_200_OK,
         responses=problems(
             *BODY, s401="Wrong, expired or burnt code", s422="Not a Bangladeshi mobile number"

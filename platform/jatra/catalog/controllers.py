@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.catalog.schemas import SearchResult, StationOut
 from jatra.catalog.service import CatalogService
+from jatra.infra.admission import NEW
 from jatra.infra.deps import shared_dependencies
 from jatra.infra.inputs import PLAIN_TEXT, STATION_CODE
 from jatra.infra.openapi import problems
@@ -50,7 +51,7 @@ class CatalogController(Controller):
     path = "/"
     tags = ["catalog"]  # noqa: RUF012
 
-    @get("/stations", operation_id="listStations", responses=problems())
+    @get("/stations", operation_id="listStations", opt=NEW, responses=problems())
     async def stations(self, catalog: NamedDependency[CatalogService]) -> list[StationOut]:
         """Every station, by code."""
         return await catalog.stations()
@@ -58,6 +59,7 @@ class CatalogController(Controller):
     @get(
         "/journeys",
         operation_id="searchJourneys",
+        opt=NEW,
         responses={
             200: ResponseSpec(
                 SearchResult, description="Journeys leaving `from` on `date` that call at `to`"

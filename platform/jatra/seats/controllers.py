@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jatra.infra.admission import CHOOSING
 from jatra.infra.auth import Principal, admin_only, jwt_auth
 from jatra.infra.deps import shared_dependencies
 from jatra.infra.inputs import STATION_CODE, JourneyIdPath
@@ -48,7 +49,12 @@ class SeatMapController(Controller):
     path = "/journeys"
     tags = ["seats"]  # noqa: RUF012
 
-    @get("/{journey_id:int}/seats", operation_id="seatMap", responses=problems(s404=NO_ROUTE, s422=INVALID))
+    @get(
+        "/{journey_id:int}/seats",
+        operation_id="seatMap",
+        opt=CHOOSING,
+        responses=problems(s404=NO_ROUTE, s422=INVALID),
+    )
     async def seat_map(
         self,
         journey_id: JourneyIdPath,
@@ -67,6 +73,7 @@ class HoldController(Controller):
 
     @post(
         operation_id="createHold",
+        opt=CHOOSING,
         status_code=HTTP_201_CREATED,
         responses=problems(401, *BODY, s409="Seats taken or a hold limit reached", s422=INVALID),
         response_headers=[

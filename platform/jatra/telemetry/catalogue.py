@@ -100,6 +100,29 @@ HTTP_ERRORS = _spec(
     "jatra_http_requests_error_total", "counter", "HTTP requests answered 5xx.", HTTP_LABELS, owner="litestar"
 )
 
+# -- admission control (jatra.infra.admission) --------------------------------------------------------------
+ADMISSION_PHASES = ("new", "choosing", "continuing")
+ADMISSION_SHED = _spec(
+    "jatra_http_requests_shed_total",
+    "counter",
+    "Requests refused with 503 + Retry-After because this process had too many in flight, by phase of the "
+    "trip: new (log in, search), choosing (seat map, hold) or continuing (booking, ticket, the rest).",
+    ("phase",),
+    known=(ADMISSION_PHASES,),
+)
+ADMISSION_IN_FLIGHT = _spec(
+    "jatra_http_admission_in_flight",
+    "gauge",
+    "Requests this process is working on, as admission control counts them (long polls excluded).",
+)
+ADMISSION_LIMIT = _spec(
+    "jatra_http_admission_limit",
+    "gauge",
+    "In-flight requests past which a phase's requests are refused (0: admission control off).",
+    ("phase",),
+    known=(ADMISSION_PHASES,),
+)
+
 # -- dependencies -----------------------------------------------------------------------------------------
 DEPENDENCY_UP = _spec(
     "jatra_dependency_up", "gauge", "1 if the last readiness probe of a dependency passed.", ("dependency",)

@@ -1,0 +1,132 @@
+"""Admission control: past its limit a process refuses new trips first, never the half-done ones.
+
+Past saturation, a queue in front of a busy process only makes every request slower, until passengers
+fail halfway through a trip (a hold taken, then a 503 at booking): work spent for nothing, and fewer
+bookings confirmed than at saturation (README, "The measured ceiling"). The gate counts the requests this
+process is working on and refuses, with a 503 problem+json and Retry-After that cost the process almost
+nothing, by how far along its trip a request is (its handler's ``opt["admission"]``):
+
+- ``new`` (log in, search): once ``JATRA_ADMISSION_NEW_LIMIT`` are in flight;
+- ``choosing`` (seat map, hold): once halfway from that to ``JATRA_ADMISSION_LIMIT`` are, so that a trip
+  let in at its search is seldom refused at its next steps;
+- ``continuing`` (the default: a booking, its ticket, a hold's changes): once ``JATRA_ADMISSION_LIMIT`` are;
+- ``exempt`` (long polls, which spend their time waiting, not working): never counted nor refused.
+
+The gate runs after routing (it reads the handler's ``opt``) and inside the metrics, tracing and access
+log middleware, so a refusal is counted as the route's 503, traced and logged like any answer. Each
+refusal counts in ``jatra_http_requests_shed_total{phase}``; while refusing, the process logs
+``http.admission.shedding`` at most once per ``LOG_EVERY_S`` with the count since the last one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import msgspec
+import structlog
+from litestar.config.app import AppConfig
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.plugins import InitPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
+from opentelemetry import trace
+
+from jatra.errors import PROBLEM_BASE, PROBLEM_JSON
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter, gauge
+
+log = structlog.get_logger("jatra.admission")
+
+Phase = Literal["new", "choosing", "continuing", "exempt"]
+#: the key in a route handler's ``opt`` that names its phase (absent: "continuing")
+OPT_KEY = "admission"
+NEW: dict[str, Phase] = {OPT_KEY: "new"}
+CHOOSING: dict[str, Phase] = {OPT_KEY: "choosing"}
+EXEMPT: dict[str, Phase] = {OPT_KEY: "exempt"}
+#: while refusing, one log event per process at most this often
+LOG_EVERY_S = 10.0
+
+SHED = counter(c.ADMISSION_SHED)
+IN_FLIGHT = gauge(c.ADMISSION_IN_FLIGHT)
+LIMIT = gauge(c.ADMISSION_LIMIT)
+
+
+class AdmissionGate(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, new_limit: int, limit: int, retry_after_s: int) -> None:
+        """``new_limit`` / ``limit``: requests in flight past which new trips / all requests are refused
+        (0: never). One instance per app, shared by every route: the count is the process's."""
+        new_limit = new_limit or limit
+        choosing = (new_limit + limit) // 2 if new_limit and limit else new_limit or limit
+        self.limits: dict[str, int] = {"new": new_limit, "choosing": choosing, "continuing": limit}
+        self.retry_after = str(retry_after_s).encode()
+        self.in_flight = 0
+        self._shed_unlogged = 0
+        self._log_due = 0.0
+        IN_FLIGHT.set_function(lambda: self.in_flight)
+        for phase, value in self.limits.items():
+            LIMIT.labels(phase).set(value)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        phase: Phase = scope["route_handler"].opt.get(OPT_KEY, "continuing")
+        if phase == "exempt":
+            await next_app(scope, receive, send)
+            return
+        limit = self.limits[phase]
+        if limit and self.in_flight >= limit:
+            await self._refuse(scope, send, phase, limit)
+            return
+        self.in_flight += 1
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _refuse(self, scope: Scope, send: Send, phase: Phase, limit: int) -> None:
+        SHED.labels(phase).inc()
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute("jatra.admission.refused", phase)
+        self._shed_unlogged += 1
+        now = time.monotonic()
+        if now >= self._log_due:
+            log.warning(
+                "http.admission.shedding",
+                phase=phase,
+                refused=self._shed_unlogged,
+                in_flight=self.in_flight,
+                limit=limit,
+            )
+            self._shed_unlogged = 0
+            self._log_due = now + LOG_EVERY_S
+        what = {"new": "new trips", "choosing": "new holds"}.get(phase, "requests")
+        body = msgspec.json.encode(
+            {
+                "type": PROBLEM_BASE + "overloaded",
+                "title": "Service overloaded",
+                "status": 503,
+                "detail": f"this server is busy ({limit} requests in flight) and refuses {what} for now; "
+                f"retry after {self.retry_after.decode()} s",
+                "instance": scope["path"],
+            }
+        )
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", self.retry_after),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class AdmissionPlugin(InitPlugin):
+    """Adds the gate last, after the structlog plugin's access log: a refusal is logged like any answer."""
+
+    def __init__(self, new_limit: int, limit: int, retry_after_s: int) -> None:
+        self.gate = AdmissionGate(new_limit, limit, retry_after_s)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.middleware.append(self.gate)
+        return app_config

@@ -1,0 +1,173 @@
+"""Admission control: new trips refused first, half-done ones later, long polls never; each refusal a
+503 problem+json with Retry-After, counted and logged. A small app, requests really held in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar, get
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from jatra.infra.admission import CHOOSING, EXEMPT, NEW, AdmissionGate, AdmissionPlugin
+
+
+class Busy:
+    """Endpoints that stay in flight until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    def app(self, new_limit: int, limit: int) -> tuple[Litestar, AdmissionGate]:
+        release = self.release
+
+        @get("/work")
+        async def work() -> str:
+            await release.wait()
+            return "done"
+
+        @get("/search", opt=NEW)
+        async def search() -> str:
+            return "found"
+
+        @get("/seats", opt=CHOOSING)
+        async def seats() -> str:
+            return "chosen"
+
+        @get("/wait", opt=EXEMPT)
+        async def wait() -> str:
+            await release.wait()
+            return "settled"
+
+        @get("/boom")
+        async def boom() -> str:
+            raise RuntimeError("handler failed")
+
+        plugin = AdmissionPlugin(new_limit, limit, retry_after_s=3)
+        return Litestar([work, search, seats, wait, boom], plugins=[plugin]), plugin.gate
+
+
+def shed(phase: str) -> float:
+    return REGISTRY.get_sample_value("jatra_http_requests_shed_total", {"phase": phase}) or 0.0
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def busy() -> Busy:
+    return Busy()
+
+
+@pytest.fixture
+async def gated(busy: Busy) -> AsyncIterator[tuple[httpx.AsyncClient, AdmissionGate]]:
+    app, gate = busy.app(new_limit=1, limit=3)  # seat maps and holds: 2
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://jatra") as http:
+        yield http, gate
+
+
+def assert_overloaded(answer: httpx.Response, path: str) -> dict[str, Any]:
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "3"
+    body: dict[str, Any] = answer.json()
+    assert body["type"] == "https://jatra.dev/problems/overloaded"
+    assert body["status"] == 503
+    assert body["instance"] == path
+    return body
+
+
+async def test_new_trips_are_refused_first_then_choices_then_everything_but_long_polls(
+    gated: tuple[httpx.AsyncClient, AdmissionGate], busy: Busy
+) -> None:
+    http, gate = gated
+    before = {phase: shed(phase) for phase in ("new", "choosing", "continuing")}
+    held = [asyncio.create_task(http.get("/work"))]
+    await until(lambda: gate.in_flight == 1)
+
+    body = assert_overloaded(await http.get("/search"), "/search")  # new trips: limit 1 reached
+    assert "refuses new trips" in body["detail"]
+    assert (await http.get("/seats")).status_code == 200  # a trip under way still chooses its seats
+    held.append(asyncio.create_task(http.get("/work")))
+    await until(lambda: gate.in_flight == 2)
+    body = assert_overloaded(await http.get("/seats"), "/seats")  # choosing: limit 2
+    assert "refuses new holds" in body["detail"]
+    held.append(asyncio.create_task(http.get("/work")))  # a booking still gets in (limit 3)
+    await until(lambda: gate.in_flight == 3)
+    body = assert_overloaded(await http.get("/work"), "/work")
+    assert "refuses requests" in body["detail"]
+    polls = [
+        asyncio.create_task(http.get("/wait")) for _ in range(5)
+    ]  # long polls: neither counted nor refused
+    await asyncio.sleep(0.05)
+    assert gate.in_flight == 3
+    assert {phase: shed(phase) - before[phase] for phase in before} == {
+        "new": 1,
+        "choosing": 1,
+        "continuing": 1,
+    }
+
+    busy.release.set()
+    answers = await asyncio.gather(*held, *polls)
+    assert [a.status_code for a in answers] == [200] * 8
+    assert gate.in_flight == 0
+    assert (await http.get("/search")).status_code == 200
+
+
+async def test_a_failing_handler_gives_its_slot_back(gated: tuple[httpx.AsyncClient, AdmissionGate]) -> None:
+    http, gate = gated
+    for _ in range(3):
+        assert (await http.get("/boom")).status_code == 500
+    assert gate.in_flight == 0
+    assert (await http.get("/search")).status_code == 200
+
+
+async def test_limits_of_zero_turn_the_gate_off(busy: Busy) -> None:
+    app, gate = busy.app(new_limit=0, limit=0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://jatra") as http:
+        held = [asyncio.create_task(http.get("/work")) for _ in range(20)]
+        await until(lambda: gate.in_flight == 20)
+        assert (await http.get("/search")).status_code == 200
+        busy.release.set()
+        assert {a.status_code for a in await asyncio.gather(*held)} == {200}
+
+
+async def test_new_limit_zero_follows_the_overall_limit(busy: Busy) -> None:
+    app, gate = busy.app(new_limit=0, limit=1)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://jatra") as http:
+        held = asyncio.create_task(http.get("/work"))
+        await until(lambda: gate.in_flight == 1)
+        assert_overloaded(await http.get("/search"), "/search")
+        assert_overloaded(await http.get("/seats"), "/seats")
+        busy.release.set()
+        assert (await held).status_code == 200
+
+
+async def test_refusals_are_logged_once_per_interval_with_their_count(
+    gated: tuple[httpx.AsyncClient, AdmissionGate], busy: Busy
+) -> None:
+    http, gate = gated
+    held = asyncio.create_task(http.get("/work"))
+    await until(lambda: gate.in_flight == 1)
+    with capture_logs() as logs:
+        for _ in range(4):
+            assert (await http.get("/search")).status_code == 503
+        gate._log_due = 0.0  # the interval has passed
+        assert (await http.get("/search")).status_code == 503
+    events = [e for e in logs if e["event"] == "http.admission.shedding"]
+    assert [(e["refused"], e["phase"], e["limit"], e["in_flight"]) for e in events] == [
+        (1, "new", 1, 1),
+        (4, "new", 1, 1),
+    ]
+    assert all(e["log_level"] == "warning" for e in events)
+    busy.release.set()
+    await held
