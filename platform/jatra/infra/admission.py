@@ -35,6 +35,7 @@ from opentelemetry import trace
 from jatra.errors import PROBLEM_BASE, PROBLEM_JSON
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
+from jatra.telemetry.tracing import name_span_by_route
 
 log = structlog.get_logger("jatra.admission")
 
@@ -88,6 +89,7 @@ class AdmissionGate(ASGIMiddleware):
         SHED.labels(phase).inc()
         span = trace.get_current_span()
         if span.is_recording():
+            name_span_by_route(scope)  # the app's before_request hook, which does it otherwise, never runs
             span.set_attribute("jatra.admission.refused", phase)
         self._shed_unlogged += 1
         now = time.monotonic()
