@@ -103,7 +103,12 @@ def create_app(
         StructlogPlugin(request_logging_config(settings, process)),
         StrictStructSchemaPlugin(),
         # after the structlog plugin, whose access log must see the gate's refusals
-        AdmissionPlugin(settings.admission_new_limit, settings.admission_limit, settings.retry_after_s),
+        AdmissionPlugin(
+            settings.admission_new_limit,
+            settings.admission_limit,
+            settings.retry_after_s,
+            settings.admission_standing_s,
+        ),
     ]
     if provider is not None:
         plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))

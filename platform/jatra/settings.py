@@ -74,7 +74,7 @@ class Settings:
         default=2, metadata=_doc("Retry-After (seconds) sent with a 503 when a dependency fails.")
     )
     admission_new_limit: int = field(
-        default=16,
+        default=8,
         metadata=_doc(
             "Requests in flight in one API process past which a request that starts a trip (log in, "
             "search) is refused with 503 + Retry-After; a seat map or a hold is refused halfway from "
@@ -83,11 +83,18 @@ class Settings:
         ),
     )
     admission_limit: int = field(
-        default=64,
+        default=32,
         metadata=_doc(
             "Requests in flight in one API process past which any request (a booking too) is refused "
             "with 503 + Retry-After; long polls are not counted. 0: no limit.",
             bounds=(0, 100_000),
+        ),
+    )
+    admission_standing_s: float = field(
+        default=0.1,
+        metadata=_doc(
+            "How long the count must stay at a trip's limit before new trips, seat maps and holds are "
+            "refused: a shorter burst is let through."
         ),
     )
     otlp_endpoint: str = field(

@@ -20,9 +20,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def gate(app: Litestar) -> Iterator[AdmissionGate]:
+def gate(app: Litestar, monkeypatch: pytest.MonkeyPatch) -> Iterator[AdmissionGate]:
     gate = app.plugins.get(AdmissionPlugin).gate
-    assert gate.limits == {"new": 16, "choosing": 40, "continuing": 64}  # the defaults
+    assert gate.limits == {"new": 8, "choosing": 20, "continuing": 32}  # the defaults
+    assert gate.standing_s == 0.1
+    monkeypatch.setattr(gate, "standing_s", 0.0)  # the count below has stayed there long enough
     yield gate
     assert gate.in_flight >= 0
 

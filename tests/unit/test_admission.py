@@ -47,7 +47,7 @@ class Busy:
         async def boom() -> str:
             raise RuntimeError("handler failed")
 
-        plugin = AdmissionPlugin(new_limit, limit, retry_after_s=3)
+        plugin = AdmissionPlugin(new_limit, limit, retry_after_s=3, standing_s=0)
         return Litestar([work, search, seats, wait, boom], plugins=[plugin]), plugin.gate
 
 
@@ -171,3 +171,35 @@ async def test_refusals_are_logged_once_per_interval_with_their_count(
     assert all(e["log_level"] == "warning" for e in events)
     busy.release.set()
     await held
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_is_let_through_a_standing_count_is_not() -> None:
+    clock = Clock()
+    gate = AdmissionGate(new_limit=2, limit=10, retry_after_s=1, standing_s=0.1, clock=clock)
+    gate.in_flight = 2  # at the new-trip limit (6 for choices)
+    assert not gate.refuses("new")  # first seen there: a burst, for now
+    clock.now += 0.06
+    assert not gate.refuses("new")
+    clock.now += 0.06
+    assert gate.refuses("new")  # there for 0.12 s: overload
+    assert not gate.refuses("choosing") and not gate.refuses("continuing")
+
+    gate.leave()  # under the limit again: the next time it is reached starts a new count
+    gate.in_flight += 1
+    assert not gate.refuses("new")
+    clock.now += 0.12
+    assert gate.refuses("new")
+
+    gate.in_flight = 10
+    assert gate.refuses("continuing")  # the overall limit is a hard cap, no grace
+    assert not gate.refuses("choosing")  # first seen over its limit now
+    clock.now += 0.12
+    assert gate.refuses("choosing")

@@ -12,6 +12,9 @@ nothing, by how far along its trip a request is (its handler's ``opt["admission"
 - ``continuing`` (the default: a booking, its ticket, a hold's changes): once ``JATRA_ADMISSION_LIMIT`` are;
 - ``exempt`` (long polls, which spend their time waiting, not working): never counted nor refused.
 
+New trips and choices are refused only once the count has stayed at their limit for
+``JATRA_ADMISSION_STANDING_S`` (0.1 s): a burst that drains sooner is let through.
+
 The gate runs after routing (it reads the handler's ``opt``) and inside the metrics, tracing and access
 log middleware, so a refusal is counted as the route's 503, traced and logged like any answer. Each
 refusal counts in ``jatra_http_requests_shed_total{phase}``; while refusing, the process logs
@@ -21,6 +24,7 @@ refusal counts in ``jatra_http_requests_shed_total{phase}``; while refusing, the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
@@ -47,6 +51,9 @@ CHOOSING: dict[str, Phase] = {OPT_KEY: "choosing"}
 EXEMPT: dict[str, Phase] = {OPT_KEY: "exempt"}
 #: while refusing, one log event per process at most this often
 LOG_EVERY_S = 10.0
+#: new trips and choices are refused only once the count has stayed at their limit this long: a burst
+#: that drains sooner is a queue doing its job (CoDel's good queue), a count that stays is overload
+STANDING_S = 0.1
 
 SHED = counter(c.ADMISSION_SHED)
 IN_FLIGHT = gauge(c.ADMISSION_IN_FLIGHT)
@@ -56,34 +63,63 @@ LIMIT = gauge(c.ADMISSION_LIMIT)
 class AdmissionGate(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, new_limit: int, limit: int, retry_after_s: int) -> None:
+    def __init__(
+        self,
+        new_limit: int,
+        limit: int,
+        retry_after_s: int,
+        standing_s: float = STANDING_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``new_limit`` / ``limit``: requests in flight past which new trips / all requests are refused
-        (0: never). One instance per app, shared by every route: the count is the process's."""
+        (0: never); new trips and choices only once the count has stayed there ``standing_s``. One
+        instance per app, shared by every route: the count is the process's."""
         new_limit = new_limit or limit
         choosing = (new_limit + limit) // 2 if new_limit and limit else new_limit or limit
         self.limits: dict[str, int] = {"new": new_limit, "choosing": choosing, "continuing": limit}
         self.retry_after = str(retry_after_s).encode()
+        self.standing_s = standing_s
         self.in_flight = 0
+        self._clock = clock
+        #: since when the count has been at or over each soft limit (None: under it)
+        self._over_since: dict[str, float | None] = {"new": None, "choosing": None}
         self._shed_unlogged = 0
         self._log_due = 0.0
         IN_FLIGHT.set_function(lambda: self.in_flight)
         for phase, value in self.limits.items():
             LIMIT.labels(phase).set(value)
 
+    def refuses(self, phase: Phase) -> bool:
+        limit = self.limits[phase]
+        if not limit or self.in_flight < limit:
+            return False
+        if phase == "continuing":
+            return True  # the hard cap
+        since = self._over_since[phase]
+        if since is None:  # reached by a request that raised the count past it: from now on
+            since = self._over_since[phase] = self._clock()
+        return self._clock() - since >= self.standing_s
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         phase: Phase = scope["route_handler"].opt.get(OPT_KEY, "continuing")
         if phase == "exempt":
             await next_app(scope, receive, send)
             return
-        limit = self.limits[phase]
-        if limit and self.in_flight >= limit:
-            await self._refuse(scope, send, phase, limit)
+        if self.refuses(phase):
+            await self._refuse(scope, send, phase, self.limits[phase])
             return
         self.in_flight += 1
         try:
             await next_app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.leave()
+
+    def leave(self) -> None:
+        """A request is done: one less in flight; under a soft limit again, its clock starts over."""
+        self.in_flight -= 1
+        for soft in ("new", "choosing"):
+            if self.in_flight < self.limits[soft]:
+                self._over_since[soft] = None
 
     async def _refuse(self, scope: Scope, send: Send, phase: Phase, limit: int) -> None:
         SHED.labels(phase).inc()
@@ -126,8 +162,10 @@ class AdmissionGate(ASGIMiddleware):
 class AdmissionPlugin(InitPlugin):
     """Adds the gate last, after the structlog plugin's access log: a refusal is logged like any answer."""
 
-    def __init__(self, new_limit: int, limit: int, retry_after_s: int) -> None:
-        self.gate = AdmissionGate(new_limit, limit, retry_after_s)
+    def __init__(
+        self, new_limit: int, limit: int, retry_after_s: int, standing_s: float = STANDING_S
+    ) -> None:
+        self.gate = AdmissionGate(new_limit, limit, retry_after_s, standing_s)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware.append(self.gate)
