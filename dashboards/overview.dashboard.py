@@ -2,7 +2,7 @@
 
 from jatra.observability import slo
 from jatra.observability.panels import dashboard, q, service_variable, stat, timeseries
-from jatra.observability.promql import ENV, quantile, rate, sum_by
+from jatra.observability.promql import ENV, quantile, rate, sel, sum_by
 from jatra.telemetry import catalogue as c
 
 SVC = 'service=~"$service"'
@@ -74,6 +74,23 @@ dashboard = dashboard(
                         sum_by(c.HTTP_IN_PROGRESS.name + "{" + ENV + "," + SVC + "}", "service"),
                         "{{service}}",
                     ),
+                ),
+                timeseries(
+                    "Requests refused by admission control, per second by phase",
+                    "503 + Retry-After from an API process at its limit of requests in flight: new trips "
+                    "(log in, search) first, then seat maps and holds, bookings last. Non-zero for long: "
+                    "more load than capacity (runbook AdmissionShedding).",
+                    "reqps",
+                    q(sum_by(rate(c.ADMISSION_SHED, ENV), "phase"), "{{phase}}"),
+                    stacked=True,
+                ),
+                timeseries(
+                    "In flight against the admission limits, per API process",
+                    "Requests each API process is working on (long polls not counted), and the counts "
+                    "past which it refuses new trips, seat maps and holds, and everything.",
+                    "short",
+                    q(f"max by (process) ({sel(c.ADMISSION_IN_FLIGHT, ENV)})", "{{process}}"),
+                    q(f"max by (phase) ({sel(c.ADMISSION_LIMIT, ENV)})", "limit {{phase}}"),
                 ),
             ],
         ),
