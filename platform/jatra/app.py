@@ -6,6 +6,8 @@ resources it needs. ``jatra serve all`` mounts every one in one process; ``jatra
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -84,12 +86,29 @@ def create_app(
         else frozenset().union(*(SERVICES[n].needs for n in names))
     )
 
+    admission = AdmissionPlugin(
+        settings.admission_new_limit,
+        settings.admission_limit,
+        settings.retry_after_s,
+        settings.admission_standing_s,
+        settings.admission_payment_delay_s,
+    )
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings, process, needs) as resources, watched(resources):
             app.state.resources = resources
             BUILD_INFO.labels(__version__, settings.environment).set(1)
-            yield
+            backlog = None
+            if settings.admission_payment_delay_s and "db" in needs:
+                backlog = asyncio.create_task(admission.backlog.watch(resources.db()))
+            try:
+                yield
+            finally:
+                if backlog is not None:
+                    backlog.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await backlog
 
     async def before_request(request: Request[Any, Any, Any]) -> Response[None] | None:
         # async on purpose: Litestar runs a sync hook in a worker thread, a thread hop on every request
@@ -103,12 +122,7 @@ def create_app(
         StructlogPlugin(request_logging_config(settings, process)),
         StrictStructSchemaPlugin(),
         # after the structlog plugin, whose access log must see the gate's refusals
-        AdmissionPlugin(
-            settings.admission_new_limit,
-            settings.admission_limit,
-            settings.retry_after_s,
-            settings.admission_standing_s,
-        ),
+        admission,
     ]
     if provider is not None:
         plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))

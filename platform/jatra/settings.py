@@ -90,6 +90,14 @@ class Settings:
             bounds=(0, 100_000),
         ),
     )
+    admission_payment_delay_s: float = field(
+        default=0.0,
+        metadata=_doc(
+            "New trips are refused while the oldest booking waiting for the payment worker is older than "
+            "this (seconds; each API process reads it once a second). 0 (the default, for a stack whose "
+            "payment worker may not run): the payments' backlog is not watched. Production sets 30."
+        ),
+    )
     admission_standing_s: float = field(
         default=0.1,
         metadata=_doc(

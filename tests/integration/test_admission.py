@@ -1,8 +1,11 @@
 """Admission control in the real app: a busy process refuses a search with a 503 the route's metrics,
-trace and access log all see, and still serves a booking's long poll and the health probes."""
+trace and access log all see, and still serves a booking's long poll and the health probes; new trips wait
+while the oldest booking waits too long for its payment."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 
@@ -11,10 +14,19 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from sqlalchemy import func, update
 
+from jatra.app import create_app
+from jatra.db.bookings import Booking
 from jatra.infra.admission import AdmissionGate, AdmissionPlugin
+from jatra.infra.backlog import PaymentBacklog
+from jatra.infra.db import create_engine, session_factory
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.fixtures.accounts import Passenger
 from tests.fixtures.app import EcsLines
-from tests.integration.helpers import a_journey, sample, travel_day
+from tests.integration.helpers import a_journey, eventually, sample, travel_day
+from tests.integration.payflow import book
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +103,56 @@ async def test_a_long_poll_is_served_however_busy_the_process(
         gate.in_flight -= gate.limits["continuing"]
     assert unknown.status_code == 401  # past the gate, to the handler's own answer (no token here)
     assert listing.status_code == 503 and listing.json()["type"] == "https://jatra.dev/problems/overloaded"
+
+
+async def test_new_trips_wait_while_the_oldest_booking_waits_for_payment(
+    client: AsyncTestClient[Litestar],
+    gate: AdmissionGate,
+    passenger: Passenger,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    booked = await book(client, passenger)  # PAYMENT_PENDING: no payment worker runs beside this app
+    engine = create_engine(settings, admin=True)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session:  # as if it had waited two minutes
+            await session.execute(
+                update(Booking)
+                .where(Booking.id == uuid.UUID(booked["booking_id"]))
+                .values(updated_at=func.now() - dt.timedelta(seconds=120))
+            )
+            await session.commit()
+        assert await gate.backlog.read(sessions) >= 120  # the oldest waiting (this one, or older)
+        monkeypatch.setattr(gate, "payment_delay_s", 30.0)
+        search = await client.get(
+            "/api/v1/journeys", params={"from": "DA", "to": "SYT", "date": travel_day(5).isoformat()}
+        )
+        assert search.status_code == 503 and "payments are running behind" in search.json()["detail"]
+        assert (
+            await client.get(f"/api/v1/bookings/{booked['booking_id']}", headers=passenger.headers)
+        ).is_success
+
+        async with sessions() as session:  # back to its real age, for the tests after this one
+            await session.execute(
+                update(Booking)
+                .where(Booking.id == uuid.UUID(booked["booking_id"]))
+                .values(updated_at=func.now())
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_an_app_watching_the_backlog_reads_it_every_second(stack: Stack, settings: Settings) -> None:
+    watching = dataclasses.replace(settings, admission_payment_delay_s=30.0, database_via_pgbouncer=False)
+    app = create_app(["catalog"], watching)
+    backlog = app.plugins.get(AdmissionPlugin).backlog
+    async with AsyncTestClient(app=app) as client:
+        await eventually(lambda: _read(backlog), within_s=5, what="the backlog read by the app's lifespan")
+        metrics = (await client.get("/metrics")).text
+        assert sample(metrics, "jatra_http_admission_payment_delay_seconds") == backlog.delay_s
+
+
+async def _read(backlog: PaymentBacklog) -> bool:
+    return backlog._read_at > 0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from jatra.infra.admission import CHOOSING, EXEMPT, NEW, AdmissionGate, AdmissionPlugin
+from jatra.infra.backlog import STALE_S, PaymentBacklog
 
 
 class Busy:
@@ -51,8 +53,9 @@ class Busy:
         return Litestar([work, search, seats, wait, boom], plugins=[plugin]), plugin.gate
 
 
-def shed(phase: str) -> float:
-    return REGISTRY.get_sample_value("jatra_http_requests_shed_total", {"phase": phase}) or 0.0
+def shed(phase: str, reason: str = "in_flight") -> float:
+    labels = {"phase": phase, "reason": reason}
+    return REGISTRY.get_sample_value("jatra_http_requests_shed_total", labels) or 0.0
 
 
 async def until(check: Callable[[], bool]) -> None:
@@ -164,9 +167,9 @@ async def test_refusals_are_logged_once_per_interval_with_their_count(
         gate._log_due = 0.0  # the interval has passed
         assert (await http.get("/search")).status_code == 503
     events = [e for e in logs if e["event"] == "http.admission.shedding"]
-    assert [(e["refused"], e["phase"], e["limit"], e["in_flight"]) for e in events] == [
-        (1, "new", 1, 1),
-        (4, "new", 1, 1),
+    assert [(e["refused"], e["phase"], e["reason"], e["limit"], e["in_flight"]) for e in events] == [
+        (1, "new", "in_flight", 1, 1),
+        (4, "new", "in_flight", 1, 1),
     ]
     assert all(e["log_level"] == "warning" for e in events)
     busy.release.set()
@@ -203,3 +206,31 @@ def test_a_burst_is_let_through_a_standing_count_is_not() -> None:
     assert not gate.refuses("choosing")  # first seen over its limit now
     clock.now += 0.12
     assert gate.refuses("choosing")
+
+
+def test_new_trips_wait_while_payments_run_behind_the_rest_go_on() -> None:
+    backlog = PaymentBacklog()
+    gate = AdmissionGate(new_limit=8, limit=32, retry_after_s=1, backlog=backlog, payment_delay_s=10)
+    assert gate.refuses("new") is None  # nothing read yet: no backlog
+    backlog._delay_s, backlog._read_at = 12.0, time.monotonic()
+    assert gate.refuses("new") == "payment_backlog"
+    assert gate.refuses("choosing") is None and gate.refuses("continuing") is None  # trips under way go on
+    backlog._delay_s = 9.0
+    assert gate.refuses("new") is None
+    backlog._delay_s, backlog._read_at = 12.0, time.monotonic() - STALE_S  # a reading that stopped coming
+    assert backlog.delay_s == 0.0 and gate.refuses("new") is None
+    off = AdmissionGate(new_limit=8, limit=32, retry_after_s=1, backlog=backlog, payment_delay_s=0)
+    backlog._read_at = time.monotonic()
+    assert off.refuses("new") is None  # not watched
+
+
+async def test_a_trip_refused_for_the_backlog_says_why(busy: Busy) -> None:
+    app, gate = busy.app(new_limit=8, limit=32)
+    gate.payment_delay_s = 10
+    gate.backlog._delay_s, gate.backlog._read_at = 42.4, time.monotonic()
+    before = shed("new", "payment_backlog")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://jatra") as http:
+        body = assert_overloaded(await http.get("/search"), "/search")
+        assert (await http.get("/seats")).status_code == 200
+    assert "payments are running behind (the oldest booking has waited 42 s)" in body["detail"]
+    assert shed("new", "payment_backlog") == before + 1

@@ -13,11 +13,13 @@ nothing, by how far along its trip a request is (its handler's ``opt["admission"
 - ``exempt`` (long polls, which spend their time waiting, not working): never counted nor refused.
 
 New trips and choices are refused only once the count has stayed at their limit for
-``JATRA_ADMISSION_STANDING_S`` (0.1 s): a burst that drains sooner is let through.
+``JATRA_ADMISSION_STANDING_S`` (0.1 s): a burst that drains sooner is let through. New trips are also
+refused while payments run behind (``jatra.infra.backlog``: the oldest booking waiting for the payment
+worker is older than ``JATRA_ADMISSION_PAYMENT_DELAY_S``).
 
 The gate runs after routing (it reads the handler's ``opt``) and inside the metrics, tracing and access
 log middleware, so a refusal is counted as the route's 503, traced and logged like any answer. Each
-refusal counts in ``jatra_http_requests_shed_total{phase}``; while refusing, the process logs
+refusal counts in ``jatra_http_requests_shed_total{phase,reason}``; while refusing, the process logs
 ``http.admission.shedding`` at most once per ``LOG_EVERY_S`` with the count since the last one.
 """
 
@@ -37,6 +39,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry import trace
 
 from jatra.errors import PROBLEM_BASE, PROBLEM_JSON
+from jatra.infra.backlog import PaymentBacklog
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 from jatra.telemetry.tracing import name_span_by_route
@@ -44,6 +47,7 @@ from jatra.telemetry.tracing import name_span_by_route
 log = structlog.get_logger("jatra.admission")
 
 Phase = Literal["new", "choosing", "continuing", "exempt"]
+Reason = Literal["in_flight", "payment_backlog"]
 #: the key in a route handler's ``opt`` that names its phase (absent: "continuing")
 OPT_KEY = "admission"
 NEW: dict[str, Phase] = {OPT_KEY: "new"}
@@ -70,6 +74,8 @@ class AdmissionGate(ASGIMiddleware):
         retry_after_s: int,
         standing_s: float = STANDING_S,
         clock: Callable[[], float] = time.monotonic,
+        backlog: PaymentBacklog | None = None,
+        payment_delay_s: float = 0.0,
     ) -> None:
         """``new_limit`` / ``limit``: requests in flight past which new trips / all requests are refused
         (0: never); new trips and choices only once the count has stayed there ``standing_s``. One
@@ -79,6 +85,8 @@ class AdmissionGate(ASGIMiddleware):
         self.limits: dict[str, int] = {"new": new_limit, "choosing": choosing, "continuing": limit}
         self.retry_after = str(retry_after_s).encode()
         self.standing_s = standing_s
+        self.backlog = backlog or PaymentBacklog()
+        self.payment_delay_s = payment_delay_s
         self.in_flight = 0
         self._clock = clock
         #: since when the count has been at or over each soft limit (None: under it)
@@ -89,24 +97,27 @@ class AdmissionGate(ASGIMiddleware):
         for phase, value in self.limits.items():
             LIMIT.labels(phase).set(value)
 
-    def refuses(self, phase: Phase) -> bool:
+    def refuses(self, phase: Phase) -> Reason | None:
+        """Why a request of ``phase`` would be refused now, or None if it is let in."""
+        if phase == "new" and self.payment_delay_s and self.backlog.delay_s > self.payment_delay_s:
+            return "payment_backlog"
         limit = self.limits[phase]
         if not limit or self.in_flight < limit:
-            return False
+            return None
         if phase == "continuing":
-            return True  # the hard cap
+            return "in_flight"  # the hard cap
         since = self._over_since[phase]
         if since is None:  # reached by a request that raised the count past it: from now on
             since = self._over_since[phase] = self._clock()
-        return self._clock() - since >= self.standing_s
+        return "in_flight" if self._clock() - since >= self.standing_s else None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         phase: Phase = scope["route_handler"].opt.get(OPT_KEY, "continuing")
         if phase == "exempt":
             await next_app(scope, receive, send)
             return
-        if self.refuses(phase):
-            await self._refuse(scope, send, phase, self.limits[phase])
+        if reason := self.refuses(phase):
+            await self._refuse(scope, send, phase, reason)
             return
         self.in_flight += 1
         try:
@@ -121,32 +132,43 @@ class AdmissionGate(ASGIMiddleware):
             if self.in_flight < self.limits[soft]:
                 self._over_since[soft] = None
 
-    async def _refuse(self, scope: Scope, send: Send, phase: Phase, limit: int) -> None:
-        SHED.labels(phase).inc()
+    async def _refuse(self, scope: Scope, send: Send, phase: Phase, reason: Reason) -> None:
+        SHED.labels(phase, reason).inc()
         span = trace.get_current_span()
         if span.is_recording():
             name_span_by_route(scope)  # the app's before_request hook, which does it otherwise, never runs
             span.set_attribute("jatra.admission.refused", phase)
+            span.set_attribute("jatra.admission.reason", reason)
         self._shed_unlogged += 1
         now = time.monotonic()
         if now >= self._log_due:
             log.warning(
                 "http.admission.shedding",
                 phase=phase,
+                reason=reason,
                 refused=self._shed_unlogged,
                 in_flight=self.in_flight,
-                limit=limit,
+                limit=self.limits[phase],
+                payment_delay_s=round(self.backlog.delay_s, 1),
             )
             self._shed_unlogged = 0
             self._log_due = now + LOG_EVERY_S
-        what = {"new": "new trips", "choosing": "new holds"}.get(phase, "requests")
+        if reason == "payment_backlog":
+            detail = (
+                f"payments are running behind (the oldest booking has waited {self.backlog.delay_s:.0f} s); "
+                "new trips are refused for now"
+            )
+        else:
+            what = {"new": "new trips", "choosing": "new holds"}.get(phase, "requests")
+            detail = (
+                f"this server is busy ({self.limits[phase]} requests in flight) and refuses {what} for now"
+            )
         body = msgspec.json.encode(
             {
                 "type": PROBLEM_BASE + "overloaded",
                 "title": "Service overloaded",
                 "status": 503,
-                "detail": f"this server is busy ({limit} requests in flight) and refuses {what} for now; "
-                f"retry after {self.retry_after.decode()} s",
+                "detail": f"{detail}; retry after {self.retry_after.decode()} s",
                 "instance": scope["path"],
             }
         )
@@ -160,12 +182,21 @@ class AdmissionGate(ASGIMiddleware):
 
 
 class AdmissionPlugin(InitPlugin):
-    """Adds the gate last, after the structlog plugin's access log: a refusal is logged like any answer."""
+    """Adds the gate last, after the structlog plugin's access log: a refusal is logged like any answer.
+    The app's lifespan runs ``backlog.watch`` when ``payment_delay_s`` is set."""
 
     def __init__(
-        self, new_limit: int, limit: int, retry_after_s: int, standing_s: float = STANDING_S
+        self,
+        new_limit: int,
+        limit: int,
+        retry_after_s: int,
+        standing_s: float = STANDING_S,
+        payment_delay_s: float = 0.0,
     ) -> None:
-        self.gate = AdmissionGate(new_limit, limit, retry_after_s, standing_s)
+        self.backlog = PaymentBacklog()
+        self.gate = AdmissionGate(
+            new_limit, limit, retry_after_s, standing_s, backlog=self.backlog, payment_delay_s=payment_delay_s
+        )
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware.append(self.gate)

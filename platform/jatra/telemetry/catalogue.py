@@ -105,10 +105,17 @@ ADMISSION_PHASES = ("new", "choosing", "continuing")
 ADMISSION_SHED = _spec(
     "jatra_http_requests_shed_total",
     "counter",
-    "Requests refused with 503 + Retry-After because this process had too many in flight, by phase of the "
-    "trip: new (log in, search), choosing (seat map, hold) or continuing (booking, ticket, the rest).",
-    ("phase",),
-    known=(ADMISSION_PHASES,),
+    "Requests refused with 503 + Retry-After by admission control, by phase of the trip (new: log in, "
+    "search; choosing: seat map, hold; continuing: booking, ticket, the rest) and reason (in_flight: this "
+    "process had too many requests in flight; payment_backlog: payments are running behind).",
+    ("phase", "reason"),
+    known=(ADMISSION_PHASES, ("in_flight", "payment_backlog")),
+)
+ADMISSION_PAYMENT_DELAY = _spec(
+    "jatra_http_admission_payment_delay_seconds",
+    "gauge",
+    "Age of the oldest booking waiting for the payment worker, as this API process last read it (once a "
+    "second); new trips are refused while it is over JATRA_ADMISSION_PAYMENT_DELAY_S.",
 )
 ADMISSION_IN_FLIGHT = _spec(
     "jatra_http_admission_in_flight",
