@@ -81,7 +81,7 @@ dashboard = dashboard(
                     "(log in, search) first, then seat maps and holds, bookings last. Non-zero for long: "
                     "more load than capacity (runbook AdmissionShedding).",
                     "reqps",
-                    q(sum_by(rate(c.ADMISSION_SHED, ENV), "phase"), "{{phase}}"),
+                    q(sum_by(rate(c.ADMISSION_SHED, ENV), "phase", "reason"), "{{phase}} ({{reason}})"),
                     stacked=True,
                 ),
                 timeseries(
@@ -91,6 +91,14 @@ dashboard = dashboard(
                     "short",
                     q(f"max by (process) ({sel(c.ADMISSION_IN_FLIGHT, ENV)})", "{{process}}"),
                     q(f"max by (phase) ({sel(c.ADMISSION_LIMIT, ENV)})", "limit {{phase}}"),
+                ),
+                timeseries(
+                    "Oldest booking waiting for the payment worker, as the API reads it",
+                    "Seconds the oldest PAYMENT_PENDING booking has waited, read once a second by each API "
+                    "process that watches it (JATRA_ADMISSION_PAYMENT_DELAY_S set): past that setting, new "
+                    "trips are refused (reason payment_backlog) until the payment worker catches up.",
+                    "s",
+                    q(f"max by (process) ({sel(c.ADMISSION_PAYMENT_DELAY, ENV)})", "{{process}}"),
                 ),
             ],
         ),
