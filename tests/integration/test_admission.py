@@ -92,17 +92,19 @@ async def test_a_busy_process_refuses_a_search_and_says_so_everywhere(
     assert any(line["message"] == "http.admission.shedding" for line in ecs_logs.lines)
 
 
-async def test_a_long_poll_is_served_however_busy_the_process(
+async def test_long_polls_and_probes_are_served_however_busy_the_process(
     client: AsyncTestClient[Litestar], gate: AdmissionGate
 ) -> None:
     gate.in_flight += gate.limits["continuing"]
     try:
         unknown = await client.get(f"/api/v1/bookings/{uuid.uuid4()}", params={"wait": 1})
         listing = await client.get("/api/v1/bookings")
+        probes = [(await client.get(path)).status_code for path in ("/health", "/metrics")]
     finally:
         gate.in_flight -= gate.limits["continuing"]
     assert unknown.status_code == 401  # past the gate, to the handler's own answer (no token here)
     assert listing.status_code == 503 and listing.json()["type"] == "https://jatra.dev/problems/overloaded"
+    assert probes == [200, 200]  # a busy pod must not look dead to its kubelet, nor go blind
 
 
 async def test_new_trips_wait_while_the_oldest_booking_waits_for_payment(

@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, Response, Router, get
 from sqlalchemy import text
 
+from jatra.infra.admission import EXEMPT
 from jatra.infra.resources import Resources
 from jatra.telemetry.metrics import DEPENDENCY_CHECK_DURATION, DEPENDENCY_UP
 
@@ -96,4 +97,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(body, status_code=200 if ok else 503, headers=headers)
 
 
-health_router = Router(path="/", route_handlers=[health, ready], opt={"service": "platform"}, tags=["health"])
+#: probes are never refused by admission control: a busy pod must not look dead to its kubelet
+health_router = Router(
+    path="/", route_handlers=[health, ready], opt={"service": "platform", **EXEMPT}, tags=["health"]
+)

@@ -109,7 +109,8 @@ class MetricsController(PrometheusController):
 
     path = "/metrics"
     include_in_schema = False
-    opt = {"service": "platform"}  # noqa: RUF012 - Litestar reads it as a class attribute
+    # a class attribute Litestar reads; scrapes are never refused by admission control (jatra.infra.admission)
+    opt = {"service": "platform", "admission": "exempt"}  # noqa: RUF012
 
     @get(sync_to_thread=False)
     def get(self, request: Request[Any, Any, Any]) -> Response[bytes]:
