@@ -30,6 +30,7 @@ class TransportError(Exception):
 class Answer:
     status_code: int
     content: bytes
+    retry_after_s: float | None = None  # the Retry-After header, in seconds, when the answer has one
 
     def json(self) -> Any:
         return _decode(self.content)
@@ -68,7 +69,9 @@ class Client:
             async with self._open().request(
                 method, self.base_url + path, data=data, params=query, headers=sent
             ) as response:
-                return Answer(response.status, await response.read())
+                retry_after = response.headers.get("Retry-After", "")
+                wait = float(retry_after) if retry_after.isdigit() else None
+                return Answer(response.status, await response.read(), wait)
         except TimeoutError as exc:
             raise TransportError("timeout") from exc
         except (aiohttp.ClientError, OSError) as exc:

@@ -9,13 +9,14 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jatra.infra.channels import MailboxChannel
 from jatra.rush import invariants
 from jatra.rush.cpu import CpuMeter
-from jatra.rush.http import Client, TransportError
+from jatra.rush.http import Answer, Client, TransportError
 from jatra.rush.options import Options
 from jatra.rush.passenger import Account, trip
 from jatra.rush.record import Recorder
@@ -36,15 +37,30 @@ def _clients(opts: Options) -> list[Client]:
     return [Client(opts.base_url, local_address=f"127.0.1.{i + 1}") for i in range(opts.source_ips)]
 
 
+#: a login the API answers 503 + Retry-After is tried again after that long, as the app does, this often
+LOGIN_ATTEMPTS = 20
+
+
+async def _patiently(call: Callable[[], Awaitable[Answer]]) -> Answer:
+    """``call()`` until it is not a 503 with Retry-After (admission control refusing new trips while the
+    API is busy, as a burst of logins makes it), or the attempts are spent."""
+    for _ in range(LOGIN_ATTEMPTS - 1):
+        answer = await call()
+        if answer.status_code != 503 or answer.retry_after_s is None:
+            return answer
+        await asyncio.sleep(answer.retry_after_s * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
+    return await call()
+
+
 async def _login(http: Client, mailbox: MailboxChannel) -> Account | None:
     """One passenger through the OTP flow; None if the API refused or could not be reached (the report
     shows how many logged in)."""
     phone = f"+8801{secrets.choice('3456789')}{secrets.randbelow(10**8):08d}"
     try:
-        if (await http.post("/auth/otp", json={"phone": phone})).status_code != 202:
+        if (await _patiently(lambda: http.post("/auth/otp", json={"phone": phone}))).status_code != 202:
             return None
         code = mailbox.read(phone)[-1]["body"].split("code is ")[1][:6]
-        response = await http.post("/auth/token", json={"phone": phone, "otp": code})
+        response = await _patiently(lambda: http.post("/auth/token", json={"phone": phone, "otp": code}))
     except TransportError:
         return None
     if response.status_code != 200:
