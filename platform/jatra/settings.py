@@ -95,7 +95,7 @@ class Settings:
         metadata=_doc(
             "New trips are refused while the oldest booking waiting for the payment worker is older than "
             "this (seconds; each API process reads it once a second). 0 (the default, for a stack whose "
-            "payment worker may not run): the payments' backlog is not watched. Production sets 30."
+            "payment worker may not run): the payments' backlog is not watched. The chart sets 60."
         ),
     )
     admission_standing_s: float = field(
