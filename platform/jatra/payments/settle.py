@@ -43,9 +43,12 @@ def _event(booking: Booking) -> dict[str, object]:
             "reason": booking.reason, "user_id": str(booking.user_id)}  # fmt: skip
 
 
-async def _open(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
-    """The booking locked and in PAYMENT_PROCESSING, or None (transaction ended) if unknown or final."""
-    booking = await locked(session, booking_id)
+async def _open(
+    session: AsyncSession, booking_id: uuid.UUID, booking: Booking | None = None
+) -> Booking | None:
+    """The booking locked and in PAYMENT_PROCESSING, or None (transaction ended) if unknown or final.
+    ``booking``: the row as this transaction already locked it (not read again)."""
+    booking = booking or await locked(session, booking_id)
     if booking is None or BookingStatus(booking.status) in FINAL:
         await session.commit()
         return None
@@ -70,7 +73,7 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
         await session.commit()
         log.warning("payment.captured_after_end", booking_id=str(booking_id), status=current.status)
         return False
-    booking = await _open(session, booking_id)
+    booking = await _open(session, booking_id, current)
     if booking is None:
         return True
     segment = Segment(booking.from_seq, booking.to_seq)
