@@ -107,7 +107,7 @@ class AdmissionGate(ASGIMiddleware):
         if phase == "continuing":
             return "in_flight"  # the hard cap
         since = self._over_since[phase]
-        if since is None:  # reached by a request that raised the count past it: from now on
+        if since is None:  # first seen at or over it: it has stood there since now
             since = self._over_since[phase] = self._clock()
         return "in_flight" if self._clock() - since >= self.standing_s else None
 
