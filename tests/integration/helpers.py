@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -25,6 +26,17 @@ def sample(metrics_text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+async def patiently(call: Callable[[], Awaitable[Any]], attempts: int = 30) -> Any:
+    """``call()`` again after the Retry-After of each admission-control refusal (503 ``.../overloaded``),
+    as the app does; any other answer is returned. For helpers that tests call in bursts."""
+    for _ in range(attempts - 1):
+        response = await call()
+        if response.status_code != 503 or b"/problems/overloaded" not in response.content:
+            return response
+        await asyncio.sleep(float(response.headers["retry-after"]) * random.uniform(0.5, 1.5))
+    return await call()
+
+
 async def a_journey(
     client: Any,
     origin: str = "DA",
@@ -36,7 +48,7 @@ async def a_journey(
 
     async def ids(a: str, b: str) -> set[int]:
         params = {"from": a, "to": b, "date": travel_day(days_ahead).isoformat()}
-        journeys = (await client.get("/api/v1/journeys", params=params)).json()["journeys"]
+        journeys = (await patiently(lambda: client.get("/api/v1/journeys", params=params))).json()["journeys"]
         return {j["journey_id"] for j in journeys}
 
     found = await ids(origin, destination)
@@ -49,7 +61,8 @@ async def a_journey(
 async def free_seats(client: Any, journey_id: int, origin: str, destination: str, n: int) -> list[int]:
     """n random seats free on the segment right now (tests share one database across runs)."""
     params = {"from": origin, "to": destination}
-    seats = (await client.get(f"/api/v1/journeys/{journey_id}/seats", params=params)).json()["seats"]
+    path = f"/api/v1/journeys/{journey_id}/seats"
+    seats = (await patiently(lambda: client.get(path, params=params))).json()["seats"]
     free = [s["seat_id"] for s in seats if s["status"] == "free"]
     return random.sample(free, n)
 
@@ -61,3 +74,29 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float, what
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within_s}s: {what}")
         await asyncio.sleep(0.05)
+
+
+class Patient(httpx.AsyncBaseTransport):
+    """A client transport that waits out admission control's refusals (503 ``.../overloaded`` with
+    Retry-After) and asks again, as the app does; any other answer, a dependency's 503 too, is returned.
+    For tests that send bursts through the real API processes to test something else."""
+
+    def __init__(self, attempts: int = 30, limits: httpx.Limits | None = None) -> None:
+        self.inner = httpx.AsyncHTTPTransport(limits=limits or httpx.Limits(max_connections=100))
+        self.attempts = attempts
+        self.refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(self.attempts - 1):
+            response = await self.inner.handle_async_request(request)
+            if response.status_code != 503 or "retry-after" not in response.headers:
+                return response
+            body = await response.aread()
+            if b"/problems/overloaded" not in body:
+                return response
+            self.refused += 1
+            await asyncio.sleep(float(response.headers["retry-after"]) * random.uniform(0.5, 1.5))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -16,7 +16,7 @@ from jatra.db.bookings import ProviderCharge
 from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger
-from tests.integration.helpers import a_journey, free_seats
+from tests.integration.helpers import a_journey, free_seats, patiently
 
 FINAL = {"CONFIRMED", "PAYMENT_FAILED", "EXPIRED"}
 RIDER = {"name": "Karim", "age": 40, "gender": "male"}
@@ -35,7 +35,7 @@ async def hold_for(
     for _ in range(5):  # passengers booking at once may pick the same free seat: the loser picks again
         chosen = await free_seats(client, journey, origin, destination, seats)
         body = {"journey_id": journey, "from": origin, "to": destination, "seats": chosen}
-        response = await client.post("/api/v1/holds", json=body, headers=who.headers)
+        response = await patiently(lambda b=body: client.post("/api/v1/holds", json=b, headers=who.headers))
         if response.status_code != 409:
             break
     assert response.status_code == 201, response.text
@@ -48,7 +48,7 @@ async def book(client: Any, who: Passenger, seats: int = 1, key: str | None = No
     hold = await hold_for(client, who, seats=seats)
     body = {"hold_id": hold["hold_id"], "passengers": [RIDER] * seats, "payment_method": "bkash"}
     headers = {**who.headers, "Idempotency-Key": key or str(uuid.uuid4())}
-    response = await client.post("/api/v1/bookings", json=body, headers=headers)
+    response = await patiently(lambda: client.post("/api/v1/bookings", json=body, headers=headers))
     assert response.status_code == 202, response.text
     booked: dict[str, Any] = response.json()
     booked["journey_id"], booked["seats"] = hold["journey_id"], hold["seat_ids"]

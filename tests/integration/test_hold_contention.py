@@ -18,7 +18,7 @@ from jatra.inventory.holds import Acquired, Conflicted, Ended, HoldStore, Limite
 from jatra.inventory.segments import Segment
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
-from tests.fixtures.accounts import MakePassengers
+from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.integration.helpers import a_journey, free_seats
 from tests.integration.history import History
 
@@ -120,18 +120,30 @@ async def test_scripts_reload_after_a_script_flush(any_redis: AnyRedis) -> None:
 async def test_a_thousand_passengers_one_seat_over_http(
     jatra_processes_running: Stack, settings: Settings, make_passengers: MakePassengers
 ) -> None:
-    """Through the real API process: exactly one 201 and 999 clean 409 problem documents."""
+    """Through the real API processes: exactly one 201 and 999 clean 409 problem documents. The burst is
+    far past admission control's limits, so passengers are also told to come back (503 + Retry-After, a
+    clean problem too) and do, as the app does."""
     passengers = await make_passengers(1000)
     limits = httpx.Limits(max_connections=200)
+    refused: list[httpx.Response] = []
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=60, limits=limits
     ) as http:
         journey = await a_journey(http, "DA", "CGP", days_ahead=3)
         [seat] = await free_seats(http, journey, "DA", "CGP", 1)
         body = {"journey_id": journey, "from": "DA", "to": "CGP", "seats": [seat]}
-        responses = await asyncio.gather(
-            *(http.post("/api/v1/holds", json=body, headers=p.headers) for p in passengers)
-        )
+
+        async def hold(p: Passenger) -> httpx.Response:
+            for _ in range(30):
+                response = await http.post("/api/v1/holds", json=body, headers=p.headers)
+                if response.status_code != 503:
+                    return response
+                refused.append(response)
+                await asyncio.sleep(float(response.headers["retry-after"]) * random.uniform(0.5, 1.5))
+            return response
+
+        responses = await asyncio.gather(*(hold(p) for p in passengers))
+    assert all(r.json()["type"].endswith("/overloaded") and r.headers["retry-after"] for r in refused)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 409: 999}
     conflicts = [r for r in responses if r.status_code == 409]
