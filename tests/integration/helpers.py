@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -74,29 +73,3 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float, what
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within_s}s: {what}")
         await asyncio.sleep(0.05)
-
-
-class Patient(httpx.AsyncBaseTransport):
-    """A client transport that waits out admission control's refusals (503 ``.../overloaded`` with
-    Retry-After) and asks again, as the app does; any other answer, a dependency's 503 too, is returned.
-    For tests that send bursts through the real API processes to test something else."""
-
-    def __init__(self, attempts: int = 30, limits: httpx.Limits | None = None) -> None:
-        self.inner = httpx.AsyncHTTPTransport(limits=limits or httpx.Limits(max_connections=100))
-        self.attempts = attempts
-        self.refused = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        for _ in range(self.attempts - 1):
-            response = await self.inner.handle_async_request(request)
-            if response.status_code != 503 or "retry-after" not in response.headers:
-                return response
-            body = await response.aread()
-            if b"/problems/overloaded" not in body:
-                return response
-            self.refused += 1
-            await asyncio.sleep(float(response.headers["retry-after"]) * random.uniform(0.5, 1.5))
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

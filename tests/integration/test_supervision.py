@@ -26,7 +26,7 @@ from jatra.stack.stores import RabbitMQ
 from jatra.stack.supervisor import restarts
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.provider import set_faults
-from tests.integration.helpers import Patient, eventually, sample
+from tests.integration.helpers import eventually, sample
 from tests.integration.payflow import book, charges_for, final_state
 
 pytestmark = pytest.mark.integration
@@ -145,8 +145,8 @@ async def test_a_released_backlog_does_not_starve_the_api(
     await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
     riders = await make_passengers(60)
     base = f"http://127.0.0.1:{settings.ports.api}"
-    # 60 passengers booking at once is past admission control's limits: they come back when told to
-    async with httpx.AsyncClient(base_url=base, timeout=30, transport=Patient()) as http:
+    # 60 passengers booking at once is past admission control's limits: `book` comes back when told to
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         stack.down(["rabbitmq"])
         try:
             backlog = await asyncio.gather(*(book(http, who, key=str(uuid.uuid4())) for who in riders))
