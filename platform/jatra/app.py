@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from jatra import __version__
 from jatra.errors import exception_handlers
-from jatra.infra.admission import AdmissionPlugin
+from jatra.infra.admission import AdmissionGate, AdmissionPlugin
 from jatra.infra.health import health_router, watched
 from jatra.infra.openapi import StrictStructSchemaPlugin
 from jatra.infra.options import options_response
@@ -86,12 +86,12 @@ def create_app(
         else frozenset().union(*(SERVICES[n].needs for n in names))
     )
 
-    admission = AdmissionPlugin(
+    admission = AdmissionGate(
         settings.admission_new_limit,
         settings.admission_limit,
         settings.retry_after_s,
         settings.admission_standing_s,
-        settings.admission_payment_delay_s,
+        payment_delay_s=settings.admission_payment_delay_s,
     )
 
     @asynccontextmanager
@@ -100,7 +100,7 @@ def create_app(
             app.state.resources = resources
             BUILD_INFO.labels(__version__, settings.environment).set(1)
             backlog = None
-            if settings.admission_payment_delay_s and "db" in needs:
+            if admission.payment_delay_s and "db" in needs:
                 backlog = asyncio.create_task(admission.backlog.watch(resources.db()))
             try:
                 yield
@@ -122,7 +122,7 @@ def create_app(
         StructlogPlugin(request_logging_config(settings, process)),
         StrictStructSchemaPlugin(),
         # after the structlog plugin, whose access log must see the gate's refusals
-        admission,
+        AdmissionPlugin(admission),
     ]
     if provider is not None:
         plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))

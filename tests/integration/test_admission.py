@@ -149,7 +149,7 @@ async def test_new_trips_wait_while_the_oldest_booking_waits_for_payment(
 async def test_an_app_watching_the_backlog_reads_it_every_second(stack: Stack, settings: Settings) -> None:
     watching = dataclasses.replace(settings, admission_payment_delay_s=30.0, database_via_pgbouncer=False)
     app = create_app(["catalog"], watching)
-    backlog = app.plugins.get(AdmissionPlugin).backlog
+    backlog = app.plugins.get(AdmissionPlugin).gate.backlog
     async with AsyncTestClient(app=app) as client:
         await eventually(lambda: _read(backlog), within_s=5, what="the backlog read by the app's lifespan")
         metrics = (await client.get("/metrics")).text

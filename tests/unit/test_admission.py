@@ -49,8 +49,8 @@ class Busy:
         async def boom() -> str:
             raise RuntimeError("handler failed")
 
-        plugin = AdmissionPlugin(new_limit, limit, retry_after_s=3, standing_s=0)
-        return Litestar([work, search, seats, wait, boom], plugins=[plugin]), plugin.gate
+        gate = AdmissionGate(new_limit, limit, retry_after_s=3, standing_s=0)
+        return Litestar([work, search, seats, wait, boom], plugins=[AdmissionPlugin(gate)]), gate
 
 
 def shed(phase: str, reason: str = "in_flight") -> float:

@@ -182,21 +182,11 @@ class AdmissionGate(ASGIMiddleware):
 
 
 class AdmissionPlugin(InitPlugin):
-    """Adds the gate last, after the structlog plugin's access log: a refusal is logged like any answer.
-    The app's lifespan runs ``backlog.watch`` when ``payment_delay_s`` is set."""
+    """Adds ``gate`` last, after the structlog plugin's access log: a refusal is logged like any answer.
+    The app's lifespan runs ``gate.backlog.watch`` when the gate has a ``payment_delay_s``."""
 
-    def __init__(
-        self,
-        new_limit: int,
-        limit: int,
-        retry_after_s: int,
-        standing_s: float = STANDING_S,
-        payment_delay_s: float = 0.0,
-    ) -> None:
-        self.backlog = PaymentBacklog()
-        self.gate = AdmissionGate(
-            new_limit, limit, retry_after_s, standing_s, backlog=self.backlog, payment_delay_s=payment_delay_s
-        )
+    def __init__(self, gate: AdmissionGate) -> None:
+        self.gate = gate
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware.append(self.gate)
