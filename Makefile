@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-servers bench profile soak \
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-logs bench-telemetry bench-servers bench profile soak \
 	compose-secrets compose-config compose-up compose-down
 
 bootstrap:
@@ -61,6 +61,15 @@ bench-tickets: bootstrap
 ## One batch of 512 spans as OTLP JSON, the protobuf path against the direct encoder: bench/results/span-export.json.
 bench-spans: bootstrap
 	@$(VENV)/pytest bench/test_span_export.py -q --benchmark-json=bench/results/span-export.json
+
+## One access log event, structlog -> stdlib -> ecs-logging against msgspec straight to the handler: bench/results/log-render.json.
+bench-logs: bootstrap
+	@$(VENV)/pytest bench/test_log_render.py -q --benchmark-json=bench/results/log-render.json
+
+## Telemetry's cost per request in one API process (off, sampled at 0.1, at 1.0): bench/results/telemetry-cost.json.
+bench-telemetry: bootstrap
+	@$(VENV)/jatra up >/dev/null
+	@$(VENV)/python -m bench.telemetry_cost
 
 ## One API process under uvicorn (uvloop, asyncio) and Granian: server CPU per request: bench/results/servers.json.
 bench-servers: bootstrap
