@@ -17,7 +17,6 @@ from typing import Any
 from litestar import Litestar, Request, Response, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.plugins.structlog import StructlogPlugin
 from litestar.stores.redis import RedisStore
 from opentelemetry.sdk.trace import SpanProcessor
@@ -33,7 +32,7 @@ from jatra.infra.resources import open_resources
 from jatra.settings import Settings, get_settings
 from jatra.telemetry.logs import request_logging_config
 from jatra.telemetry.metrics import BUILD_INFO, MetricsController, http_metrics_config
-from jatra.telemetry.tracing import http_tracing_config, name_span_by_route, setup_tracing
+from jatra.telemetry.tracing import http_tracing_middleware, name_span_by_route, setup_tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +123,15 @@ def create_app(
         # after the structlog plugin, whose access log must see the gate's refusals
         AdmissionPlugin(admission),
     ]
+    middleware: list[Any] = [http_metrics_config(process).middleware]
     if provider is not None:
-        plugins.append(OpenTelemetryPlugin(http_tracing_config(provider)))
+        middleware.append(http_tracing_middleware(provider))  # Litestar makes it the outermost layer
     return Litestar(
         route_handlers=[health_router, MetricsController, *(SERVICES[n].load(settings) for n in names)],
         stores={"rate_limit": RedisStore.with_client(url=settings.redis, namespace="jatra:ratelimit")},
         lifespan=[lifespan],
         plugins=plugins,
-        middleware=[http_metrics_config(process).middleware],
+        middleware=middleware,
         exception_handlers=exception_handlers(),
         before_request=before_request,
         request_class=JatraRequest,

@@ -20,7 +20,6 @@ from litestar import Litestar, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
-from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -32,7 +31,7 @@ from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
 from jatra.telemetry.metrics import BUILD_INFO, MetricsController
-from jatra.telemetry.tracing import http_tracing_config, name_span_by_route, setup_tracing
+from jatra.telemetry.tracing import http_tracing_middleware, name_span_by_route, setup_tracing
 
 log = structlog.get_logger()
 rng = random.Random()  # noqa: S311 - fault injection, not security
@@ -162,7 +161,7 @@ def create_provider_app(settings: Settings) -> Litestar:
 
     configure_logging(settings, "payment-provider")
     provider = setup_tracing(settings, "payment-provider")  # the far end of a booking's trace
-    plugins = [OpenTelemetryPlugin(http_tracing_config(provider))] if provider is not None else []
+    middleware = [http_tracing_middleware(provider)] if provider is not None else []
 
     async def before_request(request: Request[Any, Any, Any]) -> None:
         if provider is not None:
@@ -171,7 +170,7 @@ def create_provider_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[charge, lookup, refund, read_faults, set_faults, health_router, MetricsController],
         lifespan=[lifespan],
-        plugins=plugins,
+        middleware=middleware,
         before_request=before_request,
         exception_handlers=exception_handlers(),
         logging_config=None,  # keep the ECS logging configured above

@@ -13,7 +13,7 @@ collides with a plain value (``error="x"`` and ``error.code=1``) stays dotted in
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,8 +80,17 @@ def _merge(src: dict[str, Any], into: dict[str, Any], path: str, collided: list[
             collided.append((f"{path}.{key}", value))
 
 
+_second: tuple[int, str] = (0, "")
+
+
 def _timestamp() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """Now, UTC, to the millisecond, as ecs-logging writes it; the date and time formatted once a second."""
+    global _second  # noqa: PLW0603 - a one-entry cache; a tuple is swapped whole, so threads are safe
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
 
 
 def render_ecs(_: WrappedLogger, method_name: str, event_dict: EventDict) -> str:

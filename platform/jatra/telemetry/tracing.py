@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import Scope
 from opentelemetry import trace
@@ -16,6 +17,7 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 from jatra import __version__
 from jatra.settings import Settings
+from jatra.telemetry.edge_sampling import EdgeSampledMiddleware, ReservedIdGenerator
 from jatra.telemetry.trace_export import (
     CountingBatchSpanProcessor,
     CountingExporter,
@@ -52,7 +54,9 @@ def setup_tracing(
             }
         )
         provider = TracerProvider(
-            resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+            resource=resource,
+            sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+            id_generator=ReservedIdGenerator(),  # see EdgeSampledMiddleware
         )
         provider.add_span_processor(EndedSpans())
         if settings.otlp_endpoint:
@@ -104,10 +108,19 @@ def name_span_by_route(scope: Scope) -> None:
         span.set_attribute(HTTP_ROUTE, template)
 
 
-def http_tracing_config(provider: TracerProvider | None) -> OpenTelemetryConfig:
-    return OpenTelemetryConfig(
-        tracer_provider=provider,
-        exclude=["^/metrics$", "^/health$", "^/ready$"],
-        scope_span_details_extractor=_span_details,
-        exclude_spans=["receive", "send"],
+def http_tracing_middleware(provider: TracerProvider) -> DefineMiddleware:
+    """Server spans named by route, probes untraced, and the sampling decided at the edge.
+
+    Given in the app's middleware list, not as Litestar's OpenTelemetry plugin: the plugin (2.25) always
+    builds the stock middleware and ignores the config's ``middleware_class``, while a subclass of it in
+    the middleware list is taken out and made the outermost layer, as the plugin's would be.
+    """
+    return DefineMiddleware(
+        EdgeSampledMiddleware,
+        config=OpenTelemetryConfig(
+            tracer_provider=provider,
+            exclude=["^/metrics$", "^/health$", "^/ready$"],
+            scope_span_details_extractor=_span_details,
+            exclude_spans=["receive", "send"],
+        ),
     )
