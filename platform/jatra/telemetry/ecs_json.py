@@ -21,8 +21,6 @@ import msgspec
 from ecs_logging import ECS_VERSION
 from structlog.typing import EventDict, WrappedLogger
 
-HEAD = ("@timestamp", "log.level", "message")
-
 
 def _fallback(value: Any) -> Any:
     structlog_repr = getattr(value, "__structlog__", None)

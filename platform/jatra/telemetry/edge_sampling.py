@@ -3,8 +3,8 @@
 At the production sampling (one new trace in ten) nine requests in ten are not traced, yet OpenTelemetry's
 ASGI middleware gathers their attributes, makes and attaches a non-recording server span, wraps every
 send, and then each SQL, Redis and AMQP call makes a non-recording span of its own: py-spy put all that at
-~15 % of an API process's CPU. This middleware (Litestar's OpenTelemetry middleware class, so the plugin's
-wiring and exclusions stay) asks the tracer provider's own sampler first, for the request's trace:
+~15 % of an API process's CPU. This middleware (a subclass of Litestar's OpenTelemetry middleware, so its
+exclusions stay, and Litestar makes it the outermost layer) asks the provider's own sampler first:
 
 - the trace continues a caller's (a ``traceparent``), or is new: then its trace id is drawn here, from the
   provider's id generator, and handed to the provider's next root span (`ReservedIdGenerator`), so the
