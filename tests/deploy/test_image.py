@@ -396,7 +396,13 @@ MUTATIONS = [
         r"^(aio-pika==\S+) \\\n(\s+--hash=\S+ ?\\?\n)+",
         r"\1\n",
     ),
-    Mutation("a pin outside the range", problems_lock, "pyproject", r'"redis>=5\.2"', '"redis>=9"'),
+    Mutation(
+        "a pin outside the range",
+        problems_lock,
+        "pyproject",
+        r'"redis\[hiredis\]>=5\.2"',
+        '"redis[hiredis]>=9"',
+    ),
     Mutation(
         "a dependency added after the lock",
         problems_lock,
