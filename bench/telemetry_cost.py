@@ -72,11 +72,11 @@ def main() -> None:
     if baseline := os.environ.get("BENCH_BASELINE_TREE"):
         trees = {"baseline ": Path(baseline).resolve(), "": ROOT}
     only = [m for m in os.environ.get("BENCH_TELEMETRY_MODES", "").split(",") if m] or list(MODES)
-    names = {f"{label}{mode}": (tree, mode) for mode in only for label, tree in trees.items()}
+    names = {f"{label}{mode}": (label, tree, mode) for mode in only for label, tree in trees.items()}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="jatra-bench-traces-") as traces:
         for round_ in range(ROUNDS):
-            for name, (tree, mode) in names.items():
+            for name, (_, tree, mode) in names.items():
                 runs[name].append(result := one(tree, mode, Path(traces)))
                 cpu = result["search_and_seat_map"]["server_cpu_ms_per_request"]
                 print(f"round {round_ + 1} {name}: {cpu} ms per request", flush=True)  # noqa: T201
@@ -93,7 +93,7 @@ def main() -> None:
             "log_bytes_per_request": statistics.median(r["log_bytes_per_request"] for r in rs),
         }
     for name, s in summary.items():
-        off = summary.get(name.replace(name.split()[-1], "off"))
+        off = summary.get(f"{names[name][0]}off")  # the same tree's code with telemetry off
         if off:
             s["read_mix_ratio_to_off"] = round(
                 s["read_mix_cpu_ms_per_request"] / off["read_mix_cpu_ms_per_request"], 3

@@ -30,28 +30,26 @@ class LineStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def write_line(self, line: str) -> None:
         with self.lock:  # type: ignore[union-attr]
             try:
+                self.make_room(len(line) + 1)
                 self.stream.write(line + self.terminator)
                 self.flush()
             except Exception:  # see _failed
                 _failed()
 
+    def make_room(self, size: int) -> None:
+        """Before a line of ``size`` characters is written (a stream needs nothing)."""
 
-class LineFileHandler(RotatingFileHandler):
+
+class LineFileHandler(RotatingFileHandler, LineStreamHandler):
     """JATRA_LOG_FILE: rotated by renaming (.1, .2 ...) before a line would take it past maxBytes."""
 
-    def write_line(self, line: str) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            try:
-                if self.stream is None:
-                    self.stream = self._open()
-                if self.maxBytes > 0 and self.stream.tell() + len(line) + 1 >= self.maxBytes:
-                    self.doRollover()
-                    if self.stream is None:
-                        self.stream = self._open()
-                self.stream.write(line + self.terminator)
-                self.flush()
-            except Exception:  # see _failed
-                _failed()
+    def make_room(self, size: int) -> None:
+        if self.stream is None:
+            self.stream = self._open()
+        if self.maxBytes > 0 and self.stream.tell() + size >= self.maxBytes:
+            self.doRollover()
+            if self.stream is None:
+                self.stream = self._open()
 
 
 def _caller_module() -> str | None:
