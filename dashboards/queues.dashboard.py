@@ -66,6 +66,15 @@ dashboard = dashboard(
                     q(sum_by(rate(c.AMQP_CONSUMED, ENV), "queue", "outcome"), "{{queue}} {{outcome}}"),
                 ),
                 timeseries(
+                    "Outbox relay passes per second, by what started them",
+                    "notify: a commit rang (NOTIFY); idle_poll: the relay's safety-net timeout; poll: its "
+                    "LISTEN session is down and it polls (listening = relays holding one, see the outbox "
+                    "runbook); backlog: the last pass was a full batch.",
+                    "ops",
+                    q(sum_by(rate(c.OUTBOX_WAKEUPS, ENV), "cause"), "{{cause}}"),
+                    q(sum_by(sel(c.OUTBOX_LISTENING, ENV)), "relays listening"),
+                ),
+                timeseries(
                     "Published by the outbox per second",
                     "Messages the relay published with a broker confirm, by exchange.",
                     "ops",

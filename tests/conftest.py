@@ -29,6 +29,9 @@ os.environ.update(
         # slow-client deadlines short enough for their tests to wait them out
         "JATRA_HTTP_HEADER_TIMEOUT_S": "2",
         "JATRA_HTTP_BODY_TIMEOUT_S": "2",
+        # the outbox relay's safety-net poll out of every test's reach: a booking is paid only because its
+        # commit's NOTIFY woke the relay (or, while its LISTEN session is down, because the relay polls)
+        "JATRA_OUTBOX_IDLE_POLL_S": "60",
     }
 )
 

@@ -51,6 +51,15 @@ class Settings:
         default="",
         metadata=_doc("URL for migrations and seeding, straight to Postgres (default: the local stack)."),
     )
+    database_listen_url: str = field(
+        default="",
+        metadata=_doc(
+            "URL of one session straight to Postgres for LISTEN (the outbox relay's wake-up: a transaction"
+            " pooler cannot carry it). Default: the local stack's Postgres, or DATABASE_URL when it is not"
+            " behind PgBouncer; with neither the relay polls.",
+            secret=True,
+        ),
+    )
     database_pool_size: int = field(default=10, metadata=_doc("Connections per process in the pool."))
     database_via_pgbouncer: bool = field(
         default=True, metadata=_doc("Disable prepared-statement caches, as PgBouncer transaction mode needs.")
@@ -173,7 +182,14 @@ class Settings:
     )
     hold_max_live: int = field(default=2, metadata=_doc("Live holds one account may have on one journey."))
     reaper_interval_s: float = field(default=15.0, metadata=_doc("How often the hold reaper reconciles."))
-    outbox_interval_s: float = field(default=0.05, metadata=_doc("Pause between outbox relay batches."))
+    outbox_interval_s: float = field(
+        default=0.05,
+        metadata=_doc("Pause between outbox relay passes while it cannot LISTEN (polling instead)."),
+    )
+    outbox_idle_poll_s: float = field(
+        default=1.0,
+        metadata=_doc("Longest pause between outbox relay passes while NOTIFY wakes it (a safety net)."),
+    )
     provider_url: str = field(
         default="", metadata=_doc("Payment provider base URL (default: the local simulator).")
     )
@@ -294,6 +310,15 @@ class Settings:
     def db_url(self) -> str:
         port = self.ports.pgbouncer if self.database_via_pgbouncer else self.ports.postgres
         return self.database_url or f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra"
+
+    @property
+    def db_listen_url(self) -> str:
+        """Where a LISTEN session goes: never through PgBouncer; empty when there is nowhere to go."""
+        if self.database_listen_url:
+            return self.database_listen_url
+        if self.database_url:
+            return "" if self.database_via_pgbouncer else self.database_url
+        return f"postgresql+asyncpg://jatra@127.0.0.1:{self.ports.postgres}/jatra"
 
     @property
     def db_admin_url(self) -> str:

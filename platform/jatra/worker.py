@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import uvicorn
@@ -25,22 +26,43 @@ from jatra.telemetry.tracing import setup_tracing
 log = structlog.get_logger()
 
 Iteration = Callable[[Resources], Awaitable[int]]
+Wait = Callable[[Resources, int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
     iteration: str  # "module:function", one pass of the loop; returns how many items it handled
+    #: what it connects to: db, redis, amqp; dblisten is a LISTEN session straight to Postgres (deployments
+    #: give it JATRA_DATABASE_LISTEN_URL)
     needs: frozenset[str]
     interval: Callable[[Settings], float]
     #: database connections this worker may hold at once (no overflow). The workers' pools add up to 16,
     #: well under PgBouncer's 40 server connections, so however large a backlog they drain, the API
     #: replicas (up to 20 each) always find connections.
     db_pool: int = 2
+    #: "module:function" awaited between passes instead of sleeping ``interval`` (given how many items the
+    #: pass handled), for a worker that can be woken when there is work
+    wait: str = ""
 
     def load(self) -> Iteration:
-        module, attr = self.iteration.split(":")
-        fn: Iteration = getattr(importlib.import_module(module), attr)
+        fn: Iteration = _resolve(self.iteration)
         return fn
+
+    def waiter(self) -> Wait:
+        if self.wait:
+            fn: Wait = _resolve(self.wait)
+            return fn
+        interval = self.interval
+
+        async def pause(res: Resources, _handled: int) -> None:
+            await asyncio.sleep(interval(res.settings))
+
+        return pause
+
+
+def _resolve(target: str) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 WORKERS: dict[str, WorkerSpec] = {
@@ -51,7 +73,10 @@ WORKERS: dict[str, WorkerSpec] = {
         "jatra.seats.reaper:reap", frozenset({"db", "redis"}), lambda s: s.reaper_interval_s
     ),
     "outbox": WorkerSpec(
-        "jatra.infra.outbox:relay_once", frozenset({"db", "amqp"}), lambda s: s.outbox_interval_s
+        "jatra.infra.outbox:relay_once",
+        frozenset({"db", "dblisten", "amqp"}),
+        lambda s: s.outbox_interval_s,
+        wait="jatra.infra.outbox:wait_for_messages",
     ),
     "payments": WorkerSpec(
         "jatra.payments.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0, db_pool=4
@@ -75,7 +100,7 @@ WORKERS: dict[str, WorkerSpec] = {
 
 
 async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
-    iteration = spec.load()
+    iteration, wait = spec.load(), spec.waiter()
     tracer = trace.get_tracer("jatra.worker")
     backoff = 1.0
     while True:
@@ -86,7 +111,7 @@ async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
             WORKER_RUNS.labels(name, "ok").inc()
             WORKER_LAST_SUCCESS.labels(name).set(time.time())
             backoff = 1.0
-            await asyncio.sleep(spec.interval(res.settings))
+            await wait(res, handled)
         except asyncio.CancelledError:
             raise
         except Exception:

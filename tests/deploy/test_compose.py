@@ -368,6 +368,7 @@ def problems_needs(model: Config) -> list[str]:
     """Each Jatra process is configured for the servers its code needs, and waits until they are ready."""
     via = {
         "db": ("JATRA_DATABASE_URL", "pgbouncer"),
+        "dblisten": ("JATRA_DATABASE_LISTEN_URL", "postgres"),  # LISTEN does not pass PgBouncer
         "redis": ("JATRA_REDIS_URL", "redis"),
         "amqp": ("JATRA_AMQP_URL", "rabbitmq"),
     }

@@ -384,6 +384,7 @@ def test_each_process_gets_exactly_the_connections_its_code_needs(rendered: Rend
         env = env_of(main_container(deployment))
         needs = code.get(name, frozenset())
         assert ("JATRA_DATABASE_URL" in env) == ("db" in needs), name
+        assert ("JATRA_DATABASE_LISTEN_URL" in env) == ("dblisten" in needs), name
         assert ("JATRA_REDIS_URL" in env) == ("redis" in needs), name
         assert ("JATRA_AMQP_URL" in env) == ("amqp" in needs), name
         assert ("JATRA_JWT_SECRET" in env) == (name in SERVICES), name

@@ -76,7 +76,7 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 
 {{/*
 What each process connects to, as in the code (jatra.app.SERVICES and jatra.worker.WORKERS; a test keeps
-them equal): db, redis, amqp, plus jwt (token keys), provider (the payment provider) and smtp.
+them equal): db, dblisten (a LISTEN session straight to the primary), redis, amqp, plus jwt (token keys), provider (the payment provider) and smtp.
 */}}
 {{- define "jatra.needs" -}}
 auth: [db, redis, jwt]
@@ -86,7 +86,7 @@ bookings: [db, redis, jwt]
 timetable: [db, redis]
 reaper: [db, redis]
 reconciler: [db, redis, provider]
-outbox: [db, amqp]
+outbox: [db, dblisten, amqp]
 payments: [db, redis, amqp, provider]
 notifications: [db, redis, amqp, smtp]
 payment-provider: []
@@ -143,6 +143,11 @@ Kubernetes expands $(VAR) in the URL, so no password is ever in a value or a Con
 {{- if has "db" .needs }}
 - name: JATRA_DATABASE_URL
   value: {{ printf "postgresql+asyncpg://$(DATABASE_USERNAME):$(DATABASE_PASSWORD)@%s:%d/%s" $v.postgres.host (int $v.postgres.port) $v.postgres.database | quote }}
+{{- end }}
+{{- if has "dblisten" .needs }}
+{{- /* a LISTEN session needs a connection of its own: to the primary, not through the Pooler */}}
+- name: JATRA_DATABASE_LISTEN_URL
+  value: {{ printf "postgresql+asyncpg://$(DATABASE_USERNAME):$(DATABASE_PASSWORD)@%s:%d/%s" $v.postgres.adminHost (int $v.postgres.port) $v.postgres.database | quote }}
 {{- end }}
 {{- if has "dbadmin" .needs }}
 - name: JATRA_DATABASE_ADMIN_URL

@@ -7,6 +7,7 @@ the consumer's trace continues from there.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -31,6 +32,10 @@ tracer = trace.get_tracer(__name__)
 PUBLISHED = counter(c.OUTBOX_PUBLISHED)
 LAG = gauge(c.OUTBOX_LAG)
 PENDING = gauge(c.OUTBOX_PENDING)
+LISTENING = gauge(c.OUTBOX_LISTENING)
+WAKEUPS = counter(c.OUTBOX_WAKEUPS)
+#: the channel the outbox table's trigger notifies after each insert (migration 0005)
+CHANNEL = "jatra_outbox"
 DEAD_LETTERS = gauge(c.DLQ_DEPTH)
 BATCH = 200
 DLQ_EVERY_S = 5.0
@@ -100,6 +105,27 @@ async def relay_once(res: Resources) -> int:
             )
     await _count_dead_letters(res)
     return len(rows)
+
+
+async def wait_for_messages(res: Resources, handled: int) -> None:
+    """Between two passes: none after a full batch; else until a commit rings (NOTIFY from the outbox
+    table's trigger), or ``outbox_idle_poll_s`` at most, a safety net. Without a LISTEN session (no direct
+    Postgres URL, or it is down) the relay polls every ``outbox_interval_s`` as before."""
+    if handled >= BATCH:
+        WAKEUPS.labels("backlog").inc()
+        return
+    listener = res.listener(CHANNEL, _listening)
+    if listener is None or not listener.listening:
+        await asyncio.sleep(res.settings.outbox_interval_s)
+        WAKEUPS.labels("poll").inc()
+        return
+    rung = await listener.wait(res.settings.outbox_idle_poll_s)
+    WAKEUPS.labels("notify" if rung else "idle_poll").inc()
+
+
+def _listening(listening: bool) -> None:
+    LISTENING.set(int(listening))
+    log.info("outbox.wake_up_mode", mode="notify" if listening else "poll")
 
 
 async def _measure_when_due(res: Resources) -> None:

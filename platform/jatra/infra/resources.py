@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from jatra.infra.amqp import connect_amqp
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.doorbell import Doorbell
+from jatra.infra.pg_listen import Listener
 from jatra.infra.redis import create_redis
 from jatra.settings import Settings
 
@@ -29,6 +30,7 @@ class Resources:
     amqp: AbstractRobustConnection | None = None
     wants_amqp: bool = False
     bells: dict[str, Doorbell] = field(default_factory=dict)
+    listeners: dict[str, Listener] = field(default_factory=dict)
 
     def db(self) -> async_sessionmaker[AsyncSession]:
         assert self.sessions is not None, f"{self.name} did not ask for the database"
@@ -44,6 +46,16 @@ class Resources:
             self.bells[channel] = Doorbell(self.cache(), channel)
         return self.bells[channel]
 
+    def listener(self, channel: str, on_state: Callable[[bool], None]) -> Listener | None:
+        """This process's LISTEN session on ``channel`` (started on first use), or None when the settings
+        give no direct Postgres URL (then the caller polls)."""
+        if channel not in self.listeners:
+            if not self.settings.db_listen_url:
+                return None
+            self.listeners[channel] = Listener(self.settings.db_listen_url, channel, self.name, on_state)
+            self.listeners[channel].start()
+        return self.listeners[channel]
+
     async def ensure_amqp(self) -> AbstractRobustConnection | None:
         """The broker connection, retried if the broker was down at start-up."""
         if self.wants_amqp and (self.amqp is None or self.amqp.is_closed):
@@ -53,6 +65,8 @@ class Resources:
     async def close(self) -> None:
         for bell in self.bells.values():
             await bell.close()
+        for listener in self.listeners.values():
+            await listener.close()
         if self.amqp is not None:
             await self.amqp.close()
         if self.redis is not None:

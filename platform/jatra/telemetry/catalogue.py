@@ -277,6 +277,19 @@ OUTBOX_LAG = _spec(
     "jatra_outbox_lag_seconds", "gauge", "Age of the oldest unsent outbox message (0 when empty)."
 )
 OUTBOX_PENDING = _spec("jatra_outbox_pending", "gauge", "Unsent outbox messages.")
+OUTBOX_LISTENING = _spec(
+    "jatra_outbox_listening",
+    "gauge",
+    "1 while the outbox relay holds its LISTEN session (woken by NOTIFY), 0 while it polls instead.",
+)
+OUTBOX_WAKEUPS = _spec(
+    "jatra_outbox_wakeups_total",
+    "counter",
+    "Why the outbox relay started a pass: notify (a commit rang), idle_poll (its safety-net timeout while"
+    " listening), poll (not listening), backlog (the last pass was full).",
+    ("cause",),
+    known=(("notify", "idle_poll", "poll", "backlog"),),
+)
 AMQP_CONSUMED = _spec(
     "jatra_amqp_consumed_total",
     "counter",

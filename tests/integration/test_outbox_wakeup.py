@@ -1,0 +1,164 @@
+"""The outbox relay is woken by Postgres, not by polling: the outbox table's trigger NOTIFYs on commit (not
+on rollback), the relay's LISTEN session comes back after it is killed and then looks once, and without
+a direct Postgres URL the relay polls as before. Against the real Postgres of the test stack.
+
+The whole path is covered too: the test session sets the relay's safety-net poll to a minute
+(JATRA_OUTBOX_IDLE_POLL_S in conftest), so every payment-flow test's booking is paid only because its
+commit woke the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import delete, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jatra.db.bookings import OutboxMessage
+from jatra.infra import outbox
+from jatra.infra.db import create_engine
+from jatra.infra.pg_listen import Listener, asyncpg_dsn
+from jatra.infra.resources import open_resources
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.integration.helpers import eventually
+
+pytestmark = pytest.mark.integration
+NAME = "outbox-wakeup-test"
+
+
+def wakeups(cause: str) -> float:
+    return REGISTRY.get_sample_value("jatra_outbox_wakeups_total", {"cause": cause}) or 0.0
+
+
+async def _insert(engine: AsyncEngine, *, commit: bool) -> int:
+    """Write one outbox row and commit or roll back; returns the Postgres backend pid that wrote it."""
+    async with engine.connect() as conn:
+        pid = int(await conn.scalar(text("SELECT pg_backend_pid()")))
+        await conn.execute(
+            insert(OutboxMessage).values(
+                exchange="jatra.events",
+                routing_key="test.outbox_wakeup",  # bound to no queue: a relay that publishes it drops it
+                message_id=uuid.uuid4(),
+                payload={},
+                headers={},
+            )
+        )
+        await (conn.commit() if commit else conn.rollback())
+    return pid
+
+
+async def _forget_test_rows(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(delete(OutboxMessage).where(OutboxMessage.routing_key == "test.outbox_wakeup"))
+    await engine.dispose()
+
+
+async def _listening(listener: Listener) -> bool:
+    return listener.listening
+
+
+async def test_the_outbox_trigger_notifies_once_per_commit_and_never_on_rollback(
+    stack: Stack, settings: Settings
+) -> None:
+    """Told apart by the writing backend's pid: the workers of a full test stack write outbox rows too."""
+    engine = create_engine(settings, admin=True)
+    heard: list[int] = []
+    conn = await asyncpg.connect(asyncpg_dsn(settings.db_listen_url))
+    await conn.add_listener(outbox.CHANNEL, lambda _c, pid, _ch, _p: heard.append(pid))
+    try:
+        rolled_back = await _insert(engine, commit=False)
+        committed = await _insert(engine, commit=True)
+
+        async def rung() -> bool:
+            return committed in heard
+
+        await eventually(rung, 10, "the committed insert rang")
+        await asyncio.sleep(0.5)  # anything more from those two would have come by now
+        assert heard.count(committed) == 1, "one commit rang more than once"
+        # the pool may hand the same connection to both writes: then the one ring heard is the commit's
+        assert heard.count(rolled_back) == (rolled_back == committed), "a rolled-back insert rang"
+    finally:
+        await conn.close()
+        await _forget_test_rows(engine)
+
+
+async def test_a_commit_wakes_the_listener(stack: Stack, settings: Settings) -> None:
+    engine = create_engine(settings, admin=True)
+    listener = Listener(settings.db_listen_url, outbox.CHANNEL, NAME)
+    listener.start()
+    try:
+        await eventually(lambda: _listening(listener), 10, "the listener holds its session")
+        assert await listener.wait(5)  # the look it takes on (re)connecting
+        await listener.wait(0.2)  # a ring from another writer, if any, is taken here
+        await _insert(engine, commit=True)
+        assert await listener.wait(10), "a committed insert did not ring"
+    finally:
+        await listener.close()
+        await _forget_test_rows(engine)
+
+
+async def test_a_killed_session_comes_back_and_looks_once(stack: Stack, settings: Settings) -> None:
+    engine = create_engine(settings, admin=True)
+    states: list[bool] = []
+    listener = Listener(settings.db_listen_url, outbox.CHANNEL, NAME, states.append)
+    listener.start()
+    try:
+        await eventually(lambda: _listening(listener), 10, "the listener holds its session")
+        assert await listener.wait(5)
+        async with engine.begin() as conn:
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": f"jatra-{NAME}-listen"},
+            )
+        assert killed == 1
+
+        async def back() -> bool:
+            return states[-2:] == [False, True]
+
+        await eventually(back, 15, "the listener lost its session and made a new one")
+        assert await listener.wait(5), "no look after coming back: a ring missed meanwhile would be lost"
+        await _insert(engine, commit=True)
+        assert await listener.wait(10), "the new session does not hear commits"
+    finally:
+        await listener.close()
+        await _forget_test_rows(engine)
+
+
+async def test_without_a_direct_url_the_relay_polls(stack: Stack, settings: Settings) -> None:
+    behind_pgbouncer = dataclasses.replace(
+        settings, database_url=settings.db_url, database_via_pgbouncer=True
+    )
+    assert behind_pgbouncer.db_listen_url == ""
+    before = {cause: wakeups(cause) for cause in ("poll", "backlog")}
+    async with open_resources(behind_pgbouncer, NAME, frozenset({"db"})) as res:
+        await outbox.wait_for_messages(res, 0)
+        await outbox.wait_for_messages(res, outbox.BATCH)  # a full batch: no pause at all
+        assert res.listeners == {}
+    assert wakeups("poll") == before["poll"] + 1
+    assert wakeups("backlog") == before["backlog"] + 1
+
+
+async def test_a_relay_that_listens_waits_for_a_ring(stack: Stack, settings: Settings) -> None:
+    engine = create_engine(settings, admin=True)
+    quiet = dataclasses.replace(settings, outbox_idle_poll_s=30.0)
+    try:
+        async with open_resources(quiet, NAME, frozenset({"db"})) as res:
+            listener = res.listener(outbox.CHANNEL, lambda _: None)
+            assert listener is not None
+            await eventually(lambda: _listening(listener), 10, "the relay's listener holds its session")
+            await outbox.wait_for_messages(res, 0)  # the look on connecting
+            before = wakeups("notify")
+            await _insert(engine, commit=True)
+            async with asyncio.timeout(10):  # far below the 30 s safety net
+                await outbox.wait_for_messages(res, 0)
+            assert wakeups("notify") == before + 1
+    finally:
+        await _forget_test_rows(engine)
