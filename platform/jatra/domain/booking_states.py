@@ -80,13 +80,26 @@ def transition(booking: HasStatus, to: BookingStatus, reason: str | None = None)
     booking.status = to.value
     if reason is not None:
         booking.reason = reason[:200]
+    record_transition(booking.id, current, to, reason, getattr(booking, "created_at", None))
+
+
+def record_transition(
+    booking_id: object,
+    current: BookingStatus,
+    to: BookingStatus,
+    reason: str | None = None,
+    created: dt.datetime | None = None,
+) -> None:
+    """The metric, span event and log event of one change, for SQL that made it itself (its WHERE clause
+    holding it to TRANSITIONS); :func:`transition` calls it for an ORM object."""
+    if to not in TRANSITIONS[current]:
+        raise IllegalTransition(booking_id, current, to)
     TRANSITIONS_TOTAL.labels(current.value, to.value).inc()
-    created = getattr(booking, "created_at", None)
     if to in SETTLED_STATES and isinstance(created, dt.datetime):
         waited = max((dt.datetime.now(dt.UTC) - created).total_seconds(), 0.0)
         SETTLED.labels(to.value).observe(waited, trace_exemplar())
     trace.get_current_span().add_event(
         "booking.transition", {"jatra.booking.from": current.value, "jatra.booking.to": to.value}
     )
-    log.info("booking.transition", booking_id=str(booking.id), from_state=current.value, to_state=to.value,
+    log.info("booking.transition", booking_id=str(booking_id), from_state=current.value, to_state=to.value,
              reason=reason)  # fmt: skip

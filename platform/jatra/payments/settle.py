@@ -2,6 +2,9 @@
 
 Both run in one Postgres transaction with the booking row locked, and write their event to the outbox in
 that transaction. Both are idempotent: a booking already final is left alone (redeliveries, reconciliation).
+Starting a charge and the usual confirmation are one statement each (:mod:`jatra.payments.repository`);
+a confirmation that meets a seat sold meanwhile (or a deadlock) takes the careful path, which finds out
+which and fails the booking with its reason.
 """
 
 from __future__ import annotations
@@ -11,17 +14,20 @@ import uuid
 import msgspec
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold
-from jatra.domain.booking_states import FINAL, BookingStatus, Settled, transition
+from jatra.domain.booking_states import FINAL, BookingStatus, Settled, record_transition, transition
 from jatra.infra import outbox, topology
 from jatra.infra.doorbell import ring
 from jatra.inventory.holds import HoldStore, Refused
-from jatra.inventory.sales import DoubleSale, record_sale
+from jatra.inventory.sales import DEADLOCK_DETECTED, EXCLUSION_VIOLATION, DoubleSale, record_sale
 from jatra.inventory.segments import Segment
 from jatra.inventory.status import HoldStatus
+from jatra.payments import repository
+from jatra.payments.repository import Charging
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 
@@ -57,17 +63,48 @@ async def _open(
     return booking
 
 
-async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Charging | None:
     """PAYMENT_PENDING -> PAYMENT_PROCESSING (a redelivery finds it processing already). None if final."""
-    booking = await _open(session, booking_id)
-    await session.commit()
-    return booking
+    charging = await repository.start(session, booking_id)
+    if charging is not None and charging.was == S.PAYMENT_PENDING:
+        record_transition(charging.id, S.PAYMENT_PENDING, S.PAYMENT_PROCESSING)
+    return charging
 
 
 async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
     """Payment captured: sell the seats under the Postgres guarantee. False when the money must go back:
     the seats were sold meanwhile, or the booking had already ended without a ticket (a charge that landed
     after the reconciler failed it)."""
+    ticket = ticket_number(booking_id)
+    try:
+        found = await repository.confirm(
+            session, booking_id, ticket, outbox.draft(topology.EVENTS, "booking.confirmed")
+        )
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in (EXCLUSION_VIOLATION, DEADLOCK_DETECTED):
+            raise
+        return await _confirm_carefully(session, store, booking_id)  # nothing was written
+    if found is None:
+        return True
+    was = BookingStatus(found.was)
+    if was in FINAL:
+        if was != S.CONFIRMED:
+            log.warning("payment.captured_after_end", booking_id=str(booking_id), status=was.value)
+        return was == S.CONFIRMED
+    if was == S.PAYMENT_PENDING:
+        record_transition(found.id, S.PAYMENT_PENDING, S.PAYMENT_PROCESSING)
+    record_transition(found.id, S.PAYMENT_PROCESSING, S.CONFIRMED, None, found.created_at)
+    await _sold_in_redis(store, found.journey_id, found.hold_id, found.seat_ids,
+                         Segment(found.from_seq, found.to_seq))  # fmt: skip
+    await _ring(store, found.id, Settled(S.CONFIRMED, None, ticket))
+    HOLDS_ENDED.labels("converted", found.seat_class).inc()
+    log.info("booking.confirmed", booking_id=str(found.id), ticket_number=ticket)
+    return True
+
+
+async def _confirm_carefully(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
+    """:func:`confirm` step by step with the ORM: a sale refused by the exclusion constraint fails the
+    booking (the charge is then refunded by the caller), a deadlock is retried."""
     current = await locked(session, booking_id)
     if current is not None and current.status != S.CONFIRMED and BookingStatus(current.status) in FINAL:
         await session.commit()
@@ -85,20 +122,26 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
         )
         await session.commit()
         await _free(store, booking)
-        await _ring(store, booking)
+        await _ring_booking(store, booking)
         return False
     transition(booking, S.CONFIRMED)
     booking.ticket_number = ticket_number(booking.id)
     await session.execute(update(Hold).where(Hold.id == booking.hold_id).values(status=HoldStatus.CONVERTED))
     outbox.add(session, topology.EVENTS, "booking.confirmed", _event(booking))
     await session.commit()
-    sold = await store.sell(booking.journey_id, booking.hold_id)
-    if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
-        await store.mark_sold(booking.journey_id, booking.seat_ids, segment.mask)
-    await _ring(store, booking)
+    await _sold_in_redis(store, booking.journey_id, booking.hold_id, booking.seat_ids, segment)
+    await _ring_booking(store, booking)
     HOLDS_ENDED.labels("converted", booking.seat_class).inc()
     log.info("booking.confirmed", booking_id=str(booking.id), ticket_number=booking.ticket_number)
     return True
+
+
+async def _sold_in_redis(
+    store: HoldStore, journey_id: int, hold_id: uuid.UUID, seat_ids: list[int], segment: Segment
+) -> None:
+    sold = await store.sell(journey_id, hold_id)
+    if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
+        await store.mark_sold(journey_id, seat_ids, segment.mask)
 
 
 async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID, reason: str) -> None:
@@ -109,7 +152,7 @@ async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID
     await _fail(session, booking, reason)
     await session.commit()
     await _free(store, booking)
-    await _ring(store, booking)
+    await _ring_booking(store, booking)
 
 
 async def refunded(session: AsyncSession, booking_id: uuid.UUID) -> None:
@@ -130,10 +173,14 @@ async def _fail(session: AsyncSession, booking: Booking, reason: str) -> None:
     outbox.add(session, topology.EVENTS, "booking.payment_failed", _event(booking))
 
 
-async def _ring(store: HoldStore, booking: Booking) -> None:
+async def _ring_booking(store: HoldStore, booking: Booking) -> None:
+    await _ring(store, booking.id, Settled(booking.status, booking.reason, booking.ticket_number))
+
+
+async def _ring(store: HoldStore, booking_id: uuid.UUID, settled: Settled) -> None:
     """Wake the long polls waiting on this booking, with what changed (they answer without reading it)."""
-    note = msgspec.json.encode(Settled(booking.status, booking.reason, booking.ticket_number)).decode()
-    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking.id), note)
+    note = msgspec.json.encode(settled).decode()
+    await ring(store.redis, topology.SETTLED_CHANNEL, str(booking_id), note)
 
 
 async def _free(store: HoldStore, booking: Booking) -> None:

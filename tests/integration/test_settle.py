@@ -1,0 +1,168 @@
+"""Settling a paid booking in one statement per step (issue 13): starting the charge and confirming write
+what the step-by-step ORM path wrote (the sale, the booking, the hold, the event in the outbox), make the
+same transitions, and leave a booking that is final alone. Against the real Postgres (through PgBouncer,
+as the payment worker runs) and Redis.
+
+The booking is written straight through the bookings repository with a payment request no worker
+consumes, so a payment worker running in the same test session never pays it first."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+from sqlalchemy import event, func, select
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jatra.bookings import repository as bookings
+from jatra.db.bookings import Booking, OutboxMessage
+from jatra.db.inventory import Hold, SeatSale
+from jatra.infra.db import create_engine, session_factory
+from jatra.infra.outbox import Draft
+from jatra.inventory.holds import HoldStore
+from jatra.payments import settle
+from jatra.settings import Settings
+from tests.fixtures.accounts import Passenger
+from tests.integration.payflow import RIDER, hold_for
+
+pytestmark = pytest.mark.integration
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings, pool_size=2)  # through PgBouncer, as the payment worker
+    yield engine
+    await engine.dispose()
+
+
+def statements_of(engine: AsyncEngine) -> list[tuple[str, bool]]:
+    """Each statement's first word, and whether it ran outside a transaction block (no BEGIN/COMMIT)."""
+    seen: list[tuple[str, bool]] = []
+
+    def count(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append((statement.split(maxsplit=1)[0], bool(conn.connection.dbapi_connection.autocommit)))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    return seen
+
+
+def moves(frm: str, to: str) -> float:
+    return (
+        REGISTRY.get_sample_value("jatra_bookings_transitions_total", {"from_state": frm, "to_state": to})
+        or 0.0
+    )
+
+
+async def a_pending_booking(client: Client, who: Passenger, engine: AsyncEngine, seats: int = 2) -> Hold:
+    hold = await hold_for(client, who, seats=seats)
+    async with session_factory(engine)() as session, session.begin():
+        row = await session.get(Hold, uuid.UUID(hold["hold_id"]))
+        assert row is not None
+        accepted = await bookings.accept(
+            session, booking_id=uuid.uuid4(), user_id=row.user_id, key="settle-test", hold_id=row.id,
+            seats=seats, passengers=[RIDER] * seats, method="bkash", email=None,
+            payment=Draft("jatra.events", "test.settle", uuid.uuid4(), {}),
+        )  # fmt: skip
+        assert accepted is not None
+    return row
+
+
+async def booking_of(engine: AsyncEngine, hold: Hold) -> Booking:
+    async with session_factory(engine)() as session:
+        booking = await session.scalar(select(Booking).where(Booking.hold_id == hold.id))
+    assert booking is not None
+    return booking
+
+
+async def test_a_paid_booking_settles_in_one_statement_per_step(
+    client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
+) -> None:
+    hold = await a_pending_booking(client, passenger, engine)
+    booking_id = (await booking_of(engine, hold)).id
+    before = (moves("PAYMENT_PENDING", "PAYMENT_PROCESSING"), moves("PAYMENT_PROCESSING", "CONFIRMED"))
+    statements = statements_of(engine)
+    sessions = session_factory(engine)
+
+    async with sessions() as session:
+        charging = await settle.start_processing(session, booking_id)
+    assert charging is not None
+    assert (charging.id, charging.amount, charging.payment_method, charging.was) == (
+        booking_id, hold.total_fare, "bkash", "PAYMENT_PENDING"
+    )  # fmt: skip
+    async with sessions() as session:
+        assert await settle.confirm(session, HoldStore(redis), booking_id)
+    assert statements == [("WITH", True), ("WITH", True)]  # one each, autocommit: no BEGIN, no COMMIT
+    assert (moves("PAYMENT_PENDING", "PAYMENT_PROCESSING"), moves("PAYMENT_PROCESSING", "CONFIRMED")) == (
+        before[0] + 1, before[1] + 1
+    )  # fmt: skip
+
+    booking = await booking_of(engine, hold)
+    assert booking.status == "CONFIRMED" and booking.ticket_number == settle.ticket_number(booking_id)
+    async with sessions() as session:
+        sold = await session.scalars(select(SeatSale.seat_id).where(SeatSale.booking_id == booking_id))
+        assert sorted(sold) == sorted(hold.seat_ids)
+        assert await session.scalar(select(Hold.status).where(Hold.id == hold.id)) == "CONVERTED"
+        [message] = await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.routing_key == "booking.confirmed",
+                OutboxMessage.payload["booking_id"].astext == str(booking_id),
+            )
+        )
+    assert message.exchange == "jatra.events"
+    assert message.payload == {  # what the ORM path's event held
+        "booking_id": str(booking_id), "status": "CONFIRMED", "ticket_number": booking.ticket_number,
+        "reason": None, "user_id": str(booking.user_id),
+    }  # fmt: skip
+
+    # a redelivery: nothing more is written, and the answer stays "confirmed"
+    del statements[:]
+    async with sessions() as session:
+        assert await settle.start_processing(session, booking_id) is None
+        assert await settle.confirm(session, HoldStore(redis), booking_id)
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(SeatSale.booking_id == booking_id)) == 2
+        events = select(func.count()).where(OutboxMessage.payload["booking_id"].astext == str(booking_id))
+        assert await session.scalar(events) == 2  # the test's payment request and one confirmation
+
+
+async def test_a_capture_after_the_booking_ended_is_refused_and_writes_nothing(
+    client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
+) -> None:
+    hold = await a_pending_booking(client, passenger, engine, seats=1)
+    booking_id = (await booking_of(engine, hold)).id
+    store = HoldStore(redis)
+    async with session_factory(engine)() as session:
+        await settle.fail(store, session=session, booking_id=booking_id, reason="payment declined")
+    async with session_factory(engine)() as session:
+        assert not await settle.confirm(session, store, booking_id)  # the caller refunds
+    booking = await booking_of(engine, hold)
+    assert booking.status == "PAYMENT_FAILED" and booking.ticket_number is None
+    async with session_factory(engine)() as session:
+        assert await session.scalar(select(func.count()).where(SeatSale.booking_id == booking_id)) == 0
+
+
+async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
+    client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
+) -> None:
+    hold = await a_pending_booking(client, passenger, engine, seats=1)
+    booking = await booking_of(engine, hold)
+    async with session_factory(engine)() as session, session.begin():
+        session.add(SeatSale(journey_id=hold.journey_id, seat_id=hold.seat_ids[0],
+                             legs=_legs(booking), booking_id=None))  # fmt: skip
+    async with session_factory(engine)() as session:
+        assert not await settle.confirm(session, HoldStore(redis), booking.id)
+    after = await booking_of(engine, hold)
+    assert after.status == "PAYMENT_FAILED" and "sold to someone else" in (after.reason or "")
+    assert after.ticket_number is None
+
+
+def _legs(booking: Booking) -> Range[int]:
+    return Range(booking.from_seq, booking.to_seq, bounds="[)")
