@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jatra.bookings import repository as bookings
 from jatra.db.bookings import ProviderCharge
+from jatra.db.inventory import Hold
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.outbox import Draft
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger
 from tests.integration.helpers import a_journey, free_seats, patiently
@@ -53,6 +57,25 @@ async def book(client: Any, who: Passenger, seats: int = 1, key: str | None = No
     booked: dict[str, Any] = response.json()
     booked["journey_id"], booked["seats"] = hold["journey_id"], hold["seat_ids"]
     return booked
+
+
+async def unpaid_booking(
+    client: Any, who: Passenger, engine: AsyncEngine, seats: int = 1
+) -> tuple[Hold, uuid.UUID]:
+    """A booking made from a fresh hold, as POST /bookings makes it, but whose payment request no worker
+    consumes: it stays PAYMENT_PENDING even when the test session runs a payment worker."""
+    hold = await hold_for(client, who, seats=seats)
+    booking_id = uuid.uuid4()
+    async with session_factory(engine)() as session, session.begin():
+        row = await session.get(Hold, uuid.UUID(hold["hold_id"]))
+        assert row is not None
+        accepted = await bookings.accept(
+            session, booking_id=booking_id, user_id=row.user_id, key=f"unpaid-{booking_id}",
+            hold_id=row.id, seats=seats, passengers=[RIDER] * seats, method="bkash", email=None,
+            payment=Draft("jatra.events", "test.unpaid", uuid.uuid4(), {}),
+        )  # fmt: skip
+        assert accepted is not None
+    return row, booking_id
 
 
 async def final_state(client: Any, who: Passenger, booking_id: str, within_s: float = 30) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from jatra.stack.manager import Stack
 from tests.fixtures.accounts import Passenger
 from tests.fixtures.app import EcsLines
 from tests.integration.helpers import a_journey, eventually, sample, travel_day
-from tests.integration.payflow import book
+from tests.integration.payflow import unpaid_booking
 
 pytestmark = pytest.mark.integration
 
@@ -114,14 +114,15 @@ async def test_new_trips_wait_while_the_oldest_booking_waits_for_payment(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    booked = await book(client, passenger)  # PAYMENT_PENDING: no payment worker runs beside this app
     engine = create_engine(settings, admin=True)
     sessions = session_factory(engine)
+    # PAYMENT_PENDING whatever else runs: its payment request goes where no payment worker listens
+    _, booking_id = await unpaid_booking(client, passenger, engine)
     try:
         async with sessions() as session:  # as if it had waited two minutes
             await session.execute(
                 update(Booking)
-                .where(Booking.id == uuid.UUID(booked["booking_id"]))
+                .where(Booking.id == booking_id)
                 .values(updated_at=func.now() - dt.timedelta(seconds=120))
             )
             await session.commit()
@@ -131,15 +132,13 @@ async def test_new_trips_wait_while_the_oldest_booking_waits_for_payment(
             "/api/v1/journeys", params={"from": "DA", "to": "SYT", "date": travel_day(5).isoformat()}
         )
         assert search.status_code == 503 and "payments are running behind" in search.json()["detail"]
-        assert (
-            await client.get(f"/api/v1/bookings/{booked['booking_id']}", headers=passenger.headers)
-        ).is_success
+        assert (await client.get(f"/api/v1/bookings/{booking_id}", headers=passenger.headers)).is_success
 
-        async with sessions() as session:  # back to its real age, for the tests after this one
+        async with sessions() as session:  # out of the backlog, for the tests after this one
             await session.execute(
                 update(Booking)
-                .where(Booking.id == uuid.UUID(booked["booking_id"]))
-                .values(updated_at=func.now())
+                .where(Booking.id == booking_id)
+                .values(status="EXPIRED", reason="ended by its test", updated_at=func.now())
             )
             await session.commit()
     finally:

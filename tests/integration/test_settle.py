@@ -3,12 +3,11 @@ what the step-by-step ORM path wrote (the sale, the booking, the hold, the event
 same transitions, and leave a booking that is final alone. Against the real Postgres (through PgBouncer,
 as the payment worker runs) and Redis.
 
-The booking is written straight through the bookings repository with a payment request no worker
-consumes, so a payment worker running in the same test session never pays it first."""
+The booking's payment request goes where no worker consumes it (payflow.unpaid_booking), so a payment
+worker running in the same test session never pays it first."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,16 +20,14 @@ from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jatra.bookings import repository as bookings
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.db import create_engine, session_factory
-from jatra.infra.outbox import Draft
 from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger
-from tests.integration.payflow import RIDER, hold_for
+from tests.integration.payflow import unpaid_booking
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -61,20 +58,6 @@ def moves(frm: str, to: str) -> float:
     )
 
 
-async def a_pending_booking(client: Client, who: Passenger, engine: AsyncEngine, seats: int = 2) -> Hold:
-    hold = await hold_for(client, who, seats=seats)
-    async with session_factory(engine)() as session, session.begin():
-        row = await session.get(Hold, uuid.UUID(hold["hold_id"]))
-        assert row is not None
-        accepted = await bookings.accept(
-            session, booking_id=uuid.uuid4(), user_id=row.user_id, key="settle-test", hold_id=row.id,
-            seats=seats, passengers=[RIDER] * seats, method="bkash", email=None,
-            payment=Draft("jatra.events", "test.settle", uuid.uuid4(), {}),
-        )  # fmt: skip
-        assert accepted is not None
-    return row
-
-
 async def booking_of(engine: AsyncEngine, hold: Hold) -> Booking:
     async with session_factory(engine)() as session:
         booking = await session.scalar(select(Booking).where(Booking.hold_id == hold.id))
@@ -85,8 +68,7 @@ async def booking_of(engine: AsyncEngine, hold: Hold) -> Booking:
 async def test_a_paid_booking_settles_in_one_statement_per_step(
     client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
 ) -> None:
-    hold = await a_pending_booking(client, passenger, engine)
-    booking_id = (await booking_of(engine, hold)).id
+    hold, booking_id = await unpaid_booking(client, passenger, engine, seats=2)
     before = (moves("PAYMENT_PENDING", "PAYMENT_PROCESSING"), moves("PAYMENT_PROCESSING", "CONFIRMED"))
     statements = statements_of(engine)
     sessions = session_factory(engine)
@@ -136,8 +118,7 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
 async def test_a_capture_after_the_booking_ended_is_refused_and_writes_nothing(
     client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
 ) -> None:
-    hold = await a_pending_booking(client, passenger, engine, seats=1)
-    booking_id = (await booking_of(engine, hold)).id
+    hold, booking_id = await unpaid_booking(client, passenger, engine)
     store = HoldStore(redis)
     async with session_factory(engine)() as session:
         await settle.fail(store, session=session, booking_id=booking_id, reason="payment declined")
@@ -152,7 +133,7 @@ async def test_a_capture_after_the_booking_ended_is_refused_and_writes_nothing(
 async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
     client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
 ) -> None:
-    hold = await a_pending_booking(client, passenger, engine, seats=1)
+    hold, _ = await unpaid_booking(client, passenger, engine)
     booking = await booking_of(engine, hold)
     async with session_factory(engine)() as session, session.begin():
         session.add(SeatSale(journey_id=hold.journey_id, seat_id=hold.seat_ids[0],
