@@ -9,6 +9,7 @@ commit woke the relay."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 
@@ -22,6 +23,7 @@ from jatra.db.bookings import OutboxMessage
 from jatra.infra import outbox
 from jatra.infra.db import create_engine
 from jatra.infra.pg_listen import Listener, asyncpg_dsn
+from jatra.infra.relay_connection import BROKEN, RelayConnection
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -162,3 +164,35 @@ async def test_a_relay_that_listens_waits_for_a_ring(stack: Stack, settings: Set
             assert wakeups("notify") == before + 1
     finally:
         await _forget_test_rows(engine)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "through-pgbouncer"])
+async def test_the_relay_connection_runs_its_statements_and_comes_back(
+    stack: Stack, settings: Settings, direct: bool
+) -> None:
+    """The relay's own connection: straight to Postgres with the statement cache, or through PgBouncer
+    (transaction pooling) without it; a connection killed under it is replaced on the next pass."""
+    where = settings if direct else dataclasses.replace(
+        settings, database_url=settings.db_url, database_via_pgbouncer=True
+    )  # fmt: skip
+    relay = RelayConnection(where, NAME)
+    assert relay.direct == direct
+    engine = create_engine(settings, admin=True)
+    try:
+        for _ in range(3):  # the same statements again: prepared once direct, unnamed through PgBouncer
+            async with relay.transaction() as conn:
+                assert await conn.fetch(outbox.CLAIM, 0) == []
+                await conn.execute(outbox.MARK_SENT, [])
+        async with engine.begin() as admin:
+            await admin.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
+                {"n": f"jatra-{NAME}"},
+            )
+        with contextlib.suppress(asyncpg.PostgresError, *BROKEN):  # the pass that meets the dead one
+            async with relay.transaction() as conn:
+                await conn.fetch(outbox.CLAIM, 0)
+        async with relay.transaction() as conn:  # the next pass has a new connection
+            assert await conn.fetch(outbox.CLAIM, 0) == []
+    finally:
+        await relay.close()
+        await engine.dispose()

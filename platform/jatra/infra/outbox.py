@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import asyncpg
 import structlog
 from opentelemetry import context, propagate, trace
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
+from jatra.infra.relay_connection import RelayConnection
 from jatra.infra.resources import Resources
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
@@ -44,6 +46,8 @@ _last_dlq_check = 0.0
 #: twice a pass, 20 passes a second, was most of an idle relay's work
 MEASURE_EVERY_S = 1.0
 _last_measured = 0.0
+#: when the relay last started a pass after waiting
+_last_pass = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,38 +82,43 @@ def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[st
     return d.message_id
 
 
+#: a batch of unsent messages, locked (another relay skips them); jsonb as text: the payload is published as
+#: it is stored, never decoded and encoded again
+CLAIM = (
+    "SELECT id, exchange, routing_key, message_id, payload::text AS payload, headers::text AS headers"
+    " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+)
+MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+_connections: dict[int, RelayConnection] = {}
+
+
 async def relay_once(res: Resources) -> int:
-    """Publish up to one batch of unsent messages with publisher confirms, then mark them sent.
+    """Publish up to one batch of unsent messages with publisher confirms, then mark them sent, in one
+    transaction on the relay's own connection (a crash before the commit republishes the batch: consumers
+    dedupe on the message id).
 
     The lag and backlog are measured first (when due), so that they keep growing while the broker is
     down (the publish below fails then, and the worker loop retries)."""
     await _measure_when_due(res)
     exchanges = await _exchanges(res)
-    async with res.db()() as session, session.begin():
-        rows = (
-            await session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.sent_at.is_(None))
-                .order_by(OutboxMessage.id)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+    relay = _connections.get(id(res))
+    if relay is None:
+        relay = _connections[id(res)] = RelayConnection(res.settings, res.name)
+    async with relay.transaction() as conn:
+        rows = await conn.fetch(CLAIM, BATCH)
         for row in rows:
-            await _publish(exchanges[row.exchange], row)
+            await _publish(exchanges[row["exchange"]], row)
         if rows:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([r.id for r in rows]))
-                .values(sent_at=func.now())
-            )
+            await conn.execute(MARK_SENT, [row["id"] for row in rows])
     await _count_dead_letters(res)
     return len(rows)
 
 
 async def wait_for_messages(res: Resources, handled: int) -> None:
     """Between two passes: none after a full batch; else until a commit rings (NOTIFY from the outbox
-    table's trigger), or ``outbox_idle_poll_s`` at most, a safety net. Without a LISTEN session (no direct
+    table's trigger), or ``outbox_idle_poll_s`` at most, a safety net; and never sooner than
+    ``outbox_interval_s`` after the last pass began, so that a busy relay publishes in batches as it did
+    when it polled (a ring on a quiet relay is answered at once). Without a LISTEN session (no direct
     Postgres URL, or it is down) the relay polls every ``outbox_interval_s`` as before."""
     if handled >= BATCH:
         WAKEUPS.labels("backlog").inc()
@@ -119,7 +128,11 @@ async def wait_for_messages(res: Resources, handled: int) -> None:
         await asyncio.sleep(res.settings.outbox_interval_s)
         WAKEUPS.labels("poll").inc()
         return
+    global _last_pass  # noqa: PLW0603 - one relay loop per process
     rung = await listener.wait(res.settings.outbox_idle_poll_s)
+    if rung:  # under load commits ring all the time: a pass per outbox_interval_s at most, in batches
+        await asyncio.sleep(res.settings.outbox_interval_s - (time.monotonic() - _last_pass))
+    _last_pass = time.monotonic()
     WAKEUPS.labels("notify" if rung else "idle_poll").inc()
 
 
@@ -176,18 +189,19 @@ async def _exchanges(res: Resources) -> dict[str, aio_pika.abc.AbstractExchange]
     return cached[1]
 
 
-async def _publish(exchange: aio_pika.abc.AbstractExchange, row: OutboxMessage) -> None:
-    token = context.attach(propagate.extract(row.headers))
+async def _publish(exchange: aio_pika.abc.AbstractExchange, row: asyncpg.Record) -> None:
+    headers: dict[str, str] = json.loads(row["headers"])
+    token = context.attach(propagate.extract(headers))
     try:
         message = aio_pika.Message(
-            body=json.dumps(row.payload).encode(),
+            body=row["payload"].encode(),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=str(row.message_id),
+            message_id=str(row["message_id"]),
             timestamp=dt.datetime.now(dt.UTC),
-            headers=dict(row.headers),
+            headers=dict(headers),
         )
-        await exchange.publish(message, routing_key=row.routing_key)  # awaits the broker's confirm
-        PUBLISHED.labels(row.exchange).inc()
+        await exchange.publish(message, routing_key=row["routing_key"])  # awaits the broker's confirm
+        PUBLISHED.labels(row["exchange"]).inc()
     finally:
         context.detach(token)
