@@ -8,6 +8,7 @@ worker running in the same test session never pays it first."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.db.inventory import Hold, SeatSale
-from jatra.infra.db import create_engine, session_factory
+from jatra.infra.db import VIA_PGBOUNCER, create_engine, session_factory
 from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
 from jatra.settings import Settings
@@ -33,9 +34,11 @@ pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
 
 
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings, pool_size=2)  # through PgBouncer, as the payment worker
+@pytest.fixture(params=[True, False], ids=["through-pgbouncer", "direct"])
+async def engine(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    """The payment worker's engine: through PgBouncer (the default), or straight to Postgres."""
+    where = dataclasses.replace(settings, database_via_pgbouncer=request.param)
+    engine = create_engine(where, pool_size=2)
     yield engine
     await engine.dispose()
 
@@ -81,7 +84,10 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
     )  # fmt: skip
     async with sessions() as session:
         assert await settle.confirm(session, HoldStore(redis), booking_id)
-    assert statements == [("WITH", True), ("WITH", True)]  # one each, autocommit: no BEGIN, no COMMIT
+    # one each; straight to Postgres in autocommit (no BEGIN, no COMMIT), but never behind PgBouncer,
+    # where a statement prepared outside a transaction may be run on another server connection
+    direct = not engine.get_execution_options()[VIA_PGBOUNCER]
+    assert statements == [("WITH", direct), ("WITH", direct)]
     assert (moves("PAYMENT_PENDING", "PAYMENT_PROCESSING"), moves("PAYMENT_PROCESSING", "CONFIRMED")) == (
         before[0] + 1, before[1] + 1
     )  # fmt: skip

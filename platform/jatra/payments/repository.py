@@ -1,7 +1,8 @@
 """The payment worker's SQL: starting a charge and confirming a paid booking, each one statement.
 
-Each runs on a connection of its own in autocommit (one statement is one transaction), so it costs one
-statement's round trips and no BEGIN or COMMIT: starting was a SELECT ... FOR UPDATE and an ORM flush
+Each runs on a connection of its own, in autocommit when it goes straight to Postgres (one statement is
+one transaction: no BEGIN or COMMIT round trips; behind PgBouncer it needs them, see :func:`one_statement`).
+Starting was a SELECT ... FOR UPDATE and an ORM flush
 (about six round trips behind PgBouncer), confirming a locked read, a savepoint, the sale, three ORM
 writes and a commit (about fifteen). The rules stay where they were: the WHERE clauses allow exactly the
 transitions of :data:`jatra.domain.booking_states.TRANSITIONS` these steps make, the exclusion
@@ -21,6 +22,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from jatra.infra.db import VIA_PGBOUNCER
 from jatra.infra.outbox import Draft
 
 #: PAYMENT_PENDING -> PAYMENT_PROCESSING (a redelivery finds it processing, and leaves it as it is)
@@ -97,17 +99,24 @@ class Confirming:
 
 
 @asynccontextmanager
-async def autocommit(session: AsyncSession) -> AsyncIterator[AsyncConnection]:
-    """A connection of the session's engine that commits each statement by itself (no BEGIN, no COMMIT)."""
+async def one_statement(session: AsyncSession) -> AsyncIterator[AsyncConnection]:
+    """A connection of the session's engine for one statement: in autocommit straight to Postgres (no
+    BEGIN, no COMMIT); behind PgBouncer in a transaction, because asyncpg prepares a statement and runs it
+    in two exchanges, and between them PgBouncer's transaction pooling may hand the server connection
+    (and the prepared statement with it) to another client when no transaction is open."""
     engine = session.bind
     assert isinstance(engine, AsyncEngine), "sessions are made on an engine"
     async with engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if engine.get_execution_options().get(VIA_PGBOUNCER, False):
+            async with conn.begin():
+                yield conn
+        else:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def start(session: AsyncSession, booking_id: uuid.UUID) -> Charging | None:
     """None: unknown, or no longer waiting for a charge."""
-    async with autocommit(session) as conn:
+    async with one_statement(session) as conn:
         row = (await conn.execute(START, {"booking_id": booking_id})).first()
     return None if row is None else Charging(row.id, row.amount, row.payment_method, row.was)
 
@@ -117,7 +126,7 @@ async def confirm(
 ) -> Confirming | None:
     """None: unknown. Raises IntegrityError (a seat sold meanwhile) or a deadlock's DBAPIError, having
     written nothing."""
-    async with autocommit(session) as conn:
+    async with one_statement(session) as conn:
         row = (
             await conn.execute(
                 CONFIRM,
