@@ -15,6 +15,7 @@ import stamina
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from purgatory.domain.model import OpenedState
+from sqlalchemy import select
 
 from jatra.db.accounts import User
 from jatra.db.bookings import Booking
@@ -55,14 +56,19 @@ class NotificationWorker:
         if event not in EVENTS:
             return
         payload: dict[str, Any] = json.loads(message.body)
-        async with self.res.db()() as session:
-            booking = await session.get(Booking, uuid.UUID(payload["booking_id"]))
-            if booking is None:
+        async with self.res.db()() as session:  # two reads: the booking with its phone, and the ticket
+            found = (
+                await session.execute(
+                    select(Booking, User.phone)
+                    .join(User, User.id == Booking.user_id)
+                    .where(Booking.id == uuid.UUID(payload["booking_id"]))
+                )
+            ).first()
+            if found is None:
                 return
-            user = await session.get(User, booking.user_id)
+            booking, phone = found
             view = await ticket_view(session, booking, self.settings.timezone)
-        assert user is not None
-        notices = {"sms": compose.sms(event, view, user.phone, booking.reason)}
+        notices = {"sms": compose.sms(event, view, phone, booking.reason)}
         pdf = None
         if event == "booking.confirmed":  # rendered now, ready for the e-mail and the passenger's download
 
