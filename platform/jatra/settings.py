@@ -184,7 +184,10 @@ class Settings:
     reaper_interval_s: float = field(default=15.0, metadata=_doc("How often the hold reaper reconciles."))
     outbox_interval_s: float = field(
         default=0.05,
-        metadata=_doc("Pause between outbox relay passes while it cannot LISTEN (polling instead)."),
+        metadata=_doc(
+            "Pause between outbox relay passes while it cannot LISTEN (polling), and the shortest gap"
+            " between passes while NOTIFY wakes it (so a busy relay publishes in batches)."
+        ),
     )
     outbox_idle_poll_s: float = field(
         default=1.0,
