@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jatra.db.bookings import OutboxMessage
-from jatra.infra import outbox
+from jatra.infra import outbox, topology
 from jatra.infra.db import create_engine
 from jatra.infra.pg_listen import Listener, asyncpg_dsn
 from jatra.infra.relay_connection import RelayConnection
@@ -34,7 +34,11 @@ NAME = "outbox-wakeup-test"
 
 
 def wakeups(cause: str) -> float:
-    return REGISTRY.get_sample_value("jatra_outbox_wakeups_total", {"cause": cause}) or 0.0
+    return sample("jatra_outbox_wakeups_total", {"cause": cause})
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
 
 
 async def _insert(engine: AsyncEngine, *, commit: bool) -> int:
@@ -164,6 +168,35 @@ async def test_a_relay_that_listens_waits_for_a_ring(stack: Stack, settings: Set
             assert wakeups("notify") == before + 1
     finally:
         await _forget_test_rows(engine)
+
+
+async def test_a_quiet_relay_keeps_its_gauges_fresh(stack: Stack, settings: Settings) -> None:
+    """Waiting for a ring, the relay still reads the backlog and the dead-letter queues: DeadLettersPresent
+    resolves only when its gauge reads 0 again, and a quiet relay makes no pass to read it."""
+    quiet = dataclasses.replace(settings, outbox_idle_poll_s=30.0)
+    dlq = topology.dead_letter_queue(topology.PAYMENT_REQUESTS)
+    async with open_resources(quiet, NAME, frozenset({"db", "amqp"})) as res:
+        listener = res.listener(outbox.CHANNEL, lambda _: None)
+        assert listener is not None
+        await eventually(lambda: _listening(listener), 10, "the relay's listener holds its session")
+        await outbox.wait_for_messages(res, 0)  # the look on connecting
+        outbox.PENDING.set(-1)
+        outbox.DEAD_LETTERS.labels(dlq).set(-1)
+        waiting = asyncio.create_task(outbox.wait_for_messages(res, 0))
+        try:
+
+            async def read_again() -> bool:
+                return (
+                    sample("jatra_outbox_pending") >= 0
+                    and sample("jatra_amqp_dead_letters", {"queue": dlq}) >= 0
+                )
+
+            await eventually(read_again, 15, "the gauges read again while the relay waits")  # not 30 s
+            assert not waiting.done()
+        finally:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "through-pgbouncer"])

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
+from jatra.infra.pg_listen import Listener
 from jatra.infra.relay_connection import RelayConnection
 from jatra.infra.resources import Resources
 from jatra.telemetry import catalogue as c
@@ -129,11 +130,25 @@ async def wait_for_messages(res: Resources, handled: int) -> None:
         WAKEUPS.labels("poll").inc()
         return
     global _last_pass  # noqa: PLW0603 - one relay loop per process
-    rung = await listener.wait(res.settings.outbox_idle_poll_s)
+    rung = await _ring_or_timeout(res, listener, res.settings.outbox_idle_poll_s)
     if rung:  # under load commits ring all the time: a pass per outbox_interval_s at most, in batches
         await asyncio.sleep(res.settings.outbox_interval_s - (time.monotonic() - _last_pass))
     _last_pass = time.monotonic()
     WAKEUPS.labels("notify" if rung else "idle_poll").inc()
+
+
+async def _ring_or_timeout(res: Resources, listener: Listener, seconds: float) -> bool:
+    """Wait up to ``seconds`` for a ring, keeping the backlog, lag and dead-letter gauges fresh meanwhile:
+    a quiet relay makes no pass, and they must not go stale (DeadLettersPresent resolves only when the
+    gauge reads 0 again)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if await listener.wait(min(left, MEASURE_EVERY_S)):
+            return True
+        with tracer.start_as_current_span("outbox.measure"):
+            await _measure_when_due(res)
+            await _count_dead_letters(res)
+    return False
 
 
 def _listening(listening: bool) -> None:
@@ -167,6 +182,7 @@ async def _count_dead_letters(res: Resources) -> None:
     _last_dlq_check = time.monotonic()
     # On the raw channel: aio-pika's robust channel answers a passive declare of a queue it has declared
     # from its own cache, so the count would be the first one read, forever.
+    await _exchanges(res)  # the confirming channel, opened again if it was closed
     channel = await _channels[id(await res.ensure_amqp())][0].get_underlay_channel()
     for queue in topology.QUEUES:
         dead = await channel.queue_declare(topology.dead_letter_queue(queue), passive=True)
