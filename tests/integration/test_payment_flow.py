@@ -71,11 +71,15 @@ async def test_a_booking_is_paid_confirmed_and_its_trace_crosses_the_broker(
         if s.kind == SpanKind.SERVER and s.name == "POST /api/v1/bookings"
     ]
     trace_id = format(post.context.trace_id, "032x")
-    confirmed = [
-        line
-        for line in log_lines(settings, "payments")
-        if line.get("message") == "booking.confirmed" and line.get("booking_id") == booked["booking_id"]
-    ]
+    for _ in range(100):  # log lines are written in batches, within 0.1 s
+        confirmed = [
+            line
+            for line in log_lines(settings, "payments")
+            if line.get("message") == "booking.confirmed" and line.get("booking_id") == booked["booking_id"]
+        ]
+        if confirmed:
+            break
+        await asyncio.sleep(0.1)
     assert (
         confirmed and confirmed[0]["trace"]["id"] == trace_id
     )  # the worker's log line sits in the request's trace

@@ -21,6 +21,7 @@ from jatra.rush.options import Options
 from jatra.rush.runner import run
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from jatra.telemetry import log_sink
 
 pytestmark = pytest.mark.integration
 JWT = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")
@@ -135,6 +136,7 @@ async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
     assert result["bookings_accepted"] >= 3
     personal = await personal_data_since(settings, since)
     assert any("@example.com" in p for p in personal) and any(" " in p and "@" not in p for p in personal)
+    await asyncio.sleep(log_sink.BATCH_S * 5)  # the last lines are written in their batch
     logs = {}  # what every process logged during the rush
     for path in log_dir.glob("*.log"):
         with path.open("rb") as f:
