@@ -62,9 +62,11 @@ bench-tickets: bootstrap
 bench-spans: bootstrap
 	@$(VENV)/pytest bench/test_span_export.py -q --benchmark-json=bench/results/span-export.json
 
-## One access log event, structlog -> stdlib -> ecs-logging against msgspec straight to the handler: bench/results/log-render.json.
+## One access log event, structlog -> stdlib -> ecs-logging against msgspec straight to the handler: bench/results/log-render.json;
+## 100 lines written one by one against in one batch: bench/results/log-write.json.
 bench-logs: bootstrap
 	@$(VENV)/pytest bench/test_log_render.py -q --benchmark-json=bench/results/log-render.json
+	@$(VENV)/pytest bench/test_log_write.py -q --benchmark-json=bench/results/log-write.json
 
 ## Telemetry's cost per request in one API process (off, sampled at 0.1, at 1.0): bench/results/telemetry-cost.json.
 bench-telemetry: bootstrap
