@@ -1,0 +1,103 @@
+"""The provider client tells a charge that cannot have happened from one that may have: only a connection
+never made is sure to have charged nothing. Against real sockets on this machine: a port nobody listens
+on, a server that never answers, one that hangs up after reading the request, and the answers a provider
+gives (5xx, 404, another 4xx)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from jatra.payments.client import ProviderClient, ProviderRefused, ProviderUnavailable
+from tests.unit.test_payment_retries import closed_port
+
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    await reader.readexactly(length)
+
+
+def answering(status: int, body: bytes = b"{}") -> Serve:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        head += "Connection: close\r\n"
+        writer.write(head.encode() + b"\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    return serve
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _read_request(reader)
+    await asyncio.sleep(30)
+
+
+async def hanging_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _read_request(reader)  # the charge reached the provider; the answer never comes back
+    writer.close()
+
+
+@pytest.fixture
+async def provider(request: pytest.FixtureRequest) -> AsyncIterator[ProviderClient]:
+    server = await asyncio.start_server(request.param, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = ProviderClient(f"http://127.0.0.1:{port}/", timeout_s=0.5)
+    yield client
+    await client.close()
+    server.close()
+
+
+async def test_a_refused_connection_charged_nothing() -> None:
+    client = ProviderClient(f"http://127.0.0.1:{closed_port()}", timeout_s=1)
+    with pytest.raises(ProviderUnavailable) as failed:
+        await client.charge("k", 100, "bkash")
+    await client.close()
+    assert not failed.value.ambiguous
+
+
+@pytest.mark.parametrize("provider", [silent, hanging_up], indirect=True, ids=["no-answer", "hung-up"])
+async def test_a_charge_sent_but_unanswered_may_have_happened(provider: ProviderClient) -> None:
+    with pytest.raises(ProviderUnavailable) as failed:
+        await provider.charge("k", 100, "bkash")
+    assert failed.value.ambiguous
+
+
+@pytest.mark.parametrize("provider", [answering(503)], indirect=True)
+async def test_a_5xx_is_unavailable_and_not_ambiguous(provider: ProviderClient) -> None:
+    with pytest.raises(ProviderUnavailable) as failed:
+        await provider.charge("k", 100, "bkash")
+    assert not failed.value.ambiguous
+
+
+@pytest.mark.parametrize("provider", [answering(404)], indirect=True)
+async def test_a_key_the_provider_never_saw(provider: ProviderClient) -> None:
+    assert await provider.lookup("k") is None
+    await provider.refund("k")  # nothing to refund
+    with pytest.raises(ProviderRefused):
+        await provider.charge("k", 100, "bkash")
+
+
+@pytest.mark.parametrize("provider", [answering(422)], indirect=True)
+async def test_another_4xx_is_refused_not_retried(provider: ProviderClient) -> None:
+    with pytest.raises(ProviderRefused):
+        await provider.charge("k", 100, "bkash")
+
+
+@pytest.mark.parametrize("provider", [answering(200, b'{"status": "CAPTURED"}')], indirect=True)
+async def test_an_answer(provider: ProviderClient) -> None:
+    assert (await provider.charge("k", 100, "bkash")).status == "CAPTURED"
+    assert (await provider.lookup("k")).status == "CAPTURED"  # type: ignore[union-attr]
