@@ -289,7 +289,7 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
 
     from jatra.app import create_app  # noqa: PLC0415
     from jatra.gateway.routes import SERVICES as SPLIT_SERVICES  # noqa: PLC0415
-    from jatra.infra.http_server import server_config  # noqa: PLC0415
+    from jatra.infra.http_server import exit_on_sigterm, server_config  # noqa: PLC0415
     from jatra.infra.listen import listening_socket  # noqa: PLC0415
 
     settings = _settings()
@@ -313,6 +313,7 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
     sockets = [listening_socket(settings.api_host, port or settings.ports.api)]
     if shared_port is not None:
         sockets.append(listening_socket(settings.api_host, shared_port, shared=True))
+    exit_on_sigterm()
     uvicorn.Server(server_config(app, settings, timeout_graceful_shutdown=10)).run(sockets=sockets)
 
 

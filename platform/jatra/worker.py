@@ -16,7 +16,7 @@ from litestar import Litestar
 from opentelemetry import trace
 
 from jatra.infra.health import health_router, watched
-from jatra.infra.http_server import server_config
+from jatra.infra.http_server import exit_on_sigterm, server_config
 from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
@@ -135,6 +135,7 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
         app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)
         app.state.resources = res
         BUILD_INFO.labels(__version__, settings.environment).set(1)
+        exit_on_sigterm()
         server = uvicorn.Server(
             server_config(app, settings, host=settings.api_host, port=port, lifespan="off")
         )

@@ -12,6 +12,8 @@ and the body may pause at most ``JATRA_HTTP_BODY_TIMEOUT_S`` between chunks, as 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from typing import Any
 
 import uvicorn
@@ -92,3 +94,15 @@ def server_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.C
         timeout_keep_alive=75,
         **options,
     )
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (how supervisord, Docker and Kubernetes stop a process) end it through Python's own
+    exit: ``finally`` blocks, atexit, and ``logging.shutdown`` writing the log lines that wait in their
+    batch. uvicorn answers SIGTERM with a graceful shutdown, then puts back the handler it found and
+    raises the signal again; with the default handler there, the kernel ended the process on the spot."""
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)

@@ -69,7 +69,7 @@ class LineStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         self.write_line(line)
         if record.levelno >= logging.WARNING:
-            self._flush_due()
+            self._flush_quietly()
 
     def flush(self) -> None:
         """Write what waits (it may raise, as the standard library's does: ``logging.shutdown`` expects)."""
@@ -77,6 +77,12 @@ class LineStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._write_waiting()
 
     def _flush_due(self) -> None:
+        """The timer's call (on its loop's thread): the next line on that loop starts a new timer."""
+        with self.lock:  # type: ignore[union-attr]
+            self._due = self._due_loop = None
+        self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
         try:
             self.flush()
         except Exception:  # see _failed
@@ -88,14 +94,13 @@ class LineStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return False
-        if self._due is None or self._due_loop is not loop:  # a loop that was closed never calls back
+        if self._due is None or self._due_loop is not loop:  # a closed loop's timer never fires
             self._due, self._due_loop = loop.call_later(BATCH_S, self._flush_due), loop
         return True
 
     def _write_waiting(self) -> None:
-        if self._due is not None:
-            self._due.cancel()
-            self._due = self._due_loop = None
+        # A timer still due is left to fire, writing nothing or the lines since: cancelling it from another
+        # thread (a line logged by a thread is written at once) is not safe on uvloop.
         if self._waiting:
             text = "".join(line + self.terminator for line in self._waiting)
             self._waiting.clear()
