@@ -6,6 +6,7 @@ gives (5xx, 404, another 4xx)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -59,6 +60,7 @@ async def provider(request: pytest.FixtureRequest) -> AsyncIterator[ProviderClie
     yield client
     await client.close()
     server.close()
+    await server.wait_closed()
 
 
 async def test_a_refused_connection_charged_nothing() -> None:
@@ -67,6 +69,25 @@ async def test_a_refused_connection_charged_nothing() -> None:
         await client.charge("k", 100, "bkash")
     await client.close()
     assert not failed.value.ambiguous
+
+
+async def test_a_connection_that_never_opens_charged_nothing() -> None:
+    """A provider whose accept queue is full: the connection is never made, and the call says so (it is
+    not mistaken for the whole call timing out, which would leave a booking for reconciliation)."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # never accepted: the queue fills, and later SYNs go unanswered
+        address = full.getsockname()
+        queued = [socket.create_connection(address, timeout=1)]  # the one the queue holds
+        client = ProviderClient(f"http://127.0.0.1:{address[1]}", timeout_s=1)
+        try:
+            with pytest.raises(ProviderUnavailable) as failed:
+                await client.charge("k", 100, "bkash")
+        finally:
+            await client.close()
+            for conn in queued:
+                conn.close()
+    assert "connecting" in str(failed.value) and not failed.value.ambiguous
 
 
 @pytest.mark.parametrize("provider", [silent, hanging_up], indirect=True, ids=["no-answer", "hung-up"])
@@ -95,6 +116,9 @@ async def test_a_key_the_provider_never_saw(provider: ProviderClient) -> None:
 async def test_another_4xx_is_refused_not_retried(provider: ProviderClient) -> None:
     with pytest.raises(ProviderRefused):
         await provider.charge("k", 100, "bkash")
+    with pytest.raises(ProviderRefused):
+        await provider.lookup("k")
+    await provider.refund("k")  # logged (payment.refund_refused), not raised: asking again changes nothing
 
 
 @pytest.mark.parametrize("provider", [answering(200, b'{"status": "CAPTURED"}')], indirect=True)

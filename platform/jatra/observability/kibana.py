@@ -37,6 +37,7 @@ PAYMENT_FAILURE_EVENTS = (
     "payment.dead_lettered",
     "payment.handle.failed",
     "payment.captured_after_end",
+    "payment.refund_refused",
 )
 
 SEARCHES = (

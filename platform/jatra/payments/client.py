@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import structlog
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, histogram, trace_exemplar
 
+log = structlog.get_logger()
 ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
 DURATION = histogram(c.PAYMENT_DURATION)
 #: an idle connection is dropped before a common server keep-alive (5 s, uvicorn's default) closes it under
@@ -61,7 +63,9 @@ def _unavailable(exc: Exception) -> ProviderUnavailable:
 class ProviderClient:
     def __init__(self, base_url: str, timeout_s: float) -> None:
         self.base = base_url.rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # the connection's own limit below the whole call's, so that a connection never made fails as
+        # ConnectionTimeoutError (surely no charge), not as the whole call's timeout (maybe one)
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=timeout_s / 2)
         self._http: aiohttp.ClientSession | None = None
 
     @property
@@ -83,7 +87,9 @@ class ProviderClient:
         """The answer's JSON body (None for a 404 when ``missing_ok``); a failed exchange or a 5xx raises
         ProviderUnavailable, any other 4xx ProviderRefused."""
         try:
-            async with self.http.request(method, self.base + path, **kwargs) as response:
+            async with self.http.request(
+                method, self.base + path, allow_redirects=False, **kwargs
+            ) as response:
                 status = response.status
                 body = await response.json() if status < 300 else None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -118,5 +124,9 @@ class ProviderClient:
         return None if body is None else ChargeResult(key, str(body["status"]))
 
     async def refund(self, key: str) -> None:
-        """Refund a charge; a key the provider never charged has nothing to refund."""
-        await self._call("POST", f"/charges/{key}/refund", missing_ok=True)
+        """Refund a charge; a key the provider never charged has nothing to refund. A refund the provider
+        refuses (another 4xx) is logged and not retried, as before: asking again would not change it."""
+        try:
+            await self._call("POST", f"/charges/{key}/refund", missing_ok=True)
+        except ProviderRefused as exc:
+            log.warning("payment.refund_refused", booking_id=key, error=str(exc))
