@@ -182,11 +182,12 @@ async def _count_dead_letters(res: Resources) -> None:
     _last_dlq_check = time.monotonic()
     # On the raw channel: aio-pika's robust channel answers a passive declare of a queue it has declared
     # from its own cache, so the count would be the first one read, forever.
-    await _exchanges(res)  # the confirming channel, opened again if it was closed
-    channel = await _channels[id(await res.ensure_amqp())][0].get_underlay_channel()
-    for queue in topology.QUEUES:
-        dead = await channel.queue_declare(topology.dead_letter_queue(queue), passive=True)
-        DEAD_LETTERS.labels(topology.dead_letter_queue(queue)).set(dead.message_count or 0)
+    async with asyncio.timeout(DLQ_EVERY_S):  # a robust channel waits for its broker: not for long here
+        await _exchanges(res)  # the confirming channel, opened again if it was closed
+        channel = await _channels[id(await res.ensure_amqp())][0].get_underlay_channel()
+        for queue in topology.QUEUES:
+            dead = await channel.queue_declare(topology.dead_letter_queue(queue), passive=True)
+            DEAD_LETTERS.labels(topology.dead_letter_queue(queue)).set(dead.message_count or 0)
 
 
 _channels: dict[int, tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.AbstractExchange]]] = {}
