@@ -80,13 +80,20 @@ async def unpaid_booking(
 
 async def final_state(client: Any, who: Passenger, booking_id: str, within_s: float = 30) -> dict[str, Any]:
     """Poll until the booking is final, as a client would: an answer that is not a 200 (a 503 with
-    Retry-After while the machine is saturated, a 408 on a connection the server timed out) is asked again."""
+    Retry-After while the machine is saturated, a 408 on a connection the server timed out) is asked again,
+    and so is a request that got no answer (many pollers on one client may wait for its pool)."""
     deadline = time.monotonic() + within_s
     while True:
-        response = await client.get(f"/api/v1/bookings/{booking_id}", headers=who.headers)
-        body: dict[str, Any] = (
-            response.json() if response.status_code == 200 else {"status": f"HTTP {response.status_code}"}
-        )
+        try:
+            response = await client.get(f"/api/v1/bookings/{booking_id}", headers=who.headers)
+        except httpx.TransportError as exc:
+            if time.monotonic() > deadline:
+                raise
+            body: dict[str, Any] = {"status": type(exc).__name__}
+        else:
+            body = (
+                response.json() if response.status_code == 200 else {"status": f"HTTP {response.status_code}"}
+            )
         if body["status"] in FINAL or time.monotonic() > deadline:
             return body
         await asyncio.sleep(0.1)
