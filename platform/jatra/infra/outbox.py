@@ -183,8 +183,7 @@ async def _count_dead_letters(res: Resources) -> None:
     # On the raw channel: aio-pika's robust channel answers a passive declare of a queue it has declared
     # from its own cache, so the count would be the first one read, forever.
     async with asyncio.timeout(DLQ_EVERY_S):  # a robust channel waits for its broker: not for long here
-        await _exchanges(res)  # the confirming channel, opened again if it was closed
-        channel = await _channels[id(await res.ensure_amqp())][0].get_underlay_channel()
+        channel = await (await _confirming(res))[0].get_underlay_channel()
         for queue in topology.QUEUES:
             dead = await channel.queue_declare(topology.dead_letter_queue(queue), passive=True)
             DEAD_LETTERS.labels(topology.dead_letter_queue(queue)).set(dead.message_count or 0)
@@ -194,7 +193,14 @@ _channels: dict[int, tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.
 
 
 async def _exchanges(res: Resources) -> dict[str, aio_pika.abc.AbstractExchange]:
-    """A confirming channel per broker connection, opened and topology-declared once, not per batch."""
+    return (await _confirming(res))[1]
+
+
+async def _confirming(
+    res: Resources,
+) -> tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.AbstractExchange]]:
+    """A confirming channel per broker connection and its exchanges, opened and topology-declared once
+    (again only if it was closed), not per batch."""
     connection = await res.ensure_amqp()
     if connection is None:
         raise ConnectionError("broker unavailable; outbox messages stay queued in Postgres")
@@ -203,7 +209,7 @@ async def _exchanges(res: Resources) -> dict[str, aio_pika.abc.AbstractExchange]
         channel = await connection.channel(publisher_confirms=True)
         cached = (channel, await topology.declare(channel))
         _channels[id(connection)] = cached
-    return cached[1]
+    return cached
 
 
 async def _publish(exchange: aio_pika.abc.AbstractExchange, row: asyncpg.Record) -> None:
