@@ -94,11 +94,8 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
     if was == S.PAYMENT_PENDING:
         record_transition(found.id, S.PAYMENT_PENDING, S.PAYMENT_PROCESSING)
     record_transition(found.id, S.PAYMENT_PROCESSING, S.CONFIRMED, None, found.created_at)
-    await _sold_in_redis(store, found.journey_id, found.hold_id, found.seat_ids,
-                         Segment(found.from_seq, found.to_seq))  # fmt: skip
-    await _ring(store, found.id, Settled(S.CONFIRMED, None, ticket))
-    HOLDS_ENDED.labels("converted", found.seat_class).inc()
-    log.info("booking.confirmed", booking_id=str(found.id), ticket_number=ticket)
+    await _confirmed(store, found.id, found.journey_id, found.hold_id, found.seat_ids,
+                     Segment(found.from_seq, found.to_seq), found.seat_class, ticket)  # fmt: skip
     return True
 
 
@@ -129,19 +126,29 @@ async def _confirm_carefully(session: AsyncSession, store: HoldStore, booking_id
     await session.execute(update(Hold).where(Hold.id == booking.hold_id).values(status=HoldStatus.CONVERTED))
     outbox.add(session, topology.EVENTS, "booking.confirmed", _event(booking))
     await session.commit()
-    await _sold_in_redis(store, booking.journey_id, booking.hold_id, booking.seat_ids, segment)
-    await _ring_booking(store, booking)
-    HOLDS_ENDED.labels("converted", booking.seat_class).inc()
-    log.info("booking.confirmed", booking_id=str(booking.id), ticket_number=booking.ticket_number)
+    await _confirmed(store, booking.id, booking.journey_id, booking.hold_id, booking.seat_ids, segment,
+                     booking.seat_class, booking.ticket_number)  # fmt: skip
     return True
 
 
-async def _sold_in_redis(
-    store: HoldStore, journey_id: int, hold_id: uuid.UUID, seat_ids: list[int], segment: Segment
+async def _confirmed(
+    store: HoldStore,
+    booking_id: uuid.UUID,
+    journey_id: int,
+    hold_id: uuid.UUID,
+    seat_ids: list[int],
+    segment: Segment,
+    seat_class: str,
+    ticket: str,
 ) -> None:
+    """After either path committed a confirmation: the seats sold in Redis, the long polls woken, the hold's
+    end counted and the event logged."""
     sold = await store.sell(journey_id, hold_id)
     if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
         await store.mark_sold(journey_id, seat_ids, segment.mask)
+    await _ring(store, booking_id, Settled(S.CONFIRMED, None, ticket))
+    HOLDS_ENDED.labels("converted", seat_class).inc()
+    log.info("booking.confirmed", booking_id=str(booking_id), ticket_number=ticket)
 
 
 async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID, reason: str) -> None:
