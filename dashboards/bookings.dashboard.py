@@ -76,11 +76,13 @@ dashboard = dashboard(
                     exemplars=True,
                 ),
                 timeseries(
-                    "Reconciliations per second by action",
-                    "Stuck bookings the reconciler settled by asking the provider: confirmed, failed, "
-                    "refunded.",
+                    "Reconciliations and refunds per second",
+                    "Stuck bookings the reconciler settled by asking the provider (confirmed, failed, "
+                    "refunded), and refunds the payment worker made (cancellations, and money taken for a "
+                    "booking that ended without a ticket): refunded, voided, none, refused.",
                     "ops",
                     q(sum_by(rate(c.RECONCILIATIONS, ENV), "action"), "{{action}}"),
+                    q(sum_by(rate(c.REFUNDS, ENV), "outcome"), "refund {{outcome}}"),
                 ),
                 timeseries(
                     "Idempotency keys per second by outcome",

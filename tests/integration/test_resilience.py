@@ -20,7 +20,7 @@ from jatra.inventory.holds import HoldStore
 from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
 from jatra.payments import settle
-from jatra.payments.client import ChargeResult
+from jatra.payments.client import ChargeResult, ProviderClient
 from jatra.payments.reconciler import STUCK
 from jatra.payments.worker import PaymentWorker
 from jatra.settings import Settings
@@ -107,6 +107,14 @@ async def test_the_reconciler_worker_settles_stuck_bookings(
     assert rows[paid.id].status == "CONFIRMED" and rows[paid.id].ticket_number  # captured money: a ticket
     assert rows[unpaid.id].status == "PAYMENT_FAILED" and "never reached" in (rows[unpaid.id].reason or "")
     assert await worker_metric(settings, "reconciler", actions) >= confirmed_before + 1
+    # failed as unpaid only once its key was voided: a charge with it still on its way takes nothing
+    assert await charges_for(settings, str(unpaid.id)) == ["VOIDED"]
+    client_of_a_late_worker = ProviderClient(settings.provider, 5)
+    try:
+        late = await client_of_a_late_worker.charge(str(unpaid.id), unpaid.amount, "bkash")
+    finally:
+        await client_of_a_late_worker.close()
+    assert late.status == "VOIDED" and await charges_for(settings, str(unpaid.id)) == ["VOIDED"]
 
 
 async def test_a_capture_whose_seats_were_sold_meanwhile_is_refunded_by_the_reconciler(
@@ -122,14 +130,22 @@ async def test_a_capture_whose_seats_were_sold_meanwhile_is_refunded_by_the_reco
         await session.commit()
     rows = await settled(settings, [booking.id])
     assert rows[booking.id].status == "PAYMENT_FAILED"
-    assert await charges_for(settings, str(booking.id)) == ["REFUNDED"]
+    await refunded(settings, booking.id)  # by the payment worker, from the refund request in the outbox
+
+
+async def refunded(settings: Settings, booking_id: uuid.UUID) -> None:
+    async def done() -> bool:
+        return await charges_for(settings, str(booking_id)) == ["REFUNDED"]
+
+    await eventually(done, 30, "the charge refunded")
 
 
 async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
     jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
-    """The provider takes the money for a booking the reconciler already failed (the charge was in
-    flight): the payment worker refunds it instead of leaving money taken for no ticket."""
+    """The provider takes the money for a booking another actor already failed (the charge was in
+    flight), and then goes down: the refund is not lost with the call that could not be made. It waits
+    in the outbox and the queue, and is made once the provider is back."""
     await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
     [rider] = await make_passengers(1)
     async with open_resources(settings, "test", {"db", "redis"}) as res:
@@ -144,17 +160,22 @@ async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
                 await settle.fail(
                     HoldStore(res.cache()), session=session, booking_id=booking.id, reason="test"
                 )
-            return await provider_charge(key, amount, method)
+            taken = await provider_charge(key, amount, method)
+            await set_faults(settings, outage=True)  # no refund can be made now
+            return taken
 
         worker.client.charge = charge_while_the_reconciler_fails_it  # type: ignore[method-assign]
         try:
             await worker._pay(booking.id)
+            async with res.db()() as session:
+                ended = await session.get(Booking, booking.id)
+                assert ended is not None and ended.status == "PAYMENT_FAILED"
+            await asyncio.sleep(3)  # the payment worker tries the refund and fails: it stays requested
+            assert await charges_for(settings, str(booking.id)) == ["CAPTURED"]
         finally:
+            await set_faults(settings, outage=False)
             await worker.client.close()
-        async with res.db()() as session:
-            ended = await session.get(Booking, booking.id)
-            assert ended is not None and ended.status == "PAYMENT_FAILED"
-    assert await charges_for(settings, str(booking.id)) == ["REFUNDED"]
+    await refunded(settings, booking.id)
 
 
 async def broker_ready(settings: Settings, expected: bool) -> bool:

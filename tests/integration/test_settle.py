@@ -9,6 +9,7 @@ worker running in the same test session never pays it first."""
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,19 +122,33 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
         assert await session.scalar(events) == 2  # the test's payment request and one confirmation
 
 
-async def test_a_capture_after_the_booking_ended_is_refused_and_writes_nothing(
+async def refund_requests(engine: AsyncEngine, booking_id: uuid.UUID) -> int:
+    async with session_factory(engine)() as session:
+        found = await session.scalar(
+            select(func.count()).where(
+                OutboxMessage.routing_key == "refund.requested",
+                OutboxMessage.payload["booking_id"].astext == str(booking_id),
+            )
+        )
+    return int(found or 0)
+
+
+async def test_a_capture_after_the_booking_ended_is_refused_sells_nothing_and_requests_its_refund(
     client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
 ) -> None:
     hold, booking_id = await unpaid_booking(client, passenger, engine)
     store = HoldStore(redis)
     async with session_factory(engine)() as session:
         await settle.fail(store, session=session, booking_id=booking_id, reason="payment declined")
+    assert await refund_requests(engine, booking_id) == 0
     async with session_factory(engine)() as session:
-        assert not await settle.confirm(session, store, booking_id)  # the caller refunds
+        assert not await settle.confirm(session, store, booking_id)
     booking = await booking_of(engine, hold)
     assert booking.status == "PAYMENT_FAILED" and booking.ticket_number is None
     async with session_factory(engine)() as session:
         assert await session.scalar(select(func.count()).where(SeatSale.booking_id == booking_id)) == 0
+    # the money goes back through the outbox (durable), not through a call a crash could lose
+    assert await refund_requests(engine, booking_id) == 1
 
 
 async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
@@ -148,6 +163,7 @@ async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
         assert not await settle.confirm(session, HoldStore(redis), booking.id)
     after = await booking_of(engine, hold)
     assert after.status == "PAYMENT_FAILED" and "sold to someone else" in (after.reason or "")
+    assert await refund_requests(engine, booking.id) == 1  # written with the failure, in one transaction
     assert after.ticket_number is None
 
 

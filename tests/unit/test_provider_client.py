@@ -107,7 +107,9 @@ async def test_a_5xx_is_unavailable_and_not_ambiguous(provider: ProviderClient) 
 @pytest.mark.parametrize("provider", [answering(404)], indirect=True)
 async def test_a_key_the_provider_never_saw(provider: ProviderClient) -> None:
     assert await provider.lookup("k") is None
-    await provider.refund("k")  # nothing to refund
+    assert await provider.refund("k") == "none"  # a provider that cannot void has nothing to refund
+    with pytest.raises(ProviderRefused):  # voiding is not optional: without it a failure is not safe
+        await provider.void("k")
     with pytest.raises(ProviderRefused):
         await provider.charge("k", 100, "bkash")
 
@@ -118,10 +120,20 @@ async def test_another_4xx_is_refused_not_retried(provider: ProviderClient) -> N
         await provider.charge("k", 100, "bkash")
     with pytest.raises(ProviderRefused):
         await provider.lookup("k")
-    await provider.refund("k")  # logged (payment.refund_refused), not raised: asking again changes nothing
+    # logged (payment.refund_refused), not raised: asking again changes nothing
+    assert await provider.refund("k") == "refused"
 
 
 @pytest.mark.parametrize("provider", [answering(200, b'{"status": "CAPTURED"}')], indirect=True)
 async def test_an_answer(provider: ProviderClient) -> None:
     assert (await provider.charge("k", 100, "bkash")).status == "CAPTURED"
     assert (await provider.lookup("k")).status == "CAPTURED"  # type: ignore[union-attr]
+    assert (await provider.void("k")).captured
+    assert await provider.refund("k") == "refunded"
+
+
+@pytest.mark.parametrize("provider", [answering(200, b'{"status": "VOIDED"}')], indirect=True)
+async def test_a_voided_key(provider: ProviderClient) -> None:
+    assert not (await provider.charge("k", 100, "bkash")).captured
+    assert (await provider.void("k")).status == "VOIDED"
+    assert await provider.refund("k") == "voided"

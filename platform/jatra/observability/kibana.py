@@ -38,6 +38,7 @@ PAYMENT_FAILURE_EVENTS = (
     "payment.handle.failed",
     "payment.captured_after_end",
     "payment.refund_refused",
+    "payment.refund_requested",
 )
 
 SEARCHES = (

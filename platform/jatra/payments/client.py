@@ -45,7 +45,11 @@ class ProviderRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class ChargeResult:
     key: str
-    status: str  # CAPTURED, DECLINED or REFUNDED
+    status: str  # CAPTURED, DECLINED, REFUNDED or VOIDED (see :meth:`ProviderClient.void`)
+
+    @property
+    def captured(self) -> bool:
+        return self.status == "CAPTURED"
 
 
 def _unavailable(exc: Exception) -> ProviderUnavailable:
@@ -123,10 +127,22 @@ class ProviderClient:
         body = await self._call("GET", f"/charges/{key}", missing_ok=True)
         return None if body is None else ChargeResult(key, str(body["status"]))
 
-    async def refund(self, key: str) -> None:
-        """Refund a charge; a key the provider never charged has nothing to refund. A refund the provider
-        refuses (another 4xx) is logged and not retried, as before: asking again would not change it."""
+    async def void(self, key: str) -> ChargeResult:
+        """What became of a key, made final: a key the provider never charged is voided, so that a charge
+        with it still on its way takes nothing. Asked before failing a booking as unpaid, where a lookup's
+        "never seen" could be overtaken by a charge in flight."""
+        body = await self._call("POST", f"/charges/{key}/void")
+        return ChargeResult(key, str(body["status"]))
+
+    async def refund(self, key: str) -> str:
+        """Give a key's money back; the outcome: ``refunded``, ``voided`` (never charged, and now a charge
+        still on its way takes nothing), ``none`` (a provider that answers 404 has nothing to refund) or
+        ``refused`` (another 4xx: logged and not retried, since asking again would not change it)."""
         try:
-            await self._call("POST", f"/charges/{key}/refund", missing_ok=True)
+            body = await self._call("POST", f"/charges/{key}/refund", missing_ok=True)
         except ProviderRefused as exc:
             log.warning("payment.refund_refused", booking_id=key, error=str(exc))
+            return "refused"
+        if body is None:
+            return "none"
+        return "voided" if body["status"] == "VOIDED" else "refunded"

@@ -1,10 +1,10 @@
 """`jatra worker reconciler`: no booking stays stuck, and no captured payment is left without a ticket.
 
 Bookings in PAYMENT_PENDING or PAYMENT_PROCESSING for longer than the hold TTL are settled by asking the
-provider what happened to their key: captured -> confirmed (or, if the seats were sold to someone else
-meanwhile, failed and the charge refunded); declined or never seen -> failed. A charge that lands after
-that is refunded by the payment worker (:func:`jatra.payments.settle.confirm` refuses a booking that has
-ended).
+provider what happened to their key, voiding it if it was never charged: captured -> confirmed (or, if
+the seats were sold to someone else meanwhile, failed and the charge's refund requested); declined or
+voided -> failed. Voiding, not a lookup: a charge with that key still on its way then takes nothing,
+where after a lookup's "never seen" it could have landed for a booking already failed.
 """
 
 from __future__ import annotations
@@ -55,15 +55,15 @@ async def reconcile(res: Resources) -> int:
     store = HoldStore(res.cache())
     try:
         for booking_id in stuck:
-            result = await client.lookup(str(booking_id))
+            result = await client.void(str(booking_id))
             async with res.db()() as session:
-                if result is not None and result.status == "CAPTURED":
+                if result.captured:
                     action = "confirmed"
                     if not await settle.confirm(session, store, booking_id):
-                        await client.refund(str(booking_id))  # the seats went to someone else meanwhile
-                        action = "refunded"
+                        action = "refunded"  # the seats went to someone else meanwhile: refund requested
                 else:
-                    reason = "payment declined" if result else "payment never reached the provider"
+                    never = result.status == "VOIDED"
+                    reason = "payment never reached the provider" if never else "payment declined"
                     await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
                     action = "failed"
             ACTIONS.labels(action).inc()

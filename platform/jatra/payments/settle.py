@@ -1,7 +1,10 @@
 """Settling a booking once the provider has answered: confirm (sell the seats) or fail (free them).
 
 Both run in one Postgres transaction with the booking row locked, and write their event to the outbox in
-that transaction. Both are idempotent: a booking already final is left alone (redeliveries, reconciliation).
+that transaction. Both are idempotent: a booking no longer in payment is left alone (redeliveries,
+reconciliation). Money taken for a booking that ended without a ticket goes back through a refund request
+in the outbox (durable: the payment worker makes it with retries, and its dead-letter queue, which pages,
+is the last stop), never through a call that a crash or an outage could lose.
 Starting a charge and the usual confirmation are one statement each (:mod:`jatra.payments.repository`);
 a confirmation that meets a seat sold meanwhile (or a deadlock) takes the careful path, which finds out
 which and fails the booking with its reason.
@@ -19,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold
-from jatra.domain.booking_states import FINAL, BookingStatus, Settled, record_transition, transition
+from jatra.domain.booking_states import BookingStatus, Settled, record_transition, transition
 from jatra.infra import outbox, topology
 from jatra.infra.doorbell import ring
 from jatra.inventory.holds import HoldStore, Refused
@@ -34,6 +37,9 @@ from jatra.telemetry.metrics import counter
 log = structlog.get_logger()
 HOLDS_ENDED = counter(c.HOLD_ENDED)
 S = BookingStatus
+IN_PAYMENT = frozenset({S.PAYMENT_PENDING, S.PAYMENT_PROCESSING})
+#: ended without a ticket and without a refund of their own under way (a cancellation has one)
+UNPAID_ENDS = frozenset({S.PAYMENT_FAILED, S.EXPIRED})
 
 
 def ticket_number(booking_id: uuid.UUID) -> str:
@@ -52,10 +58,10 @@ def _event(booking: Booking) -> dict[str, object]:
 async def _open(
     session: AsyncSession, booking_id: uuid.UUID, booking: Booking | None = None
 ) -> Booking | None:
-    """The booking locked and in PAYMENT_PROCESSING, or None (transaction ended) if unknown or final.
-    ``booking``: the row as this transaction already locked it (not read again)."""
+    """The booking locked and in PAYMENT_PROCESSING, or None (transaction ended) if unknown or no longer
+    in payment. ``booking``: the row as this transaction already locked it (not read again)."""
     booking = booking or await locked(session, booking_id)
-    if booking is None or BookingStatus(booking.status) in FINAL:
+    if booking is None or BookingStatus(booking.status) not in IN_PAYMENT:
         await session.commit()
         return None
     if booking.status == S.PAYMENT_PENDING:
@@ -72,9 +78,9 @@ async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Char
 
 
 async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
-    """Payment captured: sell the seats under the Postgres guarantee. False when the money must go back:
-    the seats were sold meanwhile, or the booking had already ended without a ticket (a charge that landed
-    after the reconciler failed it)."""
+    """Payment captured: sell the seats under the Postgres guarantee. False when the money goes back (its
+    refund requested here): the seats were sold meanwhile, or the booking had already ended without a
+    ticket (a charge that landed after the reconciler failed it)."""
     ticket = ticket_number(booking_id)
     try:
         found = await repository.confirm(
@@ -87,9 +93,10 @@ async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID
     if found is None:
         return True
     was = BookingStatus(found.was)
-    if was in FINAL:
+    if was not in IN_PAYMENT:
         if was != S.CONFIRMED:
             log.warning("payment.captured_after_end", booking_id=str(booking_id), status=was.value)
+            await refund_if_unpaid(session, booking_id)
         return was == S.CONFIRMED
     if was == S.PAYMENT_PENDING:
         record_transition(found.id, S.PAYMENT_PENDING, S.PAYMENT_PROCESSING)
@@ -103,9 +110,11 @@ async def _confirm_carefully(session: AsyncSession, store: HoldStore, booking_id
     """:func:`confirm` step by step with the ORM: a sale refused by the exclusion constraint fails the
     booking (the charge is then refunded by the caller), a deadlock is retried."""
     current = await locked(session, booking_id)
-    if current is not None and current.status != S.CONFIRMED and BookingStatus(current.status) in FINAL:
-        await session.commit()
+    if current is not None and current.status != S.CONFIRMED and current.status not in IN_PAYMENT:
         log.warning("payment.captured_after_end", booking_id=str(booking_id), status=current.status)
+        if current.status in UNPAID_ENDS:
+            _request_refund(session, booking_id, "captured after the booking ended")
+        await session.commit()
         return False
     booking = await _open(session, booking_id, current)
     if booking is None:
@@ -117,6 +126,7 @@ async def _confirm_carefully(session: AsyncSession, store: HoldStore, booking_id
         await _fail(
             session, booking, "the seats were sold to someone else while paying; the charge is refunded"
         )
+        _request_refund(session, booking.id, "seats sold meanwhile")
         await session.commit()
         await _free(store, booking)
         await _ring_booking(store, booking)
@@ -160,6 +170,22 @@ async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID
     await session.commit()
     await _free(store, booking)
     await _ring_booking(store, booking)
+
+
+async def refund_if_unpaid(session: AsyncSession, booking_id: uuid.UUID) -> bool:
+    """Request the key's refund if the booking ended without a ticket (a charge that landed, or may land,
+    after it failed); a refund of an uncharged key voids it at the provider. True if requested."""
+    booking = await locked(session, booking_id)
+    requested = booking is not None and booking.status in UNPAID_ENDS
+    if requested:
+        _request_refund(session, booking_id, "captured after the booking ended")
+    await session.commit()
+    return requested
+
+
+def _request_refund(session: AsyncSession, booking_id: uuid.UUID, why: str) -> None:
+    outbox.add(session, topology.PAYMENTS, "refund.requested", {"booking_id": str(booking_id), "why": why})
+    log.warning("payment.refund_requested", booking_id=str(booking_id), why=why)
 
 
 async def refunded(session: AsyncSession, booking_id: uuid.UUID) -> None:

@@ -3,7 +3,9 @@
 Retries use exponential backoff with jitter (stamina) and always the same provider idempotency key (the
 booking id), so a retried or redelivered charge is never taken twice. Success: CONFIRMED and the seats
 sold. A decline, or a provider still failing when the retry budget is spent: PAYMENT_FAILED and the hold
-released. A message that cannot be a payment request goes to the dead-letter queue with its reason.
+released; before failing a booking as unpaid the worker voids its key, so a charge still on its way (a
+redelivered duplicate's) takes nothing. A refund request gives a key's money back. A message that cannot
+be a payment request goes to the dead-letter queue with its reason.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from jatra.telemetry.metrics import counter
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
 ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
+REFUNDS = counter(c.REFUNDS)
 TARGET = "payment-provider"
 REASON_HEADER = "x-jatra-reason"
 
@@ -115,7 +118,9 @@ class PaymentWorker:
         ):
             with attempt:
                 async with await self.breakers.get_breaker(TARGET):
-                    await self.client.refund(str(booking_id))
+                    outcome = await self.client.refund(str(booking_id))
+        REFUNDS.labels(outcome).inc()
+        log.info("payment.refund_made", booking_id=str(booking_id), outcome=outcome)
         async with self.res.db()() as session:
             await settle.refunded(session, booking_id)
 
@@ -124,41 +129,43 @@ class PaymentWorker:
             booking = await settle.start_processing(session, booking_id)
         if booking is None:
             return  # unknown or already final: a redelivery after the work was done
-        key = str(booking.id)
         try:
-            result = await charge(self.client, self.breakers, key, booking.amount, booking.payment_method,
-                                  self.settings.payment_retry_timeout_s)  # fmt: skip
+            result = await charge(self.client, self.breakers, str(booking.id), booking.amount,
+                                  booking.payment_method, self.settings.payment_retry_timeout_s)  # fmt: skip
         except ProviderUnavailable as exc:
-            found = await self._after_giving_up(key, exc)
-            if found is None:
+            found = await self._after_giving_up(booking.id, exc)
+            if found is None or found.status == "VOIDED":
                 reason = f"payment provider unavailable: {exc}"
                 async with self.res.db()() as session:
                     await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
                 raise PaymentGaveUp(reason) from exc  # failed for good: to the DLQ, with why
             result = found
         async with self.res.db()() as session:
-            if result.status == "CAPTURED":
-                if not await settle.confirm(session, self.store, booking.id):
-                    await self.client.refund(key)
+            if result.captured:
+                await settle.confirm(session, self.store, booking.id)  # False: its refund is requested
             else:
-                await settle.fail(
-                    self.store, session=session, booking_id=booking.id, reason="payment declined"
-                )
+                reason = "payment declined" if result.status == "DECLINED" else f"payment {result.status}"
+                await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
 
-    async def _after_giving_up(self, key: str, exc: ProviderUnavailable) -> ChargeResult | None:
-        """The retry budget is spent: ask the provider once what became of the key. A charge that was taken
-        while its answers were lost is then settled as captured; None means nothing was charged. If the
-        provider cannot say and a charge may exist, the booking stays in payment for the reconciler, which
-        keeps asking: it is never failed with the money taken."""
+    async def _after_giving_up(self, booking_id: uuid.UUID, exc: ProviderUnavailable) -> ChargeResult | None:
+        """The retry budget is spent: void the key, which says what became of it and stops any charge with
+        it still on its way (a redelivered duplicate's). A charge taken while its answers were lost is then
+        settled as captured. None: the provider cannot be reached, and none of this worker's attempts did.
+        If a charge may exist and the provider cannot say, the booking stays in payment for the reconciler,
+        which keeps asking: it is never failed with the money taken. If another delivery has failed it
+        already, that charge's refund is requested."""
+        key = str(booking_id)
         try:
-            return await self.client.lookup(key)
-        except ProviderUnavailable as lookup_failed:
+            return await self.client.void(key)
+        except ProviderUnavailable as void_failed:
             if exc.ambiguous:
                 log.warning("payment.outcome_unknown", key=key, error=str(exc))
+                async with self.res.db()() as session:
+                    await settle.refund_if_unpaid(session, booking_id)
                 raise PaymentGaveUp(
                     "payment outcome unknown (the provider took a charge request and went silent); "
                     "left for reconciliation"
-                ) from lookup_failed
+                ) from void_failed
             return None
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:

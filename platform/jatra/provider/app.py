@@ -4,6 +4,9 @@ It keeps its own ledger (one row per idempotency key, so a retried charge is nev
 answers as badly as it is told to: extra latency, a share of 500s, a share of answers that never come in
 time, a share of declines, a full outage, or a pause after capturing (the response is late although the
 money moved: what a worker killed at that moment sees). Flags change at runtime with PUT /faults.
+
+A key can be voided, as a payment intent is cancelled: once the payment side has given up on it (or
+refunded it), a charge with that key still on its way takes nothing and is answered VOIDED.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra import __version__
 from jatra.db.bookings import ProviderCharge
@@ -57,7 +61,7 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str
     amount: int
     method: str
-    status: str  # CAPTURED | DECLINED | REFUNDED
+    status: str  # CAPTURED | DECLINED | REFUNDED | VOIDED
 
 
 def _out(row: ProviderCharge) -> Charge:
@@ -122,18 +126,41 @@ async def lookup(key: FromPath[str], state: State) -> Charge:
     return _out(row)
 
 
-@post("/charges/{key:str}/refund", status_code=200)
-async def refund(key: FromPath[str], state: State) -> Charge:
-    """Refund a captured charge (idempotent)."""
+async def _void_unless_charged(session: AsyncSession, key: str) -> ProviderCharge:
+    """The key's row, locked; a key never charged is recorded VOIDED first, so that a charge with it that
+    is still on its way is answered VOIDED and takes nothing (a payment intent cancelled)."""
+    await session.execute(
+        insert(ProviderCharge)
+        .values(idempotency_key=key, amount=0, method="none", status="VOIDED")
+        .on_conflict_do_nothing()
+    )
+    stmt = select(ProviderCharge).where(ProviderCharge.idempotency_key == key).with_for_update()
+    return (await session.scalars(stmt)).one()
+
+
+@post("/charges/{key:str}/void", status_code=200)
+async def void(key: FromPath[str], state: State) -> Charge:
+    """What happened to a key, and from now on nothing more can: a key never charged becomes VOIDED; any
+    other is answered as it is (CAPTURED stays captured). Asked before a booking is failed as unpaid."""
     await misbehave(_faults(state))
     async with _db(state).db()() as session:
-        stmt = select(ProviderCharge).where(ProviderCharge.idempotency_key == key).with_for_update()
-        row = (await session.scalars(stmt)).first()
-        if row is None:
-            raise NotFoundException(f"no charge with key {key}")
+        row = await _void_unless_charged(session, key)
+        await session.commit()
+        log.info("provider.void", key=key, status=row.status)
+        return _out(row)
+
+
+@post("/charges/{key:str}/refund", status_code=200)
+async def refund(key: FromPath[str], state: State) -> Charge:
+    """Give the money back (idempotent). A key never charged is voided: a charge still on its way then
+    takes nothing."""
+    await misbehave(_faults(state))
+    async with _db(state).db()() as session:
+        row = await _void_unless_charged(session, key)
         if row.status == "CAPTURED":
             row.status = "REFUNDED"
         await session.commit()
+        log.info("provider.refund", key=key, status=row.status)
         return _out(row)
 
 
@@ -168,7 +195,16 @@ def create_provider_app(settings: Settings) -> Litestar:
             name_span_by_route(request.scope)  # "POST /charges", not "POST (unrouted)"
 
     return Litestar(
-        route_handlers=[charge, lookup, refund, read_faults, set_faults, health_router, MetricsController],
+        route_handlers=[
+            charge,
+            lookup,
+            void,
+            refund,
+            read_faults,
+            set_faults,
+            health_router,
+            MetricsController,
+        ],
         lifespan=[lifespan],
         middleware=middleware,
         before_request=before_request,

@@ -323,6 +323,15 @@ BREAKER_TRANSITIONS = _spec(
     "Circuit breaker state changes per target.",
     ("target", "to_state"),
 )
+REFUNDS = _spec(
+    "jatra_payments_refunds_total",
+    "counter",
+    "Refund requests the payment worker carried out at the provider, by outcome: refunded (money back), "
+    "voided (nothing was charged; a charge still on its way now takes nothing), none (the provider had "
+    "nothing to refund), refused (a 4xx, logged).",
+    ("outcome",),
+    known=(("refunded", "voided", "none", "refused"),),
+)
 RECONCILIATIONS = _spec(
     "jatra_payments_reconciliations_total",
     "counter",
