@@ -137,3 +137,24 @@ async def test_a_voided_key(provider: ProviderClient) -> None:
     assert not (await provider.charge("k", 100, "bkash")).captured
     assert (await provider.void("k")).status == "VOIDED"
     assert await provider.refund("k") == "voided"
+
+
+def hanging_up_once() -> Serve:
+    """Hangs up on the first request after reading it, answers VOIDED to the next."""
+    seen: list[int] = []
+    voided = answering(200, b'{"status": "VOIDED"}')
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(1)
+        if len(seen) == 1:
+            await hanging_up(reader, writer)
+        else:
+            await voided(reader, writer)
+
+    return serve
+
+
+@pytest.mark.parametrize("provider", [hanging_up_once()], indirect=True)
+async def test_a_void_whose_answer_is_lost_is_asked_again(provider: ProviderClient) -> None:
+    """Voiding is idempotent, so its lost answer costs a second request, not a booking left undecided."""
+    assert (await provider.void("k")).status == "VOIDED"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import stamina
 import structlog
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
@@ -130,8 +131,11 @@ class ProviderClient:
     async def void(self, key: str) -> ChargeResult:
         """What became of a key, made final: a key the provider never charged is voided, so that a charge
         with it still on its way takes nothing. Asked before failing a booking as unpaid, where a lookup's
-        "never seen" could be overtaken by a charge in flight."""
-        body = await self._call("POST", f"/charges/{key}/void")
+        "never seen" could be overtaken by a charge in flight. Idempotent, so asked twice when the first
+        answer is lost (aiohttp retries a GET on a connection the server had closed, never a POST)."""
+        async for attempt in stamina.retry_context(on=ProviderUnavailable, attempts=2, wait_initial=0.05):
+            with attempt:
+                body = await self._call("POST", f"/charges/{key}/void")
         return ChargeResult(key, str(body["status"]))
 
     async def refund(self, key: str) -> str:
