@@ -22,7 +22,7 @@ from jatra.inventory.segments import Segment
 from jatra.payments import settle
 from jatra.payments.client import ChargeResult, ProviderClient
 from jatra.payments.reconciler import STUCK
-from jatra.payments.worker import PaymentWorker
+from jatra.payments.worker import PaymentGaveUp, PaymentWorker
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.stack.stores import RabbitMQ
@@ -42,8 +42,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
 
 
-async def stuck_booking(client: Client, who: Passenger, settings: Settings, charged: bool) -> Booking:
-    """A booking whose payment message was lost: written straight to Postgres, ten minutes old."""
+async def stuck_booking(
+    client: Client, who: Passenger, settings: Settings, charged: bool, minutes_old: int = 10
+) -> Booking:
+    """A booking in PAYMENT_PROCESSING written straight to Postgres (its payment message lost), ten minutes
+    old by default: the reconciler's to settle. Younger than the hold TTL, the reconciler leaves it alone."""
     hold = await hold_for(client, who, "DA", "SYT", days_ahead=6)
     journey = hold["journey_id"]
     async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
@@ -65,10 +68,8 @@ async def stuck_booking(client: Client, who: Passenger, settings: Settings, char
         )
         session.add(booking)
         await session.flush()
-        ten_minutes_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
-        await session.execute(
-            update(Booking).where(Booking.id == booking.id).values(created_at=ten_minutes_ago)
-        )
+        created = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_old)
+        await session.execute(update(Booking).where(Booking.id == booking.id).values(created_at=created))
         if charged:
             session.add(
                 ProviderCharge(
@@ -174,6 +175,73 @@ async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
             assert await charges_for(settings, str(booking.id)) == ["CAPTURED"]
         finally:
             await set_faults(settings, outage=False)
+            await worker.client.close()
+    await refunded(settings, booking.id)
+
+
+async def test_a_delivery_that_cannot_void_after_another_started_requests_the_refund(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """The booking is processing already (another delivery of its request charged, and its answer was lost),
+    and now the provider is down for this delivery's whole budget: it fails the booking without a void, so
+    it requests the key's refund with the failure, and the money goes back once the provider answers."""
+    [rider] = await make_passengers(1)
+    async with open_resources(settings, "test", {"db", "redis"}) as res:
+        booking = await stuck_booking(client, rider, settings, charged=True, minutes_old=0)
+        worker = PaymentWorker(res)
+        await set_faults(settings, outage=True)
+        try:
+            with pytest.raises(PaymentGaveUp):
+                await worker._pay(booking.id)
+            async with res.db()() as session:
+                ended = await session.get(Booking, booking.id)
+                assert ended is not None and ended.status == "PAYMENT_FAILED"
+                assert "provider unavailable" in (ended.reason or "")
+        finally:
+            await set_faults(settings, outage=False)
+            await worker.client.close()
+    await refunded(settings, booking.id)
+
+
+async def test_a_charge_answered_voided_fails_the_booking_as_never_charged(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """Whoever gave up on the key first voided it (and was stopped before failing the booking): a charge
+    that arrives after takes nothing, and the booking fails with the reason a void means."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    async with open_resources(settings, "test", {"db", "redis"}) as res:
+        booking = await stuck_booking(client, rider, settings, charged=False, minutes_old=0)
+        worker = PaymentWorker(res)
+        try:
+            assert (await worker.client.void(str(booking.id))).status == "VOIDED"
+            await worker._pay(booking.id)
+        finally:
+            await worker.client.close()
+        async with res.db()() as session:
+            ended = await session.get(Booking, booking.id)
+            assert ended is not None and ended.status == "PAYMENT_FAILED"
+            assert ended.reason == settle.NEVER_CHARGED
+    assert await charges_for(settings, str(booking.id)) == ["VOIDED"]
+
+
+async def test_a_redelivered_request_of_a_booking_that_ended_unpaid_requests_the_refund(
+    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """A worker charged, then died before settling; meanwhile another delivery failed the booking. The
+    redelivered request finds it ended without a ticket and requests the key's refund."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    async with open_resources(settings, "test", {"db", "redis"}) as res:
+        booking = await stuck_booking(client, rider, settings, charged=True, minutes_old=0)
+        async with res.db()() as session:
+            await settle.fail(HoldStore(res.cache()), session=session, booking_id=booking.id, reason="test")
+        worker = PaymentWorker(res)
+        try:
+            await worker._pay(booking.id)  # a first delivery of a finished booking: nothing to do
+            assert await charges_for(settings, str(booking.id)) == ["CAPTURED"]
+            await worker._pay(booking.id, redelivered=True)
+        finally:
             await worker.client.close()
     await refunded(settings, booking.id)
 

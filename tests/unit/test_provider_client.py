@@ -128,8 +128,19 @@ async def test_another_4xx_is_refused_not_retried(provider: ProviderClient) -> N
 async def test_an_answer(provider: ProviderClient) -> None:
     assert (await provider.charge("k", 100, "bkash")).status == "CAPTURED"
     assert (await provider.lookup("k")).status == "CAPTURED"  # type: ignore[union-attr]
-    assert (await provider.void("k")).captured
-    assert await provider.refund("k") == "refunded"
+    assert (await provider.void("k")).captured  # a void leaves a capture as it is
+
+
+@pytest.mark.parametrize(
+    ("provider", "outcome"),
+    [
+        (answering(200, b'{"status": "REFUNDED"}'), "refunded"),
+        (answering(200, b'{"status": "DECLINED"}'), "none"),
+    ],
+    indirect=["provider"],
+)
+async def test_a_refund_says_whether_money_went_back(provider: ProviderClient, outcome: str) -> None:
+    assert await provider.refund("k") == outcome
 
 
 @pytest.mark.parametrize("provider", [answering(200, b'{"status": "VOIDED"}')], indirect=True)

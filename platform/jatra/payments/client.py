@@ -120,7 +120,7 @@ class ProviderClient:
         finally:
             DURATION.observe(time.perf_counter() - t0, trace_exemplar())
         result = ChargeResult(key, str(body["status"]))
-        ATTEMPTS.labels("captured" if result.status == "CAPTURED" else "declined").inc()
+        ATTEMPTS.labels({"CAPTURED": "captured", "VOIDED": "voided"}.get(result.status, "declined")).inc()
         return result
 
     async def lookup(self, key: str) -> ChargeResult | None:
@@ -149,4 +149,4 @@ class ProviderClient:
             return "refused"
         if body is None:
             return "none"
-        return "voided" if body["status"] == "VOIDED" else "refunded"
+        return {"REFUNDED": "refunded", "VOIDED": "voided"}.get(str(body["status"]), "none")

@@ -63,7 +63,7 @@ async def reconcile(res: Resources) -> int:
                         action = "refunded"  # the seats went to someone else meanwhile: refund requested
                 else:
                     never = result.status == "VOIDED"
-                    reason = "payment never reached the provider" if never else "payment declined"
+                    reason = settle.NEVER_CHARGED if never else "payment declined"
                     await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
                     action = "failed"
             ACTIONS.labels(action).inc()

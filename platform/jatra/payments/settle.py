@@ -40,6 +40,8 @@ S = BookingStatus
 IN_PAYMENT = frozenset({S.PAYMENT_PENDING, S.PAYMENT_PROCESSING})
 #: ended without a ticket and without a refund of their own under way (a cancellation has one)
 UNPAID_ENDS = frozenset({S.PAYMENT_FAILED, S.EXPIRED})
+#: why a booking failed whose key was voided: nothing was charged, and nothing can be any more
+NEVER_CHARGED = "payment never reached the provider"
 
 
 def ticket_number(booking_id: uuid.UUID) -> str:
@@ -161,12 +163,18 @@ async def _confirmed(
     log.info("booking.confirmed", booking_id=str(booking_id), ticket_number=ticket)
 
 
-async def fail(store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID, reason: str) -> None:
-    """Payment failed for good: PAYMENT_FAILED, the hold released."""
+async def fail(
+    store: HoldStore, *, session: AsyncSession, booking_id: uuid.UUID, reason: str, refund: bool = False
+) -> None:
+    """Payment failed for good: PAYMENT_FAILED, the hold released. ``refund``: the key could not be voided,
+    so its refund is requested in the same transaction (made later, it voids the key or returns money an
+    earlier attempt took)."""
     booking = await _open(session, booking_id)
     if booking is None:
         return
     await _fail(session, booking, reason)
+    if refund:
+        _request_refund(session, booking.id, "failed before its key could be voided")
     await session.commit()
     await _free(store, booking)
     await _ring_booking(store, booking)

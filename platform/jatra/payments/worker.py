@@ -38,6 +38,7 @@ ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
 REFUNDS = counter(c.REFUNDS)
 TARGET = "payment-provider"
 REASON_HEADER = "x-jatra-reason"
+VOIDED = "VOIDED"
 
 
 class PoisonMessage(Exception):
@@ -102,7 +103,7 @@ class PaymentWorker:
             if message.routing_key == "refund.requested":
                 await self._refund(booking_id)
             else:
-                await self._pay(booking_id)
+                await self._pay(booking_id, redelivered=bool(message.redelivered))
         except (PoisonMessage, PaymentGaveUp) as exc:
             await self._dead_letter(message, str(exc))
             return True
@@ -121,30 +122,40 @@ class PaymentWorker:
                     outcome = await self.client.refund(str(booking_id))
         REFUNDS.labels(outcome).inc()
         log.info("payment.refund_made", booking_id=str(booking_id), outcome=outcome)
-        async with self.res.db()() as session:
-            await settle.refunded(session, booking_id)
+        if outcome == "refunded":  # a cancelled booking is REFUNDED only once the money went back
+            async with self.res.db()() as session:
+                await settle.refunded(session, booking_id)
 
-    async def _pay(self, booking_id: uuid.UUID) -> None:
+    async def _pay(self, booking_id: uuid.UUID, *, redelivered: bool = False) -> None:
         async with self.res.db()() as session:
             booking = await settle.start_processing(session, booking_id)
-        if booking is None:
-            return  # unknown or already final: a redelivery after the work was done
+        if booking is None:  # unknown or already final: a redelivery after the work was done, or a copy
+            if redelivered:  # whose worker may have charged and died before settling; it ended unpaid
+                async with self.res.db()() as session:
+                    await settle.refund_if_unpaid(session, booking_id)
+            return
         try:
             result = await charge(self.client, self.breakers, str(booking.id), booking.amount,
                                   booking.payment_method, self.settings.payment_retry_timeout_s)  # fmt: skip
         except ProviderUnavailable as exc:
             found = await self._after_giving_up(booking.id, exc)
-            if found is None or found.status == "VOIDED":
+            if found is None or found.status == VOIDED:
                 reason = f"payment provider unavailable: {exc}"
+                # not voided (None: the provider cannot be reached): if another delivery of this request
+                # started the charge first (it was processing already), that one may have charged, so the
+                # key's refund is requested with the failure; made once the provider answers, it voids
+                # the key or returns the money
+                other = booking.was == settle.S.PAYMENT_PROCESSING
                 async with self.res.db()() as session:
-                    await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
+                    await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason,
+                                      refund=found is None and other)  # fmt: skip
                 raise PaymentGaveUp(reason) from exc  # failed for good: to the DLQ, with why
             result = found
         async with self.res.db()() as session:
             if result.captured:
                 await settle.confirm(session, self.store, booking.id)  # False: its refund is requested
-            else:
-                reason = "payment declined" if result.status == "DECLINED" else f"payment {result.status}"
+            else:  # declined; or voided by whoever gave up on the key first, which fails it (or has)
+                reason = "payment declined" if result.status != VOIDED else settle.NEVER_CHARGED
                 await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
 
     async def _after_giving_up(self, booking_id: uuid.UUID, exc: ProviderUnavailable) -> ChargeResult | None:

@@ -300,9 +300,10 @@ DLQ_DEPTH = _spec("jatra_amqp_dead_letters", "gauge", "Messages waiting in a dea
 PAYMENT_ATTEMPTS = _spec(
     "jatra_payments_attempts_total",
     "counter",
-    "Calls to the payment provider by outcome (captured, declined, error, timeout, short_circuited).",
+    "Calls to the payment provider by outcome (captured, declined, voided: the key was given up on "
+    "before this charge arrived, error, timeout, short_circuited).",
     ("outcome",),
-    known=(("captured", "declined", "error", "timeout", "short_circuited"),),
+    known=(("captured", "declined", "voided", "error", "timeout", "short_circuited"),),
 )
 PAYMENT_DURATION = _spec(
     "jatra_payments_provider_duration_seconds",
@@ -327,8 +328,8 @@ REFUNDS = _spec(
     "jatra_payments_refunds_total",
     "counter",
     "Refund requests the payment worker carried out at the provider, by outcome: refunded (money back), "
-    "voided (nothing was charged; a charge still on its way now takes nothing), none (the provider had "
-    "nothing to refund), refused (a 4xx, logged).",
+    "voided (nothing was charged; a charge still on its way now takes nothing), none (nothing to refund: "
+    "unknown to the provider, or declined), refused (a 4xx, logged).",
     ("outcome",),
     known=(("refunded", "voided", "none", "refused"),),
 )
