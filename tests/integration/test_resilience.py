@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from jatra.db.bookings import Booking, ProviderCharge
 from jatra.db.inventory import Hold
-from jatra.infra.resources import open_resources
+from jatra.infra.resources import Resources, open_resources
 from jatra.inventory.holds import HoldStore
 from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
@@ -134,6 +134,14 @@ async def test_a_capture_whose_seats_were_sold_meanwhile_is_refunded_by_the_reco
     await refunded(settings, booking.id)  # by the payment worker, from the refund request in the outbox
 
 
+async def failed(res: Resources, booking_id: uuid.UUID) -> Booking:
+    """The booking, which must have ended PAYMENT_FAILED."""
+    async with res.db()() as session:
+        ended = await session.get(Booking, booking_id)
+    assert ended is not None and ended.status == "PAYMENT_FAILED"
+    return ended
+
+
 async def refunded(settings: Settings, booking_id: uuid.UUID) -> None:
     async def done() -> bool:
         return await charges_for(settings, str(booking_id)) == ["REFUNDED"]
@@ -168,9 +176,7 @@ async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
         worker.client.charge = charge_while_the_reconciler_fails_it  # type: ignore[method-assign]
         try:
             await worker._pay(booking.id)
-            async with res.db()() as session:
-                ended = await session.get(Booking, booking.id)
-                assert ended is not None and ended.status == "PAYMENT_FAILED"
+            await failed(res, booking.id)
             await asyncio.sleep(3)  # the payment worker tries the refund and fails: it stays requested
             assert await charges_for(settings, str(booking.id)) == ["CAPTURED"]
         finally:
@@ -193,10 +199,7 @@ async def test_a_delivery_that_cannot_void_after_another_started_requests_the_re
         try:
             with pytest.raises(PaymentGaveUp):
                 await worker._pay(booking.id)
-            async with res.db()() as session:
-                ended = await session.get(Booking, booking.id)
-                assert ended is not None and ended.status == "PAYMENT_FAILED"
-                assert "provider unavailable" in (ended.reason or "")
+            assert "provider unavailable" in ((await failed(res, booking.id)).reason or "")
         finally:
             await set_faults(settings, outage=False)
             await worker.client.close()
@@ -218,10 +221,7 @@ async def test_a_charge_answered_voided_fails_the_booking_as_never_charged(
             await worker._pay(booking.id)
         finally:
             await worker.client.close()
-        async with res.db()() as session:
-            ended = await session.get(Booking, booking.id)
-            assert ended is not None and ended.status == "PAYMENT_FAILED"
-            assert ended.reason == settle.NEVER_CHARGED
+        assert (await failed(res, booking.id)).reason == settle.NEVER_CHARGED
     assert await charges_for(settings, str(booking.id)) == ["VOIDED"]
 
 

@@ -52,6 +52,11 @@ class ChargeResult:
     def captured(self) -> bool:
         return self.status == "CAPTURED"
 
+    @property
+    def voided(self) -> bool:
+        """Given up on before any charge: nothing was taken, and nothing can be."""
+        return self.status == "VOIDED"
+
 
 def _unavailable(exc: Exception) -> ProviderUnavailable:
     """What a failed exchange means: only a connection never made (refused, or its timeout) is sure to

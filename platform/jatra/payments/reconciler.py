@@ -62,8 +62,7 @@ async def reconcile(res: Resources) -> int:
                     if not await settle.confirm(session, store, booking_id):
                         action = "refunded"  # the seats went to someone else meanwhile: refund requested
                 else:
-                    never = result.status == "VOIDED"
-                    reason = settle.NEVER_CHARGED if never else "payment declined"
+                    reason = settle.NEVER_CHARGED if result.voided else "payment declined"
                     await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
                     action = "failed"
             ACTIONS.labels(action).inc()

@@ -114,9 +114,7 @@ async def _confirm_carefully(session: AsyncSession, store: HoldStore, booking_id
     current = await locked(session, booking_id)
     if current is not None and current.status != S.CONFIRMED and current.status not in IN_PAYMENT:
         log.warning("payment.captured_after_end", booking_id=str(booking_id), status=current.status)
-        if current.status in UNPAID_ENDS:
-            _request_refund(session, booking_id, "captured after the booking ended")
-        await session.commit()
+        await refund_if_unpaid(session, booking_id)  # the row is locked already: read, not waited for
         return False
     booking = await _open(session, booking_id, current)
     if booking is None:

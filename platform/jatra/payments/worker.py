@@ -22,6 +22,7 @@ from opentelemetry import trace
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
+from jatra.domain.booking_states import BookingStatus
 from jatra.infra import topology
 from jatra.infra.breaker import breakers
 from jatra.infra.consumer import CONSUMED, Consumer
@@ -38,7 +39,6 @@ ATTEMPTS = counter(c.PAYMENT_ATTEMPTS)
 REFUNDS = counter(c.REFUNDS)
 TARGET = "payment-provider"
 REASON_HEADER = "x-jatra-reason"
-VOIDED = "VOIDED"
 
 
 class PoisonMessage(Exception):
@@ -139,13 +139,13 @@ class PaymentWorker:
                                   booking.payment_method, self.settings.payment_retry_timeout_s)  # fmt: skip
         except ProviderUnavailable as exc:
             found = await self._after_giving_up(booking.id, exc)
-            if found is None or found.status == VOIDED:
+            if found is None or found.voided:
                 reason = f"payment provider unavailable: {exc}"
                 # not voided (None: the provider cannot be reached): if another delivery of this request
                 # started the charge first (it was processing already), that one may have charged, so the
                 # key's refund is requested with the failure; made once the provider answers, it voids
                 # the key or returns the money
-                other = booking.was == settle.S.PAYMENT_PROCESSING
+                other = booking.was == BookingStatus.PAYMENT_PROCESSING
                 async with self.res.db()() as session:
                     await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason,
                                       refund=found is None and other)  # fmt: skip
@@ -155,7 +155,7 @@ class PaymentWorker:
             if result.captured:
                 await settle.confirm(session, self.store, booking.id)  # False: its refund is requested
             else:  # declined; or voided by whoever gave up on the key first, which fails it (or has)
-                reason = "payment declined" if result.status != VOIDED else settle.NEVER_CHARGED
+                reason = settle.NEVER_CHARGED if result.voided else "payment declined"
                 await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
 
     async def _after_giving_up(self, booking_id: uuid.UUID, exc: ProviderUnavailable) -> ChargeResult | None:
