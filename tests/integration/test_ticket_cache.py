@@ -17,6 +17,7 @@ from tests.fixtures.tickets import TICKET_VIEW
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
 KEY = Ed25519PrivateKey.generate()
+OWNER = str(uuid.uuid4())
 
 
 def pdfs(by: str, outcome: str) -> float:
@@ -34,7 +35,7 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
 
     before = {o: pdfs("api", o) for o in ("rendered", "waited", "cached")}
     results = await asyncio.gather(
-        *(cache.get_or_render(redis, KEY, booking, load_view, "api") for _ in range(5))
+        *(cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api") for _ in range(5))
     )
     assert loads == 1, "the ticket view was read (and the PDF rendered) more than once"
     assert all(r == results[0] and r.startswith(b"%PDF-") for r in results)
@@ -42,7 +43,7 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
     assert pdfs("api", "waited") == before["waited"] + 4
     assert await redis.exists(cache.LOCK_PREFIX + booking) == 0
 
-    again = await cache.get_or_render(redis, KEY, booking, load_view, "api")
+    again = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api")
     assert again == results[0] and loads == 1 and pdfs("api", "cached") == before["cached"] + 1
 
 
@@ -58,11 +59,11 @@ async def test_while_a_live_renderer_holds_the_lock_nobody_else_renders(redis: R
         return {**TICKET_VIEW, "booking_id": booking}
 
     before = pdfs("notifications", "waited")
-    asker = asyncio.create_task(cache.get_or_render(redis, KEY, booking, load_view, "notifications"))
+    asker = asyncio.create_task(cache.get_or_render(redis, KEY, booking, OWNER, load_view, "notifications"))
     for _ in range(20):  # it keeps waiting however long the holder takes
         await asyncio.sleep(0.02)
         assert not asker.done() and loads == 0
-    await redis.set(cache.PREFIX + booking, b"%PDF-from-the-holder", ex=60)  # the holder's result
+    await cache.store(redis, booking, OWNER, b"%PDF-from-the-holder")  # the holder's result
     await lock.release()
     assert await asker == b"%PDF-from-the-holder" and loads == 0
     assert pdfs("notifications", "waited") == before + 1
@@ -79,7 +80,18 @@ async def test_a_dead_renderer_only_delays_the_others(redis: Redis) -> None:
         lock_when_loaded.append(await redis.get(cache.LOCK_PREFIX + booking))
         return {**TICKET_VIEW, "booking_id": booking}
 
-    pdf = await cache.get_or_render(redis, KEY, booking, load_view, "notifications")
-    assert pdf.startswith(b"%PDF-") and await redis.get(cache.PREFIX + booking) == pdf
+    pdf = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "notifications")
+    assert pdf.startswith(b"%PDF-") and await redis.hget(cache.PREFIX + booking, "pdf") == pdf
     # it rendered once, and only under a lock of its own, after the dead renderer's had lapsed
     assert len(lock_when_loaded) == 1 and lock_when_loaded[0] not in {None, b"dead-renderer"}
+
+
+async def test_a_ticket_rendered_for_one_account_is_not_served_to_another(redis: Redis) -> None:
+    booking = str(uuid.uuid4())
+    await cache.store(redis, booking, OWNER, b"%PDF-theirs")
+    before = pdfs("api", "cached")
+    assert await cache.cached(redis, booking, OWNER, "api") == b"%PDF-theirs"
+    with pytest.raises(cache.NotYours):
+        await cache.cached(redis, booking, str(uuid.uuid4()), "api")
+    assert pdfs("api", "cached") == before + 1  # only the owner's read was served
+    assert 0 < await redis.ttl(cache.PREFIX + booking) <= cache.TTL_S

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -115,9 +118,13 @@ async def test_the_qr_printed_on_the_pdf_scans_and_verifies(
 
 
 async def test_the_worker_renders_the_ticket_before_the_passenger_asks(
-    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
 ) -> None:
-    """The download is a cache read: the API's event loop does no PDF work for a fresh ticket."""
+    """The download is a cache read: the API's event loop does no PDF work for a fresh ticket, and no
+    database work either (the cached entry names its account); another account's download is a 404."""
     await set_faults(settings, outage=False, latency_after_capture_ms=0, decline_rate=0.0, latency_ms=0)
     rendered = 'jatra_tickets_pdf_total{by="notifications",outcome="rendered"}'
     before = await worker_metric(settings, "notifications", rendered)
@@ -136,6 +143,19 @@ async def test_the_worker_renders_the_ticket_before_the_passenger_asks(
 
     cached, fresh = api("cached"), api("rendered")
     url = f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf"
-    response = await client.get(url, headers=owner.headers)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
+    try:
+        response = await client.get(url, headers=owner.headers)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
     assert api("cached") == cached + 1 and api("rendered") == fresh
+    assert statements == [], statements
+    [stranger] = await make_passengers(1)
+    refused = await client.get(url, headers=stranger.headers)
+    assert refused.status_code == 404 and api("cached") == cached + 1

@@ -76,7 +76,7 @@ class NotificationWorker:
                 return view
 
             pdf = await cache.get_or_render(
-                self.res.cache(), self.key, str(booking.id), load_view, "notifications"
+                self.res.cache(), self.key, str(booking.id), str(booking.user_id), load_view, "notifications"
             )
         if booking.contact_email:
             notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)
