@@ -79,6 +79,12 @@ bench-servers: bootstrap
 	@$(VENV)/jatra up >/dev/null
 	@$(VENV)/python -m bench.servers
 
+## The passenger's reads after booking (outcome, e-ticket) served by one API process: server CPU per request,
+## for confirmed bookings already in the local stack (run a rush first): bench/results/reads.json.
+bench-reads: bootstrap
+	@$(VENV)/jatra up >/dev/null
+	@$(VENV)/python -m bench.reads
+
 ## py-spy on every Jatra process during a rush, sorted into categories: bench/results/profiles/.
 profile: bootstrap
 	@$(VENV)/jatra up >/dev/null
