@@ -123,11 +123,16 @@ async def test_a_capture_whose_seats_were_sold_meanwhile_is_refunded_by_the_reco
 ) -> None:
     await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
     [rider] = await make_passengers(1)
-    booking = await stuck_booking(client, rider, settings, charged=True)
+    # made young, so the running reconciler leaves it alone until the sale below is in
+    booking = await stuck_booking(client, rider, settings, charged=True, minutes_old=0)
     async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
         # someone else bought the same seat on the same legs while this payment was stuck
         await record_sale(session, booking.journey_id, booking.seat_ids,
                           Segment(booking.from_seq, booking.to_seq), None)  # fmt: skip
+        ten_minutes_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)  # now the reconciler's
+        await session.execute(
+            update(Booking).where(Booking.id == booking.id).values(created_at=ten_minutes_ago)
+        )
         await session.commit()
     rows = await settled(settings, [booking.id])
     assert rows[booking.id].status == "PAYMENT_FAILED"
@@ -158,7 +163,8 @@ async def test_a_charge_that_lands_after_the_booking_failed_is_refunded(
     await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
     [rider] = await make_passengers(1)
     async with open_resources(settings, "test", {"db", "redis"}) as res:
-        booking = await stuck_booking(client, rider, settings, charged=True)
+        # young, so not the running reconciler's: only this worker and the fail below act on it
+        booking = await stuck_booking(client, rider, settings, charged=True, minutes_old=0)
         worker = PaymentWorker(res)
         provider_charge = worker.client.charge
 
