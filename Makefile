@@ -80,7 +80,8 @@ bench-servers: bootstrap
 	@$(VENV)/python -m bench.servers
 
 ## The passenger's reads after booking (outcome, e-ticket) served by one API process: server CPU per request,
-## for confirmed bookings already in the local stack (run a rush first): bench/results/reads.json.
+## for confirmed bookings already in the local stack (run a rush first): bench/results/reads.json
+## (BENCH_BASELINE_TREE=<a worktree> adds that tree's code, interleaved; BENCH_READS_OUT another file).
 bench-reads: bootstrap
 	@$(VENV)/jatra up >/dev/null
 	@$(VENV)/python -m bench.reads

@@ -24,8 +24,8 @@ from jatra.tickets import cache
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.provider import set_faults
 from tests.integration.helpers import eventually, free_seats
-from tests.integration.payflow import RIDER, book, final_state
-from tests.integration.test_notifications import messages_for
+from tests.integration.payflow import RIDER, book, final_state, worker_metric
+from tests.integration.test_notifications import messages_for, replay_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Client = AsyncTestClient[Litestar]
@@ -169,15 +169,36 @@ async def test_cancelling_after_departure_is_refused(
 
 
 async def test_a_cancelled_ticket_leaves_the_cache(
-    jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, redis: Redis
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    redis: Redis,
+    settings: Settings,
 ) -> None:
-    """Nobody downloads a void ticket: the rendered PDF is dropped when its booking is cancelled."""
+    """Nobody downloads a void ticket: the rendered PDF is dropped when its booking is cancelled, and
+    nothing stores it again."""
     [owner] = await make_passengers(1)
     kept = await book(client, owner)
     assert (await final_state(client, owner, kept["booking_id"]))["status"] == "CONFIRMED"
     url = f"/api/v1/bookings/{kept['booking_id']}"
     assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 200
-    assert await redis.exists(cache.PREFIX + kept["booking_id"])
+    assert await redis.exists(cache.entry_key(kept["booking_id"]))
     assert (await client.post(f"{url}/cancel", headers=owner.headers)).status_code == 200
-    assert not await redis.exists(cache.PREFIX + kept["booking_id"])
+    assert not await redis.exists(cache.entry_key(kept["booking_id"]))
+    assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 409
+    # a render that was under way when the booking was cancelled cannot store it
+    assert not await cache.store(redis, kept["booking_id"], str(owner.user_id), b"%PDF-late")
+    assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 409
+    # the confirmation replayed from the dead-letter queue hours later, when the void marker has lapsed:
+    # the worker sees the booking cancelled and renders nothing
+    await redis.delete(cache.void_key(kept["booking_id"]))
+    duplicates = 'jatra_notifications_sent_total{channel="sms",outcome="duplicate"}'
+    before = await worker_metric(settings, "notifications", duplicates)
+    await replay_event(settings, kept["booking_id"], "booking.confirmed")
+
+    async def handled() -> bool:
+        return await worker_metric(settings, "notifications", duplicates) > before
+
+    await eventually(handled, 15, "the notifications worker handling the replayed confirmation")
+    assert not await redis.exists(cache.entry_key(kept["booking_id"]))
     assert (await client.get(f"{url}/ticket.pdf", headers=owner.headers)).status_code == 409

@@ -86,6 +86,30 @@ async def test_confirmed_and_failed_bookings_are_notified(
         await set_faults(settings, decline_rate=0.0)
 
 
+async def replay_event(settings: Settings, booking_id: str, routing_key: str, times: int = 1) -> None:
+    """Publish a booking's event again as the outbox first sent it (same message id), as RabbitMQ's
+    redelivery or a replay from the dead-letter queue does."""
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        [event] = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.routing_key == routing_key,
+                    OutboxMessage.payload["booking_id"].astext == booking_id,
+                )
+            )
+        ).all()
+    await engine.dispose()
+    connection = await aio_pika.connect(settings.amqp)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.EVENTS)
+        again = aio_pika.Message(json.dumps(event.payload).encode(), message_id=str(event.message_id),
+                                 content_type="application/json")  # fmt: skip
+        for _ in range(times):
+            await exchange.publish(again, routing_key=routing_key)
+
+
 async def test_an_event_delivered_twice_by_rabbitmq_texts_once(
     jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
@@ -95,27 +119,9 @@ async def test_an_event_delivered_twice_by_rabbitmq_texts_once(
     booking_id = await book_with_email(client, rider, f"twice-{uuid.uuid4().hex[:8]}@example.com")
     assert (await final_state(client, rider, booking_id))["status"] == "CONFIRMED"
     assert len(await messages_for(settings, rider.phone, "confirmed")) == 1
-    engine = create_engine(settings, admin=True)
-    async with session_factory(engine)() as session:
-        [event] = (
-            await session.scalars(
-                select(OutboxMessage).where(
-                    OutboxMessage.routing_key == "booking.confirmed",
-                    OutboxMessage.payload["booking_id"].astext == booking_id,
-                )
-            )
-        ).all()
-    await engine.dispose()
     duplicates = 'jatra_notifications_sent_total{channel="sms",outcome="duplicate"}'
     before = await worker_metric(settings, "notifications", duplicates)
-    connection = await aio_pika.connect(settings.amqp)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(topology.EVENTS)
-        again = aio_pika.Message(json.dumps(event.payload).encode(), message_id=str(event.message_id),
-                                 content_type="application/json")  # fmt: skip
-        for _ in range(2):
-            await exchange.publish(again, routing_key="booking.confirmed")
+    await replay_event(settings, booking_id, "booking.confirmed", times=2)
     for _ in range(150):  # both deliveries consumed, and each recognised as already sent
         if await worker_metric(settings, "notifications", duplicates) >= before + 2:
             break

@@ -81,7 +81,7 @@ async def test_a_dead_renderer_only_delays_the_others(redis: Redis) -> None:
         return {**TICKET_VIEW, "booking_id": booking}
 
     pdf = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "notifications")
-    assert pdf.startswith(b"%PDF-") and await redis.hget(cache.PREFIX + booking, "pdf") == pdf
+    assert pdf.startswith(b"%PDF-") and await redis.hget(cache.entry_key(booking), "pdf") == pdf
     # it rendered once, and only under a lock of its own, after the dead renderer's had lapsed
     assert len(lock_when_loaded) == 1 and lock_when_loaded[0] not in {None, b"dead-renderer"}
 
@@ -94,4 +94,21 @@ async def test_a_ticket_rendered_for_one_account_is_not_served_to_another(redis:
     with pytest.raises(cache.NotYours):
         await cache.cached(redis, booking, str(uuid.uuid4()), "api")
     assert pdfs("api", "cached") == before + 1  # only the owner's read was served
-    assert 0 < await redis.ttl(cache.PREFIX + booking) <= cache.TTL_S
+    assert 0 < await redis.ttl(cache.entry_key(booking)) <= cache.TTL_S
+
+
+async def test_a_void_ticket_is_never_stored_again(redis: Redis) -> None:
+    """Cancelling marks the ticket void: a render that was under way returns its PDF to its own asker
+    (who read the booking as confirmed) but stores nothing, so no later download is served from Redis."""
+    booking = str(uuid.uuid4())
+    await cache.store(redis, booking, OWNER, b"%PDF-before")
+    await cache.void(redis, booking)
+    assert not await redis.exists(cache.entry_key(booking))
+    assert await cache.store(redis, booking, OWNER, b"%PDF-late") is False
+
+    async def load_view() -> dict[str, Any]:
+        return {**TICKET_VIEW, "booking_id": booking}
+
+    pdf = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api")
+    assert pdf.startswith(b"%PDF-") and await cache.cached(redis, booking, OWNER, "api") is None
+    assert cache.TTL_S + cache.RENDER_LOCK_S < await redis.ttl(cache.void_key(booking)) <= cache.VOID_TTL_S

@@ -172,11 +172,10 @@ class BookingsService:
         event = {"booking_id": str(booking.id), "status": booking.status, "refund_amount": amount}
         outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
         outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
-        # A cached ticket stands for a confirmed booking (downloads read no row): dropped before the commit,
-        # so a Redis failure cancels nothing, and again after it, for a render that raced the cancellation.
-        await cache.drop(self.redis, str(booking.id))
+        # A cached ticket stands for a confirmed booking (downloads read no row): made void before the
+        # commit, so a Redis failure cancels nothing and no render under way can store it again.
+        await cache.void(self.redis, str(booking.id))
         await self.session.commit()
-        await cache.drop(self.redis, str(booking.id))
         await self.holds.unmark_sold(
             booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
         )
@@ -185,28 +184,27 @@ class BookingsService:
 
     async def ticket(self, who: Principal, booking_id: uuid.UUID, key: Ed25519PrivateKey, tz: str) -> bytes:
         """The e-ticket PDF of one of your confirmed bookings. Once rendered (the notifications worker
-        renders it on confirmation) it is one Redis read: the entry names its account, exists only for a
-        confirmed booking and is dropped on cancellation, so no database session is needed."""
+        renders it on confirmation) it is one Redis read: the entry names its account, and exists only for
+        a confirmed booking (see jatra.tickets.cache), so no database session is needed."""
+        try:
+            pdf = await cache.cached(self.redis, str(booking_id), str(who.user_id), "api")
+        except cache.NotYours:
+            raise BookingNotFound from None
+        if pdf is not None:
+            return pdf
+        booking = await self.get(who, booking_id)
+        if booking.status != BookingStatus.CONFIRMED:
+            raise BookingStateConflict(
+                f"a ticket exists only for a confirmed booking; this one is {booking.status}"
+            )
+
+        async def load_view() -> dict[str, Any]:  # read only when the PDF must be rendered here
+            return await ticket_view(self.session, booking, tz)
+
         with tracer.start_as_current_span("bookings.ticket"):
-            try:
-                if (
-                    pdf := await cache.cached(self.redis, str(booking_id), str(who.user_id), "api")
-                ) is not None:
-                    return pdf
-                booking = await self.get(who, booking_id)
-                if booking.status != BookingStatus.CONFIRMED:
-                    raise BookingStateConflict(
-                        f"a ticket exists only for a confirmed booking; this one is {booking.status}"
-                    )
-
-                async def load_view() -> dict[str, Any]:  # read only when the PDF must be rendered here
-                    return await ticket_view(self.session, booking, tz)
-
-                return await cache.get_or_render(
-                    self.redis, key, str(booking.id), str(booking.user_id), load_view, "api"
-                )
-            except cache.NotYours:
-                raise BookingNotFound from None
+            return await cache.get_or_render(
+                self.redis, key, str(booking.id), str(booking.user_id), load_view, "api"
+            )
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         stmt = select(Booking).where(Booking.user_id == who.user_id)

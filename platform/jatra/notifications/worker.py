@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from jatra.db.accounts import User
 from jatra.db.bookings import Booking
+from jatra.domain.booking_states import BookingStatus
 from jatra.infra import topology
 from jatra.infra.breaker import breakers
 from jatra.infra.channels import Channel, ChannelError, Notice, email_channel, sms_channel
@@ -70,7 +71,9 @@ class NotificationWorker:
             view = await ticket_view(session, booking, self.settings.timezone)
         notices = {"sms": compose.sms(event, view, phone, booking.reason)}
         pdf = None
-        if event == "booking.confirmed":  # rendered now, ready for the e-mail and the passenger's download
+        if event == "booking.confirmed" and booking.status == BookingStatus.CONFIRMED:
+            # rendered now, ready for the e-mail and the passenger's download (not for a booking cancelled
+            # since: a late or replayed event renders nothing, and its ticket stays void)
 
             async def load_view() -> dict[str, Any]:
                 return view

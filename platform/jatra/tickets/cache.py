@@ -6,8 +6,10 @@ third of the API process's CPU, py-spy). A download that races the worker waits 
 rendering a second copy. A confirmed ticket never changes; cancelling a booking drops its entry.
 
 Each entry keeps the account it belongs to beside the PDF (a hash: owner, pdf), so a download of a ticket
-already rendered is one Redis read and no database session: an entry exists only for a booking that was
-confirmed, and it is dropped when the booking is cancelled.
+already rendered is one Redis read and no database session. An entry stands for a confirmed booking:
+cancelling one marks its ticket void (a marker that outlives any entry or render lock) and drops the
+entry, and no entry is stored for a booking marked void, so a render that was under way (a download that
+read the booking just before the cancellation, a late or replayed confirmation event) cannot put it back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 
+from jatra.infra.scripts import LuaScript
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 from jatra.tickets import signing
@@ -28,8 +31,30 @@ from jatra.tickets.view import qr_payload
 
 PREFIX = "jatra:tickets:owned:"  # a hash {owner, pdf}; was a bare PDF under "jatra:tickets:pdf:"
 LOCK_PREFIX = "jatra:tickets:rendering:"
+VOID_PREFIX = "jatra:tickets:void:"  # a cancelled booking's ticket: never stored again
 TTL_S = 3600
 RENDER_LOCK_S = 10  # far above one render (~25 ms), so only a dead renderer lets it lapse
+VOID_TTL_S = 2 * TTL_S  # longer than any entry or render that began before the cancellation
+#: store the entry unless the ticket is void (both keys carry the booking id as their hash tag: one slot)
+STORE = LuaScript(
+    """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'pdf', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+""",
+    "ticket_store",
+)
+
+
+def entry_key(booking_id: str) -> str:
+    return f"{PREFIX}{{{booking_id}}}"
+
+
+def void_key(booking_id: str) -> str:
+    return f"{VOID_PREFIX}{{{booking_id}}}"
+
+
 WAIT_STEP_S = 0.01
 PDFS = counter(c.TICKETS_PDF)
 
@@ -42,7 +67,7 @@ async def cached(redis: Redis, booking_id: str, owner: str, by: str, outcome: st
     """The rendered PDF if there is one, counted under ``by`` (the asking role: api, notifications) and
     ``outcome`` (cached, or waited when another process was rendering it). Raises NotYours if it was
     rendered for an account other than ``owner``."""
-    found_owner, pdf = await redis.hmget(PREFIX + booking_id, ["owner", "pdf"])
+    found_owner, pdf = await redis.hmget(entry_key(booking_id), ["owner", "pdf"])
     if not isinstance(pdf, bytes):
         return None
     if found_owner != owner.encode():
@@ -51,12 +76,10 @@ async def cached(redis: Redis, booking_id: str, owner: str, by: str, outcome: st
     return pdf
 
 
-async def store(redis: Redis, booking_id: str, owner: str, pdf: bytes) -> None:
-    """Keep a rendered PDF with the account it belongs to, for TTL_S (one round trip, atomically)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(PREFIX + booking_id, mapping={"owner": owner, "pdf": pdf})
-        pipe.expire(PREFIX + booking_id, TTL_S)
-        await pipe.execute()
+async def store(redis: Redis, booking_id: str, owner: str, pdf: bytes) -> bool:
+    """Keep a rendered PDF with the account it belongs to, for TTL_S, unless the booking's ticket was made
+    void (cancelled): then nothing is stored and this returns False. One round trip, atomic."""
+    return bool(await STORE(redis, [entry_key(booking_id), void_key(booking_id)], [owner, pdf, TTL_S]))
 
 
 async def get_or_render(
@@ -96,5 +119,9 @@ async def get_or_render(
     return pdf
 
 
-async def drop(redis: Redis, booking_id: str) -> None:
-    await redis.delete(PREFIX + booking_id)
+async def void(redis: Redis, booking_id: str) -> None:
+    """The booking is being cancelled: its ticket is never stored again, and the stored one is dropped."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(void_key(booking_id), 1, ex=VOID_TTL_S)
+        pipe.delete(entry_key(booking_id))
+        await pipe.execute()
