@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -106,6 +107,23 @@ def test_every_http_service_has_the_same_files() -> None:
     for name in SERVICES:
         present = {p.name for p in (ROOT / "platform" / "jatra" / name).glob("*.py")}
         assert wanted <= present, f"{name} lacks {sorted(wanted - present)}"
+
+
+def test_each_http_service_keeps_its_sql_in_its_repository() -> None:
+    """No service module builds a statement: select, insert, update, delete and text live in repository.py
+    (the SQL a newcomer looks for is in one file per service)."""
+    from jatra.app import SERVICES  # noqa: PLC0415
+
+    builders = {"select", "insert", "update", "delete", "text"}
+    for name in SERVICES:
+        tree = ast.parse((ROOT / "platform" / "jatra" / name / "service.py").read_text())
+        found = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy")
+            for alias in node.names
+        }
+        assert not found & builders, f"{name}/service.py builds SQL: {sorted(found & builders)}"
 
 
 def test_the_seat_inventory_and_the_tickets_have_packages_of_their_own() -> None:

@@ -4,16 +4,17 @@ trip (it was four statements, each prepared again behind PgBouncer, plus an ORM 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, delete, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
-from jatra.db.inventory import Hold
+from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.outbox import Draft
 
 #: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
@@ -112,3 +113,26 @@ async def hold_of(session: AsyncSession, hold_id: uuid.UUID) -> tuple[Hold | Non
 
 async def by_id(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
     return await session.get(Booking, booking_id, populate_existing=True)
+
+
+async def locked(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    """The booking, its row locked until the transaction ends (a cancellation)."""
+    return (await session.scalars(select(Booking).where(Booking.id == booking_id).with_for_update())).first()
+
+
+async def unsell(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """The booking's seats back on sale (its sales deleted)."""
+    await session.execute(delete(SeatSale).where(SeatSale.booking_id == booking_id))
+
+
+async def newest_first(
+    session: AsyncSession, user_id: uuid.UUID, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
+) -> list[Booking]:
+    """An account's bookings, newest first, after the (created_at, id) of the last one seen (keyset)."""
+    stmt = select(Booking).where(Booking.user_id == user_id)
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(Booking.created_at, Booking.id) < tuple_(literal(after[0]), literal(after[1]))
+        )
+    ordered = stmt.order_by(Booking.created_at.desc(), Booking.id.desc()).limit(limit)
+    return list((await session.scalars(ordered)).all())

@@ -12,7 +12,6 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
-from sqlalchemy import delete, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.bookings import repository
@@ -25,7 +24,6 @@ from jatra.bookings.schemas import (
     PassengerIn,
 )
 from jatra.db.bookings import Booking
-from jatra.db.inventory import SeatSale
 from jatra.domain import refunds
 from jatra.domain.booking_states import BookingStatus, Settled, transition
 from jatra.infra import idempotency, outbox, topology
@@ -152,9 +150,7 @@ class BookingsService:
 
     async def cancel(self, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
         """Cancel a confirmed booking: seats back on sale, refund by the fare rule, through the outbox."""
-        booking = (
-            await self.session.scalars(select(Booking).where(Booking.id == booking_id).with_for_update())
-        ).first()
+        booking = await repository.locked(self.session, booking_id)
         if booking is None or booking.user_id != who.user_id:
             raise BookingNotFound
         if booking.status != BookingStatus.CONFIRMED:
@@ -168,7 +164,7 @@ class BookingsService:
             raise BookingStateConflict(f"the train has already left: {exc}") from exc
         transition(booking, BookingStatus.CANCELLED)
         booking.refund_amount = amount
-        await self.session.execute(delete(SeatSale).where(SeatSale.booking_id == booking.id))
+        await repository.unsell(self.session, booking.id)
         event = {"booking_id": str(booking.id), "status": booking.status, "refund_amount": amount}
         outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
         outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
@@ -207,17 +203,8 @@ class BookingsService:
             )
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
-        stmt = select(Booking).where(Booking.user_id == who.user_id)
-        if cursor:
-            created, last_id = _decode_cursor(cursor)
-            stmt = stmt.where(
-                tuple_(Booking.created_at, Booking.id) < tuple_(literal(created), literal(last_id))
-            )
-        rows = (
-            await self.session.scalars(
-                stmt.order_by(Booking.created_at.desc(), Booking.id.desc()).limit(limit + 1)
-            )
-        ).all()
+        after = _decode_cursor(cursor) if cursor else None
+        rows = await repository.newest_first(self.session, who.user_id, limit + 1, after)
         page, more = rows[:limit], len(rows) > limit
         return BookingPage(
             bookings=[to_out(b) for b in page], next_cursor=_encode_cursor(page[-1]) if more else None
