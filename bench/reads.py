@@ -22,24 +22,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from bench.servers import CONCURRENCY, NO_ADMISSION, PORT, _ready
+from bench.servers import _measure as measure
 from sqlalchemy import text
 
 from jatra.auth.tokens import access_token
 from jatra.infra.db import create_engine
 from jatra.infra.secrets import jwt_secret
-from jatra.rush.cpu import cpu_seconds
 from jatra.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", "3"))
-REQUESTS = int(os.environ.get("BENCH_SERVER_REQUESTS", "4000"))
 BOOKINGS = 64
 TELEMETRY = {"JATRA_TELEMETRY_ENABLED": "true", "JATRA_TRACE_SAMPLE_RATIO": "0.1"}
 
@@ -73,34 +71,19 @@ async def _confirmed() -> tuple[str, list[str]]:
 
 
 async def _measure(http: aiohttp.ClientSession, base: str, pid: int, paths: list[str]) -> dict[str, Any]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    """`make bench-servers`' measurement, after one request per path: every ticket rendered into this
+    tree's cache first (a tree before the change keeps them under another key), none in the measured
+    window. Every answer must be a 200: a refusal would be measured as a cheap request."""
 
-    async def worker(offset: int, n: int, record: bool) -> None:
-        for i in range(n):
-            t0 = time.perf_counter()
-            async with http.get(base + paths[(offset + i) % len(paths)]) as r:
-                await r.read()
-            if record:
-                latencies.append(time.perf_counter() - t0)
-                statuses[r.status] = statuses.get(r.status, 0) + 1
+    async def once(path: str) -> None:
+        async with http.get(base + path) as r:
+            await r.read()
 
-    # warm the pools, and render every ticket into this tree's cache (a tree before the change keeps
-    # them under another key)
-    await asyncio.gather(*(worker(i * 2, len(paths) // CONCURRENCY + 2, False) for i in range(CONCURRENCY)))
-    start = cpu_seconds(pid)
-    await asyncio.gather(*(worker(i, REQUESTS // CONCURRENCY, True) for i in range(CONCURRENCY)))
-    cpu_s = cpu_seconds(pid) - start
-    if set(statuses) != {200}:
-        raise SystemExit(f"not every read was answered 200: {statuses} (for {paths[0]} ...)")
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {
-        "requests": len(latencies),
-        "statuses": statuses,
-        "server_cpu_ms_per_request": round(cpu_s * 1000 / len(latencies), 3),
-        "p50_ms": round(q[49] * 1000, 2),
-        "p99_ms": round(q[98] * 1000, 2),
-    }
+    await asyncio.gather(*(once(path) for path in paths))
+    result = await measure(http, base, pid, paths)
+    if set(result["statuses"]) != {200}:
+        raise SystemExit(f"not every read was answered 200: {result['statuses']} (for {paths[0]} ...)")
+    return result
 
 
 async def _drive(pid: int, token: str, bookings: list[str]) -> dict[str, Any]:
