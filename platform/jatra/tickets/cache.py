@@ -35,6 +35,8 @@ VOID_PREFIX = "jatra:tickets:void:"  # a cancelled booking's ticket: never store
 TTL_S = 3600
 RENDER_LOCK_S = 10  # far above one render (~25 ms), so only a dead renderer lets it lapse
 VOID_TTL_S = 2 * TTL_S  # longer than any entry or render that began before the cancellation
+WAIT_STEP_S = 0.01
+PDFS = counter(c.TICKETS_PDF)
 #: store the entry unless the ticket is void (both keys carry the booking id as their hash tag: one slot)
 STORE = LuaScript(
     """
@@ -53,10 +55,6 @@ def entry_key(booking_id: str) -> str:
 
 def void_key(booking_id: str) -> str:
     return f"{VOID_PREFIX}{{{booking_id}}}"
-
-
-WAIT_STEP_S = 0.01
-PDFS = counter(c.TICKETS_PDF)
 
 
 class NotYours(Exception):
