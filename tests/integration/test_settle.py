@@ -8,15 +8,18 @@ worker running in the same test session never pays it first."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
+from psycopg import pq
 from redis.asyncio import Redis
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import Range
@@ -24,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.db.inventory import Hold, SeatSale
-from jatra.infra.db import VIA_PGBOUNCER, create_engine, session_factory
+from jatra.infra.db import create_engine, session_factory
+from jatra.infra.pg import Statements
 from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
 from jatra.settings import Settings
@@ -36,20 +40,55 @@ Client = AsyncTestClient[Litestar]
 
 
 @pytest.fixture(params=[True, False], ids=["through-pgbouncer", "direct"])
-async def engine(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
-    """The payment worker's engine: through PgBouncer (the default), or straight to Postgres."""
-    where = dataclasses.replace(settings, database_via_pgbouncer=request.param)
+def where(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The payment worker's settings: through PgBouncer (the default), or straight to Postgres."""
+    return dataclasses.replace(settings, database_via_pgbouncer=request.param)
+
+
+@pytest.fixture
+async def engine(where: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(where, pool_size=2)
     yield engine
     await engine.dispose()
 
 
-def statements_of(engine: AsyncEngine) -> list[tuple[str, bool]]:
-    """Each statement's first word, and whether it ran outside a transaction block (no BEGIN/COMMIT)."""
-    seen: list[tuple[str, bool]] = []
+@pytest.fixture
+async def pg(where: Settings) -> AsyncIterator[Statements]:
+    """The payment worker's one-exchange statements, on one connection (so a trace sees them all)."""
+    pg = Statements(where, "test-settle", size=1, timeout_s=5)
+    await pg.open()
+    yield pg
+    await pg.close()
 
-    def count(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append((statement.split(maxsplit=1)[0], bool(conn.connection.dbapi_connection.autocommit)))
+
+@contextlib.asynccontextmanager
+async def protocol_of(pg: Statements, path: Path) -> AsyncIterator[list[str]]:
+    """The messages the client sent on the pool's connection meanwhile, by type (libpq's own trace)."""
+    sent: list[str] = []
+    async with pg.pool.connection() as conn:
+        out = path.open("w")
+        conn.pgconn.trace(out.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+    try:
+        yield sent
+    finally:
+        async with pg.pool.connection() as conn:
+            conn.pgconn.untrace()
+        out.close()
+        sent.extend(_frontend_messages(path))
+
+
+def _frontend_messages(path: Path) -> list[str]:
+    fields = (line.split("\t") for line in path.read_text().splitlines())
+    return [f[2].strip() for f in fields if len(f) > 2 and f[0] == "F"]
+
+
+def statements_of(engine: AsyncEngine) -> list[str]:
+    """Each statement the engine (the ORM's way) runs meanwhile, by its first word."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.split(maxsplit=1)[0])
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     return seen
@@ -70,25 +109,25 @@ async def booking_of(engine: AsyncEngine, hold: Hold) -> Booking:
 
 
 async def test_a_paid_booking_settles_in_one_statement_per_step(
-    client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
+    client: Client, passenger: Passenger, engine: AsyncEngine, pg: Statements, redis: Redis, tmp_path: Path
 ) -> None:
     hold, booking_id = await unpaid_booking(client, passenger, engine, seats=2)
     before = (moves("PAYMENT_PENDING", "PAYMENT_PROCESSING"), moves("PAYMENT_PROCESSING", "CONFIRMED"))
-    statements = statements_of(engine)
+    orm = statements_of(engine)
     sessions = session_factory(engine)
 
-    async with sessions() as session:
-        charging = await settle.start_processing(session, booking_id)
-    assert charging is not None
-    assert (charging.id, charging.amount, charging.payment_method, charging.was) == (
-        booking_id, hold.total_fare, "bkash", "PAYMENT_PENDING"
-    )  # fmt: skip
-    async with sessions() as session:
-        assert await settle.confirm(session, HoldStore(redis), booking_id)
-    # one each; straight to Postgres in autocommit (no BEGIN, no COMMIT), but never behind PgBouncer,
-    # where a statement prepared outside a transaction may be run on another server connection
-    direct = not engine.get_execution_options()[VIA_PGBOUNCER]
-    assert statements == [("WITH", direct), ("WITH", direct)]
+    async with protocol_of(pg, tmp_path / "libpq.trace") as sent:
+        charging = await settle.start_processing(pg, booking_id)
+        assert charging is not None
+        assert (charging.id, charging.amount, charging.payment_method, charging.was) == (
+            booking_id, hold.total_fare, "bkash", "PAYMENT_PENDING"
+        )  # fmt: skip
+        async with sessions() as session:
+            assert await settle.confirm(session, pg, HoldStore(redis), booking_id)
+    # each one exchange, in autocommit: Parse, Bind, Describe, Execute and one Sync; no BEGIN or COMMIT
+    # (a simple Query), nothing else through the ORM; the same through PgBouncer and straight to Postgres
+    assert sent == ["Parse", "Bind", "Describe", "Execute", "Sync"] * 2
+    assert orm == []
     assert (moves("PAYMENT_PENDING", "PAYMENT_PROCESSING"), moves("PAYMENT_PROCESSING", "CONFIRMED")) == (
         before[0] + 1, before[1] + 1
     )  # fmt: skip
@@ -112,10 +151,9 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
     }  # fmt: skip
 
     # a redelivery: nothing more is written, and the answer stays "confirmed"
-    del statements[:]
+    assert await settle.start_processing(pg, booking_id) is None
     async with sessions() as session:
-        assert await settle.start_processing(session, booking_id) is None
-        assert await settle.confirm(session, HoldStore(redis), booking_id)
+        assert await settle.confirm(session, pg, HoldStore(redis), booking_id)
     async with sessions() as session:
         assert await session.scalar(select(func.count()).where(SeatSale.booking_id == booking_id)) == 2
         events = select(func.count()).where(OutboxMessage.payload["booking_id"].astext == str(booking_id))
@@ -134,7 +172,7 @@ async def refund_requests(engine: AsyncEngine, booking_id: uuid.UUID) -> int:
 
 
 async def test_a_capture_after_the_booking_ended_is_refused_sells_nothing_and_requests_its_refund(
-    client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
+    client: Client, passenger: Passenger, engine: AsyncEngine, pg: Statements, redis: Redis
 ) -> None:
     hold, booking_id = await unpaid_booking(client, passenger, engine)
     store = HoldStore(redis)
@@ -142,7 +180,7 @@ async def test_a_capture_after_the_booking_ended_is_refused_sells_nothing_and_re
         await settle.fail(store, session=session, booking_id=booking_id, reason="payment declined")
     assert await refund_requests(engine, booking_id) == 0
     async with session_factory(engine)() as session:
-        assert not await settle.confirm(session, store, booking_id)
+        assert not await settle.confirm(session, pg, store, booking_id)
     booking = await booking_of(engine, hold)
     assert booking.status == "PAYMENT_FAILED" and booking.ticket_number is None
     async with session_factory(engine)() as session:
@@ -152,7 +190,7 @@ async def test_a_capture_after_the_booking_ended_is_refused_sells_nothing_and_re
 
 
 async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
-    client: Client, passenger: Passenger, engine: AsyncEngine, redis: Redis
+    client: Client, passenger: Passenger, engine: AsyncEngine, pg: Statements, redis: Redis
 ) -> None:
     hold, _ = await unpaid_booking(client, passenger, engine)
     booking = await booking_of(engine, hold)
@@ -160,7 +198,7 @@ async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
         session.add(SeatSale(journey_id=hold.journey_id, seat_id=hold.seat_ids[0],
                              legs=_legs(booking), booking_id=None))  # fmt: skip
     async with session_factory(engine)() as session:
-        assert not await settle.confirm(session, HoldStore(redis), booking.id)
+        assert not await settle.confirm(session, pg, HoldStore(redis), booking.id)
     after = await booking_of(engine, hold)
     assert after.status == "PAYMENT_FAILED" and "sold to someone else" in (after.reason or "")
     assert await refund_requests(engine, booking.id) == 1  # written with the failure, in one transaction

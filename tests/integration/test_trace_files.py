@@ -50,5 +50,8 @@ async def test_jatra_trace_draws_one_booking_across_every_process(
     # Redis, Postgres and RabbitMQ spans (aio-pika names a publish "<exchange>,<routing key> send")
     for system in ("EVALSHA", "INSERT", "payment.requested send", "jatra.payments receive"):
         assert system.lower() in drawn.lower(), f"no {system} span:\n{drawn}"
+    # the payment worker's two statements (psycopg, jatra.infra.pg) are spans of the same trace
+    worker_statements = [line for line in drawn.splitlines() if "jatra-payments" in line and "WITH" in line]
+    assert len(worker_statements) == 2, drawn
     trace_id = header.split()[1].rstrip(":")
     assert jatra_trace(trace_id).splitlines()[0] == header  # the same trace, found by its id

@@ -10,9 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from jatra.db.models import import_all
 from jatra.settings import Settings
 
-#: an engine execution option: True when its connections go through PgBouncer's transaction pooling
-VIA_PGBOUNCER = "jatra_via_pgbouncer"
-
 
 def create_engine(settings: Settings, *, admin: bool = False, pool_size: int | None = None) -> AsyncEngine:
     """The engine of one process. ``admin`` goes straight to Postgres (migrations, seeding).
@@ -42,8 +39,6 @@ def create_engine(settings: Settings, *, admin: bool = False, pool_size: int | N
         # SQL parameters hold passengers' names, phones and e-mails: never in an error message (or a log)
         hide_parameters=True,
         connect_args=connect_args,
-        # read by code that would run a statement outside a transaction (jatra.payments.repository)
-        execution_options={VIA_PGBOUNCER: settings.database_via_pgbouncer and not admin},
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from jatra.infra.amqp import connect_amqp
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.doorbell import Doorbell
+from jatra.infra.pg import Statements
 from jatra.infra.pg_listen import Listener
 from jatra.infra.redis import create_redis
 from jatra.settings import Settings
@@ -26,6 +27,8 @@ class Resources:
     name: str
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
+    #: the hot path's one-exchange statements (jatra.infra.pg), beside the ORM's sessions
+    pg: Statements | None = None
     redis: Redis | None = None
     amqp: AbstractRobustConnection | None = None
     wants_amqp: bool = False
@@ -35,6 +38,10 @@ class Resources:
     def db(self) -> async_sessionmaker[AsyncSession]:
         assert self.sessions is not None, f"{self.name} did not ask for the database"
         return self.sessions
+
+    def statements(self) -> Statements:
+        assert self.pg is not None, f"{self.name} did not ask for the database"
+        return self.pg
 
     def cache(self) -> Redis:
         assert self.redis is not None, f"{self.name} did not ask for redis"
@@ -71,6 +78,8 @@ class Resources:
             await self.amqp.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.pg is not None:
+            await self.pg.close()
         if self.engine is not None:
             await self.engine.dispose()
 
@@ -84,10 +93,15 @@ async def open_resources(
     if "db" in needs:
         res.engine = create_engine(settings, pool_size=db_pool)
         res.sessions = session_factory(res.engine)
+        # the engine's bounds: a worker's pool is its concurrency; an HTTP process has its pool and as
+        # many again in overflow, and waits 5 s for one
+        size = db_pool or 2 * settings.database_pool_size
+        res.pg = Statements(settings, name, size, timeout_s=30 if db_pool else 5)
+        await res.pg.open()
     if "redis" in needs:
         res.redis = create_redis(settings)
-    await res.ensure_amqp()
     try:
+        await res.ensure_amqp()
         yield res
     finally:
         await res.close()

@@ -59,7 +59,7 @@ async def reconcile(res: Resources) -> int:
             async with res.db()() as session:
                 if result.captured:
                     action = "confirmed"
-                    if not await settle.confirm(session, store, booking_id):
+                    if not await settle.confirm(session, res.statements(), store, booking_id):
                         action = "refunded"  # the seats went to someone else meanwhile: refund requested
                 else:
                     reason = settle.NEVER_CHARGED if result.voided else "payment declined"

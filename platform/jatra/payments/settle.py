@@ -17,7 +17,6 @@ import uuid
 import msgspec
 import structlog
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
@@ -25,8 +24,9 @@ from jatra.db.inventory import Hold
 from jatra.domain.booking_states import BookingStatus, Settled, record_transition, transition
 from jatra.infra import outbox, topology
 from jatra.infra.doorbell import ring
+from jatra.infra.pg import Statements
 from jatra.inventory.holds import HoldStore, Refused
-from jatra.inventory.sales import DEADLOCK_DETECTED, EXCLUSION_VIOLATION, DoubleSale, record_sale
+from jatra.inventory.sales import DoubleSale, record_sale
 from jatra.inventory.segments import Segment
 from jatra.inventory.status import HoldStatus
 from jatra.payments import repository
@@ -71,26 +71,24 @@ async def _open(
     return booking
 
 
-async def start_processing(session: AsyncSession, booking_id: uuid.UUID) -> Charging | None:
+async def start_processing(pg: Statements, booking_id: uuid.UUID) -> Charging | None:
     """PAYMENT_PENDING -> PAYMENT_PROCESSING (a redelivery finds it processing already). None if final."""
-    charging = await repository.start(session, booking_id)
+    charging = await repository.start(pg, booking_id)
     if charging is not None and charging.was == S.PAYMENT_PENDING:
         record_transition(charging.id, S.PAYMENT_PENDING, S.PAYMENT_PROCESSING)
     return charging
 
 
-async def confirm(session: AsyncSession, store: HoldStore, booking_id: uuid.UUID) -> bool:
+async def confirm(session: AsyncSession, pg: Statements, store: HoldStore, booking_id: uuid.UUID) -> bool:
     """Payment captured: sell the seats under the Postgres guarantee. False when the money goes back (its
     refund requested here): the seats were sold meanwhile, or the booking had already ended without a
     ticket (a charge that landed after the reconciler failed it)."""
     ticket = ticket_number(booking_id)
     try:
         found = await repository.confirm(
-            session, booking_id, ticket, outbox.draft(topology.EVENTS, "booking.confirmed")
+            pg, booking_id, ticket, outbox.draft(topology.EVENTS, "booking.confirmed")
         )
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) not in (EXCLUSION_VIOLATION, DEADLOCK_DETECTED):
-            raise
+    except repository.SaleRefused:
         return await _confirm_carefully(session, store, booking_id)  # nothing was written
     if found is None:
         return True

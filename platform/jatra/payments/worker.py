@@ -127,8 +127,7 @@ class PaymentWorker:
                 await settle.refunded(session, booking_id)
 
     async def _pay(self, booking_id: uuid.UUID, *, redelivered: bool = False) -> None:
-        async with self.res.db()() as session:
-            booking = await settle.start_processing(session, booking_id)
+        booking = await settle.start_processing(self.res.statements(), booking_id)
         if booking is None:  # unknown or already final: a redelivery after the work was done, or a copy
             if redelivered:  # whose worker may have charged and died before settling; it ended unpaid
                 async with self.res.db()() as session:
@@ -153,7 +152,9 @@ class PaymentWorker:
             result = found
         async with self.res.db()() as session:
             if result.captured:
-                await settle.confirm(session, self.store, booking.id)  # False: its refund is requested
+                await settle.confirm(
+                    session, self.res.statements(), self.store, booking.id
+                )  # False: its refund is requested
             else:  # declined; or voided by whoever gave up on the key first, which fails it (or has)
                 reason = settle.NEVER_CHARGED if result.voided else "payment declined"
                 await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)

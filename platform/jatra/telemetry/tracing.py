@@ -32,7 +32,7 @@ _provider: TracerProvider | None = None
 def setup_tracing(
     settings: Settings, service_name: str, extra_processors: tuple[SpanProcessor, ...] = ()
 ) -> TracerProvider | None:
-    """Install the global tracer provider and instrument SQLAlchemy, Redis, aio-pika and httpx.
+    """Install the global tracer provider and instrument SQLAlchemy, psycopg, Redis, aio-pika and httpx.
 
     Spans are exported over OTLP/HTTP when ``JATRA_OTLP_ENDPOINT`` is set, and written as OTLP JSON lines
     when ``JATRA_TRACE_DIR`` is (the local stack); ``extra_processors`` lets tests attach an in-memory
@@ -81,11 +81,15 @@ def setup_tracing(
 def _instrument_clients(provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor  # noqa: PLC0415
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor  # noqa: PLC0415
     from opentelemetry.instrumentation.redis import RedisInstrumentor  # noqa: PLC0415
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor  # noqa: PLC0415
 
     # SQLAlchemy is patched globally so every engine created afterwards (async ones too) is traced.
     SQLAlchemyInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
+    # psycopg (jatra.infra.pg): its connect is wrapped, so every pool connection made afterwards is traced;
+    # statements are recorded, their parameters never (they hold passengers' data)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
     RedisInstrumentor().instrument(tracer_provider=provider)
     AioPikaInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
