@@ -195,11 +195,15 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict
 
 def _data_exception(exc: BaseException) -> str | None:
     """The SQLSTATE of a Postgres data exception (class 22) behind ``exc``, or None if it is not one."""
+    import psycopg  # noqa: PLC0415
     import sqlalchemy.exc  # noqa: PLC0415
 
-    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+    if isinstance(exc, psycopg.Error):  # jatra.infra.pg's statements
+        state = exc.sqlstate
+    elif isinstance(exc, sqlalchemy.exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None)
+    else:
         return None
-    state = getattr(exc.orig, "sqlstate", None)
     return state if isinstance(state, str) and state.startswith("22") else None
 
 
@@ -208,10 +212,11 @@ def dependency_error(exc: BaseException) -> DependencyUnavailable | None:
 
     A pool timeout is not an outage: every connection was busy, so the service is overloaded, and the
     answer says so (on-call reads these details)."""
+    import psycopg_pool  # noqa: PLC0415
     import redis.exceptions  # noqa: PLC0415
     import sqlalchemy.exc  # noqa: PLC0415
 
-    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+    if isinstance(exc, sqlalchemy.exc.TimeoutError | psycopg_pool.PoolTimeout):
         return DependencyUnavailable(
             "postgres", "no database connection was free in time: overloaded; retry shortly"
         )
@@ -237,16 +242,19 @@ def _redis_refusals() -> tuple[type[Exception], ...]:
 def dependency_of(exc: BaseException) -> str | None:
     """Name the dependency whose failure raised ``exc``, or None if it is not a dependency failure."""
     import aiormq.exceptions  # noqa: PLC0415 - keep the import cost out of every error module user
+    import psycopg  # noqa: PLC0415
     import redis.exceptions  # noqa: PLC0415
     import sqlalchemy.exc  # noqa: PLC0415
 
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, *_redis_refusals())):
         return "redis"
-    if isinstance(
-        exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError
+    if (
+        isinstance(
+            exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError
+        )
+        or (isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated)
+        or isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)  # a pool timeout is one too
     ):
-        return "postgres"
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return "postgres"
     if isinstance(exc, aiormq.exceptions.AMQPConnectionError | aiormq.exceptions.ChannelInvalidStateError):
         return "rabbitmq"
@@ -257,7 +265,8 @@ def dependency_of(exc: BaseException) -> str | None:
     return None
 
 
-_LIBRARIES = (("asyncpg", "postgres"), ("sqlalchemy", "postgres"), ("redis", "redis"), ("aiormq", "rabbitmq"),
+_LIBRARIES = (("asyncpg", "postgres"), ("sqlalchemy", "postgres"), ("psycopg", "postgres"),
+              ("psycopg_pool", "postgres"), ("redis", "redis"), ("aiormq", "rabbitmq"),
               ("aio_pika", "rabbitmq"))  # fmt: skip
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import psycopg
+import psycopg_pool
 import pytest
 import redis.exceptions
 import sqlalchemy.exc
@@ -13,6 +15,9 @@ from jatra.errors import dependency_error, dependency_of
         (redis.exceptions.ConnectionError("down"), "redis"),
         (redis.exceptions.TimeoutError("slow"), "redis"),
         (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("refused")), "postgres"),
+        (psycopg.OperationalError("connection failed"), "postgres"),
+        (psycopg_pool.PoolTimeout("couldn't get a connection after 5.00 sec"), "postgres"),
+        (psycopg.errors.UniqueViolation("duplicate key"), None),
         (ConnectionRefusedError(), "network"),
         (ValueError("bug"), None),
     ],
@@ -21,8 +26,15 @@ def test_dependency_failures_are_recognised(exc: Exception, dependency: str | No
     assert dependency_of(exc) == dependency
 
 
-def test_a_pool_timeout_reads_as_overload_not_outage() -> None:
-    error = dependency_error(sqlalchemy.exc.TimeoutError("QueuePool limit reached"))
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
+        psycopg_pool.PoolTimeout("no connection in 5 s"),
+    ],
+)
+def test_a_pool_timeout_reads_as_overload_not_outage(timeout: Exception) -> None:
+    error = dependency_error(timeout)
     assert error is not None and error.dependency == "postgres" and "overloaded" in error.detail
     assert dependency_error(ValueError("bug")) is None
     outage = dependency_error(redis.exceptions.ConnectionError("down"))
