@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, event, func, select, text
 
 from jatra.app import create_app
 from jatra.db.bookings import Booking, OutboxMessage
@@ -295,3 +295,49 @@ async def test_a_booking_is_accepted_in_two_statements(
     assert len(statements) == 2, statements
     assert statements[0].startswith("INSERT INTO idempotency_keys")
     assert statements[1].split()[:3] == ["WITH", "booking", "AS"]
+
+
+async def test_the_outcome_is_read_in_one_statement_without_the_orm(
+    client: Client, make_passengers: MakePassengers, spans: InMemorySpanExporter
+) -> None:
+    """The commonest read of the flow (the passenger's one ask for the outcome) is one statement asked in
+    one exchange (jatra.infra.pg), not a session and an ORM object; the answer is the same."""
+    owner, stranger = await make_passengers(2)
+    hold = await a_hold(client, owner, seats=2)
+    headers = {**owner.headers, "Idempotency-Key": str(uuid.uuid4())}
+    booked = await client.post("/api/v1/bookings", json=booking_body(hold, passengers=2), headers=headers)
+    assert booked.status_code == 202, booked.text
+    url = f"/api/v1/bookings/{booked.json()['booking_id']}"
+    spans.clear()
+    orm: list[str] = []
+
+    def seen(*args: object) -> None:
+        orm.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
+    try:
+        answer = await client.get(url, headers=owner.headers)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["booking_id"] == booked.json()["booking_id"]
+    assert body["seats"] == [s["seat_id"] for s in hold["seats"]]  # type: ignore[attr-defined, index]
+    assert body["passengers"] == [RIDER, RIDER] and body["payment_method"] == "bkash"
+    assert body["amount"] == booked.json()["amount"] and body["status"] in {
+        "PAYMENT_PENDING", "PAYMENT_PROCESSING", "CONFIRMED"
+    }  # fmt: skip
+    assert orm == []
+    finished = spans.get_finished_spans()
+    [root] = [
+        s for s in finished if s.kind == SpanKind.SERVER and s.name == "GET /api/v1/bookings/{booking_id}"
+    ]
+    statements = [
+        s for s in finished if s.context.trace_id == root.context.trace_id and s.kind == SpanKind.CLIENT
+        and (s.attributes or {}).get("db.system") == "postgresql"
+    ]  # fmt: skip
+    assert [s.instrumentation_scope.name for s in statements] == ["opentelemetry.instrumentation.psycopg"]
+    assert str((statements[0].attributes or {}).get("db.statement", "")).split()[:4] == [
+        "SELECT", "id", "AS", "booking_id,"
+    ]  # fmt: skip
+    assert (await client.get(url, headers=stranger.headers)).status_code == 404

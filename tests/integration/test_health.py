@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import uuid
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from jatra.app import create_app
 from jatra.settings import Settings
+from tests.fixtures.accounts import Passenger
 from tests.integration.helpers import travel_day
 
 pytestmark = pytest.mark.integration
@@ -53,6 +55,20 @@ async def test_a_dead_database_is_a_503_problem_with_retry_after(settings: Setti
         assert response.headers["retry-after"] == str(settings.retry_after_s)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["dependency"] == "postgres"
+
+
+async def test_a_dead_database_under_the_one_exchange_statements_is_a_503_not_a_wait_for_nothing(
+    settings: Settings, passenger: Passenger
+) -> None:
+    """The outcome's read goes through jatra.infra.pg, whose pool retries connecting in the background and
+    only times its waiters out: an outage must still read as Postgres unavailable, not as overload."""
+    broken = dataclasses.replace(settings, database_url="postgresql+asyncpg://jatra@127.0.0.1:1/jatra")
+    async with AsyncTestClient(app=create_app(["all"], broken)) as client:
+        response = await client.get(f"/api/v1/bookings/{uuid.uuid4()}", headers=passenger.headers)
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == str(settings.retry_after_s)
+        problem = response.json()
+        assert problem["dependency"] == "postgres" and "overloaded" not in problem["detail"], problem
 
 
 async def test_a_full_redis_refuses_with_a_503_not_a_500(

@@ -31,6 +31,7 @@ from jatra.infra.doorbell import Doorbell
 from jatra.infra.idempotency import REPLAYED_HEADER
 from jatra.infra.inputs import PLAIN_TEXT
 from jatra.infra.openapi import BODY, problems
+from jatra.infra.pg import Statements
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 from jatra.tickets import signing
@@ -64,9 +65,9 @@ def provide_settled_bell(state: State) -> Doorbell:
 
 
 def provide_bookings(
-    db_session: NamedDependency[AsyncSession], redis: NamedDependency[Redis]
+    db_session: NamedDependency[AsyncSession], redis: NamedDependency[Redis], pg: NamedDependency[Statements]
 ) -> BookingsService:
-    return BookingsService(db_session, redis)
+    return BookingsService(db_session, redis, pg)
 
 
 class BookingController(Controller):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.outbox import Draft
+from jatra.infra.pg import Statements
 
 #: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
 ACCEPT = text(
@@ -109,6 +110,36 @@ async def hold_of(session: AsyncSession, hold_id: uuid.UUID) -> tuple[Hold | Non
         )
     )
     return hold, bool(booked)
+
+
+#: what its passenger sees of a booking (the columns named as BookingOut's fields), and whose it is
+OUTCOME = """
+    SELECT id AS booking_id, user_id, status, reason, journey_id, seat_ids AS seats, passengers,
+           payment_method, amount, ticket_number, refund_amount, created_at
+    FROM bookings WHERE id = %(booking_id)s
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    booking_id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    reason: str | None
+    journey_id: int
+    seats: list[int]
+    passengers: list[dict[str, Any]]
+    payment_method: str
+    amount: int
+    ticket_number: str | None
+    refund_amount: int | None
+    created_at: dt.datetime
+
+
+async def outcome(pg: Statements, booking_id: uuid.UUID) -> Outcome | None:
+    """The booking as its passenger sees it, in one exchange (jatra.infra.pg): the outcome's read, asked
+    once or twice per booking, is the commonest read of the flow."""
+    return await pg.one(OUTCOME, {"booking_id": booking_id}, Outcome)
 
 
 async def by_id(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:

@@ -29,6 +29,7 @@ from jatra.domain.booking_states import BookingStatus, Settled, transition
 from jatra.infra import idempotency, outbox, topology
 from jatra.infra.auth import Principal
 from jatra.infra.doorbell import Doorbell
+from jatra.infra.pg import Statements
 from jatra.inventory.holds import HoldStore
 from jatra.inventory.segments import Segment
 from jatra.inventory.status import HoldStatus
@@ -56,9 +57,10 @@ def to_out(b: Booking) -> BookingOut:
 
 
 class BookingsService:
-    def __init__(self, session: AsyncSession, redis: Redis) -> None:
+    def __init__(self, session: AsyncSession, redis: Redis, pg: Statements) -> None:
         self.session = session
         self.redis = redis
+        self.pg = pg
         self.holds = HoldStore(redis)
 
     async def create(
@@ -121,21 +123,27 @@ class BookingsService:
             raise BookingNotFound
         return booking
 
+    async def outcome(self, who: Principal, booking_id: uuid.UUID) -> BookingOut:
+        """One of your bookings as you see it: one statement, no ORM object, no session."""
+        found = await repository.outcome(self.pg, booking_id)
+        if found is None or found.user_id != who.user_id:
+            raise BookingNotFound
+        return msgspec.convert(found, BookingOut, from_attributes=True)
+
     async def settled(
         self, who: Principal, booking_id: uuid.UUID, wait_s: float, bell: Doorbell
     ) -> BookingOut:
         """One of your bookings, once its payment has settled or after ``wait_s`` seconds, whichever comes
         first (a long poll: the passenger asks once instead of polling). The database connection goes back
         to the pool while waiting; the payment worker rings the doorbell when it settles a booking, with the
-        new status, so the answer needs no second read."""
+        new status, so the answer needs no second read. No connection is held while waiting."""
         key = str(booking_id)
         ready = await bell.expect(key) if wait_s > 0 else None
         try:
-            seen = to_out(await self.get(who, booking_id))
+            seen = await self.outcome(who, booking_id)
             if ready is None or seen.status not in IN_PAYMENT:
                 WAITS.labels("none" if ready is None else "already").inc()
                 return seen
-            await self.session.rollback()  # hand the connection back: waiting needs none
             with tracer.start_as_current_span("bookings.wait") as span, WAITING.track_inprogress():
                 rung, note = await bell.wait(key, wait_s, ready)
                 span.set_attribute("jatra.booking.wait_outcome", "rung" if rung else "timeout")
@@ -143,7 +151,7 @@ class BookingsService:
             if note is not None:
                 changed = msgspec.json.decode(note, type=Settled)
                 return msgspec.structs.replace(seen, **msgspec.structs.asdict(changed))
-            return to_out(await self.get(who, booking_id))  # no note: read the truth
+            return await self.outcome(who, booking_id)  # no note: read the truth
         finally:
             if ready is not None:
                 bell.cancel(key, ready)

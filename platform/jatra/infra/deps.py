@@ -1,4 +1,5 @@
-"""Litestar dependencies shared by every service: a db session per request, the redis client, settings."""
+"""Litestar dependencies shared by every service: a db session per request, the hot path's one-exchange
+statements (jatra.infra.pg), the redis client, settings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jatra.infra.pg import Statements
 from jatra.infra.resources import Resources
 from jatra.settings import Settings
 
@@ -23,6 +25,10 @@ async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def provide_statements(state: State) -> Statements:
+    return resources_of(state).statements()
+
+
 def provide_redis(state: State) -> Redis:
     return resources_of(state).cache()
 
@@ -32,9 +38,11 @@ def provide_settings(state: State) -> Settings:
 
 
 def shared_dependencies() -> dict[str, Provide]:
-    """What every service router provides: a db session per request, the redis client, the settings."""
+    """What every service router provides: a db session per request, the one-exchange statements, the
+    redis client, the settings."""
     return {
         "db_session": Provide(provide_session),
+        "pg": Provide(provide_statements, sync_to_thread=False),
         "redis": Provide(provide_redis, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
     }

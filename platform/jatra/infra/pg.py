@@ -20,7 +20,7 @@ from typing import Any, LiteralString, TypeVar
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from jatra.infra.pg_listen import asyncpg_dsn
 from jatra.settings import Settings
@@ -37,20 +37,22 @@ class Statements:
     same."""
 
     def __init__(self, settings: Settings, name: str, size: int, timeout_s: float) -> None:
+        self.dsn = asyncpg_dsn(settings.db_url)
+        self.options: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": 5,
+            "application_name": f"jatra-{name}",
+            # behind PgBouncer's transaction pooling nothing may stay prepared on a server connection
+            "prepare_threshold": None if settings.database_via_pgbouncer else 5,
+        }
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            asyncpg_dsn(settings.db_url),
+            self.dsn,
             min_size=0,
             max_size=size,
             timeout=timeout_s,
             max_idle=MAX_IDLE_S,
             open=False,
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": 5,
-                "application_name": f"jatra-{name}",
-                # behind PgBouncer's transaction pooling nothing may stay prepared on a server connection
-                "prepare_threshold": None if settings.database_via_pgbouncer else 5,
-            },
+            kwargs=self.options,
             name=f"jatra-{name}",
         )
 
@@ -59,11 +61,20 @@ class Statements:
 
     async def one(self, sql: LiteralString, params: dict[str, Any], row: type[T]) -> T | None:
         """The first row of ``sql`` as a ``row`` (its fields named as the statement's columns), or None.
-        Raises psycopg's errors: a pool timeout (``PoolTimeout``) when every connection stayed busy."""
-        async with self.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=class_row(row))
-            await cursor.execute(sql, params)
-            return await cursor.fetchone()
+        Raises psycopg's errors: ``PoolTimeout`` when every connection stayed busy (overload), and an
+        ``OperationalError`` when none could be made (an outage: the pool retries in the background and
+        only times its waiters out, so the two are told apart here)."""
+        try:
+            async with self.pool.connection() as conn:
+                cursor = conn.cursor(row_factory=class_row(row))
+                await cursor.execute(sql, params)
+                return await cursor.fetchone()
+        except PoolTimeout:
+            # overload, or an outage? One connection of our own tells: it fails at once when Postgres (or
+            # PgBouncer) is down, and then its OperationalError is raised instead (this is the error path)
+            probe = await AsyncConnection.connect(self.dsn, **self.options)
+            await probe.close()
+            raise
 
     async def close(self) -> None:
         await self.pool.close()
