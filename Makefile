@@ -86,10 +86,10 @@ bench-reads: bootstrap
 	@$(VENV)/jatra up >/dev/null
 	@$(VENV)/python -m bench.reads
 
-## One read of a booking by its key, five ways (the ORM on asyncpg as now, asyncpg alone, psycopg 3 with and
-## without the ORM, in a transaction or autocommit): CPU per read of client, PgBouncer, Postgres: bench/results/db-read.json.
+## One read of a booking by its key, several ways (the ORM on asyncpg as before, asyncpg alone, psycopg 3 with and
+## without the ORM, as the outcome read is now) and the payment worker's first statement before and now: CPU per
+## statement of client, PgBouncer, Postgres: bench/results/db-read.json.
 bench-db-read: bootstrap
-	@$(VENV)/pip install -q "psycopg[binary]==3.3.9"
 	@$(VENV)/jatra up >/dev/null
 	@$(VENV)/python -m bench.db_read
 

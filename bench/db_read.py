@@ -1,4 +1,5 @@
-"""`make bench-db-read`: one read of a booking by its key, asked five ways, behind PgBouncer.
+"""`make bench-db-read`: one read of a booking by its key, asked several ways, behind PgBouncer; and the
+payment worker's first statement as it was and as it is.
 
 The API's reads go through SQLAlchemy's ORM on asyncpg, in a transaction (BEGIN, the statement prepared
 and then executed, ROLLBACK: four round trips, since PgBouncer 1.18 in transaction mode keeps no prepared
@@ -12,11 +13,16 @@ from /proc):
 - `sqlalchemy-psycopg`: the ORM on psycopg 3 (BEGIN, the statement, ROLLBACK: three);
 - `sqlalchemy-psycopg-autocommit`: the ORM on psycopg 3 in autocommit (one round trip);
 - `psycopg-autocommit`: psycopg 3 itself in autocommit: Parse, Bind, Execute and Sync sent together, one
-  round trip, which PgBouncer's transaction mode allows (one Sync, no transaction left open).
+  round trip, which PgBouncer's transaction mode allows (one Sync, no transaction left open);
+- `jatra-outcome`: the outcome's read as the API asks it now (`jatra.bookings.repository.outcome` through
+  `jatra.infra.pg`: psycopg in autocommit, a pool, a row built as a dataclass);
+- `start-before` / `start-now`: the payment worker's first statement (`jatra.payments.repository.START`,
+  a locked read and an update in one statement) as it was asked (SQLAlchemy on asyncpg, inside BEGIN and
+  COMMIT behind PgBouncer) and as it is (`jatra.payments.repository.start` through `jatra.infra.pg`). On
+  a settled booking it locks the row and writes nothing, so it can be asked again and again.
 
-psycopg is not a Jatra dependency; the make target installs it into the venv, as `make bench-servers`
-installs Granian. Needs the local stack with some bookings (run a rush first). Writes
-bench/results/db-read.json.
+`BENCH_DB_WAYS` (comma-separated) picks ways, `BENCH_DB_READ_OUT` the output file. Needs the local stack
+with some bookings (run a rush first). Writes bench/results/db-read.json.
 """
 
 from __future__ import annotations
@@ -34,8 +40,11 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from jatra.bookings import repository as bookings
 from jatra.db.bookings import Booking
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.pg import Statements
+from jatra.payments import repository as payments
 from jatra.rush.cpu import cpu_seconds
 from jatra.settings import get_settings
 
@@ -108,13 +117,41 @@ def _psycopg_engine(autocommit: bool) -> Any:
     )
 
 
+async def _jatra(
+    ask: Callable[[Statements, Any], Awaitable[object]],
+) -> tuple[Read, Callable[[], Awaitable[None]]]:
+    pg = Statements(SETTINGS, "bench", size=CONCURRENCY, timeout_s=30)
+    await pg.open()
+
+    async def read(key: Any) -> None:
+        await ask(pg, key)
+
+    return read, pg.close
+
+
+async def _start_before() -> tuple[Read, Callable[[], Awaitable[None]]]:
+    """The START statement as the payment worker asked it before (``one_statement`` behind PgBouncer)."""
+    engine = create_engine(SETTINGS, pool_size=CONCURRENCY)
+    sql = text(payments.START.replace("%(booking_id)s", ":booking_id"))
+
+    async def read(key: Any) -> None:
+        async with engine.connect() as conn, conn.begin():
+            (await conn.execute(sql, {"booking_id": key})).first()
+
+    return read, engine.dispose
+
+
 WAYS: dict[str, Callable[[], Awaitable[tuple[Read, Callable[[], Awaitable[None]]]]]] = {
     "sqlalchemy-asyncpg": lambda: _orm(create_engine(SETTINGS, pool_size=CONCURRENCY)),
     "asyncpg-raw": _asyncpg_raw,
     "sqlalchemy-psycopg": lambda: _orm(_psycopg_engine(autocommit=False)),
     "sqlalchemy-psycopg-autocommit": lambda: _orm(_psycopg_engine(autocommit=True)),
     "psycopg-autocommit": _psycopg_autocommit,
+    "jatra-outcome": lambda: _jatra(bookings.outcome),
+    "start-before": _start_before,
+    "start-now": lambda: _jatra(payments.start),
 }
+CHOSEN = [w for w in os.environ.get("BENCH_DB_WAYS", ",".join(WAYS)).split(",") if w]
 
 
 async def _keys() -> list[Any]:
@@ -152,7 +189,7 @@ async def main() -> None:
     keys = await _keys()
     stack = json.loads((SETTINGS.state_dir / "stack.json").read_text())  # what `jatra up` started
     pids = {name: int(stack[name]["pids"][0]) for name in ("pgbouncer", "postgres")}  # their trees
-    runs: dict[str, list[dict[str, float]]] = {way: [] for way in WAYS}
+    runs: dict[str, list[dict[str, float]]] = {way: [] for way in CHOSEN}
     for round_ in range(ROUNDS):
         for way, done in runs.items():
             done.append(result := await one(way, keys, pids["pgbouncer"], pids["postgres"]))
@@ -162,10 +199,11 @@ async def main() -> None:
     }
     for stats in summary.values():
         stats["total_ms"] = round(sum(stats.values()), 3)
-    now = summary["sqlalchemy-asyncpg"]["total_ms"]
-    for stats in summary.values():
-        stats["ratio_to_now"] = round(stats["total_ms"] / now, 3)
-    out = ROOT / "bench/results/db-read.json"
+    for way, stats in summary.items():  # a read against the ORM's, the worker's statement against its past
+        base = summary.get("start-before" if way.startswith("start-") else "sqlalchemy-asyncpg")
+        if base is not None:
+            stats["ratio_to_before"] = round(stats["total_ms"] / base["total_ms"], 3)
+    out = ROOT / os.environ.get("BENCH_DB_READ_OUT", "bench/results/db-read.json")
     out.write_text(json.dumps({"reads_per_run": READS, "concurrency": CONCURRENCY, "summary": summary,
                                "runs": runs}, indent=2))  # fmt: skip
     print(json.dumps(summary, indent=2))  # noqa: T201
