@@ -1,6 +1,7 @@
 """The bookings service's SQL. Accepting a booking is one statement: the booking row made from the hold,
 its payment request in the outbox and the idempotency key's stored answer, all or nothing, in one round
-trip (it was four statements, each prepared again behind PgBouncer, plus an ORM object per row)."""
+trip (it was four statements, each prepared again behind PgBouncer, plus an ORM object per row), asked
+through jatra.infra.pg in a transaction of its own, as is the outcome's read (one exchange)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,25 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, literal, select, text, tuple_
-from sqlalchemy.dialects.postgresql import JSONB
+from psycopg.types.json import Jsonb
+from sqlalchemy import delete, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.outbox import Draft
-from jatra.infra.pg import Statements
+from jatra.infra.pg import Statements, Transaction
 
 #: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
-ACCEPT = text(
-    """
+ACCEPT = """
     WITH booking AS (
         INSERT INTO bookings (id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class,
                               passengers, payment_method, amount, contact_email, status)
-        SELECT :booking_id, h.user_id, h.id, h.journey_id, h.seat_ids, h.from_seq, h.to_seq, h.seat_class,
-               :passengers, :method, h.total_fare, :email, 'PAYMENT_PENDING'
+        SELECT %(booking_id)s, h.user_id, h.id, h.journey_id, h.seat_ids, h.from_seq, h.to_seq, h.seat_class,
+               %(passengers)s, %(method)s, h.total_fare, %(email)s, 'PAYMENT_PENDING'
         FROM holds h
-        WHERE h.id = :hold_id AND h.user_id = :user_id AND h.status = 'ACTIVE'
-          AND cardinality(h.seat_ids) = :seats
+        WHERE h.id = %(hold_id)s AND h.user_id = %(user_id)s AND h.status = 'ACTIVE'
+          AND cardinality(h.seat_ids) = %(seats)s
         ON CONFLICT (hold_id) DO NOTHING
         RETURNING id, journey_id, amount, status, seat_class
     ), answer AS (
@@ -36,22 +36,17 @@ ACCEPT = text(
         FROM booking
     ), message AS (
         INSERT INTO outbox (exchange, routing_key, message_id, payload, headers)
-        SELECT :exchange, :routing_key, :message_id,
-               jsonb_build_object('booking_id', id::text, 'amount', amount, 'method', :method), :trace
+        SELECT %(exchange)s, %(routing_key)s, %(message_id)s,
+               jsonb_build_object('booking_id', id::text, 'amount', amount, 'method', %(method)s), %(trace)s
         FROM booking
     ), key AS (
         UPDATE idempotency_keys
         SET status = 'DONE', response_status = 202, response_body = (SELECT body FROM answer),
-            response_headers = :location
-        WHERE user_id = :user_id AND key = :key AND EXISTS (SELECT 1 FROM booking)
+            response_headers = %(location)s
+        WHERE user_id = %(user_id)s AND key = %(key)s AND EXISTS (SELECT 1 FROM booking)
     )
     SELECT booking.journey_id, booking.seat_class, answer.body FROM booking, answer
     """
-).bindparams(
-    bindparam("passengers", type_=JSONB),
-    bindparam("trace", type_=JSONB),
-    bindparam("location", type_=JSONB),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +58,7 @@ class Accepted:
 
 
 async def accept(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     booking_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -75,30 +70,25 @@ async def accept(
     email: str | None,
     payment: Draft,
 ) -> Accepted | None:
-    """Write the booking, its payment request and the key's answer in the session's transaction (the
-    caller commits). None: the hold is unknown, not this user's, not ACTIVE, booked already, or has
-    another number of seats; :func:`hold_of` tells which."""
-    row = (
-        await session.execute(
-            ACCEPT,
-            {
-                "booking_id": booking_id,
-                "user_id": user_id,
-                "hold_id": hold_id,
-                "seats": seats,
-                "passengers": passengers,
-                "method": method,
-                "email": email,
-                "key": key,
-                "exchange": payment.exchange,
-                "routing_key": payment.routing_key,
-                "message_id": payment.message_id,
-                "trace": payment.headers,
-                "location": {"Location": f"/api/v1/bookings/{booking_id}"},
-            },
-        )
-    ).first()
-    return None if row is None else Accepted(row.journey_id, row.seat_class, row.body)
+    """Write the booking, its payment request and the key's answer in ``tx`` (committed when its block
+    ends). None: the hold is unknown, not this user's, not ACTIVE, booked already, or has another number
+    of seats; :func:`hold_of` tells which."""
+    params = {
+        "booking_id": booking_id,
+        "user_id": user_id,
+        "hold_id": hold_id,
+        "seats": seats,
+        "passengers": Jsonb(passengers),
+        "method": method,
+        "email": email,
+        "key": key,
+        "exchange": payment.exchange,
+        "routing_key": payment.routing_key,
+        "message_id": payment.message_id,
+        "trace": Jsonb(payment.headers),
+        "location": Jsonb({"Location": f"/api/v1/bookings/{booking_id}"}),
+    }
+    return await tx.one(ACCEPT, params, Accepted)
 
 
 async def hold_of(session: AsyncSession, hold_id: uuid.UUID) -> tuple[Hold | None, bool]:

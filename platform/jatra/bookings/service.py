@@ -68,13 +68,15 @@ class BookingsService:
     ) -> tuple[int, dict[str, object], bool]:
         """(status, body, replayed). Runs at most once per Idempotency-Key."""
         body = msgspec.to_builtins(request)
-        replay = await idempotency.begin(self.session, who.user_id, key, idempotency.request_hash(body))
+        digest = idempotency.request_hash(body)
+        replay = await idempotency.begin(self.session, self.pg, who.user_id, key, digest)
         if replay is not None:
             return replay.status, replay.body, True
         try:
             accepted = await self._create(who, key, request)
         except BaseException:
-            await idempotency.release(self.session, who.user_id, key)
+            await self.session.rollback()
+            await idempotency.release(self.pg, who.user_id, key)
             raise
         return 202, accepted, False
 
@@ -82,17 +84,19 @@ class BookingsService:
         if request.payment_method not in PAYMENT_METHODS:
             raise InvalidBooking("payment_method", f"one of {', '.join(PAYMENT_METHODS)}")
         booking_id = uuid.uuid4()
-        accepted = await repository.accept(
-            self.session, booking_id=booking_id, user_id=who.user_id, key=key, hold_id=request.hold_id,
-            seats=len(request.passengers), passengers=[msgspec.to_builtins(p) for p in request.passengers],
-            method=request.payment_method, email=request.email,
-            payment=outbox.draft(topology.PAYMENTS, "payment.requested"),
-        )  # fmt: skip
+        async with self.pg.transaction() as tx:
+            accepted = await repository.accept(
+                tx, booking_id=booking_id, user_id=who.user_id, key=key, hold_id=request.hold_id,
+                seats=len(request.passengers),
+                passengers=[msgspec.to_builtins(p) for p in request.passengers],
+                method=request.payment_method, email=request.email,
+                payment=outbox.draft(topology.PAYMENTS, "payment.requested"),
+            )  # fmt: skip
+            # Redis: did the hold outlive the statement? (an expired or released hold rolls it back)
+            if accepted is not None and not await self.holds.exists(accepted.journey_id, request.hold_id):
+                raise HoldNotBookable("the hold is expired")
         if accepted is None:
-            await self._refuse(who, request)
-        if not await self.holds.exists(accepted.journey_id, request.hold_id):  # Redis: the hold outlived?
-            raise HoldNotBookable("the hold is expired")
-        await self.session.commit()
+            await self._refuse(who, request)  # the transaction is over: its connection is back in the pool
         amount = int(accepted.body["amount"])
         CREATED.labels(request.payment_method).inc()
         trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": amount})
@@ -102,7 +106,6 @@ class BookingsService:
 
     async def _refuse(self, who: Principal, request: BookingRequest) -> NoReturn:
         """The booking was not written: say why, as precisely as the hold allows (the error path only)."""
-        await self.session.rollback()
         hold, booked = await repository.hold_of(self.session, request.hold_id)
         if hold is None or hold.user_id != who.user_id:
             raise InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown

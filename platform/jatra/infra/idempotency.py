@@ -14,12 +14,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import IdempotencyKey
 from jatra.errors import Conflict, InvalidInput, InvalidParam
+from jatra.infra.pg import Statements
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 
@@ -57,17 +57,33 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def begin(session: AsyncSession, user_id: uuid.UUID, key: str, digest: str) -> Replay | None:
-    """Claim the key (committed at once, so concurrent requests see it) or return what to replay."""
+#: the key claimed, in one exchange and its own transaction (jatra.infra.pg); no row if it exists already
+CLAIM = """
+    INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at)
+    VALUES (%(user_id)s, %(key)s, %(digest)s, 'IN_FLIGHT', %(now)s, %(expires_at)s)
+    ON CONFLICT DO NOTHING
+    RETURNING key
+    """
+#: a failed request's key forgotten (only while in flight: a stored answer stays)
+FORGET = """
+    DELETE FROM idempotency_keys WHERE user_id = %(user_id)s AND key = %(key)s AND status = 'IN_FLIGHT'
+    RETURNING key
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    key: str
+
+
+async def begin(
+    session: AsyncSession, pg: Statements, user_id: uuid.UUID, key: str, digest: str
+) -> Replay | None:
+    """Claim the key (committed at once, so concurrent requests see it) or return what to replay. The
+    claim is one statement through ``pg``; a key seen before is read through the session (rare)."""
     now = dt.datetime.now(dt.UTC)
-    claimed = await session.scalar(
-        insert(IdempotencyKey)
-        .values(user_id=user_id, key=key, request_hash=digest, created_at=now, expires_at=now + TTL)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    if claimed is not None:
-        await session.commit()
+    params = {"user_id": user_id, "key": key, "digest": digest, "now": now, "expires_at": now + TTL}
+    if await pg.one(CLAIM, params, _Key) is not None:
         OUTCOMES.labels("new").inc()
         return None
     row = (
@@ -96,28 +112,6 @@ async def begin(session: AsyncSession, user_id: uuid.UUID, key: str, digest: str
     return Replay(row.response_status or 200, row.response_body or {}, row.response_headers or {})
 
 
-async def complete(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    key: str,
-    status: int,
-    body: dict[str, Any],
-    headers: dict[str, str],
-) -> None:
-    """Store the response, in the caller's transaction (the one that did the work)."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(status="DONE", response_status=status, response_body=body, response_headers=headers)
-    )
-
-
-async def release(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
+async def release(pg: Statements, user_id: uuid.UUID, key: str) -> None:
     """The request failed: forget the key so that a corrected retry can run."""
-    await session.rollback()
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key, IdempotencyKey.status == "IN_FLIGHT"
-        )
-    )
-    await session.commit()
+    await pg.one(FORGET, {"user_id": user_id, "key": key}, _Key)

@@ -16,6 +16,8 @@ instrumentation (installed with the others, before any pool connects), parameter
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, LiteralString, TypeVar
 
 from psycopg import AsyncConnection
@@ -29,6 +31,24 @@ T = TypeVar("T")
 
 #: a pooled connection unused this long is closed (a quiet process keeps none)
 MAX_IDLE_S = 300.0
+
+
+async def _first(
+    conn: AsyncConnection[Any], sql: LiteralString, params: dict[str, Any], row: type[T]
+) -> T | None:
+    cursor = conn.cursor(row_factory=class_row(row))
+    await cursor.execute(sql, params)
+    return await cursor.fetchone()
+
+
+class Transaction:
+    """Statements on one connection inside :meth:`Statements.transaction`."""
+
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def one(self, sql: LiteralString, params: dict[str, Any], row: type[T]) -> T | None:
+        return await _first(self.conn, sql, params, row)
 
 
 class Statements:
@@ -61,20 +81,35 @@ class Statements:
 
     async def one(self, sql: LiteralString, params: dict[str, Any], row: type[T]) -> T | None:
         """The first row of ``sql`` as a ``row`` (its fields named as the statement's columns), or None.
-        Raises psycopg's errors: ``PoolTimeout`` when every connection stayed busy (overload), and an
-        ``OperationalError`` when none could be made (an outage: the pool retries in the background and
-        only times its waiters out, so the two are told apart here)."""
+        One statement, its own transaction (autocommit)."""
+        async with self._connection() as conn:
+            return await _first(conn, sql, params, row)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Statements in one transaction, committed when the block ends and rolled back if it raises:
+        BEGIN and COMMIT are an exchange each, so only for work that needs something between its
+        statement and its commit (the booking's check of its hold in Redis)."""
+        async with self._connection() as conn, conn.transaction():
+            yield Transaction(conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection. Raises psycopg's errors: ``PoolTimeout`` when every connection stayed busy
+        (overload), an ``OperationalError`` when none could be made (an outage: the pool retries in the
+        background and only times its waiters out, so the two are told apart here)."""
         try:
-            async with self.pool.connection() as conn:
-                cursor = conn.cursor(row_factory=class_row(row))
-                await cursor.execute(sql, params)
-                return await cursor.fetchone()
+            conn = await self.pool.getconn()
         except PoolTimeout:
             # overload, or an outage? One connection of our own tells: it fails at once when Postgres (or
             # PgBouncer) is down, and then its OperationalError is raised instead (this is the error path)
             probe = await AsyncConnection.connect(self.dsn, **self.options)
             await probe.close()
             raise
+        try:
+            yield conn
+        finally:
+            await self.pool.putconn(conn)
 
     async def close(self) -> None:
         await self.pool.close()
