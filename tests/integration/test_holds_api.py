@@ -18,6 +18,7 @@ from jatra.auth.tokens import access_token
 from jatra.db.catalog import Journey, TrainStop
 from jatra.db.inventory import Hold
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.pg import Statements
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 from tests.fixtures.accounts import MakePassengers, Passenger
@@ -279,3 +280,23 @@ async def test_only_admins_see_live_holds(
     listed = await client.get(url, headers={"Authorization": f"Bearer {admin_token}"})
     assert listed.status_code == 200, listed.text
     assert hold["hold_id"] in {h["hold_id"] for h in listed.json()}
+
+
+async def test_a_hold_whose_record_fails_is_undone_in_redis_and_answered_503(
+    settings: Settings, passenger: Passenger
+) -> None:
+    """Nothing half-done: the hold is taken in Redis first, then recorded in Postgres (one statement
+    through jatra.infra.pg); when the record cannot be written, the seats go back and the answer is 503."""
+    async with AsyncTestClient(app=create_app(["all"], settings)) as client:
+        journey = await a_journey(client)
+        seats = await free_seats(client, journey, "DA", "SYT", 2)
+        # the record's statements through a pool that is not open: every statement fails at once
+        client.app.state.resources.pg = Statements(settings, "test-broken", size=1, timeout_s=1)
+        refused = await client.post(
+            "/api/v1/holds", json=hold_body(journey, seats), headers=passenger.headers
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == str(settings.retry_after_s)
+        assert refused.json()["dependency"] == "postgres"
+        seat_map = await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
+        assert {s["status"] for s in seat_map.json()["seats"] if s["seat_id"] in seats} == {"free"}

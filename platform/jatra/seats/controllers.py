@@ -19,6 +19,7 @@ from jatra.infra.auth import Principal, admin_only, jwt_auth
 from jatra.infra.deps import shared_dependencies
 from jatra.infra.inputs import STATION_CODE, JourneyIdPath
 from jatra.infra.openapi import BODY, problems
+from jatra.infra.pg import Statements
 from jatra.infra.secrets import jwt_secret
 from jatra.seats.schemas import HoldOut, HoldRequest, LiveHold, SeatMap
 from jatra.seats.service import SeatsService
@@ -35,8 +36,9 @@ def provide_seats(
     db_session: NamedDependency[AsyncSession],
     redis: NamedDependency[Redis],
     settings: NamedDependency[Settings],
+    pg: NamedDependency[Statements],
 ) -> SeatsService:
-    return SeatsService(db_session, redis, settings)
+    return SeatsService(db_session, redis, settings, pg)
 
 
 def as_response(body: bytes) -> Response[SeatMap]:

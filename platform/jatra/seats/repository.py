@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.catalog import Coach, Journey, Seat, SeatClass, TrainStop
 from jatra.db.inventory import Hold, SeatSale
+from jatra.infra.pg import Statements
 from jatra.inventory.fares import FareRule
 from jatra.inventory.status import HoldStatus
 
@@ -95,9 +96,33 @@ async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
     return result
 
 
-async def record_hold(session: AsyncSession, hold: Hold) -> None:
-    session.add(hold)
-    await session.commit()
+#: a hold's record, in one exchange and its own transaction (jatra.infra.pg): it was the ORM's add and a
+#: commit (BEGIN, the insert prepared again behind PgBouncer, COMMIT)
+RECORD = """
+    INSERT INTO holds (id, journey_id, user_id, seat_ids, from_seq, to_seq, seat_class, total_fare, status,
+                       expires_at)
+    VALUES (%(id)s, %(journey_id)s, %(user_id)s, %(seat_ids)s, %(from_seq)s, %(to_seq)s, %(seat_class)s,
+            %(total_fare)s, %(status)s, %(expires_at)s)
+    RETURNING id
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    id: uuid.UUID
+
+
+async def record_hold(pg: Statements, hold: Hold) -> None:
+    """Record ``hold`` (not added to any session: the object only carries the values)."""
+    await pg.one(
+        RECORD,
+        {
+            "id": hold.id, "journey_id": hold.journey_id, "user_id": hold.user_id, "seat_ids": hold.seat_ids,
+            "from_seq": hold.from_seq, "to_seq": hold.to_seq, "seat_class": hold.seat_class,
+            "total_fare": hold.total_fare, "status": hold.status, "expires_at": hold.expires_at,
+        },
+        _Recorded,
+    )  # fmt: skip
 
 
 async def get_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:

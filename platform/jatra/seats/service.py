@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jatra.db.inventory import Hold
 from jatra.errors import DependencyUnavailable, dependency_error
 from jatra.infra.auth import Principal
+from jatra.infra.pg import Statements
 from jatra.inventory.holds import Conflicted, Ended, Extended, HoldStore, Limited, Refused
 from jatra.inventory.segments import Segment
 from jatra.inventory.status import HoldStatus
@@ -65,8 +66,9 @@ def class_label(layout: Layout, seat_ids: list[int]) -> str:
 
 
 class SeatsService:
-    def __init__(self, session: AsyncSession, redis: Redis, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, redis: Redis, settings: Settings, pg: Statements) -> None:
         self.session = session
+        self.pg = pg
         self.store = HoldStore(redis)
         self.settings = settings
 
@@ -144,13 +146,14 @@ class SeatsService:
             from_seq=segment.start,
             to_seq=segment.end,
             seat_class=seat_class,
+            status=HoldStatus.ACTIVE,
             expires_at=expires,
             total_fare=sum(
                 layout.fare(layout.seats[s].seat_class, segment.start, segment.end) for s in request.seats
             ),
         )
         try:
-            await repository.record_hold(self.session, record)
+            await repository.record_hold(self.pg, record)
         except Exception as exc:
             # Nothing half-done: without its Postgres record the hold must not live on in Redis.
             await self.store.release(request.journey_id, hold_id, who.user_id)
