@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +19,8 @@ from jatra.db.bookings import ProviderCharge
 from jatra.db.inventory import Hold
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.outbox import Draft
+from jatra.infra.pg import Transaction
+from jatra.infra.pg_listen import asyncpg_dsn
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger
 from tests.integration.helpers import a_journey, free_seats, patiently
@@ -66,11 +69,13 @@ async def unpaid_booking(
     consumes: it stays PAYMENT_PENDING even when the test session runs a payment worker."""
     hold = await hold_for(client, who, seats=seats)
     booking_id = uuid.uuid4()
-    async with session_factory(engine)() as session, session.begin():
+    async with session_factory(engine)() as session:
         row = await session.get(Hold, uuid.UUID(hold["hold_id"]))
-        assert row is not None
+    assert row is not None
+    dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
+    async with await psycopg.AsyncConnection.connect(dsn) as conn, conn.transaction():
         accepted = await bookings.accept(
-            session, booking_id=booking_id, user_id=row.user_id, key=f"unpaid-{booking_id}",
+            Transaction(conn), booking_id=booking_id, user_id=row.user_id, key=f"unpaid-{booking_id}",
             hold_id=row.id, seats=seats, passengers=[RIDER] * seats, method="bkash", email=None,
             payment=Draft("jatra.events", "test.unpaid", uuid.uuid4(), {}),
         )  # fmt: skip
