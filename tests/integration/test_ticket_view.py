@@ -4,6 +4,7 @@ held equal to the same facts read table by table through the ORM, for a booking 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,11 +12,14 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from jatra.db.accounts import User
 from jatra.db.bookings import Booking
 from jatra.db.catalog import Coach, Journey, Seat, Train, TrainStop
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.pg import Statements
+from jatra.notifications.repository import booking_notice
 from jatra.settings import Settings
-from jatra.tickets.view import ticket_view
+from jatra.tickets.view import compose_view, ticket_view
 from tests.fixtures.accounts import Passenger
 from tests.integration.payflow import unpaid_booking
 
@@ -63,3 +67,33 @@ async def test_the_view_shows_what_the_tables_say(
         "passengers": booking.passengers, "amount": booking.amount,
     }  # fmt: skip
     assert view["from"] == "DA" and view["to"] == "CGP" and len(set(labels)) == 2
+
+
+async def test_the_notice_reads_the_same_view_and_phone_in_one_statement(
+    client: AsyncTestClient[Litestar], passenger: Passenger, settings: Settings
+) -> None:
+    """The notifications worker's one statement (jatra.infra.pg) gives the view the API's read gives, and
+    the passenger's phone."""
+    engine = create_engine(settings, admin=True)
+    pg = Statements(settings, "test-notice", size=1, timeout_s=5)
+    await pg.open()
+    try:
+        _, booking_id = await unpaid_booking(client, passenger, engine, seats=2)
+        async with session_factory(engine)() as session:
+            booking = await session.get(Booking, booking_id)
+            assert booking is not None
+            expected = await ticket_view(session, booking, "Asia/Dhaka")
+            phone = await session.scalar(select(User.phone).where(User.id == booking.user_id))
+        found = await booking_notice(pg, booking_id)
+        assert await booking_notice(pg, uuid.uuid4()) is None
+    finally:
+        await pg.close()
+        await engine.dispose()
+    assert found is not None
+    assert compose_view(found, found, "Asia/Dhaka") == expected
+    assert (found.phone, found.contact_email, found.status, found.reason) == (
+        phone,
+        None,
+        "PAYMENT_PENDING",
+        None,
+    )

@@ -15,21 +15,18 @@ import stamina
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from purgatory.domain.model import OpenedState
-from sqlalchemy import select
 
-from jatra.db.accounts import User
-from jatra.db.bookings import Booking
 from jatra.domain.booking_states import BookingStatus
 from jatra.infra import topology
 from jatra.infra.breaker import breakers
 from jatra.infra.channels import Channel, ChannelError, Notice, email_channel, sms_channel
 from jatra.infra.consumer import Consumer
 from jatra.infra.resources import Resources
-from jatra.notifications import compose
+from jatra.notifications import compose, repository
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 from jatra.tickets import cache, signing
-from jatra.tickets.view import ticket_view
+from jatra.tickets.view import compose_view
 
 log = structlog.get_logger()
 SENT = counter(c.NOTIFICATIONS_SENT)
@@ -57,18 +54,11 @@ class NotificationWorker:
         if event not in EVENTS:
             return
         payload: dict[str, Any] = json.loads(message.body)
-        async with self.res.db()() as session:  # two reads: the booking with its phone, and the ticket
-            found = (
-                await session.execute(
-                    select(Booking, User.phone)
-                    .join(User, User.id == Booking.user_id)
-                    .where(Booking.id == uuid.UUID(payload["booking_id"]))
-                )
-            ).first()
-            if found is None:
-                return
-            booking, phone = found
-            view = await ticket_view(session, booking, self.settings.timezone)
+        found = await repository.booking_notice(self.res.statements(), uuid.UUID(payload["booking_id"]))
+        if found is None:
+            return
+        booking, phone = found, found.phone
+        view = compose_view(found, found, self.settings.timezone)
         notices = {"sms": compose.sms(event, view, phone, booking.reason)}
         pdf = None
         if event == "booking.confirmed" and booking.status == BookingStatus.CONFIRMED:

@@ -3,44 +3,98 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jatra.db.bookings import Booking
-
 SIGNED_FIELDS = ("ticket_number", "booking_id", "journey_id", "train_number", "from", "to", "departs_at",
                  "seat_labels")  # fmt: skip
 
 
-#: the train, its stops in order and the seats' labels of one booking, in one statement (it was four
-#: reads); the catalogue never changes under a booking
+#: the catalogue's part of a ticket as a SELECT list over ``journeys j JOIN trains t``: the train, its stops
+#: in order and the labels of the booking's seats (SEAT_IDS: see :func:`catalogue_columns`); the catalogue
+#: never changes under a booking
+_CATALOGUE_COLUMNS = """
+    t.number AS train_number, t.name AS train_name, j.departs_at,
+    (SELECT array_agg(ts.station_code ORDER BY ts.seq) FROM train_stops ts
+     WHERE ts.train_number = t.number) AS stations,
+    (SELECT array_agg(ts.depart_min ORDER BY ts.seq) FROM train_stops ts
+     WHERE ts.train_number = t.number) AS depart_mins,
+    (SELECT jsonb_object_agg(s.id, c.code || '-' || s.number) FROM seats s
+     JOIN coaches c ON c.id = s.coach_id WHERE s.id = ANY(SEAT_IDS)) AS labels
+    """
+
+
+def catalogue_columns(seat_ids: str) -> str:
+    """:data:`_CATALOGUE_COLUMNS` for the seats ``seat_ids`` names: a bound parameter or a column."""
+    return _CATALOGUE_COLUMNS.replace("SEAT_IDS", seat_ids)
+
+
+#: one booking's catalogue part, in one statement (it was four reads)
 VIEW = (
     text(
-        """
-        SELECT t.number AS train_number, t.name AS train_name, j.departs_at,
-               (SELECT array_agg(ts.station_code ORDER BY ts.seq) FROM train_stops ts
-                WHERE ts.train_number = t.number) AS stations,
-               (SELECT array_agg(ts.depart_min ORDER BY ts.seq) FROM train_stops ts
-                WHERE ts.train_number = t.number) AS depart_mins,
-               (SELECT jsonb_object_agg(s.id, c.code || '-' || s.number) FROM seats s
-                JOIN coaches c ON c.id = s.coach_id WHERE s.id = ANY(:seat_ids)) AS labels
-        FROM journeys j JOIN trains t ON t.number = j.train_number
-        WHERE j.id = :journey_id
-        """
+        "SELECT"
+        + catalogue_columns(":seat_ids")
+        + "FROM journeys j JOIN trains t ON t.number = j.train_number WHERE j.id = :journey_id"
     )
     .bindparams(bindparam("seat_ids", type_=ARRAY(BigInteger)))
     .columns(labels=JSONB)
 )
 
 
-async def ticket_view(session: AsyncSession, booking: Booking, tz: str) -> dict[str, Any]:
+class TicketBooking(Protocol):
+    """What a ticket shows of its booking (a Booking, or a row read with it)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def ticket_number(self) -> str | None: ...
+    @property
+    def journey_id(self) -> int: ...
+    @property
+    def from_seq(self) -> int: ...
+    @property
+    def to_seq(self) -> int: ...
+    @property
+    def seat_class(self) -> str: ...
+    @property
+    def seat_ids(self) -> list[int]: ...
+    @property
+    def passengers(self) -> list[dict[str, Any]]: ...
+    @property
+    def amount(self) -> int: ...
+
+
+class Catalogue(Protocol):
+    """The columns of :func:`catalogue_columns`."""
+
+    @property
+    def train_number(self) -> str: ...
+    @property
+    def train_name(self) -> str: ...
+    @property
+    def departs_at(self) -> dt.datetime: ...
+    @property
+    def stations(self) -> list[str]: ...
+    @property
+    def depart_mins(self) -> list[int | None]: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+async def ticket_view(session: AsyncSession, booking: TicketBooking, tz: str) -> dict[str, Any]:
     row = (
         await session.execute(VIEW, {"journey_id": booking.journey_id, "seat_ids": booking.seat_ids})
     ).one()
+    return compose_view(booking, row, tz)
+
+
+def compose_view(booking: TicketBooking, row: Catalogue, tz: str) -> dict[str, Any]:
+    """The ticket's view from its booking and its catalogue part (they may be one row)."""
     stops = list(zip(row.stations, row.depart_mins, strict=True))
     label = {int(seat_id): seat_label for seat_id, seat_label in row.labels.items()}
     from_code, depart_min = stops[booking.from_seq]
