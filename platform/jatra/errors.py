@@ -242,7 +242,6 @@ def _redis_refusals() -> tuple[type[Exception], ...]:
 def dependency_of(exc: BaseException) -> str | None:
     """Name the dependency whose failure raised ``exc``, or None if it is not a dependency failure."""
     import aiormq.exceptions  # noqa: PLC0415 - keep the import cost out of every error module user
-    import psycopg  # noqa: PLC0415
     import redis.exceptions  # noqa: PLC0415
     import sqlalchemy.exc  # noqa: PLC0415
 
@@ -253,7 +252,7 @@ def dependency_of(exc: BaseException) -> str | None:
             exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError
         )
         or (isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated)
-        or isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)  # a pool timeout is one too
+        or _psycopg_unreachable(exc)
     ):
         return "postgres"
     if isinstance(exc, aiormq.exceptions.AMQPConnectionError | aiormq.exceptions.ChannelInvalidStateError):
@@ -263,6 +262,24 @@ def dependency_of(exc: BaseException) -> str | None:
         # dependency by the library the error came out of.
         return _library_of(exc) or "network"
     return None
+
+
+#: SQLSTATE classes of a Postgres that cannot serve: connection exceptions, out of resources (too many
+#: connections), shut down or starting up
+_UNREACHABLE_STATES = ("08", "53", "57P")
+
+
+def _psycopg_unreachable(exc: BaseException) -> bool:
+    """A psycopg error that says Postgres (or PgBouncer) cannot be reached or cannot serve: a client-side
+    failure (no SQLSTATE: refused, lost, a pool timeout) or one of :data:`_UNREACHABLE_STATES`. Not a
+    deadlock, a serialization failure or a lock not available, which psycopg also calls operational."""
+    import psycopg  # noqa: PLC0415
+
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    return exc.sqlstate is None or exc.sqlstate.startswith(_UNREACHABLE_STATES)
 
 
 _LIBRARIES = (("asyncpg", "postgres"), ("sqlalchemy", "postgres"), ("psycopg", "postgres"),

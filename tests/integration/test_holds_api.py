@@ -291,10 +291,14 @@ async def test_a_hold_whose_record_fails_is_undone_in_redis_and_answered_503(
         journey = await a_journey(client)
         seats = await free_seats(client, journey, "DA", "SYT", 2)
         # the record's statements through a pool that is not open: every statement fails at once
-        client.app.state.resources.pg = Statements(settings, "test-broken", size=1, timeout_s=1)
-        refused = await client.post(
-            "/api/v1/holds", json=hold_body(journey, seats), headers=passenger.headers
-        )
+        resources = client.app.state.resources
+        working, resources.pg = resources.pg, Statements(settings, "test-broken", size=1, timeout_s=1)
+        try:
+            refused = await client.post(
+                "/api/v1/holds", json=hold_body(journey, seats), headers=passenger.headers
+            )
+        finally:
+            resources.pg = working  # closed with the app
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == str(settings.retry_after_s)
         assert refused.json()["dependency"] == "postgres"

@@ -16,10 +16,13 @@ instrumentation (installed with the others, before any pool connects), parameter
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -31,14 +34,33 @@ T = TypeVar("T")
 
 #: a pooled connection unused this long is closed (a quiet process keeps none)
 MAX_IDLE_S = 300.0
+#: the longest a statement may take (as the ORM engine's command_timeout)
+STATEMENT_TIMEOUT_S = 30.0
+#: a connection attempt the pool makes in the background gives up after this long, so the next request
+#: starts a fresh one: psycopg_pool's default (300 s, backing off up to minutes between tries) would keep
+#: the hot path down long after Postgres or PgBouncer came back
+RECONNECT_TIMEOUT_S = 3.0
+#: how long one outage probe's answer stands for every waiter that timed out (see ``_connection``)
+PROBE_TTL_S = 1.0
 
 
 async def _first(
     conn: AsyncConnection[Any], sql: LiteralString, params: dict[str, Any], row: type[T]
 ) -> T | None:
     cursor = conn.cursor(row_factory=class_row(row))
-    await cursor.execute(sql, params)
-    return await cursor.fetchone()
+    try:
+        # the engine's command_timeout: a lock wait, PgBouncer's queue or a dead peer never holds a request
+        # or a worker's slot for long (psycopg cancels the statement on the server when cancelled)
+        async with asyncio.timeout(STATEMENT_TIMEOUT_S):
+            await cursor.execute(sql, params)
+            return await cursor.fetchone()
+    except psycopg.Error as exc:
+        # libpq's message carries the DETAIL line, which can quote a row ("Failing row contains (...)":
+        # names, phones, e-mails): only the primary message goes on into logs and spans (a client-side
+        # error, a lost connection, has no server message and quotes no row)
+        if exc.diag.message_primary is not None:
+            exc.args = (exc.diag.message_primary,)
+        raise
 
 
 class Transaction:
@@ -71,10 +93,14 @@ class Statements:
             max_size=size,
             timeout=timeout_s,
             max_idle=MAX_IDLE_S,
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
             open=False,
             kwargs=self.options,
             name=f"jatra-{name}",
         )
+        self._probing = asyncio.Lock()
+        self._probed_at = -PROBE_TTL_S - 1
+        self._outage: psycopg.OperationalError | None = None
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -101,15 +127,39 @@ class Statements:
         try:
             conn = await self.pool.getconn()
         except PoolTimeout:
-            # overload, or an outage? One connection of our own tells: it fails at once when Postgres (or
-            # PgBouncer) is down, and then its OperationalError is raised instead (this is the error path)
-            probe = await AsyncConnection.connect(self.dsn, **self.options)
-            await probe.close()
+            await self._probe()
             raise
         try:
             yield conn
-        finally:
+        except psycopg.OperationalError:
+            if conn.closed:  # the server went away (a restart): its idle siblings are likely dead too
+                await self.pool.putconn(conn)
+                await self.pool.check()
+                raise
             await self.pool.putconn(conn)
+            raise
+        except BaseException:
+            await self.pool.putconn(conn)
+            raise
+        await self.pool.putconn(conn)
+
+    async def _probe(self) -> None:
+        """Overload, or an outage? One connection of our own tells: it fails at once when Postgres (or
+        PgBouncer) is down, and then its OperationalError is raised (the error path only). One probe at a
+        time, its answer kept for a second: waiters time out together, and under overload a burst of
+        logins would add to it."""
+        async with self._probing:
+            if time.monotonic() - self._probed_at > PROBE_TTL_S:
+                self._probed_at = time.monotonic()
+                try:
+                    probe = await AsyncConnection.connect(self.dsn, **self.options)
+                except psycopg.OperationalError as exc:
+                    self._outage = exc
+                else:
+                    self._outage = None
+                    await probe.close()
+        if self._outage is not None:
+            raise psycopg.OperationalError(f"no connection to Postgres: {self._outage}")
 
     async def close(self) -> None:
         await self.pool.close()

@@ -112,6 +112,9 @@ class SeatsService:
 
     async def hold(self, who: Principal, request: HoldRequest) -> HoldOut:
         layout = await self._layout(request.journey_id)
+        # a layout read on a cold cache left the session's transaction open: end it now, not after the
+        # Redis hold and the record (which has its own connection), holding a server connection meanwhile
+        await self.session.rollback()
         segment = self._validate(layout, request)
         seat_class = class_label(layout, request.seats)
         hold_id = uuid.uuid4()

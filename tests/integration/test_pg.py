@@ -1,0 +1,106 @@
+"""The hot path's one-exchange statements (jatra.infra.pg) against the real Postgres, through PgBouncer:
+what an error says, and that the pool comes back with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg_pool import PoolTimeout
+
+from jatra.infra.pg import Statements
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class One:
+    n: int
+
+
+@pytest.fixture
+async def pg(stack: Stack, settings: Settings) -> AsyncIterator[Statements]:
+    pg = Statements(settings, "test-pg", size=2, timeout_s=5)
+    await pg.open()
+    yield pg
+    await pg.close()
+
+
+async def test_an_error_keeps_its_primary_message_and_never_the_row_it_quotes(pg: Statements) -> None:
+    """A constraint's DETAIL quotes the failing row (passengers' names, phones, e-mails): it never reaches
+    a log or a span, which take the error's text."""
+    with pytest.raises(psycopg.errors.NotNullViolation) as failed:
+        await pg.one(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, expires_at) "
+            "VALUES (gen_random_uuid(), %(key)s, NULL, now()) RETURNING 1 AS n",
+            {"key": "Rahim Uddin +8801711000000"},
+            One,
+        )
+    assert "request_hash" in str(failed.value) and "not-null" in str(failed.value)
+    assert "Rahim" not in str(failed.value) and "Failing row" not in str(failed.value)
+    assert failed.value.diag.message_detail is not None  # the server did send it: dropped, not absent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def relay(port: int, to: int) -> AsyncIterator[None]:
+    """A TCP relay from ``port`` to ``to``: Postgres reachable again on ``port`` while it runs."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", to)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+
+
+async def test_the_pool_comes_back_within_seconds_of_the_server(stack: Stack, settings: Settings) -> None:
+    """After an outage of 20 s, the next statements find Postgres within seconds: the pool's background
+    attempt gives up after a few seconds so a request starts a fresh one (psycopg_pool's default backs off
+    to about 34 s between tries by then). Meanwhile each statement fails as an outage, not as overload."""
+    port = _free_port()
+    where = dataclasses.replace(settings, database_url=f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra")
+    pg = Statements(where, "test-outage", size=2, timeout_s=1)
+    await pg.open()
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 20:
+            with pytest.raises(psycopg.OperationalError) as failed:
+                await pg.one("SELECT 1 AS n", {}, One)
+            assert not isinstance(failed.value, PoolTimeout), "an outage is not overload"
+            await asyncio.sleep(1)
+        async with relay(port, settings.ports.pgbouncer):
+            back = time.monotonic()
+            while True:
+                try:
+                    assert await pg.one("SELECT 1 AS n", {}, One) == One(1)
+                    break
+                except psycopg.OperationalError:
+                    assert time.monotonic() - back < 8, "the pool did not come back with the server"
+                    await asyncio.sleep(0.5)
+    finally:
+        await pg.close()
