@@ -23,9 +23,12 @@ from jatra.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 # A real Jatra process's logging (structlog -> ECS JSON on stdout, trace context from real spans), as
-# supervisord captures it: stdout appended to <log dir>/<process>.log.
+# supervisord captures it: stdout appended to <log dir>/<process>.log. The events are 2 ms apart: on a fast
+# machine sixty of them fell within a few milliseconds, so one segment's last event and a later segment's
+# first shared a millisecond, and a time window over the one reached the other (a flaky window test).
 EMITTER = """
 import sys
+import time
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from jatra.settings import Settings
@@ -38,6 +41,7 @@ log = structlog.get_logger()
 for i in range(n):
     with tracer.start_as_current_span("booking"):
         log.info("booking.created", booking_id=f"{prefix}-{i}", seats=2, note="x" * (i % 50))
+    time.sleep(0.002)  # each event in a millisecond of its own: segments' time ranges never touch
 """
 
 
