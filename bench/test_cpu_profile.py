@@ -17,7 +17,7 @@ def test_the_innermost_known_frame_decides() -> None:
     db_under_handler = (
         f"{ROOT};BookingsService.get (jatra/bookings/service.py:80);execute (sqlalchemy/orm/session.py:9)"
     )
-    assert category(db_under_handler.split(";")) == "database (SQLAlchemy, asyncpg)"
+    assert category(db_under_handler.split(";")) == "database (SQLAlchemy, asyncpg, psycopg)"
     assert (
         category(f"{ROOT};SeatsService.seat_map (jatra/seats/service.py:40)".split(";")) == "Jatra's own code"
     )

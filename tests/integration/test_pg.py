@@ -13,8 +13,11 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 from psycopg_pool import PoolTimeout
+from sqlalchemy import text
 
 from jatra.infra.pg import Statements
+from jatra.infra.pg_listen import asyncpg_dsn
+from jatra.infra.resources import open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 
@@ -104,3 +107,50 @@ async def test_the_pool_comes_back_within_seconds_of_the_server(stack: Stack, se
                     await asyncio.sleep(0.5)
     finally:
         await pg.close()
+
+
+async def _sets_sent(settings: Settings) -> dict[str, int]:
+    """What pg_stat_statements counted of each ``SET client_encoding`` Postgres was sent (PgBouncer sends
+    them itself)."""
+    conn = await psycopg.AsyncConnection.connect(asyncpg_dsn(settings.db_admin_url), autocommit=True)
+    async with conn:
+        cur = await conn.execute(
+            "SELECT query, calls FROM pg_stat_statements WHERE query LIKE 'SET client_encoding%'"
+        )
+        return dict(await cur.fetchall())
+
+
+async def test_the_orm_and_the_pool_share_server_connections_without_a_set_between_them(
+    stack: Stack, settings: Settings
+) -> None:
+    """Behind PgBouncer a server connection passes from client to client; where two clients' startup
+    parameters differ PgBouncer sends a SET first, one round trip more. asyncpg announced its encoding as
+    ``'utf-8'``, which never matched the server's ``UTF8``: a SET before every ORM transaction. Here one
+    process's engine and pool take turns on PgBouncer's connections, and no SET client_encoding reaches
+    Postgres."""
+    assert settings.database_via_pgbouncer
+    async with open_resources(settings, "test-sets", needs={"db"}) as res:
+        before = await _sets_sent(settings)
+        for _ in range(20):
+            async with res.db()() as session:
+                assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+            assert await res.statements().one("SELECT 1 AS n", {}, One) == One(1)
+        sent = {q: n - before.get(q, 0) for q, n in (await _sets_sent(settings)).items()}
+    assert not {q: n for q, n in sent.items() if q.startswith("SET client_encoding") and n}
+
+
+async def test_an_orm_statement_runs_under_its_own_process_name(stack: Stack, settings: Settings) -> None:
+    """pg_stat_activity names the process behind each statement (on-call's "who holds this lock"). Behind
+    PgBouncer a client that gives no name inherits the last one the server connection had: the ORM's
+    statements, unnamed, ran under another process's name."""
+    other = Statements(settings, "test-other", size=1, timeout_s=5)
+    await other.open()
+    try:
+        async with open_resources(settings, "test-named", needs={"db"}) as res:
+            for _ in range(5):
+                assert await other.one("SELECT 1 AS n", {}, One) == One(1)
+                async with res.db()() as session:
+                    name = await session.scalar(text("SELECT current_setting('application_name')"))
+                assert name == "jatra-test-named"
+    finally:
+        await other.close()

@@ -11,7 +11,9 @@ from jatra.db.models import import_all
 from jatra.settings import Settings
 
 
-def create_engine(settings: Settings, *, admin: bool = False, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, admin: bool = False, pool_size: int | None = None, name: str | None = None
+) -> AsyncEngine:
     """The engine of one process. ``admin`` goes straight to Postgres (migrations, seeding).
 
     An HTTP process gets ``JATRA_DATABASE_POOL_SIZE`` connections and as many again in overflow, and waits
@@ -20,9 +22,18 @@ def create_engine(settings: Settings, *, admin: bool = False, pool_size: int | N
 
     Every model is imported first: a process that only touches bookings still needs the tables its
     foreign keys point at in the mapper registry.
+
+    ``name`` is the process's ``application_name``, the same as its psycopg pool's (``jatra.infra.pg``).
+    The client encoding is given in the server's own spelling: asyncpg announces ``'utf-8'``, which
+    PgBouncer compares with the server's ``UTF8`` and finds different every time, so it sent a
+    ``SET client_encoding`` before every transaction; and two names in one process made it send a
+    ``SET application_name`` whenever a server connection passed from one client to the other.
     """
     import_all()
-    connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30}
+    server_settings = {"client_encoding": "UTF8"}
+    if name is not None:
+        server_settings["application_name"] = f"jatra-{name}"
+    connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30, "server_settings": server_settings}
     url = settings.db_admin_url if admin else settings.db_url
     if settings.database_via_pgbouncer and not admin:
         # PgBouncer in transaction mode cannot keep server-side prepared statements across transactions.

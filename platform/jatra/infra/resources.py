@@ -91,7 +91,7 @@ async def open_resources(
     """The connections ``needs`` names; ``db_pool`` bounds a worker's database connections."""
     res = Resources(settings=settings, name=name, wants_amqp="amqp" in needs)
     if "db" in needs:
-        res.engine = create_engine(settings, pool_size=db_pool)
+        res.engine = create_engine(settings, pool_size=db_pool, name=name)
         res.sessions = session_factory(res.engine)
         # the engine's bounds: a worker's pool is its concurrency; an HTTP process has its pool and as
         # many again in overflow, and waits 5 s for one

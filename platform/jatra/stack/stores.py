@@ -54,6 +54,8 @@ class Postgres(Server):
             conf.write(
                 "\n# jatra local stack\nmax_connections = 200\nshared_buffers = 256MB\n"
                 "jit = off\nlog_min_duration_statement = 500\n"
+                # which statements cost what (and what reaches the server that no client sent)
+                "shared_preload_libraries = 'pg_stat_statements'\n"
             )
 
     def argv(self, ctx: StackContext) -> list[str]:
@@ -98,6 +100,10 @@ class Postgres(Server):
         # the restore drill marks its target in the WAL and closes the segment, as the application role
         grant = "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text), pg_switch_wal() TO jatra"
         subprocess.run([*psql, grant, "jatra"], check=True, capture_output=True)
+        statements = "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+        subprocess.run([*psql, statements, "jatra"], check=True, capture_output=True)
+        stats = "GRANT pg_read_all_stats TO jatra"
+        subprocess.run([*psql, stats, "jatra"], check=True, capture_output=True)
 
 
 def _pidfile(path: Path) -> list[int]:
