@@ -11,7 +11,8 @@ import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from jatra.app import create_app
 from jatra.auth.tokens import access_token
@@ -20,6 +21,7 @@ from jatra.db.inventory import Hold
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.pg import Statements
 from jatra.infra.secrets import jwt_secret
+from jatra.seats import repository
 from jatra.settings import Settings
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.integration.helpers import a_journey, eventually, free_seats
@@ -304,3 +306,36 @@ async def test_a_hold_whose_record_fails_is_undone_in_redis_and_answered_503(
         assert refused.json()["dependency"] == "postgres"
         seat_map = await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
         assert {s["status"] for s in seat_map.json()["seats"] if s["seat_id"] in seats} == {"free"}
+
+
+async def test_a_trains_seats_are_read_once_for_all_its_journeys(client: Client, settings: Settings) -> None:
+    """The layout of seats never changes once seeded: the seat maps of one train's journeys on several days
+    read its seats from Postgres once in a process, not once per journey."""
+    engine = create_engine(settings, admin=True)
+    async with session_factory(engine)() as session:
+        first = await session.get(Journey, await a_journey(client, days_ahead=4))
+        assert first is not None
+        others = (
+            await session.scalars(
+                select(Journey.id).where(Journey.train_number == first.train_number, Journey.id != first.id)
+            )
+        ).all()
+    await engine.dispose()
+    assert len(others) >= 2, "the seeded window runs each train on several days"
+    seat_reads: list[str] = []
+
+    def seen(*args: object) -> None:
+        if "FROM seats" in str(args[2]):  # (connection, cursor, statement, ...)
+            seat_reads.append(str(args[2]))
+
+    repository._layouts.clear()  # a process that has seen none of them yet
+    repository._trains.clear()
+    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
+    try:
+        for journey in (first.id, *others[:2]):
+            answer = await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["seats"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert len(seat_reads) == 1, seat_reads

@@ -1,8 +1,9 @@
 #!/bin/sh
 # First start only (the official image runs /docker-entrypoint-initdb.d/ on an empty data directory): the
-# application's role, which owns its database (it is no superuser: the migrations need none), and the
-# postgres exporter's role. The passwords come from the compose secrets; psql reads them itself (\set with
-# backticks), so they never appear on a command line. A changed secret needs an ALTER ROLE (README.md).
+# application's role, which owns its database (it is no superuser: the migrations need none), the
+# postgres exporter's role, and pg_stat_statements (loaded by the server's command line) in jatra. The
+# passwords come from the compose secrets; psql reads them itself (\set with backticks), so they never
+# appear on a command line. A changed secret needs an ALTER ROLE (README.md).
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'SQL'
 \set jatra_password `cat /run/secrets/postgres_jatra_password`
@@ -11,4 +12,6 @@ CREATE ROLE jatra LOGIN PASSWORD :'jatra_password';
 CREATE DATABASE jatra OWNER jatra;
 CREATE ROLE postgres_exporter LOGIN PASSWORD :'exporter_password';
 GRANT pg_monitor TO postgres_exporter;
+\connect jatra
+CREATE EXTENSION pg_stat_statements;
 SQL

@@ -7,6 +7,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,22 +53,42 @@ class Layout:
         return self.rules[seat_class].fare(self.stops[end].distance_km - self.stops[start].distance_km)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainLayout:
+    """What every journey of a train shares: its stops, its seats and the fares of its classes."""
+
+    stops: tuple[Stop, ...]
+    seats: dict[int, SeatInfo]
+    rules: dict[str, FareRule]
+
+
+#: the layouts in this process, least recently used first. A train's never changes once seeded, so it is
+#: read once per process and train, not once per journey (a train runs every day of the window).
+_trains: OrderedDict[int, TrainLayout] = OrderedDict()
 _layouts: OrderedDict[int, Layout] = OrderedDict()
 LAYOUT_CACHE_SIZE = 256
+TRAIN_CACHE_SIZE = 512
 
 
-async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
-    """The journey's layout; immutable once the journey exists, so it is cached for the process lifetime."""
-    if (cached := _layouts.get(journey_id)) is not None:
-        _layouts.move_to_end(journey_id)
+def _remember(cache: OrderedDict[K, V], key: K, value: V, size: int) -> V:
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)
+    return value
+
+
+async def train_layout(session: AsyncSession, train_number: int) -> TrainLayout:
+    if (cached := _trains.get(train_number)) is not None:
+        _trains.move_to_end(train_number)
         return cached
-    journey = await session.get(Journey, journey_id)
-    if journey is None:
-        return None
     stops = (
         await session.execute(
             select(TrainStop.station_code, TrainStop.distance_km, TrainStop.depart_min)
-            .where(TrainStop.train_number == journey.train_number)
+            .where(TrainStop.train_number == train_number)
             .order_by(TrainStop.seq)
         )
     ).all()
@@ -75,25 +96,43 @@ async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
         await session.execute(
             select(Seat.id, Coach.code, Seat.number, Coach.seat_class)
             .join(Coach, Coach.id == Seat.coach_id)
-            .where(Coach.train_number == journey.train_number)
+            .where(Coach.train_number == train_number)
             .order_by(Coach.position, Seat.number)
         )
     ).all()
     classes = (await session.scalars(select(SeatClass))).all()
-    result = Layout(
-        journey_id=journey.id,
-        train_number=journey.train_number,
-        departs_at=journey.departs_at,
+    found = TrainLayout(
         stops=tuple(Stop(code, km, dep) for code, km, dep in stops),
         seats={sid: SeatInfo(sid, coach, number, cls) for sid, coach, number, cls in seats},
         rules={
             k.code: FareRule(k.code, Decimal(k.rate_per_km), k.minimum_fare, k.vat_percent) for k in classes
         },
     )
-    _layouts[journey_id] = result
-    if len(_layouts) > LAYOUT_CACHE_SIZE:
-        _layouts.popitem(last=False)
-    return result
+    return _remember(_trains, train_number, found, TRAIN_CACHE_SIZE)
+
+
+async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
+    """The journey's layout: its departure and its train's layout, both cached for the process lifetime."""
+    if (cached := _layouts.get(journey_id)) is not None:
+        _layouts.move_to_end(journey_id)
+        return cached
+    journey = (
+        await session.execute(
+            select(Journey.train_number, Journey.departs_at).where(Journey.id == journey_id)
+        )
+    ).first()
+    if journey is None:
+        return None
+    train = await train_layout(session, journey.train_number)
+    found = Layout(
+        journey_id=journey_id,
+        train_number=journey.train_number,
+        departs_at=journey.departs_at,
+        stops=train.stops,
+        seats=train.seats,
+        rules=train.rules,
+    )
+    return _remember(_layouts, journey_id, found, LAYOUT_CACHE_SIZE)
 
 
 #: a hold's record, in one exchange and its own transaction (jatra.infra.pg): it was the ORM's add and a
