@@ -115,7 +115,8 @@ async def _sets_sent(settings: Settings) -> dict[str, int]:
     conn = await psycopg.AsyncConnection.connect(asyncpg_dsn(settings.db_admin_url), autocommit=True)
     async with conn:
         cur = await conn.execute(
-            "SELECT query, calls FROM pg_stat_statements WHERE query LIKE 'SET client_encoding%'"
+            "SELECT query, sum(calls) FROM pg_stat_statements WHERE query LIKE 'SET client_encoding%' "
+            "GROUP BY query"
         )
         return dict(await cur.fetchall())
 

@@ -47,7 +47,7 @@ SEARCH_SQL = text(
         FROM legs l
         JOIN seat_sales ss ON ss.journey_id = l.journey_id AND ss.legs && int4range(l.from_seq, l.to_seq)
         JOIN seats s ON s.id = ss.seat_id
-        JOIN coaches c ON c.id = s.coach_id
+        JOIN coaches c ON c.id = s.coach_id AND c.train_number = l.train_number
         GROUP BY l.journey_id, c.seat_class
     )
     SELECT l.journey_id, l.train_number, l.train_name, l.departs_at, l.arrives_at, l.distance_km,

@@ -46,7 +46,8 @@ class RelayConnection:
                 timeout=5,
                 command_timeout=30,
                 statement_cache_size=100 if self.direct else 0,
-                server_settings={"application_name": f"jatra-{self.name}"},
+                # UTF8 as the server spells it: behind PgBouncer asyncpg's 'utf-8' costs a SET each time
+                server_settings={"client_encoding": "UTF8", "application_name": f"jatra-{self.name}"},
             )
         return self._conn
 
