@@ -14,14 +14,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
-from jatra.tickets import signing
+from jatra.tickets import cache, signing
 from tests.fixtures.accounts import MakePassengers
 from tests.fixtures.provider import set_faults
+from tests.integration.helpers import eventually
 from tests.integration.payflow import book, final_state, worker_metric
 
 pytestmark = pytest.mark.integration
@@ -159,3 +161,36 @@ async def test_the_worker_renders_the_ticket_before_the_passenger_asks(
     [stranger] = await make_passengers(1)
     refused = await client.get(url, headers=stranger.headers)
     assert refused.status_code == 404 and api("cached") == cached + 1
+
+
+async def test_a_ticket_not_rendered_yet_needs_no_orm_read_of_its_booking(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    redis: Redis,
+) -> None:
+    """In a rush the download nearly always comes before the worker's render. Its check of the booking
+    (owner, status) is one statement through the pool, not a session and an ORM object: the only ORM
+    statement is the catalogue's part, read because the PDF is rendered here."""
+    await set_faults(settings, outage=False, latency_after_capture_ms=0, decline_rate=0.0, latency_ms=0)
+    [owner, stranger] = await make_passengers(2)
+    booked = await book(client, owner)
+    assert (await final_state(client, owner, booked["booking_id"]))["status"] == "CONFIRMED"
+    url = f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf"
+    assert (await client.get(url, headers=stranger.headers)).status_code == 404
+    await eventually(lambda: redis.exists(cache.entry_key(booked["booking_id"])), 10, "the worker's render")
+    await redis.delete(cache.entry_key(booked["booking_id"]))  # as if the worker had not rendered it yet
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
+    try:
+        response = await client.get(url, headers=owner.headers)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+    assert statements and not [s for s in statements if "FROM bookings" in s], statements
+    assert (await client.get(url, headers=stranger.headers)).status_code == 404

@@ -126,14 +126,40 @@ class Outcome:
     created_at: dt.datetime
 
 
+#: what a ticket shows of its booking, with its owner and status (jatra.tickets.view.TicketBooking)
+TICKET = """
+    SELECT id, user_id, status, ticket_number, journey_id, from_seq, to_seq, seat_class, seat_ids,
+           passengers, amount
+    FROM bookings WHERE id = %(booking_id)s
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    ticket_number: str | None
+    journey_id: int
+    from_seq: int
+    to_seq: int
+    seat_class: str
+    seat_ids: list[int]
+    passengers: list[dict[str, Any]]
+    amount: int
+
+
+async def ticket_booking(pg: Statements, booking_id: uuid.UUID) -> TicketRow | None:
+    """The booking behind a ticket not cached yet, in one exchange (jatra.infra.pg). In a rush the
+    passenger asks for the ticket as soon as the booking is confirmed, so the download nearly always
+    comes before the worker's render and waits for it: this read was a session and an ORM object."""
+    return await pg.one(TICKET, {"booking_id": booking_id}, TicketRow)
+
+
 async def outcome(pg: Statements, booking_id: uuid.UUID) -> Outcome | None:
     """The booking as its passenger sees it, in one exchange (jatra.infra.pg): the outcome's read, asked
     once or twice per booking, is the commonest read of the flow."""
     return await pg.one(OUTCOME, {"booking_id": booking_id}, Outcome)
-
-
-async def by_id(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
-    return await session.get(Booking, booking_id, populate_existing=True)
 
 
 async def locked(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:

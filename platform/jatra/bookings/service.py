@@ -120,12 +120,6 @@ class BookingsService:
             f"the hold is {hold.status.lower() if hold.status != HoldStatus.ACTIVE else 'expired'}"
         )
 
-    async def get(self, who: Principal, booking_id: uuid.UUID) -> Booking:
-        booking = await repository.by_id(self.session, booking_id)
-        if booking is None or booking.user_id != who.user_id:
-            raise BookingNotFound
-        return booking
-
     async def outcome(self, who: Principal, booking_id: uuid.UUID) -> BookingOut:
         """One of your bookings as you see it: one statement, no ORM object, no session."""
         found = await repository.outcome(self.pg, booking_id)
@@ -192,14 +186,18 @@ class BookingsService:
     async def ticket(self, who: Principal, booking_id: uuid.UUID, key: Ed25519PrivateKey, tz: str) -> bytes:
         """The e-ticket PDF of one of your confirmed bookings. Once rendered (the notifications worker
         renders it on confirmation) it is one Redis read: the entry names its account, and exists only for
-        a confirmed booking (see jatra.tickets.cache), so no database session is needed."""
+        a confirmed booking (see jatra.tickets.cache), so no database session is needed. Not rendered
+        yet, the booking is one statement (jatra.infra.pg), and the catalogue's part is read only when
+        the PDF must be rendered here."""
         try:
             pdf = await cache.cached(self.redis, str(booking_id), str(who.user_id), "api")
         except cache.NotYours:
             raise BookingNotFound from None
         if pdf is not None:
             return pdf
-        booking = await self.get(who, booking_id)
+        booking = await repository.ticket_booking(self.pg, booking_id)
+        if booking is None or booking.user_id != who.user_id:
+            raise BookingNotFound
         if booking.status != BookingStatus.CONFIRMED:
             raise BookingStateConflict(
                 f"a ticket exists only for a confirmed booking; this one is {booking.status}"
