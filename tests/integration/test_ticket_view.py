@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from jatra.bookings.repository import ticket_booking
 from jatra.db.accounts import User
 from jatra.db.bookings import Booking
 from jatra.db.catalog import Coach, Journey, Seat, Train, TrainStop
@@ -73,7 +74,7 @@ async def test_the_notice_reads_the_same_view_and_phone_in_one_statement(
     client: AsyncTestClient[Litestar], passenger: Passenger, settings: Settings
 ) -> None:
     """The notifications worker's one statement (jatra.infra.pg) gives the view the API's read gives, and
-    the passenger's phone."""
+    the passenger's phone; so does the API's one statement for a download not rendered yet."""
     engine = create_engine(settings, admin=True)
     pg = Statements(settings, "test-notice", size=1, timeout_s=5)
     await pg.open()
@@ -86,11 +87,16 @@ async def test_the_notice_reads_the_same_view_and_phone_in_one_statement(
             phone = await session.scalar(select(User.phone).where(User.id == booking.user_id))
         found = await booking_notice(pg, booking_id)
         assert await booking_notice(pg, uuid.uuid4()) is None
+        downloaded = await ticket_booking(pg, booking_id)
+        assert await ticket_booking(pg, uuid.uuid4()) is None
     finally:
         await pg.close()
         await engine.dispose()
     assert found is not None
     assert compose_view(found, found, "Asia/Dhaka") == expected
+    # the API's download of a ticket not rendered yet reads the same in its one statement
+    assert downloaded is not None and compose_view(downloaded, downloaded, "Asia/Dhaka") == expected
+    assert (downloaded.user_id, downloaded.status) == (found.user_id, "PAYMENT_PENDING")
     assert (found.phone, found.contact_email, found.status, found.reason) == (
         phone,
         None,

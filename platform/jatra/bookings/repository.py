@@ -18,6 +18,7 @@ from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.outbox import Draft
 from jatra.infra.pg import Statements, Transaction
+from jatra.tickets.view import catalogue_columns
 
 #: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
 ACCEPT = """
@@ -126,12 +127,14 @@ class Outcome:
     created_at: dt.datetime
 
 
-#: what a ticket shows of its booking, with its owner and status (jatra.tickets.view.TicketBooking)
+#: what a ticket shows, with the booking's owner and status: the booking (a TicketBooking) and its
+#: catalogue part (a Catalogue, jatra.tickets.view), so that a ticket rendered here needs no other read
 TICKET = """
-    SELECT id, user_id, status, ticket_number, journey_id, from_seq, to_seq, seat_class, seat_ids,
-           passengers, amount
-    FROM bookings WHERE id = %(booking_id)s
-    """
+    SELECT b.id, b.user_id, b.status, b.ticket_number, b.journey_id, b.from_seq, b.to_seq, b.seat_class,
+           b.seat_ids, b.passengers, b.amount, CATALOGUE
+    FROM bookings b JOIN journeys j ON j.id = b.journey_id JOIN trains t ON t.number = j.train_number
+    WHERE b.id = %(booking_id)s
+    """.replace("CATALOGUE", catalogue_columns("b.seat_ids"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +150,19 @@ class TicketRow:
     seat_ids: list[int]
     passengers: list[dict[str, Any]]
     amount: int
+    train_number: str
+    train_name: str
+    departs_at: dt.datetime
+    stations: list[str]
+    depart_mins: list[int | None]
+    labels: dict[str, str]
 
 
 async def ticket_booking(pg: Statements, booking_id: uuid.UUID) -> TicketRow | None:
-    """The booking behind a ticket not cached yet, in one exchange (jatra.infra.pg). In a rush the
-    passenger asks for the ticket as soon as the booking is confirmed, so the download nearly always
-    comes before the worker's render and waits for it: this read was a session and an ORM object."""
+    """The booking behind a ticket not cached yet and the ticket's catalogue part, in one exchange
+    (jatra.infra.pg). In a rush the passenger asks for the ticket as soon as the booking is confirmed, so
+    the download nearly always comes before the worker's render, and most often renders it itself: this
+    was two sessions (the booking as an ORM object, then the catalogue's part)."""
     return await pg.one(TICKET, {"booking_id": booking_id}, TicketRow)
 
 

@@ -36,7 +36,7 @@ from jatra.inventory.status import HoldStatus
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 from jatra.tickets import cache
-from jatra.tickets.view import ticket_view
+from jatra.tickets.view import compose_view, ticket_view
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
@@ -187,8 +187,7 @@ class BookingsService:
         """The e-ticket PDF of one of your confirmed bookings. Once rendered (the notifications worker
         renders it on confirmation) it is one Redis read: the entry names its account, and exists only for
         a confirmed booking (see jatra.tickets.cache), so no database session is needed. Not rendered
-        yet, the booking is one statement (jatra.infra.pg), and the catalogue's part is read only when
-        the PDF must be rendered here."""
+        yet, the booking and the ticket's catalogue part are one statement (jatra.infra.pg)."""
         try:
             pdf = await cache.cached(self.redis, str(booking_id), str(who.user_id), "api")
         except cache.NotYours:
@@ -203,8 +202,8 @@ class BookingsService:
                 f"a ticket exists only for a confirmed booking; this one is {booking.status}"
             )
 
-        async def load_view() -> dict[str, Any]:  # read only when the PDF must be rendered here
-            return await ticket_view(self.session, booking, tz)
+        async def load_view() -> dict[str, Any]:  # when the PDF must be rendered here
+            return compose_view(booking, booking, tz)
 
         with tracer.start_as_current_span("bookings.ticket"):
             return await cache.get_or_render(
