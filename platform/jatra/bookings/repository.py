@@ -162,7 +162,7 @@ async def ticket_booking(pg: Statements, booking_id: uuid.UUID) -> TicketRow | N
     """The booking behind a ticket not cached yet and the ticket's catalogue part, in one exchange
     (jatra.infra.pg). In a rush the passenger asks for the ticket as soon as the booking is confirmed, so
     the download nearly always comes before the worker's render, and most often renders it itself: this
-    was two sessions (the booking as an ORM object, then the catalogue's part)."""
+    was a session (BEGIN, the booking as an ORM object, the catalogue's part, ROLLBACK)."""
     return await pg.one(TICKET, {"booking_id": booking_id}, TicketRow)
 
 
