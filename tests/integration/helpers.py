@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 
 def travel_day(days_ahead: int = 1) -> dt.date:
@@ -73,3 +76,18 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float, what
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within_s}s: {what}")
         await asyncio.sleep(0.05)
+
+
+@contextlib.contextmanager
+def orm_statements() -> Iterator[list[str]]:
+    """The SQL every SQLAlchemy engine in this process (the app's included) runs inside the block."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)

@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import func, select, text
 
 from jatra.app import create_app
 from jatra.db.bookings import Booking, OutboxMessage
@@ -22,7 +22,7 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
-from tests.integration.helpers import a_journey, eventually, free_seats
+from tests.integration.helpers import a_journey, eventually, free_seats, orm_statements
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -311,16 +311,8 @@ async def test_the_outcome_is_read_in_one_statement_without_the_orm(
     assert booked.status_code == 202, booked.text
     url = f"/api/v1/bookings/{booked.json()['booking_id']}"
     spans.clear()
-    orm: list[str] = []
-
-    def seen(*args: object) -> None:
-        orm.append(str(args[2]))  # (connection, cursor, statement, ...)
-
-    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
-    try:
+    with orm_statements() as orm:
         answer = await client.get(url, headers=owner.headers)
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["booking_id"] == booked.json()["booking_id"]

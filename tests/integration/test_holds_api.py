@@ -11,8 +11,7 @@ import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
 
 from jatra.app import create_app
 from jatra.auth.tokens import access_token
@@ -24,7 +23,7 @@ from jatra.infra.secrets import jwt_secret
 from jatra.seats import repository
 from jatra.settings import Settings
 from tests.fixtures.accounts import MakePassengers, Passenger
-from tests.integration.helpers import a_journey, eventually, free_seats
+from tests.integration.helpers import a_journey, eventually, free_seats, orm_statements
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -322,20 +321,12 @@ async def test_a_trains_seats_are_read_once_for_all_its_journeys(client: Client,
         ).all()
     await engine.dispose()
     assert len(others) >= 2, "the seeded window runs each train on several days"
-    seat_reads: list[str] = []
-
-    def seen(*args: object) -> None:
-        if "FROM seats" in str(args[2]):  # (connection, cursor, statement, ...)
-            seat_reads.append(str(args[2]))
-
     repository._layouts.clear()  # a process that has seen none of them yet
     repository._trains.clear()
-    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
-    try:
+    with orm_statements() as statements:
         for journey in (first.id, *others[:2]):
             answer = await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
             assert answer.status_code == 200, answer.text
             assert answer.json()["seats"]
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+    seat_reads = [s for s in statements if "FROM seats" in s]
     assert len(seat_reads) == 1, seat_reads

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,15 +14,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.tickets import cache, signing
 from tests.fixtures.accounts import MakePassengers
 from tests.fixtures.provider import set_faults
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, orm_statements
 from tests.integration.payflow import book, final_state, worker_metric
 
 pytestmark = pytest.mark.integration
@@ -145,16 +142,8 @@ async def test_the_worker_renders_the_ticket_before_the_passenger_asks(
 
     cached, fresh = api("cached"), api("rendered")
     url = f"/api/v1/bookings/{booked['booking_id']}/ticket.pdf"
-    statements: list[str] = []
-
-    def seen(*args: Any) -> None:
-        statements.append(str(args[2]))  # (connection, cursor, statement, ...)
-
-    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
-    try:
+    with orm_statements() as statements:
         response = await client.get(url, headers=owner.headers)
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
     assert api("cached") == cached + 1 and api("rendered") == fresh
     assert statements == [], statements
@@ -181,16 +170,8 @@ async def test_a_ticket_not_rendered_yet_needs_no_orm_read_of_its_booking(
     assert (await client.get(url, headers=stranger.headers)).status_code == 404
     await eventually(lambda: redis.exists(cache.entry_key(booked["booking_id"])), 10, "the worker's render")
     await redis.delete(cache.entry_key(booked["booking_id"]))  # as if the worker had not rendered it yet
-    statements: list[str] = []
-
-    def seen(*args: Any) -> None:
-        statements.append(str(args[2]))  # (connection, cursor, statement, ...)
-
-    event.listen(Engine, "before_cursor_execute", seen)  # every engine in this process, the app's included
-    try:
+    with orm_statements() as statements:
         response = await client.get(url, headers=owner.headers)
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
     assert statements == [], statements
     assert (await client.get(url, headers=stranger.headers)).status_code == 404
