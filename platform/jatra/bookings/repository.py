@@ -18,7 +18,7 @@ from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.outbox import Draft
 from jatra.infra.pg import Statements, Transaction
-from jatra.tickets.view import catalogue_columns
+from jatra.tickets.view import TicketRow, catalogue_columns
 
 #: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
 ACCEPT = """
@@ -135,27 +135,6 @@ TICKET = """
     FROM bookings b JOIN journeys j ON j.id = b.journey_id JOIN trains t ON t.number = j.train_number
     WHERE b.id = %(booking_id)s
     """.replace("CATALOGUE", catalogue_columns("b.seat_ids"))
-
-
-@dataclass(frozen=True, slots=True)
-class TicketRow:
-    id: uuid.UUID
-    user_id: uuid.UUID
-    status: str
-    ticket_number: str | None
-    journey_id: int
-    from_seq: int
-    to_seq: int
-    seat_class: str
-    seat_ids: list[int]
-    passengers: list[dict[str, Any]]
-    amount: int
-    train_number: str
-    train_name: str
-    departs_at: dt.datetime
-    stations: list[str]
-    depart_mins: list[int | None]
-    labels: dict[str, str]
 
 
 async def ticket_booking(pg: Statements, booking_id: uuid.UUID) -> TicketRow | None:

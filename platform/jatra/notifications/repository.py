@@ -4,13 +4,11 @@ joined with its account, the ticket's view, ROLLBACK: each statement prepared ag
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from jatra.infra.pg import Statements
-from jatra.tickets.view import catalogue_columns
+from jatra.tickets.view import TicketRow, catalogue_columns
 
 NOTICE = """
     SELECT b.id, b.user_id, b.status, b.reason, b.ticket_number, b.journey_id, b.seat_ids, b.from_seq,
@@ -22,30 +20,12 @@ NOTICE = """
 
 
 @dataclass(frozen=True, slots=True)
-class BookingNotice:
-    """What a notice is made of: the booking (a :class:`jatra.tickets.view.TicketBooking`), where to send
-    it, and its ticket's catalogue part (a :class:`jatra.tickets.view.Catalogue`)."""
+class BookingNotice(TicketRow):
+    """What a notice is made of: the booking and its ticket's catalogue part, and where to send it."""
 
-    id: uuid.UUID
-    user_id: uuid.UUID
-    status: str
     reason: str | None
-    ticket_number: str | None
-    journey_id: int
-    seat_ids: list[int]
-    from_seq: int
-    to_seq: int
-    seat_class: str
-    passengers: list[dict[str, Any]]
-    amount: int
     contact_email: str | None
     phone: str
-    train_number: str
-    train_name: str
-    departs_at: dt.datetime
-    stations: list[str]
-    depart_mins: list[int | None]
-    labels: dict[str, str]
 
 
 async def booking_notice(pg: Statements, booking_id: uuid.UUID) -> BookingNotice | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -84,6 +85,30 @@ class Catalogue(Protocol):
     def depart_mins(self) -> list[int | None]: ...
     @property
     def labels(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    """A booking (a :class:`TicketBooking`, with its owner and status) and its ticket's catalogue part (a
+    :class:`Catalogue`) read as one row: the API's download and the notifications worker's notice."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    ticket_number: str | None
+    journey_id: int
+    seat_ids: list[int]
+    from_seq: int
+    to_seq: int
+    seat_class: str
+    passengers: list[dict[str, Any]]
+    amount: int
+    train_number: str
+    train_name: str
+    departs_at: dt.datetime
+    stations: list[str]
+    depart_mins: list[int | None]
+    labels: dict[str, str]
 
 
 async def ticket_view(session: AsyncSession, booking: TicketBooking, tz: str) -> dict[str, Any]:
