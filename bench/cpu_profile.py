@@ -102,6 +102,7 @@ def main() -> None:
                 "-f",
                 "raw",
                 "--nonblocking",
+                "--full-filenames",  # shortened, OpenTelemetry's namespace packages lose their name
                 "-o",
                 str(OUT / f"{name}.txt"),
             ],

@@ -43,3 +43,18 @@ def test_a_waiting_thread_is_not_work() -> None:
     )
     pool = "Thread.run (threading.py:975);_worker (concurrent/futures/thread.py:81)"
     assert category(loop.split(";")) == category(pool.split(";")) == category([" "]) == IDLE
+
+
+def test_full_file_names_name_opentelemetry_which_short_ones_lose() -> None:
+    """py-spy shortens a file name to its package part, and OpenTelemetry's are namespace packages: its
+    SDK's span showed as ``trace/__init__.py`` and was counted as whatever called it (the Redis client)."""
+    site = "/work/main/.venv/lib/python3.11/site-packages"
+    frames = [
+        "Runner.run (/usr/lib/python3.11/asyncio/runners.py:118)",
+        f"Redis.execute_command ({site}/redis/asyncio/client.py:700)",
+        f"Span.__init__ ({site}/opentelemetry/sdk/trace/__init__.py:794)",
+    ]
+    assert category(frames) == "tracing (OTel)"
+    assert category(frames[:2]) == "Redis client"
+    own = "SeatsService.hold (/work/main/platform/jatra/seats/service.py:117)"
+    assert category([*frames[:1], own]) == "Jatra's own code"
