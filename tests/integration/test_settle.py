@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,23 @@ def moves(frm: str, to: str) -> float:
     )
 
 
+@contextlib.contextmanager
+def commands_of(redis: Redis) -> Iterator[list[str]]:
+    """The commands this client sends to Redis meanwhile, by name (a Lua script's EVALSHA included)."""
+    sent: list[str] = []
+    real = redis.execute_command
+
+    async def recording(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return await real(*args, **options)
+
+    redis.execute_command = recording  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        del redis.execute_command
+
+
 async def booking_of(engine: AsyncEngine, hold: Hold) -> Booking:
     async with session_factory(engine)() as session:
         booking = await session.scalar(select(Booking).where(Booking.hold_id == hold.id))
@@ -123,7 +140,13 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
             booking_id, hold.total_fare, "bkash", "PAYMENT_PENDING"
         )  # fmt: skip
         async with sessions() as session:
-            assert await settle.confirm(session, pg, HoldStore(redis), booking_id)
+            with commands_of(redis) as commands:
+                assert await settle.confirm(session, pg, HoldStore(redis), booking_id)
+    # in Redis, the hold's seats sold by one script and the long polls woken: the owner of the hold, which
+    # names the account's key, comes with the confirmation's row, not from a read of the hold first
+    assert [c for c in commands if c != "EVAL"] == ["EVALSHA", "PUBLISH"]  # EVAL: the script not loaded yet
+    live = await redis.zrange(HoldStore(redis).account_key(hold.journey_id, hold.user_id), 0, -1)
+    assert not [e for e in live if (e.decode() if isinstance(e, bytes) else e).startswith(hold.id.hex)]
     # each one exchange, in autocommit: Parse, Bind, Describe, Execute and one Sync; no BEGIN or COMMIT
     # (a simple Query), nothing else through the ORM; the same through PgBouncer and straight to Postgres
     assert sent == ["Parse", "Bind", "Describe", "Execute", "Sync"] * 2

@@ -137,10 +137,16 @@ class HoldStore:
                 return Limited(result[0].removeprefix("limit_"), int(result[1]))
 
     async def _end(
-        self, journey_id: int, hold_id: uuid.UUID, user_id: uuid.UUID | None, mode: str
+        self,
+        journey_id: int,
+        hold_id: uuid.UUID,
+        user_id: uuid.UUID | None,
+        mode: str,
+        owner: uuid.UUID | None = None,
     ) -> Ended | Refused:
-        # The account key needs the owner; the system (sell, reaper) reads it from the hold first.
-        owner = user_id or await self.owner(journey_id, hold_id)
+        # The account key needs the owner: the caller's, the one the system knows (the payment worker has
+        # the booking's account), or else read from the hold first (the reaper), a round trip more.
+        owner = user_id or owner or await self.owner(journey_id, hold_id)
         if owner is None:
             return Refused("missing")
         keys = [
@@ -162,9 +168,12 @@ class HoldStore:
         """Free the seats of a hold. ``user_id`` None means the system (no owner check)."""
         return await self._end(journey_id, hold_id, user_id, "release")
 
-    async def sell(self, journey_id: int, hold_id: uuid.UUID) -> Ended | Refused:
-        """Turn a live hold into sold legs (after Postgres recorded the sale)."""
-        return await self._end(journey_id, hold_id, None, "sell")
+    async def sell(
+        self, journey_id: int, hold_id: uuid.UUID, owner: uuid.UUID | None = None
+    ) -> Ended | Refused:
+        """Turn a live hold into sold legs (after Postgres recorded the sale). ``owner``, the account that
+        holds it, if known, saves reading it from the hold."""
+        return await self._end(journey_id, hold_id, None, "sell", owner)
 
     async def extend(
         self, journey_id: int, hold_id: uuid.UUID, user_id: uuid.UUID, ttl_s: float, max_total_s: float

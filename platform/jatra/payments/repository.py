@@ -62,7 +62,7 @@ CONFIRM = """
                %(trace)s
         FROM open
     )
-    SELECT id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class, status AS was, created_at
+    SELECT id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class, status AS was, created_at
     FROM was
     """
 
@@ -83,6 +83,7 @@ class Confirming:
     """A booking as :data:`CONFIRM` found it; confirmed by it only if ``was`` allowed."""
 
     id: uuid.UUID
+    user_id: uuid.UUID
     hold_id: uuid.UUID
     journey_id: int
     seat_ids: list[int]

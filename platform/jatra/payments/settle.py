@@ -101,7 +101,7 @@ async def confirm(session: AsyncSession, pg: Statements, store: HoldStore, booki
     if was == S.PAYMENT_PENDING:
         record_transition(found.id, S.PAYMENT_PENDING, S.PAYMENT_PROCESSING)
     record_transition(found.id, S.PAYMENT_PROCESSING, S.CONFIRMED, None, found.created_at)
-    await _confirmed(store, found.id, found.journey_id, found.hold_id, found.seat_ids,
+    await _confirmed(store, found.id, found.user_id, found.journey_id, found.hold_id, found.seat_ids,
                      Segment(found.from_seq, found.to_seq), found.seat_class, ticket)  # fmt: skip
     return True
 
@@ -134,14 +134,15 @@ async def _confirm_carefully(session: AsyncSession, store: HoldStore, booking_id
     await session.execute(update(Hold).where(Hold.id == booking.hold_id).values(status=HoldStatus.CONVERTED))
     outbox.add(session, topology.EVENTS, "booking.confirmed", _event(booking))
     await session.commit()
-    await _confirmed(store, booking.id, booking.journey_id, booking.hold_id, booking.seat_ids, segment,
-                     booking.seat_class, booking.ticket_number)  # fmt: skip
+    await _confirmed(store, booking.id, booking.user_id, booking.journey_id, booking.hold_id,
+                     booking.seat_ids, segment, booking.seat_class, booking.ticket_number)  # fmt: skip
     return True
 
 
 async def _confirmed(
     store: HoldStore,
     booking_id: uuid.UUID,
+    owner: uuid.UUID,
     journey_id: int,
     hold_id: uuid.UUID,
     seat_ids: list[int],
@@ -150,8 +151,8 @@ async def _confirmed(
     ticket: str,
 ) -> None:
     """After either path committed a confirmation: the seats sold in Redis, the long polls woken, the hold's
-    end counted and the event logged."""
-    sold = await store.sell(journey_id, hold_id)
+    end counted and the event logged. ``owner``: the booking's account, which made the hold."""
+    sold = await store.sell(journey_id, hold_id, owner)
     if isinstance(sold, Refused):  # the hold had expired: mark the legs sold directly
         await store.mark_sold(journey_id, seat_ids, segment.mask)
     await _ring(store, booking_id, Settled(S.CONFIRMED, None, ticket))
