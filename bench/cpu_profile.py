@@ -39,12 +39,15 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
 ]
 TICKET = ("jatra/tickets/pdf", "zxingcpp")
 #: innermost frames where a thread waits rather than works: py-spy does not always drop them as idle
-WAITING = ("Selector.select (selectors.py", "_worker (concurrent/futures/thread.py")
+#: (py-spy's file names may be short, "selectors.py", or full, "/usr/lib/python3.11/selectors.py")
+WAITING = re.compile(
+    r"Selector\.select \((?:.*/)?selectors\.py:|_worker \((?:.*/)?concurrent/futures/thread\.py:"
+)
 IDLE = "waiting (idle event loop or pool thread)"
 
 
 def category(frames: list[str]) -> str:
-    if not frames or not frames[-1].strip() or any(wait in frames[-1] for wait in WAITING):
+    if not frames or not frames[-1].strip() or WAITING.search(frames[-1]):
         return IDLE
     paths = [m.group(1) if (m := FRAME_PATH.search(f)) else "" for f in frames]
     if any(key in p for p in paths for key in TICKET):
@@ -114,18 +117,21 @@ def main() -> None:
     for spy in spies.values():
         spy.wait()
     rush.wait()
-    lines = [
-        f"# Where each Jatra process spends its CPU (py-spy, {args.seconds} s at {args.rate} arrivals/s)",
-        "",
-    ]
-    for name in spies:
+    text = report(list(spies), f"py-spy, {args.seconds} s at {args.rate} arrivals/s")
+    (OUT / "summary.md").write_text(text)
+    print(text)  # noqa: T201
+
+
+def report(names: list[str], how: str) -> str:
+    """The summary of the raw profiles in OUT (also to sort them again after a change of categories)."""
+    lines = [f"# Where each Jatra process spends its CPU ({how})", ""]
+    for name in names:
         total, counts = summarise(OUT / f"{name}.txt")
         busy = total - counts.pop(IDLE, 0)
         lines.append(f"## {name}: {busy} busy samples of {total} (shares below are of the busy ones)")
         lines += [f"- {n / busy:6.1%}  {cat}" for cat, n in counts.most_common() if busy]
         lines.append("")
-    (OUT / "summary.md").write_text("\n".join(lines))
-    print("\n".join(lines))  # noqa: T201
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

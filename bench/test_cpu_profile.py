@@ -43,6 +43,11 @@ def test_a_waiting_thread_is_not_work() -> None:
     )
     pool = "Thread.run (threading.py:975);_worker (concurrent/futures/thread.py:81)"
     assert category(loop.split(";")) == category(pool.split(";")) == category([" "]) == IDLE
+    full = [
+        "EpollSelector.select (/usr/lib/python3.11/selectors.py:468)",
+        "_worker (/usr/lib/python3.11/concurrent/futures/thread.py:81)",
+    ]
+    assert category([*ROOT.split(";"), full[0]]) == category(full[1:]) == IDLE
 
 
 def test_full_file_names_name_opentelemetry_which_short_ones_lose() -> None:
