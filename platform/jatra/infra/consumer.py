@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from jatra.infra import topology
 from jatra.infra.resources import Resources
 from jatra.telemetry import catalogue as c
+from jatra.telemetry.edge_sampling import quiet_unless_sampled
 from jatra.telemetry.metrics import counter
 
 log = structlog.get_logger()
@@ -38,7 +39,8 @@ class Consumer:
 
     async def settle(self, message: AbstractIncomingMessage) -> None:
         try:
-            settled = await self.handle(message)
+            with quiet_unless_sampled():  # an unsampled trace: no span work for the handler's calls
+                settled = await self.handle(message)
         except Exception as exc:
             # not done (Postgres, Redis or a channel in trouble): put it back; the delivery limit bounds it
             CONSUMED.labels(self.queue, "retry").inc()
