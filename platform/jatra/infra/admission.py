@@ -2,9 +2,9 @@
 
 Past saturation, a queue in front of a busy process only makes every request slower, until passengers
 fail halfway through a trip (a hold taken, then a 503 at booking): work spent for nothing, and fewer
-bookings confirmed than at saturation (README, "The measured ceiling"). The gate counts the requests this
-process is working on and refuses, with a 503 problem+json and Retry-After that cost the process almost
-nothing, by how far along its trip a request is (its handler's ``opt["admission"]``):
+bookings confirmed than at saturation (bench/results/HISTORY.md, "The ceiling"). The gate counts the
+requests this process is working on and refuses, with a 503 problem+json and Retry-After that cost the
+process almost nothing, by how far along its trip a request is (its handler's ``opt["admission"]``):
 
 - ``new`` (log in, search): once ``JATRA_ADMISSION_NEW_LIMIT`` are in flight;
 - ``choosing`` (seat map, hold): once halfway from that to ``JATRA_ADMISSION_LIMIT`` are, so that a trip

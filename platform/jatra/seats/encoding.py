@@ -3,7 +3,7 @@
 A train's layout and fares never change, so the JSON of every seat as "free" is made once per (journey,
 segment) and kept; a request copies that list, rewrites the status of the occupied seats (a few dozen of
 ~900 on a busy train) and joins it. Building ~900 structs and encoding them on every request was 29 % of an
-API process's CPU samples under a read mix (py-spy; README, "The seat map encoded once").
+API process's CPU samples under a read mix (py-spy; bench/results/HISTORY.md, "The seat map encoded once").
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A ticket is a handful of text lines and one QR code, so the PDF is built by hand (PDF 1.4: the standard
 Helvetica fonts, which every reader has, and the QR as filled rectangles, one per run of dark modules). The
-QR is encoded by zxing-cpp (C++). Measured with `make bench-tickets`: see the README ("E-tickets"); the
-reportlab and segno version took 28 ms a ticket, 17 ms of it segno's pure-Python encoder.
+QR is encoded by zxing-cpp (C++). Measured with `make bench-tickets`: see bench/results/HISTORY.md ("What
+was removed"); the reportlab and segno version took 28 ms a ticket, 17 ms of it segno's pure-Python encoder.
 
 Text is encoded as WinAnsi (cp1252), the standard fonts' encoding; a character outside it prints as "?".
 """
