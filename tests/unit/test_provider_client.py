@@ -10,8 +10,12 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from jatra.payments.client import ProviderClient, ProviderRefused, ProviderUnavailable
+from jatra.telemetry.edge_sampling import quiet_unless_sampled
 from tests.unit.test_payment_retries import closed_port
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -169,3 +173,32 @@ def hanging_up_once() -> Serve:
 async def test_a_void_whose_answer_is_lost_is_asked_again(provider: ProviderClient) -> None:
     """Voiding is idempotent, so its lost answer costs a second request, not a booking left undecided."""
     assert (await provider.void("k")).status == "VOIDED"
+
+
+async def test_the_trace_reaches_the_provider_even_with_the_instrumentation_quiet() -> None:
+    """A message of an unsampled trace is handled with the client instrumentations quiet (edge sampling);
+    the charge still tells the provider its trace, unsampled, so the provider's logs carry the booking's
+    trace id and it does not start a trace of its own."""
+    heads: list[bytes] = []
+
+    async def recording(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    server = await asyncio.start_server(recording, "127.0.0.1", 0)
+    client = ProviderClient(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/", timeout_s=0.5)
+    try:
+        tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+        with tracer.start_as_current_span("consume") as span, quiet_unless_sampled():
+            assert not is_instrumentation_enabled()
+            with pytest.raises(ProviderUnavailable):
+                await client.charge("k", 100, "bkash")
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    [head] = heads
+    traceparent = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"traceparent:"))
+    _, trace_id, _, flags = traceparent.split(b":", 1)[1].strip().decode().split("-")
+    assert trace_id == f"{span.get_span_context().trace_id:032x}"
+    assert int(flags, 16) & 0x01 == 0  # not sampled (0x02 says the trace id is random)

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import stamina
 import structlog
+from opentelemetry import propagate
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
 from jatra.telemetry import catalogue as c
@@ -96,9 +97,14 @@ class ProviderClient:
     async def _call(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
         """The answer's JSON body (None for a 404 when ``missing_ok``); a failed exchange or a 5xx raises
         ProviderUnavailable, any other 4xx ProviderRefused."""
+        # The trace goes to the provider even when the client instrumentation is quiet (a message of an
+        # unsampled trace, jatra.telemetry.edge_sampling), so it keeps the booking's trace id and does not
+        # sample either; when it is not quiet, the instrumentation puts its client span's context here.
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
         try:
             async with self.http.request(
-                method, self.base + path, allow_redirects=False, **kwargs
+                method, self.base + path, allow_redirects=False, headers=headers, **kwargs
             ) as response:
                 status = response.status
                 body = await response.json() if status < 300 else None
