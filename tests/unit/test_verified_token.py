@@ -4,10 +4,13 @@ the token expires. Anything else (another text, another secret, an expired token
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 
+import jwt
 import pytest
 from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import Token
@@ -25,12 +28,12 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     real = Token.decode_payload.__func__  # type: ignore[attr-defined]
 
-    def counting(cls: type[Token], encoded_token: str, *args: object, **kwargs: object) -> object:
+    def counting(cls: type[Token], /, encoded_token: str, *args: object, **kwargs: object) -> object:
         seen.append(encoded_token)
         return real(cls, encoded_token, *args, **kwargs)
 
     monkeypatch.setattr(Token, "decode_payload", classmethod(counting))
-    monkeypatch.setattr(VerifiedToken, "_verified", {})
+    monkeypatch.setattr(VerifiedToken, "_verified", OrderedDict())
     yield seen
 
 
@@ -58,13 +61,36 @@ def test_a_changed_signature_or_another_secret_is_verified_and_refused(verificat
     assert verifications == [token, forged, token]
 
 
-def test_an_expired_token_is_refused_even_after_it_was_verified(verifications: list[str]) -> None:
-    token = _token(ttl_s=1)
+def test_a_token_past_its_exp_is_verified_again(verifications: list[str]) -> None:
+    token = _token()
     verified = VerifiedToken.decode(token, SECRET, **CLAIMS)  # type: ignore[arg-type]
-    time.sleep(max(0.0, (verified.exp - dt.datetime.now(dt.UTC)).total_seconds()) + 1.1)
-    with pytest.raises(NotAuthorizedException):
-        VerifiedToken.decode(token, SECRET, **CLAIMS)  # type: ignore[arg-type]
+    verified.exp = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)  # as if its time had passed
+    again = VerifiedToken.decode(token, SECRET, **CLAIMS)  # type: ignore[arg-type]
+    assert verifications == [token, token] and again is not verified
+
+
+def test_an_expired_token_is_refused_and_not_kept(verifications: list[str]) -> None:
+    now = int(time.time())
+    claims = {"sub": str(uuid.uuid4()), "iss": "jatra", "iat": now - 905, "exp": now - 5, "role": "passenger"}
+    token = jwt.encode(claims, SECRET, "HS256")
+    for _ in range(2):
+        with pytest.raises(NotAuthorizedException):
+            VerifiedToken.decode(token, SECRET, **CLAIMS)  # type: ignore[arg-type]
+    assert verifications == [token, token] and not VerifiedToken._verified
+
+
+def test_other_checks_verify_the_token_again(verifications: list[str]) -> None:
+    token = _token()
+    VerifiedToken.decode(token, SECRET, **CLAIMS)  # type: ignore[arg-type]
+    with pytest.raises(NotAuthorizedException):  # an issuer it was not checked against
+        VerifiedToken.decode(token, SECRET, algorithm="HS256", issuer=["other"])
     assert verifications == [token, token]
+
+
+def test_it_takes_what_litestar_passes() -> None:
+    """The middleware calls ``token_cls.decode`` with Token's parameters: a Litestar that adds one must
+    have it here too (and in the cache's key), or every request would fail."""
+    assert inspect.signature(VerifiedToken.decode) == inspect.signature(Token.decode)
 
 
 def test_at_most_keep_tokens_are_held_the_oldest_going_first(

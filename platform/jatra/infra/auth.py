@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -58,10 +59,11 @@ class VerifiedToken(Token):
     base64 checks in pure Python, the HMAC, the claims) was ~6 % of an API replica's CPU. Only a token that
     passed verification is remembered, by its exact text together with what it was checked against, and
     only until its ``exp``; past that it is decoded again and refused. Revocation is not cached: it is
-    asked of Redis on every request. At most ``KEEP`` tokens are held; the oldest goes first."""
+    asked of Redis on every request. At most ``KEEP`` tokens are held (about 2 KB each), the oldest
+    going first. The same token object answers every request with that text: nothing may change it."""
 
     KEEP: ClassVar[int] = 10_000
-    _verified: ClassVar[dict[tuple[object, ...], Self]] = {}
+    _verified: ClassVar[OrderedDict[tuple[object, ...], Self]] = OrderedDict()
 
     @classmethod
     def decode(
@@ -85,7 +87,7 @@ class VerifiedToken(Token):
         token = super().decode(encoded_token, secret, algorithm, audience, issuer, require_claims,
                                verify_exp, verify_nbf, strict_audience)  # fmt: skip
         if len(cls._verified) >= cls.KEEP:
-            del cls._verified[next(iter(cls._verified))]
+            cls._verified.popitem(last=False)
         cls._verified[key] = token
         return token
 
