@@ -21,6 +21,9 @@ from jatra.settings import get_settings
 
 OUT = Path(__file__).parent / "results" / "profiles"
 FRAME_PATH = re.compile(r"\(([^()]*?):\d+\)$")
+#: a full file name from its package on (site-packages/litestar/app.py -> litestar/app.py), so that a key
+#: such as "jatra/" is never matched by the directory the checkout or the virtualenv happens to be in
+PACKAGE_PART = re.compile(r"^.*/(?:site-packages|dist-packages|lib/python3\.\d+|platform)/")
 #: first match wins, scanning from the innermost frame outwards (ticket rendering wins anywhere)
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("tracing (OTel)", ("opentelemetry/",)),
@@ -49,7 +52,7 @@ IDLE = "waiting (idle event loop or pool thread)"
 def category(frames: list[str]) -> str:
     if not frames or not frames[-1].strip() or WAITING.search(frames[-1]):
         return IDLE
-    paths = [m.group(1) if (m := FRAME_PATH.search(f)) else "" for f in frames]
+    paths = [PACKAGE_PART.sub("", m.group(1)) if (m := FRAME_PATH.search(f)) else "" for f in frames]
     if any(key in p for p in paths for key in TICKET):
         return "ticket PDF (zxing-cpp)"
     for path in reversed(paths):

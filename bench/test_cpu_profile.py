@@ -63,3 +63,6 @@ def test_full_file_names_name_opentelemetry_which_short_ones_lose() -> None:
     assert category(frames[:2]) == "Redis client"
     own = "SeatsService.hold (/work/main/platform/jatra/seats/service.py:117)"
     assert category([*frames[:1], own]) == "Jatra's own code"
+    # a checkout in a directory named jatra: a library with no category stays "other"
+    elsewhere = "f (/home/me/jatra/.venv/lib/python3.11/site-packages/somelib/x.py:1)"
+    assert category([elsewhere]) == "other"
