@@ -346,7 +346,9 @@ async def test_an_outage_while_processes_keep_logging_loses_and_duplicates_nothi
     port = settings.ports.base + WORKER_PORT_OFFSET
     env = env_of(shipping, JATRA_LOGSHIP_INTERVAL_S="0.2")
     shipping.logs.mkdir(parents=True)
-    per_writer, rate = 2500, 250.0
+    # the writers log for 25 s: the outage must begin and end while they do, after the worker (started
+    # below, a few seconds on a busy machine) shipped its first events
+    per_writer, rate = 2500, 100.0
     writers = []
     for service in ("payments", "notifications"):
         out = (shipping.logs / f"{service}.log").open("ab")
