@@ -322,15 +322,12 @@ def serve(services: tuple[str, ...], port: int | None, shared_port: int | None) 
 @click.option("--port", type=int, default=None, help="Port for /metrics and /health.")
 def worker(name: str, port: int | None) -> None:
     """Run the background worker NAME (timetable, reaper)."""
-    import uvloop  # noqa: PLC0415
-
     from jatra.worker import WORKERS, run_worker  # noqa: PLC0415
 
     if name not in WORKERS:
         raise click.BadParameter(f"unknown worker {name!r}; known: {', '.join(WORKERS)}")
     settings = _settings()
-    # on uvloop, as the API's processes are (uvicorn picks it): asyncio's own loop cost ~16 % more per request
-    uvloop.run(run_worker(name, port or settings.ports.app(name), settings))
+    asyncio.run(run_worker(name, port or settings.ports.app(name), settings))
 
 
 # -- command groups that live with their own package (imported lazily inside each command) -------------
