@@ -86,7 +86,7 @@ class CpuMeter:
         busy_share = (busy - self.machine[0]) / max(1, total - self.machine[1])
         return {
             "by_process": {
-                k: round(v, 2) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.005
+                k: round(v, 3) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.005
             },
             "machine_busy": round(busy_share, 2),
             "cpus": os.cpu_count(),
