@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-logs bench-tokens bench-telemetry bench-servers bench profile soak \
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-logs bench-tokens bench-scrape bench-telemetry bench-servers bench profile soak \
 	compose-secrets compose-config compose-up compose-down
 
 bootstrap:
@@ -71,6 +71,10 @@ bench-logs: bootstrap
 ## One access token checked: verified on every request against once per process: bench/results/token-verify.json.
 bench-tokens: bootstrap
 	@$(VENV)/pytest bench/test_token_verify.py -q --benchmark-json=bench/results/token-verify.json
+
+## One Prometheus scrape of every catalogue instrument, with and without `_created` series: bench/results/scrape.json.
+bench-scrape: bootstrap
+	@$(VENV)/pytest bench/test_scrape.py -q --benchmark-json=bench/results/scrape.json
 
 ## Telemetry's cost per request in one API process (off, sampled at 0.1, at 1.0): bench/results/telemetry-cost.json.
 bench-telemetry: bootstrap

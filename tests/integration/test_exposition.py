@@ -25,8 +25,11 @@ async def test_metrics_parse_in_both_formats_and_cover_the_catalogue(
     assert text.headers["content-type"].startswith("text/plain")
     families = {f.name for f in parse_text(text.text)}
     assert {"jatra_http_requests", "jatra_http_request_duration_seconds", "jatra_build_info"} <= families
+    # no `_created` series: nothing reads them, and they were a quarter of a scrape (jatra.telemetry.metrics)
+    assert not [s.name for f in parse_text(text.text) for s in f.samples if s.name.endswith("_created")]
 
     om = await client.get("/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
     assert om.headers["content-type"].startswith("application/openmetrics-text")
     samples = [s for f in parse_openmetrics(om.text) for s in f.samples]
     assert any(s.exemplar is not None for s in samples if s.name.startswith("jatra_http_request_duration"))
+    assert not [s.name for s in samples if s.name.endswith("_created")]

@@ -11,11 +11,16 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController, 
 from litestar.response import Response
 from litestar.types import ASGIApp
 from opentelemetry import trace
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
 
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.catalogue import MetricSpec
+
+# No `_created` series: nothing reads them (no rule, panel or query; Prometheus ingests them only behind a
+# feature flag), and they were a quarter of the lines each scrape renders (149 of 610 in an API replica).
+# The flag is read as samples are collected, so every instrument of the process follows it, Litestar's too.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def _labels(spec: MetricSpec) -> dict[str, Any]:
