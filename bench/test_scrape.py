@@ -1,7 +1,13 @@
-"""What one Prometheus scrape costs a process (`make bench-scrape`, pytest-benchmark): the text exposition of
-every instrument in the metric catalogue, with and without the `_created` series that prometheus_client adds
-to each counter and histogram. Jatra turns them off (`jatra.telemetry.metrics`): nothing reads them. Each
-Jatra process answers a scrape every 5 s. `make test` runs it once, untimed, so it cannot rot."""
+"""What one Prometheus scrape costs a process (`make bench-scrape`, pytest-benchmark), for every instrument in
+the metric catalogue on one registry:
+
+- the text exposition with and without the `_created` series that prometheus_client adds to each counter and
+  histogram. Jatra turns them off (`jatra.telemetry.metrics`): nothing reads them;
+- OpenMetrics (what Prometheus asks for, and what carries exemplars) as prometheus_client encodes it for
+  Prometheus 2's Accept header, against `jatra.telemetry.metrics.encoder_for`, which gets the same bytes
+  from a cheaper escaping scheme.
+
+Each Jatra process answers a scrape every 5 s. `make test` runs it once, untimed, so it cannot rot."""
 
 from __future__ import annotations
 
@@ -18,9 +24,12 @@ from prometheus_client import (
     enable_created_metrics,
     generate_latest,
 )
+from prometheus_client.exposition import choose_encoder
 from pytest_benchmark.fixture import BenchmarkFixture
+from tests.unit.test_metrics_encoder import PROMETHEUS_2
 
 from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import encoder_for
 
 #: the API's routes and answers a rush leaves in its HTTP histogram (method, path, status)
 ROUTES = [
@@ -96,3 +105,15 @@ def test_a_scrape_without_them(benchmark: BenchmarkFixture) -> None:
     disable_created_metrics()
     text = benchmark(generate_latest, catalogue_registry())
     assert created_lines(text) == 0
+
+
+def test_openmetrics_as_the_library_escapes_it(benchmark: BenchmarkFixture) -> None:
+    encode, _ = choose_encoder(PROMETHEUS_2)
+    registry = catalogue_registry()
+    assert benchmark(encode, registry) == encoder_for(PROMETHEUS_2)[0](registry)
+
+
+def test_openmetrics_as_jatra_answers_it(benchmark: BenchmarkFixture) -> None:
+    encode, _ = encoder_for(PROMETHEUS_2)
+    registry = catalogue_registry()
+    assert benchmark(encode, registry) == choose_encoder(PROMETHEUS_2)[0](registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -33,3 +35,8 @@ async def test_metrics_parse_in_both_formats_and_cover_the_catalogue(
     samples = [s for f in parse_openmetrics(om.text) for s in f.samples]
     assert any(s.exemplar is not None for s in samples if s.name.startswith("jatra_http_request_duration"))
     assert not [s.name for s in samples if s.name.endswith("_created")]
+    # jatra.telemetry.metrics.encoder_for answers Prometheus's "underscores" from "allow-utf-8": the same
+    # bytes only while every name is letters, digits and underscores
+    plain = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+    odd = {n for s in samples for n in (s.name, *s.labels) if not plain.fullmatch(n)}
+    assert not odd

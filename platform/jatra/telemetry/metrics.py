@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +12,9 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController, 
 from litestar.response import Response
 from litestar.types import ASGIApp
 from opentelemetry import trace
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics import exposition as om
 
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.catalogue import MetricSpec
@@ -109,6 +111,28 @@ def _service_of(request: Request[Any, Any, Any]) -> str:
     return str(request.route_handler.opt.get("service", "platform"))
 
 
+def encoder_for(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
+    """prometheus_client's encoder and content type for an ``Accept`` header, made cheaper where its bytes
+    cannot differ.
+
+    Asked for OpenMetrics without an escaping (Prometheus 2.x) or with "underscores", the library escapes
+    every sample's name one character at a time in Python: ~30 % of a scrape, 7 % of an API replica's busy
+    samples during a rush. That scheme changes only characters other than letters, digits and underscores
+    (and a leading digit), which no name here has (the catalogue's convention; a test checks every name a
+    process exposes), while "allow-utf-8" passes such names through `str.replace`. So the same bytes come
+    out of the cheaper scheme, under the content type the scraper negotiated.
+    """
+    encoder, content_type = choose_encoder(accept)
+    if (
+        isinstance(encoder, functools.partial)
+        and encoder.func is om.generate_latest
+        and encoder.keywords.get("escaping") == om.UNDERSCORES
+    ):
+        version = encoder.keywords.get("version", "1.0.0")
+        return functools.partial(om.generate_latest, escaping=om.ALLOWUTF8, version=version), content_type
+    return encoder, content_type
+
+
 class MetricsController(PrometheusController):
     """Litestar's Prometheus controller, negotiating OpenMetrics (which carries the trace exemplars)."""
 
@@ -119,5 +143,5 @@ class MetricsController(PrometheusController):
 
     @get(sync_to_thread=False)
     def get(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        encoder, content_type = encoder_for(request.headers.get("accept", ""))
         return Response(encoder(REGISTRY), media_type=content_type)
