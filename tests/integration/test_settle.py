@@ -200,7 +200,14 @@ async def test_a_capture_after_the_booking_ended_is_refused_sells_nothing_and_re
     hold, booking_id = await unpaid_booking(client, passenger, engine)
     store = HoldStore(redis)
     async with session_factory(engine)() as session:
-        await settle.fail(store, session=session, booking_id=booking_id, reason="payment declined")
+        with commands_of(redis) as commands:
+            await settle.fail(store, session=session, booking_id=booking_id, reason="payment declined")
+    # the hold released by one script, its owner from the booking (no read of the hold first), polls woken
+    assert [c for c in commands if c != "EVAL"] == ["EVALSHA", "PUBLISH"]
+    ended = await redis.hget(store.hold_key(hold.journey_id, hold.id), "ended")  # its tombstone
+    assert (ended.decode() if isinstance(ended, bytes) else ended) == "release"
+    live = await redis.zrange(store.account_key(hold.journey_id, hold.user_id), 0, -1)
+    assert not [e for e in live if (e.decode() if isinstance(e, bytes) else e).startswith(hold.id.hex)]
     assert await refund_requests(engine, booking_id) == 0
     async with session_factory(engine)() as session:
         assert not await settle.confirm(session, pg, store, booking_id)

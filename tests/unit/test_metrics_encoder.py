@@ -54,7 +54,7 @@ def test_the_same_bytes_and_content_type_as_the_library(accept: str) -> None:
 
 @pytest.mark.parametrize("scheme", [om.VALUES, om.DOTS, om.ALLOWUTF8])
 def test_other_schemes_are_the_librarys_own(scheme: str) -> None:
-    """"values" and "dots" rewrite legacy names too (`U__` prefixes, doubled underscores): left alone."""
+    """ "values" and "dots" rewrite legacy names too (`U__` prefixes, doubled underscores): left alone."""
     accept = f"application/openmetrics-text; version=1.0.0; escaping={scheme}"
     ours, our_type = encoder_for(accept)
     theirs, their_type = choose_encoder(accept)

@@ -163,10 +163,15 @@ class HoldStore:
         return Ended([int(s) for s in result[1].split(",")], int(result[2]), result[3], int(result[4]))
 
     async def release(
-        self, journey_id: int, hold_id: uuid.UUID, user_id: uuid.UUID | None
+        self,
+        journey_id: int,
+        hold_id: uuid.UUID,
+        user_id: uuid.UUID | None,
+        owner: uuid.UUID | None = None,
     ) -> Ended | Refused:
-        """Free the seats of a hold. ``user_id`` None means the system (no owner check)."""
-        return await self._end(journey_id, hold_id, user_id, "release")
+        """Free the seats of a hold. ``user_id`` None means the system (no owner check); the system may pass
+        the ``owner`` it knows (the booking's account), which saves reading it from the hold."""
+        return await self._end(journey_id, hold_id, user_id, "release", owner)
 
     async def sell(
         self, journey_id: int, hold_id: uuid.UUID, owner: uuid.UUID | None = None

@@ -222,6 +222,6 @@ async def _ring(store: HoldStore, booking_id: uuid.UUID, settled: Settled) -> No
 
 
 async def _free(store: HoldStore, booking: Booking) -> None:
-    ended = await store.release(booking.journey_id, booking.hold_id, None)
+    ended = await store.release(booking.journey_id, booking.hold_id, None, booking.user_id)
     if not isinstance(ended, Refused):
         HOLDS_ENDED.labels("released", booking.seat_class).inc()
