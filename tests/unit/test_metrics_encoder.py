@@ -10,12 +10,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as om
 
 from jatra.telemetry.metrics import encoder_for
-
-#: what Prometheus 2.42 (the stack's, Debian's) sends when it scrapes
-PROMETHEUS_2 = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
+from tests.fixtures.prometheus import PROMETHEUS_2_ACCEPT
 
 
 def _registry() -> CollectorRegistry:
@@ -37,8 +32,9 @@ def _registry() -> CollectorRegistry:
 @pytest.mark.parametrize(
     "accept",
     [
-        PROMETHEUS_2,
+        PROMETHEUS_2_ACCEPT,
         "application/openmetrics-text; version=1.0.0",
+        "application/openmetrics-text; version=2.0.0",
         "application/openmetrics-text; version=1.0.0; escaping=underscores",
         "application/openmetrics-text",
     ],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from collections import Counter
@@ -40,3 +41,20 @@ def test_travel_days_stay_in_the_window_and_the_nearest_is_most_wanted() -> None
     window = [today + dt.timedelta(days=d) for d in (7, 8, 9)]
     assert set(days) == set(window)
     assert days[window[0]] > days[window[1]] > days[window[2]]
+
+
+async def test_a_trip_that_raises_is_counted_not_lost() -> None:
+    rec = Recorder()
+
+    async def broken() -> None:
+        raise ValueError("an answer of another shape")
+
+    async def fine() -> None:
+        return None
+
+    for work in (broken(), fine()):
+        task = asyncio.create_task(work)
+        task.add_done_callback(rec.count_crash)
+        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)  # done callbacks run on the next loop pass
+    assert rec.outcomes["trip"] == {"generator_error": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -38,6 +39,12 @@ class Recorder:
 
     def failure(self, name: str, kind: str) -> None:
         self.outcomes[name][kind] += 1
+
+    def count_crash(self, task: asyncio.Task[None]) -> None:
+        """A trip that raised (an answer of a shape the generator does not expect, say) is counted under
+        "trip", not lost with its task."""
+        if not task.cancelled() and task.exception() is not None:
+            self.failure("trip", "generator_error")
 
     def now(self) -> float:
         return time.monotonic() - self.started

@@ -124,6 +124,7 @@ async def run(opts: Options, settings: Settings) -> dict[str, Any]:
             task = asyncio.create_task(trip(rng.choice(accounts), opts, rec, rng, today))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            task.add_done_callback(rec.count_crash)
         await asyncio.sleep(max(0.0, start + opts.duration_s - time.monotonic()))  # to the window's end
         load_s = time.monotonic() - wall0
         cpu = meter.cores(load_s)  # the arrivals window: the steady state, without the drain

@@ -19,8 +19,8 @@ from prometheus_client.openmetrics import exposition as om
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.catalogue import MetricSpec
 
-# No `_created` series: nothing reads them (no rule, panel or query; Prometheus ingests them only behind a
-# feature flag), and they were a quarter of the lines each scrape renders (149 of 610 in an API replica).
+# No `_created` series: nothing reads them (no rule, panel or query), yet Prometheus 2 stores each as a
+# series of its own, and they were a quarter of the sample lines a scrape renders (149 of an API replica's).
 # The flag is read as samples are collected, so every instrument of the process follows it, Litestar's too.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
