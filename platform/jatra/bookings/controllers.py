@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.bookings.errors import InvalidBooking
 from jatra.bookings.schemas import (
@@ -65,9 +65,11 @@ def provide_settled_bell(state: State) -> Doorbell:
 
 
 def provide_bookings(
-    db_session: NamedDependency[AsyncSession], redis: NamedDependency[Redis], pg: NamedDependency[Statements]
+    db_sessions: NamedDependency[async_sessionmaker[AsyncSession]],
+    redis: NamedDependency[Redis],
+    pg: NamedDependency[Statements],
 ) -> BookingsService:
-    return BookingsService(db_session, redis, pg)
+    return BookingsService(db_sessions, redis, pg)
 
 
 class BookingController(Controller):

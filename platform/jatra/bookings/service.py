@@ -12,7 +12,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.bookings import repository
 from jatra.bookings.errors import BookingNotFound, BookingStateConflict, HoldNotBookable, InvalidBooking
@@ -57,8 +57,8 @@ def to_out(b: Booking) -> BookingOut:
 
 
 class BookingsService:
-    def __init__(self, session: AsyncSession, redis: Redis, pg: Statements) -> None:
-        self.session = session
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, pg: Statements) -> None:
+        self.sessions = sessions  # opened only where the ORM is used: the hot path asks through ``pg``
         self.redis = redis
         self.pg = pg
         self.holds = HoldStore(redis)
@@ -69,13 +69,12 @@ class BookingsService:
         """(status, body, replayed). Runs at most once per Idempotency-Key."""
         body = msgspec.to_builtins(request)
         digest = idempotency.request_hash(body)
-        replay = await idempotency.begin(self.session, self.pg, who.user_id, key, digest)
+        replay = await idempotency.begin(self.sessions, self.pg, who.user_id, key, digest)
         if replay is not None:
             return replay.status, replay.body, True
         try:
             accepted = await self._create(who, key, request)
         except BaseException:
-            await self.session.rollback()
             await idempotency.release(self.pg, who.user_id, key)
             raise
         return 202, accepted, False
@@ -106,7 +105,8 @@ class BookingsService:
 
     async def _refuse(self, who: Principal, request: BookingRequest) -> NoReturn:
         """The booking was not written: say why, as precisely as the hold allows (the error path only)."""
-        hold, booked = await repository.hold_of(self.session, request.hold_id)
+        async with self.sessions() as session:
+            hold, booked = await repository.hold_of(session, request.hold_id)
         if hold is None or hold.user_id != who.user_id:
             raise InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown
         if not 1 <= len(request.passengers) == len(hold.seat_ids):
@@ -155,28 +155,32 @@ class BookingsService:
 
     async def cancel(self, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
         """Cancel a confirmed booking: seats back on sale, refund by the fare rule, through the outbox."""
-        booking = await repository.locked(self.session, booking_id)
+        async with self.sessions() as session:
+            return await self._cancel(session, who, booking_id, tz)
+
+    async def _cancel(self, session: AsyncSession, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
+        booking = await repository.locked(session, booking_id)
         if booking is None or booking.user_id != who.user_id:
             raise BookingNotFound
         if booking.status != BookingStatus.CONFIRMED:
             raise BookingStateConflict(
                 f"only a confirmed booking can be cancelled; this one is {booking.status}"
             )
-        departs = dt.datetime.fromisoformat((await ticket_view(self.session, booking, tz))["departs_at"])
+        departs = dt.datetime.fromisoformat((await ticket_view(session, booking, tz))["departs_at"])
         try:
             amount = refunds.refund(booking.amount, departs, dt.datetime.now(dt.UTC))
         except refunds.TooLateToCancel as exc:
             raise BookingStateConflict(f"the train has already left: {exc}") from exc
         transition(booking, BookingStatus.CANCELLED)
         booking.refund_amount = amount
-        await repository.unsell(self.session, booking.id)
+        await repository.unsell(session, booking.id)
         event = {"booking_id": str(booking.id), "status": booking.status, "refund_amount": amount}
-        outbox.add(self.session, topology.EVENTS, "booking.cancelled", event)
-        outbox.add(self.session, topology.PAYMENTS, "refund.requested", event)
+        outbox.add(session, topology.EVENTS, "booking.cancelled", event)
+        outbox.add(session, topology.PAYMENTS, "refund.requested", event)
         # A cached ticket stands for a confirmed booking (downloads read no row): made void before the
         # commit, so a Redis failure cancels nothing and no render under way can store it again.
         await cache.void(self.redis, str(booking.id))
-        await self.session.commit()
+        await session.commit()
         await self.holds.unmark_sold(
             booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
         )
@@ -212,7 +216,8 @@ class BookingsService:
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         after = _decode_cursor(cursor) if cursor else None
-        rows = await repository.newest_first(self.session, who.user_id, limit + 1, after)
+        async with self.sessions() as session:
+            rows = await repository.newest_first(session, who.user_id, limit + 1, after)
         page, more = rows[:limit], len(rows) > limit
         return BookingPage(
             bookings=[to_out(b) for b in page], next_cursor=_encode_cursor(page[-1]) if more else None

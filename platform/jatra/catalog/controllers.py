@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.catalog.schemas import SearchResult, StationOut
 from jatra.catalog.service import CatalogService
@@ -40,11 +40,11 @@ TravelDate = Annotated[
 
 
 def provide_catalog(
-    db_session: NamedDependency[AsyncSession],
+    db_sessions: NamedDependency[async_sessionmaker[AsyncSession]],
     redis: NamedDependency[Redis],
     settings: NamedDependency[Settings],
 ) -> CatalogService:
-    return CatalogService(db_session, redis, settings)
+    return CatalogService(db_sessions, redis, settings)
 
 
 class CatalogController(Controller):

@@ -10,7 +10,7 @@ import msgspec
 import structlog
 from opentelemetry import trace
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.catalog import repository
 from jatra.catalog.cache import SearchCache
@@ -41,8 +41,8 @@ def parse_search(origin: str, destination: str, date: str, today: dt.date) -> tu
 
 
 class CatalogService:
-    def __init__(self, session: AsyncSession, redis: Redis, settings: Settings) -> None:
-        self.session = session
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings) -> None:
+        self.sessions = sessions  # opened on a cache miss only
         self.cache = SearchCache(redis, settings.search_cache_ttl_s)
         self.tz = ZoneInfo(settings.timezone)
         self.settings = settings
@@ -51,7 +51,8 @@ class CatalogService:
         return dt.datetime.now(self.tz).date()
 
     async def stations(self) -> list[StationOut]:
-        rows = await repository.list_stations(self.session)
+        async with self.sessions() as session:
+            rows = await repository.list_stations(session)
         return [StationOut(code=s.code, name=s.name, division=s.division) for s in rows]
 
     async def search(self, origin: str, destination: str, date: str) -> bytes:
@@ -62,11 +63,12 @@ class CatalogService:
         cached = await self.cache.get(origin, destination, day)
         if cached is not None:
             return cached
-        known = await repository.known_stations(self.session, [origin, destination])
-        for field, code in (("from", origin), ("to", destination)):
-            if code not in known:
-                raise InvalidSearch(field, f"unknown station code {code!r}")
-        result = await self._search_db(origin, destination, day)
+        async with self.sessions() as session:
+            known = await repository.known_stations(session, [origin, destination])
+            for field, code in (("from", origin), ("to", destination)):
+                if code not in known:
+                    raise InvalidSearch(field, f"unknown station code {code!r}")
+            result = await self._search_db(session, origin, destination, day)
         body = _encoder.encode(result)
         await self.cache.put(origin, destination, day, body)
         RESULTS.observe(len(result.journeys))
@@ -74,9 +76,11 @@ class CatalogService:
                  journeys=len(result.journeys))  # fmt: skip
         return body
 
-    async def _search_db(self, origin: str, destination: str, day: dt.date) -> SearchResult:
-        rows = await repository.search(self.session, origin, destination, day, self.settings.timezone)
-        rules = await repository.fare_rules(self.session)
+    async def _search_db(
+        self, session: AsyncSession, origin: str, destination: str, day: dt.date
+    ) -> SearchResult:
+        rows = await repository.search(session, origin, destination, day, self.settings.timezone)
+        rules = await repository.fare_rules(session)
         classes: dict[int, list[ClassAvailability]] = defaultdict(list)
         heads = {}
         for row in rows:

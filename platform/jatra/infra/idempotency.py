@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.db.bookings import IdempotencyKey
 from jatra.errors import Conflict, InvalidInput, InvalidParam
@@ -77,15 +77,22 @@ class _Key:
 
 
 async def begin(
-    session: AsyncSession, pg: Statements, user_id: uuid.UUID, key: str, digest: str
+    sessions: async_sessionmaker[AsyncSession], pg: Statements, user_id: uuid.UUID, key: str, digest: str
 ) -> Replay | None:
     """Claim the key (committed at once, so concurrent requests see it) or return what to replay. The
-    claim is one statement through ``pg``; a key seen before is read through the session (rare)."""
+    claim is one statement through ``pg``; a key seen before is read through a session (rare)."""
     now = dt.datetime.now(dt.UTC)
     params = {"user_id": user_id, "key": key, "digest": digest, "now": now, "expires_at": now + TTL}
     if await pg.one(CLAIM, params, _Key) is not None:
         OUTCOMES.labels("new").inc()
         return None
+    async with sessions() as session:
+        return await _seen_before(session, user_id, key, digest, now)
+
+
+async def _seen_before(
+    session: AsyncSession, user_id: uuid.UUID, key: str, digest: str, now: dt.datetime
+) -> Replay | None:
     row = (
         await session.scalars(
             select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)

@@ -12,7 +12,7 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.infra.admission import CHOOSING
 from jatra.infra.auth import Principal, admin_only, jwt_auth
@@ -33,12 +33,12 @@ INVALID = "Invalid journey, segment or seats"
 
 
 def provide_seats(
-    db_session: NamedDependency[AsyncSession],
+    db_sessions: NamedDependency[async_sessionmaker[AsyncSession]],
     redis: NamedDependency[Redis],
     settings: NamedDependency[Settings],
     pg: NamedDependency[Statements],
 ) -> SeatsService:
-    return SeatsService(db_session, redis, settings, pg)
+    return SeatsService(db_sessions, redis, settings, pg)
 
 
 def as_response(body: bytes) -> Response[SeatMap]:

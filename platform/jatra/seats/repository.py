@@ -111,10 +111,16 @@ async def train_layout(session: AsyncSession, train_number: int) -> TrainLayout:
     return _remember(_trains, train_number, found, TRAIN_CACHE_SIZE)
 
 
-async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
-    """The journey's layout: its departure and its train's layout, both cached for the process lifetime."""
+def cached_layout(journey_id: int) -> Layout | None:
+    """The journey's layout if this process has read it already (no database asked)."""
     if (cached := _layouts.get(journey_id)) is not None:
         _layouts.move_to_end(journey_id)
+    return cached
+
+
+async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
+    """The journey's layout: its departure and its train's layout, both cached for the process lifetime."""
+    if (cached := cached_layout(journey_id)) is not None:
         return cached
     journey = (
         await session.execute(

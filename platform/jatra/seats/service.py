@@ -8,7 +8,7 @@ import uuid
 import structlog
 from opentelemetry import trace
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.db.inventory import Hold
 from jatra.errors import DependencyUnavailable, dependency_error
@@ -66,14 +66,19 @@ def class_label(layout: Layout, seat_ids: list[int]) -> str:
 
 
 class SeatsService:
-    def __init__(self, session: AsyncSession, redis: Redis, settings: Settings, pg: Statements) -> None:
-        self.session = session
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings, pg: Statements
+    ) -> None:
+        self.sessions = sessions  # opened only where the ORM is used: the hot path asks through ``pg``
         self.pg = pg
         self.store = HoldStore(redis)
         self.settings = settings
 
     async def _layout(self, journey_id: int, field: str = "journey_id") -> Layout:
-        found = await repository.layout(self.session, journey_id)
+        found = repository.cached_layout(journey_id)
+        if found is None:  # the journey's first request in this process: read once, then kept
+            async with self.sessions() as session:
+                found = await repository.layout(session, journey_id)
         if found is None:
             raise InvalidHold(field, f"unknown journey {journey_id}")
         return found
@@ -112,9 +117,6 @@ class SeatsService:
 
     async def hold(self, who: Principal, request: HoldRequest) -> HoldOut:
         layout = await self._layout(request.journey_id)
-        # a layout read on a cold cache left the session's transaction open: end it now, not after the
-        # Redis hold and the record (which has its own connection), holding a server connection meanwhile
-        await self.session.rollback()
         segment = self._validate(layout, request)
         seat_class = class_label(layout, request.seats)
         hold_id = uuid.uuid4()
@@ -186,20 +188,23 @@ class SeatsService:
             expires_at=expires,
         )
 
-    async def _owned(self, who: Principal, hold_id: uuid.UUID) -> Hold:
-        hold = await repository.get_hold(self.session, hold_id)
+    @staticmethod
+    async def _owned(session: AsyncSession, who: Principal, hold_id: uuid.UUID) -> Hold:
+        hold = await repository.get_hold(session, hold_id)
         if hold is None or hold.user_id != who.user_id:
             raise HoldNotFound
         return hold
 
     async def get(self, who: Principal, hold_id: uuid.UUID) -> HoldOut:
-        hold = await self._owned(who, hold_id)
+        async with self.sessions() as session:
+            hold = await self._owned(session, who, hold_id)
         if hold.status == HoldStatus.ACTIVE and not await self.store.exists(hold.journey_id, hold.id):
             hold.status = HoldStatus.EXPIRED
         return self._out(await self._layout(hold.journey_id), hold, hold.expires_at)
 
     async def extend(self, who: Principal, hold_id: uuid.UUID) -> HoldOut:
-        hold = await self._owned(who, hold_id)
+        async with self.sessions() as session:
+            hold = await self._owned(session, who, hold_id)
         if hold.status != HoldStatus.ACTIVE:
             raise HoldExpired if hold.status == HoldStatus.EXPIRED else HoldNotFound
         result = await self.store.extend(
@@ -213,7 +218,8 @@ class SeatsService:
             raise HoldExpired
         assert isinstance(result, Extended)
         expires = _utc(result.expires_ms)
-        await repository.set_expiry(self.session, hold.id, expires)
+        async with self.sessions() as session:
+            await repository.set_expiry(session, hold.id, expires)
         EXTENDED.labels(result.seat_class).inc()
         trace.get_current_span().add_event("hold.extended")
         log.info("hold.extended", hold_id=str(hold.id), expires_at=expires.isoformat())
@@ -223,25 +229,31 @@ class SeatsService:
     async def live_holds(self, journey_id: int) -> list[LiveHold]:
         """Live holds of one journey as Postgres records them (admin view)."""
         await self._layout(journey_id)
-        now = await repository.server_now(self.session)
+        async with self.sessions() as session:
+            now = await repository.server_now(session)
+            live = await repository.active_holds(session, now, journey_id=journey_id)
         return [
             LiveHold(hold_id=h.id, user_id=h.user_id, seats=h.seat_ids, from_seq=h.from_seq, to_seq=h.to_seq,
                      seat_class=h.seat_class, expires_at=h.expires_at)
-            for h in await repository.active_holds(self.session, now, journey_id=journey_id)
+            for h in live
         ]  # fmt: skip
 
     async def release(self, who: Principal, hold_id: uuid.UUID) -> None:
-        hold = await self._owned(who, hold_id)
+        async with self.sessions() as session:
+            await self._release(session, who, hold_id)
+
+    async def _release(self, session: AsyncSession, who: Principal, hold_id: uuid.UUID) -> None:
+        hold = await self._owned(session, who, hold_id)
         if hold.status != HoldStatus.ACTIVE:
             return  # already over: releasing is idempotent
         result = await self.store.release(hold.journey_id, hold.id, who.user_id)
         now = dt.datetime.now(dt.UTC)
         if isinstance(result, Ended):
-            await repository.end_hold(self.session, hold.id, HoldStatus.RELEASED, now)
+            await repository.end_hold(session, hold.id, HoldStatus.RELEASED, now)
             ENDED.labels("released", result.seat_class).inc()
             trace.get_current_span().add_event("hold.released")
             log.info("hold.released", hold_id=str(hold.id), seats=result.seats)
         else:
-            await repository.end_hold(self.session, hold.id, HoldStatus.EXPIRED, now)
+            await repository.end_hold(session, hold.id, HoldStatus.EXPIRED, now)
             ENDED.labels("expired", hold.seat_class).inc()
             log.info("hold.expired", hold_id=str(hold.id), noticed_by="release")
