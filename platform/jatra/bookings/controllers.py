@@ -10,8 +10,6 @@ from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.bookings.errors import InvalidBooking
 from jatra.bookings.schemas import (
@@ -31,7 +29,6 @@ from jatra.infra.doorbell import Doorbell
 from jatra.infra.idempotency import REPLAYED_HEADER
 from jatra.infra.inputs import PLAIN_TEXT
 from jatra.infra.openapi import BODY, problems
-from jatra.infra.pg import Statements
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 from jatra.tickets import signing
@@ -64,12 +61,11 @@ def provide_settled_bell(state: State) -> Doorbell:
     return resources_of(state).doorbell(topology.SETTLED_CHANNEL)
 
 
-def provide_bookings(
-    db_sessions: NamedDependency[async_sessionmaker[AsyncSession]],
-    redis: NamedDependency[Redis],
-    pg: NamedDependency[Statements],
-) -> BookingsService:
-    return BookingsService(db_sessions, redis, pg)
+def provide_bookings(state: State) -> BookingsService:
+    """Built from the process's resources at once: a provider with dependencies of its own made Litestar
+    resolve those per request in an anyio task group (3-5 % of an API replica's busy samples)."""
+    res = resources_of(state)
+    return BookingsService(res.db(), res.cache(), res.statements())
 
 
 class BookingController(Controller):

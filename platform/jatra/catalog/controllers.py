@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, Router, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.catalog.schemas import SearchResult, StationOut
 from jatra.catalog.service import CatalogService
 from jatra.infra.admission import NEW
-from jatra.infra.deps import shared_dependencies
+from jatra.infra.deps import resources_of, shared_dependencies
 from jatra.infra.inputs import PLAIN_TEXT, STATION_CODE
 from jatra.infra.openapi import problems
 from jatra.settings import Settings
@@ -39,12 +38,11 @@ TravelDate = Annotated[
 ]
 
 
-def provide_catalog(
-    db_sessions: NamedDependency[async_sessionmaker[AsyncSession]],
-    redis: NamedDependency[Redis],
-    settings: NamedDependency[Settings],
-) -> CatalogService:
-    return CatalogService(db_sessions, redis, settings)
+def provide_catalog(state: State) -> CatalogService:
+    """Built from the process's resources at once: a provider with dependencies of its own made Litestar
+    resolve those per request in an anyio task group (3-5 % of an API replica's busy samples)."""
+    res = resources_of(state)
+    return CatalogService(res.db(), res.cache(), res.settings)
 
 
 class CatalogController(Controller):

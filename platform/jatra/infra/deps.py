@@ -1,6 +1,5 @@
-"""Litestar dependencies shared by every service: the ORM's sessions (opened by a service when it needs one),
-a db session per request for the services that always do, the hot path's one-exchange statements
-(jatra.infra.pg), the redis client, settings."""
+"""Litestar dependencies shared by every service: a db session per request (for the services that always use
+one), the hot path's one-exchange statements (jatra.infra.pg), the redis client, settings."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from collections.abc import AsyncIterator
 from litestar.datastructures import State
 from litestar.di import Provide
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.infra.pg import Statements
 from jatra.infra.resources import Resources
@@ -26,13 +25,6 @@ async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def provide_sessions(state: State) -> async_sessionmaker[AsyncSession]:
-    """The session factory: a service opens a session only on the paths that use the ORM. A session per
-    request (an async generator Litestar must clean up after the answer, a Session made and closed) was
-    3.5-5 % of an API replica's busy samples, on a hot path that asks its statements through ``pg``."""
-    return resources_of(state).db()
-
-
 def provide_statements(state: State) -> Statements:
     return resources_of(state).statements()
 
@@ -46,10 +38,10 @@ def provide_settings(state: State) -> Settings:
 
 
 def shared_dependencies() -> dict[str, Provide]:
-    """What every service router provides: the ORM's session factory, a db session per request, the
-    one-exchange statements, the redis client, the settings."""
+    """What every service router provides: a db session per request (auth's), the one-exchange statements,
+    the redis client, the settings. The catalog, seats and bookings services are built from the process's
+    resources directly, and open an ORM session only where they use the ORM."""
     return {
-        "db_sessions": Provide(provide_sessions, sync_to_thread=False),
         "db_session": Provide(provide_session),
         "pg": Provide(provide_statements, sync_to_thread=False),
         "redis": Provide(provide_redis, sync_to_thread=False),
