@@ -20,12 +20,11 @@ from jatra.bookings.schemas import (
     VerifyRequest,
     VerifyResult,
 )
-from jatra.bookings.service import BookingsService, to_out
+from jatra.bookings.service import BookingsService, Reach, to_out
 from jatra.infra import topology
 from jatra.infra.admission import EXEMPT
 from jatra.infra.auth import Principal, jwt_auth
 from jatra.infra.deps import resources_of, shared_dependencies
-from jatra.infra.doorbell import Doorbell
 from jatra.infra.idempotency import REPLAYED_HEADER
 from jatra.infra.inputs import PLAIN_TEXT
 from jatra.infra.openapi import BODY, problems
@@ -55,17 +54,6 @@ WaitParameter = Annotated[
         "the state it is in then. 0 (default): answer at once.",
     ),
 ]
-
-
-def provide_settled_bell(state: State) -> Doorbell:
-    return resources_of(state).doorbell(topology.SETTLED_CHANNEL)
-
-
-def provide_bookings(state: State) -> BookingsService:
-    """Built from the process's resources at once: a provider with dependencies of its own made Litestar
-    resolve those per request in an anyio task group (3-5 % of an API replica's busy samples)."""
-    res = resources_of(state)
-    return BookingsService(res.db(), res.cache(), res.statements())
 
 
 class BookingController(Controller):
@@ -108,12 +96,11 @@ class BookingController(Controller):
         booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
-        settled_bell: NamedDependency[Doorbell],
         wait: WaitParameter = 0,
     ) -> BookingOut:
         """One of your bookings: PAYMENT_PENDING, PAYMENT_PROCESSING, then CONFIRMED or PAYMENT_FAILED.
         With `wait`, the answer waits for the payment to settle (up to that many seconds): ask once."""
-        return await bookings_service.settled(request.user, booking_id, wait, settled_bell)
+        return await bookings_service.settled(request.user, booking_id, wait)
 
     @get(
         "/{booking_id:uuid}/ticket.pdf",
@@ -126,11 +113,9 @@ class BookingController(Controller):
         booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
-        ticket_key: NamedDependency[Ed25519PrivateKey],
-        settings: NamedDependency[Settings],
     ) -> Response[bytes]:
         """The e-ticket of a confirmed booking: a PDF with its signed QR code."""
-        pdf = await bookings_service.ticket(request.user, booking_id, ticket_key, settings.timezone)
+        pdf = await bookings_service.ticket(request.user, booking_id)
         return Response(
             pdf,
             media_type="application/pdf",
@@ -148,10 +133,9 @@ class BookingController(Controller):
         booking_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         bookings_service: NamedDependency[BookingsService],
-        settings: NamedDependency[Settings],
     ) -> BookingOut:
         """Cancel a confirmed booking. The refund follows the fare rule: the earlier, the more comes back."""
-        return to_out(await bookings_service.cancel(request.user, booking_id, settings.timezone))
+        return to_out(await bookings_service.cancel(request.user, booking_id))
 
     @get(operation_id="listBookings", responses=problems(401, s422="Not a cursor this API returned"))
     async def mine(
@@ -197,6 +181,14 @@ def create_router(settings: Settings) -> Router:
     def provide_ticket_key() -> Ed25519PrivateKey:
         return key
 
+    def provide_bookings(state: State) -> BookingsService:
+        """Built from the process's resources at once, with the doorbell, the signing key and the timezone
+        inside (see jatra.bookings.service.Reach): a handler with two or more dependencies has Litestar
+        resolve them per request in an anyio task group (3-5 % of an API replica's busy samples)."""
+        res = resources_of(state)
+        reach = Reach(res.doorbell(topology.SETTLED_CHANNEL), key, settings.timezone)
+        return BookingsService(res.db(), res.cache(), res.statements(), reach)
+
     protected = Router(path="/", route_handlers=[BookingController], middleware=[auth.middleware])
     return Router(
         path="/api/v1",
@@ -204,7 +196,6 @@ def create_router(settings: Settings) -> Router:
         dependencies={
             **shared_dependencies(),
             "bookings_service": Provide(provide_bookings, sync_to_thread=False),
-            "settled_bell": Provide(provide_settled_bell, sync_to_thread=False),
             "ticket_key": Provide(provide_ticket_key, sync_to_thread=False),
         },
         opt={"service": "bookings"},

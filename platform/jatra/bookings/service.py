@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import msgspec
@@ -56,11 +57,26 @@ def to_out(b: Booking) -> BookingOut:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What a few reads need besides the stores: the doorbell a long poll waits on, the key that signs a
+    ticket drawn here, the timezone of its times and of the refund rule. Part of the service, not
+    dependencies of their own: Litestar resolves two or more dependencies of a handler in an anyio task
+    group, per request."""
+
+    settled_bell: Doorbell
+    ticket_key: Ed25519PrivateKey
+    tz: str
+
+
 class BookingsService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, pg: Statements) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], redis: Redis, pg: Statements, reach: Reach
+    ) -> None:
         self.sessions = sessions  # opened only where the ORM is used: the hot path asks through ``pg``
         self.redis = redis
         self.pg = pg
+        self.reach = reach
         self.holds = HoldStore(redis)
 
     async def create(
@@ -127,14 +143,12 @@ class BookingsService:
             raise BookingNotFound
         return msgspec.convert(found, BookingOut, from_attributes=True)
 
-    async def settled(
-        self, who: Principal, booking_id: uuid.UUID, wait_s: float, bell: Doorbell
-    ) -> BookingOut:
+    async def settled(self, who: Principal, booking_id: uuid.UUID, wait_s: float) -> BookingOut:
         """One of your bookings, once its payment has settled or after ``wait_s`` seconds, whichever comes
         first (a long poll: the passenger asks once instead of polling). The database connection goes back
         to the pool while waiting; the payment worker rings the doorbell when it settles a booking, with the
         new status, so the answer needs no second read. No connection is held while waiting."""
-        key = str(booking_id)
+        key, bell = str(booking_id), self.reach.settled_bell
         ready = await bell.expect(key) if wait_s > 0 else None
         try:
             seen = await self.outcome(who, booking_id)
@@ -153,10 +167,10 @@ class BookingsService:
             if ready is not None:
                 bell.cancel(key, ready)
 
-    async def cancel(self, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
+    async def cancel(self, who: Principal, booking_id: uuid.UUID) -> Booking:
         """Cancel a confirmed booking: seats back on sale, refund by the fare rule, through the outbox."""
         async with self.sessions() as session:
-            return await self._cancel(session, who, booking_id, tz)
+            return await self._cancel(session, who, booking_id, self.reach.tz)
 
     async def _cancel(self, session: AsyncSession, who: Principal, booking_id: uuid.UUID, tz: str) -> Booking:
         booking = await repository.locked(session, booking_id)
@@ -187,7 +201,7 @@ class BookingsService:
         log.info("booking.cancelled", booking_id=str(booking.id), refund_amount=amount)
         return booking
 
-    async def ticket(self, who: Principal, booking_id: uuid.UUID, key: Ed25519PrivateKey, tz: str) -> bytes:
+    async def ticket(self, who: Principal, booking_id: uuid.UUID) -> bytes:
         """The e-ticket PDF of one of your confirmed bookings. Once rendered (the notifications worker
         renders it on confirmation) it is one Redis read: the entry names its account, and exists only for
         a confirmed booking (see jatra.tickets.cache), so no database session is needed. Not rendered
@@ -207,11 +221,11 @@ class BookingsService:
             )
 
         async def load_view() -> dict[str, Any]:  # when the PDF must be rendered here
-            return compose_view(booking, booking, tz)
+            return compose_view(booking, booking, self.reach.tz)
 
         with tracer.start_as_current_span("bookings.ticket"):
             return await cache.get_or_render(
-                self.redis, key, str(booking.id), str(booking.user_id), load_view, "api"
+                self.redis, self.reach.ticket_key, str(booking.id), str(booking.user_id), load_view, "api"
             )
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
