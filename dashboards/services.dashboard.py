@@ -59,6 +59,15 @@ dashboard = dashboard(
                     q(sum_by(rate(c.LOGINS, ENV), "outcome"), "login {{outcome}}"),
                     q(sum_by(rate(c.REFRESHES, ENV), "outcome"), "refresh {{outcome}}"),
                 ),
+                timeseries(
+                    "Access-token revocation checks per second, by where answered",
+                    "memory: the process's list of logged-out logins, fed by a Redis subscription; "
+                    "redis: the list was not live (starting, or its subscription lost or silent) and "
+                    "the check asked Redis. live = processes answering from their list.",
+                    "ops",
+                    q(sum_by(rate(c.AUTH_REVOCATION_CHECKS, ENV), "answered"), "{{answered}}"),
+                    q(sum_by(sel(c.AUTH_REVOCATIONS_LIVE, ENV)), "processes live"),
+                ),
             ],
         ),
         (

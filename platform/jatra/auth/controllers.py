@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Router, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
@@ -14,7 +15,7 @@ from jatra.auth.schemas import OtpRequest, OtpSent, RefreshRequest, TokenPair, T
 from jatra.auth.service import AuthService
 from jatra.infra.admission import NEW
 from jatra.infra.channels import sms_channel
-from jatra.infra.deps import shared_dependencies
+from jatra.infra.deps import resources_of, shared_dependencies
 from jatra.infra.openapi import BODY, problems
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
@@ -77,8 +78,10 @@ def create_router(settings: Settings) -> Router:
         db_session: NamedDependency[AsyncSession],
         redis: NamedDependency[Redis],
         settings: NamedDependency[Settings],
+        state: State,
     ) -> AuthService:
-        return AuthService(db_session, redis, settings, secret, channel)
+        revoked = resources_of(state).revocations()
+        return AuthService(db_session, redis, settings, secret, channel, revoked)
 
     per_ip = RateLimitConfig(
         rate_limit=("minute", settings.otp_per_ip_per_minute),

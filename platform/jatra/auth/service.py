@@ -15,8 +15,8 @@ from jatra.auth import repository, tokens
 from jatra.auth.errors import InvalidPhone, LoginFailed, OtpRateLimited
 from jatra.auth.otp import OtpStore, Verdict
 from jatra.auth.schemas import TokenPair
-from jatra.infra.auth import REVOKED_PREFIX
 from jatra.infra.channels import Channel, Notice
+from jatra.infra.revocations import Revocations, revoke
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
@@ -44,9 +44,16 @@ def masked(phone: str) -> str:
 
 class AuthService:
     def __init__(
-        self, session: AsyncSession, redis: Redis, settings: Settings, secret: str, channel: Channel
+        self,
+        session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+        secret: str,
+        channel: Channel,
+        revoked: Revocations,
     ) -> None:
         self.session = session
+        self.revoked = revoked
         self.redis = redis
         self.settings = settings
         self.secret = secret
@@ -121,8 +128,9 @@ class AuthService:
 
     async def _revoke(self, family: uuid.UUID, now: dt.datetime) -> None:
         await repository.revoke_family(self.session, family, now)
-        # Access tokens of this family stop working at once, not when they expire.
-        await self.redis.set(REVOKED_PREFIX + str(family), 1, ex=self.settings.access_token_ttl_s + 60)
+        # Access tokens of this family stop working at once, not when they expire, in every process.
+        await revoke(self.redis, str(family), self.settings.access_token_ttl_s)
+        self.revoked.mark(str(family))  # here before the answer; elsewhere as the publication arrives
 
     async def _issue(self, user_id: uuid.UUID, role: str, family: uuid.UUID) -> TokenPair:
         refresh, refresh_hash = tokens.new_refresh_token()

@@ -2,7 +2,7 @@
 
 The auth service issues tokens (HS256 JWTs carrying the user id, role and refresh family); the others only
 verify them here, through Litestar's JWT middleware, so no service imports the auth service. A token whose
-family was logged out is refused even before it expires.
+family was logged out is refused even before it expires (jatra.infra.revocations).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from jatra.settings import Settings
 
 ROLES = ("passenger", "admin")
-REVOKED_PREFIX = "jatra:auth:revoked:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +47,8 @@ async def _revoked(token: Token, connection: ASGIConnection[Any, Any, Any, Any])
     family = token.extras.get("fam")
     if not family:
         return True
-    redis = connection.app.state.resources.cache()
-    return bool(await redis.exists(REVOKED_PREFIX + str(family)))
+    revoked: bool = await connection.app.state.resources.revocations().revoked(str(family))
+    return revoked
 
 
 class VerifiedToken(Token):
@@ -58,9 +57,10 @@ class VerifiedToken(Token):
     A passenger sends the same access token on each of a booking's ~7 requests, and verifying it (PyJWT's
     base64 checks in pure Python, the HMAC, the claims) was ~6 % of an API replica's CPU. Only a token that
     passed verification is remembered, by its exact text together with what it was checked against, and
-    only until its ``exp``; past that it is decoded again and refused. Revocation is not cached: it is
-    asked of Redis on every request. At most ``KEEP`` tokens are held (about 2 KB each), the oldest
-    going first. The same token object answers every request with that text: nothing may change it."""
+    only until its ``exp``; past that it is decoded again and refused. Revocation is not part of it: it
+    is checked on every request (jatra.infra.revocations). At most ``KEEP`` tokens are held (about 2 KB
+    each), the oldest going first. The same token object answers every request with that text: nothing
+    may change it."""
 
     KEEP: ClassVar[int] = 10_000
     _verified: ClassVar[OrderedDict[tuple[object, ...], Self]] = OrderedDict()

@@ -16,6 +16,7 @@ from jatra.infra.doorbell import Doorbell
 from jatra.infra.pg import Statements
 from jatra.infra.pg_listen import Listener
 from jatra.infra.redis import create_redis
+from jatra.infra.revocations import Revocations
 from jatra.settings import Settings
 
 ALL = frozenset({"db", "redis", "amqp"})
@@ -34,6 +35,7 @@ class Resources:
     wants_amqp: bool = False
     bells: dict[str, Doorbell] = field(default_factory=dict)
     listeners: dict[str, Listener] = field(default_factory=dict)
+    revoked: Revocations | None = None
 
     def db(self) -> async_sessionmaker[AsyncSession]:
         assert self.sessions is not None, f"{self.name} did not ask for the database"
@@ -52,6 +54,12 @@ class Resources:
         if channel not in self.bells:
             self.bells[channel] = Doorbell(self.cache(), channel)
         return self.bells[channel]
+
+    def revocations(self) -> Revocations:
+        """This process's list of logged-out logins (its subscription starts with the first check)."""
+        if self.revoked is None:
+            self.revoked = Revocations(self.cache(), self.settings.access_token_ttl_s)
+        return self.revoked
 
     def listener(self, channel: str, on_state: Callable[[bool], None]) -> Listener | None:
         """This process's LISTEN session on ``channel`` (started on first use), or None when the settings
@@ -74,6 +82,8 @@ class Resources:
             await bell.close()
         for listener in self.listeners.values():
             await listener.close()
+        if self.revoked is not None:
+            await self.revoked.close()
         if self.amqp is not None:
             await self.amqp.close()
         if self.redis is not None:

@@ -203,6 +203,20 @@ REFRESHES = _spec(
     ("outcome",),
     known=(("ok", "invalid", "reused", "logout"),),
 )
+AUTH_REVOCATIONS_LIVE = _spec(
+    "jatra_auth_revocation_list_live",
+    "gauge",
+    "1 while this process knows the logged-out logins from its subscription (no Redis read per request),"
+    " 0 while it asks Redis on each request instead (starting, or the subscription lost or silent).",
+)
+AUTH_REVOCATION_CHECKS = _spec(
+    "jatra_auth_revocation_checks_total",
+    "counter",
+    "Access-token revocation checks by where they were answered: memory (the subscribed list), redis"
+    " (the list not live).",
+    ("answered",),
+    known=(("memory", "redis"),),
+)
 
 # -- seats and holds --------------------------------------------------------------------------------------
 HOLD_ATTEMPTS = _spec(
