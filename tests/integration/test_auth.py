@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 
+import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from jatra.app import create_app
 from jatra.infra.channels import MailboxChannel
 from jatra.infra.db import create_engine
+from jatra.infra.revocations import KEY_PREFIX, REVOKED_SET
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
 from tests.integration.helpers import a_journey, free_seats
@@ -105,12 +107,17 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client: Client, sett
     assert await can_hold(client, second["access_token"]) == 401
 
 
-async def test_logout_revokes_at_once(client: Client, settings: Settings) -> None:
+async def test_logout_revokes_at_once(client: Client, settings: Settings, redis: Redis) -> None:
     tokens = await login(client, settings, new_phone())
     assert await can_hold(client, tokens["access_token"]) == 422
     assert (
         await client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
     ).status_code == 204
+    # for the other processes too (this one knows at once): the key they ask while not subscribed, the
+    # set they load when they subscribe (test_revocations covers the publication)
+    family = jwt.decode(tokens["access_token"], options={"verify_signature": False})["extras"]["fam"]
+    assert await redis.exists(KEY_PREFIX + family) == 1
+    assert await redis.zscore(REVOKED_SET, family) is not None
     assert await can_hold(client, tokens["access_token"]) == 401
     refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refresh.status_code == 401

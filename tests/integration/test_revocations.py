@@ -5,6 +5,8 @@ the subscription comes back."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +14,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jatra.infra.revocations import KEY_PREFIX, Revocations, revoke
+from jatra.infra import revocations as module
+from jatra.infra.revocations import KEY_PREFIX, REVOKED_SET, STALE_S, Revocations, revoke
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.integration.helpers import eventually
@@ -63,6 +66,12 @@ def family() -> str:
     return str(uuid.uuid4())
 
 
+async def revoked_unheard(redis: Redis, gone: str) -> None:
+    """What revoke() leaves in Redis, without its publication (one lost while a subscription was down)."""
+    await redis.set(KEY_PREFIX + gone, 1, ex=TTL_S)
+    await redis.zadd(REVOKED_SET, {gone: time.time() + TTL_S})
+
+
 async def test_a_revocation_elsewhere_is_known_without_a_read_per_check(
     process: Revocations, recording: Recording, redis: Redis
 ) -> None:
@@ -83,7 +92,7 @@ async def test_keys_revoked_before_the_subscription_are_loaded(
     stack: Stack, recording: Recording, redis: Redis
 ) -> None:
     earlier = family()
-    await redis.set(KEY_PREFIX + earlier, 1, ex=TTL_S)  # revoked while this process was not running
+    await revoke(redis, earlier, TTL_S)  # while this process was not running
     revocations = Revocations(recording, TTL_S)
     try:
         await revocations.revoked("nobody")
@@ -100,8 +109,9 @@ async def test_keys_revoked_before_the_subscription_are_loaded(
 
 
 async def test_a_lost_subscription_asks_redis_then_loads_what_it_missed(
-    process: Revocations, recording: Recording, redis: Redis
+    process: Revocations, recording: Recording, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(module, "RESUBSCRIBE_S", 3.0)  # time to look while it is down
     assert await redis.client_kill_filter(_type="pubsub") >= 1  # Redis drops every subscriber
 
     async def lost() -> bool:
@@ -109,7 +119,7 @@ async def test_a_lost_subscription_asks_redis_then_loads_what_it_missed(
 
     await eventually(lost, 5, "the list knew its subscription was lost")
     missed = family()
-    await redis.set(KEY_PREFIX + missed, 1, ex=TTL_S)  # revoked meanwhile; nobody heard a publication
+    await revoked_unheard(redis, missed)
     recording.sent.clear()
     assert await process.revoked(missed) is True  # asked of Redis
     assert exists_sent(recording) == 1
@@ -120,6 +130,19 @@ async def test_a_lost_subscription_asks_redis_then_loads_what_it_missed(
     await eventually(live, 10, "the list subscribed again")
     recording.sent.clear()
     assert await process.revoked(missed) is True  # loaded with the keys on subscribing again
+    assert exists_sent(recording) == 0
+
+
+async def test_the_heartbeat_keeps_a_quiet_list_live(process: Revocations, recording: Recording) -> None:
+    """Nothing published for longer than STALE_S: the pongs of its own pings keep it answering, without
+    a gap (looked at every 50 ms)."""
+    seen = []
+    for _ in range(int((STALE_S + 1.5) / 0.05)):
+        seen.append(process.live)
+        await asyncio.sleep(0.05)
+    assert all(seen), f"not live in {seen.count(False)} of {len(seen)} looks"
+    recording.sent.clear()
+    assert await process.revoked(family()) is False
     assert exists_sent(recording) == 0
 
 

@@ -206,8 +206,9 @@ REFRESHES = _spec(
 AUTH_REVOCATIONS_LIVE = _spec(
     "jatra_auth_revocation_list_live",
     "gauge",
-    "1 while this process knows the logged-out logins from its subscription (no Redis read per request),"
-    " 0 while it asks Redis on each request instead (starting, or the subscription lost or silent).",
+    "1 while this process knows the logged-out logins from its subscription (no Redis read per request);"
+    " 0 while it asks Redis on each request instead (starting, the subscription lost or silent), or"
+    " before it has checked its first token (a worker never does).",
 )
 AUTH_REVOCATION_CHECKS = _spec(
     "jatra_auth_revocation_checks_total",
