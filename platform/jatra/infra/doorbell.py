@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from typing import NamedTuple
 
 import structlog
@@ -76,7 +77,10 @@ class Doorbell:
 
     def _start(self) -> None:
         if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen(), name=f"doorbell:{self.channel}")
+            # a context of its own: not the trace and log context of the request that started it
+            self._listener = asyncio.create_task(
+                self._listen(), name=f"doorbell:{self.channel}", context=contextvars.Context()
+            )
 
     async def _listen(self) -> None:
         while True:
