@@ -1,10 +1,12 @@
-"""The e-ticket's view (what the PDF, the QR's signed payload and the notices show) read in one statement,
-held equal to the same facts read table by table through the ORM, for a booking of two seats."""
+"""The e-ticket's view (what the PDF, the QR's signed payload and the notices show), read in one statement,
+and read as the booking plus its catalogue part from memory, held equal to the same facts read table by
+table through the ORM, for a booking of two seats."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any, LiteralString, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,11 +22,13 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.infra.pg import Statements
 from jatra.notifications.repository import booking_notice
 from jatra.settings import Settings
+from jatra.tickets.catalogue import forget, journey_catalogue
 from jatra.tickets.view import compose_view, ticket_view
 from tests.fixtures.accounts import Passenger
 from tests.integration.payflow import unpaid_booking
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 
 
 async def test_the_view_shows_what_the_tables_say(
@@ -70,14 +74,16 @@ async def test_the_view_shows_what_the_tables_say(
     assert view["from"] == "DA" and view["to"] == "CGP" and len(set(labels)) == 2
 
 
-async def test_the_notice_reads_the_same_view_and_phone_in_one_statement(
+async def test_the_notice_and_the_download_read_the_same_view(
     client: AsyncTestClient[Litestar], passenger: Passenger, settings: Settings
 ) -> None:
-    """The notifications worker's one statement (jatra.infra.pg) gives the view the API's read gives, and
-    the passenger's phone; so does the API's one statement for a download not rendered yet."""
+    """The notifications worker's statement and the API's (for a download not drawn yet) read the booking
+    in one exchange each (jatra.infra.pg), the worker's with the passenger's phone; with the catalogue
+    part from this process's memory they give the view the ORM's read gives."""
     engine = create_engine(settings, admin=True)
-    pg = Statements(settings, "test-notice", size=1, timeout_s=5)
+    pg = Counting(settings, "test-notice", size=1, timeout_s=5)
     await pg.open()
+    forget()
     try:
         _, booking_id = await unpaid_booking(client, passenger, engine, seats=2)
         async with session_factory(engine)() as session:
@@ -89,13 +95,19 @@ async def test_the_notice_reads_the_same_view_and_phone_in_one_statement(
         assert await booking_notice(pg, uuid.uuid4()) is None
         downloaded = await ticket_booking(pg, booking_id)
         assert await ticket_booking(pg, uuid.uuid4()) is None
+        assert found is not None and downloaded is not None
+        pg.asked.clear()
+        catalogue = await journey_catalogue(pg, found.journey_id)
+        assert len(pg.asked) == 2  # the journey, then its train: first met in this process
+        assert await journey_catalogue(pg, found.journey_id) == catalogue
+        assert len(pg.asked) == 2  # then from memory
+        assert await journey_catalogue(pg, 2**62) is None
     finally:
         await pg.close()
         await engine.dispose()
-    assert found is not None
-    assert compose_view(found, found, "Asia/Dhaka") == expected
-    # the API's download of a ticket not rendered yet reads the same in its one statement
-    assert downloaded is not None and compose_view(downloaded, downloaded, "Asia/Dhaka") == expected
+    assert catalogue is not None
+    assert compose_view(found, catalogue, "Asia/Dhaka") == expected
+    assert compose_view(downloaded, catalogue, "Asia/Dhaka") == expected
     assert (downloaded.user_id, downloaded.status) == (found.user_id, "PAYMENT_PENDING")
     assert (found.phone, found.contact_email, found.status, found.reason) == (
         phone,
@@ -103,3 +115,17 @@ async def test_the_notice_reads_the_same_view_and_phone_in_one_statement(
         "PAYMENT_PENDING",
         None,
     )
+
+
+class Counting(Statements):
+    """The real statements, noting each one asked."""
+
+    asked: list[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked = []
+
+    async def one(self, sql: LiteralString, params: dict[str, Any], row: type[T]) -> T | None:
+        self.asked.append(sql)
+        return await super().one(sql, params, row)

@@ -18,7 +18,7 @@ from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.outbox import Draft
 from jatra.infra.pg import Statements, Transaction
-from jatra.tickets.view import TicketRow, catalogue_columns
+from jatra.tickets.view import TICKET_ROW_COLUMNS, TicketRow
 
 #: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
 ACCEPT = """
@@ -127,21 +127,16 @@ class Outcome:
     created_at: dt.datetime
 
 
-#: what a ticket shows, with the booking's owner and status: the booking (a TicketBooking) and its
-#: catalogue part (a Catalogue, jatra.tickets.view), so that a ticket rendered here needs no other read
-TICKET = """
-    SELECT b.id, b.user_id, b.status, b.ticket_number, b.journey_id, b.from_seq, b.to_seq, b.seat_class,
-           b.seat_ids, b.passengers, b.amount, CATALOGUE
-    FROM bookings b JOIN journeys j ON j.id = b.journey_id JOIN trains t ON t.number = j.train_number
-    WHERE b.id = %(booking_id)s
-    """.replace("CATALOGUE", catalogue_columns("b.seat_ids"))
+#: what a ticket shows of the booking, with its owner and status (the catalogue part comes from
+#: jatra.tickets.catalogue, read once per process and journey)
+TICKET = "SELECT COLUMNS FROM bookings b WHERE b.id = %(booking_id)s".replace("COLUMNS", TICKET_ROW_COLUMNS)
 
 
 async def ticket_booking(pg: Statements, booking_id: uuid.UUID) -> TicketRow | None:
-    """The booking behind a ticket not cached yet and the ticket's catalogue part, in one exchange
-    (jatra.infra.pg). In a rush the passenger asks for the ticket as soon as the booking is confirmed, so
-    the download nearly always comes before the worker's render, and most often renders it itself: this
-    was a session (BEGIN, the booking as an ORM object, the catalogue's part, ROLLBACK)."""
+    """The booking behind a ticket not cached yet, in one exchange (jatra.infra.pg). In a rush the
+    passenger asks for the ticket as soon as the booking is confirmed, so the download nearly always comes
+    before the worker's render, and most often renders it itself: this was a session (BEGIN, the booking
+    as an ORM object, the catalogue's part, ROLLBACK)."""
     return await pg.one(TICKET, {"booking_id": booking_id}, TicketRow)
 
 

@@ -37,6 +37,7 @@ from jatra.inventory.status import HoldStatus
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 from jatra.tickets import cache
+from jatra.tickets.catalogue import journey_catalogue
 from jatra.tickets.view import compose_view, ticket_view
 
 log = structlog.get_logger()
@@ -221,7 +222,10 @@ class BookingsService:
             )
 
         async def load_view() -> dict[str, Any]:  # when the PDF must be rendered here
-            return compose_view(booking, booking, self.reach.tz)
+            catalogue = await journey_catalogue(self.pg, booking.journey_id)
+            if catalogue is None:  # a journey is a foreign key of its bookings: a catalogue deleted under us
+                raise BookingNotFound
+            return compose_view(booking, catalogue, self.reach.tz)
 
         with tracer.start_as_current_span("bookings.ticket"):
             return await cache.get_or_render(

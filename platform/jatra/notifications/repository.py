@@ -1,6 +1,5 @@
-"""The notifications worker's SQL: a booking, its passenger's phone and its ticket's catalogue part, in one
-statement asked in one exchange (jatra.infra.pg). It was two reads in a session (BEGIN, the booking
-joined with its account, the ticket's view, ROLLBACK: each statement prepared again behind PgBouncer)."""
+"""The notifications worker's SQL: a booking and its passenger's phone, in one statement asked in one
+exchange (jatra.infra.pg). The ticket's catalogue part comes from jatra.tickets.catalogue."""
 
 from __future__ import annotations
 
@@ -8,20 +7,17 @@ import uuid
 from dataclasses import dataclass
 
 from jatra.infra.pg import Statements
-from jatra.tickets.view import TicketRow, catalogue_columns
+from jatra.tickets.view import TICKET_ROW_COLUMNS, TicketRow
 
 NOTICE = """
-    SELECT b.id, b.user_id, b.status, b.reason, b.ticket_number, b.journey_id, b.seat_ids, b.from_seq,
-           b.to_seq, b.seat_class, b.passengers, b.amount, b.contact_email, u.phone, CATALOGUE
-    FROM bookings b JOIN users u ON u.id = b.user_id
-    JOIN journeys j ON j.id = b.journey_id JOIN trains t ON t.number = j.train_number
-    WHERE b.id = %(booking_id)s
-    """.replace("CATALOGUE", catalogue_columns("b.seat_ids"))
+    SELECT COLUMNS, b.reason, b.contact_email, u.phone
+    FROM bookings b JOIN users u ON u.id = b.user_id WHERE b.id = %(booking_id)s
+    """.replace("COLUMNS", TICKET_ROW_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
 class BookingNotice(TicketRow):
-    """What a notice is made of: the booking and its ticket's catalogue part, and where to send it."""
+    """What a notice is made of: the booking, and where to send it."""
 
     reason: str | None
     contact_email: str | None

@@ -26,6 +26,7 @@ from jatra.notifications import compose, repository
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 from jatra.tickets import cache, signing
+from jatra.tickets.catalogue import journey_catalogue
 from jatra.tickets.view import compose_view
 
 log = structlog.get_logger()
@@ -58,7 +59,10 @@ class NotificationWorker:
         if found is None:
             return
         booking, phone = found, found.phone
-        view = compose_view(found, found, self.settings.timezone)
+        catalogue = await journey_catalogue(self.res.statements(), booking.journey_id)
+        if catalogue is None:  # a journey is a foreign key of its bookings: a catalogue deleted under us
+            return
+        view = compose_view(found, catalogue, self.settings.timezone)
         notices = {"sms": compose.sms(event, view, phone, booking.reason)}
         pdf = None
         if event == "booking.confirmed" and booking.status == BookingStatus.CONFIRMED:

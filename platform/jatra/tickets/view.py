@@ -74,7 +74,7 @@ class Catalogue(Protocol):
     """The columns of :func:`catalogue_columns`."""
 
     @property
-    def train_number(self) -> str: ...
+    def train_number(self) -> int: ...
     @property
     def train_name(self) -> str: ...
     @property
@@ -89,8 +89,9 @@ class Catalogue(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TicketRow:
-    """A booking (a :class:`TicketBooking`, with its owner and status) and its ticket's catalogue part (a
-    :class:`Catalogue`) read as one row: the API's download and the notifications worker's notice."""
+    """A booking as its ticket shows it (a :class:`TicketBooking`), with its owner and status, read as one
+    row: the API's download and the notifications worker's notice. The catalogue part comes from
+    jatra.tickets.catalogue."""
 
     id: uuid.UUID
     user_id: uuid.UUID
@@ -103,12 +104,11 @@ class TicketRow:
     seat_class: str
     passengers: list[dict[str, Any]]
     amount: int
-    train_number: str
-    train_name: str
-    departs_at: dt.datetime
-    stations: list[str]
-    depart_mins: list[int | None]
-    labels: dict[str, str]
+
+
+#: the columns of a :class:`TicketRow` in a SELECT over ``bookings b``
+TICKET_ROW_COLUMNS = """b.id, b.user_id, b.status, b.ticket_number, b.journey_id, b.seat_ids, b.from_seq,
+    b.to_seq, b.seat_class, b.passengers, b.amount"""
 
 
 async def ticket_view(session: AsyncSession, booking: TicketBooking, tz: str) -> dict[str, Any]:
@@ -119,9 +119,9 @@ async def ticket_view(session: AsyncSession, booking: TicketBooking, tz: str) ->
 
 
 def compose_view(booking: TicketBooking, row: Catalogue, tz: str) -> dict[str, Any]:
-    """The ticket's view from its booking and its catalogue part (they may be one row)."""
+    """The ticket's view from its booking and its catalogue part (its labels keyed by seat id as text: the
+    booking's seats, or every seat of the train)."""
     stops = list(zip(row.stations, row.depart_mins, strict=True))
-    label = {int(seat_id): seat_label for seat_id, seat_label in row.labels.items()}
     from_code, depart_min = stops[booking.from_seq]
     departs = (row.departs_at + dt.timedelta(minutes=depart_min or 0)).astimezone(ZoneInfo(tz))
     return {
@@ -135,7 +135,7 @@ def compose_view(booking: TicketBooking, row: Catalogue, tz: str) -> dict[str, A
         "departs_at": departs.isoformat(timespec="minutes"),
         "class": booking.seat_class,
         "seats": booking.seat_ids,
-        "seat_labels": [label[s] for s in booking.seat_ids],
+        "seat_labels": [row.labels[str(s)] for s in booking.seat_ids],
         "passengers": booking.passengers,
         "amount": booking.amount,
     }
