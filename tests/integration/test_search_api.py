@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from jatra.catalog.cache import SearchCache
+from jatra.catalog.repository import forget_static
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.resources import open_resources
 from jatra.inventory.holds import HoldStore
@@ -19,7 +20,7 @@ from jatra.inventory.segments import Segment
 from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
 from tests.fixtures.accounts import Passenger
-from tests.integration.helpers import a_journey, free_seats, sample, travel_day
+from tests.integration.helpers import a_journey, free_seats, orm_statements, sample, travel_day
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -116,6 +117,28 @@ async def test_second_search_is_a_cache_hit_until_invalidated(
     await SearchCache(redis, settings.search_cache_ttl_s).invalidate([day], "test")
     await client.get("/api/v1/journeys", params=params)
     assert await lookups("miss") == misses + 2
+
+
+async def test_a_search_not_cached_reads_the_stations_and_fares_once_a_while(
+    client: Client, redis: Redis
+) -> None:
+    """A search not in the cache asks its one statement; the stations and the fare rules, which change only
+    when the catalogue is seeded again, come from the process's copy (the first read fills it)."""
+    day = travel_day(5)
+    params = {"from": "DA", "to": "CGP", "date": day.isoformat()}
+    forget_static()
+    asked = []
+    for _ in range(2):
+        await SearchCache(redis, 60).invalidate([day], "test")
+        with orm_statements() as seen:
+            response = await client.get("/api/v1/journeys", params=params)
+        assert response.status_code == 200 and response.json()["journeys"]
+        # not the pool's or the health check's liveness probe
+        asked.append([" ".join(sql.split())[:40] for sql in seen if sql.strip() != "SELECT 1"])
+    assert len(asked[0]) == 3 and any("seat_classes" in sql for sql in asked[0])  # the first fills it
+    assert len(asked[1]) == 1 and asked[1][0].startswith("WITH legs AS")
+    unknown = await client.get("/api/v1/journeys", params={**params, "to": "ZZZ"})
+    assert unknown.status_code == 422 and unknown.json()["invalid_params"][0]["name"] == "to"
 
 
 async def test_seats_sold_on_overlapping_legs_are_not_available(

@@ -9,6 +9,7 @@ every seat of every train found (~5,500 probes for a busy pair of stations, 13 m
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -64,16 +65,39 @@ async def list_stations(session: AsyncSession) -> Sequence[Station]:
     return (await session.scalars(select(Station).order_by(Station.code))).all()
 
 
-async def known_stations(session: AsyncSession, codes: Sequence[str]) -> set[str]:
-    return set((await session.scalars(select(Station.code).where(Station.code.in_(codes)))).all())
+#: the stations and the fare rules change only when the catalogue is seeded again: a process reads them
+#: at most once in this long (a search not in the cache read both every time, two statements)
+STATIC_TTL_S = 300.0
+_stations: tuple[float, frozenset[str]] | None = None
+_rules: tuple[float, dict[str, tuple[FareRule, str]]] | None = None
+
+
+async def station_codes(session: AsyncSession) -> frozenset[str]:
+    """Every station's code."""
+    global _stations  # noqa: PLW0603 -- this process's copy
+    if _stations is None or time.monotonic() - _stations[0] > STATIC_TTL_S:
+        codes = frozenset((await session.scalars(select(Station.code))).all())
+        _stations = (time.monotonic(), codes)
+    return _stations[1]
 
 
 async def fare_rules(session: AsyncSession) -> dict[str, tuple[FareRule, str]]:
-    rows = (await session.scalars(select(SeatClass))).all()
-    return {
-        r.code: (FareRule(r.code, Decimal(r.rate_per_km), r.minimum_fare, r.vat_percent), r.name)
-        for r in rows
-    }
+    """Each class's fare rule and name, by class code."""
+    global _rules  # noqa: PLW0603 -- this process's copy
+    if _rules is None or time.monotonic() - _rules[0] > STATIC_TTL_S:
+        rows = (await session.scalars(select(SeatClass))).all()
+        rules = {
+            r.code: (FareRule(r.code, Decimal(r.rate_per_km), r.minimum_fare, r.vat_percent), r.name)
+            for r in rows
+        }
+        _rules = (time.monotonic(), rules)
+    return _rules[1]
+
+
+def forget_static() -> None:
+    """Read the stations and fare rules again next time (after seeding, in this process)."""
+    global _stations, _rules  # noqa: PLW0603
+    _stations = _rules = None
 
 
 async def search(

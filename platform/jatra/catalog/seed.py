@@ -92,6 +92,7 @@ async def seed(session: AsyncSession, days: int, tz_name: str) -> SeedReport:
     today = dt.datetime.now(tz).date()
     created = await repository.materialise_journeys(session, today, today + dt.timedelta(days=days - 1), tz)
     await session.commit()
+    repository.forget_static()  # this process reads the stations and fare rules again
     report = SeedReport(len(tt.stations), len(tt.trains), tt.lines, len(rows[Seat]), len(created))
     log.info("catalog.seeded", stations=report.stations, trains=report.trains, lines=report.lines,
              seats=report.seats, journeys_created=len(created))  # fmt: skip

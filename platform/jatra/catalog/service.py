@@ -64,7 +64,7 @@ class CatalogService:
         if cached is not None:
             return cached
         async with self.sessions() as session:
-            known = await repository.known_stations(session, [origin, destination])
+            known = await repository.station_codes(session)
             for field, code in (("from", origin), ("to", destination)):
                 if code not in known:
                     raise InvalidSearch(field, f"unknown station code {code!r}")
