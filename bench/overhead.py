@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jatra.rush.record import FIVE_XX
+
 MODES = ("on", "off", "full")
 #: processes of the local stack that are not the system under test: the load generator, the payment
 #: provider's simulator, and the servers that production runs elsewhere (the Elasticsearch stand-in, S3,
@@ -50,7 +52,7 @@ def summarise_run(name: str, run: dict[str, Any]) -> dict[str, Any]:
         "bookings_final": run["bookings_final"],
         "steps": {s: {"p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"]} for s, v in run["latency"].items()},
         "cpu_ms_per_booking": cpu_ms_per_booking(run),
-        "http_5xx": sum(counts.get("server_error", 0) for counts in run["outcomes"].values()),
+        "http_5xx": sum(counts.get(o, 0) for counts in run["outcomes"].values() for o in FIVE_XX),
         "invariants": run["invariants"],
         "invariants_ok": run["invariants_ok"],
     }

@@ -9,7 +9,9 @@ from typing import Any
 from bench.overhead import summarise
 
 
-def run(confirmed: int, api_cores: float, book_p99: float, server_errors: int = 0) -> dict[str, Any]:
+def run(
+    confirmed: int, api_cores: float, book_p99: float, server_errors: int = 0, unavailable: int = 0
+) -> dict[str, Any]:
     return {
         "options": {"rate": 12},
         "load_seconds": 60.0,
@@ -21,7 +23,10 @@ def run(confirmed: int, api_cores: float, book_p99: float, server_errors: int = 
             "machine_busy": 0.5,
             "by_process": {"api-1": api_cores, "postgres": 0.1, "osmem": 0.2},
         },
-        "outcomes": {"book": {"ok": confirmed, "server_error": server_errors}},
+        "outcomes": {
+            "book": {"ok": confirmed, "server_error": server_errors},
+            "search": {"ok": confirmed, "unavailable": unavailable},
+        },
         "invariants": {"seats_sold_twice": 0},
         "invariants_ok": True,
     }
@@ -32,7 +37,7 @@ def test_medians_and_ratios_come_from_the_runs(tmp_path: Path) -> None:
         "on-1-a": run(600, 0.30, 40.0),
         "on-1-b": run(600, 0.40, 60.0),
         "off-1-a": run(600, 0.20, 40.0),
-        "off-1-b": run(600, 0.30, 40.0, server_errors=2),
+        "off-1-b": run(600, 0.30, 40.0, server_errors=2, unavailable=3),
         "full-1": run(500, 0.50, 80.0),
     }
     for name, body in runs.items():
@@ -49,6 +54,6 @@ def test_medians_and_ratios_come_from_the_runs(tmp_path: Path) -> None:
     assert summary["ratio_on_over_off"]["cpu_ms_per_booking_system"] == round(45 / 35, 3)
     assert summary["ratio_on_over_off"]["steps"]["book"]["p99_ms"] == 1.25
     assert summary["ratio_full_over_off"]["confirmed_per_minute"] == round(500 / 600, 3)
-    assert summary["http_5xx"] == 2 and off["http_5xx"] == 2 and on["http_5xx"] == 0
+    assert summary["http_5xx"] == 5 and off["http_5xx"] == 5 and on["http_5xx"] == 0  # 500s and 503s
     assert summary["invariants_ok"] and len(summary["runs"]) == 5
     assert "0.1" in summary["modes"]["on"]

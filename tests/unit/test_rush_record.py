@@ -24,11 +24,13 @@ def test_percentiles_stay_within_the_data(samples: list[float]) -> None:
 
 
 def test_conflicts_are_kept_apart_from_errors() -> None:
-    assert [outcome_of(s) for s in (201, 409, 429, 422, 503)] == [
+    assert [outcome_of(s) for s in (201, 409, 429, 422, 503, 500, 502)] == [
         "ok",
         "conflict",
         "rate_limited",
         "client_error",
+        "unavailable",  # 503 + Retry-After: shed or a dependency down, told apart from a failure
+        "server_error",
         "server_error",
     ]
 

@@ -18,7 +18,13 @@ def outcome_of(status: int) -> str:
         return "rate_limited"
     if 400 <= status < 500:
         return "client_error"
+    if status == 503:
+        return "unavailable"  # refused with Retry-After: admission control shedding, or a dependency down
     return "server_error"
+
+
+#: the outcomes that are 5xx answers
+FIVE_XX = ("unavailable", "server_error")
 
 
 @dataclass

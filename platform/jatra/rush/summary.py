@@ -25,7 +25,10 @@ def render(r: dict[str, Any]) -> str:
             f"  {step:20} {row['count']:>7} {row['p50_ms']:>7} {row['p95_ms']:>7} {row['p99_ms']:>7} "
             f"{row['max_ms']:>7}"
         )
-    lines.append("outcomes (409 conflicts are expected under contention; errors are not):")
+    lines.append(
+        "outcomes (409 conflicts are expected under contention; errors are not; unavailable = 503 with"
+        " Retry-After, admission control shedding past saturation or a dependency down):"
+    )
     for step, counts in r["outcomes"].items():
         lines.append(f"  {step:20} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     verdict = "all zero" if r["invariants_ok"] else "VIOLATED"
