@@ -4,6 +4,7 @@ table through the ORM, for a booking of two seats."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any, LiteralString, TypeVar
@@ -22,6 +23,7 @@ from jatra.infra.db import create_engine, session_factory
 from jatra.infra.pg import Statements
 from jatra.notifications.repository import booking_notice
 from jatra.settings import Settings
+from jatra.tickets import catalogue as catalogue_module
 from jatra.tickets.catalogue import forget, journey_catalogue
 from jatra.tickets.view import compose_view, ticket_view
 from tests.fixtures.accounts import Passenger
@@ -97,15 +99,21 @@ async def test_the_notice_and_the_download_read_the_same_view(
         assert await ticket_booking(pg, uuid.uuid4()) is None
         assert found is not None and downloaded is not None
         pg.asked.clear()
-        catalogue = await journey_catalogue(pg, found.journey_id)
+        catalogue = await journey_catalogue(pg, found)
+        assert catalogue is not None
         assert len(pg.asked) == 2  # the journey, then its train: first met in this process
-        assert await journey_catalogue(pg, found.journey_id) == catalogue
+        assert await journey_catalogue(pg, found) == catalogue
         assert len(pg.asked) == 2  # then from memory
-        assert await journey_catalogue(pg, 2**62) is None
+        # a seeding may add coaches to a train: a copy without the booking's seats is read again
+        number = catalogue.train_number
+        catalogue_module._trains[number] = dataclasses.replace(catalogue_module._trains[number], labels={})
+        again = await journey_catalogue(pg, found)
+        assert len(pg.asked) == 3 and again == catalogue
+        unknown = dataclasses.replace(found, journey_id=2**62)
+        assert await journey_catalogue(pg, unknown) is None
     finally:
         await pg.close()
         await engine.dispose()
-    assert catalogue is not None
     assert compose_view(found, catalogue, "Asia/Dhaka") == expected
     assert compose_view(downloaded, catalogue, "Asia/Dhaka") == expected
     assert (downloaded.user_id, downloaded.status) == (found.user_id, "PAYMENT_PENDING")

@@ -222,8 +222,9 @@ class BookingsService:
             )
 
         async def load_view() -> dict[str, Any]:  # when the PDF must be rendered here
-            catalogue = await journey_catalogue(self.pg, booking.journey_id)
+            catalogue = await journey_catalogue(self.pg, booking)
             if catalogue is None:  # a journey is a foreign key of its bookings: a catalogue deleted under us
+                log.error("bookings.ticket.catalogue_missing", booking_id=str(booking.id))
                 raise BookingNotFound
             return compose_view(booking, catalogue, self.reach.tz)
 

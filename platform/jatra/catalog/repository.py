@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -65,32 +65,41 @@ async def list_stations(session: AsyncSession) -> Sequence[Station]:
     return (await session.scalars(select(Station).order_by(Station.code))).all()
 
 
-#: the stations and the fare rules change only when the catalogue is seeded again: a process reads them
-#: at most once in this long (a search not in the cache read both every time, two statements)
+#: the stations and the fare rules change only when the catalogue is seeded again, which adds rows and
+#: changes none: a process reads them at most once in this long, and again when one it is asked about is
+#: missing (a search not in the cache read both every time, two statements)
 STATIC_TTL_S = 300.0
 _stations: tuple[float, frozenset[str]] | None = None
 _rules: tuple[float, dict[str, tuple[FareRule, str]]] | None = None
 
 
-async def station_codes(session: AsyncSession) -> frozenset[str]:
-    """Every station's code."""
+def _fresh(copy: tuple[float, Any] | None, wanted: Collection[str]) -> bool:
+    return (
+        copy is not None and time.monotonic() - copy[0] <= STATIC_TTL_S and all(w in copy[1] for w in wanted)
+    )
+
+
+async def station_codes(session: AsyncSession, wanted: Collection[str] = ()) -> frozenset[str]:
+    """Every station's code (read again if one of ``wanted`` is not among them)."""
     global _stations  # noqa: PLW0603 -- this process's copy
-    if _stations is None or time.monotonic() - _stations[0] > STATIC_TTL_S:
+    if not _fresh(_stations, wanted):
         codes = frozenset((await session.scalars(select(Station.code))).all())
         _stations = (time.monotonic(), codes)
+    assert _stations is not None
     return _stations[1]
 
 
-async def fare_rules(session: AsyncSession) -> dict[str, tuple[FareRule, str]]:
-    """Each class's fare rule and name, by class code."""
+async def fare_rules(session: AsyncSession, wanted: Collection[str] = ()) -> dict[str, tuple[FareRule, str]]:
+    """Each class's fare rule and name, by class code (read again if one of ``wanted`` is missing)."""
     global _rules  # noqa: PLW0603 -- this process's copy
-    if _rules is None or time.monotonic() - _rules[0] > STATIC_TTL_S:
+    if not _fresh(_rules, wanted):
         rows = (await session.scalars(select(SeatClass))).all()
         rules = {
             r.code: (FareRule(r.code, Decimal(r.rate_per_km), r.minimum_fare, r.vat_percent), r.name)
             for r in rows
         }
         _rules = (time.monotonic(), rules)
+    assert _rules is not None
     return _rules[1]
 
 

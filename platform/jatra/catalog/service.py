@@ -64,7 +64,7 @@ class CatalogService:
         if cached is not None:
             return cached
         async with self.sessions() as session:
-            known = await repository.station_codes(session)
+            known = await repository.station_codes(session, (origin, destination))
             for field, code in (("from", origin), ("to", destination)):
                 if code not in known:
                     raise InvalidSearch(field, f"unknown station code {code!r}")
@@ -80,7 +80,7 @@ class CatalogService:
         self, session: AsyncSession, origin: str, destination: str, day: dt.date
     ) -> SearchResult:
         rows = await repository.search(session, origin, destination, day, self.settings.timezone)
-        rules = await repository.fare_rules(session)
+        rules = await repository.fare_rules(session, {row[6] for row in rows})
         classes: dict[int, list[ClassAvailability]] = defaultdict(list)
         heads = {}
         for row in rows:

@@ -18,6 +18,8 @@ import structlog
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
+from jatra.infra.tasks import stop
+
 log = structlog.get_logger()
 
 
@@ -46,6 +48,7 @@ class Doorbell:
         self.waiters: dict[str, set[asyncio.Future[str | None]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self.closed = False
 
     async def wait(self, key: str, seconds: float, ready: asyncio.Future[str | None]) -> Rung:
         """Wait up to ``seconds`` on a future from :meth:`expect`: whether it was rung, and the note if any
@@ -76,20 +79,20 @@ class Doorbell:
                 del self.waiters[key]
 
     def _start(self) -> None:
-        if self._listener is None or self._listener.done():
+        if (self._listener is None or self._listener.done()) and not self.closed:
             # a context of its own: not the trace and log context of the request that started it
             self._listener = asyncio.create_task(
                 self._listen(), name=f"doorbell:{self.channel}", context=contextvars.Context()
             )
 
     async def _listen(self) -> None:
-        while True:
+        while not self.closed:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 self._wake_all()  # rings may have been lost while unsubscribed: let everyone look again
-                while True:
+                while not self.closed:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None and message["type"] == "message":
                         key, _, note = message["data"].decode().partition("\n")
@@ -112,8 +115,6 @@ class Doorbell:
             self._wake(key)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        self.closed = True
+        await stop(self._listener)
         self._wake_all()

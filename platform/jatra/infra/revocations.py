@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from jatra.infra.tasks import stop
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 
@@ -107,7 +108,7 @@ class Revocations:
         self.known.move_to_end(family)
 
     async def _listen(self) -> None:
-        while True:
+        while not self.closed:
             pubsub = self.redis.pubsub()
             try:
                 await self._subscribe(pubsub)
@@ -143,7 +144,7 @@ class Revocations:
     async def _follow(self, pubsub: PubSub) -> None:
         """Mark each published family, ping every HEARTBEAT_S; return when the subscription went silent."""
         pinged = float("-inf")
-        while time.monotonic() - self.heard < STALE_S:
+        while time.monotonic() - self.heard < STALE_S and not self.closed:
             if time.monotonic() - pinged >= HEARTBEAT_S:
                 await pubsub.ping()
                 pinged = time.monotonic()
@@ -152,11 +153,9 @@ class Revocations:
                 self.heard = time.monotonic()
                 if message["type"] == "message":
                     self.mark(message["data"].decode())
-        log.warning("auth.revocations.silent", unheard_s=round(time.monotonic() - self.heard, 1))
+        if not self.closed:
+            log.warning("auth.revocations.silent", unheard_s=round(time.monotonic() - self.heard, 1))
 
     async def close(self) -> None:
         self.closed = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await stop(self._listener)

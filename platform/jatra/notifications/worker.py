@@ -59,8 +59,9 @@ class NotificationWorker:
         if found is None:
             return
         booking, phone = found, found.phone
-        catalogue = await journey_catalogue(self.res.statements(), booking.journey_id)
+        catalogue = await journey_catalogue(self.res.statements(), booking)
         if catalogue is None:  # a journey is a foreign key of its bookings: a catalogue deleted under us
+            log.error("notifications.catalogue_missing", booking_id=str(booking.id), event=event)
             return
         view = compose_view(found, catalogue, self.settings.timezone)
         notices = {"sms": compose.sms(event, view, phone, booking.reason)}

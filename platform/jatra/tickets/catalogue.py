@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 
 from jatra.infra.pg import Statements
+from jatra.tickets.view import TicketBooking
 
 V = TypeVar("V")
 JOURNEY = "SELECT train_number, departs_at FROM journeys WHERE id = %(journey_id)s"
@@ -30,7 +31,7 @@ TRAIN = """
     FROM trains t WHERE t.number = %(train_number)s
     """
 #: journeys and trains kept, least recently used going first (a journey is a few dozen bytes, a train's
-#: labels ~40 KB)
+#: labels ~120 KB: 76 trains are seeded)
 JOURNEYS_KEPT = 20_000
 TRAINS_KEPT = 512
 
@@ -66,18 +67,28 @@ _journeys: OrderedDict[int, _Journey] = OrderedDict()
 _trains: OrderedDict[int, _Train] = OrderedDict()
 
 
-async def journey_catalogue(pg: Statements, journey_id: int) -> JourneyCatalogue | None:
-    """The catalogue part of ``journey_id``'s tickets, or None for a journey that does not exist."""
+async def journey_catalogue(pg: Statements, booking: TicketBooking) -> JourneyCatalogue | None:
+    """The catalogue part of ``booking``'s ticket, or None for a journey that does not exist. A seeding
+    may add coaches or stops to a train (it never changes or removes any): a train read before that,
+    missing one of the booking's seats or stops, is read again."""
+    journey_id = booking.journey_id
     journey = await _cached(_journeys, journey_id, JOURNEYS_KEPT, pg, JOURNEY, {"journey_id": journey_id},
                             _Journey)  # fmt: skip
     if journey is None:
         return None
     number = journey.train_number
     train = await _cached(_trains, number, TRAINS_KEPT, pg, TRAIN, {"train_number": number}, _Train)
+    if train is not None and not _covers(train, booking):
+        _trains.pop(number, None)
+        train = await _cached(_trains, number, TRAINS_KEPT, pg, TRAIN, {"train_number": number}, _Train)
     if train is None:  # a journey's train is a foreign key: only a catalogue deleted under us
         return None
     return JourneyCatalogue(number, train.train_name, journey.departs_at, train.stations,
                             train.depart_mins, train.labels)  # fmt: skip
+
+
+def _covers(train: _Train, booking: TicketBooking) -> bool:
+    return booking.to_seq < len(train.stations) and all(str(s) in train.labels for s in booking.seat_ids)
 
 
 async def _cached(
