@@ -106,7 +106,9 @@ async def test_the_notice_and_the_download_read_the_same_view(
         assert len(pg.asked) == 2  # then from memory
         # a seeding may add coaches to a train: a copy without the booking's seats is read again
         number = catalogue.train_number
-        catalogue_module._trains[number] = dataclasses.replace(catalogue_module._trains[number], labels={})
+        cached = catalogue_module._trains.get(number)
+        assert cached is not None
+        catalogue_module._trains.put(number, dataclasses.replace(cached, labels={}))
         again = await journey_catalogue(pg, found)
         assert len(pg.asked) == 3 and again == catalogue
         unknown = dataclasses.replace(found, journey_id=2**62)

@@ -8,12 +8,12 @@ API process's CPU samples under a read mix (py-spy; bench/results/HISTORY.md, "T
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
 
+from jatra.infra.lru import Lru
 from jatra.inventory.segments import Segment
 from jatra.seats.repository import Layout
 from jatra.seats.schemas import SeatMap, SeatOut
@@ -34,7 +34,7 @@ class EncodedSegment:
     position: dict[int, int]
 
 
-_segments: OrderedDict[tuple[int, int, int], EncodedSegment] = OrderedDict()
+_segments: Lru[tuple[int, int, int], EncodedSegment] = Lru(CACHE_SIZE)
 
 
 def _encode(layout: Layout, segment: Segment, origin: str, destination: str) -> EncodedSegment:
@@ -65,12 +65,8 @@ def _encode(layout: Layout, segment: Segment, origin: str, destination: str) -> 
 def encoded(layout: Layout, segment: Segment, origin: str, destination: str) -> EncodedSegment:
     key = (layout.journey_id, segment.start, segment.end)
     if (found := _segments.get(key)) is not None:
-        _segments.move_to_end(key)
         return found
-    found = _segments[key] = _encode(layout, segment, origin, destination)
-    if len(_segments) > CACHE_SIZE:
-        _segments.popitem(last=False)
-    return found
+    return _segments.put(key, _encode(layout, segment, origin, destination))
 
 
 def status_of(

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.catalog import Coach, Journey, Seat, SeatClass, TrainStop
 from jatra.db.inventory import Hold, SeatSale
+from jatra.infra.lru import Lru
 from jatra.infra.pg import Statements
 from jatra.inventory.fares import FareRule
 from jatra.inventory.status import HoldStatus
@@ -53,10 +52,6 @@ class Layout:
         return self.rules[seat_class].fare(self.stops[end].distance_km - self.stops[start].distance_km)
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
 @dataclass(frozen=True, slots=True)
 class TrainLayout:
     """What every journey of a train shares: its stops, its seats and the fares of its classes."""
@@ -68,22 +63,12 @@ class TrainLayout:
 
 #: the layouts in this process, least recently used first. A train's never changes once seeded, so it is
 #: read once per process and train, not once per journey (a train runs every day of the window).
-_trains: OrderedDict[int, TrainLayout] = OrderedDict()
-_layouts: OrderedDict[int, Layout] = OrderedDict()
-LAYOUT_CACHE_SIZE = 256
-TRAIN_CACHE_SIZE = 512
-
-
-def _remember(cache: OrderedDict[K, V], key: K, value: V, size: int) -> V:
-    cache[key] = value
-    if len(cache) > size:
-        cache.popitem(last=False)
-    return value
+_trains: Lru[int, TrainLayout] = Lru(512)  # 76 trains are seeded
+_layouts: Lru[int, Layout] = Lru(256)
 
 
 async def train_layout(session: AsyncSession, train_number: int) -> TrainLayout:
     if (cached := _trains.get(train_number)) is not None:
-        _trains.move_to_end(train_number)
         return cached
     stops = (
         await session.execute(
@@ -108,14 +93,12 @@ async def train_layout(session: AsyncSession, train_number: int) -> TrainLayout:
             k.code: FareRule(k.code, Decimal(k.rate_per_km), k.minimum_fare, k.vat_percent) for k in classes
         },
     )
-    return _remember(_trains, train_number, found, TRAIN_CACHE_SIZE)
+    return _trains.put(train_number, found)
 
 
 def cached_layout(journey_id: int) -> Layout | None:
     """The journey's layout if this process has read it already (no database asked)."""
-    if (cached := _layouts.get(journey_id)) is not None:
-        _layouts.move_to_end(journey_id)
-    return cached
+    return _layouts.get(journey_id)
 
 
 async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
@@ -138,7 +121,7 @@ async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
         seats=train.seats,
         rules=train.rules,
     )
-    return _remember(_layouts, journey_id, found, LAYOUT_CACHE_SIZE)
+    return _layouts.put(journey_id, found)
 
 
 #: a hold's record, in one exchange and its own transaction (jatra.infra.pg): it was the ORM's add and a

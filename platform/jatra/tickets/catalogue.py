@@ -11,10 +11,10 @@ with the catalogue joined in and aggregated was the costliest statement of a boo
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 
+from jatra.infra.lru import Lru
 from jatra.infra.pg import Statements
 from jatra.tickets.view import TicketBooking
 
@@ -63,8 +63,8 @@ class JourneyCatalogue:
     labels: dict[str, str]
 
 
-_journeys: OrderedDict[int, _Journey] = OrderedDict()
-_trains: OrderedDict[int, _Train] = OrderedDict()
+_journeys: Lru[int, _Journey] = Lru(JOURNEYS_KEPT)
+_trains: Lru[int, _Train] = Lru(TRAINS_KEPT)
 
 
 async def journey_catalogue(pg: Statements, booking: TicketBooking) -> JourneyCatalogue | None:
@@ -72,15 +72,14 @@ async def journey_catalogue(pg: Statements, booking: TicketBooking) -> JourneyCa
     may add coaches or stops to a train (it never changes or removes any): a train read before that,
     missing one of the booking's seats or stops, is read again."""
     journey_id = booking.journey_id
-    journey = await _cached(_journeys, journey_id, JOURNEYS_KEPT, pg, JOURNEY, {"journey_id": journey_id},
-                            _Journey)  # fmt: skip
+    journey = await _cached(_journeys, journey_id, pg, JOURNEY, {"journey_id": journey_id}, _Journey)
     if journey is None:
         return None
     number = journey.train_number
-    train = await _cached(_trains, number, TRAINS_KEPT, pg, TRAIN, {"train_number": number}, _Train)
+    train = await _cached(_trains, number, pg, TRAIN, {"train_number": number}, _Train)
     if train is not None and not _covers(train, booking):
-        _trains.pop(number, None)
-        train = await _cached(_trains, number, TRAINS_KEPT, pg, TRAIN, {"train_number": number}, _Train)
+        _trains.pop(number)
+        train = await _cached(_trains, number, pg, TRAIN, {"train_number": number}, _Train)
     if train is None:  # a journey's train is a foreign key: only a catalogue deleted under us
         return None
     return JourneyCatalogue(number, train.train_name, journey.departs_at, train.stations,
@@ -92,23 +91,12 @@ def _covers(train: _Train, booking: TicketBooking) -> bool:
 
 
 async def _cached(
-    cache: OrderedDict[int, V],
-    key: int,
-    keep: int,
-    pg: Statements,
-    sql: LiteralString,
-    params: dict[str, Any],
-    row: type[V],
+    cache: Lru[int, V], key: int, pg: Statements, sql: LiteralString, params: dict[str, Any], row: type[V]
 ) -> V | None:
     if (found := cache.get(key)) is not None:
-        cache.move_to_end(key)
         return found
     found = await pg.one(sql, params, row)
-    if found is not None:
-        cache[key] = found
-        if len(cache) > keep:
-            cache.popitem(last=False)
-    return found
+    return found if found is None else cache.put(key, found)
 
 
 def forget() -> None:
