@@ -9,37 +9,18 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from jatra.infra import revocations as module
 from jatra.infra.revocations import KEY_PREFIX, REVOKED_SET, STALE_S, Revocations, revoke
-from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from tests.fixtures.app import Recording
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 TTL_S = 900
-
-
-class Recording(Redis):
-    """The real client, noting the name of every command it sends outside pub/sub."""
-
-    sent: list[str]
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.sent.append(str(args[0]).upper())
-        return await super().execute_command(*args, **options)
-
-
-@pytest.fixture
-async def recording(stack: Stack, settings: Settings) -> AsyncIterator[Recording]:
-    client = Recording.from_url(settings.redis, socket_timeout=5)
-    client.sent = []
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

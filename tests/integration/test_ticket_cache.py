@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from jatra.tickets import cache
+from tests.fixtures.app import Recording
 from tests.fixtures.tickets import TICKET_VIEW
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
@@ -41,7 +42,7 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
     assert all(r == results[0] and r.startswith(b"%PDF-") for r in results)
     assert pdfs("api", "rendered") == before["rendered"] + 1
     assert pdfs("api", "waited") == before["waited"] + 4
-    assert await redis.exists(cache.LOCK_PREFIX + booking) == 0
+    assert await redis.exists(cache.lock_key(booking)) == 0
 
     again = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api")
     assert again == results[0] and loads == 1 and pdfs("api", "cached") == before["cached"] + 1
@@ -49,7 +50,7 @@ async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
 
 async def test_while_a_live_renderer_holds_the_lock_nobody_else_renders(redis: Redis) -> None:
     booking = str(uuid.uuid4())
-    lock = redis.lock(cache.LOCK_PREFIX + booking, timeout=30)  # another process, rendering
+    lock = redis.lock(cache.lock_key(booking), timeout=30)  # another process, rendering
     assert await lock.acquire(blocking=False)
     loads = 0
 
@@ -73,11 +74,11 @@ async def test_a_dead_renderer_only_delays_the_others(redis: Redis) -> None:
     booking = str(uuid.uuid4())
     # a renderer that took the lock and died: nobody deletes it, it lapses with its TTL (1 s here; the
     # waiter's own lock lives RENDER_LOCK_S, long enough to be seen while it loads, however busy the machine)
-    await redis.set(cache.LOCK_PREFIX + booking, "dead-renderer", ex=1)
+    await redis.set(cache.lock_key(booking), "dead-renderer", ex=1)
     lock_when_loaded: list[bytes | None] = []
 
     async def load_view() -> dict[str, Any]:
-        lock_when_loaded.append(await redis.get(cache.LOCK_PREFIX + booking))
+        lock_when_loaded.append(await redis.get(cache.lock_key(booking)))
         return {**TICKET_VIEW, "booking_id": booking}
 
     pdf = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "notifications")
@@ -89,12 +90,54 @@ async def test_a_dead_renderer_only_delays_the_others(redis: Redis) -> None:
 async def test_a_ticket_rendered_for_one_account_is_not_served_to_another(redis: Redis) -> None:
     booking = str(uuid.uuid4())
     await cache.store(redis, booking, OWNER, b"%PDF-theirs")
+
+    async def load_view() -> dict[str, Any]:
+        raise AssertionError("a stored ticket is never rendered again")
+
     before = pdfs("api", "cached")
-    assert await cache.cached(redis, booking, OWNER, "api") == b"%PDF-theirs"
+    assert await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api") == b"%PDF-theirs"
     with pytest.raises(cache.NotYours):
-        await cache.cached(redis, booking, str(uuid.uuid4()), "api")
+        await cache.get_or_render(redis, KEY, booking, str(uuid.uuid4()), load_view, "api")
     assert pdfs("api", "cached") == before + 1  # only the owner's read was served
     assert 0 < await redis.ttl(cache.entry_key(booking)) <= cache.TTL_S
+
+
+async def test_a_download_is_one_round_trip_and_a_render_two(recording: Recording) -> None:
+    """The claim answers the stored entry or takes the render lock in one script; the store lets go of
+    the lock in the same step (it took eight commands before: two reads, the lock's SET, GET and release,
+    the store)."""
+    booking = str(uuid.uuid4())
+
+    async def load_view() -> dict[str, Any]:
+        return {**TICKET_VIEW, "booking_id": booking}
+
+    pdf = await cache.get_or_render(recording, KEY, booking, OWNER, load_view, "api")
+    assert recording.sent == ["EVALSHA", "EVALSHA"], recording.sent
+    assert not await recording.exists(cache.lock_key(booking))
+    recording.sent.clear()
+    assert await cache.get_or_render(recording, KEY, booking, OWNER, load_view, "api") == pdf
+    assert recording.sent == ["EVALSHA"], recording.sent
+
+
+async def test_a_refused_render_lets_go_of_the_lock_at_once(redis: Redis) -> None:
+    """``load_view`` refuses (not the asker's booking, not confirmed): the lock is let go, so the next
+    asker renders at once instead of waiting out the lock's TTL."""
+    booking = str(uuid.uuid4())
+
+    async def refused() -> dict[str, Any]:
+        assert await redis.exists(cache.lock_key(booking))  # taken by the claim
+        raise LookupError("not yours")
+
+    with pytest.raises(LookupError):
+        await cache.get_or_render(redis, KEY, booking, str(uuid.uuid4()), refused, "api")
+    assert not await redis.exists(cache.lock_key(booking))
+
+    async def load_view() -> dict[str, Any]:
+        return {**TICKET_VIEW, "booking_id": booking}
+
+    before = pdfs("api", "waited")
+    assert (await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api")).startswith(b"%PDF-")
+    assert pdfs("api", "waited") == before
 
 
 async def test_a_void_ticket_is_never_stored_again(redis: Redis) -> None:
@@ -110,5 +153,5 @@ async def test_a_void_ticket_is_never_stored_again(redis: Redis) -> None:
         return {**TICKET_VIEW, "booking_id": booking}
 
     pdf = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api")
-    assert pdf.startswith(b"%PDF-") and await cache.cached(redis, booking, OWNER, "api") is None
+    assert pdf.startswith(b"%PDF-") and not await redis.exists(cache.entry_key(booking))
     assert cache.TTL_S + cache.RENDER_LOCK_S < await redis.ttl(cache.void_key(booking)) <= cache.VOID_TTL_S

@@ -204,34 +204,33 @@ class BookingsService:
 
     async def ticket(self, who: Principal, booking_id: uuid.UUID) -> bytes:
         """The e-ticket PDF of one of your confirmed bookings. Once rendered (the notifications worker
-        renders it on confirmation) it is one Redis read: the entry names its account, and exists only for
-        a confirmed booking (see jatra.tickets.cache), so no database session is needed. Not rendered
-        yet, the booking and the ticket's catalogue part are one statement (jatra.infra.pg)."""
+        renders it on confirmation, unless the passenger's download came first) it is one Redis round
+        trip: the entry names its account, and exists only for a confirmed booking (see
+        jatra.tickets.cache), so no database session is needed. Not rendered yet, the same round trip
+        takes the render lock; the booking and the ticket's catalogue part are then one statement
+        (jatra.infra.pg), and the store lets go of the lock."""
+
+        async def load_view() -> dict[str, Any]:  # only when the PDF must be rendered here
+            with tracer.start_as_current_span("bookings.ticket"):
+                booking = await repository.ticket_booking(self.pg, booking_id)
+                if booking is None or booking.user_id != who.user_id:
+                    raise BookingNotFound
+                if booking.status != BookingStatus.CONFIRMED:
+                    raise BookingStateConflict(
+                        f"a ticket exists only for a confirmed booking; this one is {booking.status}"
+                    )
+                catalogue = await journey_catalogue(self.pg, booking)
+                if catalogue is None:  # a journey is a foreign key of its bookings: deleted under us
+                    log.error("bookings.ticket.catalogue_missing", booking_id=str(booking.id))
+                    raise BookingNotFound
+                return compose_view(booking, catalogue, self.reach.tz)
+
         try:
-            pdf = await cache.cached(self.redis, str(booking_id), str(who.user_id), "api")
+            return await cache.get_or_render(
+                self.redis, self.reach.ticket_key, str(booking_id), str(who.user_id), load_view, "api"
+            )
         except cache.NotYours:
             raise BookingNotFound from None
-        if pdf is not None:
-            return pdf
-        booking = await repository.ticket_booking(self.pg, booking_id)
-        if booking is None or booking.user_id != who.user_id:
-            raise BookingNotFound
-        if booking.status != BookingStatus.CONFIRMED:
-            raise BookingStateConflict(
-                f"a ticket exists only for a confirmed booking; this one is {booking.status}"
-            )
-
-        async def load_view() -> dict[str, Any]:  # when the PDF must be rendered here
-            catalogue = await journey_catalogue(self.pg, booking)
-            if catalogue is None:  # a journey is a foreign key of its bookings: a catalogue deleted under us
-                log.error("bookings.ticket.catalogue_missing", booking_id=str(booking.id))
-                raise BookingNotFound
-            return compose_view(booking, catalogue, self.reach.tz)
-
-        with tracer.start_as_current_span("bookings.ticket"):
-            return await cache.get_or_render(
-                self.redis, self.reach.ticket_key, str(booking.id), str(booking.user_id), load_view, "api"
-            )
 
     async def mine(self, who: Principal, limit: int, cursor: str | None) -> BookingPage:
         after = _decode_cursor(cursor) if cursor else None
