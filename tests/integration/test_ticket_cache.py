@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
+from redis.crc import key_slot
 
 from jatra.tickets import cache
 from tests.fixtures.app import Recording
@@ -111,6 +112,9 @@ async def test_a_download_is_one_round_trip_and_a_render_two(recording: Recordin
     async def load_view() -> dict[str, Any]:
         return {**TICKET_VIEW, "booking_id": booking}
 
+    # scripts loaded first: a Redis that lost them answers NOSCRIPT once and the script is sent with EVAL
+    await cache.get_or_render(recording, KEY, str(uuid.uuid4()), OWNER, load_view, "api")
+    recording.sent.clear()
     pdf = await cache.get_or_render(recording, KEY, booking, OWNER, load_view, "api")
     assert recording.sent == ["EVALSHA", "EVALSHA"], recording.sent
     assert not await recording.exists(cache.lock_key(booking))
@@ -155,3 +159,31 @@ async def test_a_void_ticket_is_never_stored_again(redis: Redis) -> None:
     pdf = await cache.get_or_render(redis, KEY, booking, OWNER, load_view, "api")
     assert pdf.startswith(b"%PDF-") and not await redis.exists(cache.entry_key(booking))
     assert cache.TTL_S + cache.RENDER_LOCK_S < await redis.ttl(cache.void_key(booking)) <= cache.VOID_TTL_S
+
+
+async def test_a_render_cancelled_while_it_reads_lets_go_of_the_lock(redis: Redis) -> None:
+    booking = str(uuid.uuid4())
+    reading = asyncio.Event()
+
+    async def stalled() -> dict[str, Any]:
+        reading.set()
+        await asyncio.sleep(30)  # a read that never comes back before the asker is cancelled
+        raise AssertionError("cancelled before this")
+
+    asker = asyncio.create_task(cache.get_or_render(redis, KEY, booking, OWNER, stalled, "api"))
+    await reading.wait()
+    assert await redis.exists(cache.lock_key(booking))
+    asker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asker
+    assert not await redis.exists(cache.lock_key(booking))
+
+
+def test_a_tickets_keys_share_one_cluster_slot() -> None:
+    """Each script names the entry, the void mark and the lock together: one slot in a Redis Cluster."""
+    booking = str(uuid.uuid4())
+    slots = {
+        key_slot(k.encode())
+        for k in (cache.entry_key(booking), cache.void_key(booking), cache.lock_key(booking))
+    }
+    assert len(slots) == 1

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
@@ -41,6 +42,7 @@ VOID_TTL_S = 2 * TTL_S  # longer than any entry or render that began before the 
 WAIT_STEP_S = 0.01
 PDFS = counter(c.TICKETS_PDF)
 tracer = trace.get_tracer(__name__)
+log = structlog.get_logger()
 #: the entry if there is one, else the render lock taken for this asker (1), or 0 while another holds it:
 #: one round trip for a download, cached or not (the keys share the booking id as their hash tag)
 CLAIM = LuaScript(
@@ -127,7 +129,8 @@ async def get_or_render(
     asking account (user id): an entry stored for another raises NotYours. ``load_view`` is called only by
     the asker that renders, under the lock, and may raise (the booking is not the asker's, not confirmed):
     the lock is then let go. A download that renders is three round trips: the claim, ``load_view``'s read
-    and the store, which lets go of the lock.
+    and the store, which lets go of the lock. An asker refused by ``load_view`` (another account's booking,
+    one not confirmed) holds the lock for that one read; the owner waits that long.
     """
     token = os.urandom(8).hex()
     keys = [entry_key(booking_id), lock_key(booking_id)]
@@ -140,7 +143,7 @@ async def get_or_render(
             if pdf is not None:
                 return pdf
         if claimed == 1 or time.monotonic() > deadline:
-            break  # ours to render (past the deadline a holder died and its lock did not lapse: render here)
+            break  # ours to render; past the deadline a slow holder (or several in turn): render here too
         outcome = "waited"
         await asyncio.sleep(WAIT_STEP_S)
     try:
@@ -149,7 +152,10 @@ async def get_or_render(
             # CPU work: off the event loop, so other requests keep flowing while it renders.
             pdf = await asyncio.to_thread(render, view, signing.sign(key, qr_payload(view)))
     except BaseException:
-        await RELEASE(redis, [lock_key(booking_id)], [token])
+        try:  # the lock lapses with its TTL anyway: a failed release must not hide why the render stopped
+            await RELEASE(redis, [lock_key(booking_id)], [token])
+        except Exception as e:
+            log.warning("tickets.lock_release_failed", error_type=type(e).__name__)
         raise
     await store(redis, booking_id, owner, pdf, token)
     PDFS.labels(by, "rendered").inc()
