@@ -1,7 +1,8 @@
 """One batch of log events into Elasticsearch, until every event is settled.
 
-The batch goes through the official client's bulk helper (``async_streaming_bulk``, one request for the
-batch, ``raise_on_error=False`` so each event's answer comes back). Each event ends in one of three ways:
+The batch goes through the official client's ``bulk`` (one request for the batch, up to
+``MAX_REQUEST_BYTES``), its lines as :mod:`jatra.logship.documents` wrote them, and each event's answer is
+read from the response's items, in order. Each event ends in one of three ways:
 
 - indexed (201), or a duplicate (409: an event with its ``_id`` is there already, sent before a restart);
 - refused for good (any other 4xx, as a mapping conflict's 400): returned for the caller to set aside;
@@ -19,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import stamina
 import structlog
 from elasticsearch import ApiError, AsyncElasticsearch, ConnectionTimeout
 from elasticsearch import ConnectionError as Unreachable
-from elasticsearch.helpers import async_streaming_bulk
 
 from jatra.logship.documents import Action
 
@@ -61,24 +61,44 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, Unreachable | ConnectionTimeout)
 
 
+def _requests(actions: list[Action]) -> list[list[bytes]]:
+    """The NDJSON lines of the batch, split into requests of at most MAX_REQUEST_BYTES."""
+    if not actions:
+        return []
+    requests: list[list[bytes]] = [[]]
+    size = 0
+    for a in actions:
+        header = a.header()
+        weight = len(header) + len(a.document) + 2
+        if requests[-1] and size + weight > MAX_REQUEST_BYTES:
+            requests.append([])
+            size = 0
+        requests[-1] += (header, a.document)
+        size += weight
+    return requests
+
+
 async def _request(
     client: AsyncElasticsearch, actions: list[Action]
 ) -> tuple[list[tuple[bool, dict[str, Any]]], int]:
-    """Each action's (ok, answer), in order, and how many times the whole request was sent again."""
-    results = []
+    """Each action's (ok, answer), in order, and how many times a request was sent again. The lines go
+    out as written (the client joins bytes as they are; its bulk helper would encode each action again)."""
+    results: list[tuple[bool, dict[str, Any]]] = []
     resent = 0
-    async for attempt in stamina.retry_context(
-        on=_unreachable, attempts=None, timeout=UNREACHABLE_BUDGET_S, wait_initial=0.2, wait_max=5.0
-    ):
-        resent = attempt.num - 1
-        with attempt:
-            results = [
-                result
-                async for result in async_streaming_bulk(
-                    client, actions, chunk_size=len(actions), max_chunk_bytes=MAX_REQUEST_BYTES,
-                    raise_on_error=False, raise_on_exception=True, max_retries=0, yield_ok=True,
-                )
-            ]  # fmt: skip
+    for lines in _requests(actions):
+        tries = 0
+        async for attempt in stamina.retry_context(
+            on=_unreachable, attempts=None, timeout=UNREACHABLE_BUDGET_S, wait_initial=0.2, wait_max=5.0
+        ):
+            tries = attempt.num
+            with attempt:
+                # the client's NDJSON serializer sends bytes lines unchanged (typed for mappings only)
+                answer = await client.bulk(operations=cast(Any, lines))
+        resent += tries - 1
+        items: list[dict[str, Any]] = answer["items"]
+        if len(items) * 2 != len(lines):
+            raise ApiError(f"{len(items)} answers to {len(lines) // 2} actions", answer.meta, answer.body)
+        results += [(200 <= int(next(iter(item.values())).get("status", 500)) < 300, item) for item in items]
     return results, resent
 
 

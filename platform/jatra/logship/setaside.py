@@ -41,15 +41,15 @@ class SetAside:
             line = refusal.line
             body = {
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "id": refusal.action["_id"],
-                "index": refusal.action["_index"],
+                "id": refusal.action.id,
+                "index": refusal.action.index,
                 "status": refusal.status,
                 "error": refusal.error,
                 "source": line.source,
                 "file": {"dev": line.dev, "ino": line.ino, "offset": line.offset},
                 "line": line.raw.decode("utf-8", errors="replace"),
             }
-            path = self.directory / f"{refusal.action['_id']}.json"
+            path = self.directory / f"{refusal.action.id}.json"
             tmp = path.with_suffix(".tmp")
             with tmp.open("w") as f:
                 json.dump(body, f, sort_keys=True)

@@ -99,7 +99,7 @@ class Shipper:
                     events=len(refusals),
                     status=first.status,
                     error_type=first.error.get("type"),
-                    index=first.action["_index"],
+                    index=first.action.index,
                     set_aside=str(self.aside.directory),
                 )
         self.follower.commit(chunks)
