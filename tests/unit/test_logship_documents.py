@@ -63,6 +63,10 @@ def test_a_json_line_is_indexed_as_written_plus_its_data_stream() -> None:
         '{"@timestamp":"t","message":"কলকাতা \u00e9"}'.encode(),
         b'{"@timestamp":"t","message":"' + bytes([0xFF]) + b' not UTF-8"}',
         b'{"@timestamp":"t","nested":{"event":{"dataset":"jatra.wrong"}},"x":[1,{"a":null}]}',
+        b'{"@timestamp":"t","message":"a carriage return after"}\r',
+        b'{"@timestamp":"t","message":"a lone surrogate \\ud800"}',
+        b'{"@timestamp":"t","data\\u005fstream":{"type":"metrics"}}',  # the key written escaped
+        b'{"@timestamp":"t","x":NaN}',
     ],
 )
 def test_what_is_read_of_a_line_gives_the_same_document_as_decoding_it_whole(raw: bytes) -> None:
@@ -129,3 +133,15 @@ def test_the_dataset_of_a_process_drops_the_replica_number() -> None:
     assert source_dataset("api-1") == "jatra.api"
     assert source_dataset("payment-provider") == "jatra.payment-provider"
     assert source_dataset("logship") == "jatra.logship"
+
+
+def test_what_is_not_json_after_an_object_is_wrapped_not_spliced() -> None:
+    got = action(line(b'{"@timestamp":"t"} and then some', source="api-1"), "dev")
+    assert got.source()["tags"] == [UNSTRUCTURED]
+
+
+def test_a_line_that_writes_a_key_twice_goes_out_as_written() -> None:
+    """Elasticsearch refuses it (a key twice is an error there) and the shipper sets it aside; structlog,
+    which writes every Jatra line, cannot write a key twice."""
+    raw = b'{"@timestamp":"t","a":1,"a":2}'
+    assert action(line(raw), "dev").document.startswith(raw[:-1] + b',"data_stream":')

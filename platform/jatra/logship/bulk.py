@@ -31,11 +31,11 @@ from jatra.logship.documents import Action
 
 log = structlog.get_logger()
 
-#: how long a batch is retried while Elasticsearch cannot be reached before the worker is told
+#: how long a request is retried while Elasticsearch cannot be reached before the worker is told
 UNREACHABLE_BUDGET_S = 30.0
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
-#: one bulk request at most (the helper splits a bigger batch into several requests)
+#: one bulk request at most (a bigger batch is split into several requests, sent one after another)
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 
 
@@ -81,8 +81,9 @@ def _requests(actions: list[Action]) -> list[list[bytes]]:
 async def _request(
     client: AsyncElasticsearch, actions: list[Action]
 ) -> tuple[list[tuple[bool, dict[str, Any]]], int]:
-    """Each action's (ok, answer), in order, and how many times a request was sent again. The lines go
-    out as written (the client joins bytes as they are; its bulk helper would encode each action again)."""
+    """Each action's (ok, answer), in order, and how many events were sent again (each time one was). The
+    lines go out as written (the client joins bytes as they are; its bulk helper would encode each action
+    again)."""
     results: list[tuple[bool, dict[str, Any]]] = []
     resent = 0
     for lines in _requests(actions):
@@ -94,7 +95,7 @@ async def _request(
             with attempt:
                 # the client's NDJSON serializer sends bytes lines unchanged (typed for mappings only)
                 answer = await client.bulk(operations=cast(Any, lines))
-        resent += tries - 1
+        resent += (tries - 1) * len(lines) // 2
         items: list[dict[str, Any]] = answer["items"]
         if len(items) * 2 != len(lines):
             raise ApiError(f"{len(items)} answers to {len(lines) // 2} actions", answer.meta, answer.body)
@@ -111,7 +112,7 @@ async def send(client: AsyncElasticsearch, actions: list[Action]) -> Settled:
         again: list[tuple[int, Action]] = []
         try:
             answers, resent = await _request(client, [a for _, a in pending])
-            settled.retried += resent * len(pending)
+            settled.retried += resent
         except ApiError as exc:
             if exc.status_code != 429:
                 raise

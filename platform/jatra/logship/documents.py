@@ -4,7 +4,9 @@ A line is indexed as the process wrote it, plus the ECS ``data_stream`` fields. 
 decoded and encoded again: only the two fields the choice needs are read from it (``msgspec``, which skips
 the rest), and the ``data_stream`` object is written in before its closing brace; a line that carries a
 ``data_stream`` of its own, has no string ``@timestamp`` or is not UTF-8 takes the long way (decoded, the
-fields set, encoded), as every line did before. The data stream is
+fields set, encoded), as every line did before. One difference: a line that writes a key twice (structlog
+never does) goes out as written, and Elasticsearch refuses it (a key twice is an error there), so it is
+set aside with the reason; decoded whole, the last value used to win. The data stream is
 ``logs-<dataset>-<namespace>``: the dataset is the line's ``event.dataset`` (``jatra.api``), the namespace
 the deployment's environment. Elastic's naming scheme allows no ``-`` inside either part, so one becomes
 ``_`` there (``jatra.payment-provider`` -> ``logs-jatra.payment_provider-dev``); ``event.dataset`` itself is
