@@ -220,7 +220,6 @@ async def test_the_relay_connection_runs_its_statements_and_comes_back(
         for _ in range(3):  # the same statements again: prepared once direct, unnamed through PgBouncer
             async with relay.transaction() as conn:
                 assert await conn.fetch(outbox.CLAIM, 0) == []
-                await conn.execute(outbox.MARK_SENT, [])
         async with engine.begin() as admin:
             await admin.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),

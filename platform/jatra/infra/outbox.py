@@ -83,20 +83,22 @@ def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[st
     return d.message_id
 
 
-#: a batch of unsent messages, locked (another relay skips them); jsonb as text: the payload is published as
-#: it is stored, never decoded and encoded again
+#: a batch of unsent messages, locked (another relay skips them) and marked sent in the same statement: the
+#: mark commits only with the pass's transaction, after every message of the batch was confirmed by the
+#: broker (it was a SELECT ... FOR UPDATE, then an UPDATE after the publishing: an exchange more a pass).
+#: jsonb as text: the payload is published as it is stored, never decoded and encoded again
 CLAIM = (
-    "SELECT id, exchange, routing_key, message_id, payload::text AS payload, headers::text AS headers"
-    " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    "UPDATE outbox SET sent_at = now() WHERE id IN"
+    " (SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, exchange, routing_key, message_id, payload::text AS payload, headers::text AS headers"
 )
-MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 _connections: dict[int, RelayConnection] = {}
 
 
 async def relay_once(res: Resources) -> int:
-    """Publish up to one batch of unsent messages with publisher confirms, then mark them sent, in one
-    transaction on the relay's own connection (a crash before the commit republishes the batch: consumers
-    dedupe on the message id).
+    """Claim up to one batch of unsent messages (marked sent, uncommitted), publish them with publisher
+    confirms, then commit, in one transaction on the relay's own connection (a crash or a failed publish
+    before the commit leaves them unsent and republishes the batch: consumers dedupe on the message id).
 
     The lag and backlog are measured first (when due), so that they keep growing while the broker is
     down (the publish below fails then, and the worker loop retries)."""
@@ -106,11 +108,10 @@ async def relay_once(res: Resources) -> int:
     if relay is None:
         relay = _connections[id(res)] = RelayConnection(res.settings, res.name)
     async with relay.transaction() as conn:
-        rows = await conn.fetch(CLAIM, BATCH)
+        # RETURNING follows no order: published in the order they were written
+        rows = sorted(await conn.fetch(CLAIM, BATCH), key=lambda row: row["id"])
         for row in rows:
             await _publish(exchanges[row["exchange"]], row)
-        if rows:
-            await conn.execute(MARK_SENT, [row["id"] for row in rows])
     await _count_dead_letters(res)
     return len(rows)
 
