@@ -87,10 +87,14 @@ def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[st
 #: mark commits only with the pass's transaction, after every message of the batch was confirmed by the
 #: broker (it was a SELECT ... FOR UPDATE, then an UPDATE after the publishing: an exchange more a pass).
 #: jsonb as text: the payload is published as it is stored, never decoded and encoded again
+#: The batch is chosen once, in a materialized CTE: an ``IN (SELECT ... LIMIT ... SKIP LOCKED)`` the planner
+#: ran as a subplan per row could pick other rows on each run and mark more than it returns.
 CLAIM = (
-    "UPDATE outbox SET sent_at = now() WHERE id IN"
-    " (SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-    " RETURNING id, exchange, routing_key, message_id, payload::text AS payload, headers::text AS headers"
+    "WITH batch AS MATERIALIZED ("
+    " SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    " UPDATE outbox o SET sent_at = now() FROM batch WHERE o.id = batch.id"
+    " RETURNING o.id, o.exchange, o.routing_key, o.message_id, o.payload::text AS payload,"
+    " o.headers::text AS headers"
 )
 _connections: dict[int, RelayConnection] = {}
 
