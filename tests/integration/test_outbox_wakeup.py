@@ -233,3 +233,42 @@ async def test_the_relay_connection_runs_its_statements_and_comes_back(
     finally:
         await relay.close()
         await engine.dispose()
+
+
+async def test_a_claim_marks_only_what_it_returns_and_only_when_the_pass_commits(
+    stack: Stack, settings: Settings
+) -> None:
+    """On a temporary ``outbox`` of this session's own (it hides the real one, which the test stack's
+    relays use meanwhile): a claim takes the oldest unsent rows up to its limit and marks exactly those;
+    a pass that fails before its commit (a publish refused) leaves every row of its batch unsent."""
+    conn = await asyncpg.connect(asyncpg_dsn(settings.db_listen_url))
+    try:
+        await conn.execute("CREATE TEMP TABLE outbox (LIKE public.outbox INCLUDING ALL)")
+        await conn.execute(
+            "INSERT INTO outbox (exchange, routing_key, message_id, payload, headers)"
+            " SELECT 'jatra.events', 'test.outbox_claim', gen_random_uuid(), '{}', '{}'"
+            " FROM generate_series(1, 5)"
+        )
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM outbox ORDER BY id")]
+
+        async def unsent() -> list[int]:
+            return [
+                r["id"] for r in await conn.fetch("SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id")
+            ]
+
+        with contextlib.suppress(ConnectionError):
+            async with conn.transaction():
+                claimed = await conn.fetch(outbox.CLAIM, 2)
+                assert sorted(r["id"] for r in claimed) == ids[:2]
+                raise ConnectionError("the broker refused a publish")
+        assert await unsent() == ids  # nothing marked: the batch goes out again on the next pass
+
+        async with conn.transaction():
+            claimed = await conn.fetch(outbox.CLAIM, 2)
+        assert sorted(r["id"] for r in claimed) == ids[:2]
+        assert await unsent() == ids[2:]
+        async with conn.transaction():
+            assert sorted(r["id"] for r in await conn.fetch(outbox.CLAIM, 10)) == ids[2:]
+        assert await unsent() == []
+    finally:
+        await conn.close()

@@ -1,9 +1,9 @@
 """The outbox relay's own Postgres connection: raw asyncpg, no ORM, statements prepared once.
 
-A relay pass is a short transaction (lock a batch, publish it, mark it sent), the same statements every
-time, so it runs on one connection the relay keeps: straight to Postgres when the settings give a direct
-URL (``db_listen_url``, as for its LISTEN session), where asyncpg's statement cache holds the two
-statements prepared; else through PgBouncer with the cache off, as every other connection there.
+A relay pass is a short transaction (claim a batch and mark it sent, publish it, commit), the same
+statement every time, so it runs on one connection the relay keeps: straight to Postgres when the
+settings give a direct URL (``db_listen_url``, as for its LISTEN session), where asyncpg's statement cache
+holds it prepared; else through PgBouncer with the cache off, as every other connection there.
 A pass that fails closes the connection, and the next pass makes a new one: after a connection was
 killed, asyncpg can be left unusable without saying so (an InternalClientError on every later query, seen
 in a test), and a pass that failed for another reason (the broker) loses only a reconnect.
