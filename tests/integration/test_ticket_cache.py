@@ -105,8 +105,8 @@ async def test_a_ticket_rendered_for_one_account_is_not_served_to_another(redis:
 
 async def test_a_download_is_one_round_trip_and_a_render_two(recording: Recording) -> None:
     """The claim answers the stored entry or takes the render lock in one script; the store lets go of
-    the lock in the same step (it took eight commands before: two reads, the lock's SET, GET and release,
-    the store)."""
+    the lock in the same step (it took five commands before: the entry's read, the lock's SET, the store,
+    the lock's GET and its release)."""
     booking = str(uuid.uuid4())
 
     async def load_view() -> dict[str, Any]:
