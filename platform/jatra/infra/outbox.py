@@ -83,12 +83,10 @@ def add(session: AsyncSession, exchange: str, routing_key: str, payload: dict[st
     return d.message_id
 
 
-#: a batch of unsent messages, locked (another relay skips them) and marked sent in the same statement: the
-#: mark commits only with the pass's transaction, after every message of the batch was confirmed by the
-#: broker (it was a SELECT ... FOR UPDATE, then an UPDATE after the publishing: an exchange more a pass).
-#: jsonb as text: the payload is published as it is stored, never decoded and encoded again
-#: The batch is chosen once, in a materialized CTE: an ``IN (SELECT ... LIMIT ... SKIP LOCKED)`` that the
-#: planner ran again per row could pick other rows on each run, and mark (and return) more than the limit.
+#: a batch of unsent messages, locked (another relay skips them) and marked sent in the same statement; the
+#: mark commits only with the pass's transaction, after the broker confirmed every message of the batch.
+#: The batch is chosen once, in a materialized CTE (an ``IN (SELECT ... LIMIT ... SKIP LOCKED)`` run again
+#: per row could mark and return more than the limit). jsonb as text: published as stored.
 CLAIM = (
     "WITH batch AS MATERIALIZED ("
     " SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"

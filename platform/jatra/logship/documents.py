@@ -48,10 +48,6 @@ class Action:
     def header(self) -> bytes:
         return b'{"create":{"_index":"%s","_id":"%s"}}' % (self.index.encode(), self.id.encode())
 
-    def source(self) -> dict[str, Any]:
-        decoded: dict[str, Any] = json.loads(self.document)
-        return decoded
-
 
 class _Head(msgspec.Struct):
     """What the choice reads of a JSON line; every other field is skipped unread."""
