@@ -30,8 +30,9 @@ from jatra.infra.options import options_response
 from jatra.infra.requests import JatraRequest
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings, get_settings
+from jatra.telemetry.http_metrics import http_metrics_config
 from jatra.telemetry.logs import request_logging_config
-from jatra.telemetry.metrics import BUILD_INFO, MetricsController, http_metrics_config
+from jatra.telemetry.metrics import BUILD_INFO, MetricsController
 from jatra.telemetry.tracing import http_tracing_middleware, name_span_by_route, setup_tracing
 
 

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, get
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController, PrometheusMiddleware
+from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
-from litestar.types import ASGIApp
 from opentelemetry import trace
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
@@ -74,41 +73,6 @@ def trace_exemplar(_: Request[Any, Any, Any] | None = None) -> dict[str, str]:
     if not ctx.is_valid or not ctx.trace_flags.sampled:
         return {}
     return {"trace_id": format(ctx.trace_id, "032x")}
-
-
-class HttpMetricsMiddleware(PrometheusMiddleware):
-    """Litestar's Prometheus middleware, with every instrument registered up front.
-
-    The plugin creates the error counter at the first 5xx; until then a dashboard or rule using it would
-    silently show "No data". Registering at start-up puts the family in /metrics from the first scrape.
-    """
-
-    def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
-        super().__init__(app, config)
-        labels: dict[str, str | int | float] = dict.fromkeys(c.HTTP_LABELS, "")
-        self.request_count(labels)
-        self.request_time(labels)
-        self.requests_in_progress(labels)
-        self.requests_error_count(labels)
-
-
-def http_metrics_config(app_name: str) -> PrometheusConfig:
-    """Litestar's Prometheus plugin, labelled by route template and service, never by raw path."""
-    return PrometheusConfig(
-        app_name=app_name,
-        prefix=c.HTTP_PREFIX,
-        group_path=True,
-        exclude_unhandled_paths=True,
-        buckets=list(c.HTTP_DURATION.buckets or ()),
-        labels={"service": _service_of},
-        exemplars=trace_exemplar,
-        exclude=["^/metrics$", "^/health$", "^/ready$"],
-        middleware_class=HttpMetricsMiddleware,
-    )
-
-
-def _service_of(request: Request[Any, Any, Any]) -> str:
-    return str(request.route_handler.opt.get("service", "platform"))
 
 
 def encoder_for(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
