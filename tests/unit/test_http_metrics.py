@@ -22,12 +22,13 @@ from prometheus_client import REGISTRY
 from jatra.telemetry.http_metrics import HttpMetricsMiddleware, http_metrics_config
 
 APP = "test-http-metrics"
+SLOW_S = 0.02
 PLUGINS_TRACE, OUR_TRACE = 0x0AF7651916CD43DD8448EB211C80319C, 0x4BF92F3577B34DA6A3CE929D0E0E4736
 
 Snapshot = dict[tuple[str, frozenset[tuple[str, str]]], tuple[float, str | None]]
 
 
-def _app(middleware_class: type[PrometheusMiddleware]) -> Litestar:
+def _app(middleware_class: type[PrometheusMiddleware], release: asyncio.Event) -> Litestar:
     @get("/trains", opt={"service": "catalog"})
     async def trains() -> str:
         return "ok"
@@ -48,8 +49,19 @@ def _app(middleware_class: type[PrometheusMiddleware]) -> Litestar:
     async def gone() -> str:
         raise asyncio.CancelledError  # as when the passenger goes away during a long poll
 
+    @get("/slow")
+    async def slow() -> str:
+        await asyncio.sleep(SLOW_S)
+        return "late"
+
+    @get("/held")
+    async def held() -> str:
+        await release.wait()
+        return "released"
+
     config = dataclasses.replace(http_metrics_config(APP), middleware_class=middleware_class)
-    return Litestar([trains, train, hold, boom, gone], middleware=[config.middleware], debug=False)
+    handlers = [trains, train, hold, boom, gone, slow, held]
+    return Litestar(handlers, middleware=[config.middleware], debug=False)
 
 
 @contextmanager
@@ -62,7 +74,8 @@ def _sampled_trace(trace_id: int) -> Iterator[None]:
 
 
 def _snapshot() -> Snapshot:
-    """Every jatra_http sample of this app; of the durations only whether they grew (they are timings)."""
+    """Every jatra_http sample of this app; of the durations only whether they grew (they are timings), and
+    no bucket's exemplar (which bucket an observation falls in is a matter of timing too)."""
     found: Snapshot = {}
     for family in REGISTRY.collect():
         for sample in family.samples:
@@ -70,7 +83,8 @@ def _snapshot() -> Snapshot:
                 continue
             labels = frozenset(sample.labels.items())
             value = 0.0 if sample.name.endswith("_bucket") else sample.value
-            exemplar = sample.exemplar.labels.get("trace_id") if sample.exemplar else None
+            bucket = sample.name.endswith("_bucket")
+            exemplar = sample.exemplar.labels.get("trace_id") if sample.exemplar and not bucket else None
             found[(sample.name, labels)] = (value, exemplar)
     return found
 
@@ -87,8 +101,24 @@ def _delta(before: Snapshot, after: Snapshot, trace_id: int) -> dict[Any, Any]:
     return delta
 
 
-async def _requests(app: Litestar, trace_id: int) -> list[int]:
+def _value(name: str, path: str, status: str = "200") -> float:
+    labels = {"method": "GET", "path": path, "status_code": status, "app_name": APP, "service": "platform"}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def _requests(app: Litestar, trace_id: int, release: asyncio.Event) -> list[int]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://jatra") as http:
+        waiting = asyncio.create_task(http.get("/held"))
+        for _ in range(1000):  # in progress while its handler waits
+            if _value("jatra_http_requests_in_progress", "/held") == 1.0:
+                break
+            await asyncio.sleep(0.001)
+        assert _value("jatra_http_requests_in_progress", "/held") == 1.0
+        release.set()
+        assert (await waiting).status_code == 200
+        took = _value("jatra_http_request_duration_seconds_sum", "/slow")
+        assert (await http.get("/slow")).status_code == 200
+        assert _value("jatra_http_request_duration_seconds_sum", "/slow") - took >= SLOW_S
         statuses = [
             (await http.get(path)).status_code for path in ("/trains", "/trains", "/trains/7", "/boom")
         ]
@@ -102,9 +132,24 @@ async def _requests(app: Litestar, trace_id: int) -> list[int]:
 
 async def test_the_same_series_counts_and_exemplars_as_litestars_middleware() -> None:
     start = _snapshot()
-    assert await _requests(_app(PrometheusMiddleware), PLUGINS_TRACE) == [200, 200, 404, 500, 201, 500]
+    theirs, mine = asyncio.Event(), asyncio.Event()
+    assert await _requests(_app(PrometheusMiddleware, theirs), PLUGINS_TRACE, theirs) == [
+        200,
+        200,
+        404,
+        500,
+        201,
+        500,
+    ]
     plugins = _snapshot()
-    assert await _requests(_app(HttpMetricsMiddleware), OUR_TRACE) == [200, 200, 404, 500, 201, 500]
+    assert await _requests(_app(HttpMetricsMiddleware, mine), OUR_TRACE, mine) == [
+        200,
+        200,
+        404,
+        500,
+        201,
+        500,
+    ]
     ours = _snapshot()
 
     expected = _delta(start, plugins, PLUGINS_TRACE)
@@ -121,4 +166,16 @@ async def test_the_same_series_counts_and_exemplars_as_litestars_middleware() ->
     assert counted[("jatra_http_requests_total", "/gone", "200")] == (1.0, None)  # the plugin's count
     assert counted[("jatra_http_requests_in_progress", "/trains", "200")] == (0.0, None)
     assert counted[("jatra_http_request_duration_seconds_sum", "/trains", "200")] == (True, None)
+    assert counted[("jatra_http_requests_in_progress", "/held", "200")] == (0.0, None)
     assert {dict(labels)["service"] for (_, labels) in expected} == {"catalog", "seats", "platform"}
+
+
+def test_a_config_it_would_not_follow_is_refused() -> None:
+    config = dataclasses.replace(http_metrics_config(APP), exemplars=None)
+
+    @get("/trains")
+    async def trains() -> str:
+        return "ok"
+
+    with pytest.raises(ValueError, match="http_metrics_config"):
+        Litestar([trains], middleware=[config.middleware])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -21,9 +22,16 @@ def _run(*command: str | Path) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
+def _poppler(*command: str | Path) -> str:
+    """A poppler tool's output: it repairs a broken xref or stream length quietly but for a line on stderr."""
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert done.stderr == "", done.stderr
+    return done.stdout
+
+
 def _page(document: bytes, tmp_path: Path, dpi: int) -> Path:
     (tmp_path / "ticket.pdf").write_bytes(document)
-    _run("pdftoppm", "-png", "-r", str(dpi), tmp_path / "ticket.pdf", tmp_path / "page")
+    _poppler("pdftoppm", "-png", "-r", str(dpi), tmp_path / "ticket.pdf", tmp_path / "page")
     return tmp_path / "page-1.png"
 
 
@@ -42,8 +50,25 @@ def test_the_printed_qr_reads_back_as_the_signed_code(tmp_path: Path, dpi: int) 
 def test_one_a5_page_with_the_ticket_in_it(tmp_path: Path) -> None:
     document = pdf.render(TICKET_VIEW, signing.sign(KEY, qr_payload(TICKET_VIEW)))
     (tmp_path / "ticket.pdf").write_bytes(document)
-    info = _run("pdfinfo", tmp_path / "ticket.pdf")
+    info = _poppler("pdfinfo", tmp_path / "ticket.pdf")
     assert "Pages:           1" in info and "419.53 x 595.28 pts" in info
     assert f"Title:           Jatra e-ticket {TICKET_VIEW['ticket_number']}" in info
-    text = _run("pdftotext", tmp_path / "ticket.pdf", "-")
+    text = _poppler("pdftotext", tmp_path / "ticket.pdf", "-")
     assert TICKET_VIEW["ticket_number"] in text and "Verify offline" in text
+
+
+def test_every_offset_and_stream_length_is_exact() -> None:
+    """What a strict reader relies on and poppler forgives: the xref's offsets, each stream's /Length."""
+    document = pdf.render(TICKET_VIEW, signing.sign(KEY, qr_payload(TICKET_VIEW)))
+    xref = int(document.rsplit(b"startxref\n", 1)[1].split(b"\n", 1)[0])
+    table = document[xref:].split(b"trailer", 1)[0].split(b"\n")
+    assert table[0] == b"xref" and table[1] == b"0 9"  # the free entry and eight objects
+    for number, entry in enumerate(table[3:11], start=1):
+        offset = int(entry.split()[0])
+        assert document[offset:].startswith(b"%d 0 obj\n" % number)
+    streams = 0
+    for head in re.finditer(rb"/Length (\d+)[^>]*>>\nstream\n", document):
+        end = head.end() + int(head.group(1))
+        assert document[end : end + len(b"\nendstream")] == b"\nendstream"
+        streams += 1
+    assert streams == 2  # the page's content and the QR's image

@@ -20,8 +20,11 @@ Key: TypeAlias = tuple[str, str, str]  # method, route template, service
 class HttpMetricsMiddleware(PrometheusMiddleware):
     """Litestar's Prometheus middleware: the same four families, labels and observations, at less cost.
 
-    Every instrument is registered up front: the plugin creates the error counter at the first 5xx, and
-    until then a dashboard or rule using it would silently show "No data".
+    Every family is registered up front (the plugin creates the error counter at the first 5xx): /metrics
+    names it, with its help and type, from the first scrape; its first series comes with the first 5xx.
+
+    It serves :func:`http_metrics_config` only (labels from the route template and the handler's
+    ``service``, exemplars from :func:`trace_exemplar`), and refuses any other config rather than ignore it.
 
     Per request the plugin builds a `Request` through its generic alias, two label dicts, a `functools.wraps`
     copy of `send`, and asks prometheus_client for each labelled series four times (a lock and a dict each).
@@ -33,13 +36,19 @@ class HttpMetricsMiddleware(PrometheusMiddleware):
 
     def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
         super().__init__(app, config)
+        if (
+            not config.group_path
+            or config.exemplars is not trace_exemplar
+            or list(config.labels or ()) != ["service"]
+        ):
+            raise ValueError("HttpMetricsMiddleware reads its labels itself: use http_metrics_config()")
         labels: dict[str, str | int | float] = dict.fromkeys(c.HTTP_LABELS, "")
         self._count = self.request_count(labels)
         self._time = self.request_time(labels)
         self._live = self.requests_in_progress(labels)
         self._errors = self.requests_error_count(labels)
         self._app_name = config.app_name
-        self._excluded = frozenset(config.excluded_http_methods or ())
+        self._excluded = config.excluded_http_methods  # tested as the plugin does: `method in` it
         self._in_progress: dict[Key, Any] = {}
         self._done: dict[tuple[Key, int], tuple[Any, Any, Any]] = {}
 
@@ -57,7 +66,7 @@ class HttpMetricsMiddleware(PrometheusMiddleware):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
-        if method in self._excluded:
+        if self._excluded and method in self._excluded:
             await self.app(scope, receive, send)
             return
         key = (method, scope["path_template"], str(scope["route_handler"].opt.get("service", "platform")))

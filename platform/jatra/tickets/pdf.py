@@ -24,8 +24,9 @@ FOOTER = "Verify offline with the Jatra ticket public key"
 #: the footer's width in Helvetica at 7 pt (from the font's metrics), to centre it
 FOOTER_WIDTH = 133.44
 #: The QR's mask pattern, fixed. An encoder that picks it (ISO/IEC 18004's penalty over all eight) spent
-#: 1.0 of zxing-cpp's 1.1 ms on it; any mask decodes alike. On 200 real ticket codes mask 2's penalty was
-#: within 2.3 % of the lowest at the median, 14 % at the 95th percentile (bench/results/qr-mask/).
+#: 1.0 of zxing-cpp's 1.1 ms on it; any mask decodes alike (ISO's encoder is to pick the lowest, so this
+#: departs from its procedure, not its format). On 200 ticket codes of 1-4 passengers mask 2's penalty was
+#: 3.7 % over the lowest at the median, 14 % at the 95th percentile (bench/results/qr-mask/).
 QR_MASK = 2
 
 
