@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -122,8 +123,17 @@ async def test_every_process_killed_during_traffic_comes_back_and_every_booking_
     # provider took the request and went silent): such a booking stays in payment until the reconciler
     # asks the provider, once the hold's TTL has passed (a clean CI run met one). So wait that long.
     within = settings.hold_ttl_s + 3 * settings.reconcile_interval_s + 30
+    # Pollers a few at a time: the traffic loops can book several hundred during the kills (923 in one
+    # CI run), and as many pollers on one client, each asking again every 0.1 s, starve its connection
+    # pool (requests waited past their timeout, the server answered 408s) and then the API itself.
+    pollers = asyncio.Semaphore(32)
+
+    async def settled(http: httpx.AsyncClient, who: Passenger, booking_id: str) -> dict[str, Any]:
+        async with pollers:
+            return await final_state(http, who, booking_id, within_s=within)
+
     async with httpx.AsyncClient(base_url=base, timeout=15) as http:
-        ends = await asyncio.gather(*(final_state(http, who, b, within_s=within) for who, b in accepted))
+        ends = await asyncio.gather(*(settled(http, who, b) for who, b in accepted))
     outcomes = Counter(e["status"] for e in ends)
     assert set(outcomes) <= {"CONFIRMED", "PAYMENT_FAILED"} and outcomes["CONFIRMED"] >= len(accepted) * 0.9
     # a payment failed only because the provider was down for longer than the retry budget, or because
