@@ -40,21 +40,19 @@ def _line(font: str, size: float, x: float, y: float, s: str) -> bytes:
     return b"BT /%s %g Tf %.2f %.2f Td %s Tj ET\n" % (font.encode(), size, x, y, _text(s))
 
 
-def qr_image(text: str) -> tuple[int, bytes]:
-    """The QR code with its quiet zone: modules a side, and one byte a module (0 dark, 255 light)."""
+def _stream(entries: bytes, data: bytes) -> bytes:
+    """A stream object's body: its dictionary (``entries`` and the exact /Length) and its bytes."""
+    return b"<< %s/Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)
+
+
+def _qr(text: str) -> bytes:
+    """The QR code with its quiet zone as a PDF image: zxing-cpp's buffer as it comes (one byte a module, 0
+    dark, 255 light; its type stubs do not say it is a buffer), grey, drawn as blocks when scaled up."""
     code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M", data_mask=QR_MASK)
-    # zxing-cpp's Image is a buffer (one byte per module: 0 dark, 255 light); its type stubs do not say so
     pixels = memoryview(code.to_image(scale=1, add_quiet_zones=True)).tobytes()  # type: ignore[arg-type]
-    return math.isqrt(len(pixels)), pixels
-
-
-def _qr_object(side: int, pixels: bytes) -> bytes:
-    """The module image as a PDF image: grey, 8 bits, drawn as blocks (no interpolation) when scaled up."""
-    head = b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray" % (side, side)
-    return head + b" /BitsPerComponent 8 /Interpolate false /Length %d >>\nstream\n%s\nendstream" % (
-        len(pixels),
-        pixels,
-    )
+    side = math.isqrt(len(pixels))
+    image = b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray" % (side, side)
+    return _stream(image + b" /BitsPerComponent 8 /Interpolate false ", pixels)
 
 
 def _lines(ticket: dict[str, Any]) -> list[str]:
@@ -75,7 +73,7 @@ def _document(title: str, content: bytes, qr: bytes) -> bytes:
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.2f %.2f] /Contents 4 0 R /Resources"
         b" << /Font << /F1 5 0 R /F2 6 0 R >> /XObject << /QR 8 0 R >> >> >>" % (WIDTH, HEIGHT),
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        _stream(b"", content),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
         b"<< /Title %s /Producer (Jatra) >>" % _text(title),
@@ -100,4 +98,4 @@ def render(ticket: dict[str, Any], qr: str) -> bytes:
     content.append(b"q %.2f 0 0 %.2f %.2f 60 cm /QR Do Q\n" % (QR_SIZE, QR_SIZE, (WIDTH - QR_SIZE) / 2))
     content.append(_line("F1", 7, (WIDTH - FOOTER_WIDTH) / 2, 48, FOOTER))
     title = f"Jatra e-ticket {ticket['ticket_number']}"
-    return _document(title, b"".join(content), _qr_object(*qr_image(qr)))
+    return _document(title, b"".join(content), _qr(qr))
