@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 from litestar import Request
 from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,7 +70,7 @@ class HttpMetricsMiddleware(PrometheusMiddleware):
         if self._excluded and method in self._excluded:
             await self.app(scope, receive, send)
             return
-        key = (method, scope["path_template"], str(scope["route_handler"].opt.get("service", "platform")))
+        key = (method, scope["path_template"], service_of(scope["route_handler"]))
         live = self._in_progress.get(key)
         if live is None:
             live = self._in_progress[key] = self._live.labels(key[0], key[1], 200, self._app_name, key[2])
@@ -112,5 +113,10 @@ def http_metrics_config(app_name: str) -> PrometheusConfig:
     )
 
 
+def service_of(handler: BaseRouteHandler) -> str:
+    """The ``service`` label of a route: its handler's ``service`` opt (routers set it), else "platform"."""
+    return str(handler.opt.get("service", "platform"))
+
+
 def _service_of(request: Request[Any, Any, Any]) -> str:
-    return str(request.route_handler.opt.get("service", "platform"))
+    return service_of(request.route_handler)
