@@ -32,6 +32,7 @@ from jatra.db.bookings import ProviderCharge
 from jatra.errors import exception_handlers
 from jatra.infra.health import health_router
 from jatra.infra.resources import Resources, open_resources
+from jatra.provider import ledger
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
 from jatra.telemetry.metrics import BUILD_INFO, MetricsController
@@ -64,7 +65,7 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
     status: str  # CAPTURED | DECLINED | REFUNDED | VOIDED
 
 
-def _out(row: ProviderCharge) -> Charge:
+def _out(row: ProviderCharge | ledger.ChargeRow) -> Charge:
     return Charge(
         idempotency_key=row.idempotency_key, amount=row.amount, method=row.method, status=row.status
     )
@@ -97,22 +98,13 @@ async def charge(data: JSONBody[ChargeRequest], state: State) -> Response[Charge
     faults = _faults(state)
     await misbehave(faults)
     status = "DECLINED" if rng.random() < faults.decline_rate else "CAPTURED"
-    async with _db(state).db()() as session:
-        created = await session.scalar(
-            insert(ProviderCharge)
-            .values(
-                idempotency_key=data.idempotency_key, amount=data.amount, method=data.method, status=status
-            )
-            .on_conflict_do_nothing()
-            .returning(ProviderCharge.idempotency_key)
-        )
-        await session.commit()
-        row = await session.get(ProviderCharge, data.idempotency_key)
-    assert row is not None
-    log.info("provider.charge", key=data.idempotency_key, status=row.status, replay=created is None)
+    row = await ledger.charge_once(
+        _db(state).statements(), data.idempotency_key, data.amount, data.method, status
+    )
+    log.info("provider.charge", key=data.idempotency_key, status=row.status, replay=not row.created)
     if faults.latency_after_capture_ms:
         await asyncio.sleep(faults.latency_after_capture_ms / 1000)
-    return Response(_out(row), status_code=201 if created else 200)
+    return Response(_out(row), status_code=201 if row.created else 200)
 
 
 @get("/charges/{key:str}")
