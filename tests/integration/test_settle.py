@@ -23,7 +23,7 @@ from psycopg import pq
 from redis.asyncio import Redis
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from jatra.db.bookings import Booking, OutboxMessage
 from jatra.db.inventory import Hold, SeatSale
@@ -139,9 +139,15 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
         assert (charging.id, charging.amount, charging.payment_method, charging.was) == (
             booking_id, hold.total_fare, "bkash", "PAYMENT_PENDING"
         )  # fmt: skip
-        async with sessions() as session:
-            with commands_of(redis) as commands:
-                assert await settle.confirm(session, pg, HoldStore(redis), booking_id)
+        opened: list[AsyncSession] = []
+
+        def counted() -> AsyncSession:  # the sessions the confirmation opens: none on this path
+            opened.append(session := sessions())
+            return session
+
+        with commands_of(redis) as commands:
+            assert await settle.confirm(counted, pg, HoldStore(redis), booking_id)  # type: ignore[arg-type]
+        assert opened == []
     # in Redis, the hold's seats sold by one script and the long polls woken: the owner of the hold, which
     # names the account's key, comes with the confirmation's row, not from a read of the hold first
     assert [c for c in commands if c != "EVAL"] == ["EVALSHA", "PUBLISH"]  # EVAL: the script not loaded yet
@@ -175,8 +181,7 @@ async def test_a_paid_booking_settles_in_one_statement_per_step(
 
     # a redelivery: nothing more is written, and the answer stays "confirmed"
     assert await settle.start_processing(pg, booking_id) is None
-    async with sessions() as session:
-        assert await settle.confirm(session, pg, HoldStore(redis), booking_id)
+    assert await settle.confirm(sessions, pg, HoldStore(redis), booking_id)
     async with sessions() as session:
         assert await session.scalar(select(func.count()).where(SeatSale.booking_id == booking_id)) == 2
         events = select(func.count()).where(OutboxMessage.payload["booking_id"].astext == str(booking_id))
@@ -209,8 +214,7 @@ async def test_a_capture_after_the_booking_ended_is_refused_sells_nothing_and_re
     live = await redis.zrange(store.account_key(hold.journey_id, hold.user_id), 0, -1)
     assert not [e for e in live if (e.decode() if isinstance(e, bytes) else e).startswith(hold.id.hex)]
     assert await refund_requests(engine, booking_id) == 0
-    async with session_factory(engine)() as session:
-        assert not await settle.confirm(session, pg, store, booking_id)
+    assert not await settle.confirm(session_factory(engine), pg, store, booking_id)
     booking = await booking_of(engine, hold)
     assert booking.status == "PAYMENT_FAILED" and booking.ticket_number is None
     async with session_factory(engine)() as session:
@@ -227,8 +231,7 @@ async def test_a_seat_sold_meanwhile_fails_the_booking_through_the_careful_path(
     async with session_factory(engine)() as session, session.begin():
         session.add(SeatSale(journey_id=hold.journey_id, seat_id=hold.seat_ids[0],
                              legs=_legs(booking), booking_id=None))  # fmt: skip
-    async with session_factory(engine)() as session:
-        assert not await settle.confirm(session, pg, HoldStore(redis), booking.id)
+    assert not await settle.confirm(session_factory(engine), pg, HoldStore(redis), booking.id)
     after = await booking_of(engine, hold)
     assert after.status == "PAYMENT_FAILED" and "sold to someone else" in (after.reason or "")
     assert await refund_requests(engine, booking.id) == 1  # written with the failure, in one transaction

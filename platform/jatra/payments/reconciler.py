@@ -56,15 +56,15 @@ async def reconcile(res: Resources) -> int:
     try:
         for booking_id in stuck:
             result = await client.void(str(booking_id))
-            async with res.db()() as session:
-                if result.captured:
-                    action = "confirmed"
-                    if not await settle.confirm(session, res.statements(), store, booking_id):
-                        action = "refunded"  # the seats went to someone else meanwhile: refund requested
-                else:
-                    reason = settle.NEVER_CHARGED if result.voided else "payment declined"
+            if result.captured:
+                action = "confirmed"
+                if not await settle.confirm(res.db(), res.statements(), store, booking_id):
+                    action = "refunded"  # the seats went to someone else meanwhile: refund requested
+            else:
+                reason = settle.NEVER_CHARGED if result.voided else "payment declined"
+                async with res.db()() as session:
                     await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
-                    action = "failed"
+                action = "failed"
             ACTIONS.labels(action).inc()
             log.info("payment.reconciled", booking_id=str(booking_id), action=action)
     finally:

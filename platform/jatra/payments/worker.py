@@ -150,14 +150,13 @@ class PaymentWorker:
                                       refund=found is None and other)  # fmt: skip
                 raise PaymentGaveUp(reason) from exc  # failed for good: to the DLQ, with why
             result = found
+        if result.captured:  # False: its refund is requested
+            await settle.confirm(self.res.db(), self.res.statements(), self.store, booking.id)
+            return
+        # declined; or voided by whoever gave up on the key first, which fails it (or has)
+        reason = settle.NEVER_CHARGED if result.voided else "payment declined"
         async with self.res.db()() as session:
-            if result.captured:
-                await settle.confirm(
-                    session, self.res.statements(), self.store, booking.id
-                )  # False: its refund is requested
-            else:  # declined; or voided by whoever gave up on the key first, which fails it (or has)
-                reason = settle.NEVER_CHARGED if result.voided else "payment declined"
-                await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
+            await settle.fail(self.store, session=session, booking_id=booking.id, reason=reason)
 
     async def _after_giving_up(self, booking_id: uuid.UUID, exc: ProviderUnavailable) -> ChargeResult | None:
         """The retry budget is spent: void the key, which says what became of it and stops any charge with
