@@ -85,7 +85,8 @@ async def test_a_charge_that_waited_on_another_with_its_key_answers_the_others_o
 
             async def waiting_on_the_row() -> bool:
                 cur = await watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND application_name = 'jatra-payment-provider' AND query LIKE %s",
                     ("%INSERT INTO provider_charges%",),
                 )
                 row = await cur.fetchone()
