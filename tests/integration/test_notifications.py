@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -12,12 +13,15 @@ import aio_pika
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from purgatory.domain.model import OpenedState
 from sqlalchemy import select
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
-from jatra.infra.channels import MailboxChannel
+from jatra.infra.channels import ChannelError, MailboxChannel, SmtpChannel
 from jatra.infra.db import create_engine, session_factory
+from jatra.infra.resources import open_resources
+from jatra.notifications.worker import NotificationWorker
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
@@ -129,3 +133,64 @@ async def test_an_event_delivered_twice_by_rabbitmq_texts_once(
     else:
         pytest.fail("the notifications worker did not see the redeliveries")
     assert len(await messages_for(settings, rider.phone, "confirmed", within_s=0)) == 1
+
+
+async def an_event(settings: Settings, booking_id: str) -> aio_pika.abc.AbstractIncomingMessage:
+    """A ``booking.confirmed`` event of the booking as RabbitMQ delivers it, with a message id of its own,
+    through an exchange and queue of this test's (the stack's worker never sees it)."""
+    connection = await aio_pika.connect(settings.amqp)
+    async with connection:
+        channel = await connection.channel()
+        name = f"test.events.{uuid.uuid4().hex}"
+        exchange = await channel.declare_exchange(name, "topic", auto_delete=True)
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, routing_key="booking.#")
+        body = json.dumps({"booking_id": booking_id}).encode()
+        await exchange.publish(aio_pika.Message(body, message_id=str(uuid.uuid4())), "booking.confirmed")
+        for _ in range(50):
+            if (message := await queue.get(no_ack=True, fail=False)) is not None:
+                return message
+            await asyncio.sleep(0.1)
+    raise AssertionError("the event did not come back from RabbitMQ")
+
+
+@pytest.mark.parametrize("down", ["email", "sms"])
+async def test_a_channel_that_failed_is_tried_again_and_one_that_sent_is_not(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    down: str,
+) -> None:
+    """One channel fails for good (the mail server refuses the e-mail, or the texts cannot be written), so
+    the event fails and the consumer puts it back. Delivered again, it sends what was not sent: the text
+    sent before is not sent twice, and the e-mail after a failed text is not lost."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    email = f"again-{uuid.uuid4().hex[:8]}@example.com"
+    booking_id = await book_with_email(client, rider, email)
+    assert (await final_state(client, rider, booking_id))["status"] == "CONFIRMED"
+    assert len(await messages_for(settings, rider.phone, "confirmed")) == 1  # the stack's own worker's
+    assert len(await messages_for(settings, email, "confirmed")) == 1
+    event = await an_event(settings, booking_id)
+    with socket.socket() as unused:  # a port nothing listens on: the mail server is down
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    failing = {  # the real channels, failing for real
+        "email": SmtpChannel("127.0.0.1", port, settings.smtp_sender),
+        "sms": MailboxChannel(Path("/dev/null/mailbox")),  # not a directory: every write fails
+    }
+    async with open_resources(settings, "notifications-test", {"db", "redis"}, db_pool=2) as res:
+        worker = NotificationWorker(res)
+        working = worker.channels[down]
+        worker.channels[down] = failing[down]
+        with pytest.raises((ChannelError, OSError, OpenedState)):  # its retries spent (or its breaker open)
+            await worker.handle(event)
+        texted = 2 if down == "email" else 1  # the texts go first: a failed text stops the event there
+        assert len(await messages_for(settings, rider.phone, "confirmed", within_s=0)) == texted
+        assert len(await messages_for(settings, email, "confirmed", within_s=0)) == 1
+
+        worker.channels[down] = working  # the channel is back
+        await worker.handle(event)  # the same event again
+    assert len(await messages_for(settings, rider.phone, "confirmed", within_s=0)) == 2  # once each
+    assert len(await messages_for(settings, email, "confirmed", within_s=0)) == 2
