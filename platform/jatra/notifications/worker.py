@@ -78,38 +78,29 @@ class NotificationWorker:
             )
         if booking.contact_email:
             notices["email"] = compose.email(event, view, booking.contact_email, booking.reason, pdf)
-        await self._send_once(message.message_id, notices)
+        for channel, notice in notices.items():
+            await self._send_once(f"{message.message_id}:{channel}", channel, notice)
 
-    async def _send_once(self, message_id: str | None, notices: dict[str, Notice]) -> None:
-        """Each notice at most once per event and channel: the channels are claimed in one round trip to
-        Redis (it was one each), then sent in order. A channel that fails gives its claim back, and so do
-        the channels after it (not tried), so that a redelivery sends them; one that sent keeps its claim."""
+    async def _send_once(self, dedupe_key: str, channel: str, notice: Notice) -> None:
         redis = self.res.cache()
-        keys = {channel: f"jatra:notifications:sent:{message_id}:{channel}" for channel in notices}
-        async with redis.pipeline(transaction=False) as claims:
-            for key in keys.values():
-                claims.set(key, 1, nx=True, ex=SENT_TTL_S)
-            claimed = dict(zip(keys, await claims.execute(), strict=True))
-        for channel in (channel for channel, new in claimed.items() if not new):
+        if not await redis.set(f"jatra:notifications:sent:{dedupe_key}", 1, nx=True, ex=SENT_TTL_S):
             SENT.labels(channel, "duplicate").inc()
-        pending = [channel for channel, new in claimed.items() if new]
-        for sent, channel in enumerate(pending):
-            try:
-                await self._deliver(channel, notices[channel])
-            except Exception:
-                await redis.delete(*(keys[c] for c in pending[sent:]))  # a redelivery may send these
-                SENT.labels(channel, "failed").inc()
-                raise
-            SENT.labels(channel, "sent").inc()
-            log.info("notification.sent", channel=channel, kind=notices[channel].kind)
-
-    async def _deliver(self, channel: str, notice: Notice) -> None:
-        async for attempt in stamina.retry_context(
-            on=(ChannelError, OSError, OpenedState), attempts=5, wait_initial=0.1, wait_max=2.0
-        ):
-            with attempt:
-                async with await self.breakers.get_breaker(f"{channel}-{self.channels[channel].name}"):
-                    await self.channels[channel].deliver(notice)
+            return
+        try:
+            async for attempt in stamina.retry_context(
+                on=(ChannelError, OSError, OpenedState), attempts=5, wait_initial=0.1, wait_max=2.0
+            ):
+                with attempt:
+                    async with await self.breakers.get_breaker(f"{channel}-{self.channels[channel].name}"):
+                        await self.channels[channel].deliver(notice)
+        except Exception:
+            await redis.delete(
+                f"jatra:notifications:sent:{dedupe_key}"
+            )  # not sent: a redelivery may try again
+            SENT.labels(channel, "failed").inc()
+            raise
+        SENT.labels(channel, "sent").inc()
+        log.info("notification.sent", channel=channel, kind=notice.kind)
 
     async def run(self) -> int:
         consumer = Consumer(
