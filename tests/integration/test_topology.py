@@ -15,6 +15,7 @@ import pytest
 from jatra.infra import topology
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +49,19 @@ async def test_every_queue_is_a_quorum_queue_with_a_dead_letter_queue_and_a_deli
 async def test_the_outbox_relay_publishes_with_confirms(
     jatra_processes_running: Stack, settings: Settings
 ) -> None:
-    connections = await management(settings, "/connections")
-    relay = [
-        c["name"] for c in connections  # type: ignore[union-attr]
-        if c["client_properties"].get("connection_name") == "jatra-outbox"
-    ]  # fmt: skip
-    assert relay, "the outbox relay has no broker connection"
+    relay: list[str] = []
+
+    async def listed() -> bool:
+        """The management API lists a connection once its statistics were collected (every 5 s): right
+        after the stack started, the relay's may not be listed yet."""
+        connections = await management(settings, "/connections")
+        relay[:] = [
+            c["name"] for c in connections  # type: ignore[union-attr]
+            if c["client_properties"].get("connection_name") == "jatra-outbox"
+        ]  # fmt: skip
+        return bool(relay)
+
+    await eventually(listed, 30, "the outbox relay's broker connection is listed")
     channels = await management(settings, f"/connections/{quote(relay[0], safe='')}/channels")
     assert channels and all(c["confirm"] is True for c in channels)  # type: ignore[union-attr]
 
