@@ -8,23 +8,25 @@ the consumer's trace continues from there.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
 import structlog
-from opentelemetry import context, propagate, trace
+from opentelemetry import propagate, trace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
 from jatra.infra.pg_listen import Listener
+from jatra.infra.publish import Outgoing, Peer, publish_all
 from jatra.infra.relay_connection import RelayConnection
 from jatra.infra.resources import Resources
 from jatra.telemetry import catalogue as c
@@ -105,15 +107,16 @@ async def relay_once(res: Resources) -> int:
     The lag and backlog are measured first (when due), so that they keep growing while the broker is
     down (the publish below fails then, and the worker loop retries)."""
     await _measure_when_due(res)
-    exchanges = await _exchanges(res)
+    channel, peer = await _confirming(res)
     relay = _connections.get(id(res))
     if relay is None:
         relay = _connections[id(res)] = RelayConnection(res.settings, res.name)
     async with relay.transaction() as conn:
         # RETURNING follows no order: published in the order they were written
         rows = sorted(await conn.fetch(CLAIM, BATCH), key=lambda row: row["id"])
-        for row in rows:
-            await _publish(exchanges[row["exchange"]], row)
+        await publish_all(channel, peer, [_outgoing(row) for row in rows])
+    for exchange, sent in Counter(row["exchange"] for row in rows).items():
+        PUBLISHED.labels(exchange).inc(sent)
     await _count_dead_letters(res)
     return len(rows)
 
@@ -192,42 +195,27 @@ async def _count_dead_letters(res: Resources) -> None:
             DEAD_LETTERS.labels(topology.dead_letter_queue(queue)).set(dead.message_count or 0)
 
 
-_channels: dict[int, tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.AbstractExchange]]] = {}
+_channels: dict[int, tuple[aio_pika.abc.AbstractChannel, Peer]] = {}
 
 
-async def _exchanges(res: Resources) -> dict[str, aio_pika.abc.AbstractExchange]:
-    return (await _confirming(res))[1]
-
-
-async def _confirming(
-    res: Resources,
-) -> tuple[aio_pika.abc.AbstractChannel, dict[str, aio_pika.abc.AbstractExchange]]:
-    """A confirming channel per broker connection and its exchanges, opened and topology-declared once
-    (again only if it was closed), not per batch."""
+async def _confirming(res: Resources) -> tuple[aio_pika.abc.AbstractChannel, Peer]:
+    """A confirming channel per broker connection, opened and topology-declared once (again only if it
+    was closed), not per batch; and where the broker is, for the producer spans."""
     connection = await res.ensure_amqp()
     if connection is None:
         raise ConnectionError("broker unavailable; outbox messages stay queued in Postgres")
     cached = _channels.get(id(connection))
     if cached is None or cached[0].is_closed:
         channel = await connection.channel(publisher_confirms=True)
-        cached = (channel, await topology.declare(channel))
+        await topology.declare(channel)
+        url = urlsplit(res.settings.amqp)
+        cached = (channel, Peer(url.hostname or "", url.port or 5672))
         _channels[id(connection)] = cached
     return cached
 
 
-async def _publish(exchange: aio_pika.abc.AbstractExchange, row: asyncpg.Record) -> None:
+def _outgoing(row: asyncpg.Record) -> Outgoing:
     headers: dict[str, str] = json.loads(row["headers"])
-    token = context.attach(propagate.extract(headers))
-    try:
-        message = aio_pika.Message(
-            body=row["payload"].encode(),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=str(row["message_id"]),
-            timestamp=dt.datetime.now(dt.UTC),
-            headers=dict(headers),
-        )
-        await exchange.publish(message, routing_key=row["routing_key"])  # awaits the broker's confirm
-        PUBLISHED.labels(row["exchange"]).inc()
-    finally:
-        context.detach(token)
+    return Outgoing(
+        row["exchange"], row["routing_key"], str(row["message_id"]), row["payload"].encode(), headers
+    )
