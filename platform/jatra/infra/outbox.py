@@ -1,8 +1,8 @@
 """The transactional outbox: write a message in the caller's transaction; the relay publishes it.
 
 The W3C trace context of the writing transaction is stored with the message and restored when it is
-published, so the producer span (aio-pika instrumentation) is a child of the request that caused it and
-the consumer's trace continues from there.
+published, so the producer span (`jatra.infra.publish`) is a child of the request that caused it and the
+consumer's trace continues from there.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ async def relay_once(res: Resources) -> int:
     async with relay.transaction() as conn:
         # RETURNING follows no order: published in the order they were written
         rows = sorted(await conn.fetch(CLAIM, BATCH), key=lambda row: row["id"])
+        if unknown := {row["exchange"] for row in rows} - topology.EXCHANGES:
+            raise ValueError(f"outbox messages for undeclared exchanges {sorted(unknown)}: not published")
         await publish_all(channel, peer, [_outgoing(row) for row in rows])
     for exchange, sent in Counter(row["exchange"] for row in rows).items():
         PUBLISHED.labels(exchange).inc(sent)

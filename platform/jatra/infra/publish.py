@@ -10,7 +10,8 @@ ratio (0.1), where that span records nothing. Here:
   message of a batch at once, in the batch's order (aiormq writes them under its channel's lock, in turn);
   a nack raises, as in aio-pika, and fails the whole batch;
 - a message whose trace is sampled, or that has none, gets a producer span like the instrumentation's (the
-  same name, ``<exchange>,<routing key> send``, kind and attributes), and that span's context in its headers;
+  same name, ``<exchange>,<routing key> send``, kind, and attributes but its ``messaging.temp_destination``,
+  which it sets to true for every exchange), and that span's context in its headers;
 - a message of an unsampled trace keeps its stored headers: the consumer continues the same unsampled
   trace, as it would have continued the instrumentation's non-recording span.
 
@@ -32,6 +33,9 @@ from pamqp.commands import Basic
 log = structlog.get_logger()
 tracer = trace.get_tracer("opentelemetry.instrumentation.aio_pika")
 PERSISTENT = 2
+#: a broker that stops confirming (a memory or disk alarm blocks publishers) fails the pass after this,
+#: rather than holding its transaction and row locks open: the batch stays unsent and is tried again
+CONFIRM_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +58,14 @@ class Peer:
 
 async def publish_all(channel: AbstractChannel, peer: Peer, messages: list[Outgoing]) -> None:
     """Publish every message and wait for the broker's confirms; raise if any was not confirmed."""
+    if not messages:
+        return
     if channel.is_closed:
         raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
     raw = await channel.get_underlay_channel()
     timestamp = dt.datetime.now(dt.UTC)
-    await asyncio.gather(*(_publish(raw, peer, message, timestamp) for message in messages))
+    async with asyncio.timeout(CONFIRM_TIMEOUT_S):
+        await asyncio.gather(*(_publish(raw, peer, message, timestamp) for message in messages))
 
 
 async def _publish(

@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 PAYMENTS = "jatra.payments"  # direct: payment requests
 EVENTS = "jatra.events"  # topic: booking.confirmed, booking.payment_failed, booking.cancelled ...
 DLX = "jatra.dlx"  # direct: dead letters, routed by the queue they died in
+EXCHANGES = frozenset({PAYMENTS, EVENTS, DLX})
 #: not RabbitMQ: the Redis channel rung with a booking id when its payment settles (long polls wait on it)
 SETTLED_CHANNEL = "jatra:bookings:settled"
 
