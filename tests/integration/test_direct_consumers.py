@@ -1,0 +1,48 @@
+"""The local stack's payment and notifications workers talk to Postgres itself, not through PgBouncer 1.18,
+where nothing stays prepared (`jatra.stack.apps.STRAIGHT_TO_POSTGRES`); the API replicas still go through
+PgBouncer. Read from both servers while a booking is paid and its notices sent."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+import pytest
+
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.fixtures.accounts import MakePassengers
+from tests.fixtures.provider import set_faults
+from tests.integration.payflow import book, final_state
+
+pytestmark = pytest.mark.integration
+CONSUMERS = {"jatra-payments", "jatra-notifications"}
+
+
+def pgbouncer_clients(settings: Settings) -> set[str]:
+    """The application names of PgBouncer's clients (its admin console's SHOW CLIENTS)."""
+    dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.pgbouncer}/pgbouncer"
+    with psycopg.connect(dsn, autocommit=True) as console:
+        cursor = console.execute("SHOW CLIENTS")
+        column = [d.name for d in cursor.description or []].index("application_name")
+        return {row[column] for row in cursor.fetchall()}
+
+
+def postgres_sessions(settings: Settings) -> set[str]:
+    dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.postgres}/jatra"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT DISTINCT application_name FROM pg_stat_activity").fetchall()
+        return {row[0] for row in rows}
+
+
+async def test_the_booking_paths_consumers_go_straight_to_postgres(
+    jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
+        booked = await book(http, rider)
+        assert (await final_state(http, rider, booked["booking_id"]))["status"] == "CONFIRMED"
+    clients = pgbouncer_clients(settings)
+    assert "jatra-api" in clients  # the replicas' pools, which booked it
+    assert not clients & CONSUMERS, clients
+    assert postgres_sessions(settings) >= CONSUMERS  # their own sessions, named at connect
