@@ -38,7 +38,8 @@ class WorkerSpec:
     interval: Callable[[Settings], float]
     #: database connections this worker may hold at once (no overflow). The workers' pools add up to 16,
     #: well under PgBouncer's 40 server connections, so however large a backlog they drain, the API
-    #: replicas (up to 20 each) always find connections.
+    #: replicas (up to 20 each) always find connections (the local stack's payment and notifications
+    #: workers hold theirs straight to Postgres: jatra.stack.apps).
     db_pool: int = 2
     #: "module:function" awaited between passes instead of sleeping ``interval`` (given how many items the
     #: pass handled), for a worker that can be woken when there is work

@@ -1,6 +1,6 @@
 """The local stack's payment and notifications workers talk to Postgres itself, not through PgBouncer 1.18,
-where nothing stays prepared (`jatra.stack.apps.STRAIGHT_TO_POSTGRES`); the API replicas still go through
-PgBouncer. Read from both servers while a booking is paid and its notices sent."""
+where nothing stays prepared (`jatra.stack.apps`, ``straight_to_postgres``); the API replicas still go
+through PgBouncer. Read from both servers while a booking is paid and its notices sent."""
 
 from __future__ import annotations
 
@@ -18,20 +18,23 @@ pytestmark = pytest.mark.integration
 CONSUMERS = {"jatra-payments", "jatra-notifications"}
 
 
-def pgbouncer_clients(settings: Settings) -> set[str]:
-    """The application names of PgBouncer's clients (its admin console's SHOW CLIENTS)."""
+def console(settings: Settings, command: str, column: str) -> set[object]:
+    """One column of a PgBouncer admin console command (SHOW CLIENTS, SHOW SERVERS)."""
     dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.pgbouncer}/pgbouncer"
-    with psycopg.connect(dsn, autocommit=True) as console:
-        cursor = console.execute("SHOW CLIENTS")
-        column = [d.name for d in cursor.description or []].index("application_name")
-        return {row[column] for row in cursor.fetchall()}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = conn.execute(command)
+        index = [d.name for d in cursor.description or []].index(column)
+        return {row[index] for row in cursor.fetchall()}
 
 
-def postgres_sessions(settings: Settings) -> set[str]:
+def own_sessions(settings: Settings) -> set[str]:
+    """The application names of Postgres's sessions that are not PgBouncer's server connections (whose
+    backends take the name of the client they serve, so the name alone does not tell them apart)."""
+    pooled = console(settings, "SHOW SERVERS", "local_port")
     dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.postgres}/jatra"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute("SELECT DISTINCT application_name FROM pg_stat_activity").fetchall()
-        return {row[0] for row in rows}
+        rows = conn.execute("SELECT application_name, client_port FROM pg_stat_activity").fetchall()
+    return {name for name, port in rows if port not in pooled}
 
 
 async def test_the_booking_paths_consumers_go_straight_to_postgres(
@@ -42,7 +45,9 @@ async def test_the_booking_paths_consumers_go_straight_to_postgres(
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
         booked = await book(http, rider)
         assert (await final_state(http, rider, booked["booking_id"]))["status"] == "CONFIRMED"
-    clients = pgbouncer_clients(settings)
+    clients = console(settings, "SHOW CLIENTS", "application_name")
     assert "jatra-api" in clients  # the replicas' pools, which booked it
     assert not clients & CONSUMERS, clients
-    assert postgres_sessions(settings) >= CONSUMERS  # their own sessions, named at connect
+    sessions = own_sessions(settings)
+    assert sessions >= CONSUMERS, sessions  # their own sessions, named at connect
+    assert "jatra-api" not in sessions  # the replicas' sessions are all PgBouncer's

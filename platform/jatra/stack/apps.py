@@ -23,11 +23,11 @@ class JatraProcess(Supervised):
     #: seconds to answer /health: a dozen Python processes importing at once on two busy cores take ~40 s
     ready_timeout = 90.0
 
-    def __init__(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, command: list[str], straight_to_postgres: bool = False) -> None:
         self.name = name
         self.command = command
         self.process = name
-        self.extra_env = extra_env or {}
+        self.straight_to_postgres = straight_to_postgres
 
     def port(self, ctx: StackContext) -> int:
         return ctx.ports.app(self.name)
@@ -36,13 +36,16 @@ class JatraProcess(Supervised):
         return [sys.executable, "-m", "jatra", *self.command, "--port", str(self.port(ctx))]
 
     def env(self, ctx: StackContext) -> dict[str, str]:
-        return {
+        env = {
             "JATRA_STATE_DIR": str(ctx.state_dir),
             "JATRA_PORT_BASE": str(ctx.ports.base),
             # no collector runs here: spans go to OTLP JSON files, which `jatra trace` reads
             "JATRA_TRACE_DIR": str(ctx.state_dir / "traces"),
-            **self.extra_env,
         }
+        if self.straight_to_postgres:  # the URL too: one exported in the shell must not send them elsewhere
+            env["JATRA_DATABASE_VIA_PGBOUNCER"] = "false"
+            env["JATRA_DATABASE_URL"] = f"postgresql+asyncpg://jatra@127.0.0.1:{ctx.ports.postgres}/jatra"
+        return env
 
     def ready(self, ctx: StackContext) -> bool:
         return http_ok(f"http://127.0.0.1:{self.port(ctx)}/health")
@@ -80,25 +83,22 @@ def programs(replicas: int = MAX_API_REPLICAS) -> list[Supervised]:
     return [*(ApiReplica(n) for n in range(1, replicas + 1)), *service_processes(), *workers()]
 
 
-#: The booking path's two consumers go straight to Postgres, where their statements are prepared once per
-#: connection, instead of through PgBouncer 1.18 (Debian's), which keeps nothing prepared in transaction
-#: pooling, so Postgres planned each of their statements every time. Their pools are small and bounded
-#: (``db_pool=4``, plus as many for the ORM's rare paths), unlike the API replicas'. Measured in rushes at 20
-#: arrivals/s: Postgres 6.5 -> 5.5-5.8 ms and PgBouncer 1.2 -> 0.8 ms of CPU per confirmed booking
-#: (bench/results/direct-consumers/). With PgBouncer 1.21 or later (``max_prepared_statements``) they could
-#: go through the pooler as everything else does.
-STRAIGHT_TO_POSTGRES = {"JATRA_DATABASE_VIA_PGBOUNCER": "false"}
-
-
+#: The booking path's two consumers go straight to Postgres (``straight_to_postgres``), where their
+#: statements are prepared once per connection, instead of through PgBouncer 1.18 (Debian's), which keeps
+#: nothing prepared in transaction pooling, so Postgres planned each of their statements every time. Their
+#: pools are small and bounded (``db_pool=4``, and as many for the ORM's rare paths), unlike the API
+#: replicas'. Measured in rushes at 20 arrivals/s: Postgres 6.5 -> 5.5-5.8 ms and PgBouncer 1.2 -> 0.8 ms of
+#: CPU per confirmed booking (bench/results/direct-consumers/). Compose and Helm send them through their
+#: PgBouncer, as every other process.
 def workers() -> list[Supervised]:
     return [
         JatraProcess("timetable", ["worker", "timetable"]),
         JatraProcess("reaper", ["worker", "reaper"]),
         JatraProcess("payment-provider", ["serve", "payment-provider"]),
         JatraProcess("outbox", ["worker", "outbox"]),
-        JatraProcess("payments", ["worker", "payments"], STRAIGHT_TO_POSTGRES),
+        JatraProcess("payments", ["worker", "payments"], straight_to_postgres=True),
         JatraProcess("reconciler", ["worker", "reconciler"]),
-        JatraProcess("notifications", ["worker", "notifications"], STRAIGHT_TO_POSTGRES),
+        JatraProcess("notifications", ["worker", "notifications"], straight_to_postgres=True),
         JatraProcess("alert-receiver", ["serve", "alert-receiver"]),
         JatraProcess("archive", ["worker", "archive"]),
         JatraProcess("logship", ["worker", "logship"]),
