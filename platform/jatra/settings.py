@@ -311,8 +311,7 @@ class Settings:
 
     @property
     def db_url(self) -> str:
-        port = self.ports.pgbouncer if self.database_via_pgbouncer else self.ports.postgres
-        return self.database_url or f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra"
+        return self.database_url or self.ports.database_url(self.database_via_pgbouncer)
 
     @property
     def db_listen_url(self) -> str:
@@ -321,11 +320,11 @@ class Settings:
             return self.database_listen_url
         if self.database_url:
             return "" if self.database_via_pgbouncer else self.database_url
-        return f"postgresql+asyncpg://jatra@127.0.0.1:{self.ports.postgres}/jatra"
+        return self.ports.database_url(via_pgbouncer=False)
 
     @property
     def db_admin_url(self) -> str:
-        return self.database_admin_url or f"postgresql+asyncpg://jatra@127.0.0.1:{self.ports.postgres}/jatra"
+        return self.database_admin_url or self.ports.database_url(via_pgbouncer=False)
 
     @property
     def redis(self) -> str:

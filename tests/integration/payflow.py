@@ -22,7 +22,8 @@ from jatra.infra.outbox import Draft
 from jatra.infra.pg import Transaction
 from jatra.infra.pg_listen import asyncpg_dsn
 from jatra.settings import Settings
-from tests.fixtures.accounts import Passenger
+from tests.fixtures.accounts import MakePassengers, Passenger
+from tests.fixtures.provider import set_faults
 from tests.integration.helpers import a_journey, free_seats, patiently
 
 FINAL = {"CONFIRMED", "PAYMENT_FAILED", "EXPIRED"}
@@ -102,6 +103,17 @@ async def final_state(client: Any, who: Passenger, booking_id: str, within_s: fl
         if body["status"] in FINAL or time.monotonic() > deadline:
             return body
         await asyncio.sleep(0.1)
+
+
+async def a_confirmed_booking(settings: Settings, make_passengers: MakePassengers) -> str:
+    """A new passenger's booking through the stack's API, the provider healthy: its id, once CONFIRMED."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [rider] = await make_passengers(1)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
+        booked = await book(http, rider)
+        assert (await final_state(http, rider, booked["booking_id"]))["status"] == "CONFIRMED"
+    booking_id: str = booked["booking_id"]
+    return booking_id
 
 
 def log_lines(settings: Settings, process: str) -> list[dict[str, Any]]:

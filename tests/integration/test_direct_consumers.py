@@ -4,15 +4,13 @@ through PgBouncer. Read from both servers while a booking is paid and its notice
 
 from __future__ import annotations
 
-import httpx
 import psycopg
 import pytest
 
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
-from tests.fixtures.provider import set_faults
-from tests.integration.payflow import book, final_state
+from tests.integration.payflow import a_confirmed_booking
 
 pytestmark = pytest.mark.integration
 CONSUMERS = {"jatra-payments", "jatra-notifications"}
@@ -40,11 +38,7 @@ def own_sessions(settings: Settings) -> set[str]:
 async def test_the_booking_paths_consumers_go_straight_to_postgres(
     jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
 ) -> None:
-    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
-    [rider] = await make_passengers(1)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
-        booked = await book(http, rider)
-        assert (await final_state(http, rider, booked["booking_id"]))["status"] == "CONFIRMED"
+    await a_confirmed_booking(settings, make_passengers)
     clients = console(settings, "SHOW CLIENTS", "application_name")
     assert "jatra-api" in clients  # the replicas' pools, which booked it
     assert not clients & CONSUMERS, clients

@@ -6,11 +6,13 @@ nack fails the batch (the relay then rolls back and publishes it again), an unro
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import aio_pika
 import aiormq
 import pytest
 import structlog
+from aio_pika.abc import AbstractChannel, AbstractExchange
 from litestar import Litestar
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -20,6 +22,20 @@ from jatra.settings import Settings
 from jatra.stack.manager import Stack
 
 pytestmark = pytest.mark.integration
+PEER = Peer("127.0.0.1", 5672)
+Confirming = tuple[AbstractChannel, AbstractExchange]
+
+
+@pytest.fixture
+async def confirming(stack: Stack, settings: Settings) -> AsyncIterator[Confirming]:
+    """A confirming channel on the real broker, and a topic exchange of the test's own (gone after it)."""
+    connection = await aio_pika.connect_robust(settings.amqp)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            f"test.publish.{uuid.uuid4().hex[:8]}", aio_pika.ExchangeType.TOPIC, auto_delete=True
+        )
+        yield channel, exchange
 
 
 def traceparent(sampled: bool) -> tuple[str, str, str]:
@@ -29,28 +45,23 @@ def traceparent(sampled: bool) -> tuple[str, str, str]:
 
 
 async def test_a_batch_goes_out_in_order_and_only_sampled_traces_get_a_producer_span(
-    stack: Stack, app: Litestar, spans: InMemorySpanExporter, settings: Settings
+    confirming: Confirming, app: Litestar, spans: InMemorySpanExporter
 ) -> None:
     """``app`` installs the tracer provider (sampling 1.0, parent-based) with ``spans`` in it."""
-    connection = await aio_pika.connect_robust(settings.amqp)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(
-            f"test.publish.{uuid.uuid4().hex[:8]}", aio_pika.ExchangeType.TOPIC, auto_delete=True
-        )
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(exchange, routing_key="t.#")
-        writers = [traceparent(sampled=i % 2 == 0) for i in range(6)]
-        batch = [
-            Outgoing(exchange.name, f"t.{i}", str(uuid.uuid4()), b"%d" % i, {"traceparent": w, "x-kept": "1"})
-            for i, (w, _, _) in enumerate(writers)
-        ]  # fmt: skip
-        # and one written outside any trace
-        batch.append(Outgoing(exchange.name, "t.none", str(uuid.uuid4()), b"{}", {}))
-        await publish_all(channel, Peer("127.0.0.1", 5672), batch)
-        received = [await queue.get(timeout=10) for _ in batch]
-        for message in received:
-            await message.ack()
+    channel, exchange = confirming
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key="t.#")
+    writers = [traceparent(sampled=i % 2 == 0) for i in range(6)]
+    batch = [
+        Outgoing(exchange.name, f"t.{i}", str(uuid.uuid4()), b"%d" % i, {"traceparent": w, "x-kept": "1"})
+        for i, (w, _, _) in enumerate(writers)
+    ]
+    # and one written outside any trace
+    batch.append(Outgoing(exchange.name, "t.none", str(uuid.uuid4()), b"{}", {}))
+    await publish_all(channel, PEER, batch)
+    received = [await queue.get(timeout=10) for _ in batch]
+    for message in received:
+        await message.ack()
     assert [m.routing_key for m in received] == [o.routing_key for o in batch]
     assert [m.message_id for m in received] == [o.message_id for o in batch]
     assert [m.body for m in received] == [o.body for o in batch]
@@ -80,29 +91,24 @@ async def test_a_batch_goes_out_in_order_and_only_sampled_traces_get_a_producer_
 
 
 async def test_a_nack_fails_the_batch_and_an_unroutable_message_is_told(
-    stack: Stack, settings: Settings
+    confirming: Confirming,
 ) -> None:
-    connection = await aio_pika.connect_robust(settings.amqp)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(
-            f"test.publish.{uuid.uuid4().hex[:8]}", aio_pika.ExchangeType.TOPIC, auto_delete=True
-        )
-        full = await channel.declare_queue(  # the broker refuses (nacks) whatever would go past 0 messages
-            exclusive=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
-        )
-        await full.bind(exchange, routing_key="full")
+    channel, exchange = confirming
+    full = await channel.declare_queue(  # the broker refuses (nacks) whatever would go past 0 messages
+        exclusive=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+    )
+    await full.bind(exchange, routing_key="full")
 
-        def one(key: str) -> Outgoing:
-            return Outgoing(exchange.name, key, str(uuid.uuid4()), b"{}", {})
+    def one(key: str) -> Outgoing:
+        return Outgoing(exchange.name, key, str(uuid.uuid4()), b"{}", {})
 
-        with structlog.testing.capture_logs() as logs:
-            await publish_all(channel, Peer("127.0.0.1", 5672), [one("nowhere")])
-        assert [e["event"] for e in logs] == ["outbox.unroutable"]
-        assert logs[0]["routing_key"] == "nowhere"
+    with structlog.testing.capture_logs() as logs:
+        await publish_all(channel, PEER, [one("nowhere")])
+    assert [e["event"] for e in logs] == ["outbox.unroutable"]
+    assert logs[0]["routing_key"] == "nowhere"
 
-        with pytest.raises(aiormq.exceptions.DeliveryError):
-            await publish_all(channel, Peer("127.0.0.1", 5672), [one("nowhere"), one("full")])
-        await channel.close()
-        with pytest.raises(aiormq.exceptions.ChannelInvalidStateError):
-            await publish_all(channel, Peer("127.0.0.1", 5672), [one("nowhere")])
+    with pytest.raises(aiormq.exceptions.DeliveryError):
+        await publish_all(channel, PEER, [one("nowhere"), one("full")])
+    await channel.close()
+    with pytest.raises(aiormq.exceptions.ChannelInvalidStateError):
+        await publish_all(channel, PEER, [one("nowhere")])

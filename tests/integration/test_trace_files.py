@@ -8,14 +8,12 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers
-from tests.fixtures.provider import set_faults
-from tests.integration.payflow import book, final_state
+from tests.integration.payflow import a_confirmed_booking
 
 pytestmark = pytest.mark.integration
 CROSSED = ("jatra-api", "jatra-outbox", "jatra-payments", "jatra-payment-provider", "jatra-notifications")
@@ -31,14 +29,10 @@ def jatra_trace(ident: str) -> str:
 async def test_jatra_trace_draws_one_booking_across_every_process(
     jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
 ) -> None:
-    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
-    [rider] = await make_passengers(1)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.ports.api}", timeout=30) as http:
-        booked = await book(http, rider)
-        assert (await final_state(http, rider, booked["booking_id"]))["status"] == "CONFIRMED"
+    booking_id = await a_confirmed_booking(settings, make_passengers)
     deadline = time.monotonic() + 60  # spans leave each process in batches, every few seconds
     while True:
-        drawn = await asyncio.to_thread(jatra_trace, booked["booking_id"])
+        drawn = await asyncio.to_thread(jatra_trace, booking_id)
         if all(service in drawn for service in CROSSED) or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 
 import aiormq
 import structlog
+from aio_pika import DeliveryMode
 from aio_pika.abc import AbstractChannel
 from opentelemetry import propagate, trace
 from pamqp.commands import Basic
 
 log = structlog.get_logger()
 tracer = trace.get_tracer("opentelemetry.instrumentation.aio_pika")
-PERSISTENT = 2
 #: a broker that stops confirming (a memory or disk alarm blocks publishers) fails the pass after this,
 #: rather than holding its transaction and row locks open: the batch stays unsent and is tried again
 CONFIRM_TIMEOUT_S = 30.0
@@ -97,7 +97,7 @@ async def _send(
 ) -> None:
     properties = Basic.Properties(
         content_type="application/json",
-        delivery_mode=PERSISTENT,
+        delivery_mode=DeliveryMode.PERSISTENT,
         message_id=message.message_id,
         timestamp=timestamp,
         headers=dict(headers),

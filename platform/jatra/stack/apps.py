@@ -44,7 +44,7 @@ class JatraProcess(Supervised):
         }
         if self.straight_to_postgres:  # the URL too: one exported in the shell must not send them elsewhere
             env["JATRA_DATABASE_VIA_PGBOUNCER"] = "false"
-            env["JATRA_DATABASE_URL"] = f"postgresql+asyncpg://jatra@127.0.0.1:{ctx.ports.postgres}/jatra"
+            env["JATRA_DATABASE_URL"] = ctx.ports.database_url(via_pgbouncer=False)
         return env
 
     def ready(self, ctx: StackContext) -> bool:
