@@ -26,13 +26,30 @@ def pdfs(by: str, outcome: str) -> float:
     return REGISTRY.get_sample_value("jatra_tickets_pdf_total", {"by": by, "outcome": outcome}) or 0.0
 
 
-async def test_concurrent_askers_share_one_render(redis: Redis) -> None:
+async def test_concurrent_askers_share_one_render(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     booking = str(uuid.uuid4())
     loads = 0
+    refused = 0  # claims answered "another asker holds the lock"
+    all_refused = asyncio.Event()
+    claim = cache.CLAIM
+
+    async def counted_claim(client: Redis, keys: list[str], args: list[Any]) -> Any:
+        nonlocal refused
+        answer = await claim(client, keys, args)
+        refused += answer == 0
+        if refused >= 4:
+            all_refused.set()
+        return answer
+
+    monkeypatch.setattr(cache, "CLAIM", counted_claim)
 
     async def load_view() -> dict[str, Any]:
         nonlocal loads
         loads += 1
+        # the render waits until the four others have found the lock held: on a busy machine an asker whose
+        # new connection is slow would otherwise first ask after the store, and be served from the cache
+        async with asyncio.timeout(10):
+            await all_refused.wait()
         return {**TICKET_VIEW, "booking_id": booking}
 
     before = {o: pdfs("api", o) for o in ("rendered", "waited", "cached")}
