@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jatra.db.bookings import OutboxMessage
@@ -219,7 +221,7 @@ async def test_the_relay_connection_runs_its_statements_and_comes_back(
     try:
         for _ in range(3):  # the same statements again: prepared once direct, unnamed through PgBouncer
             async with relay.transaction() as conn:
-                assert await conn.fetch(outbox.CLAIM, 0) == []
+                assert await conn.fetch(outbox.CLAIM, 0, outbox.DECLARED) == []
         async with engine.begin() as admin:
             await admin.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
@@ -227,9 +229,9 @@ async def test_the_relay_connection_runs_its_statements_and_comes_back(
             )
         with contextlib.suppress(Exception):  # the pass that meets the dead one (how it fails varies)
             async with relay.transaction() as conn:
-                await conn.fetch(outbox.CLAIM, 0)
+                await conn.fetch(outbox.CLAIM, 0, outbox.DECLARED)
         async with relay.transaction() as conn:  # the next pass has a new connection
-            assert await conn.fetch(outbox.CLAIM, 0) == []
+            assert await conn.fetch(outbox.CLAIM, 0, outbox.DECLARED) == []
     finally:
         await relay.close()
         await engine.dispose()
@@ -240,35 +242,82 @@ async def test_a_claim_marks_only_what_it_returns_and_only_when_the_pass_commits
 ) -> None:
     """On a temporary ``outbox`` of this session's own (it hides the real one, which the test stack's
     relays use meanwhile): a claim takes the oldest unsent rows up to its limit and marks exactly those;
-    a pass that fails before its commit (a publish refused) leaves every row of its batch unsent."""
+    a pass that fails before its commit (a publish refused) leaves every row of its batch unsent. A row
+    for an exchange the relay does not declare, the oldest here, is never claimed and holds up none."""
     conn = await asyncpg.connect(asyncpg_dsn(settings.db_listen_url))
     try:
         await conn.execute("CREATE TEMP TABLE outbox (LIKE public.outbox INCLUDING ALL)")
-        await conn.execute(
+        insert = (
             "INSERT INTO outbox (exchange, routing_key, message_id, payload, headers)"
-            " SELECT 'jatra.events', 'test.outbox_claim', gen_random_uuid(), '{}', '{}'"
-            " FROM generate_series(1, 5)"
+            " SELECT $1, 'test.outbox_claim', gen_random_uuid(), '{}', '{}' FROM generate_series(1, $2)"
         )
-        ids = [r["id"] for r in await conn.fetch("SELECT id FROM outbox ORDER BY id")]
+        await conn.execute(insert, "jatra.newer", 1)  # a newer version's exchange, say
+        await conn.execute(insert, topology.EVENTS, 5)
+        newer, *ids = [r["id"] for r in await conn.fetch("SELECT id FROM outbox ORDER BY id")]
 
         async def unsent() -> list[int]:
             return [
                 r["id"] for r in await conn.fetch("SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id")
             ]
 
+        async def claim(limit: int) -> list[int]:
+            return sorted(r["id"] for r in await conn.fetch(outbox.CLAIM, limit, outbox.DECLARED))
+
         with contextlib.suppress(ConnectionError):
             async with conn.transaction():
-                claimed = await conn.fetch(outbox.CLAIM, 2)
-                assert sorted(r["id"] for r in claimed) == ids[:2]
+                assert await claim(2) == ids[:2]
                 raise ConnectionError("the broker refused a publish")
-        assert await unsent() == ids  # nothing marked: the batch goes out again on the next pass
+        assert await unsent() == [newer, *ids]  # nothing marked: the batch goes out again on the next pass
 
         async with conn.transaction():
-            claimed = await conn.fetch(outbox.CLAIM, 2)
-        assert sorted(r["id"] for r in claimed) == ids[:2]
-        assert await unsent() == ids[2:]
+            assert await claim(2) == ids[:2]
+        assert await unsent() == [newer, *ids[2:]]
         async with conn.transaction():
-            assert sorted(r["id"] for r in await conn.fetch(outbox.CLAIM, 10)) == ids[2:]
-        assert await unsent() == []
+            assert await claim(10) == ids[2:]
+        assert await unsent() == [newer]  # left for a relay that declares its exchange
     finally:
         await conn.close()
+
+
+async def test_unsent_rows_for_an_undeclared_exchange_are_measured_and_logged(
+    stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relays leave them (above): they count in the backlog and the lag (OutboxLagging pages), and the
+    relay says which exchanges they name, once while their count stays the same."""
+    logged = Logged()
+    monkeypatch.setattr(outbox, "log", logged)
+    monkeypatch.setattr(outbox, "_undeclared", 0)
+    engine = create_engine(settings, admin=True)
+    row = uuid.uuid4()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(OutboxMessage).values(
+                    exchange="jatra.newer", routing_key="test.undeclared", message_id=row, payload={},
+                    headers={}, created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+                )
+            )  # fmt: skip
+        async with open_resources(settings, NAME, frozenset({"db"})) as res:
+            await outbox.measure(res)
+            await outbox.measure(res)
+        assert sample("jatra_outbox_pending") >= 1 and sample("jatra_outbox_lag_seconds") >= 300
+        assert logged.events == [
+            {"event": "outbox.undeclared_exchange", "unsent": 1, "exchanges": ["jatra.newer"]}
+        ]
+        async with engine.connect() as conn:  # the stack's own relay left it too
+            sent = await conn.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.message_id == row))
+        assert sent is None
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(OutboxMessage).where(OutboxMessage.message_id == row))
+        await engine.dispose()
+
+
+class Logged:
+    """Stands in for the relay's structlog logger (one cached by an earlier test ignores capture_logs)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.events.append({"event": event, **fields})
