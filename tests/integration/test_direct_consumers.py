@@ -27,11 +27,14 @@ def console(settings: Settings, command: str, column: str) -> set[object]:
 
 def own_sessions(settings: Settings) -> set[str]:
     """The application names of Postgres's sessions that are not PgBouncer's server connections (whose
-    backends take the name of the client they serve, so the name alone does not tell them apart)."""
+    backends take the name of the client they serve, so the name alone does not tell them apart).
+    PgBouncer's servers are listed before and after Postgres's sessions are read, so a server connection
+    opened in between is still known as PgBouncer's."""
     pooled = console(settings, "SHOW SERVERS", "local_port")
     dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.postgres}/jatra"
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute("SELECT application_name, client_port FROM pg_stat_activity").fetchall()
+    pooled |= console(settings, "SHOW SERVERS", "local_port")
     return {name for name, port in rows if port not in pooled}
 
 

@@ -8,7 +8,11 @@ ratio (0.1), where that span records nothing. Here:
 
 - the frames go out on the channel's own aiormq channel (``basic_publish``, what aio-pika calls), every
   message of a batch at once, in the batch's order (aiormq writes them under its channel's lock, in turn);
-  a nack raises, as in aio-pika, and fails the whole batch;
+  a nack raises, as in aio-pika, and fails the whole batch (rolled back, published again next pass).
+  The batch's other messages are out by then and may be confirmed: a consumer can see a later message
+  before a nacked earlier one comes again (publishing one at a time never sent the later one first).
+  The consumers do not depend on that order (they dedupe on the message id and check the booking's
+  state), and no batch holds messages that depend on each other today;
 - a message whose trace is sampled, or that has none, gets a producer span like the instrumentation's (the
   same name, ``<exchange>,<routing key> send``, kind, and attributes but its ``messaging.temp_destination``,
   which it sets to true for every exchange), and that span's context in its headers;

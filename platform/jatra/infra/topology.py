@@ -12,7 +12,9 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 PAYMENTS = "jatra.payments"  # direct: payment requests
 EVENTS = "jatra.events"  # topic: booking.confirmed, booking.payment_failed, booking.cancelled ...
 DLX = "jatra.dlx"  # direct: dead letters, routed by the queue they died in
-EXCHANGES = frozenset({PAYMENTS, EVENTS, DLX})
+#: every exchange and its type: what ``declare`` declares, and all the outbox relay publishes to
+KINDS = {PAYMENTS: ExchangeType.DIRECT, EVENTS: ExchangeType.TOPIC, DLX: ExchangeType.DIRECT}
+EXCHANGES = frozenset(KINDS)
 #: not RabbitMQ: the Redis channel rung with a booking id when its payment settles (long polls wait on it)
 SETTLED_CHANNEL = "jatra:bookings:settled"
 
@@ -31,9 +33,7 @@ def dead_letter_queue(queue: str) -> str:
 
 async def declare(channel: AbstractChannel) -> dict[str, AbstractExchange]:
     exchanges = {
-        PAYMENTS: await channel.declare_exchange(PAYMENTS, ExchangeType.DIRECT, durable=True),
-        EVENTS: await channel.declare_exchange(EVENTS, ExchangeType.TOPIC, durable=True),
-        DLX: await channel.declare_exchange(DLX, ExchangeType.DIRECT, durable=True),
+        name: await channel.declare_exchange(name, kind, durable=True) for name, kind in KINDS.items()
     }
     for queue, (exchange, keys) in QUEUES.items():
         dead = await channel.declare_queue(
