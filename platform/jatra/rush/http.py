@@ -1,17 +1,21 @@
-"""The load generator's HTTP client: aiohttp, read whole, decoded with msgspec.
+"""The load generator's HTTP client: HTTP/1.1 keep-alive on asyncio's transports, parsed by httptools.
 
 The generator must measure the system, not itself. httpx cost about 1.7-1.9 ms of CPU per request here
-against 0.11-0.16 ms for aiohttp (3,000 GETs of /health, same machine, same server), which made the
-generator one of the largest consumers of the machine during a rush. See bench/results/rush-client/.
+against 0.11-0.16 ms for aiohttp (3,000 GETs of /health, same machine, same server), and aiohttp's own
+machinery (a request and a response object, a URL, header multidicts, timers and stream readers per
+request) was still most of the generator's CPU in a rush. A passenger's requests are simple: a few
+headers, a JSON body, an answer read whole. So each is written as bytes on a pooled connection and its
+answer parsed by httptools (the C parser uvicorn uses), nothing else. See bench/results/rush-client/.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlencode, urlsplit
 
-import aiohttp
+import httptools
 import msgspec
 
 _decode = msgspec.json.Decoder().decode
@@ -36,20 +40,82 @@ class Answer:
         return _decode(self.content)
 
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: one request at a time, its answer handed to ``answer``'s future."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[Answer] | None = None
+        self.body: list[bytes] = []
+        self.retry_after: bytes = b""
+        self.received = False  # any byte of the current answer
+        self.reusable = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)  # a TCP transport (uvloop's is no subclass)
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionResetError("the server closed the connection"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"retry-after":
+            self.retry_after = value
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        wait = float(self.retry_after) if self.retry_after.isdigit() else None
+        answer = Answer(self.parser.get_status_code(), b"".join(self.body), wait)
+        self.reusable = self.reusable and self.parser.should_keep_alive()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(answer)
+
+    def send(self, request: bytes) -> asyncio.Future[Answer]:
+        assert self.transport is not None
+        if self.transport.is_closing():  # asyncio would drop the bytes and the answer never come
+            raise ConnectionResetError("the connection is closed")
+        self.body, self.retry_after, self.received = [], b"", False
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self.waiter
+
+    def _fail(self, exc: BaseException) -> None:
+        self.reusable = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+
 class Client:
-    """One connection pool bound to a source address (the API rate-limits per client address)."""
+    """A pool of keep-alive connections bound to one source address (the API rate-limits per client
+    address), at most ``limit`` at once."""
 
-    def __init__(self, base_url: str, *, local_address: str | None = None, timeout_s: float = 30) -> None:
+    def __init__(
+        self, base_url: str, *, local_address: str | None = None, timeout_s: float = 30, limit: int = 256
+    ) -> None:
+        url = urlsplit(base_url.rstrip("/"))
         self.base_url = base_url.rstrip("/")
+        self._host, self._port = url.hostname or "127.0.0.1", url.port or 80
+        self._prefix = url.path
+        self._head = f"Host: {self._host}:{self._port}\r\n".encode()
         self._local = (local_address, 0) if local_address else None
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:  # created inside the running loop, as aiohttp requires
-            connector = aiohttp.TCPConnector(limit=256, local_addr=self._local, ttl_dns_cache=None)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
+        self._timeout = timeout_s
+        self._idle: list[_Connection] = []
+        self._open: set[_Connection] = set()
+        self._slots = asyncio.Semaphore(limit)
 
     async def request(
         self,
@@ -60,22 +126,65 @@ class Client:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
-        sent = dict(headers or {})
-        data = None
+        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        lines = [f"{method} {target} HTTP/1.1\r\n".encode(), self._head]
+        lines += [f"{k}: {v}\r\n".encode() for k, v in (headers or {}).items()]
+        body = b"" if json is None else _encode(json)
         if json is not None:
-            data, sent["Content-Type"] = _encode(json), "application/json"
-        query = {k: str(v) for k, v in params.items()} if params else None
+            lines.append(b"Content-Type: application/json\r\n")
+        if body or method in {"POST", "PUT"}:
+            lines.append(b"Content-Length: %d\r\n" % len(body))
+        request = b"".join(lines) + b"\r\n" + body
         try:
-            async with self._open().request(
-                method, self.base_url + path, data=data, params=query, headers=sent
-            ) as response:
-                retry_after = response.headers.get("Retry-After", "")
-                wait = float(retry_after) if retry_after.isdigit() else None
-                return Answer(response.status, await response.read(), wait)
+            async with self._slots, asyncio.timeout(self._timeout):
+                return await self._exchange(request)
         except TimeoutError as exc:
             raise TransportError("timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (OSError, httptools.HttpParserError) as exc:
             raise TransportError("transport_error") from exc
+
+    async def _exchange(self, request: bytes) -> Answer:
+        """Send on an idle connection, or a new one. A reused connection that the server had closed before
+        it answered anything (its keep-alive timeout) is replaced and the request sent once more: a server
+        closes only a connection that carries no request, so it never saw this one."""
+        while True:
+            conn = self._take_idle()
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect()
+            try:
+                answer = await conn.send(request)
+            except OSError:
+                self._drop(conn)
+                if reused and not conn.received:
+                    continue
+                raise
+            except BaseException:  # a timeout or a cancellation mid-answer: the connection is unusable
+                self._drop(conn)
+                raise
+            if conn.reusable:
+                self._idle.append(conn)
+            else:
+                self._drop(conn)
+            return answer
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reusable:  # else the server closed it while it waited
+                return conn
+            self._drop(conn)
+        return None
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Connection, self._host, self._port, local_addr=self._local)
+        self._open.add(conn)
+        return conn
+
+    def _drop(self, conn: _Connection) -> None:
+        conn.close()
+        self._open.discard(conn)
 
     async def get(self, path: str, **kwargs: Any) -> Answer:
         return await self.request("GET", path, **kwargs)
@@ -87,6 +196,7 @@ class Client:
         return await self.request("PUT", path, **kwargs)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            await asyncio.sleep(0)  # let the connector's transports close
+        for conn in list(self._open):
+            self._drop(conn)
+        self._idle.clear()
+        await asyncio.sleep(0)  # let the transports close
