@@ -11,6 +11,7 @@ answer parsed by httptools (the C parser uvicorn uses), nothing else. See bench/
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
@@ -20,6 +21,12 @@ import msgspec
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
+#: a connection idle longer than this is closed rather than reused, well inside any server's keep-alive
+#: timeout (uvicorn's default is 5 s), so a server rarely closes one just as a request goes out on it
+IDLE_S = 4.0
+#: methods sent once more on a new connection when a reused one was closed before any byte of an answer
+#: came (a server's keep-alive close racing the request); a POST never is, it could have been run
+RETRIED = frozenset({"GET", "PUT", "DELETE", "OPTIONS"})
 
 
 class TransportError(Exception):
@@ -51,6 +58,7 @@ class _Connection(asyncio.Protocol):
         self.retry_after: bytes = b""
         self.received = False  # any byte of the current answer
         self.reusable = True
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # a TCP transport (uvloop's is no subclass)
@@ -59,8 +67,9 @@ class _Connection(asyncio.Protocol):
         self.received = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except Exception as exc:  # a parser error, an upgrade: this connection is done
             self._fail(exc)
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc or ConnectionResetError("the server closed the connection"))
@@ -73,6 +82,9 @@ class _Connection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.parser.get_status_code() < 200:  # an interim answer (100 Continue, 103): the real one follows
+            self.body, self.retry_after = [], b""
+            return
         wait = float(self.retry_after) if self.retry_after.isdigit() else None
         answer = Answer(self.parser.get_status_code(), b"".join(self.body), wait)
         self.reusable = self.reusable and self.parser.should_keep_alive()
@@ -107,6 +119,8 @@ class Client:
         self, base_url: str, *, local_address: str | None = None, timeout_s: float = 30, limit: int = 256
     ) -> None:
         url = urlsplit(base_url.rstrip("/"))
+        if url.scheme != "http":
+            raise ValueError(f"plain http only, not {url.scheme!r}: {base_url}")
         self.base_url = base_url.rstrip("/")
         self._host, self._port = url.hostname or "127.0.0.1", url.port or 80
         self._prefix = url.path
@@ -126,52 +140,59 @@ class Client:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
+        if method == "HEAD":  # its answer has a Content-Length but no body: the parser would wait for one
+            raise ValueError("HEAD is not supported")
         target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        fields = (headers or {}).items()
+        if any("\r" in f or "\n" in f for field in fields for f in field):
+            raise ValueError("a header with a line break")
         lines = [f"{method} {target} HTTP/1.1\r\n".encode(), self._head]
-        lines += [f"{k}: {v}\r\n".encode() for k, v in (headers or {}).items()]
+        lines += [f"{k}: {v}\r\n".encode() for k, v in fields]
         body = b"" if json is None else _encode(json)
         if json is not None:
             lines.append(b"Content-Type: application/json\r\n")
         if body or method in {"POST", "PUT"}:
             lines.append(b"Content-Length: %d\r\n" % len(body))
         request = b"".join(lines) + b"\r\n" + body
+        deadline = asyncio.timeout(self._timeout)  # waiting for a free slot included, as aiohttp's total
         try:
-            async with self._slots, asyncio.timeout(self._timeout):
-                return await self._exchange(request)
-        except TimeoutError as exc:
-            raise TransportError("timeout") from exc
-        except (OSError, httptools.HttpParserError) as exc:
-            raise TransportError("transport_error") from exc
+            async with deadline, self._slots:
+                return await self._exchange(request, method in RETRIED)
+        except Exception as exc:
+            raise TransportError("timeout" if deadline.expired() else "transport_error") from exc
 
-    async def _exchange(self, request: bytes) -> Answer:
-        """Send on an idle connection, or a new one. A reused connection that the server had closed before
-        it answered anything (its keep-alive timeout) is replaced and the request sent once more: a server
-        closes only a connection that carries no request, so it never saw this one."""
-        while True:
-            conn = self._take_idle()
-            reused = conn is not None
-            if conn is None:
-                conn = await self._connect()
-            try:
-                answer = await conn.send(request)
-            except OSError:
-                self._drop(conn)
-                if reused and not conn.received:
-                    continue
+    async def _exchange(self, request: bytes, retry: bool) -> Answer:
+        """Send on an idle connection, or a new one. With ``retry``, a request on a reused connection that
+        the server closed before any byte of an answer (its keep-alive timeout, racing the request) is
+        sent once more on a new one."""
+        conn = self._take_idle()
+        if conn is None:
+            return await self._send(await self._connect(), request)
+        try:
+            return await self._send(conn, request)
+        except OSError:
+            if not retry or conn.received:
                 raise
-            except BaseException:  # a timeout or a cancellation mid-answer: the connection is unusable
-                self._drop(conn)
-                raise
-            if conn.reusable:
-                self._idle.append(conn)
-            else:
-                self._drop(conn)
-            return answer
+        return await self._send(await self._connect(), request)
+
+    async def _send(self, conn: _Connection, request: bytes) -> Answer:
+        try:
+            answer = await conn.send(request)
+        except BaseException:  # no answer, a timeout or a cancellation mid-answer: the connection is done
+            self._drop(conn)
+            raise
+        if conn.reusable:
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+        else:
+            self._drop(conn)
+        return answer
 
     def _take_idle(self) -> _Connection | None:
+        fresh = time.monotonic() - IDLE_S
         while self._idle:
             conn = self._idle.pop()
-            if conn.reusable:  # else the server closed it while it waited
+            if conn.reusable and conn.idle_since > fresh:  # else closed, or idle too long to trust
                 return conn
             self._drop(conn)
         return None
