@@ -17,7 +17,9 @@ from litestar import Litestar
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from jatra.infra import outbox
 from jatra.infra.publish import Outgoing, Peer, publish_all
+from jatra.infra.resources import open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 
@@ -85,6 +87,7 @@ async def test_a_batch_goes_out_in_order_and_only_sampled_traces_get_a_producer_
         assert f"{span.context.trace_id:032x}" == trace_id
         assert header == f"00-{trace_id}-{span.context.span_id:016x}-01"  # the consumer continues from it
         assert span.attributes is not None and span.attributes["messaging.system"] == "rabbitmq"
+        assert (span.attributes["net.peer.name"], span.attributes["net.peer.port"]) == (PEER.host, PEER.port)
     orphan = sent[batch[-1].message_id]  # a message with no trace starts one, as the sampler decides
     assert orphan.parent is None and "traceparent" in (received[-1].headers or {})
     assert len(sent) == 4
@@ -112,3 +115,13 @@ async def test_a_nack_fails_the_batch_and_an_unroutable_message_is_told(
     await channel.close()
     with pytest.raises(aiormq.exceptions.ChannelInvalidStateError):
         await publish_all(channel, PEER, [one("nowhere")])
+
+
+async def test_the_relays_channel_is_kept_and_names_its_broker(stack: Stack, settings: Settings) -> None:
+    """The relay's confirming channel is opened (and the topology declared) once per broker connection, not
+    per pass, and the producer spans' ``net.peer.*`` name the broker of the settings' URL."""
+    async with open_resources(settings, "publish-test", frozenset({"amqp"})) as res:
+        channel, peer = await outbox._confirming(res)
+        again, _ = await outbox._confirming(res)
+        assert again is channel and not channel.is_closed
+        assert peer == Peer("127.0.0.1", settings.ports.amqp)
