@@ -18,7 +18,7 @@ from jatra.inventory.segments import Segment
 
 EXCLUSION_VIOLATION = "23P01"
 DEADLOCK_DETECTED = "40P01"
-DEADLOCK_ATTEMPTS = 5
+DEADLOCK_ATTEMPTS = 10
 
 
 class DoubleSale(Exception):
@@ -43,8 +43,11 @@ async def record_sale(
     rows = [
         {"journey_id": journey_id, "seat_id": s, "legs": legs, "booking_id": booking_id} for s in seat_ids
     ]
+    # the waits spread at random over up to 0.2 s: capped at 50 ms (as before) every retry waited the cap,
+    # so the retried inserts met again in step and could deadlock again until the attempts ran out (seen
+    # once in CI with 18 concurrent sales of one seat)
     async for attempt in stamina.retry_context(
-        on=_deadlocked, attempts=DEADLOCK_ATTEMPTS, wait_initial=0.005, wait_max=0.05
+        on=_deadlocked, attempts=DEADLOCK_ATTEMPTS, wait_initial=0.005, wait_jitter=0.2, wait_max=0.5
     ):
         with attempt:
             try:
@@ -61,5 +64,6 @@ def _deadlocked(exc: Exception) -> bool:
     """Concurrent inserts that overlap under the exclusion constraint can wait on each other; Postgres
     then aborts one of them (after deadlock_timeout, 1 s). Retried, it meets the winner's row: a DoubleSale,
     or the sale if the winner rolled back. Measured with 18 concurrent overlapping sales of one seat: 1 run
-    in 6 deadlocked without the retry, 0 in 10 with it. Redis holds keep such races rare in practice."""
+    in 6 deadlocked without the retry, 0 in 10 with it; CI once ran out of 5 attempts waiting 50 ms each,
+    so the attempts are 10 and their waits spread. Redis holds keep such races rare in practice."""
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == DEADLOCK_DETECTED
