@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any
 
 import asyncpg
 import pytest
@@ -29,6 +28,7 @@ from jatra.infra.relay_connection import RelayConnection
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from tests.fixtures.logs import Logged
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -302,19 +302,14 @@ async def test_unsent_rows_for_an_undeclared_exchange_are_measured_and_logged(
             await outbox.measure(res)
         assert sample("jatra_outbox_pending") >= 1 and sample("jatra_outbox_lag_seconds") >= 300
         assert logged.events == [
-            {"event": "outbox.undeclared_exchange", "unsent": 1, "exchanges": ["jatra.newer"]}
+            {
+                "event": "outbox.undeclared_exchange",
+                "log_level": "warning",
+                "unsent": 1,
+                "exchanges": ["jatra.newer"],
+            }
         ]
     finally:
         async with engine.begin() as conn:
             await conn.execute(delete(OutboxMessage).where(OutboxMessage.message_id == row))
         await engine.dispose()
-
-
-class Logged:
-    """Stands in for the relay's structlog logger (one cached by an earlier test ignores capture_logs)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self.events.append({"event": event, **fields})

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from jatra.infra import admission
 from jatra.infra.admission import CHOOSING, EXEMPT, NEW, AdmissionGate, AdmissionPlugin
 from jatra.infra.backlog import STALE_S, PaymentBacklog
+from tests.fixtures.logs import Logged
 
 
 class Busy:
@@ -153,16 +154,6 @@ async def test_new_limit_zero_follows_the_overall_limit(busy: Busy) -> None:
         assert_overloaded(await http.get("/seats"), "/seats")
         busy.release.set()
         assert (await held).status_code == 200
-
-
-class Logged:
-    """Stands in for the gate's structlog logger (a logger cached by an earlier test ignores capture_logs)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self.events.append({"event": event, "log_level": "warning", **fields})
 
 
 async def test_refusals_are_logged_once_per_interval_with_their_count(

@@ -5,9 +5,10 @@ replaced, which requests go again after a closed connection, and how a request w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -73,6 +74,15 @@ async def _serve(keep_alive_s: int) -> AsyncIterator[tuple[App, str]]:
     await task
 
 
+@contextlib.asynccontextmanager
+async def client(url: str, **options: Any) -> AsyncIterator[Client]:
+    http = Client(url, **options)
+    try:
+        yield http
+    finally:
+        await http.aclose()
+
+
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[App, str]]:
     async for pair in _serve(keep_alive_s=60):
@@ -88,8 +98,7 @@ async def closes_idle() -> AsyncIterator[tuple[App, str]]:
 
 async def test_a_request_is_sent_and_its_answer_read_whole(served: tuple[App, str]) -> None:
     _, url = served
-    http = Client(url)
-    try:
+    async with client(url) as http:
         answer = await http.post(
             "/bookings", json={"name": "রহিম", "n": [1, 2]}, params={"wait": 20, "from": "DA"},
             headers={"Authorization": "Bearer t", "Idempotency-Key": "k"},
@@ -110,14 +119,11 @@ async def test_a_request_is_sent_and_its_answer_read_whole(served: tuple[App, st
         assert (busy.status_code, busy.retry_after_s) == (503, 2.0)
         with pytest.raises(ValueError, match="line break"):
             await http.get("/health", headers={"X-Injected": "a\r\nHost: elsewhere"})
-    finally:
-        await http.aclose()
 
 
 async def test_connections_are_kept_unless_the_server_closes_them(served: tuple[App, str]) -> None:
     app, url = served
-    http = Client(url)
-    try:
+    async with client(url) as http:
         for _ in range(3):
             assert (await http.get("/health")).status_code == 200
         assert len(set(app.peers)) == 1  # one connection, kept alive
@@ -126,20 +132,15 @@ async def test_connections_are_kept_unless_the_server_closes_them(served: tuple[
         assert len(set(app.peers)) == 2 and app.peers[-1] != app.peers[-2]
         answers = await asyncio.gather(*(http.get("/health") for _ in range(5)))  # at once: four more
         assert {a.status_code for a in answers} == {200} and len(set(app.peers)) == 6
-    finally:
-        await http.aclose()
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced(closes_idle: tuple[App, str]) -> None:
     app, url = closes_idle
-    http = Client(url)
-    try:
+    async with client(url) as http:
         assert (await http.get("/health")).status_code == 200
         await asyncio.sleep(1.6)  # past the server's keep-alive: it closed the idle connection
         assert (await http.post("/holds", json={})).status_code == 200  # on a new one, no error
         assert len(set(app.peers)) == 2
-    finally:
-        await http.aclose()
 
 
 async def test_a_connection_idle_too_long_is_not_trusted(
@@ -147,22 +148,18 @@ async def test_a_connection_idle_too_long_is_not_trusted(
 ) -> None:
     app, url = served
     monkeypatch.setattr(client_module, "IDLE_S", 0.0)  # every kept connection is too old at once
-    http = Client(url)
-    try:
+    async with client(url) as http:
         for _ in range(2):
             assert (await http.get("/health")).status_code == 200
         assert len(set(app.peers)) == 2
-    finally:
-        await http.aclose()
 
 
 @pytest.fixture
-def closing_server() -> Iterator[tuple[str, list[str]]]:
+async def closing_server() -> AsyncIterator[tuple[str, list[str]]]:
     """A raw HTTP server that answers the first request on a connection and closes the connection, without
     a byte, when a second request comes on it (a keep-alive close racing that request). Yields its URL
     and the request lines it answered."""
     answered: list[str] = []
-    server: asyncio.Server | None = None
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         first = True
@@ -184,20 +181,14 @@ def closing_server() -> Iterator[tuple[str, list[str]]]:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
 
-    async def start() -> str:
-        nonlocal server
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-    yield start, answered  # type: ignore[misc]
-    if server is not None:
-        server.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", answered
+    server.close()
 
 
-async def test_only_a_request_safe_to_repeat_is_sent_again(closing_server: Any) -> None:
-    start, answered = closing_server
-    http = Client(await start())
-    try:
+async def test_only_a_request_safe_to_repeat_is_sent_again(closing_server: tuple[str, list[str]]) -> None:
+    url, answered = closing_server
+    async with client(url) as http:
         assert (await http.get("/a")).status_code == 200
         assert (await http.get("/b")).status_code == 200  # the kept connection closed: again on a new one
         assert answered == ["GET /a HTTP/1.1", "GET /b HTTP/1.1"]
@@ -205,29 +196,23 @@ async def test_only_a_request_safe_to_repeat_is_sent_again(closing_server: Any) 
             await http.post("/c", json={})
         assert post.value.reason == "transport_error"
         assert answered == ["GET /a HTTP/1.1", "GET /b HTTP/1.1"]
-    finally:
-        await http.aclose()
 
 
 async def test_no_answer_is_a_transport_error_with_its_reason(served: tuple[App, str]) -> None:
     _, url = served
-    http = Client(url, timeout_s=2)
-    try:
+    async with client(url, timeout_s=2) as http:
         with pytest.raises(TransportError) as late:
             await http.get("/slow")
         assert late.value.reason == "timeout"
         assert (await http.get("/health")).status_code == 200  # the pool still works
-    finally:
-        await http.aclose()
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # a port nobody listens on
-    nobody = Client(f"http://127.0.0.1:{closed.getsockname()[1]}")
     try:
-        with pytest.raises(TransportError) as refused:
-            await nobody.get("/health")
-        assert refused.value.reason == "transport_error"
+        async with client(f"http://127.0.0.1:{closed.getsockname()[1]}") as nobody:
+            with pytest.raises(TransportError) as refused:
+                await nobody.get("/health")
+            assert refused.value.reason == "transport_error"
     finally:
         closed.close()
-        await nobody.aclose()
     with pytest.raises(ValueError, match="plain http"):
         Client("https://127.0.0.1:443")

@@ -189,7 +189,7 @@ async def measure(res: Resources) -> None:
         pending, oldest, left = (await session.execute(unsent)).one()
         if left and left != _undeclared:
             named = select(OutboxMessage.exchange).where(OutboxMessage.sent_at.is_(None), undeclared)
-            exchanges = sorted(set((await session.scalars(named.distinct())).all()))
+            exchanges = sorted((await session.scalars(named.distinct())).all())
             log.warning("outbox.undeclared_exchange", unsent=int(left), exchanges=exchanges)
     _undeclared = int(left)
     PENDING.set(int(pending))

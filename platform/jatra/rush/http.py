@@ -48,7 +48,7 @@ class Answer:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: one request at a time, its answer handed to ``answer``'s future."""
+    """One keep-alive connection: one request at a time, its answer set on the future ``send`` returns."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
