@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import time
 import uuid
 
@@ -248,7 +249,12 @@ async def test_extend_is_bounded_and_expiry_frees_seats(
         url = f"/api/v1/holds/{hold['hold_id']}"
         await asyncio.sleep(0.2)
         extended = await client.patch(url, headers=alice.headers)  # to created + 1.1 s, the bound
-        assert extended.status_code == 200 and extended.json()["expires_at"] > hold["expires_at"]
+        assert extended.status_code == 200
+        # as times: an expiry on a whole second is written without a fraction ("...:26Z" sorts after
+        # "...:26.100000Z" as text, which failed this once in CI)
+        assert dt.datetime.fromisoformat(extended.json()["expires_at"]) > dt.datetime.fromisoformat(
+            hold["expires_at"]
+        )
         at_limit = await client.patch(url, headers=alice.headers)
         assert at_limit.status_code == 409 and at_limit.json()["type"].endswith("hold-at-limit")
         taken_back: list[int] = []
