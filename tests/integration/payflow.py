@@ -77,7 +77,7 @@ async def unpaid_booking(
     async with await psycopg.AsyncConnection.connect(dsn) as conn, conn.transaction():
         accepted = await bookings.accept(
             Transaction(conn), booking_id=booking_id, user_id=row.user_id, key=f"unpaid-{booking_id}",
-            hold_id=row.id, seats=seats, passengers=[RIDER] * seats, method="bkash", email=None,
+            digest="-", hold_id=row.id, seats=seats, passengers=[RIDER] * seats, method="bkash", email=None,
             payment=Draft("jatra.events", "test.unpaid", uuid.uuid4(), {}),
         )  # fmt: skip
         assert accepted is not None

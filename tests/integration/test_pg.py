@@ -1,5 +1,5 @@
 """The hot path's one-exchange statements (jatra.infra.pg) against the real Postgres, through PgBouncer:
-what an error says, and that the pool comes back with the server."""
+what an error says, what a transaction keeps, and that the pool comes back with the server."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import contextlib
 import dataclasses
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 from sqlalchemy import text
 
@@ -50,6 +52,55 @@ async def test_an_error_keeps_its_primary_message_and_never_the_row_it_quotes(pg
     assert "request_hash" in str(failed.value) and "not-null" in str(failed.value)
     assert "Rahim" not in str(failed.value) and "Failing row" not in str(failed.value)
     assert failed.value.diag.message_detail is not None  # the server did send it: dropped, not absent
+
+
+INSERT_KEY = """
+    INSERT INTO idempotency_keys (user_id, key, request_hash, status, expires_at)
+    VALUES (%(user)s, %(key)s, 'h', 'DONE', now() + interval '1 minute') RETURNING 1 AS n
+    """
+
+
+async def test_a_transaction_commits_at_its_end_and_otherwise_writes_nothing(
+    stack: Stack, settings: Settings
+) -> None:
+    """``Statements.transaction`` (pipelined: BEGIN goes out with the first statement) commits what its block
+    wrote, and writes nothing when the block was undone, raised, or its statement failed; its connection
+    goes back to the pool out of any transaction."""
+    pg = Statements(settings, "test-pg-tx", size=1, timeout_s=5)  # one connection: each block reuses it
+    await pg.open()
+    user = uuid.uuid4()
+    try:
+        async with pg.transaction() as tx:
+            assert await tx.one(INSERT_KEY, {"user": user, "key": "committed"}, One) == One(1)
+        async with pg.transaction() as tx:
+            assert await tx.one(INSERT_KEY, {"user": user, "key": "undone"}, One) == One(1)
+            tx.undo()
+        with pytest.raises(LookupError):
+            async with pg.transaction() as tx:
+                await tx.one(INSERT_KEY, {"user": user, "key": "raised"}, One)
+                raise LookupError
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            async with pg.transaction() as tx:
+                await tx.one(INSERT_KEY, {"user": user, "key": "failed"}, One)
+                await tx.one(INSERT_KEY, {"user": user, "key": "committed"}, One)
+        async with pg.pool.connection() as conn:
+            assert conn.info.transaction_status == TransactionStatus.IDLE
+        kept = await pg.one(
+            "SELECT string_agg(key, ',' ORDER BY key) AS keys FROM idempotency_keys WHERE user_id = %(user)s",
+            {"user": user},
+            Keys,
+        )
+        assert kept == Keys("committed")
+    finally:
+        await pg.one(
+            "DELETE FROM idempotency_keys WHERE user_id = %(user)s RETURNING 1 AS n", {"user": user}, One
+        )
+        await pg.close()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Keys:
+    keys: str | None
 
 
 def _free_port() -> int:

@@ -67,7 +67,7 @@ class BookingController(Controller):
         responses=problems(
             401,
             *BODY,
-            s409="The hold expired or is booked already, or the first request with this key is in flight",
+            s409="The hold expired or is booked already, or an older version still runs this key's request",
             s422="Invalid hold, passengers, payment method or Idempotency-Key, or the key was used "
             "for another body",
         ),

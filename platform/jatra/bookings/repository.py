@@ -1,7 +1,8 @@
-"""The bookings service's SQL. Accepting a booking is one statement: the booking row made from the hold,
-its payment request in the outbox and the idempotency key's stored answer, all or nothing, in one round
-trip (it was four statements, each prepared again behind PgBouncer, plus an ORM object per row), asked
-through jatra.infra.pg in a transaction of its own, as is the outcome's read (one exchange)."""
+"""The bookings service's SQL. Accepting a booking is one statement: the idempotency key's claim with its
+answer, the booking row made from the hold and its payment request in the outbox, all or nothing, in one
+round trip (it was a claim committed on its own, then four statements, each prepared again behind PgBouncer,
+plus an ORM object per row), asked through jatra.infra.pg in a transaction of its own, as is the outcome's
+read (one exchange)."""
 
 from __future__ import annotations
 
@@ -16,38 +17,39 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
 from jatra.db.inventory import Hold, SeatSale
+from jatra.infra import idempotency
 from jatra.infra.outbox import Draft
 from jatra.infra.pg import Statements, Transaction
 from jatra.tickets.view import TICKET_ROW_COLUMNS, TicketRow
 
-#: the booking, its outbox message and the key's answer; no row when the hold cannot be booked this way
+#: the key claimed with its answer, the booking and its outbox message; no row when the hold cannot be
+#: booked this way or the key is not free (the key's claim is then undone with the transaction)
 ACCEPT = """
-    WITH booking AS (
+    WITH hold AS (
+        SELECT id, user_id, journey_id, seat_ids, from_seq, to_seq, seat_class, total_fare FROM holds
+        WHERE id = %(hold_id)s AND user_id = %(user_id)s AND status = 'ACTIVE'
+          AND cardinality(seat_ids) = %(seats)s
+    ), answer AS (
+        SELECT 202 AS status, %(location)s::jsonb AS headers,
+               jsonb_build_object('booking_id', %(booking_id)s::text, 'status', 'PAYMENT_PENDING',
+                                  'amount', total_fare) AS body
+        FROM hold
+    ), claim AS (KEY_CLAIM), booking AS (
         INSERT INTO bookings (id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class,
                               passengers, payment_method, amount, contact_email, status)
-        SELECT %(booking_id)s, h.user_id, h.id, h.journey_id, h.seat_ids, h.from_seq, h.to_seq, h.seat_class,
-               %(passengers)s, %(method)s, h.total_fare, %(email)s, 'PAYMENT_PENDING'
-        FROM holds h
-        WHERE h.id = %(hold_id)s AND h.user_id = %(user_id)s AND h.status = 'ACTIVE'
-          AND cardinality(h.seat_ids) = %(seats)s
+        SELECT %(booking_id)s, user_id, id, journey_id, seat_ids, from_seq, to_seq, seat_class,
+               %(passengers)s, %(method)s, total_fare, %(email)s, 'PAYMENT_PENDING'
+        FROM hold WHERE EXISTS (SELECT 1 FROM claim)
         ON CONFLICT (hold_id) DO NOTHING
         RETURNING id, journey_id, amount, status, seat_class
-    ), answer AS (
-        SELECT jsonb_build_object('booking_id', id::text, 'status', status, 'amount', amount) AS body
-        FROM booking
     ), message AS (
         INSERT INTO outbox (exchange, routing_key, message_id, payload, headers)
         SELECT %(exchange)s, %(routing_key)s, %(message_id)s,
                jsonb_build_object('booking_id', id::text, 'amount', amount, 'method', %(method)s), %(trace)s
         FROM booking
-    ), key AS (
-        UPDATE idempotency_keys
-        SET status = 'DONE', response_status = 202, response_body = (SELECT body FROM answer),
-            response_headers = %(location)s
-        WHERE user_id = %(user_id)s AND key = %(key)s AND EXISTS (SELECT 1 FROM booking)
     )
     SELECT booking.journey_id, booking.seat_class, answer.body FROM booking, answer
-    """
+    """.replace("KEY_CLAIM", idempotency.CLAIM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ async def accept(
     booking_id: uuid.UUID,
     user_id: uuid.UUID,
     key: str,
+    digest: str,
     hold_id: uuid.UUID,
     seats: int,
     passengers: list[dict[str, Any]],
@@ -71,9 +74,10 @@ async def accept(
     email: str | None,
     payment: Draft,
 ) -> Accepted | None:
-    """Write the booking, its payment request and the key's answer in ``tx`` (committed when its block
-    ends). None: the hold is unknown, not this user's, not ACTIVE, booked already, or has another number
-    of seats; :func:`hold_of` tells which."""
+    """Claim the key with its answer and write the booking and its payment request in ``tx`` (committed
+    when its block ends). None, and ``tx`` rolls back when its block ends: the key is taken
+    (:func:`idempotency.seen` tells by what), or the hold is unknown, not this user's, not ACTIVE, booked
+    already, or has another number of seats (:func:`hold_of` tells which)."""
     params = {
         "booking_id": booking_id,
         "user_id": user_id,
@@ -83,13 +87,18 @@ async def accept(
         "method": method,
         "email": email,
         "key": key,
+        "digest": digest,
+        **idempotency.claim_times(),
         "exchange": payment.exchange,
         "routing_key": payment.routing_key,
         "message_id": payment.message_id,
         "trace": Jsonb(payment.headers),
         "location": Jsonb({"Location": f"/api/v1/bookings/{booking_id}"}),
     }
-    return await tx.one(ACCEPT, params, Accepted)
+    accepted = await tx.one(ACCEPT, params, Accepted)
+    if accepted is None:
+        tx.undo()  # a claim may have been written for a booking that was not
+    return accepted
 
 
 async def hold_of(session: AsyncSession, hold_id: uuid.UUID) -> tuple[Hold | None, bool]:

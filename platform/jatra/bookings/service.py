@@ -83,27 +83,16 @@ class BookingsService:
     async def create(
         self, who: Principal, key: str, request: BookingRequest
     ) -> tuple[int, dict[str, object], bool]:
-        """(status, body, replayed). Runs at most once per Idempotency-Key."""
-        body = msgspec.to_builtins(request)
-        digest = idempotency.request_hash(body)
-        replay = await idempotency.begin(self.sessions, self.pg, who.user_id, key, digest)
-        if replay is not None:
-            return replay.status, replay.body, True
-        try:
-            accepted = await self._create(who, key, request)
-        except BaseException:
-            await idempotency.release(self.pg, who.user_id, key)
-            raise
-        return 202, accepted, False
-
-    async def _create(self, who: Principal, key: str, request: BookingRequest) -> dict[str, object]:
+        """(status, body, replayed). Runs at most once per Idempotency-Key: the key is claimed in the
+        booking's own statement, and a retry sent meanwhile waits for it in Postgres, then replays."""
         if request.payment_method not in PAYMENT_METHODS:
             raise InvalidBooking("payment_method", f"one of {', '.join(PAYMENT_METHODS)}")
+        digest = idempotency.request_hash(msgspec.to_builtins(request))
         booking_id = uuid.uuid4()
         async with self.pg.transaction() as tx:
             accepted = await repository.accept(
-                tx, booking_id=booking_id, user_id=who.user_id, key=key, hold_id=request.hold_id,
-                seats=len(request.passengers),
+                tx, booking_id=booking_id, user_id=who.user_id, key=key, digest=digest,
+                hold_id=request.hold_id, seats=len(request.passengers),
                 passengers=[msgspec.to_builtins(p) for p in request.passengers],
                 method=request.payment_method, email=request.email,
                 payment=outbox.draft(topology.PAYMENTS, "payment.requested"),
@@ -111,14 +100,18 @@ class BookingsService:
             # Redis: did the hold outlive the statement? (an expired or released hold rolls it back)
             if accepted is not None and not await self.holds.exists(accepted.journey_id, request.hold_id):
                 raise HoldNotBookable("the hold is expired")
-        if accepted is None:
-            await self._refuse(who, request)  # the transaction is over: its connection is back in the pool
+        if accepted is None:  # rolled back; the transaction's connection is back in the pool
+            replay = await idempotency.seen(self.pg, who.user_id, key, digest)
+            if replay is not None:
+                return replay.status, replay.body, True
+            await self._refuse(who, request)
+        idempotency.claimed()
         amount = int(accepted.body["amount"])
         CREATED.labels(request.payment_method).inc()
         trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": amount})
         log.info("booking.created", booking_id=str(booking_id), hold_id=str(request.hold_id), amount=amount,
                  method=request.payment_method)  # fmt: skip
-        return accepted.body
+        return 202, accepted.body, False
 
     async def _refuse(self, who: Principal, request: BookingRequest) -> NoReturn:
         """The booking was not written: say why, as precisely as the hold allows (the error path only)."""

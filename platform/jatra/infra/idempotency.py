@@ -1,8 +1,14 @@
 """Idempotency keys in Postgres: the first request with a key runs, every later one gets its answer.
 
 Same key + same body: the stored response is replayed (marked by the `Idempotent-Replayed` header).
-Same key + another body: 422. Same key while the first is still running: 409. Kept 24 h. Only a
-success is stored: a request that failed (4xx/5xx) releases its key, so a corrected retry can run.
+Same key + another body: 422. Kept 24 h. Only a success is stored: the key is written in the same
+transaction as the work and its answer, so a request that fails writes nothing and a corrected retry
+can run. A retry sent while the first request is still running waits for that transaction (Postgres's
+unique index) and then replays its answer.
+
+The claim is a fragment of the caller's own statement (:data:`CLAIM`), so claiming costs no exchange of
+its own; this module says what a key found there means (:func:`seen`). Keys that an older version left
+``IN_FLIGHT`` (it committed the claim first) are a 409 while fresh, and taken over once abandoned.
 """
 
 from __future__ import annotations
@@ -14,10 +20,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from jatra.db.bookings import IdempotencyKey
 from jatra.errors import Conflict, InvalidInput, InvalidParam
 from jatra.infra.pg import Statements
 from jatra.telemetry import catalogue as c
@@ -28,6 +30,24 @@ TTL = dt.timedelta(hours=24)
 #: an IN_FLIGHT key older than this belongs to a request that died; a retry may take it over
 ABANDONED_AFTER = dt.timedelta(seconds=60)
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+#: the key claimed with its answer, as a CTE of the caller's statement: it returns the key when it was
+#: free, or stale (expired, or IN_FLIGHT and abandoned), and no row otherwise; a concurrent claim of the
+#: same key waits for the first one's transaction. The caller selects FROM its own rows (``answer``: the
+#: ``status``, ``body`` and ``headers`` to replay, one row or none); parameters: ``user_id``, ``key``,
+#: ``digest`` and :func:`claim_times`.
+CLAIM = """
+    INSERT INTO idempotency_keys AS k (user_id, key, request_hash, status, created_at, expires_at,
+                                       response_status, response_body, response_headers)
+    SELECT %(user_id)s, %(key)s, %(digest)s, 'DONE', %(now)s, %(expires_at)s, status, body, headers
+    FROM answer
+    ON CONFLICT (user_id, key) DO UPDATE
+    SET request_hash = excluded.request_hash, status = excluded.status, created_at = excluded.created_at,
+        expires_at = excluded.expires_at, response_status = excluded.response_status,
+        response_body = excluded.response_body, response_headers = excluded.response_headers
+    WHERE k.expires_at <= %(now)s OR (k.status = 'IN_FLIGHT' AND k.created_at <= %(abandoned)s)
+    RETURNING key
+    """
 
 
 class KeyReusedWithAnotherRequest(InvalidInput):
@@ -57,68 +77,49 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-#: the key claimed, in one exchange and its own transaction (jatra.infra.pg); no row if it exists already
-CLAIM = """
-    INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at)
-    VALUES (%(user_id)s, %(key)s, %(digest)s, 'IN_FLIGHT', %(now)s, %(expires_at)s)
-    ON CONFLICT DO NOTHING
-    RETURNING key
-    """
-#: a failed request's key forgotten (only while in flight: a stored answer stays)
-FORGET = """
-    DELETE FROM idempotency_keys WHERE user_id = %(user_id)s AND key = %(key)s AND status = 'IN_FLIGHT'
-    RETURNING key
+def claim_times() -> dict[str, dt.datetime]:
+    """The times :data:`CLAIM` takes: now, when the key expires, and before when IN_FLIGHT is abandoned."""
+    now = dt.datetime.now(dt.UTC)
+    return {"now": now, "expires_at": now + TTL, "abandoned": now - ABANDONED_AFTER}
+
+
+def claimed() -> None:
+    OUTCOMES.labels("new").inc()
+
+
+#: a key as :func:`seen` reads it, in one exchange (jatra.infra.pg)
+SEEN = """
+    SELECT request_hash, status, created_at, expires_at, response_status, response_body, response_headers
+    FROM idempotency_keys WHERE user_id = %(user_id)s AND key = %(key)s
     """
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
-    key: str
+class _Seen:
+    request_hash: str
+    status: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    response_status: int | None
+    response_body: dict[str, Any] | None
+    response_headers: dict[str, str] | None
 
 
-async def begin(
-    sessions: async_sessionmaker[AsyncSession], pg: Statements, user_id: uuid.UUID, key: str, digest: str
-) -> Replay | None:
-    """Claim the key (committed at once, so concurrent requests see it) or return what to replay. The
-    claim is one statement through ``pg``; a key seen before is read through a session (rare)."""
+async def seen(pg: Statements, user_id: uuid.UUID, key: str, digest: str) -> Replay | None:
+    """What a key that the claim did not take means (replays and the error path): its answer to replay,
+    or None when no live key exists (the work was refused for a reason of its own). Raises for a key used
+    with another body, and for one an older version holds in flight."""
+    row = await pg.one(SEEN, {"user_id": user_id, "key": key}, _Seen)
     now = dt.datetime.now(dt.UTC)
-    params = {"user_id": user_id, "key": key, "digest": digest, "now": now, "expires_at": now + TTL}
-    if await pg.one(CLAIM, params, _Key) is not None:
-        OUTCOMES.labels("new").inc()
-        return None
-    async with sessions() as session:
-        return await _seen_before(session, user_id, key, digest, now)
-
-
-async def _seen_before(
-    session: AsyncSession, user_id: uuid.UUID, key: str, digest: str, now: dt.datetime
-) -> Replay | None:
-    row = (
-        await session.scalars(
-            select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        )
-    ).one()
-    stale = row.expires_at <= now or (row.status == "IN_FLIGHT" and row.created_at <= now - ABANDONED_AFTER)
-    if stale:
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-            .values(request_hash=digest, status="IN_FLIGHT", created_at=now, expires_at=now + TTL,
-                    response_status=None, response_body=None, response_headers=None)
-        )  # fmt: skip
-        await session.commit()
-        OUTCOMES.labels("new").inc()
+    if row is None or row.expires_at <= now:
         return None
     if row.request_hash != digest:
         OUTCOMES.labels("mismatch").inc()
         raise KeyReusedWithAnotherRequest
     if row.status == "IN_FLIGHT":
+        if row.created_at <= now - ABANDONED_AFTER:
+            return None
         OUTCOMES.labels("in_flight").inc()
         raise RequestInFlight
     OUTCOMES.labels("replayed").inc()
     return Replay(row.response_status or 200, row.response_body or {}, row.response_headers or {})
-
-
-async def release(pg: Statements, user_id: uuid.UUID, key: str) -> None:
-    """The request failed: forget the key so that a corrected retry can run."""
-    await pg.one(FORGET, {"user_id": user_id, "key": key}, _Key)
