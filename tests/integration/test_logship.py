@@ -35,6 +35,7 @@ from jatra.logship.setup import covers, drift, install, managed
 from jatra.logship.shipper import Shipper
 from jatra.observability import elastic, kibana
 from jatra.settings import Settings
+from jatra.stack import es_standin
 from jatra.stack.elastic import MAX_DOCS, ElasticGateway
 from jatra.stack.manager import Stack
 from tests.integration.helpers import eventually, sample
@@ -552,6 +553,28 @@ async def test_a_full_stand_in_refuses_writes_and_the_shipper_waits_losing_nothi
     assert await seqs(es, index) == list(range(total))
     moved = delta(before)
     assert moved["shipped"] == total and moved["rejected"] == 0 and moved["retried"] > 0
+
+
+async def test_the_flood_stage_asks_osmem_for_its_count_every_few_seconds_not_every_bulk(
+    es: AsyncElasticsearch, shipping: Settings
+) -> None:
+    """osmem counts by visiting every document (~1 ms of CPU per 1,000 held): asked before every bulk, that
+    was most of the stand-in's CPU in a rush. The gateway asks at most every RECOUNT_S and adds what it
+    forwarded since, as Elasticsearch reads its disk usage every 30 s, not per write."""
+    faults(shipping, max_docs=10**9)  # a new flood stage: the next bulk asks osmem
+    log = shipping.logs / "payments.log"
+    for batch in range(3):  # three drains a second apart, each of one bulk
+        write(log, [booking_events(100 * batch + n) for n in range(100)])
+        async with es_client(shipping) as client:
+            await Shipper(shipping).drain(client, 30)
+        if batch < 2:
+            await asyncio.sleep(1)
+    held = await count(es, "_all")
+    state = (await es.perform_request("GET", "/_standin/faults")).body
+    faults(shipping, max_docs=MAX_DOCS)
+    assert es_standin.RECOUNT_S > 3
+    assert state["counted_s_ago"] >= 2, state  # counted at the first bulk only
+    assert state["held"] >= held, state  # its estimate is an upper bound
 
 
 # -- Kibana: the saved searches find what they say ----------------------------------------------------------

@@ -13,14 +13,19 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
   no rollover) and ``GET _index_template/NAME`` answers the template as it was sent. What is kept lives
   in osmem itself (an index, ``.standin-kept``), so it survives a restart of this gateway as
   Elasticsearch's cluster state survives an outage, and goes when osmem's data goes;
-- faults on cue, for tests (``POST /_standin/faults``): the next N bulk requests answered 429 as a whole
-  (``bulk_429``) or 503 (``bulk_503``, no node able to take them), or the first N items of the next bulk
+- faults on cue, for tests (``POST /_standin/faults``; a ``GET`` shows them and the flood stage's count):
+  the next N bulk requests answered 429 as a whole (``bulk_429``) or 503 (``bulk_503``, no node able to
+  take them), or the first N items of the next bulk
   answered 429 item by item (``item_429``: Elasticsearch's write queue being full); with ``only``, just the
   bulks that hold that text (an index name), so another shipper writing meanwhile does not take them;
 - a flood stage: osmem keeps everything in memory (some 30 KB of RSS per log event, measured) and never
   deletes (no ILM), so once it holds ``max_docs`` documents (``--max-docs``, or ``max_docs`` in the faults)
   every bulk item is answered 429 ``cluster_block_exception``, as Elasticsearch does past its disk
-  flood-stage watermark. Writers back off and keep their data; restarting osmem empties it.
+  flood-stage watermark. Writers back off and keep their data; restarting osmem empties it. As
+  Elasticsearch reads its disk usage every 30 s (``cluster.info.update.interval``), not per write, the
+  gateway asks osmem for its count at most every ``RECOUNT_S`` and adds what it forwarded since (an upper
+  bound): osmem counts by visiting every document, ~1 ms of CPU per 1,000 it holds, which asked before
+  every bulk was most of the stand-in's CPU in a rush.
 
 An outage is not simulated here: stop this process and the port refuses connections, as a dead node does.
 """
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +68,17 @@ class Faults:
         self.only = str(body.get("only", ""))
 
 
+#: how often the flood stage asks osmem how many documents it holds (see the module's docstring)
+RECOUNT_S = 5.0
+
+
 @dataclass
 class State:
     upstream: str
     faults: Faults = field(default_factory=Faults)
+    #: osmem's document count as last asked, plus the documents forwarded since (an upper bound)
+    held: int = 0
+    counted_at: float = -RECOUNT_S
 
 
 def _plain(content_type: str | None) -> str | None:
@@ -172,9 +185,12 @@ async def _flooded(request: web.Request, state: State) -> dict[str, Any] | None:
     """The flood-stage error when osmem holds ``max_docs`` documents or more, else None."""
     if not state.faults.max_docs:
         return None
-    session: ClientSession = request.app["session"]
-    async with session.get(f"{state.upstream}/_all/_count") as answer:
-        held = int((await answer.json())["count"])
+    if time.monotonic() - state.counted_at >= RECOUNT_S:
+        session: ClientSession = request.app["session"]
+        async with session.get(f"{state.upstream}/_all/_count") as answer:
+            state.held = int((await answer.json())["count"])
+        state.counted_at = time.monotonic()
+    held = state.held
     if held < state.faults.max_docs:
         return None
     reason = (
@@ -202,6 +218,7 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         blocked = [_rejected_item(action, flood) for action, _ in pairs]
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
     refused = min(faults.item_429, len(pairs)) if targeted else 0
+    state.held += len(pairs) - refused
     if refused == 0:
         return await _forward(request, state, body)
     faults.item_429 -= refused
@@ -244,7 +261,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == "/_standin/faults":
         if request.method == "POST":
             state.faults.update(json.loads(body or b"{}"))
-        return _answer(200, vars(state.faults))
+            state.counted_at = -RECOUNT_S  # a new flood stage is checked against osmem's own count
+        counted = {"held": state.held, "counted_s_ago": round(time.monotonic() - state.counted_at, 3)}
+        return _answer(200, {**vars(state.faults), **counted})
     if (kept := await _kept(request, state, body)) is not None:
         return kept
     if request.path.rstrip("/").endswith("/_bulk") or request.path == "/_bulk":
