@@ -86,8 +86,9 @@ dashboard = dashboard(
                 ),
                 timeseries(
                     "Idempotency keys per second by outcome",
-                    "new requests, replays of a finished one, mismatches (same key, other body: 422) and "
-                    "in_flight (the first is still running: 409).",
+                    "new (the work done, its answer stored), replays (a retry sent while the first ran "
+                    "waits for it, then replays), mismatches (same key, other body: 422) and in_flight (a "
+                    "key an older version left running: 409, during a rolling deploy).",
                     "ops",
                     q(sum_by(rate(c.IDEMPOTENCY, ENV), "outcome"), "{{outcome}}"),
                 ),

@@ -136,7 +136,7 @@ async def test_bad_bookings_name_the_field(
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert field in response.json()["detail"]
-    # The failed request released its key: the corrected request with the same key goes through.
+    # The failed request wrote no key: the corrected request with the same key goes through.
     if status == 422 and field != "hold_id":
         fixed = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
         assert fixed.status_code == 202
@@ -351,7 +351,9 @@ async def test_a_booking_is_accepted_in_one_statement(
         and s.attributes.get("db.system") == "postgresql"
         and "db.statement" in s.attributes
     ]
-    assert {s.instrumentation_scope.name for s in statements} == {"opentelemetry.instrumentation.psycopg"}
+    # the statement's span is jatra.infra.pg's own (from its sending to its answer: in pipeline mode the
+    # instrumentation's would end before the answer), BEGIN and COMMIT have none, and nothing is the ORM's
+    assert {s.instrumentation_scope.name for s in statements} == {"jatra.infra.pg"}
     texts = [str((s.attributes or {})["db.statement"]).strip() for s in statements]
     assert len(texts) == 1, texts
     assert texts[0].split()[:3] == ["WITH", "hold", "AS"] and "INSERT INTO idempotency_keys" in texts[0]

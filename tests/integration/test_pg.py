@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 import time
 import uuid
@@ -13,10 +14,14 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from litestar import Litestar
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 from sqlalchemy import text
 
+from jatra.infra import pg as pg_module
 from jatra.infra.pg import Statements
 from jatra.infra.pg_listen import asyncpg_dsn
 from jatra.infra.resources import open_resources
@@ -60,12 +65,19 @@ INSERT_KEY = """
     """
 
 
+def pool_rollbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """psycopg_pool's warning for a connection given back inside a transaction (which it rolls back itself,
+    so a block's own rollback could be missing and its rows still not kept)."""
+    return [r.getMessage() for r in caplog.records if "rolling back returned connection" in r.getMessage()]
+
+
 async def test_a_transaction_commits_at_its_end_and_otherwise_writes_nothing(
-    stack: Stack, settings: Settings
+    stack: Stack, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``Statements.transaction`` (pipelined: BEGIN goes out with the first statement) commits what its block
-    wrote, and writes nothing when the block was undone, raised, or its statement failed; its connection
-    goes back to the pool out of any transaction."""
+    wrote, and writes nothing when the block was undone, raised, or its statement failed; it ends its
+    transaction itself, so its connection goes back to the pool out of any transaction."""
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
     pg = Statements(settings, "test-pg-tx", size=1, timeout_s=5)  # one connection: each block reuses it
     await pg.open()
     user = uuid.uuid4()
@@ -91,11 +103,73 @@ async def test_a_transaction_commits_at_its_end_and_otherwise_writes_nothing(
             Keys,
         )
         assert kept == Keys("committed")
+        assert pool_rollbacks(caplog) == []
     finally:
         await pg.one(
             "DELETE FROM idempotency_keys WHERE user_id = %(user)s RETURNING 1 AS n", {"user": user}, One
         )
         await pg.close()
+
+
+async def test_a_statement_timed_out_in_a_transaction_is_cancelled_and_its_connection_reused(
+    stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A statement of a pipelined transaction that waits on a lock past the timeout: the caller gets a
+    TimeoutError, the server stops waiting (psycopg cancels it), and the pool's one connection serves the
+    next transaction. Straight to Postgres: PgBouncer 1.18 may exit on a cancel's race (pgbouncer#801)."""
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
+    direct = dataclasses.replace(settings, database_via_pgbouncer=False)
+    pg = Statements(direct, "test-pg-timeout", size=1, timeout_s=5)
+    await pg.open()
+    user = uuid.uuid4()
+    blocker = await psycopg.AsyncConnection.connect(asyncpg_dsn(direct.db_url))
+    monkeypatch.setattr(pg_module, "STATEMENT_TIMEOUT_S", 0.5)
+    try:
+        await blocker.execute(INSERT_KEY, {"user": user, "key": "locked"})  # its transaction stays open
+        with pytest.raises(TimeoutError):
+            async with pg.transaction() as tx:
+                await tx.one(INSERT_KEY, {"user": user, "key": "locked"}, One)  # waits on the blocker's row
+        waiting = (
+            "SELECT count(*) AS n FROM pg_stat_activity"
+            " WHERE application_name = 'jatra-test-pg-timeout' AND wait_event_type = 'Lock'"
+        )
+        async with await psycopg.AsyncConnection.connect(asyncpg_dsn(direct.db_url), autocommit=True) as c:
+            assert (await (await c.execute(waiting)).fetchone()) == (0,)
+        async with pg.transaction() as tx:
+            assert await tx.one("SELECT 1 AS n", {}, One) == One(1)
+        assert pg.pool.get_stats().get("pool_size") == 1
+        assert pool_rollbacks(caplog) == []
+    finally:
+        await blocker.rollback()
+        await blocker.close()
+        await pg.close()
+
+
+async def test_a_transaction_statement_is_one_span_from_its_sending_to_its_answer(
+    app: Litestar, spans: InMemorySpanExporter, settings: Settings
+) -> None:
+    """In pipeline mode psycopg's ``execute`` only queues a statement: the instrumentation's span around it
+    would end before the server answered. ``Transaction.one`` makes the statement's span itself, from its
+    sending to its answer, and marks it when the statement fails; the instrumentation's is suppressed.
+    (``app``: the tracer provider of the tests, with ``spans`` as its exporter.)"""
+    pg = Statements(settings, "test-pg-span", size=1, timeout_s=5)
+    await pg.open()
+    spans.clear()
+    try:
+        async with pg.transaction() as tx:
+            await tx.one("SELECT 1 AS n FROM pg_sleep(0.3)", {}, One)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            async with pg.transaction() as tx:
+                await tx.one("SELECT 1 / 0 AS n", {}, One)
+    finally:
+        await pg.close()
+    statements = [s for s in spans.get_finished_spans() if s.attributes and "db.statement" in s.attributes]
+    assert [(s.name, s.instrumentation_scope.name) for s in statements] == [("SELECT", "jatra.infra.pg")] * 2
+    slept, failed = statements
+    assert slept.end_time is not None and slept.start_time is not None
+    assert slept.end_time - slept.start_time >= 300_000_000  # ns: the server's answer, not the send
+    assert slept.status.status_code == StatusCode.UNSET and failed.status.status_code == StatusCode.ERROR
+    assert (slept.attributes or {})["db.system"] == "postgresql"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

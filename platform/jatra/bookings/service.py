@@ -89,6 +89,29 @@ class BookingsService:
             raise InvalidBooking("payment_method", f"one of {', '.join(PAYMENT_METHODS)}")
         digest = idempotency.request_hash(msgspec.to_builtins(request))
         booking_id = uuid.uuid4()
+        accepted = await self._accept(who, key, digest, booking_id, request)
+        if accepted is None:  # rolled back: the key is taken, or the hold cannot be booked
+            found = await idempotency.seen(self.pg, who.user_id, key, digest)
+            if isinstance(found, idempotency.Freed):  # a stale key, deleted: claim it again, once
+                accepted = await self._accept(who, key, digest, booking_id, request)
+                if accepted is None:
+                    found = await idempotency.seen(self.pg, who.user_id, key, digest)
+            if isinstance(found, idempotency.Replay):
+                return found.status, found.body, True
+            if accepted is None:
+                await self._refuse(who, request)
+        idempotency.claimed()
+        amount = int(accepted.body["amount"])
+        CREATED.labels(request.payment_method).inc()
+        trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": amount})
+        log.info("booking.created", booking_id=str(booking_id), hold_id=str(request.hold_id), amount=amount,
+                 method=request.payment_method)  # fmt: skip
+        return 202, accepted.body, False
+
+    async def _accept(
+        self, who: Principal, key: str, digest: str, booking_id: uuid.UUID, request: BookingRequest
+    ) -> repository.Accepted | None:
+        """The key claimed and the booking written, committed; None (rolled back) if not."""
         async with self.pg.transaction() as tx:
             accepted = await repository.accept(
                 tx, booking_id=booking_id, user_id=who.user_id, key=key, digest=digest,
@@ -100,18 +123,7 @@ class BookingsService:
             # Redis: did the hold outlive the statement? (an expired or released hold rolls it back)
             if accepted is not None and not await self.holds.exists(accepted.journey_id, request.hold_id):
                 raise HoldNotBookable("the hold is expired")
-        if accepted is None:  # rolled back; the transaction's connection is back in the pool
-            replay = await idempotency.seen(self.pg, who.user_id, key, digest)
-            if replay is not None:
-                return replay.status, replay.body, True
-            await self._refuse(who, request)
-        idempotency.claimed()
-        amount = int(accepted.body["amount"])
-        CREATED.labels(request.payment_method).inc()
-        trace.get_current_span().add_event("booking.created", {"jatra.booking.amount": amount})
-        log.info("booking.created", booking_id=str(booking_id), hold_id=str(request.hold_id), amount=amount,
-                 method=request.payment_method)  # fmt: skip
-        return 202, accepted.body, False
+        return accepted
 
     async def _refuse(self, who: Principal, request: BookingRequest) -> NoReturn:
         """The booking was not written: say why, as precisely as the hold allows (the error path only)."""

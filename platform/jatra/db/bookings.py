@@ -57,7 +57,8 @@ class OutboxMessage(Base):
 
 
 class IdempotencyKey(Base):
-    """One client request by Idempotency-Key: in flight, or done with the response to replay (24 h)."""
+    """One client request by Idempotency-Key: done, with the response to replay (24 h), written with the
+    work itself; IN_FLIGHT only from older versions, which committed the key before the work."""
 
     __tablename__ = "idempotency_keys"
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

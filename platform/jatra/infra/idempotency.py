@@ -7,8 +7,9 @@ can run. A retry sent while the first request is still running waits for that tr
 unique index) and then replays its answer.
 
 The claim is a fragment of the caller's own statement (:data:`CLAIM`), so claiming costs no exchange of
-its own; this module says what a key found there means (:func:`seen`). Keys that an older version left
-``IN_FLIGHT`` (it committed the claim first) are a 409 while fresh, and taken over once abandoned.
+its own; this module says what a key found there means (:func:`seen`). A stale key (expired, or left
+``IN_FLIGHT`` by an older version, which committed its claim first, and abandoned) is deleted there, and
+the caller claims again; a fresh ``IN_FLIGHT`` one is a 409.
 """
 
 from __future__ import annotations
@@ -32,20 +33,24 @@ ABANDONED_AFTER = dt.timedelta(seconds=60)
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 #: the key claimed with its answer, as a CTE of the caller's statement: it returns the key when it was
-#: free, or stale (expired, or IN_FLIGHT and abandoned), and no row otherwise; a concurrent claim of the
-#: same key waits for the first one's transaction. The caller selects FROM its own rows (``answer``: the
-#: ``status``, ``body`` and ``headers`` to replay, one row or none); parameters: ``user_id``, ``key``,
-#: ``digest`` and :func:`claim_times`.
+#: free, and no row when a key exists (see :func:`seen`); a concurrent claim of the same key waits for the
+#: first one's transaction. The caller selects FROM its own rows (``answer``: the ``status``, ``body`` and
+#: ``headers`` to replay, one row or none); parameters ``user_id``, ``key``, ``digest``, ``now`` and
+#: ``expires_at`` (:func:`claim_times`). DO NOTHING takes no lock on a key that exists (DO UPDATE would,
+#: even to change nothing), so replays of one key do not queue on its row.
 CLAIM = """
-    INSERT INTO idempotency_keys AS k (user_id, key, request_hash, status, created_at, expires_at,
-                                       response_status, response_body, response_headers)
+    INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at,
+                                  response_status, response_body, response_headers)
     SELECT %(user_id)s, %(key)s, %(digest)s, 'DONE', %(now)s, %(expires_at)s, status, body, headers
     FROM answer
-    ON CONFLICT (user_id, key) DO UPDATE
-    SET request_hash = excluded.request_hash, status = excluded.status, created_at = excluded.created_at,
-        expires_at = excluded.expires_at, response_status = excluded.response_status,
-        response_body = excluded.response_body, response_headers = excluded.response_headers
-    WHERE k.expires_at <= %(now)s OR (k.status = 'IN_FLIGHT' AND k.created_at <= %(abandoned)s)
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING key
+    """
+#: a stale key deleted (expired, or IN_FLIGHT and abandoned), so that it can be claimed again
+FORGET_STALE = """
+    DELETE FROM idempotency_keys
+    WHERE user_id = %(user_id)s AND key = %(key)s
+      AND (expires_at <= %(now)s OR (status = 'IN_FLIGHT' AND created_at <= %(abandoned)s))
     RETURNING key
     """
 
@@ -78,14 +83,20 @@ def request_hash(body: Any) -> str:
 
 
 def claim_times() -> dict[str, dt.datetime]:
-    """The times :data:`CLAIM` takes: now, when the key expires, and before when IN_FLIGHT is abandoned."""
+    """The times :data:`CLAIM` takes: now, and when the key expires."""
     now = dt.datetime.now(dt.UTC)
-    return {"now": now, "expires_at": now + TTL, "abandoned": now - ABANDONED_AFTER}
+    return {"now": now, "expires_at": now + TTL}
 
 
 def claimed() -> None:
     OUTCOMES.labels("new").inc()
 
+
+class Freed:
+    """:func:`seen` deleted a stale key: the caller claims it again."""
+
+
+FREED = Freed()
 
 #: a key as :func:`seen` reads it, in one exchange (jatra.infra.pg)
 SEEN = """
@@ -105,20 +116,29 @@ class _Seen:
     response_headers: dict[str, str] | None
 
 
-async def seen(pg: Statements, user_id: uuid.UUID, key: str, digest: str) -> Replay | None:
-    """What a key that the claim did not take means (replays and the error path): its answer to replay,
-    or None when no live key exists (the work was refused for a reason of its own). Raises for a key used
-    with another body, and for one an older version holds in flight."""
+@dataclass(frozen=True, slots=True)
+class _Key:
+    key: str
+
+
+async def seen(pg: Statements, user_id: uuid.UUID, key: str, digest: str) -> Replay | Freed | None:
+    """What a key that the claim did not take means (replays and the error path): its answer to replay;
+    :data:`FREED` when it was stale and is now deleted (claim again); None when there is none (the work
+    was refused for a reason of its own). Raises for a key used with another body, and for one an older
+    version holds in flight."""
     row = await pg.one(SEEN, {"user_id": user_id, "key": key}, _Seen)
-    now = dt.datetime.now(dt.UTC)
-    if row is None or row.expires_at <= now:
+    if row is None:
         return None
+    now = dt.datetime.now(dt.UTC)
+    abandoned = now - ABANDONED_AFTER
+    if row.expires_at <= now or (row.status == "IN_FLIGHT" and row.created_at <= abandoned):
+        params = {"user_id": user_id, "key": key, "now": now, "abandoned": abandoned}
+        await pg.one(FORGET_STALE, params, _Key)  # or another request did: claim again either way
+        return FREED
     if row.request_hash != digest:
         OUTCOMES.labels("mismatch").inc()
         raise KeyReusedWithAnotherRequest
     if row.status == "IN_FLIGHT":
-        if row.created_at <= now - ABANDONED_AFTER:
-            return None
         OUTCOMES.labels("in_flight").inc()
         raise RequestInFlight
     OUTCOMES.labels("replayed").inc()

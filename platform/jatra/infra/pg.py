@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
+from opentelemetry import context, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.trace import SpanKind
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
@@ -33,6 +36,7 @@ from jatra.infra.pg_listen import asyncpg_dsn
 from jatra.settings import Settings
 
 T = TypeVar("T")
+tracer = trace.get_tracer(__name__)
 
 #: a pooled connection unused this long is closed (a quiet process keeps none)
 MAX_IDLE_S = 300.0
@@ -57,12 +61,35 @@ async def _first(
             await cursor.execute(sql, params)
             return await cursor.fetchone()
     except psycopg.Error as exc:
-        # libpq's message carries the DETAIL line, which can quote a row ("Failing row contains (...)":
-        # names, phones, e-mails): only the primary message goes on into logs and spans (a client-side
-        # error, a lost connection, has no server message and quotes no row)
-        if exc.diag.message_primary is not None:
-            exc.args = (exc.diag.message_primary,)
+        _scrub(exc)
         raise
+
+
+def _scrub(exc: psycopg.Error) -> None:
+    """libpq's message carries the DETAIL line, which can quote a row ("Failing row contains (...)": names,
+    phones, e-mails): only the primary message goes on into logs and spans (a client-side error, a lost
+    connection, has no server message and quotes no row)."""
+    if exc.diag.message_primary is not None:
+        exc.args = (exc.diag.message_primary,)
+
+
+@contextlib.contextmanager
+def _statement_span(conn: AsyncConnection[Any], sql: str) -> Iterator[None]:
+    """A client span for a statement asked in pipeline mode, from its sending to its answer, named and
+    described as the psycopg instrumentation's (whose own span, around ``execute`` only, would end before
+    the server answered: execute only queues in pipeline mode), which is suppressed meanwhile. Never the
+    parameters."""
+    info = conn.info
+    attributes: dict[str, str | int] = {
+        "db.system": "postgresql", "db.name": info.dbname, "db.user": info.user, "db.statement": sql,
+        "net.peer.name": info.host, "net.peer.port": info.port,
+    }  # fmt: skip
+    with tracer.start_as_current_span(sql.split(maxsplit=1)[0], kind=SpanKind.CLIENT, attributes=attributes):
+        token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            yield
+        finally:
+            context.detach(token)
 
 
 class Transaction:
@@ -77,7 +104,8 @@ class Transaction:
         self.undone = True
 
     async def one(self, sql: LiteralString, params: dict[str, Any], row: type[T]) -> T | None:
-        return await _first(self.conn, sql, params, row)
+        with _statement_span(self.conn, sql):
+            return await _first(self.conn, sql, params, row)
 
 
 class Statements:
@@ -133,7 +161,9 @@ class Statements:
                     await AsyncCursor(conn).execute("BEGIN")  # queued: sent with the first statement
                     yield tx
                     await AsyncCursor(conn).execute("ROLLBACK" if tx.undone else "COMMIT")
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, psycopg.Error):  # COMMIT's own error comes from the pipeline's end
+                    _scrub(exc)
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                     with contextlib.suppress(psycopg.Error):  # a broken connection: the pool drops it
                         await conn.rollback()

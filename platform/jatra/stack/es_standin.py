@@ -21,7 +21,8 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
 - a flood stage: osmem keeps everything in memory (some 30 KB of RSS per log event, measured) and never
   deletes (no ILM), so once it holds ``max_docs`` documents (``--max-docs``, or ``max_docs`` in the faults)
   every bulk item is answered 429 ``cluster_block_exception``, as Elasticsearch does past its disk
-  flood-stage watermark. Writers back off and keep their data; restarting osmem empties it. As
+  flood-stage watermark. Writers back off and keep their data; restarting osmem empties it (the flood
+  stage then lasts until the next count, up to ``RECOUNT_S``). As
   Elasticsearch reads its disk usage every 30 s (``cluster.info.update.interval``), not per write, the
   gateway asks osmem for its count at most every ``RECOUNT_S`` and adds what it forwarded since (an upper
   bound): osmem counts by visiting every document, ~1 ms of CPU per 1,000 it holds, which asked before
@@ -79,6 +80,8 @@ class State:
     #: osmem's document count as last asked, plus the documents forwarded since (an upper bound)
     held: int = 0
     counted_at: float = -RECOUNT_S
+    #: documents forwarded since this gateway started (what was forwarded during a count is added to it)
+    forwarded: int = 0
 
 
 def _plain(content_type: str | None) -> str | None:
@@ -186,10 +189,12 @@ async def _flooded(request: web.Request, state: State) -> dict[str, Any] | None:
     if not state.faults.max_docs:
         return None
     if time.monotonic() - state.counted_at >= RECOUNT_S:
+        state.counted_at = time.monotonic()  # one count at a time: bulks meanwhile use the estimate
+        before = state.forwarded
         session: ClientSession = request.app["session"]
         async with session.get(f"{state.upstream}/_all/_count") as answer:
-            state.held = int((await answer.json())["count"])
-        state.counted_at = time.monotonic()
+            counted = int((await answer.json())["count"])
+        state.held = counted + state.forwarded - before  # osmem may not have counted those yet
     held = state.held
     if held < state.faults.max_docs:
         return None
@@ -219,6 +224,7 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
     refused = min(faults.item_429, len(pairs)) if targeted else 0
     state.held += len(pairs) - refused
+    state.forwarded += len(pairs) - refused
     if refused == 0:
         return await _forward(request, state, body)
     faults.item_429 -= refused

@@ -278,7 +278,9 @@ BOOKING_WAITING = _spec(
 IDEMPOTENCY = _spec(
     "jatra_bookings_idempotency_total",
     "counter",
-    "Requests with an Idempotency-Key by outcome (new, replayed, in_flight, mismatch).",
+    "Requests with an Idempotency-Key by what their key did: new (the work done and its answer stored),"
+    " replayed, mismatch (another body: 422), in_flight (a key an older version holds: 409). A request"
+    " refused for a reason of its own (the hold) stores nothing and is not counted here.",
     ("outcome",),
     known=(("new", "replayed", "in_flight", "mismatch"),),
 )
