@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import sys
 import uuid
 from collections import Counter
@@ -50,6 +51,11 @@ async def a_hold(client: Client, who: Passenger, seats: int = 1) -> dict[str, ob
 
 def booking_body(hold: dict[str, object], passengers: int = 1, method: str = "bkash") -> dict[str, object]:
     return {"hold_id": hold["hold_id"], "passengers": [RIDER] * passengers, "payment_method": method}
+
+
+def digest_of(body: dict[str, object]) -> str:
+    """The request hash the service keeps with a key, for a body as the API decodes it."""
+    return idempotency.request_hash(msgspec.to_builtins(msgspec.convert(body, BookingRequest)))
 
 
 async def test_twenty_identical_requests_make_one_booking(
@@ -286,9 +292,7 @@ async def test_a_key_an_older_version_holds_in_flight(
     hold = await a_hold(client, passenger)
     key = str(uuid.uuid4())
     headers = {**passenger.headers, "Idempotency-Key": key}
-    digest = idempotency.request_hash(
-        msgspec.to_builtins(msgspec.convert(booking_body(hold), BookingRequest))
-    )
+    digest = digest_of(booking_body(hold))
     engine = create_engine(settings, admin=True)
     insert = text(
         "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at)"
@@ -311,6 +315,39 @@ async def test_a_key_an_older_version_holds_in_flight(
         assert replayed.headers["idempotent-replayed"] == "true" and replayed.json() == taken.json()
     finally:
         await engine.dispose()
+
+
+async def test_an_expired_key_is_claimed_anew_once_by_concurrent_requests(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    """A key past its 24 h is claimed anew: its old answer is not replayed. Sent five times at once, one
+    request deletes the stale key in the transaction that claims it again; the others wait for it and
+    replay its answer (none is told the hold is expired or booked)."""
+    hold = await a_hold(client, passenger)
+    key = str(uuid.uuid4())
+    headers = {**passenger.headers, "Idempotency-Key": key}
+    digest = digest_of(booking_body(hold))
+    old = {"booking_id": str(uuid.uuid4()), "status": "CONFIRMED", "amount": 1}
+    expired = text(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at,"
+        " response_status, response_body) VALUES (:u, :k, :d, 'DONE', now() - interval '25 hours',"
+        " now() - interval '1 hour', 202, CAST(:body AS jsonb))"
+    )
+    engine = create_engine(settings, admin=True)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                expired, {"u": passenger.user_id, "k": key, "d": digest, "body": json.dumps(old)}
+            )
+    finally:
+        await engine.dispose()
+    answers = await asyncio.gather(
+        *(client.post("/api/v1/bookings", json=booking_body(hold), headers=headers) for _ in range(5))
+    )
+    assert [a.status_code for a in answers] == [202] * 5, [a.text for a in answers]
+    assert len({a.json()["booking_id"] for a in answers}) == 1
+    assert answers[0].json()["booking_id"] != old["booking_id"]
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 4
 
 
 async def test_an_idempotency_key_is_kept_24_hours(

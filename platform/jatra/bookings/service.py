@@ -92,10 +92,12 @@ class BookingsService:
         accepted = await self._accept(who, key, digest, booking_id, request)
         if accepted is None:  # rolled back: the key is taken, or the hold cannot be booked
             found = await idempotency.seen(self.pg, who.user_id, key, digest)
-            if isinstance(found, idempotency.Freed):  # a stale key, deleted: claim it again, once
-                accepted = await self._accept(who, key, digest, booking_id, request)
+            if isinstance(found, idempotency.Stale):  # claimed again once, the stale key deleted first
+                accepted = await self._accept(who, key, digest, booking_id, request, stale=True)
                 if accepted is None:
                     found = await idempotency.seen(self.pg, who.user_id, key, digest)
+                    if isinstance(found, idempotency.Stale):  # still: the clocks disagree; ask again later
+                        raise idempotency.RequestInFlight
             if isinstance(found, idempotency.Replay):
                 return found.status, found.body, True
             if accepted is None:
@@ -109,10 +111,19 @@ class BookingsService:
         return 202, accepted.body, False
 
     async def _accept(
-        self, who: Principal, key: str, digest: str, booking_id: uuid.UUID, request: BookingRequest
+        self,
+        who: Principal,
+        key: str,
+        digest: str,
+        booking_id: uuid.UUID,
+        request: BookingRequest,
+        stale: bool = False,
     ) -> repository.Accepted | None:
-        """The key claimed and the booking written, committed; None (rolled back) if not."""
+        """The key claimed and the booking written, committed; None (rolled back) if not. ``stale``: the key
+        was found stale, and is deleted first in the same transaction."""
         async with self.pg.transaction() as tx:
+            if stale:
+                await idempotency.forget_stale(tx, who.user_id, key)
             accepted = await repository.accept(
                 tx, booking_id=booking_id, user_id=who.user_id, key=key, digest=digest,
                 hold_id=request.hold_id, seats=len(request.passengers),

@@ -8,8 +8,9 @@ unique index) and then replays its answer.
 
 The claim is a fragment of the caller's own statement (:data:`CLAIM`), so claiming costs no exchange of
 its own; this module says what a key found there means (:func:`seen`). A stale key (expired, or left
-``IN_FLIGHT`` by an older version, which committed its claim first, and abandoned) is deleted there, and
-the caller claims again; a fresh ``IN_FLIGHT`` one is a 409.
+``IN_FLIGHT`` by an older version, which committed its claim first, and abandoned) is deleted in the
+transaction that claims it again (:func:`forget_stale`), so a concurrent request with the same key waits
+for that one and replays its answer; a fresh ``IN_FLIGHT`` one is a 409.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jatra.errors import Conflict, InvalidInput, InvalidParam
-from jatra.infra.pg import Statements
+from jatra.infra.pg import Statements, Transaction
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter
 
@@ -46,7 +47,7 @@ CLAIM = """
     ON CONFLICT (user_id, key) DO NOTHING
     RETURNING key
     """
-#: a stale key deleted (expired, or IN_FLIGHT and abandoned), so that it can be claimed again
+#: a stale key deleted (expired, or IN_FLIGHT and abandoned), in the transaction that claims it again
 FORGET_STALE = """
     DELETE FROM idempotency_keys
     WHERE user_id = %(user_id)s AND key = %(key)s
@@ -92,11 +93,21 @@ def claimed() -> None:
     OUTCOMES.labels("new").inc()
 
 
-class Freed:
-    """:func:`seen` deleted a stale key: the caller claims it again."""
+class Stale:
+    """:func:`seen` found a stale key: the caller claims it again, with :func:`forget_stale` first in the
+    same transaction."""
 
 
-FREED = Freed()
+STALE = Stale()
+
+
+async def forget_stale(tx: Transaction, user_id: uuid.UUID, key: str) -> None:
+    """Delete the key if it is stale, in ``tx``: a concurrent request doing the same waits on its row until
+    ``tx`` ends, and then finds the key this one claimed."""
+    now = dt.datetime.now(dt.UTC)
+    params = {"user_id": user_id, "key": key, "now": now, "abandoned": now - ABANDONED_AFTER}
+    await tx.one(FORGET_STALE, params, _Key)
+
 
 #: a key as :func:`seen` reads it, in one exchange (jatra.infra.pg)
 SEEN = """
@@ -121,20 +132,17 @@ class _Key:
     key: str
 
 
-async def seen(pg: Statements, user_id: uuid.UUID, key: str, digest: str) -> Replay | Freed | None:
+async def seen(pg: Statements, user_id: uuid.UUID, key: str, digest: str) -> Replay | Stale | None:
     """What a key that the claim did not take means (replays and the error path): its answer to replay;
-    :data:`FREED` when it was stale and is now deleted (claim again); None when there is none (the work
-    was refused for a reason of its own). Raises for a key used with another body, and for one an older
-    version holds in flight."""
+    :data:`STALE` when it is stale (claim again, see :func:`forget_stale`); None when there is none (the
+    work was refused for a reason of its own). Raises for a key used with another body, and for one an
+    older version holds in flight."""
     row = await pg.one(SEEN, {"user_id": user_id, "key": key}, _Seen)
     if row is None:
         return None
     now = dt.datetime.now(dt.UTC)
-    abandoned = now - ABANDONED_AFTER
-    if row.expires_at <= now or (row.status == "IN_FLIGHT" and row.created_at <= abandoned):
-        params = {"user_id": user_id, "key": key, "now": now, "abandoned": abandoned}
-        await pg.one(FORGET_STALE, params, _Key)  # or another request did: claim again either way
-        return FREED
+    if row.expires_at <= now or (row.status == "IN_FLIGHT" and row.created_at <= now - ABANDONED_AFTER):
+        return STALE
     if row.request_hash != digest:
         OUTCOMES.labels("mismatch").inc()
         raise KeyReusedWithAnotherRequest

@@ -11,7 +11,8 @@ threshold), as nothing hands the connection to anyone else.
 
 Autocommit means each statement is its own transaction: this is only for statements that are a whole
 unit of work alone (Jatra writes those as one statement with CTEs). Spans come from OpenTelemetry's psycopg
-instrumentation (installed with the others, before any pool connects), parameters never recorded.
+instrumentation (installed with the others, before any pool connects), and for a transaction's statements
+(pipelined) from :func:`_statement_span`; parameters never recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, LiteralString, TypeVar
 import psycopg
 from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import TransactionStatus
@@ -78,13 +80,18 @@ def _statement_span(conn: AsyncConnection[Any], sql: str) -> Iterator[None]:
     """A client span for a statement asked in pipeline mode, from its sending to its answer, named and
     described as the psycopg instrumentation's (whose own span, around ``execute`` only, would end before
     the server answered: execute only queues in pipeline mode), which is suppressed meanwhile. Never the
-    parameters."""
-    info = conn.info
-    attributes: dict[str, str | int] = {
-        "db.system": "postgresql", "db.name": info.dbname, "db.user": info.user, "db.statement": sql,
-        "net.peer.name": info.host, "net.peer.port": info.port,
-    }  # fmt: skip
-    with tracer.start_as_current_span(sql.split(maxsplit=1)[0], kind=SpanKind.CLIENT, attributes=attributes):
+    parameters. Nothing at all where instrumentation is suppressed already (an unsampled request, see
+    jatra.telemetry.edge_sampling)."""
+    if not is_instrumentation_enabled():
+        yield
+        return
+    with tracer.start_as_current_span(sql.split(maxsplit=1)[0], kind=SpanKind.CLIENT) as span:
+        if span.is_recording():
+            info = conn.info
+            span.set_attributes(
+                {"db.system": "postgresql", "db.name": info.dbname, "db.user": info.user, "db.statement": sql,
+                 "net.peer.name": info.host, "net.peer.port": info.port}
+            )  # fmt: skip
         token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
             yield

@@ -80,8 +80,10 @@ class State:
     #: osmem's document count as last asked, plus the documents forwarded since (an upper bound)
     held: int = 0
     counted_at: float = -RECOUNT_S
-    #: documents forwarded since this gateway started (what was forwarded during a count is added to it)
+    #: documents sent on to osmem since this gateway started, and those of them osmem has answered for: a
+    #: count adds what was sent but not answered when it began (an upper bound)
     forwarded: int = 0
+    completed: int = 0
 
 
 def _plain(content_type: str | None) -> str | None:
@@ -190,11 +192,11 @@ async def _flooded(request: web.Request, state: State) -> dict[str, Any] | None:
         return None
     if time.monotonic() - state.counted_at >= RECOUNT_S:
         state.counted_at = time.monotonic()  # one count at a time: bulks meanwhile use the estimate
-        before = state.forwarded
+        answered = state.completed
         session: ClientSession = request.app["session"]
         async with session.get(f"{state.upstream}/_all/_count") as answer:
             counted = int((await answer.json())["count"])
-        state.held = counted + state.forwarded - before  # osmem may not have counted those yet
+        state.held = counted + state.forwarded - answered  # osmem may not have counted those yet
     held = state.held
     if held < state.faults.max_docs:
         return None
@@ -223,11 +225,22 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         blocked = [_rejected_item(action, flood) for action, _ in pairs]
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
     refused = min(faults.item_429, len(pairs)) if targeted else 0
-    state.held += len(pairs) - refused
-    state.forwarded += len(pairs) - refused
+    sent = len(pairs) - refused
+    state.held += sent
+    state.forwarded += sent
+    try:
+        return await _sent_on(request, state, pairs, refused, body)
+    finally:
+        state.completed += sent
+
+
+async def _sent_on(
+    request: web.Request, state: State, pairs: list[tuple[bytes, bytes | None]], refused: int, body: bytes
+) -> web.Response:
+    """The bulk sent on to osmem, its first ``refused`` items answered 429 here (``item_429``)."""
     if refused == 0:
         return await _forward(request, state, body)
-    faults.item_429 -= refused
+    state.faults.item_429 -= refused
     rest = pairs[refused:]
     items: list[dict[str, Any]] = [_rejected_item(action) for action, _ in pairs[:refused]]
     took = 0
