@@ -350,6 +350,34 @@ async def test_an_expired_key_is_claimed_anew_once_by_concurrent_requests(
     assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 4
 
 
+async def test_an_expired_key_with_a_hold_that_cannot_be_booked_says_why(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    """Claimed anew, an expired key's booking is refused for its hold's own reason (the stale key stays, as
+    its deletion went with the refused transaction), not as a request in flight."""
+    hold = await a_hold(client, passenger)
+    key = str(uuid.uuid4())
+    headers = {**passenger.headers, "Idempotency-Key": key}
+    assert (
+        await client.delete(f"/api/v1/holds/{hold['hold_id']}", headers=passenger.headers)
+    ).status_code == 204
+    expired = text(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at)"
+        " VALUES (:u, :k, :d, 'DONE', now() - interval '25 hours', now() - interval '1 hour')"
+    )
+    engine = create_engine(settings, admin=True)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                expired, {"u": passenger.user_id, "k": key, "d": digest_of(booking_body(hold))}
+            )
+    finally:
+        await engine.dispose()
+    refused = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    assert refused.status_code == 409 and refused.json()["type"].endswith("hold-not-bookable"), refused.text
+    assert "released" in refused.json()["detail"]
+
+
 async def test_an_idempotency_key_is_kept_24_hours(
     client: Client, passenger: Passenger, settings: Settings
 ) -> None:

@@ -94,10 +94,8 @@ class BookingsService:
             found = await idempotency.seen(self.pg, who.user_id, key, digest)
             if isinstance(found, idempotency.Stale):  # claimed again once, the stale key deleted first
                 accepted = await self._accept(who, key, digest, booking_id, request, stale=True)
-                if accepted is None:
+                if accepted is None:  # refused for the hold (the delete went with it), or another's replay
                     found = await idempotency.seen(self.pg, who.user_id, key, digest)
-                    if isinstance(found, idempotency.Stale):  # still: the clocks disagree; ask again later
-                        raise idempotency.RequestInFlight
             if isinstance(found, idempotency.Replay):
                 return found.status, found.body, True
             if accepted is None:
