@@ -58,6 +58,38 @@ def digest_of(body: dict[str, object]) -> str:
     return idempotency.request_hash(msgspec.to_builtins(msgspec.convert(body, BookingRequest)))
 
 
+async def a_stored_key(
+    settings: Settings,
+    who: Passenger,
+    hold: dict[str, object],
+    status: str,
+    age: dt.timedelta,
+    lasts: dt.timedelta,
+    answer: dict[str, object] | None = None,
+) -> str:
+    """An Idempotency-Key for this hold's booking body, written straight into Postgres as an older version
+    or an earlier day left it: ``status``, made ``age`` ago, expiring ``lasts`` from now (negative: past),
+    with ``answer`` (a 202's body) if any. Returns the key."""
+    key = str(uuid.uuid4())
+    row = text(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at,"
+        " response_status, response_body) VALUES (:u, :k, :d, :status, now() - CAST(:age AS interval),"
+        " now() + CAST(:lasts AS interval), :code, CAST(:body AS jsonb))"
+    )
+    values = {
+        "u": who.user_id, "k": key, "d": digest_of(booking_body(hold)), "status": status, "age": age,
+        "lasts": lasts, "code": None if answer is None else 202,
+        "body": None if answer is None else json.dumps(answer),
+    }  # fmt: skip
+    engine = create_engine(settings, admin=True)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(row, values)
+    finally:
+        await engine.dispose()
+    return key
+
+
 async def test_twenty_identical_requests_make_one_booking(
     client: Client, passenger: Passenger, settings: Settings
 ) -> None:
@@ -290,17 +322,10 @@ async def test_a_key_an_older_version_holds_in_flight(
     """An older version committed its claim first (IN_FLIGHT) and the answer later: during a rolling
     deploy such a key is a 409 while fresh, and taken over once abandoned (60 s), as that version did."""
     hold = await a_hold(client, passenger)
-    key = str(uuid.uuid4())
+    key = await a_stored_key(settings, passenger, hold, "IN_FLIGHT", dt.timedelta(0), dt.timedelta(days=1))
     headers = {**passenger.headers, "Idempotency-Key": key}
-    digest = digest_of(booking_body(hold))
     engine = create_engine(settings, admin=True)
-    insert = text(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at)"
-        " VALUES (:u, :k, :d, 'IN_FLIGHT', now(), now() + interval '1 day')"
-    )
     try:
-        async with engine.begin() as conn:
-            await conn.execute(insert, {"u": passenger.user_id, "k": key, "d": digest})
         fresh = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
         assert fresh.status_code == 409 and fresh.json()["type"].endswith("request-in-flight"), fresh.text
         older = (
@@ -324,23 +349,11 @@ async def test_an_expired_key_is_claimed_anew_once_by_concurrent_requests(
     request deletes the stale key in the transaction that claims it again; the others wait for it and
     replay its answer (none is told the hold is expired or booked)."""
     hold = await a_hold(client, passenger)
-    key = str(uuid.uuid4())
-    headers = {**passenger.headers, "Idempotency-Key": key}
-    digest = digest_of(booking_body(hold))
     old = {"booking_id": str(uuid.uuid4()), "status": "CONFIRMED", "amount": 1}
-    expired = text(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at,"
-        " response_status, response_body) VALUES (:u, :k, :d, 'DONE', now() - interval '25 hours',"
-        " now() - interval '1 hour', 202, CAST(:body AS jsonb))"
+    key = await a_stored_key(
+        settings, passenger, hold, "DONE", dt.timedelta(hours=25), -dt.timedelta(hours=1), old
     )
-    engine = create_engine(settings, admin=True)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                expired, {"u": passenger.user_id, "k": key, "d": digest, "body": json.dumps(old)}
-            )
-    finally:
-        await engine.dispose()
+    headers = {**passenger.headers, "Idempotency-Key": key}
     answers = await asyncio.gather(
         *(client.post("/api/v1/bookings", json=booking_body(hold), headers=headers) for _ in range(5))
     )
@@ -356,23 +369,13 @@ async def test_an_expired_key_with_a_hold_that_cannot_be_booked_says_why(
     """Claimed anew, an expired key's booking is refused for its hold's own reason (the stale key stays, as
     its deletion went with the refused transaction), not as a request in flight."""
     hold = await a_hold(client, passenger)
-    key = str(uuid.uuid4())
+    key = await a_stored_key(
+        settings, passenger, hold, "DONE", dt.timedelta(hours=25), -dt.timedelta(hours=1)
+    )
     headers = {**passenger.headers, "Idempotency-Key": key}
     assert (
         await client.delete(f"/api/v1/holds/{hold['hold_id']}", headers=passenger.headers)
     ).status_code == 204
-    expired = text(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at)"
-        " VALUES (:u, :k, :d, 'DONE', now() - interval '25 hours', now() - interval '1 hour')"
-    )
-    engine = create_engine(settings, admin=True)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                expired, {"u": passenger.user_id, "k": key, "d": digest_of(booking_body(hold))}
-            )
-    finally:
-        await engine.dispose()
     refused = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
     assert refused.status_code == 409 and refused.json()["type"].endswith("hold-not-bookable"), refused.text
     assert "released" in refused.json()["detail"]

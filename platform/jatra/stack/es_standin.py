@@ -77,13 +77,20 @@ RECOUNT_S = 5.0
 class State:
     upstream: str
     faults: Faults = field(default_factory=Faults)
-    #: osmem's document count as last asked, plus the documents forwarded since (an upper bound)
-    held: int = 0
     counted_at: float = -RECOUNT_S
-    #: documents sent on to osmem since this gateway started, and those of them osmem has answered for: a
-    #: count adds what was sent but not answered when it began (an upper bound)
+    #: osmem's document count as last asked, and how many of the documents sent on had been answered for
+    #: when that count began
+    counted: int = 0
+    counted_from: int = 0
+    #: documents sent on to osmem since this gateway started, and those of them osmem has answered for
     forwarded: int = 0
     completed: int = 0
+
+    @property
+    def held(self) -> int:
+        """An upper bound on what osmem holds: its last count, plus what was sent on and not yet answered
+        for when that count began (osmem may not have counted those)."""
+        return self.counted + self.forwarded - self.counted_from
 
 
 def _plain(content_type: str | None) -> str | None:
@@ -195,8 +202,7 @@ async def _flooded(request: web.Request, state: State) -> dict[str, Any] | None:
         answered = state.completed
         session: ClientSession = request.app["session"]
         async with session.get(f"{state.upstream}/_all/_count") as answer:
-            counted = int((await answer.json())["count"])
-        state.held = counted + state.forwarded - answered  # osmem may not have counted those yet
+            state.counted, state.counted_from = int((await answer.json())["count"]), answered
     held = state.held
     if held < state.faults.max_docs:
         return None
@@ -226,7 +232,6 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
     refused = min(faults.item_429, len(pairs)) if targeted else 0
     sent = len(pairs) - refused
-    state.held += sent
     state.forwarded += sent
     try:
         return await _sent_on(request, state, pairs, refused, body)
