@@ -10,7 +10,7 @@ import structlog
 
 from jatra.settings import load_settings
 from jatra.telemetry.logs import configure_logging
-from jatra.telemetry.redact import REDACTED, mask_phone, redact, scrub
+from jatra.telemetry.redact import _PATTERNS, _QUICK, REDACTED, mask_phone, redact, scrub
 
 
 def run(**event: object) -> dict[str, object]:
@@ -54,6 +54,31 @@ def test_nested_fields_are_cleaned_too() -> None:
 def test_content_is_scrubbed_of_personal_values(text: str, leak: str) -> None:
     assert leak not in scrub(text)
     assert leak not in json.dumps(run(event="x", error={"message": text}, detail=text))
+
+
+LEAKY = [
+    "[parameters: ('Rahim Uddin',)]", "Key (phone)=(+8801712345678)", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.sig",
+    "Bearer abcdefgh12345678", "basic dXNlcjpwYXNzd29yZA==", "a@b.co", "+8801712345678", "01712345678",
+    "8801912345678", "+4915112345678", "Your code is 483920", "PIN: 4839", "passcode - 992211", "OTP is 1234",
+    "otp:123456", "CODE 55555",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", LEAKY)
+def test_the_quick_filter_never_skips_a_string_a_pattern_would_change(text: str) -> None:
+    searched_whole = text
+    for pattern, replace in _PATTERNS:
+        searched_whole = pattern.sub(replace, searched_whole)
+    assert searched_whole != text  # each example is one a pattern changes
+    assert scrub(text) == searched_whole  # so the filter must let it through
+
+
+@pytest.mark.parametrize(
+    "text", ["0b7c5f2e-4a1d-4000-8000-01712345", "2026-04-07", "JTE8D3492421", "/bookings/42?wait=20"]
+)
+def test_the_quick_filter_skips_ids_dates_and_ticket_numbers(text: str) -> None:
+    # most strings of a booking's events: the filter matched them all when it looked for any four digits
+    assert _QUICK.search(text) is None
 
 
 def test_ordinary_values_are_left_alone() -> None:

@@ -124,6 +124,23 @@ async def layout(session: AsyncSession, journey_id: int) -> Layout | None:
     return _layouts.put(journey_id, found)
 
 
+@dataclass(frozen=True, slots=True)
+class NewHold:
+    """A hold's record as the hold request writes it: plain values, no ORM object (one is 20-40 µs to build
+    with SQLAlchemy's instrumentation, for a row that never enters a session)."""
+
+    id: uuid.UUID
+    journey_id: int
+    user_id: uuid.UUID
+    seat_ids: list[int]
+    from_seq: int
+    to_seq: int
+    seat_class: str
+    status: HoldStatus
+    expires_at: dt.datetime
+    total_fare: int
+
+
 #: a hold's record, in one exchange and its own transaction (jatra.infra.pg): it was the ORM's add and a
 #: commit (BEGIN, the insert prepared again behind PgBouncer, COMMIT)
 RECORD = """
@@ -140,17 +157,10 @@ class _Recorded:
     id: uuid.UUID
 
 
-async def record_hold(pg: Statements, hold: Hold) -> None:
-    """Record ``hold`` (not added to any session: the object only carries the values)."""
-    await pg.one(
-        RECORD,
-        {
-            "id": hold.id, "journey_id": hold.journey_id, "user_id": hold.user_id, "seat_ids": hold.seat_ids,
-            "from_seq": hold.from_seq, "to_seq": hold.to_seq, "seat_class": hold.seat_class,
-            "total_fare": hold.total_fare, "status": hold.status, "expires_at": hold.expires_at,
-        },
-        _Recorded,
-    )  # fmt: skip
+async def record_hold(pg: Statements, hold: NewHold) -> None:
+    """Record ``hold``, in its own transaction."""
+    params = {f: getattr(hold, f) for f in NewHold.__slots__}
+    await pg.one(RECORD, params, _Recorded)
 
 
 async def get_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:

@@ -143,7 +143,7 @@ class SeatsService:
                 f"on one journey; you have {result.current}"
             )
         expires = _utc(result.expires_ms)
-        record = Hold(
+        record = repository.NewHold(
             id=hold_id,
             journey_id=request.journey_id,
             user_id=who.user_id,
@@ -170,7 +170,7 @@ class SeatsService:
                  segment=f"{request.origin}-{request.destination}", seat_class=seat_class)  # fmt: skip
         return self._out(layout, record, expires)
 
-    def _out(self, layout: Layout, hold: Hold, expires: dt.datetime) -> HoldOut:
+    def _out(self, layout: Layout, hold: Hold | repository.NewHold, expires: dt.datetime) -> HoldOut:
         seats = [
             HeldSeat(seat_id=s, coach=layout.seats[s].coach, number=layout.seats[s].number,
                      seat_class=layout.seats[s].seat_class,

@@ -63,7 +63,11 @@ _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"(?i)\b(otp|code|passcode|pin)\b(\W{1,4}(?:is\W{1,3})?)\d{4,8}\b"),
      lambda m: f"{m.group(1)}{m.group(2)}******"),
 ]  # fmt: skip
-_QUICK = re.compile(r"[@+]|eyJ|earer|asic|parameters|\)=\(|\d{4}", re.IGNORECASE)
+#: what every match of a pattern above contains, so a string without any is left as it is: an e-mail's
+#: "@", a phone's "+" or its 11 digits in a row, the OTP pattern's keywords ("passcode" holds "code"), ...
+#: It is only a filter (a false match costs the full search), so it need not be exact, only never miss:
+#: it was ``\d{4}``, which every UUID, date and ticket number matched (most strings of a booking's events)
+_QUICK = re.compile(r"[@+]|eyJ|earer|asic|parameters|\)=\(|\d{10}|otp|code|pin", re.IGNORECASE)
 
 
 def scrub(text: str) -> str:
