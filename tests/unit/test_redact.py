@@ -10,7 +10,7 @@ import structlog
 
 from jatra.settings import load_settings
 from jatra.telemetry.logs import configure_logging
-from jatra.telemetry.redact import _PATTERNS, _QUICK, REDACTED, mask_phone, redact, scrub
+from jatra.telemetry.redact import _PATTERNS, REDACTED, _may_be_personal, mask_phone, redact, scrub
 
 
 def run(**event: object) -> dict[str, object]:
@@ -61,6 +61,8 @@ LEAKY = [
     "Bearer abcdefgh12345678", "basic dXNlcjpwYXNzd29yZA==", "a@b.co", "+8801712345678", "01712345678",
     "8801912345678", "+4915112345678", "Your code is 483920", "PIN: 4839", "passcode - 992211", "OTP is 1234",
     "otp:123456", "CODE 55555",
+    # not ASCII: the patterns' case-blind matching takes a long s for an "s"; Bengali digits are digits
+    "Ba\u017fIC dXNlcjpwYXNzd29yZA==", "Bearer\u00a0abcdefgh12345678", "Otp is ০১২৩৪৫",
 ]  # fmt: skip
 
 
@@ -78,7 +80,7 @@ def test_the_quick_filter_never_skips_a_string_a_pattern_would_change(text: str)
 )
 def test_the_quick_filter_skips_ids_dates_and_ticket_numbers(text: str) -> None:
     # most strings of a booking's events: the filter matched them all when it looked for any four digits
-    assert _QUICK.search(text) is None
+    assert not _may_be_personal(text)
 
 
 def test_ordinary_values_are_left_alone() -> None:
