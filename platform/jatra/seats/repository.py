@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from sqlalchemy import func, select, text, update
@@ -141,6 +141,7 @@ class NewHold:
     total_fare: int
 
 
+_NEW_HOLD_FIELDS = tuple(f.name for f in fields(NewHold))
 #: a hold's record, in one exchange and its own transaction (jatra.infra.pg): it was the ORM's add and a
 #: commit (BEGIN, the insert prepared again behind PgBouncer, COMMIT)
 RECORD = """
@@ -159,7 +160,7 @@ class _Recorded:
 
 async def record_hold(pg: Statements, hold: NewHold) -> None:
     """Record ``hold``, in its own transaction."""
-    params = {f: getattr(hold, f) for f in NewHold.__slots__}
+    params = {name: getattr(hold, name) for name in _NEW_HOLD_FIELDS}
     await pg.one(RECORD, params, _Recorded)
 
 

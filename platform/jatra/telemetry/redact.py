@@ -67,13 +67,14 @@ _DIGITS = re.compile(r"\d{10}")
 
 
 def _may_be_personal(text: str) -> bool:
-    """Whether ``text`` holds what every match of a pattern above contains: an e-mail's "@", a phone's "+"
-    or its 11 digits in a row, the OTP pattern's keywords ("passcode" holds "code"), and so on. Only a
-    filter (a false "yes" costs the full search), so it need not be exact, only never say no to a string a
-    pattern would change (a test holds it to that). Substring tests, ~0.6 µs a short string: a regex of the
-    same alternatives took ~1.8, and the one before looked for any four digits, which every UUID, date and
-    ticket number has (most strings of a booking's events). Text that is not ASCII is searched whole: the
-    patterns' case-blind matching knows more letters than ``lower()`` does (a long s is an "s" to it)."""
+    """Whether ``text`` holds what every match of a pattern above contains: an e-mail's "@", a phone's
+    "+" or ten of its (11) digits in a row, the OTP pattern's keywords ("passcode" holds "code"), and so
+    on. Only a filter (a false "yes" costs the full search), so it need not be exact, only never say no to
+    a string a pattern would change (tests hold it to that). Substring tests, ~0.6 µs a short string: a
+    regex of the same alternatives took ~1.8, and the one before looked for any four digits, which every
+    UUID, date and ticket number has (most strings of a booking's events). Text that is not ASCII is
+    searched whole: the patterns' case-blind matching knows more letters than ``lower()`` does (a long s
+    is an "s" to it)."""
     if not text.isascii():
         return True
     if "@" in text or "+" in text or "eyJ" in text or ")=(" in text or "parameters" in text:
@@ -95,43 +96,51 @@ def scrub(text: str) -> str:
 
 #: what a field's name says of its value: personal whatever it is, a phone, or to be searched
 _PERSONAL, _PHONE, _SEARCHED = range(3)
-#: each field name's verdict, once per process; field names come from the code, so this stays small, and
-#: it stops growing at this size all the same (a dict logged with keys from data)
+#: the verdict of each top-level field name, once per process: those names are the code's own (keyword
+#: arguments of log calls), so this stays small; nested keys, which can come from data, are not kept
 _KINDS: dict[str, int] = {}
-KINDS_KEPT = 4096
-#: values never searched (exactly these types, so that their subclasses take the long way as before)
+KINDS_KEPT = 1024
+#: values of a searched field never searched: numbers and None (exactly these types)
 _PLAIN = frozenset({int, float, bool, type(None)})
 
 
-def _kind(key: str) -> int:
+def _kind_of(key: str) -> int:
+    lowered = key.lower().rsplit(".", 1)[-1]
+    return _PHONE if lowered in PHONE_KEYS else _PERSONAL if lowered in PERSONAL_KEYS else _SEARCHED
+
+
+def _top_kind(key: str) -> int:
     kind = _KINDS.get(key)
     if kind is None:
-        lowered = key.lower().rsplit(".", 1)[-1]
-        kind = _PHONE if lowered in PHONE_KEYS else _PERSONAL if lowered in PERSONAL_KEYS else _SEARCHED
-        if len(_KINDS) < KINDS_KEPT:
+        kind = _kind_of(key)
+        if len(_KINDS) < KINDS_KEPT and len(key) <= 64:
             _KINDS[key] = kind
     return kind
 
 
-def _clean(key: str, value: object) -> object:
-    kind = _kind(key)
-    if kind == _PHONE and isinstance(value, str):
-        return mask_phone(value) if "*" not in value else value
+def _clean(key: str, value: object, kind: int) -> object:
     if kind == _PERSONAL:
-        return REDACTED
+        return None if value is None else REDACTED
+    if kind == _PHONE and isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value)
+        return text if "*" in text else mask_phone(text)
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {k: _clean(str(k), v) for k, v in value.items()}
+        return {scrub(str(k)): _clean(str(k), v, _kind_of(str(k))) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(key, v) for v in value]
+        return [_clean(key, v, kind) for v in value]
     return value
 
 
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """structlog processor: the event with personal data removed (see the module docstring)."""
+    """structlog processor: the event with personal data removed (see the module docstring). A personal
+    field loses its value whatever its type (an OTP logged as a number too)."""
     for key, value in list(event_dict.items()):
-        if type(value) in _PLAIN or key in SAFE_KEYS or key.startswith("_"):
+        if key in SAFE_KEYS or key.startswith("_"):
             continue
-        event_dict[key] = _clean(key, value)
+        kind = _top_kind(key)
+        if kind == _SEARCHED and type(value) in _PLAIN:
+            continue
+        event_dict[key] = _clean(key, value, kind)
     return event_dict
