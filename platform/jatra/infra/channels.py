@@ -18,10 +18,6 @@ from jatra.settings import Settings
 log = structlog.get_logger()
 
 
-#: directories the mailbox remembers having made (one per recipient with attachments): bounded
-MADE_DIRS_KEPT = 10_000
-
-
 class ChannelError(Exception):
     """The channel could not deliver; retryable."""
 
@@ -49,46 +45,27 @@ class Channel(Protocol):
 
 
 class MailboxChannel:
-    """Appends each message as a JSON line to STATE_DIR/mailbox/<recipient>.jsonl; attachments beside it.
-
-    Written in a thread, so that a slow disk never holds up the event loop (it is the SMS channel of
-    every process, the API's one-time passwords included); its directories are made once per process and
-    recipient (a booking's two notices: 1,576 -> 1,275 µs of CPU written on the loop as well; with the
-    thread kept, see bench/results/mailbox/)."""
+    """Appends each message as a JSON line to STATE_DIR/mailbox/<recipient>.jsonl; attachments beside it."""
 
     name = "mailbox"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._made: set[Path] = set()
 
     def path_for(self, to: str) -> Path:
         safe = "".join(ch for ch in to if ch.isalnum() or ch in "+@._-")
         return self.directory / f"{safe}.jsonl"
 
     async def deliver(self, notice: Notice) -> None:
-        await asyncio.to_thread(self._deliver, notice)
-
-    def _deliver(self, notice: Notice) -> None:
-        try:
-            self._write(notice)
-        except FileNotFoundError:  # a directory removed since it was made (a test's clean-up): once more
-            self._made.clear()
-            self._write(notice)
-
-    def _dir(self, path: Path) -> Path:
-        if path not in self._made:
-            path.mkdir(parents=True, exist_ok=True)
-            if len(self._made) < MADE_DIRS_KEPT:
-                self._made.add(path)
-        return path
+        await asyncio.to_thread(self._write, notice)
 
     def _write(self, notice: Notice) -> None:
         path = self.path_for(notice.to)
-        self._dir(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
         files = []
         for attachment in notice.attachments:
-            target = self._dir(path.with_suffix("")) / attachment.filename
+            target = path.with_suffix("") / attachment.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(attachment.content)
             files.append(str(target))
         line = {"at": dt.datetime.now(dt.UTC).isoformat(), "to": notice.to, "kind": notice.kind,
