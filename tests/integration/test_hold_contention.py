@@ -26,7 +26,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(params=["redis", "cluster"])
-async def any_redis(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[AnyRedis]:
+async def any_redis(
+    request: pytest.FixtureRequest, stack: Stack, settings: Settings
+) -> AsyncIterator[AnyRedis]:
+    # the stack asked for by name: this file alone, or these tests first, must start the Redis they use
     if request.param == "redis":
         client: AnyRedis = Redis.from_url(settings.redis, max_connections=1000)
     else:
@@ -165,3 +168,26 @@ async def test_a_retried_script_call_gets_the_first_answer(any_redis: AnyRedis) 
     released = await store.release(journey, hold_id, user)
     assert isinstance(released, Ended) and released.seats == [5, 6]
     assert await store.release(journey, hold_id, user) == released  # the tombstone answers the replay
+
+
+async def test_which_holds_live_asked_together_across_batches_and_slots(
+    any_redis: AnyRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reaper asks about every active hold at once: the answers must be each hold's own, in order,
+    # across round trips (a batch of 2 here) and across the cluster's slots (a journey per hold)
+    monkeypatch.setattr("jatra.inventory.holds.LIVE_BATCH", 2)
+    store, mask = HoldStore(any_redis), Segment(0, 5).mask
+    holds = []
+    for _ in range(5):
+        journey, hold_id, user = fresh_journey(), uuid.uuid4(), uuid.uuid4()
+        acquired = await store.hold(journey, hold_id, user, [7], mask,
+                                    ttl_s=30, max_seats=4, max_live=2, seat_class="S_CHAIR")  # fmt: skip
+        assert isinstance(acquired, Acquired)
+        holds.append((journey, hold_id, user))
+    assert isinstance(await store.sell(holds[1][0], holds[1][1], holds[1][2]), Ended)  # a tombstone
+    await any_redis.delete(store.hold_key(holds[3][0], holds[3][1]))  # lost, as after a restart
+    asked = [(journey, hold_id) for journey, hold_id, _ in holds] + [(fresh_journey(), uuid.uuid4())]
+    expected = [True, False, True, False, True, False]
+    assert await store.live(asked) == expected
+    assert [await store.exists(journey, hold_id) for journey, hold_id in asked] == expected
+    assert await store.live([]) == []

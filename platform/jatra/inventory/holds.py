@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from jatra.telemetry.metrics import histogram, trace_exemplar
 
 tracer = trace.get_tracer(__name__)
 SCRIPT_DURATION = histogram(c.HOLD_SCRIPT_DURATION)
+#: holds asked about in one round trip by :meth:`HoldStore.live`
+LIVE_BATCH = 500
 _HERE = Path(__file__).parent / "lua"
 _COMMON = (_HERE / "common.lua").read_text()
 HOLD, RELEASE, EXTEND, SOLD, UNSOLD = (
@@ -210,6 +213,19 @@ class HoldStore:
         """Whether the hold is live (not expired, not ended; an ended hold leaves a short tombstone)."""
         user, ended = await self.redis.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])
         return user is not None and ended is None
+
+    async def live(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
+        """:meth:`exists` for each of many ``(journey_id, hold_id)``, in pipelined round trips of up to
+        ``LIVE_BATCH`` (the reaper asks about every active hold on each pass: one round trip each was four
+        of the seventeen Redis commands a booking made in a rush)."""
+        found: list[bool] = []
+        for first in range(0, len(holds), LIVE_BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for journey_id, hold_id in holds[first : first + LIVE_BATCH]:
+                    pipe.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])
+                replies = await pipe.execute()
+            found.extend(user is not None and ended is None for user, ended in replies)
+        return found
 
     async def occupancy(
         self, journey_id: int

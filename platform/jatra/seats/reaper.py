@@ -70,7 +70,8 @@ async def reap(res: Resources) -> int:
         for hold in expired:
             log.info("hold.expired", hold_id=str(hold.id), journey_id=hold.journey_id, seats=hold.seat_ids)
         active = await repository.active_holds(session, now)
-        lost = [h for h in active if not await store.exists(h.journey_id, h.id)]
+        live = await store.live([(h.journey_id, h.id) for h in active])
+        lost = [h for h, alive in zip(active, live, strict=True) if not alive]
         if lost:
             await repository.mark_lost(session, [h.id for h in lost], now)
             for hold in lost:
