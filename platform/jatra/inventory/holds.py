@@ -216,8 +216,8 @@ class HoldStore:
 
     async def live(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
         """:meth:`exists` for each of many ``(journey_id, hold_id)``, in pipelined round trips of up to
-        ``LIVE_BATCH`` (the reaper asks about every active hold on each pass: one round trip each was four
-        of the seventeen Redis commands a booking made in a rush)."""
+        ``LIVE_BATCH`` (the reaper asks about every active hold on each pass: one round trip each was about
+        three of the seventeen Redis commands a booking made in a rush)."""
         found: list[bool] = []
         for first in range(0, len(holds), LIVE_BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
