@@ -25,6 +25,15 @@ tracer = trace.get_tracer(__name__)
 SCRIPT_DURATION = histogram(c.HOLD_SCRIPT_DURATION)
 #: holds asked about in one round trip by :meth:`HoldStore.live`
 LIVE_BATCH = 500
+#: what says a hold is live: it has an owner and no end (an ended hold leaves a short tombstone)
+_LIVE_FIELDS = ("user", "ended")
+
+
+def _is_live(reply: list[Any]) -> bool:
+    user, ended = reply
+    return user is not None and ended is None
+
+
 _HERE = Path(__file__).parent / "lua"
 _COMMON = (_HERE / "common.lua").read_text()
 HOLD, RELEASE, EXTEND, SOLD, UNSOLD = (
@@ -211,8 +220,7 @@ class HoldStore:
 
     async def exists(self, journey_id: int, hold_id: uuid.UUID) -> bool:
         """Whether the hold is live (not expired, not ended; an ended hold leaves a short tombstone)."""
-        user, ended = await self.redis.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])
-        return user is not None and ended is None
+        return _is_live(await self.redis.hmget(self.hold_key(journey_id, hold_id), _LIVE_FIELDS))
 
     async def live(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
         """:meth:`exists` for each of many ``(journey_id, hold_id)``, in pipelined round trips of up to
@@ -222,9 +230,8 @@ class HoldStore:
         for first in range(0, len(holds), LIVE_BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for journey_id, hold_id in holds[first : first + LIVE_BATCH]:
-                    pipe.hmget(self.hold_key(journey_id, hold_id), ["user", "ended"])
-                replies = await pipe.execute()
-            found.extend(user is not None and ended is None for user, ended in replies)
+                    pipe.hmget(self.hold_key(journey_id, hold_id), _LIVE_FIELDS)
+                found.extend(_is_live(reply) for reply in await pipe.execute())
         return found
 
     async def occupancy(
