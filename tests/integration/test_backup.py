@@ -36,6 +36,7 @@ from jatra.stack import pgbackrest
 from jatra.stack.base import StackContext
 from jatra.stack.manager import Stack
 from jatra.stack.ports import Ports
+from jatra.stack.procs import pid_alive, pids_naming, spawn
 from tests.fixtures.accounts import Passenger
 from tests.integration.payflow import book
 
@@ -81,18 +82,20 @@ def drill_dirs(settings: Settings) -> list[Path]:
 
 
 def scratch_postgres_running(settings: Settings) -> list[int]:
-    """PIDs of any Postgres whose data directory is under STATE_DIR/data/drill."""
-    needle = str(repository.stack_context(settings).data("drill")).encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"postgres" in cmdline and needle in cmdline:
-                found.append(int(proc.name))
-    return found
+    """PIDs of any process (Postgres, pgBackRest's async workers) naming a path under STATE_DIR/data/drill."""
+    return pids_naming(repository.stack_context(settings).data("drill"))
+
+
+def test_removing_a_scratch_copy_stops_what_outlived_its_postgres(tmp_path: Path) -> None:
+    """pgBackRest's asynchronous archive-get runs detached and can write its spool after the scratch
+    Postgres is gone: removal stops whatever names the copy's directory, so nothing comes back."""
+    scratch = ScratchCluster(Settings(state_dir=tmp_path))
+    scratch.root.mkdir(parents=True)
+    late_writer = f"sleep 0.5; mkdir -p {scratch.root}/spool; sleep 60"
+    pid = spawn(["/bin/sh", "-c", late_writer, str(scratch.files.config)], tmp_path / "worker.log")
+    assert scratch.remove()
+    time.sleep(1.0)  # past the moment the worker would have made its spool again
+    assert not scratch.root.exists() and not pid_alive(pid)
 
 
 def test_the_archive_command_pushes_only_once_the_stanza_exists(tmp_path: Path) -> None:

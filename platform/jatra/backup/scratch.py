@@ -24,7 +24,7 @@ from jatra.backup import repository
 from jatra.backup.errors import DrillFailed
 from jatra.settings import Settings
 from jatra.stack import pgbackrest
-from jatra.stack.procs import as_user, chown_tree, log_tail, pid_alive, spawn, stop_pid
+from jatra.stack.procs import as_user, chown_tree, log_tail, pid_alive, pids_naming, spawn, stop_pid
 from jatra.stack.stores import pg_binary
 
 
@@ -122,9 +122,20 @@ class ScratchCluster:
             return None
 
     def remove(self) -> bool:
-        """Stop the copy (an immediate shutdown: it is thrown away) and delete it; True if nothing is left."""
+        """Stop the copy (an immediate shutdown: it is thrown away) and delete it; True if nothing is left.
+
+        Postgres first, then whatever else names the copy's directory: pgBackRest's asynchronous
+        archive-get runs detached, outlives the Postgres it fetched WAL for, and would make its spool
+        directory again after the deletion.
+        """
         postmaster = self.postmaster()
         for pid in (postmaster, self.pid):
             stop_pid(pid, signal.SIGQUIT, timeout=15)
-        shutil.rmtree(self.root, ignore_errors=True)
-        return not self.root.exists() and not pid_alive(postmaster) and not pid_alive(self.pid)
+        for _ in range(3):
+            for pid in pids_naming(self.root):
+                stop_pid(pid, signal.SIGTERM, timeout=10)
+            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.root.exists() and not pids_naming(self.root):
+                break
+        alive = pid_alive(postmaster) or pid_alive(self.pid) or bool(pids_naming(self.root))
+        return not self.root.exists() and not alive

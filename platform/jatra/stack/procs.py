@@ -126,6 +126,21 @@ def stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 20.0) 
     wait_until(lambda: not pid_alive(pid), 5, f"process {pid} after SIGKILL")
 
 
+def pids_naming(path: Path) -> list[int]:
+    """PIDs of the processes whose command line names ``path`` or anything under it (read from /proc)."""
+    needle = str(path).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
 def as_user(user: str | None, argv: Sequence[str]) -> list[str]:
     """Prefix argv with runuser when the server refuses to run as root (Postgres, PgBouncer)."""
     if user is None or os.geteuid() != 0:
