@@ -36,7 +36,7 @@ from jatra.logship.shipper import Shipper
 from jatra.observability import elastic, kibana
 from jatra.settings import Settings
 from jatra.stack import es_standin
-from jatra.stack.elastic import MAX_DOCS, ElasticGateway
+from jatra.stack.elastic import MAX_DOCS, STANDIN_NICE, ElasticGateway
 from jatra.stack.manager import Stack
 from tests.integration.helpers import eventually, sample
 from tests.integration.logwriter import booking_events, ecs, write
@@ -129,6 +129,21 @@ def env_of(shipping: Settings, **extra: str) -> dict[str, str]:
 
 
 # -- Elasticsearch as code ---------------------------------------------------------------------------------
+def test_the_stand_in_takes_only_the_cpu_the_platform_leaves(stack: Stack) -> None:
+    """Elasticsearch runs on nodes of its own; its stand-in shares this machine, at the lowest priority:
+    every thread at nice 19, and, where the kernel shares the CPU between sessions first, its session too."""
+    running = {r.name: r.pids for r in stack.status()}
+    for name in ("osmem", "elasticsearch"):
+        [pid] = running[name]
+        tasks = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+        assert {os.getpriority(os.PRIO_PROCESS, t) for t in tasks} == {STANDIN_NICE}, name
+        autogroup = Path(f"/proc/{pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().split()[-1] == str(STANDIN_NICE), name
+    [redis] = running["redis"]
+    assert os.getpriority(os.PRIO_PROCESS, redis) == 0  # the platform's own servers are left as they are
+
+
 async def test_setup_is_idempotent_and_installs_exactly_the_generated_files(
     es: AsyncElasticsearch, settings: Settings
 ) -> None:

@@ -39,6 +39,9 @@ class Server:
     ready_timeout: float = 30.0
     #: seconds between the stop signal and SIGKILL
     stop_timeout: float = 20.0
+    #: CPU priority (nice, in its own session as well): 0, or 19 for a stand-in of what production runs on
+    #: other machines, off the request path, so that it takes only the CPU the platform leaves
+    nice: int = 0
 
     def port(self, ctx: StackContext) -> int:
         raise NotImplementedError

@@ -18,7 +18,17 @@ from jatra.stack.gateway import Gateway
 from jatra.stack.monitoring import Alertmanager, Prometheus, add_target, clear_targets, remove_target
 from jatra.stack.objectstore import SeaweedS3
 from jatra.stack.ports import MAX_API_REPLICAS, Ports
-from jatra.stack.procs import StackError, log_tail, pid_alive, port_open, spawn, stop_pid, wait_until
+from jatra.stack.procs import (
+    StackError,
+    log_tail,
+    niced,
+    pid_alive,
+    port_open,
+    set_autogroup_nice,
+    spawn,
+    stop_pid,
+    wait_until,
+)
 from jatra.stack.stores import Epmd, PgBouncer, Postgres, RabbitMQ, Redis
 from jatra.stack.supervisor import (
     LIVE_STATES,
@@ -107,7 +117,10 @@ class Stack:
                 f"stop it or set JATRA_PORT_BASE to another base"
             )
         server.prepare(ctx)
-        pid = spawn(server.argv(ctx), ctx.log(server.name), env=server.env(ctx))
+        argv = niced(server.argv(ctx), server.nice) if server.nice else server.argv(ctx)
+        pid = spawn(argv, ctx.log(server.name), env=server.env(ctx))
+        if server.nice:
+            set_autogroup_nice(pid, server.nice)
         self._record(server.name, [pid], server.port(ctx))
         return pid
 

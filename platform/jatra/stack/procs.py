@@ -141,6 +141,26 @@ def pids_naming(path: Path) -> list[int]:
     return found
 
 
+def niced(argv: Sequence[str], nice: int) -> list[str]:
+    """``argv`` run at CPU priority ``nice``, every thread of it (nice is per thread; new ones inherit it)."""
+    return [find_binary(["nice"], "coreutils"), "-n", str(nice), *argv]
+
+
+def set_autogroup_nice(pid: int, nice: int) -> bool:
+    """Lower the CPU share of ``pid``'s autogroup; True if the kernel has autogroups and took it.
+
+    With autogroups on (kernel.sched_autogroup_enabled, the default of most distributions), the scheduler
+    shares the CPU fairly between sessions first, and a thread's own nice counts only within its session:
+    a process started in its own session (as :func:`spawn` does) at nice 19 still gets a whole session's
+    share. The session's nice is what counts between sessions.
+    """
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(f"{nice}\n")
+    except OSError:  # no autogroups in this kernel, or the process is gone
+        return False
+    return True
+
+
 def as_user(user: str | None, argv: Sequence[str]) -> list[str]:
     """Prefix argv with runuser when the server refuses to run as root (Postgres, PgBouncer)."""
     if user is None or os.geteuid() != 0:
