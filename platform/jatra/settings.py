@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from jatra.stack import sockets
 from jatra.stack.ports import MAX_API_REPLICAS, Ports
 
 PREFIX = "JATRA_"
@@ -311,7 +312,9 @@ class Settings:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or self.ports.database_url(self.database_via_pgbouncer)
+        if self.database_url:
+            return self.database_url
+        return sockets.database_url(self.state_dir, self.ports, self.database_via_pgbouncer)
 
     @property
     def db_listen_url(self) -> str:
@@ -328,7 +331,7 @@ class Settings:
 
     @property
     def redis(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.ports.redis}/0"
+        return self.redis_url or sockets.redis_url(self.state_dir, self.ports)
 
     @property
     def amqp(self) -> str:

@@ -1,17 +1,49 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 
 import pytest
 
 from jatra.settings import Settings, load_settings
+from jatra.stack import sockets
 
 
-def test_defaults_point_at_the_local_stack() -> None:
-    s = load_settings({})
+def test_defaults_point_at_the_local_stack(tmp_path: Path) -> None:
+    s = load_settings({"JATRA_STATE_DIR": str(tmp_path)})  # no stack there: no socket, so TCP
     assert s.db_url == f"postgresql+asyncpg://jatra@127.0.0.1:{s.ports.pgbouncer}/jatra"
     assert s.db_admin_url.endswith(f":{s.ports.postgres}/jatra")
+    assert s.redis == f"redis://127.0.0.1:{s.ports.redis}/0"
+
+
+def listening(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    return server
+
+
+def test_the_local_stack_is_reached_by_its_unix_sockets_once_they_are_there(tmp_path: Path) -> None:
+    s = load_settings({"JATRA_STATE_DIR": str(tmp_path)})
+    pgbouncer = tmp_path / "conf" / "pgbouncer"
+    with (
+        listening(pgbouncer / f".s.PGSQL.{s.ports.pgbouncer}"),
+        listening(tmp_path / "data" / "redis" / "redis.sock"),
+    ):
+        assert s.db_url == f"postgresql+asyncpg://jatra@/jatra?host={pgbouncer}&port={s.ports.pgbouncer}"
+        assert s.redis == f"unix://{tmp_path}/data/redis/redis.sock?db=0"
+        direct = dataclasses.replace(s, database_via_pgbouncer=False)
+        assert direct.db_url.startswith("postgresql+asyncpg://jatra@127.0.0.1:")  # Postgres's is not there
+        assert s.db_admin_url.endswith(f"127.0.0.1:{s.ports.postgres}/jatra")  # admin and drills: TCP
+        assert dataclasses.replace(s, redis_url="redis://cache:6379/0").redis == "redis://cache:6379/0"
+
+
+def test_a_socket_path_too_long_for_an_address_is_not_used(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * (sockets.SOCKET_PATH_MAX - len(str(tmp_path))))
+    assert not sockets.usable(deep / "data" / "redis" / "redis.sock")
+    s = load_settings({"JATRA_STATE_DIR": str(deep)})
     assert s.redis == f"redis://127.0.0.1:{s.ports.redis}/0"
 
 

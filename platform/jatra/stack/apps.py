@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from jatra.gateway.routes import SERVICES
+from jatra.stack import sockets
 from jatra.stack.base import StackContext
 from jatra.stack.ports import MAX_API_REPLICAS, api_replica
 from jatra.stack.procs import http_ok
@@ -44,7 +45,7 @@ class JatraProcess(Supervised):
         }
         if self.straight_to_postgres:  # the URL too: one exported in the shell must not send them elsewhere
             env["JATRA_DATABASE_VIA_PGBOUNCER"] = "false"
-            env["JATRA_DATABASE_URL"] = ctx.ports.database_url(via_pgbouncer=False)
+            env["JATRA_DATABASE_URL"] = sockets.database_url(ctx.state_dir, ctx.ports, via_pgbouncer=False)
         return env
 
     def ready(self, ctx: StackContext) -> bool:

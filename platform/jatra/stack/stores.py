@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jatra.stack import pgbackrest
+from jatra.stack import pgbackrest, sockets
 from jatra.stack.base import Server, StackContext
 from jatra.stack.procs import as_user, chown_tree, find_binary, port_open
 
@@ -131,13 +131,19 @@ class PgBouncer(Server):
         conf = ctx.conf(self.name)
         conf.mkdir(parents=True, exist_ok=True)
         (conf / "userlist.txt").write_text('"jatra" ""\n"postgres" ""\n')
+        # by Unix socket where the paths allow (jatra.stack.sockets): to Postgres's, and one of its own
+        postgres = sockets.postgres_dir(ctx.state_dir)
+        usable = sockets.usable(postgres / f".s.PGSQL.{ctx.ports.postgres}")
+        postgres_host = postgres if usable else "127.0.0.1"
+        own = sockets.pgbouncer_dir(ctx.state_dir)
+        socket_dir = own if sockets.usable(own / f".s.PGSQL.{self.port(ctx)}") else ""
         (conf / "pgbouncer.ini").write_text(
             f"""[databases]
-jatra = host=127.0.0.1 port={ctx.ports.postgres} dbname=jatra
+jatra = host={postgres_host} port={ctx.ports.postgres} dbname=jatra
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = {self.port(ctx)}
-unix_socket_dir =
+unix_socket_dir = {socket_dir}
 auth_type = trust
 auth_file = {conf / "userlist.txt"}
 pool_mode = transaction
@@ -167,6 +173,12 @@ stats_users = postgres
 class Redis(Server):
     name = "redis"
 
+    @staticmethod
+    def _socket(ctx: StackContext) -> list[str]:
+        """A Unix socket beside the TCP port, for the platform's own processes (jatra.stack.sockets)."""
+        socket = sockets.redis_socket(ctx.state_dir)
+        return ["--unixsocket", str(socket), "--unixsocketperm", "770"] if sockets.usable(socket) else []
+
     def port(self, ctx: StackContext) -> int:
         return ctx.ports.redis
 
@@ -178,6 +190,7 @@ class Redis(Server):
         return [
             binary, "--port", str(self.port(ctx)), "--bind", "127.0.0.1", "--dir", str(ctx.data(self.name)),
             "--save", "", "--appendonly", "no", "--maxclients", "10000", "--protected-mode", "yes",
+            *self._socket(ctx),
             # a bound, and never evict: an evicted hold key would free seats someone holds
             "--maxmemory", "1gb", "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
