@@ -27,6 +27,7 @@ from jatra.infra.admission import AdmissionGate, AdmissionPlugin
 from jatra.infra.health import health_router, watched
 from jatra.infra.openapi import StrictStructSchemaPlugin
 from jatra.infra.options import options_response
+from jatra.infra.redis import create_redis
 from jatra.infra.requests import JatraRequest
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings, get_settings
@@ -129,7 +130,12 @@ def create_app(
         middleware.append(http_tracing_middleware(provider))  # Litestar makes it the outermost layer
     return Litestar(
         route_handlers=[health_router, MetricsController, *(SERVICES[n].load(settings) for n in names)],
-        stores={"rate_limit": RedisStore.with_client(url=settings.redis, namespace="jatra:ratelimit")},
+        # its own client, from the URL as every other (a Unix socket's too: with_client passes a port)
+        stores={
+            "rate_limit": RedisStore(
+                create_redis(settings), namespace="jatra:ratelimit", handle_client_shutdown=True
+            )
+        },
         lifespan=[lifespan],
         plugins=plugins,
         middleware=middleware,
