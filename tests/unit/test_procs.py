@@ -15,7 +15,7 @@ from jatra.stack.gateway import Gateway
 from jatra.stack.monitoring import add_target, clear_targets, prometheus_config, remove_target
 from jatra.stack.ports import APP_OFFSETS, MAX_API_REPLICAS, Ports, api_replica
 from jatra.stack.procs import MissingBinaryError, find_binary
-from jatra.stack.stores import Redis
+from jatra.stack.stores import Redis, RedisClusterNode
 
 
 def test_a_missing_binary_names_itself_and_its_package(
@@ -98,3 +98,12 @@ def test_the_local_gateway_configuration_passes_nginx_t(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
     assert not Gateway().site(ctx).also_listen  # the tests' gateway, next to the all-in-one API: its own port
+
+
+def test_only_the_standalone_redis_listens_on_the_platforms_socket(tmp_path: Path) -> None:
+    """The cluster's nodes are Redis servers too: one of them on the same socket path took it over, and the
+    platform's processes found a cluster node (MOVED) where their Redis was."""
+    ctx = StackContext(tmp_path, Ports(40000))
+    standalone = Redis().argv(ctx)
+    assert standalone[standalone.index("--unixsocket") + 1] == str(tmp_path / "data" / "redis" / "redis.sock")
+    assert "--unixsocket" not in RedisClusterNode(0).argv(ctx)

@@ -173,8 +173,7 @@ stats_users = postgres
 class Redis(Server):
     name = "redis"
 
-    @staticmethod
-    def _socket(ctx: StackContext) -> list[str]:
+    def _socket(self, ctx: StackContext) -> list[str]:
         """A Unix socket beside the TCP port, for the platform's own processes (jatra.stack.sockets)."""
         socket = sockets.redis_socket(ctx.state_dir)
         return ["--unixsocket", str(socket), "--unixsocketperm", "770"] if sockets.usable(socket) else []
@@ -291,6 +290,9 @@ class RedisClusterNode(Redis):
         # A test cluster starts empty: a node that reloads its old nodes.conf refuses `--cluster create`.
         super().prepare(ctx)
         (ctx.data(self.name) / "nodes.conf").unlink(missing_ok=True)
+
+    def _socket(self, ctx: StackContext) -> list[str]:
+        return []  # the platform's socket is the standalone Redis's; the cluster is reached by its ports
 
     def argv(self, ctx: StackContext) -> list[str]:
         return [
