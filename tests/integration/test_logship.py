@@ -141,7 +141,8 @@ def test_the_stand_in_takes_only_the_cpu_the_platform_leaves(stack: Stack) -> No
         if autogroup.exists():
             assert autogroup.read_text().split()[-1] == str(STANDIN_NICE), name
     [redis] = running["redis"]
-    assert os.getpriority(os.PRIO_PROCESS, redis) == 0  # the platform's own servers are left as they are
+    # the platform's own servers are left as they are: as nice as whatever started the stack
+    assert os.getpriority(os.PRIO_PROCESS, redis) == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 async def test_setup_is_idempotent_and_installs_exactly_the_generated_files(

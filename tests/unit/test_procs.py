@@ -14,7 +14,7 @@ from jatra.stack.base import StackContext
 from jatra.stack.gateway import Gateway
 from jatra.stack.monitoring import add_target, clear_targets, prometheus_config, remove_target
 from jatra.stack.ports import APP_OFFSETS, MAX_API_REPLICAS, Ports, api_replica
-from jatra.stack.procs import MissingBinaryError, find_binary
+from jatra.stack.procs import MissingBinaryError, find_binary, pids_naming, spawn, stop_pid, wait_until
 from jatra.stack.stores import Redis, RedisClusterNode
 
 
@@ -105,5 +105,24 @@ def test_only_the_standalone_redis_listens_on_the_platforms_socket(tmp_path: Pat
     platform's processes found a cluster node (MOVED) where their Redis was."""
     ctx = StackContext(tmp_path, Ports(40000))
     standalone = Redis().argv(ctx)
-    assert standalone[standalone.index("--unixsocket") + 1] == str(tmp_path / "data" / "redis" / "redis.sock")
+    socket = tmp_path.resolve() / "data" / "redis" / "redis-40020.sock"
+    assert standalone[standalone.index("--unixsocket") + 1] == str(socket)
     assert "--unixsocket" not in RedisClusterNode(0).argv(ctx)
+
+
+def test_a_process_is_found_by_a_path_it_names_and_not_by_a_longer_one(tmp_path: Path) -> None:
+    named = tmp_path / "drill" / "T-12"
+    longer = tmp_path / "drill" / "T-123"
+    # sh -c takes the argument after its script as $0: a command line that names the path, as pgBackRest's
+    pids = [
+        spawn(["/bin/sh", "-c", "sleep 30; :", f"--config={p}/pgbackrest.conf"], tmp_path / "log")
+        for p in (named, longer)
+    ]
+    try:
+        # the children name the paths once they have exec'd
+        wait_until(lambda: bool(pids_naming(longer)), 5, "the second child")
+        assert pids_naming(named) == [pids[0]]
+        assert pids_naming(longer) == [pids[1]]
+    finally:
+        for pid in pids:
+            stop_pid(pid)

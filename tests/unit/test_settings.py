@@ -30,21 +30,34 @@ def test_the_local_stack_is_reached_by_its_unix_sockets_once_they_are_there(tmp_
     pgbouncer = tmp_path / "conf" / "pgbouncer"
     with (
         listening(pgbouncer / f".s.PGSQL.{s.ports.pgbouncer}"),
-        listening(tmp_path / "data" / "redis" / "redis.sock"),
+        listening(tmp_path / "data" / "redis" / f"redis-{s.ports.redis}.sock"),
     ):
         assert s.db_url == f"postgresql+asyncpg://jatra@/jatra?host={pgbouncer}&port={s.ports.pgbouncer}"
-        assert s.redis == f"unix://{tmp_path}/data/redis/redis.sock?db=0"
+        assert s.redis == f"unix://{tmp_path}/data/redis/redis-{s.ports.redis}.sock?db=0"
+        other_stack = dataclasses.replace(s, port_base=s.port_base + 100)  # its own sockets: not there
+        assert other_stack.redis == f"redis://127.0.0.1:{other_stack.ports.redis}/0"
         direct = dataclasses.replace(s, database_via_pgbouncer=False)
         assert direct.db_url.startswith("postgresql+asyncpg://jatra@127.0.0.1:")  # Postgres's is not there
         assert s.db_admin_url.endswith(f"127.0.0.1:{s.ports.postgres}/jatra")  # admin and drills: TCP
         assert dataclasses.replace(s, redis_url="redis://cache:6379/0").redis == "redis://cache:6379/0"
 
 
-def test_a_socket_path_too_long_for_an_address_is_not_used(tmp_path: Path) -> None:
-    deep = tmp_path / ("d" * (sockets.SOCKET_PATH_MAX - len(str(tmp_path))))
-    assert not sockets.usable(deep / "data" / "redis" / "redis.sock")
-    s = load_settings({"JATRA_STATE_DIR": str(deep)})
-    assert s.redis == f"redis://127.0.0.1:{s.ports.redis}/0"
+@pytest.mark.parametrize("name", ["a b+c&d", "100%", "x#y"])
+def test_a_socket_whose_path_a_url_would_have_to_quote_is_not_used(tmp_path: Path, name: str) -> None:
+    s = load_settings({"JATRA_STATE_DIR": str(tmp_path / name)})
+    with listening(tmp_path / name / "data" / "redis" / f"redis-{s.ports.redis}.sock"):
+        assert s.redis == f"redis://127.0.0.1:{s.ports.redis}/0"
+
+
+def test_a_socket_path_too_long_for_an_address_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = load_settings({"JATRA_STATE_DIR": str(tmp_path)})
+    path = tmp_path / "data" / "redis" / f"redis-{s.ports.redis}.sock"
+    with listening(path):
+        assert s.redis.startswith("unix://")
+        monkeypatch.setattr(sockets, "SOCKET_PATH_MAX", len(str(path)) - 1)
+        assert s.redis == f"redis://127.0.0.1:{s.ports.redis}/0"
 
 
 def test_environment_variables_are_typed() -> None:

@@ -18,7 +18,7 @@ from jatra.stack.procs import find_binary, http_ok
 #: Both processes run at the lowest CPU priority: Elasticsearch has nodes of its own (compose, Helm), and
 #: here its stand-in shares two cores with the platform. Indexing a rush's logs at 50 arrivals/s took a
 #: quarter of them, and at equal priority the booking's p99 was three times as long
-#: (bench/results/standin-nice/).
+#: (bench/results/standin-session/).
 STANDIN_NICE = 19
 
 

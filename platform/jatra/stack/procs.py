@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -127,8 +128,10 @@ def stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 20.0) 
 
 
 def pids_naming(path: Path) -> list[int]:
-    """PIDs of the processes whose command line names ``path`` or anything under it (read from /proc)."""
-    needle = str(path).encode()
+    """PIDs of the processes whose command line names ``path`` or anything under it (read from /proc):
+    the path followed by "/", the end of an argument or a character that ends a path in one ("-c" scripts,
+    "--config=<path>/..."), so that ``.../drill/T-12`` does not find ``.../drill/T-123``."""
+    named = re.compile(re.escape(str(path).encode()) + rb"(?=[/\0\s;'\"]|$)")
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
@@ -136,7 +139,7 @@ def pids_naming(path: Path) -> list[int]:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if needle in cmdline:
+            if named.search(cmdline):
                 found.append(int(proc.name))
     return found
 

@@ -175,7 +175,7 @@ class Redis(Server):
 
     def _socket(self, ctx: StackContext) -> list[str]:
         """A Unix socket beside the TCP port, for the platform's own processes (jatra.stack.sockets)."""
-        socket = sockets.redis_socket(ctx.state_dir)
+        socket = sockets.redis_socket(ctx.state_dir, self.port(ctx))
         return ["--unixsocket", str(socket), "--unixsocketperm", "770"] if sockets.usable(socket) else []
 
     def port(self, ctx: StackContext) -> int:
