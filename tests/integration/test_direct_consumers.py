@@ -27,15 +27,17 @@ def console(settings: Settings, command: str, column: str) -> set[object]:
 
 def own_sessions(settings: Settings) -> set[str]:
     """The application names of Postgres's sessions that are not PgBouncer's server connections (whose
-    backends take the name of the client they serve, so the name alone does not tell them apart).
-    PgBouncer's servers are listed before and after Postgres's sessions are read, so a server connection
-    opened in between is still known as PgBouncer's."""
-    pooled = console(settings, "SHOW SERVERS", "local_port")
+    backends take the name of the client they serve, so the name alone does not tell them apart). They are
+    told apart by the backend's PID, which PgBouncer lists for each server connection (``remote_pid``),
+    whether it reaches Postgres by TCP or by its Unix socket. PgBouncer's servers are listed before and
+    after Postgres's sessions are read, so a server connection opened in between is still known as
+    PgBouncer's."""
+    pooled = console(settings, "SHOW SERVERS", "remote_pid")
     dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.postgres}/jatra"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute("SELECT application_name, client_port FROM pg_stat_activity").fetchall()
-    pooled |= console(settings, "SHOW SERVERS", "local_port")
-    return {name for name, port in rows if port not in pooled}
+        rows = conn.execute("SELECT application_name, pid FROM pg_stat_activity").fetchall()
+    pooled |= console(settings, "SHOW SERVERS", "remote_pid")
+    return {name for name, pid in rows if pid not in pooled}
 
 
 async def test_the_booking_paths_consumers_go_straight_to_postgres(
