@@ -47,6 +47,11 @@ def pgbouncer_dir(state_dir: Path) -> Path:
     return state_dir.resolve() / "conf" / "pgbouncer"
 
 
+def pg_socket(directory: Path, port: int) -> Path:
+    """The socket libpq, Postgres and PgBouncer name by a directory and a port."""
+    return directory / f".s.PGSQL.{port}"
+
+
 def redis_socket(state_dir: Path, port: int) -> Path:
     """Named by its port, as Postgres's and PgBouncer's are: two stacks may share a state directory."""
     return state_dir.resolve() / "data" / "redis" / f"redis-{port}.sock"
@@ -56,7 +61,7 @@ def database_url(state_dir: Path, ports: Ports, via_pgbouncer: bool) -> str:
     """The local database by socket when the socket is there, else by TCP (:meth:`Ports.database_url`)."""
     port = ports.pgbouncer if via_pgbouncer else ports.postgres
     directory = pgbouncer_dir(state_dir) if via_pgbouncer else postgres_dir(state_dir)
-    if _listening(directory / f".s.PGSQL.{port}"):
+    if _listening(pg_socket(directory, port)):
         return f"postgresql+asyncpg://jatra@/jatra?host={directory}&port={port}"
     return ports.database_url(via_pgbouncer)
 

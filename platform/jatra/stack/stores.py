@@ -133,10 +133,10 @@ class PgBouncer(Server):
         (conf / "userlist.txt").write_text('"jatra" ""\n"postgres" ""\n')
         # by Unix socket where the paths allow (jatra.stack.sockets): to Postgres's, and one of its own
         postgres = sockets.postgres_dir(ctx.state_dir)
-        usable = sockets.usable(postgres / f".s.PGSQL.{ctx.ports.postgres}")
+        usable = sockets.usable(sockets.pg_socket(postgres, ctx.ports.postgres))
         postgres_host = postgres if usable else "127.0.0.1"
         own = sockets.pgbouncer_dir(ctx.state_dir)
-        socket_dir = own if sockets.usable(own / f".s.PGSQL.{self.port(ctx)}") else ""
+        socket_dir = own if sockets.usable(sockets.pg_socket(own, self.port(ctx))) else ""
         (conf / "pgbouncer.ini").write_text(
             f"""[databases]
 jatra = host={postgres_host} port={ctx.ports.postgres} dbname=jatra
