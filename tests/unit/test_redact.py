@@ -52,10 +52,15 @@ def test_nested_fields_are_cleaned_too() -> None:
         ("header was Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpw"),
         ("Your Jatra code is 483920. It expires in 5 minutes.", "483920"),
         ("OTP: 4839", "4839"),
+        # percent-encoded, as in a URL's path or query
+        ("to=nasrin.akter%40example.com&x=1", "nasrin"),
+        ("phone=%2B8801712345678", "712345"),
+        ("/api/v1/users/nasrin%40example.com/otp%3D483920", "483920"),
     ],
 )
 def test_content_is_scrubbed_of_personal_values(text: str, leak: str) -> None:
     assert leak not in scrub(text)
+    assert scrub(scrub(text)) == scrub(text)
     assert leak not in json.dumps(run(event="x", error={"message": text}, detail=text))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from structlog.typing import EventDict, WrappedLogger
 
@@ -86,7 +87,19 @@ def _may_be_personal(text: str) -> bool:
 
 
 def scrub(text: str) -> str:
-    """``text`` with every personal value the patterns know replaced."""
+    """``text`` with every personal value the patterns know replaced. Percent-encoded text (a URL's path or
+    query: ``rahim%40example.com``, ``%2B8801712345678``) is searched decoded too; if that finds something,
+    the decoded text is kept, scrubbed, since no pattern knows the encoded form."""
+    if "%" in text:
+        decoded = unquote(text)
+        if decoded != text:
+            cleaned = _scrub(decoded)
+            if cleaned != decoded:
+                return cleaned
+    return _scrub(text)
+
+
+def _scrub(text: str) -> str:
     if not _may_be_personal(text):
         return text
     for pattern, replace in _PATTERNS:
