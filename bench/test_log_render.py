@@ -1,6 +1,7 @@
 """The cost of one access event (`make bench-logs`, pytest-benchmark): the way before (structlog ->
 standard-library LogRecord -> ProcessorFormatter -> ecs-logging's StructlogFormatter -> stream) against
-the way now (structlog renders with msgspec and hands the line to the handler, `jatra.telemetry.log_sink`).
+structlog's chain now (it renders with msgspec and hands the line to the handler, `jatra.telemetry.log_sink`)
+and the direct way the API writes it (`jatra.telemetry.access_log.AccessLog`, the same line).
 Both run the same processors (trace context, service fields, redaction, the event counter) and write to
 /dev/null. Every API request writes one such event. `make test` runs it once, untimed, so it cannot rot."""
 
@@ -19,7 +20,14 @@ import structlog
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from jatra.settings import load_settings
-from jatra.telemetry.logs import _shared_processors, configure_logging
+from jatra.telemetry.access_log import AccessLog
+from jatra.telemetry.logs import (
+    ACCESS_LOGGER,
+    LOG_EVENTS,
+    _ServiceFields,
+    _shared_processors,
+    configure_logging,
+)
 
 ACCESS = {
     "http.request.method": "GET",
@@ -104,3 +112,14 @@ def test_an_access_event_now(benchmark: BenchmarkFixture, devnull: Lines) -> Non
     now = document(devnull.last)
     before(devnull).info("http.request", **ACCESS)
     assert now == document(devnull.last)  # the same document either way
+
+
+@pytest.mark.benchmark(group="logs")
+def test_an_access_event_written_directly(benchmark: BenchmarkFixture, devnull: Lines) -> None:
+    """The way the API writes it (`jatra.telemetry.access_log.AccessLog`): no processor chain."""
+    service = _ServiceFields("api", load_settings({}).environment).fields
+    access = AccessLog(service, ACCESS_LOGGER, logging.INFO, LOG_EVENTS.labels("info"))
+    benchmark(lambda: access.write("http.request", ACCESS))
+    direct = document(devnull.last)
+    structlog.get_logger(ACCESS_LOGGER).info("http.request", **ACCESS)
+    assert direct == document(devnull.last)  # the same document either way

@@ -43,12 +43,12 @@ def _parts(key: str) -> tuple[str, ...]:
     return parts
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Dotted keys as nested objects, ecs-logging's way (nested dicts in values are expanded too)."""
     out: dict[str, Any] = {}
     collided: list[tuple[str, Any]] = []
     for key, raw in flat.items():
-        value = _nest(raw) if type(raw) is dict else raw
+        value = nest(raw) if type(raw) is dict else raw
         *parents, leaf = _parts(key)
         node: dict[str, Any] | None = out
         for part in parents:
@@ -81,7 +81,7 @@ def _merge(src: dict[str, Any], into: dict[str, Any], path: str, collided: list[
 _second: tuple[int, str] = (0, "")
 
 
-def _timestamp() -> str:
+def timestamp_now() -> str:
     """Now, UTC, to the millisecond, as ecs-logging writes it; the date and time formatted once a second."""
     global _second  # noqa: PLW0603 - a one-entry cache; a tuple is swapped whole, so threads are safe
     now = time.time()
@@ -94,9 +94,9 @@ def _timestamp() -> str:
 def render_ecs(_: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
     """structlog's last processor: the event as one ECS JSON line (without the newline)."""
     message = str(event_dict.pop("event", ""))
-    timestamp = event_dict.pop("@timestamp", None) or _timestamp()
+    timestamp = event_dict.pop("@timestamp", None) or timestamp_now()
     level = event_dict.pop("log.level", None) or method_name.lower()
-    doc = _nest(event_dict)
+    doc = nest(event_dict)
     if "exception" in doc:
         stack_trace = doc.pop("exception")
         error = doc.setdefault("error", {})
@@ -110,6 +110,11 @@ def render_ecs(_: WrappedLogger, method_name: str, event_dict: EventDict) -> str
         if not log:
             del doc["log"]
     doc.setdefault("ecs.version", ECS_VERSION)  # dotted, as ecs-logging writes it
+    return ecs_line(timestamp, level, message, doc)
+
+
+def ecs_line(timestamp: str, level: str, message: str, doc: Mapping[str, Any]) -> str:
+    """``@timestamp``, ``log.level`` and ``message`` first, then ``doc`` (already nested) sorted."""
     head = b'{"@timestamp":%b,"log.level":%b,"message":%b' % (
         _encode(timestamp),
         _encode(level),

@@ -7,7 +7,6 @@ from typing import Any
 
 import structlog
 from litestar.logging.config import LoggingConfig, StructLoggingConfig
-from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.plugins.structlog import StructlogConfig
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -15,7 +14,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from jatra import __version__
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
-from jatra.telemetry.access_log import AccessLogMiddleware
+from jatra.telemetry.access_log import AccessLog, AccessLogConfig, AccessLogMiddleware
 from jatra.telemetry.ecs_json import render_ecs
 from jatra.telemetry.log_sink import LineFileHandler, LineStreamHandler, RootHandlersLogger
 from jatra.telemetry.metrics import counter
@@ -23,6 +22,7 @@ from jatra.telemetry.redact import redact
 
 LOG_EVENTS = counter(c.LOG_EVENTS)
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "exception"})
+ACCESS_LOGGER = "jatra.http"
 
 
 def _add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
@@ -145,13 +145,16 @@ def configure_logging(settings: Settings, service_name: str) -> StructLoggingCon
 
 def request_logging_config(settings: Settings, process: str) -> StructlogConfig:
     """Litestar's structlog plugin: one ECS access event per request, no bodies, headers or cookies."""
+    level = logging.getLevelName(settings.log_level.upper())
+    service = _ServiceFields(process, settings.environment).fields
     return StructlogConfig(
         structlog_logging_config=configure_logging(settings, process),
-        middleware_logging_config=LoggingMiddlewareConfig(
+        middleware_logging_config=AccessLogConfig(
             response_log_message="http.request",
             exclude=["^/metrics$", "^/health$", "^/ready$"],
-            logger_name="jatra.http",
+            logger_name=ACCESS_LOGGER,
             middleware_class=AccessLogMiddleware,
+            access=AccessLog(service, ACCESS_LOGGER, level, LOG_EVENTS.labels("info")),
         ),
         enable_middleware_logging=settings.telemetry_enabled,
     )
