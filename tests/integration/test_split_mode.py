@@ -152,6 +152,39 @@ async def test_the_request_id_is_passed_on_returned_and_made_when_absent(
     assert line["http"]["response"]["status_code"] == 200 and line["service"]["name"] == "jatra-gateway"
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "leak"),
+    [
+        ("/api/v1/stations", "email=rahim%40example.com&x=1", "rahim"),
+        ("/api/v1/stations", "phone=%2B8801712345678", "1712345678"),
+        ("/api/v1/stations", "to=01712345678", "1712345678"),
+        ("/api/v1/stations", "otp=483920", "483920"),
+        ("/api/v1/stations/rahim@example.com", "", "rahim"),
+    ],
+)
+async def test_the_gateway_logs_no_personal_data_from_a_path_or_query(
+    gateway: httpx.AsyncClient, settings: Settings, path: str, query: str, leak: str
+) -> None:
+    """nginx's lines are shipped as written, so it redacts them itself: the whole field at a match."""
+    request_id = f"pii-{uuid.uuid4().hex}"
+    await gateway.get(f"{path}?{query}" if query else path, headers={"X-Request-ID": request_id})
+    [line] = await logged(settings, request_id)
+    assert leak not in json.dumps(line)
+    redacted = line["url"]["query"] if query else line["url"]["path"]
+    assert redacted == "[redacted]", line["url"]
+
+
+async def test_the_gateway_logs_an_ordinary_path_and_query_as_they_are(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    request_id = f"plain-{uuid.uuid4().hex}"
+    query = "from=DA&to=CGP&date=2027-06-28"
+    await gateway.get(f"/api/v1/journeys?{query}", headers={"X-Request-ID": request_id})
+    [line] = await logged(settings, request_id)
+    assert line["url"] == {"path": "/api/v1/journeys", "query": query}
+    assert line["message"].startswith("GET /api/v1/journeys ")
+
+
 async def test_a_clients_trace_continues_in_the_services_spans(
     gateway: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -12,7 +12,9 @@ What it does at the edge:
 - a request id (the client's X-Request-ID if it is sane, else nginx's) passed on and returned, and the W3C
   trace context (traceparent, tracestate) passed through untouched;
 - one access log in ECS JSON, with the trace id taken from traceparent, and no client address (personal
-  data; the limits use it in memory only).
+  data; the limits use it in memory only). The path and the query are logged as "[redacted]" when one of
+  the patterns jatra.telemetry.redact scrubs (an e-mail, a phone number, a token, an OTP; percent-encoded
+  too) is in them: the shipper sends these lines on as written, so nothing after nginx would catch it.
 """
 
 from __future__ import annotations
@@ -59,15 +61,33 @@ ERRORS = (
 
 LOG_FORMAT = (
     '{"@timestamp":"$time_iso8601","ecs.version":"1.6.0","log.level":"info",'
-    '"message":"$request_method $uri $status","event":{"dataset":"jatra.gateway","kind":"event"},'
+    '"message":"$request_method $jatra_logged_path $status",'
+    '"event":{"dataset":"jatra.gateway","kind":"event"},'
     '"service":{"name":"jatra-gateway","environment":"$jatra_environment"},'
     '"http":{"request":{"method":"$request_method","id":"$jatra_request_id"},'
     '"response":{"status_code":$status,"body":{"bytes":$body_bytes_sent}},"version":"$server_protocol"},'
-    '"url":{"path":"$uri","query":"$args"},"trace":{"id":"$jatra_trace_id"},'
+    '"url":{"path":"$jatra_logged_path","query":"$jatra_logged_query"},"trace":{"id":"$jatra_trace_id"},'
     '"jatra":{"gateway":{"service":"$jatra_service","upstream":"$upstream_addr",'
     '"upstream_status":"$upstream_status","request_time_s":$request_time,'
     '"upstream_time_s":"$upstream_response_time"}}}'
 )
+
+
+#: what may be personal in a path or query (case-blind PCRE; jatra.telemetry.redact's patterns, with the
+#: percent-encoded "@", "+" and separators a query carries): a match logs the whole field as "[redacted]"
+PERSONAL = (
+    r"[a-z0-9._%+-]+(@|%40)[a-z0-9-]+(\.[a-z0-9-]+)+",  # an e-mail
+    r"(^|[^a-z0-9_*])(\+|%2b)?(88)?01[3-9][0-9]{8}([^0-9]|$)",  # a Bangladeshi mobile number
+    r"(\+|%2b)[0-9]{10,14}([^0-9]|$)",  # a number in international form
+    r"eyj[a-z0-9_-]{8,}\.[a-z0-9_-]{8,}\.",  # a JWT
+    r"(bearer|basic)(\s|%20|\+)+[a-z0-9.~+/=_-]{8,}",  # a credential
+    r"\b(otp|code|passcode|pin)\b(%[0-9a-f]{2}|[^a-z0-9]){1,4}(is(%[0-9a-f]{2}|[^a-z0-9]){1,3})?[0-9]{4,8}\b",
+)
+
+
+def _redacting_map(source: str, target: str) -> str:
+    entries = "".join(f'        "~*{pattern}" "[redacted]";\n' for pattern in PERSONAL)
+    return f"    map {source} {target} {{\n{entries}        default {source};\n    }}\n"
 
 
 def _location(route: Route) -> str:
@@ -122,6 +142,7 @@ def render(site: Site, environment: str, generated_note: str = "") -> str:
     locations = "".join(_location(r) for r in ROUTES)
     temp = site.temp_dir
     listen = "".join(f"        listen {address} reuseport;\n" for address in (site.listen, *site.also_listen))
+    logged = _redacting_map("$uri", "$jatra_logged_path") + _redacting_map("$args", "$jatra_logged_query")
     return f"""{header}{user}worker_processes {site.worker_processes};
 daemon {"on" if site.daemon else "off"};
 pid {site.pid};
@@ -153,7 +174,8 @@ http {{
     map $host $jatra_environment {{
         default "{environment}";
     }}
-    log_format ecs escape=json '{LOG_FORMAT}';
+    # the path and query as logged: "[redacted]" if personal data may be in them (see PERSONAL)
+{logged}    log_format ecs escape=json '{LOG_FORMAT}';
     access_log {site.access_log} ecs;
 
     limit_req_zone $binary_remote_addr zone=per_client:10m rate=50r/s;
