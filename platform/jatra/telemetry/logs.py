@@ -14,6 +14,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from jatra import __version__
 from jatra.settings import Settings
 from jatra.telemetry import catalogue as c
+from jatra.telemetry import uncaught
 from jatra.telemetry.access_log import AccessLog, AccessLogConfig, AccessLogMiddleware
 from jatra.telemetry.ecs_json import render_ecs
 from jatra.telemetry.log_sink import LineFileHandler, LineStreamHandler, RootHandlersLogger
@@ -133,6 +134,7 @@ def configure_logging(settings: Settings, service_name: str) -> StructLoggingCon
         wrapper_class=wrapper,
         cache_logger_on_first_use=True,
     )
+    uncaught.install()
     return StructLoggingConfig(
         processors=processors,
         logger_factory=logger_factory,

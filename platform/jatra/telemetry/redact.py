@@ -38,7 +38,7 @@ SAFE_KEYS = frozenset(
     {
         "@timestamp", "log.level", "log.logger", "trace.id", "span.id", "service.name", "service.version",
         "service.environment", "event.dataset", "ecs.version", "http.request.method", "http.route",
-        "http.response.status_code", "event.duration", "process.pid",
+        "http.response.status_code", "event.duration", "process.pid", "process.thread.name", "error.type",
     }
 )  # fmt: skip
 
