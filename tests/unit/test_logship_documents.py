@@ -127,6 +127,13 @@ def test_what_is_not_a_json_object_is_wrapped_not_dropped(raw: bytes) -> None:
     json.dumps(source)  # serialisable as it is
 
 
+def test_a_wrapped_lines_text_is_redacted() -> None:
+    raw = b"RuntimeError: could not reach rahim@example.com at +8801712345678"
+    message = document_of(action(line(raw), "dev"))["message"]
+    assert "rahim" not in message and "1712345678" not in message
+    assert message.startswith("RuntimeError: could not reach ")
+
+
 def test_a_json_object_without_a_timestamp_or_dataset_gets_them() -> None:
     got = action(line(b'{"message": "hello"}', source="reaper"), "dev")
     assert got.index == "logs-jatra.reaper-dev"

@@ -12,11 +12,12 @@ the deployment's environment. Elastic's naming scheme allows no ``-`` inside eit
 ``_`` there (``jatra.payment-provider`` -> ``logs-jatra.payment_provider-dev``); ``event.dataset`` itself is
 left as written.
 
-A line that is not a JSON object (a traceback a crashing process printed on stderr, which supervisord puts
-in the same file) is wrapped, never dropped: its text is the ``message``, tagged ``unstructured``, in the
-dataset of the process (``api-1`` -> ``jatra.api``: replicas share one), with the file and offset it came
-from. Every choice here depends on the line and the settings only, so a line read twice gets the same
-``_index`` and ``_id``, and Elasticsearch refuses the second copy.
+A line that is not a JSON object (something a process printed on stderr, which supervisord puts in the
+same file; an uncaught exception is logged as an event instead, `jatra.telemetry.uncaught`) is wrapped,
+never dropped: its text, redacted, is the ``message``, tagged ``unstructured``, in the dataset of the
+process (``api-1`` -> ``jatra.api``: replicas share one), with the file and offset it came from. Every
+choice here depends on the line and the settings only, so a line read twice gets the same ``_index`` and
+``_id``, and Elasticsearch refuses the second copy.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import msgspec
 
 from jatra.infra.logfiles import Line
+from jatra.telemetry.redact import scrub
 
 ECS_VERSION = "1.6.0"
 UNSTRUCTURED = "unstructured"
@@ -97,7 +99,7 @@ def wrapped(line: Line, text: str, namespace: str, path: str) -> dict[str, Any]:
     dataset = source_dataset(line.source)
     return {
         "@timestamp": _now(),
-        "message": text,
+        "message": scrub(text),  # not written by the redacting pipeline: searched here
         "tags": [UNSTRUCTURED],
         "ecs.version": ECS_VERSION,
         "event": {"dataset": dataset},
