@@ -119,8 +119,8 @@ def test_a_process_is_found_by_a_path_it_names_and_not_by_a_longer_one(tmp_path:
         for p in (named, longer)
     ]
     try:
-        # the children name the paths once they have exec'd
-        wait_until(lambda: bool(pids_naming(longer)), 5, "the second child")
+        # the children name the paths once they have exec'd, in whatever order
+        wait_until(lambda: bool(pids_naming(named)) and bool(pids_naming(longer)), 5, "both children")
         assert pids_naming(named) == [pids[0]]
         assert pids_naming(longer) == [pids[1]]
     finally:
