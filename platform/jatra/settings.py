@@ -194,6 +194,14 @@ class Settings:
         default=1.0,
         metadata=_doc("Longest pause between outbox relay passes while NOTIFY wakes it (a safety net)."),
     )
+    outbox_retention_s: float = field(
+        default=3 * 86400.0,
+        metadata=_doc(
+            "How long the relay keeps an outbox row after sending it (for looking into a message's"
+            " history), before deleting it.",
+            bounds=(60, 366 * 86400),
+        ),
+    )
     provider_url: str = field(
         default="", metadata=_doc("Payment provider base URL (default: the local simulator).")
     )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
+from jatra.infra.outbox_retention import prune_when_due
 from jatra.infra.pg_listen import Listener
 from jatra.infra.publish import Outgoing, Peer, publish_all
 from jatra.infra.relay_connection import RelayConnection
@@ -115,6 +116,7 @@ async def relay_once(res: Resources) -> int:
     The lag and backlog are measured first (when due), so that they keep growing while the broker is
     down (the publish below fails then, and the worker loop retries)."""
     await _measure_when_due(res)
+    await prune_when_due(res)
     channel, peer = await _confirming(res)
     relay = _connections.get(id(res))
     if relay is None:

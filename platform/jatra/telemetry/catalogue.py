@@ -307,6 +307,11 @@ OUTBOX_WAKEUPS = _spec(
     ("cause",),
     known=(("notify", "idle_poll", "poll", "backlog"),),
 )
+OUTBOX_PRUNED = _spec(
+    "jatra_outbox_pruned_total",
+    "counter",
+    "Sent outbox rows the relay deleted once older than JATRA_OUTBOX_RETENTION_S.",
+)
 AMQP_CONSUMED = _spec(
     "jatra_amqp_consumed_total",
     "counter",
