@@ -159,6 +159,8 @@ async def test_the_request_id_is_passed_on_returned_and_made_when_absent(
         ("/api/v1/stations", "phone=%2B8801712345678", "1712345678"),
         ("/api/v1/stations", "to=01712345678", "1712345678"),
         ("/api/v1/stations", "otp=483920", "483920"),
+        ("/api/v1/stations", "q=tel%3A01712345678", "1712345678"),
+        ("/api/v1/stations", "to=" + "a" * 6000 + "%40example.com", "example.com"),
         ("/api/v1/stations/rahim@example.com", "", "rahim"),
     ],
 )
@@ -172,6 +174,21 @@ async def test_the_gateway_logs_no_personal_data_from_a_path_or_query(
     assert leak not in json.dumps(line)
     redacted = line["url"]["query"] if query else line["url"]["path"]
     assert redacted == "[redacted]", line["url"]
+
+
+async def test_the_gateway_logs_no_phone_number_given_as_a_request_id(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    marker = uuid.uuid4().hex
+    response = await gateway.get(f"/api/v1/stations?m={marker}", headers={"X-Request-ID": "01712345678"})
+    assert response.headers["x-request-id"] == "01712345678"  # passed on and returned as it was
+
+    async def there() -> bool:
+        return any(marker in json.dumps(line) for line in access_log(settings))
+
+    await eventually(there, 10, "the gateway's line of the request")
+    [line] = [line for line in access_log(settings) if marker in json.dumps(line)]
+    assert line["http"]["request"]["id"] == "[redacted]" and "1712345678" not in json.dumps(line)
 
 
 async def test_the_gateway_logs_an_ordinary_path_and_query_as_they_are(

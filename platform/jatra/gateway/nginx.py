@@ -64,7 +64,7 @@ LOG_FORMAT = (
     '"message":"$request_method $jatra_logged_path $status",'
     '"event":{"dataset":"jatra.gateway","kind":"event"},'
     '"service":{"name":"jatra-gateway","environment":"$jatra_environment"},'
-    '"http":{"request":{"method":"$request_method","id":"$jatra_request_id"},'
+    '"http":{"request":{"method":"$request_method","id":"$jatra_logged_request_id"},'
     '"response":{"status_code":$status,"body":{"bytes":$body_bytes_sent}},"version":"$server_protocol"},'
     '"url":{"path":"$jatra_logged_path","query":"$jatra_logged_query"},"trace":{"id":"$jatra_trace_id"},'
     '"jatra":{"gateway":{"service":"$jatra_service","upstream":"$upstream_addr",'
@@ -76,8 +76,10 @@ LOG_FORMAT = (
 #: what may be personal in a path or query (case-blind PCRE; jatra.telemetry.redact's patterns, with the
 #: percent-encoded "@", "+" and separators a query carries): a match logs the whole field as "[redacted]"
 PERSONAL = (
-    r"[a-z0-9._%+-]+(@|%40)[a-z0-9-]+(\.[a-z0-9-]+)+",  # an e-mail
-    r"(^|[^a-z0-9_*])(\+|%2b)?(88)?01[3-9][0-9]{8}([^0-9]|$)",  # a Bangladeshi mobile number
+    # an e-mail: its domain is enough, as the whole field goes; a local part before it, unanchored, made
+    # PCRE's work quadratic in a long run and could pass its match limit, when the map logs the default
+    r"(@|%40)[a-z0-9-]+(\.[a-z0-9-]+)+",
+    r"(^|[^a-z0-9_*]|%[0-9a-f]{2})(\+|%2b)?(88)?01[3-9][0-9]{8}([^0-9]|$)",  # a Bangladeshi mobile
     r"(\+|%2b)[0-9]{10,14}([^0-9]|$)",  # a number in international form
     r"eyj[a-z0-9_-]{8,}\.[a-z0-9_-]{8,}\.",  # a JWT
     r"(bearer|basic)(\s|%20|\+)+[a-z0-9.~+/=_-]{8,}",  # a credential
@@ -142,7 +144,14 @@ def render(site: Site, environment: str, generated_note: str = "") -> str:
     locations = "".join(_location(r) for r in ROUTES)
     temp = site.temp_dir
     listen = "".join(f"        listen {address} reuseport;\n" for address in (site.listen, *site.also_listen))
-    logged = _redacting_map("$uri", "$jatra_logged_path") + _redacting_map("$args", "$jatra_logged_query")
+    logged = "".join(
+        _redacting_map(source, target)
+        for source, target in (
+            ("$uri", "$jatra_logged_path"),
+            ("$args", "$jatra_logged_query"),
+            ("$jatra_request_id", "$jatra_logged_request_id"),  # a client's may be a phone number
+        )
+    )
     return f"""{header}{user}worker_processes {site.worker_processes};
 daemon {"on" if site.daemon else "off"};
 pid {site.pid};
@@ -174,7 +183,7 @@ http {{
     map $host $jatra_environment {{
         default "{environment}";
     }}
-    # the path and query as logged: "[redacted]" if personal data may be in them (see PERSONAL)
+    # the path, query and request id as logged: "[redacted]" if personal data may be in them (PERSONAL)
 {logged}    log_format ecs escape=json '{LOG_FORMAT}';
     access_log {site.access_log} ecs;
 
