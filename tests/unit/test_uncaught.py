@@ -7,6 +7,11 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+
+import pytest
+
+from jatra.telemetry import uncaught
 
 CRASH = textwrap.dedent(
     """
@@ -35,3 +40,19 @@ def test_an_uncaught_exception_is_a_redacted_ecs_event() -> None:
     assert all(e["log.level"] == "critical" for e in crashes)
     assert "RuntimeError: could not reach" in crashes[1]["error"]["stack_trace"]
     assert "rahim" not in done.stdout and "1712345678" not in done.stdout
+
+
+def test_a_hook_installed_before_is_still_called_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest's own thread hook turns a thread's exception into a warning: it must keep working."""
+    seen: list[str] = []
+    lines: list[str] = []
+    for module, name in ((uncaught, "_previous"), (uncaught, "_previous_thread"), (sys, "excepthook")):
+        monkeypatch.setattr(module, name, getattr(module, name))  # all put back after the test
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(type(args.exc_value).__name__))
+    monkeypatch.setattr(uncaught.log, "critical", lambda event, **_: lines.append(event))
+    uncaught.install()
+    uncaught.install()  # twice: still one event and one call
+    thread = threading.Thread(target=lambda: 1 / 0)
+    thread.start()
+    thread.join()
+    assert seen == ["ZeroDivisionError"] and lines == ["process.uncaught_exception"]
