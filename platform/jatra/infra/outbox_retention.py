@@ -31,7 +31,8 @@ EVERY_S = 2.5
 BATCH = 2000
 #: the oldest sent rows, those of them sent longer ago than the retention deleted
 PRUNE = text(
-    "WITH head AS (SELECT id, sent_at FROM outbox WHERE sent_at IS NOT NULL ORDER BY id LIMIT :batch)"
+    "WITH head AS (SELECT id, sent_at FROM outbox WHERE sent_at IS NOT NULL ORDER BY id LIMIT :batch"
+    " FOR UPDATE SKIP LOCKED)"  # another relay's rows are its own to delete
     " DELETE FROM outbox o USING head"
     " WHERE o.id = head.id AND head.sent_at < now() - make_interval(secs => :keep_s)"
 )
@@ -43,7 +44,11 @@ async def prune_when_due(res: Resources) -> int:
     if time.monotonic() - _last < EVERY_S:
         return 0
     _last = time.monotonic()
-    return await prune(res, res.settings.outbox_retention_s)
+    try:
+        return await prune(res, res.settings.outbox_retention_s)
+    except Exception as exc:  # housekeeping: a failure must not hold up the pass that publishes
+        log.warning("outbox.prune_failed", error=type(exc).__name__)
+        return 0
 
 
 async def prune(res: Resources, keep_s: float, batch: int = BATCH) -> int:
