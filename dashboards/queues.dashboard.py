@@ -76,9 +76,12 @@ dashboard = dashboard(
                 ),
                 timeseries(
                     "Published by the outbox per second",
-                    "Messages the relay published with a broker confirm, by exchange.",
+                    "Messages the relay published with a broker confirm, by exchange; and the sent rows it "
+                    "deleted once older than JATRA_OUTBOX_RETENTION_S (over a day, about what it published "
+                    "that day three days before).",
                     "ops",
                     q(sum_by(rate(c.OUTBOX_PUBLISHED, ENV), "exchange"), "{{exchange}}"),
+                    q(sum_by(rate(c.OUTBOX_PRUNED, ENV)), "pruned (sent rows past the retention)"),
                 ),
             ],
         ),
