@@ -31,8 +31,7 @@ EVERY_S = 2.5
 BATCH = 2000
 #: the oldest sent rows, those of them sent longer ago than the retention deleted
 PRUNE = text(
-    "WITH head AS (SELECT id, sent_at FROM outbox WHERE sent_at IS NOT NULL ORDER BY id LIMIT :batch"
-    " FOR UPDATE SKIP LOCKED)"  # another relay's rows are its own to delete
+    "WITH head AS (SELECT id, sent_at FROM outbox WHERE sent_at IS NOT NULL ORDER BY id LIMIT :batch)"
     " DELETE FROM outbox o USING head"
     " WHERE o.id = head.id AND head.sent_at < now() - make_interval(secs => :keep_s)"
 )
