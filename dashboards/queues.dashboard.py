@@ -76,12 +76,13 @@ dashboard = dashboard(
                 ),
                 timeseries(
                     "Published by the outbox per second",
-                    "Messages the relay published with a broker confirm, by exchange; and the sent rows it "
-                    "deleted once older than JATRA_OUTBOX_RETENTION_S (over a day, about what it published "
-                    "that day three days before).",
+                    "Messages the relay published with a broker confirm, by exchange; and the rows it "
+                    "deleted past their retention, by table: sent outbox rows older than "
+                    "JATRA_OUTBOX_RETENTION_S (over a day, about what it published three days before) and"
+                    " expired idempotency keys (about the bookings of the day before).",
                     "ops",
                     q(sum_by(rate(c.OUTBOX_PUBLISHED, ENV), "exchange"), "{{exchange}}"),
-                    q(sum_by(rate(c.OUTBOX_PRUNED, ENV)), "pruned (sent rows past the retention)"),
+                    q(sum_by(rate(c.RETENTION_PRUNED, ENV), "table"), "pruned: {{table}}"),
                 ),
             ],
         ),

@@ -381,6 +381,40 @@ async def test_an_expired_key_with_a_hold_that_cannot_be_booked_says_why(
     assert "released" in refused.json()["detail"]
 
 
+async def test_an_expired_key_deleted_by_the_retention_meanwhile_is_claimed_anew(
+    client: Client, passenger: Passenger, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay's retention deletes expired keys. One it deletes between the booking's claim, which the key
+    refused, and the read of the key finds no key and a bookable hold: the booking is claimed anew, not
+    refused with "the hold is expired" (as it was before the retention's ninth-stop change)."""
+    hold = await a_hold(client, passenger)
+    key = await a_stored_key(
+        settings, passenger, hold, "DONE", dt.timedelta(hours=25), -dt.timedelta(hours=1)
+    )
+    read = idempotency.seen
+
+    async def pruned_first(*args: Any) -> Any:
+        engine = create_engine(settings, admin=True)
+        try:
+            async with engine.begin() as conn:
+                forget = (
+                    "DELETE FROM idempotency_keys WHERE user_id = :u AND key = :k AND expires_at <= now()"
+                )
+                await conn.execute(text(forget), {"u": passenger.user_id, "k": key})
+        finally:
+            await engine.dispose()
+        return await read(*args)
+
+    monkeypatch.setattr(idempotency, "seen", pruned_first)
+    headers = {**passenger.headers, "Idempotency-Key": key}
+    booked = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    assert booked.status_code == 202, booked.text
+    monkeypatch.setattr(idempotency, "seen", read)
+    again = await client.post("/api/v1/bookings", json=booking_body(hold), headers=headers)
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.json() == booked.json()
+
+
 async def test_an_idempotency_key_is_kept_24_hours(
     client: Client, passenger: Passenger, settings: Settings
 ) -> None:

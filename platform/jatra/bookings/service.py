@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import msgspec
 import structlog
@@ -27,6 +27,7 @@ from jatra.bookings.schemas import (
 from jatra.db.bookings import Booking
 from jatra.domain import refunds
 from jatra.domain.booking_states import BookingStatus, Settled, transition
+from jatra.errors import JatraError
 from jatra.infra import idempotency, outbox, topology
 from jatra.infra.auth import Principal
 from jatra.infra.doorbell import Doorbell
@@ -92,14 +93,18 @@ class BookingsService:
         accepted = await self._accept(who, key, digest, booking_id, request)
         if accepted is None:  # rolled back: the key is taken, or the hold cannot be booked
             found = await idempotency.seen(self.pg, who.user_id, key, digest)
-            if isinstance(found, idempotency.Stale):  # claimed again once, the stale key deleted first
-                accepted = await self._accept(who, key, digest, booking_id, request, stale=True)
+            if found is None and (refusal := await self._refusal(who, request)) is not None:
+                raise refusal
+            # Claimed again once: a stale key is deleted first; no key with a bookable hold means the key
+            # refused it and is gone since (expired, and deleted by the relay's retention meanwhile).
+            if found is None or isinstance(found, idempotency.Stale):
+                accepted = await self._accept(who, key, digest, booking_id, request, stale=found is not None)
                 if accepted is None:  # refused for the hold (the delete went with it), or another's replay
                     found = await idempotency.seen(self.pg, who.user_id, key, digest)
             if isinstance(found, idempotency.Replay):
                 return found.status, found.body, True
             if accepted is None:
-                await self._refuse(who, request)
+                raise await self._refusal(who, request) or HoldNotBookable("the hold is expired")
         idempotency.claimed()
         amount = int(accepted.body["amount"])
         CREATED.labels(request.payment_method).inc()
@@ -134,22 +139,23 @@ class BookingsService:
                 raise HoldNotBookable("the hold is expired")
         return accepted
 
-    async def _refuse(self, who: Principal, request: BookingRequest) -> NoReturn:
-        """The booking was not written: say why, as precisely as the hold allows (the error path only)."""
+    async def _refusal(self, who: Principal, request: BookingRequest) -> JatraError | None:
+        """Why the hold cannot be booked, as precisely as it allows (the error path only); None when
+        Postgres has it ACTIVE, unbooked and of this size: then only the key refused the booking."""
         async with self.sessions() as session:
             hold, booked = await repository.hold_of(session, request.hold_id)
         if hold is None or hold.user_id != who.user_id:
-            raise InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown
+            return InvalidBooking("hold_id", "no such hold")  # not yours reads the same as unknown
         if not 1 <= len(request.passengers) == len(hold.seat_ids):
-            raise InvalidBooking(
+            return InvalidBooking(
                 "passengers",
                 f"one passenger per held seat: {len(hold.seat_ids)}, not {len(request.passengers)}",
             )
         if booked:
-            raise HoldNotBookable("this hold is already booked")
-        raise HoldNotBookable(
-            f"the hold is {hold.status.lower() if hold.status != HoldStatus.ACTIVE else 'expired'}"
-        )
+            return HoldNotBookable("this hold is already booked")
+        if hold.status != HoldStatus.ACTIVE:
+            return HoldNotBookable(f"the hold is {hold.status.lower()}")
+        return None
 
     async def outcome(self, who: Principal, booking_id: uuid.UUID) -> BookingOut:
         """One of your bookings as you see it: one statement, no ORM object, no session."""

@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import OutboxMessage
 from jatra.infra import topology
-from jatra.infra.outbox_retention import prune_when_due
 from jatra.infra.pg_listen import Listener
 from jatra.infra.publish import Outgoing, Peer, publish_all
 from jatra.infra.relay_connection import RelayConnection
 from jatra.infra.resources import Resources
+from jatra.infra.retention import prune_when_due
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 

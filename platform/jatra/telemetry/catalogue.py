@@ -307,10 +307,13 @@ OUTBOX_WAKEUPS = _spec(
     ("cause",),
     known=(("notify", "idle_poll", "poll", "backlog"),),
 )
-OUTBOX_PRUNED = _spec(
-    "jatra_outbox_pruned_total",
+RETENTION_PRUNED = _spec(
+    "jatra_retention_pruned_total",
     "counter",
-    "Sent outbox rows the relay deleted once older than JATRA_OUTBOX_RETENTION_S.",
+    "Rows the outbox relay deleted once past their retention, by table: outbox (sent, older than"
+    " JATRA_OUTBOX_RETENTION_S), idempotency_keys (expired).",
+    ("table",),
+    known=(("outbox", "idempotency_keys"),),
 )
 AMQP_CONSUMED = _spec(
     "jatra_amqp_consumed_total",

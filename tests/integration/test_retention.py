@@ -1,5 +1,6 @@
-"""The relay deletes sent outbox rows once older than the retention, oldest first, in bounded batches;
-unsent rows and young ones stay. Against the test stack's Postgres."""
+"""The relay deletes sent outbox rows once older than the retention, oldest first, in bounded batches
+(unsent rows and young ones stay), and expired idempotency keys, the first expired first (live ones
+stay). Against the test stack's Postgres."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, insert, select
 
-from jatra.db.bookings import OutboxMessage
-from jatra.infra import outbox_retention
+from jatra.db.bookings import IdempotencyKey, OutboxMessage
+from jatra.infra import retention
 from jatra.infra.resources import Resources, open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -40,8 +41,8 @@ async def res(stack: Stack, settings: Settings) -> AsyncIterator[Resources]:
                 await session.commit()
 
 
-def pruned() -> float:
-    return REGISTRY.get_sample_value("jatra_outbox_pruned_total") or 0.0
+def pruned(table: str = "outbox") -> float:
+    return REGISTRY.get_sample_value("jatra_retention_pruned_total", {"table": table}) or 0.0
 
 
 async def _rows(res: Resources, ages: list[tuple[float, float | None]]) -> list[uuid.UUID]:
@@ -82,19 +83,19 @@ async def test_sent_rows_past_the_retention_are_deleted_and_no_others(res: Resou
     old_a, old_b, unsent, young = await _rows(res, [(2, 2), (2, 2), (1.5, None), (0.05, 0.04)])
     mine = [old_a, old_b, unsent, young]
     before = pruned()
-    assert await outbox_retention.prune(res, keep_s=DAY, batch=1) == 1  # one row a batch: the first
+    assert await retention.prune_outbox(res, keep_s=DAY, batch=1) == 1  # one row a batch: the first
     assert pruned() == before + 1
     assert await _left(res, mine) == {old_b, unsent, young}  # the oldest first
-    deleted = await outbox_retention.prune(res, keep_s=DAY, batch=1000)
+    deleted = await retention.prune_outbox(res, keep_s=DAY, batch=1000)
     assert deleted >= 1 and pruned() == before + 1 + deleted
     assert await _left(res, mine) == {unsent, young}
-    await outbox_retention.prune(res, keep_s=DAY)
+    await retention.prune_outbox(res, keep_s=DAY)
     assert await _left(res, mine) == {unsent, young}  # the unsent and the young are never due
 
 
 async def test_nothing_is_deleted_within_the_retention(res: Resources) -> None:
     ids = await _rows(res, [(2, 2), (1, 1)])
-    await outbox_retention.prune(res, keep_s=2.5 * DAY)
+    await retention.prune_outbox(res, keep_s=2.5 * DAY)
     assert await _left(res, ids) == set(ids)
 
 
@@ -104,10 +105,74 @@ async def test_the_running_relay_prunes_between_its_passes(
     """The test stack's relay (its retention the default 3 days) deletes a row sent 4 days ago, in a pass:
     its idle poll is a minute in tests, so a new row's commit rings it once a prune is due again."""
     [old] = await _rows(res, [(4, 4)])
-    await asyncio.sleep(outbox_retention.EVERY_S + 1)
+    await asyncio.sleep(retention.EVERY_S + 1)
     await _rows(res, [(0, None)])  # its commit rings the relay (it stays unsent: undeclared)
 
     async def gone() -> bool:
         return not await _left(res, [old])
 
     await eventually(gone, 15, "the relay's prune of a row sent 4 days ago")
+
+
+@pytest.fixture
+async def keys(res: Resources) -> AsyncIterator[uuid.UUID]:
+    """A user of its own for this module's idempotency keys, deleted whatever the test did."""
+    user = uuid.uuid4()
+    try:
+        yield user
+    finally:
+        async with res.db()() as session:
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user))
+            await session.commit()
+
+
+async def _keys(res: Resources, user: uuid.UUID, expiries: list[dt.datetime]) -> list[str]:
+    names = [f"retention-test-{i}" for i in range(len(expiries))]
+    async with res.db()() as session:
+        for name, expires in zip(names, expiries, strict=True):
+            values = {"user_id": user, "key": name, "request_hash": "h", "status": "DONE",
+                      "response_status": 202, "response_body": {}, "response_headers": {},
+                      "created_at": expires - dt.timedelta(days=1), "expires_at": expires}  # fmt: skip
+            await session.execute(insert(IdempotencyKey).values(**values))
+        await session.commit()
+    return names
+
+
+async def _keys_left(res: Resources, user: uuid.UUID) -> set[str]:
+    async with res.db()() as session:
+        query = select(IdempotencyKey.key).where(IdempotencyKey.user_id == user)
+        return set((await session.scalars(query)).all())
+
+
+async def test_expired_idempotency_keys_are_deleted_first_expired_first_and_live_ones_kept(
+    res: Resources, keys: uuid.UUID
+) -> None:
+    """Two keys that expired before any other in the table (the test stack's Postgres is kept between
+    sessions, and other tests leave expired keys behind) and one live for another hour. A batch of one
+    deletes the first to expire and not the second; then every expired key goes and the live one stays.
+    The test stack's relay prunes too, but only when a commit wakes it: the tests run one at a time, and
+    this one writes no outbox row."""
+    _first, second, live = await _keys(
+        res, keys, [dt.datetime(2001, 1, 1, tzinfo=dt.UTC), dt.datetime(2001, 1, 2, tzinfo=dt.UTC),
+                    dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)],
+    )  # fmt: skip
+    before = pruned("idempotency_keys")
+    assert await retention.prune_idempotency_keys(res, batch=1) == 1
+    assert pruned("idempotency_keys") == before + 1
+    assert await _keys_left(res, keys) == {second, live}
+    while await retention.prune_idempotency_keys(res) == retention.BATCH:
+        pass  # expired keys other tests left behind, if more than a batch
+    assert await _keys_left(res, keys) == {live}
+
+
+async def test_the_running_relay_deletes_expired_idempotency_keys(
+    jatra_processes_running: Stack, res: Resources, keys: uuid.UUID
+) -> None:
+    [expired] = await _keys(res, keys, [dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)])
+    await asyncio.sleep(retention.EVERY_S + 1)
+    await _rows(res, [(0, None)])  # its commit rings the relay (it stays unsent: undeclared)
+
+    async def gone() -> bool:
+        return expired not in await _keys_left(res, keys)
+
+    await eventually(gone, 15, "the relay's prune of an expired idempotency key")
