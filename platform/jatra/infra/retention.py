@@ -17,8 +17,9 @@ holds: a short statement between two of the relay's passes, which the booking pa
 outbox's oldest are read by its key's index (its order is the writing and sending order; on the dev
 stack's 452,491-row table: 3.9 ms to delete 2,000, 0.14 ms for a head of 500 with none due; a ``LIMIT``
 on the old rows instead read the whole table whenever fewer were due, 70 ms); the keys' by the index on
-``expires_at``. 48,000 rows a minute of each: 24,000 bookings a minute. Counted in
-``jatra_retention_pruned_total{table}``, logged as ``retention.pruned``, in the span ``retention.prune``.
+``expires_at`` (on the dev stack's 208,129 keys: 0.07-0.15 ms with none due, 6-13 ms to delete 2,000).
+48,000 rows a minute of each: 24,000 bookings a minute. Counted in ``jatra_retention_pruned_total{table}``,
+logged as ``retention.pruned``, in the span ``retention.prune``.
 A failed prune is logged (``retention.prune_failed``) and does not hold up the relay's pass.
 """
 
