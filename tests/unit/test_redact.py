@@ -56,6 +56,12 @@ def test_nested_fields_are_cleaned_too() -> None:
         ("to=nasrin.akter%40example.com&x=1", "nasrin"),
         ("phone=%2B8801712345678", "712345"),
         ("/api/v1/users/nasrin%40example.com/otp%3D483920", "483920"),
+        # encoded twice and three times: "%25" is an encoded "%"
+        ("to=nasrin.akter%2540example.com", "nasrin"),
+        ("phone=%252B8801712345678", "712345"),
+        ("/users/nasrin%252540example.com", "nasrin"),
+        # encoded more often than is searched: the whole text goes
+        ("to=nasrin" + "%25" * 4 + "40example.com", "nasrin"),
     ],
 )
 def test_content_is_scrubbed_of_personal_values(text: str, leak: str) -> None:

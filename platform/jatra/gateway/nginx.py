@@ -74,16 +74,20 @@ LOG_FORMAT = (
 
 
 #: what may be personal in a path or query (case-blind PCRE; jatra.telemetry.redact's patterns, with the
-#: percent-encoded "@", "+" and separators a query carries): a match logs the whole field as "[redacted]"
+#: percent-encoded "@", "+" and separators a query carries, encoded once or more: "%2540" is "%40" encoded
+#: again): a match logs the whole field as "[redacted]"
+_PCT = "%(25)*"
 PERSONAL = (
     # an e-mail: its domain is enough, as the whole field goes; a local part before it, unanchored, made
     # PCRE's work quadratic in a long run and could pass its match limit, when the map logs the default
-    r"(@|%40)[a-z0-9-]+(\.[a-z0-9-]+)+",
-    r"(^|[^a-z0-9_*]|%[0-9a-f]{2})(\+|%2b)?(88)?01[3-9][0-9]{8}([^0-9]|$)",  # a Bangladeshi mobile
-    r"(\+|%2b)[0-9]{10,14}([^0-9]|$)",  # a number in international form
+    rf"(@|{_PCT}40)[a-z0-9-]+(\.[a-z0-9-]+)+",
+    # a Bangladeshi mobile
+    rf"(^|[^a-z0-9_*]|{_PCT}[0-9a-f]{{2}})(\+|{_PCT}2b)?(88)?01[3-9][0-9]{{8}}([^0-9]|$)",
+    rf"(\+|{_PCT}2b)[0-9]{{10,14}}([^0-9]|$)",  # a number in international form
     r"eyj[a-z0-9_-]{8,}\.[a-z0-9_-]{8,}\.",  # a JWT
-    r"(bearer|basic)(\s|%20|\+)+[a-z0-9.~+/=_-]{8,}",  # a credential
-    r"\b(otp|code|passcode|pin)\b(%[0-9a-f]{2}|[^a-z0-9]){1,4}(is(%[0-9a-f]{2}|[^a-z0-9]){1,3})?[0-9]{4,8}\b",
+    rf"(bearer|basic)(\s|{_PCT}20|\+)+[a-z0-9.~+/=_-]{{8,}}",  # a credential
+    rf"\b(otp|code|passcode|pin)\b({_PCT}[0-9a-f]{{2}}|[^a-z0-9]){{1,4}}(is({_PCT}[0-9a-f]{{2}}|[^a-z0-9]){{1,3}})?"
+    r"[0-9]{4,8}\b",
 )
 
 

@@ -88,12 +88,26 @@ def _may_be_personal(text: str) -> bool:
     return _DIGITS.search(text) is not None
 
 
+#: how often percent-encoded text is decoded, at most, to search it (``%2540`` is an "@" encoded twice)
+DECODE_ROUNDS = 4
+
+
 def scrub(text: str) -> str:
     """``text`` with every personal value the patterns know replaced. Percent-encoded text (a URL's path or
-    query: ``rahim%40example.com``, ``%2B8801712345678``) is searched decoded too; if that finds something,
-    the decoded text is kept, scrubbed, since no pattern knows the encoded form."""
+    query: ``rahim%40example.com``, ``%2B8801712345678``, or encoded twice: ``rahim%2540example.com``) is
+    searched decoded too, until decoding changes nothing; if that finds something, the decoded text is
+    kept, scrubbed, since no pattern knows the encoded form. Text still encoded after ``DECODE_ROUNDS``
+    decodings is not searched further (each round is a pass over it): it is all replaced."""
     if "%" in text:
-        decoded = unquote(text)
+        decoded = text
+        for _ in range(DECODE_ROUNDS):
+            once = unquote(decoded)
+            if once == decoded:
+                break
+            decoded = once
+        else:
+            if unquote(decoded) != decoded:
+                return REDACTED
         if decoded != text:
             cleaned = _scrub(decoded)
             if cleaned != decoded:
