@@ -96,6 +96,32 @@ def _redacting_map(source: str, target: str) -> str:
     return f"    map {source} {target} {{\n{entries}        default {source};\n    }}\n"
 
 
+def logged_maps() -> str:
+    """The path, query and request id as logged (``$jatra_logged_path``, ``$jatra_logged_query``,
+    ``$jatra_logged_request_id``): "[redacted]" if personal data may be in them (:data:`PERSONAL`)."""
+    return "".join(
+        _redacting_map(source, target)
+        for source, target in (
+            ("$uri", "$jatra_logged_path"),
+            ("$args", "$jatra_logged_query"),
+            ("$jatra_request_id", "$jatra_logged_request_id"),  # a client's may be a phone number
+        )
+    )
+
+
+#: a sane client request id kept, anything else replaced by nginx's own; the trace id of a W3C traceparent
+REQUEST_MAPS = """\
+    map $http_x_request_id $jatra_request_id {
+        "~^[A-Za-z0-9._-]{1,64}$" $http_x_request_id;
+        default $request_id;
+    }
+    map $http_traceparent $jatra_trace_id {
+        "~^[0-9a-f]{2}-(?<tid>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$" $tid;
+        default "";
+    }
+"""
+
+
 def _location(route: Route) -> str:
     match route.kind:
         case "exact":
@@ -148,14 +174,7 @@ def render(site: Site, environment: str, generated_note: str = "") -> str:
     locations = "".join(_location(r) for r in ROUTES)
     temp = site.temp_dir
     listen = "".join(f"        listen {address} reuseport;\n" for address in (site.listen, *site.also_listen))
-    logged = "".join(
-        _redacting_map(source, target)
-        for source, target in (
-            ("$uri", "$jatra_logged_path"),
-            ("$args", "$jatra_logged_query"),
-            ("$jatra_request_id", "$jatra_logged_request_id"),  # a client's may be a phone number
-        )
-    )
+    logged = logged_maps()
     return f"""{header}{user}worker_processes {site.worker_processes};
 daemon {"on" if site.daemon else "off"};
 pid {site.pid};
@@ -174,17 +193,9 @@ http {{
     server_tokens off;
     default_type application/json;
 
-    # a sane client request id is kept; anything else is replaced by nginx's own
-    map $http_x_request_id $jatra_request_id {{
-        "~^[A-Za-z0-9._-]{{1,64}}$" $http_x_request_id;
-        default $request_id;
-    }}
-    # the trace id of a W3C traceparent (version-traceid-parentid-flags), for the access log
-    map $http_traceparent $jatra_trace_id {{
-        "~^[0-9a-f]{{2}}-(?<tid>[0-9a-f]{{32}})-[0-9a-f]{{16}}-[0-9a-f]{{2}}$" $tid;
-        default "";
-    }}
-    map $host $jatra_environment {{
+    # a sane client request id is kept, anything else replaced by nginx's own; the trace id of a W3C
+    # traceparent (version-traceid-parentid-flags), for the access log
+{REQUEST_MAPS}    map $host $jatra_environment {{
         default "{environment}";
     }}
     # the path, query and request id as logged: "[redacted]" if personal data may be in them (PERSONAL)
