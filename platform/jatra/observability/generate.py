@@ -8,6 +8,8 @@
   ``logging/generated/kibana/`` (:mod:`jatra.observability.elastic`, :mod:`jatra.observability.kibana`;
   JSON has no comments: their ``_meta`` or description says they are generated).
 - the compose gateway's nginx configuration -> ``compose/nginx/nginx.conf`` (:mod:`jatra.gateway.compose`);
+- the ingress-nginx controller's values for a cluster -> ``helm/ingress-nginx-values.yaml``
+  (:mod:`jatra.gateway.ingress`);
 - the Helm chart's copies of the generated rules and dashboards, and the route table -> ``helm/jatra/files/``
   (:mod:`jatra.deploy.helm_files`).
 
@@ -26,7 +28,7 @@ from typing import Any
 from grafanalib._gen import DashboardEncoder
 
 from jatra.deploy import helm_files
-from jatra.gateway import compose
+from jatra.gateway import compose, ingress
 from jatra.observability import elastic, kibana, provisioning
 from jatra.observability.rules import Group, dump_yaml, rule_file
 from jatra.settings import Settings
@@ -112,6 +114,7 @@ def outputs(root: Path = REPO_ROOT) -> dict[Path, str]:
     for name, content in kibana.files().items():
         files[root / "logging" / "generated" / "kibana" / name] = content
     files[root / compose.CONF_PATH] = compose.compose_nginx_conf()
+    files[root / ingress.VALUES_PATH] = ingress.values()
     # the chart's copies of the rules and dashboards generated above
     for chart_file, content in helm_files.files(root, files).items():
         files[root / helm_files.FILES_DIR / chart_file] = content

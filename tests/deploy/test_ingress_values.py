@@ -1,0 +1,148 @@
+"""helm/ingress-nginx-values.yaml: the ingress-nginx controller's access log, redacted as the local
+gateway's. No cluster runs here, so Debian's nginx runs the values' ``http-snippet`` and
+``log-format-upstream`` (with ``log-format-escape-json``, the controller's ``escape=json``) in front of a
+location that answers itself; ``$service_name``, which the controller sets per location, is set the same
+way. Requests carrying personal data must leave none in the lines it writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from jatra.gateway import ingress
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+
+
+def test_the_committed_values_are_what_the_code_generates() -> None:
+    text = (ROOT / ingress.VALUES_PATH).read_text()
+    assert text == ingress.values()
+    config = yaml.safe_load(text)["controller"]["config"]
+    assert config["log-format-escape-json"] == "true"  # a string: the controller's ConfigMap holds strings
+    assert config["log-format-upstream"] == ingress.log_format()
+    assert config["http-snippet"] == ingress.http_snippet()
+    assert (
+        "$remote_addr" not in config["log-format-upstream"]
+        and "$request " not in config["log-format-upstream"]
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """nginx with the controller's settings from the values file; its base URL and access log."""
+    assert NGINX is not None
+    config = yaml.safe_load((ROOT / ingress.VALUES_PATH).read_text())["controller"]["config"]
+    home = tmp_path_factory.mktemp("ingress-nginx")
+    port, log = _free_port(), home / "access.log"
+    escape = " escape=json" if config["log-format-escape-json"] == "true" else ""
+    temp = "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi"))
+    temp += "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("uwsgi", "scgi"))
+    conf = home / "nginx.conf"
+    conf.write_text(
+        f"worker_processes 1;\ndaemon off;\npid {home}/nginx.pid;\nerror_log {home}/error.log warn;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{\n{temp}{config['http-snippet']}\n"
+        f"    log_format upstreaminfo{escape} '{config['log-format-upstream']}';\n"
+        f"    access_log {log} upstreaminfo;\n"
+        f"    server {{\n        listen 127.0.0.1:{port};\n"
+        "        location / {\n            set $service_name jatra-catalog;\n"
+        "            return 200 'ok';\n        }\n    }\n}\n"
+    )
+    test = [NGINX, "-t", "-c", str(conf), "-p", str(home)]
+    checked = subprocess.run(test, capture_output=True, text=True, check=False, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(home)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not listen"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _line(edge: tuple[str, Path], target: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The access line of one request (found by a marker in its query or request id)."""
+    base, log = edge
+    marker = uuid.uuid4().hex
+    sent = {"X-Request-ID": marker, **(headers or {})}
+    assert httpx.get(f"{base}{target}", headers=sent).status_code == 200
+    deadline = time.monotonic() + 5
+    while True:  # nginx writes the line once the response is sent
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line]
+        mine = [line for line in lines if line["http"]["request"]["id"] in (marker, "[redacted]")]
+        if mine:
+            return mine[-1]
+        assert time.monotonic() < deadline, "no access line"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("target", "leak"),
+    [
+        ("/api/v1/stations?email=rahim%40example.com", "rahim"),
+        ("/api/v1/stations?email=rahim%2540example.com", "rahim"),
+        ("/api/v1/stations?phone=%2B8801712345678", "1712345678"),
+        ("/api/v1/stations?to=01712345678", "1712345678"),
+        ("/api/v1/stations?otp=483920", "483920"),
+        ("/api/v1/users/rahim@example.com", "rahim"),
+        ("/api/v1/users/rahim%252540example.com", "rahim"),
+    ],
+)
+def test_the_controllers_line_holds_no_personal_data(edge: tuple[str, Path], target: str, leak: str) -> None:
+    line = _line(edge, target)
+    assert leak not in json.dumps(line)
+    field = "query" if "?" in target else "path"
+    assert line["url"][field] == "[redacted]", line["url"]
+
+
+def test_the_controllers_line_is_the_gateways_ecs_line(edge: tuple[str, Path]) -> None:
+    trace_id = uuid.uuid4().hex
+    line = _line(
+        edge,
+        "/api/v1/journeys?from=DHK&to=CTG",
+        {"traceparent": f"00-{trace_id}-{'1' * 16}-01", "User-Agent": 'odd "agent"'},
+    )
+    assert line["url"] == {"path": "/api/v1/journeys", "query": "from=DHK&to=CTG"}
+    assert line["trace"]["id"] == trace_id
+    assert line["service"] == {"name": "jatra-ingress", "environment": ingress.ENVIRONMENT}
+    assert line["jatra"]["gateway"]["service"] == "jatra-catalog"
+    assert line["http"]["response"]["status_code"] == 200 and line["event"]["dataset"] == "jatra.gateway"
+    assert "127.0.0.1" not in json.dumps({k: v for k, v in line.items() if k != "jatra"})  # no client address
+
+
+def test_a_phone_number_as_a_request_id_is_not_logged(edge: tuple[str, Path]) -> None:
+    base, log = edge
+    marker = uuid.uuid4().hex
+    assert (
+        httpx.get(f"{base}/api/v1/stations?m={marker}", headers={"X-Request-ID": "01712345678"}).status_code
+        == 200
+    )
+    time.sleep(0.2)
+    [line] = [json.loads(text) for text in log.read_text().splitlines() if marker in text]
+    assert line["http"]["request"]["id"] == "[redacted]" and "1712345678" not in json.dumps(line)
