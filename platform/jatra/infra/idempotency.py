@@ -10,7 +10,9 @@ The claim is a fragment of the caller's own statement (:data:`CLAIM`), so claimi
 its own; this module says what a key found there means (:func:`seen`). A stale key (expired, or left
 ``IN_FLIGHT`` by an older version, which committed its claim first, and abandoned) is deleted in the
 transaction that claims it again (:func:`forget_stale`), so a concurrent request with the same key waits
-for that one and replays its answer; a fresh ``IN_FLIGHT`` one is a 409.
+for that one and replays its answer; a fresh ``IN_FLIGHT`` one is a 409. Expired keys are also deleted by
+the outbox relay's retention (:mod:`jatra.infra.retention`), so one can vanish between a claim it refused
+and :func:`seen`.
 """
 
 from __future__ import annotations
@@ -135,8 +137,8 @@ class _Key:
 async def seen(pg: Statements, user_id: uuid.UUID, key: str, digest: str) -> Replay | Stale | None:
     """What a key that the claim did not take means (replays and the error path): its answer to replay;
     :data:`STALE` when it is stale (claim again, see :func:`forget_stale`); None when there is none (the
-    work was refused for a reason of its own). Raises for a key used with another body, and for one an
-    older version holds in flight."""
+    work was refused for a reason of its own, or the key expired and the retention deleted it since).
+    Raises for a key used with another body, and for one an older version holds in flight."""
     row = await pg.one(SEEN, {"user_id": user_id, "key": key}, _Seen)
     if row is None:
         return None

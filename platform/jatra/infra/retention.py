@@ -9,16 +9,20 @@ record; the other two are kept only for a while:
   by two rows a booking for ever (452,491 rows on the dev stack at the eighth stop).
 - *idempotency keys*, until they expire (24 h, ``jatra.infra.idempotency.TTL``): a key past it means
   nothing (a request with it runs again), and was deleted only when the same key came again, so the
-  table grew by a row a booking for ever (210,912 rows on the dev stack at the ninth stop).
+  table grew by a row a booking for ever (208,129 rows on the dev stack at the ninth stop).
 
-The outbox relay, a single worker that owns the outbox, deletes at most every ``EVERY_S`` what is due
-among the ``BATCH`` oldest of each, so that no pass reads more than ``BATCH`` rows whatever a table
-holds: a short statement between two of the relay's passes, which the booking path waits on. The
-outbox's oldest are read by its key's index (its order is the writing and sending order; on the dev
-stack's 452,491-row table: 3.9 ms to delete 2,000, 0.14 ms for a head of 500 with none due; a ``LIMIT``
-on the old rows instead read the whole table whenever fewer were due, 70 ms); the keys' by the index on
-``expires_at`` (on the dev stack's 208,129 keys: 0.07-0.15 ms with none due, 6-13 ms to delete 2,000).
-48,000 rows a minute of each: 24,000 bookings a minute. Counted in ``jatra_retention_pruned_total{table}``,
+Every outbox relay (a deployment may run several) deletes at most every ``EVERY_S``: of the outbox, what
+is due among the ``BATCH`` oldest sent rows; of the keys, up to ``BATCH`` expired ones, the first expired
+first. No pass reads more than ``BATCH`` rows of either, whatever a table holds: a short statement between
+two of the relay's passes, which the booking path waits on. Two relays pruning at once take the same rows:
+the second waits for the first's row locks (milliseconds) and then finds them gone. The outbox's oldest are
+read by its key's index (its order is the writing and sending order; on the dev stack's 452,491-row table:
+3.9 ms to delete 2,000, 0.14 ms for a head of 500 with none due; a ``LIMIT`` on the old rows instead read
+the whole table whenever fewer were due, 70 ms); the keys' by the index on ``expires_at`` (on the dev
+stack's 208,129 keys, ``bench/results/retention/``: 0.07-0.08 ms to execute with none due, 5.8-6.1 ms to
+delete 2,000, and 0.6-0.9 ms to plan either; the deleted keys' index entries stay at the index's head until
+vacuumed, which those runs did not have). 48,000 rows a minute of each: the outbox's two rows a booking at
+24,000 bookings a minute, a key a booking at 48,000. Counted in ``jatra_retention_pruned_total{table}``,
 logged as ``retention.pruned``, in the span ``retention.prune``.
 A failed prune is logged (``retention.prune_failed``) and does not hold up the relay's pass.
 """
@@ -52,6 +56,7 @@ IDEMPOTENCY_KEYS = text(
     "WITH due AS (SELECT user_id, key FROM idempotency_keys WHERE expires_at <= now()"
     " ORDER BY expires_at LIMIT :batch)"
     " DELETE FROM idempotency_keys k USING due WHERE k.user_id = due.user_id AND k.key = due.key"
+    " AND k.expires_at <= now()"  # the row deleted is expired too, whatever changed since the read
 )
 _last = 0.0
 

@@ -95,9 +95,10 @@ DECODE_ROUNDS = 4
 def scrub(text: str) -> str:
     """``text`` with every personal value the patterns know replaced. Percent-encoded text (a URL's path or
     query: ``rahim%40example.com``, ``%2B8801712345678``, or encoded twice: ``rahim%2540example.com``) is
-    searched decoded too, until decoding changes nothing; if that finds something, the decoded text is
-    kept, scrubbed, since no pattern knows the encoded form. Text still encoded after ``DECODE_ROUNDS``
-    decodings is not searched further (each round is a pass over it): it is all replaced."""
+    searched decoded too, after each decoding until one changes nothing; the first decoding in which a
+    pattern finds something is kept, scrubbed, since no pattern knows the encoded form (each round is
+    searched: a value can show at one round and be hidden at the next, ``01712345678%2541`` ends in a
+    digit once decoded twice). Text still encoded after ``DECODE_ROUNDS`` decodings is replaced whole."""
     if "%" in text:
         decoded = text
         for _ in range(DECODE_ROUNDS):
@@ -105,13 +106,12 @@ def scrub(text: str) -> str:
             if once == decoded:
                 break
             decoded = once
-        else:
-            if unquote(decoded) != decoded:
-                return REDACTED
-        if decoded != text:
             cleaned = _scrub(decoded)
             if cleaned != decoded:
                 return cleaned
+        else:
+            if unquote(decoded) != decoded:
+                return REDACTED
     return _scrub(text)
 
 
