@@ -20,19 +20,13 @@ with requests carrying personal data. ``jatra gen`` writes the file; a test chec
 from __future__ import annotations
 
 import textwrap
-
-import yaml
+from typing import Any
 
 from jatra.gateway.nginx import LOG_FORMAT, REQUEST_MAPS, logged_maps
 
 #: where the values file is (relative to the repository root)
 VALUES_PATH = "helm/ingress-nginx-values.yaml"
 ENVIRONMENT = "production"
-HEADER = (
-    "# generated from platform/jatra/gateway/ingress.py (jatra.gateway.nginx's maps and log format); do\n"
-    "# not edit. Values for the ingress-nginx chart: the controller's access log as the local gateway's,\n"
-    "# redacted.\n"
-)
 
 
 def log_format(environment: str = ENVIRONMENT) -> str:
@@ -47,21 +41,11 @@ def http_snippet() -> str:
     return textwrap.dedent(REQUEST_MAPS + logged_maps())
 
 
-def values(environment: str = ENVIRONMENT) -> str:
+def values(environment: str = ENVIRONMENT) -> dict[str, Any]:
+    """The values: `jatra gen` writes them as YAML (:func:`jatra.observability.rules.dump_yaml`)."""
     config = {
         "log-format-escape-json": "true",
         "log-format-upstream": log_format(environment),
         "http-snippet": http_snippet(),
     }
-    return HEADER + yaml.dump({"controller": {"config": config}}, Dumper=_Dumper, sort_keys=True, width=1000)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style for text of several lines (the snippet reads as nginx configuration)."""
-
-
-def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
-
-
-_Dumper.add_representer(str, _text)
+    return {"controller": {"config": config}}

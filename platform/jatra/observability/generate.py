@@ -114,7 +114,7 @@ def outputs(root: Path = REPO_ROOT) -> dict[Path, str]:
     for name, content in kibana.files().items():
         files[root / "logging" / "generated" / "kibana" / name] = content
     files[root / compose.CONF_PATH] = compose.compose_nginx_conf()
-    files[root / ingress.VALUES_PATH] = ingress.values()
+    files[root / ingress.VALUES_PATH] = dump_yaml(ingress.values(), "platform/jatra/gateway/ingress.py")
     # the chart's copies of the rules and dashboards generated above
     for chart_file, content in helm_files.files(root, files).items():
         files[root / helm_files.FILES_DIR / chart_file] = content
