@@ -10,7 +10,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import yaml
 
 from jatra.gateway import ingress
 from jatra.observability.generate import outputs
+from jatra.stack.procs import port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -74,14 +74,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     assert checked.returncode == 0, checked.stderr
     process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(home)], stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not listen"
-                time.sleep(0.05)
+        wait_until(lambda: port_open(port), 10, "nginx listening", home / "error.log")
         yield f"http://127.0.0.1:{port}", log
     finally:
         process.terminate()
@@ -95,20 +88,25 @@ def _get(url: str, headers: dict[str, str]) -> int:
         return int(answer.status)
 
 
-def _line(edge: tuple[str, Path], target: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """The access line of one request (found by a marker in its query or request id)."""
+def _line(edge: tuple[str, Path], target: str, headers: dict[str, str], marker: str) -> dict[str, Any]:
+    """The access line of one request, found by ``marker`` (in its query or request id)."""
     base, log = edge
+    assert _get(f"{base}{target}", headers) == 200
+    found: list[dict[str, Any]] = []
+
+    def written() -> bool:  # nginx writes the line once the response is sent
+        found[:] = [json.loads(text) for text in log.read_text().splitlines() if marker in text]
+        return bool(found)
+
+    wait_until(written, 5, "the request's access line")
+    [line] = found
+    return line
+
+
+def _marked(edge: tuple[str, Path], target: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The access line of a request sent with a marker as its request id."""
     marker = uuid.uuid4().hex
-    sent = {"X-Request-ID": marker, **(headers or {})}
-    assert _get(f"{base}{target}", sent) == 200
-    deadline = time.monotonic() + 5
-    while True:  # nginx writes the line once the response is sent
-        lines = [json.loads(line) for line in log.read_text().splitlines() if line]
-        mine = [line for line in lines if line["http"]["request"]["id"] in (marker, "[redacted]")]
-        if mine:
-            return mine[-1]
-        assert time.monotonic() < deadline, "no access line"
-        time.sleep(0.05)
+    return _line(edge, target, {"X-Request-ID": marker, **(headers or {})}, marker)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +122,7 @@ def _line(edge: tuple[str, Path], target: str, headers: dict[str, str] | None = 
     ],
 )
 def test_the_controllers_line_holds_no_personal_data(edge: tuple[str, Path], target: str, leak: str) -> None:
-    line = _line(edge, target)
+    line = _marked(edge, target)
     assert leak not in json.dumps(line)
     field = "query" if "?" in target else "path"
     assert line["url"][field] == "[redacted]", line["url"]
@@ -132,7 +130,7 @@ def test_the_controllers_line_holds_no_personal_data(edge: tuple[str, Path], tar
 
 def test_the_controllers_line_is_the_gateways_ecs_line(edge: tuple[str, Path]) -> None:
     trace_id = uuid.uuid4().hex
-    line = _line(
+    line = _marked(
         edge,
         "/api/v1/journeys?from=DHK&to=CTG",
         {"traceparent": f"00-{trace_id}-{'1' * 16}-01", "User-Agent": 'odd "agent"'},
@@ -146,9 +144,6 @@ def test_the_controllers_line_is_the_gateways_ecs_line(edge: tuple[str, Path]) -
 
 
 def test_a_phone_number_as_a_request_id_is_not_logged(edge: tuple[str, Path]) -> None:
-    base, log = edge
     marker = uuid.uuid4().hex
-    assert _get(f"{base}/api/v1/stations?m={marker}", {"X-Request-ID": "01712345678"}) == 200
-    time.sleep(0.2)
-    [line] = [json.loads(text) for text in log.read_text().splitlines() if marker in text]
+    line = _line(edge, f"/api/v1/stations?m={marker}", {"X-Request-ID": "01712345678"}, marker)
     assert line["http"]["request"]["id"] == "[redacted]" and "1712345678" not in json.dumps(line)
