@@ -36,7 +36,7 @@ from jatra.logship.shipper import Shipper
 from jatra.observability import elastic, kibana
 from jatra.settings import Settings
 from jatra.stack import es_standin
-from jatra.stack.elastic import MAX_DOCS, STANDIN_NICE, ElasticGateway
+from jatra.stack.elastic import MAX_DOCS, STANDIN_CORES, STANDIN_NICE, ElasticGateway
 from jatra.stack.manager import Stack
 from tests.integration.helpers import eventually, sample
 from tests.integration.logwriter import booking_events, ecs, write
@@ -131,7 +131,8 @@ def env_of(shipping: Settings, **extra: str) -> dict[str, str]:
 # -- Elasticsearch as code ---------------------------------------------------------------------------------
 def test_the_stand_in_takes_only_the_cpu_the_platform_leaves(stack: Stack) -> None:
     """Elasticsearch runs on nodes of its own; its stand-in shares this machine, at the lowest priority:
-    every thread at nice 19, and, where the kernel shares the CPU between sessions first, its session too."""
+    every thread at nice 19, and, where the kernel shares the CPU between sessions first, its session too;
+    its engine on one core."""
     running = {r.name: r.pids for r in stack.status()}
     for name in ("osmem", "elasticsearch"):
         [pid] = running[name]
@@ -140,6 +141,10 @@ def test_the_stand_in_takes_only_the_cpu_the_platform_leaves(stack: Stack) -> No
         autogroup = Path(f"/proc/{pid}/autogroup")
         if autogroup.exists():
             assert autogroup.read_text().split()[-1] == str(STANDIN_NICE), name
+    # and the engine (Go) on one core at most: on two, its bursts saturated the machine
+    [osmem] = running["osmem"]
+    environ = Path(f"/proc/{osmem}/environ").read_bytes().split(b"\0")
+    assert f"GOMAXPROCS={STANDIN_CORES}".encode() in environ
     [redis] = running["redis"]
     # the platform's own servers are left as they are: as nice as whatever started the stack
     assert os.getpriority(os.PRIO_PROCESS, redis) == os.getpriority(os.PRIO_PROCESS, 0)

@@ -20,6 +20,11 @@ from jatra.stack.procs import find_binary, http_ok
 #: quarter of them, and at equal priority the booking's p99 was three times as long
 #: (bench/results/standin-session/).
 STANDIN_NICE = 19
+#: and osmem (Go) runs on one core at most: on both it took 0.90-0.95 of a core in some seconds of a rush,
+#: which then saturated the machine. On one, in A B B A 120 s rushes at 50 arrivals/s, its CPU a booking
+#: was 11.2-11.3 ms against 12.3-12.8 (stand-in and S3 together), the machine saturated in 20-22 s against
+#: 29-44, and it never took more than 0.71 of a core in a second (bench/results/standin-cores/)
+STANDIN_CORES = 1
 
 
 def _osmem_binary() -> str:
@@ -44,6 +49,9 @@ class Osmem(Server):
 
     def argv(self, ctx: StackContext) -> list[str]:
         return [_osmem_binary(), "-addr", f"127.0.0.1:{self.port(ctx)}", "-no-stdin-watch"]
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        return {"GOMAXPROCS": str(STANDIN_CORES)}
 
     def ready(self, ctx: StackContext) -> bool:
         return http_ok(f"http://127.0.0.1:{self.port(ctx)}/", timeout=1)
