@@ -30,6 +30,7 @@ from jatra.infra.options import options_response
 from jatra.infra.redis import create_redis
 from jatra.infra.requests import JatraRequest
 from jatra.infra.resources import open_resources
+from jatra.infra.warmup import Warmer, warm
 from jatra.settings import Settings, get_settings
 from jatra.telemetry.http_metrics import http_metrics_config
 from jatra.telemetry.logs import request_logging_config
@@ -41,11 +42,20 @@ from jatra.telemetry.tracing import http_tracing_middleware, name_span_by_route,
 class ServiceSpec:
     factory: str  # "module:function" building the service's Router from settings
     needs: frozenset[str]
+    #: "module:function" reading what the service's requests need before the first (jatra.infra.warmup)
+    warmer: str | None = None
 
     def load(self, settings: Settings) -> Router:
-        module, attr = self.factory.split(":")
-        create: Callable[[Settings], Router] = getattr(importlib.import_module(module), attr)
+        create: Callable[[Settings], Router] = _find(self.factory)
         return create(settings)
+
+    def warm(self) -> Warmer | None:
+        return _find(self.warmer) if self.warmer else None
+
+
+def _find(path: str) -> Any:
+    module, attr = path.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 DB_REDIS = frozenset({"db", "redis"})
@@ -53,7 +63,7 @@ SERVICES: dict[str, ServiceSpec] = {
     "auth": ServiceSpec("jatra.auth.controllers:create_router", DB_REDIS),
     "bookings": ServiceSpec("jatra.bookings.controllers:create_router", DB_REDIS),
     "catalog": ServiceSpec("jatra.catalog.controllers:create_router", DB_REDIS),
-    "seats": ServiceSpec("jatra.seats.controllers:create_router", DB_REDIS),
+    "seats": ServiceSpec("jatra.seats.controllers:create_router", DB_REDIS, "jatra.seats.controllers:warm"),
 }
 #: how a passenger proves who they are: the access token from POST /auth/token
 BEARER = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT", description="Access token")
@@ -87,6 +97,7 @@ def create_app(
         else frozenset().union(*(SERVICES[n].needs for n in names))
     )
 
+    warmers = [(n, w) for n in names if (w := SERVICES[n].warm()) is not None]
     admission = AdmissionGate(
         settings.admission_new_limit,
         settings.admission_limit,
@@ -99,6 +110,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings, process, needs) as resources, watched(resources):
             app.state.resources = resources
+            await warm(resources, warmers)
             BUILD_INFO.labels(__version__, settings.environment).set(1)
             backlog = None
             if admission.payment_delay_s and "db" in needs:

@@ -17,7 +17,9 @@ from jatra.infra.auth import Principal, admin_only, jwt_auth
 from jatra.infra.deps import resources_of, shared_dependencies
 from jatra.infra.inputs import STATION_CODE, JourneyIdPath
 from jatra.infra.openapi import BODY, problems
+from jatra.infra.resources import Resources
 from jatra.infra.secrets import jwt_secret
+from jatra.seats.repository import preload_trains
 from jatra.seats.schemas import HoldOut, HoldRequest, LiveHold, SeatMap
 from jatra.seats.service import SeatsService
 from jatra.settings import Settings
@@ -34,6 +36,12 @@ def provide_seats(state: State) -> SeatsService:
     resolve those per request in an anyio task group (3-5 % of an API replica's busy samples)."""
     res = resources_of(state)
     return SeatsService(res.db(), res.cache(), res.settings, res.statements())
+
+
+async def warm(res: Resources) -> int:
+    """Before the first request: every train's layout in this process's cache (jatra.infra.warmup)."""
+    async with res.db()() as session:
+        return await preload_trains(session)
 
 
 def as_response(body: bytes) -> Response[SeatMap]:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jatra.db.catalog import Coach, Journey, Seat, SeatClass, TrainStop
+from jatra.db.catalog import Coach, Journey, Seat, SeatClass, Train, TrainStop
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.lru import Lru
 from jatra.infra.pg import Statements
@@ -85,15 +85,42 @@ async def train_layout(session: AsyncSession, train_number: int) -> TrainLayout:
             .order_by(Coach.position, Seat.number)
         )
     ).all()
-    classes = (await session.scalars(select(SeatClass))).all()
     found = TrainLayout(
         stops=tuple(Stop(code, km, dep) for code, km, dep in stops),
         seats={sid: SeatInfo(sid, coach, number, cls) for sid, coach, number, cls in seats},
-        rules={
-            k.code: FareRule(k.code, Decimal(k.rate_per_km), k.minimum_fare, k.vat_percent) for k in classes
-        },
+        rules=await _fare_rules(session),
     )
     return _trains.put(train_number, found)
+
+
+async def preload_trains(session: AsyncSession) -> int:
+    """Every train's layout read into the cache at once (four statements, not three a train), as many as
+    it keeps; how many trains."""
+    numbers = (await session.scalars(select(Train.number).order_by(Train.number).limit(_trains.size))).all()
+    stops: dict[int, list[Stop]] = {n: [] for n in numbers}
+    for number, code, km, dep in await session.execute(
+        select(TrainStop.train_number, TrainStop.station_code, TrainStop.distance_km, TrainStop.depart_min)
+        .where(TrainStop.train_number.in_(numbers))
+        .order_by(TrainStop.train_number, TrainStop.seq)
+    ):
+        stops[number].append(Stop(code, km, dep))
+    seats: dict[int, dict[int, SeatInfo]] = {n: {} for n in numbers}
+    for number, sid, coach, seat_number, cls in await session.execute(
+        select(Coach.train_number, Seat.id, Coach.code, Seat.number, Coach.seat_class)
+        .join(Coach, Coach.id == Seat.coach_id)
+        .where(Coach.train_number.in_(numbers))
+        .order_by(Coach.train_number, Coach.position, Seat.number)
+    ):
+        seats[number][sid] = SeatInfo(sid, coach, seat_number, cls)
+    rules = await _fare_rules(session)
+    for number in numbers:
+        _trains.put(number, TrainLayout(stops=tuple(stops[number]), seats=seats[number], rules=rules))
+    return len(numbers)
+
+
+async def _fare_rules(session: AsyncSession) -> dict[str, FareRule]:
+    classes = (await session.scalars(select(SeatClass))).all()
+    return {k.code: FareRule(k.code, Decimal(k.rate_per_km), k.minimum_fare, k.vat_percent) for k in classes}
 
 
 def cached_layout(journey_id: int) -> Layout | None:

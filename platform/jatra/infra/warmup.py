@@ -1,0 +1,104 @@
+"""A process warms up before it serves: connections opened and what never changes read, so its first
+requests do not pay for them.
+
+A cold API replica answered its first seconds slowly: the first search and seat map of every train waited
+for a pool connection to open (through PgBouncer) and for the train's layout to be read. In 20 s rushes at
+50 arrivals/s, right after the replicas restarted, the first 5 s had a seat-map p99 of 58-113 ms and a
+search p99 of 60-112, against 17-21 and 14-47 in the same replicas' next rush
+(``bench/results/warmup/``). On the Eid rush that is every replica the autoscaler adds, at the moment it
+adds them. So the app's lifespan calls :func:`warm` before the server takes a request: it opens
+``CONNECTIONS`` connections in each pool (the ORM's, the one-exchange statements', Redis's) and runs each
+service's own warmer (the seats service reads every train's layout).
+
+A warm-up is best effort and bounded by ``TIMEOUT_S``: a process started while Postgres is down must
+start all the same (its /ready says what is down), so a failure is logged (``warmup.failed``) and the
+process serves cold. Logged as ``warmup.done`` with what it did and how long it took, in the span
+``process.warmup``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from opentelemetry import trace
+from sqlalchemy import text
+
+from jatra.infra.resources import Resources
+
+log = structlog.get_logger()
+tracer = trace.get_tracer(__name__)
+#: connections opened in each pool: about what a replica has in use at once at 50 arrivals/s
+CONNECTIONS = 4
+TIMEOUT_S = 10.0
+#: a service's warmer: reads what its requests will need and says how many things it kept
+Warmer = Callable[[Resources], Awaitable[int]]
+
+
+async def warm(res: Resources, warmers: Sequence[tuple[str, Warmer]] = ()) -> dict[str, int]:
+    """Open the connections and run the warmers, at most ``TIMEOUT_S``; what each part did (connections
+    opened, things kept). Never raises: a failed part is logged and left cold."""
+    parts: list[tuple[str, Warmer]] = [*_pools(res), *warmers]
+    done: dict[str, int] = {}
+    started = time.perf_counter()
+    with tracer.start_as_current_span("process.warmup") as span:
+        results = await asyncio.gather(
+            *(asyncio.wait_for(part(res), TIMEOUT_S) for _, part in parts), return_exceptions=True
+        )
+        for (name, _), result in zip(parts, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("warmup.failed", part=name, error=_name(result))
+            else:
+                done[name] = result
+        span.set_attribute("jatra.warmup.parts", len(done))
+        span.set_attribute("jatra.warmup.failed", len(parts) - len(done))
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    log.info("warmup.done", duration_ms=duration_ms, **done)
+    return done
+
+
+def _name(exc: BaseException) -> str:
+    """The exception's type, or that of the first one a task group raised."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return type(exc).__name__
+
+
+def _pools(res: Resources) -> list[tuple[str, Warmer]]:
+    found: list[tuple[str, Warmer]] = []
+    if res.sessions is not None:
+        found.append(("db_connections", _orm))
+    if res.pg is not None:
+        found.append(("statement_connections", _statements))
+    if res.redis is not None:
+        found.append(("redis_connections", _redis))
+    return found
+
+
+async def _orm(res: Resources) -> int:
+    async def one() -> None:
+        async with res.db()() as session:
+            await session.execute(text("SELECT 1"))
+
+    # held at once, so the pool opens that many rather than reusing one
+    await asyncio.gather(*(one() for _ in range(CONNECTIONS)))
+    return CONNECTIONS
+
+
+async def _statements(res: Resources) -> int:
+    await res.statements().warm(CONNECTIONS)
+    return CONNECTIONS
+
+
+async def _redis(res: Resources) -> int:
+    redis = res.cache()
+
+    async def ping() -> None:
+        await redis.ping()
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(CONNECTIONS):
+            group.create_task(ping())
+    return CONNECTIONS

@@ -1,0 +1,110 @@
+"""A process warms up before it serves: its pools open connections and the seats service reads every
+train's layout, in three statements that give what the per-train read gives. A part that fails or hangs
+is logged and left cold; the process starts all the same. Against the test stack's servers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from jatra.app import create_app
+from jatra.db.catalog import Train
+from jatra.infra import warmup
+from jatra.infra.resources import Resources, open_resources
+from jatra.seats import controllers as seats
+from jatra.seats import repository
+from jatra.settings import Settings
+from jatra.stack.manager import Stack
+from tests.fixtures.logs import Logged
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def res(stack: Stack, settings: Settings) -> AsyncIterator[Resources]:
+    async with open_resources(settings, "warmup-test", frozenset({"db", "redis"})) as resources:
+        yield resources
+
+
+@pytest.fixture
+def logged(monkeypatch: pytest.MonkeyPatch) -> Logged:
+    found = Logged()
+    monkeypatch.setattr(warmup, "log", found)
+    return found
+
+
+def _open(res: Resources) -> dict[str, int]:
+    """How many connections each of the process's pools holds now."""
+    assert res.engine is not None and res.pg is not None and res.redis is not None
+    pool: Any = res.engine.pool
+    return {
+        "db": pool.checkedin() + pool.checkedout(),
+        "statements": res.statements().pool.get_stats()["pool_size"],
+        "redis": len(res.redis.connection_pool._available_connections),  # no public count
+    }
+
+
+async def test_warm_opens_the_pools_and_reads_every_train(res: Resources, logged: Logged) -> None:
+    repository._trains.clear()
+    assert _open(res) == {"db": 0, "statements": 0, "redis": 0}
+    async with res.db()() as session:
+        trains = await session.scalar(select(func.count()).select_from(Train))
+    done = await warmup.warm(res, [("seats", seats.warm)])
+    n = warmup.CONNECTIONS
+    assert done == {"db_connections": n, "statement_connections": n, "redis_connections": n, "seats": trains}
+    opened = _open(res)
+    # the seats warmer's session runs beside the pool's, and may hold one more
+    assert opened["db"] in (n, n + 1) and opened["statements"] == n and opened["redis"] == n
+    assert len(repository._trains) == trains
+    [event] = logged.events
+    assert event["event"] == "warmup.done" and event["seats"] == trains and event["duration_ms"] > 0
+
+
+async def test_the_layouts_read_at_once_are_those_read_one_by_one(res: Resources) -> None:
+    repository._trains.clear()
+    async with res.db()() as session:
+        count = await repository.preload_trains(session)
+        preloaded = dict(repository._trains._items)
+        assert count == len(preloaded) > 0
+        for number, layout in preloaded.items():
+            repository._trains.clear()
+            one = await repository.train_layout(session, number)
+            assert one == layout, number
+            assert list(one.seats) == list(layout.seats)  # the seat map's order is the layout's
+
+
+async def test_a_part_that_fails_or_hangs_is_logged_and_the_rest_is_done(
+    res: Resources, logged: Logged, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(warmup, "TIMEOUT_S", 0.5)
+
+    async def broken(_: Resources) -> int:
+        raise RuntimeError("no")
+
+    async def hangs(_: Resources) -> int:
+        await asyncio.sleep(60)
+        return 1
+
+    done = await warmup.warm(res, [("broken", broken), ("hangs", hangs)])
+    assert set(done) == {"db_connections", "statement_connections", "redis_connections"}
+    failed = {e["part"]: e["error"] for e in logged.events if e["event"] == "warmup.failed"}
+    assert failed == {"broken": "RuntimeError", "hangs": "TimeoutError"}
+
+
+async def test_a_process_whose_database_is_down_starts_cold(settings: Settings, logged: Logged) -> None:
+    broken = dataclasses.replace(
+        settings, database_url="postgresql+asyncpg://jatra@127.0.0.1:1/jatra", dependency_timeout_s=0.3
+    )
+    async with AsyncTestClient(app=create_app(["all"], broken)) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/ready")).status_code == 503
+    failed = {e["part"] for e in logged.events if e["event"] == "warmup.failed"}
+    assert failed == {"db_connections", "statement_connections", "seats"}
+    [done] = [e for e in logged.events if e["event"] == "warmup.done"]
+    assert done["redis_connections"] == warmup.CONNECTIONS
