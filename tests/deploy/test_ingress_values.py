@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 import uuid
@@ -21,7 +20,7 @@ import yaml
 
 from jatra.gateway import ingress
 from jatra.observability.generate import outputs
-from jatra.stack.procs import port_open, wait_until
+from jatra.stack.procs import free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -42,19 +41,13 @@ def test_the_committed_values_are_what_the_code_generates() -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """nginx with the controller's settings from the values file; its base URL and access log."""
     assert NGINX is not None
     config = yaml.safe_load((ROOT / ingress.VALUES_PATH).read_text())["controller"]["config"]
     home = tmp_path_factory.mktemp("ingress-nginx")
-    port, log = _free_port(), home / "access.log"
+    port, log = free_port(), home / "access.log"
     escape = " escape=json" if config["log-format-escape-json"] == "true" else ""
     temp = "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi"))
     temp += "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("uwsgi", "scgi"))

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -21,6 +20,7 @@ import pytest
 from jatra.archive import layout, segments, signing
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from jatra.stack.procs import free_port
 from tests.integration.archive_support import ROOT, Archive, appended, emit, file_lines, new_archive
 from tests.integration.helpers import sample
 
@@ -193,12 +193,6 @@ def test_verify_without_a_bucket_exits_2(stack: Stack, settings: Settings, tmp_p
     done = jatra(archive, "audit", "verify")
     assert done.returncode == 2
     assert f"no archive: bucket {archive.settings.archive_bucket} does not exist" in done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from jatra.infra.pg_listen import asyncpg_dsn
 from jatra.infra.resources import open_resources
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from jatra.stack.procs import free_port
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -184,13 +184,6 @@ class Keys:
     keys: str | None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.asynccontextmanager
 async def relay(port: int, to: int) -> AsyncIterator[None]:
     """A TCP relay from ``port`` to ``to``: Postgres reachable again on ``port`` while it runs."""
@@ -217,7 +210,7 @@ async def test_the_pool_comes_back_within_seconds_of_the_server(stack: Stack, se
     """After an outage of 20 s, the next statements find Postgres within seconds: the pool's background
     attempt gives up after a few seconds so a request starts a fresh one (psycopg_pool's default backs off
     to about 34 s between tries by then). Meanwhile each statement fails as an outage, not as overload."""
-    port = _free_port()
+    port = free_port()
     where = dataclasses.replace(settings, database_url=f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra")
     pg = Statements(where, "test-outage", size=2, timeout_s=1)
     await pg.open()

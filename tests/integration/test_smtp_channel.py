@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import socket
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from jatra.infra.channels import Attachment, ChannelError, Notice, SmtpChannel
+from jatra.stack.procs import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +23,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -34,7 +33,7 @@ from jatra.stack.apps import jatra_processes
 from jatra.stack.base import StackContext
 from jatra.stack.manager import Stack
 from jatra.stack.monitoring import prometheus_config
-from jatra.stack.procs import http_ok, stop_pid, wait_until
+from jatra.stack.procs import free_port, http_ok, stop_pid, wait_until
 from jatra.stack.stores import Redis
 from tests.fixtures.accounts import MakePassengers
 from tests.fixtures.provider import set_faults
@@ -44,12 +43,6 @@ from tests.integration.payflow import book
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ["holds", "queues", "payments", "infrastructure"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fast(rules: str) -> str:

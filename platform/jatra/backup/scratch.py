@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -24,16 +23,17 @@ from jatra.backup import repository
 from jatra.backup.errors import DrillFailed
 from jatra.settings import Settings
 from jatra.stack import pgbackrest
-from jatra.stack.procs import as_user, chown_tree, log_tail, pid_alive, pids_naming, spawn, stop_pid
+from jatra.stack.procs import (
+    as_user,
+    chown_tree,
+    free_port,
+    log_tail,
+    pid_alive,
+    pids_naming,
+    spawn,
+    stop_pid,
+)
 from jatra.stack.stores import pg_binary
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ScratchCluster:
