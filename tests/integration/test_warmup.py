@@ -1,11 +1,12 @@
 """A process warms up before it serves: its pools open connections and the seats service reads every
-train's layout, in three statements that give what the per-train read gives. A part that fails or hangs
+train's layout, in four statements that give what the per-train read gives. A part that fails or hangs
 is logged and left cold; the process starts all the same. Against the test stack's servers."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,7 +64,7 @@ async def test_warm_opens_the_pools_and_reads_every_train(res: Resources, logged
     assert opened["db"] in (n, n + 1) and opened["statements"] == n and opened["redis"] == n
     assert len(repository._trains) == trains
     [event] = logged.events
-    assert event["event"] == "warmup.done" and event["seats"] == trains and event["duration_ms"] > 0
+    assert event["event"] == "warmup.done" and event["warmed"] == done and event["duration_ms"] > 0
 
 
 async def test_the_layouts_read_at_once_are_those_read_one_by_one(res: Resources) -> None:
@@ -97,7 +98,9 @@ async def test_a_part_that_fails_or_hangs_is_logged_and_the_rest_is_done(
     assert failed == {"broken": "RuntimeError", "hangs": "TimeoutError"}
 
 
-async def test_a_process_whose_database_is_down_starts_cold(settings: Settings, logged: Logged) -> None:
+async def test_a_process_whose_database_is_down_starts_cold(
+    stack: Stack, settings: Settings, logged: Logged
+) -> None:
     broken = dataclasses.replace(
         settings, database_url="postgresql+asyncpg://jatra@127.0.0.1:1/jatra", dependency_timeout_s=0.3
     )
@@ -107,4 +110,40 @@ async def test_a_process_whose_database_is_down_starts_cold(settings: Settings, 
     failed = {e["part"] for e in logged.events if e["event"] == "warmup.failed"}
     assert failed == {"db_connections", "statement_connections", "seats"}
     [done] = [e for e in logged.events if e["event"] == "warmup.done"]
-    assert done["redis_connections"] == warmup.CONNECTIONS
+    assert done["warmed"]["redis_connections"] == warmup.CONNECTIONS
+
+
+async def test_a_dependency_that_never_answers_holds_the_start_no_longer_than_the_bound(
+    settings: Settings, logged: Logged, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres and Redis behind a listener that accepts and never answers: every part is given up at the
+    bound (its cancellation included), and the warm-up returns."""
+    monkeypatch.setattr(warmup, "TIMEOUT_S", 1.0)
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent = dataclasses.replace(
+        settings,
+        database_url=f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra",
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        dependency_timeout_s=30.0,  # the warm-up's own bound must be what ends it
+    )
+    try:
+        async with open_resources(silent, "warmup-silent", frozenset({"db", "redis"})) as res:
+            started = time.monotonic()
+            done = await warmup.warm(res, [("seats", seats.warm)])
+            elapsed = time.monotonic() - started
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+    assert done == {}
+    assert accepted  # the parts did reach the listener
+    failed = {e["part"]: e["error"] for e in logged.events if e["event"] == "warmup.failed"}
+    assert set(failed) == {"db_connections", "statement_connections", "redis_connections", "seats"}
+    assert set(failed.values()) == {"TimeoutError"}
+    assert elapsed < warmup.TIMEOUT_S + 4  # the bound, and the cancelled parts' cleanup; not 30 s

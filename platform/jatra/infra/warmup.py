@@ -19,6 +19,7 @@ process serves cold. Logged as ``warmup.done`` with what it did and how long it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -30,7 +31,8 @@ from jatra.infra.resources import Resources
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
-#: connections opened in each pool: about what a replica has in use at once at 50 arrivals/s
+#: connections opened in each pool (fewer if the pool keeps fewer): about what a replica has in use at
+#: once at 50 arrivals/s
 CONNECTIONS = 4
 TIMEOUT_S = 10.0
 #: a service's warmer: reads what its requests will need and says how many things it kept
@@ -55,7 +57,7 @@ async def warm(res: Resources, warmers: Sequence[tuple[str, Warmer]] = ()) -> di
         span.set_attribute("jatra.warmup.parts", len(done))
         span.set_attribute("jatra.warmup.failed", len(parts) - len(done))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    log.info("warmup.done", duration_ms=duration_ms, **done)
+    log.info("warmup.done", duration_ms=duration_ms, warmed=done)
     return done
 
 
@@ -78,18 +80,20 @@ def _pools(res: Resources) -> list[tuple[str, Warmer]]:
 
 
 async def _orm(res: Resources) -> int:
-    async def one() -> None:
-        async with res.db()() as session:
-            await session.execute(text("SELECT 1"))
-
-    # held at once, so the pool opens that many rather than reusing one
-    await asyncio.gather(*(one() for _ in range(CONNECTIONS)))
-    return CONNECTIONS
+    assert res.engine is not None
+    n = min(CONNECTIONS, int(res.engine.pool.size()))  # type: ignore[attr-defined]  # QueuePool's
+    async with contextlib.AsyncExitStack() as held:  # all held at once, so the pool opens n, not one
+        for _ in range(n):
+            conn = await held.enter_async_context(res.engine.connect())
+            await conn.execute(text("SELECT 1"))
+    return n
 
 
 async def _statements(res: Resources) -> int:
-    await res.statements().warm(CONNECTIONS)
-    return CONNECTIONS
+    statements = res.statements()
+    n = min(CONNECTIONS, statements.pool.max_size)
+    await statements.warm(n)
+    return n
 
 
 async def _redis(res: Resources) -> int:

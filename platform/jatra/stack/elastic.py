@@ -22,8 +22,8 @@ from jatra.stack.procs import find_binary, http_ok
 STANDIN_NICE = 19
 #: and osmem (Go) runs on one core at most: on both it took 0.90-0.95 of a core in some seconds of a rush,
 #: which then saturated the machine. On one, in A B B A 120 s rushes at 50 arrivals/s, its CPU a booking
-#: was 11.2-11.3 ms against 12.3-12.8 (stand-in and S3 together), the machine saturated in 20-22 s against
-#: 29-44, and it never took more than 0.71 of a core in a second (bench/results/standin-cores/)
+#: was 11.2-11.3 ms against 12.3-12.8 (stand-in and S3 together), the machine over 1.9 cores in 4 s of a rush
+#: against 27-29, and it never took more than 0.71 of a core in a second (bench/results/standin-cores/)
 STANDIN_CORES = 1
 
 
