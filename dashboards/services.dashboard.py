@@ -102,6 +102,17 @@ dashboard = dashboard(
                     "s",
                     q(quantile(0.99, c.DEPENDENCY_CHECK_DURATION, ENV, by=("dependency",)), "{{dependency}}"),
                 ),
+                timeseries(
+                    "Warm-ups at start, by part",
+                    "Parts of the HTTP processes' warm-up before their first request, in the last hour: "
+                    "pool connections opened, the seats service's train layouts read. A failed part leaves "
+                    "the process serving cold (its first requests slower); the log's warmup.failed says why.",
+                    "none",
+                    q(
+                        sum_by(f"increase({sel(c.WARMUP_PARTS, ENV)}[1h])", "part", "outcome"),
+                        "{{part}} {{outcome}}",
+                    ),
+                ),
             ],
         ),
     ],

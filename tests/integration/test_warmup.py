@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from jatra.app import create_app
@@ -31,6 +32,11 @@ pytestmark = pytest.mark.integration
 async def res(stack: Stack, settings: Settings) -> AsyncIterator[Resources]:
     async with open_resources(settings, "warmup-test", frozenset({"db", "redis"})) as resources:
         yield resources
+
+
+def counted(part: str, outcome: str) -> float:
+    labels = {"part": part, "outcome": outcome}
+    return REGISTRY.get_sample_value("jatra_warmup_parts_total", labels) or 0.0
 
 
 @pytest.fixture
@@ -56,7 +62,10 @@ async def test_warm_opens_the_pools_and_reads_every_train(res: Resources, logged
     assert _open(res) == {"db": 0, "statements": 0, "redis": 0}
     async with res.db()() as session:
         trains = await session.scalar(select(func.count()).select_from(Train))
+    parts = ("db_connections", "statement_connections", "redis_connections", "seats")
+    before = {p: counted(p, "ok") for p in parts}
     done = await warmup.warm(res, [("seats", seats.warm)])
+    assert {p: counted(p, "ok") - before[p] for p in parts} == dict.fromkeys(parts, 1.0)
     n = warmup.CONNECTIONS
     assert done == {"db_connections": n, "statement_connections": n, "redis_connections": n, "seats": trains}
     opened = _open(res)
@@ -92,7 +101,9 @@ async def test_a_part_that_fails_or_hangs_is_logged_and_the_rest_is_done(
         await asyncio.sleep(60)
         return 1
 
+    before = counted("broken", "failed")
     done = await warmup.warm(res, [("broken", broken), ("hangs", hangs)])
+    assert counted("broken", "failed") == before + 1
     assert set(done) == {"db_connections", "statement_connections", "redis_connections"}
     failed = {e["part"]: e["error"] for e in logged.events if e["event"] == "warmup.failed"}
     assert failed == {"broken": "RuntimeError", "hangs": "TimeoutError"}

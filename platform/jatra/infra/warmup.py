@@ -13,7 +13,7 @@ service's own warmer (the seats service reads every train's layout).
 A warm-up is best effort and bounded by ``TIMEOUT_S``: a process started while Postgres is down must
 start all the same (its /ready says what is down), so a failure is logged (``warmup.failed``) and the
 process serves cold. Logged as ``warmup.done`` with what it did and how long it took, in the span
-``process.warmup``.
+``process.warmup``, counted by part and outcome in ``jatra_warmup_parts_total``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ from opentelemetry import trace
 from sqlalchemy import text
 
 from jatra.infra.resources import Resources
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
 
 log = structlog.get_logger()
 tracer = trace.get_tracer(__name__)
+PARTS = counter(c.WARMUP_PARTS)
 #: connections opened in each pool (fewer if the pool keeps fewer): about what a replica has in use at
 #: once at 50 arrivals/s
 CONNECTIONS = 4
@@ -52,8 +55,10 @@ async def warm(res: Resources, warmers: Sequence[tuple[str, Warmer]] = ()) -> di
         for (name, _), result in zip(parts, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("warmup.failed", part=name, error=_name(result))
+                PARTS.labels(name, "failed").inc()
             else:
                 done[name] = result
+                PARTS.labels(name, "ok").inc()
         span.set_attribute("jatra.warmup.parts", len(done))
         span.set_attribute("jatra.warmup.failed", len(parts) - len(done))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
