@@ -219,19 +219,10 @@ class Statements:
             raise psycopg.OperationalError(f"no connection to Postgres: {self._outage}")
 
     async def warm(self, connections: int) -> None:
-        """Make the pool open ``connections`` connections: all taken at once, then given back."""
-        held: list[AsyncConnection[Any]] = []
-
-        async def take() -> None:
-            held.append(await self.pool.getconn())  # kept as soon as taken, whatever is cancelled
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(connections):
-                    group.create_task(take())
-        finally:
-            for conn in held:
-                await self.pool.putconn(conn)
+        """Make the pool open ``connections`` connections: all held at once, then given back."""
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(connections):
+                await held.enter_async_context(self._connection())
 
     async def close(self) -> None:
         await self.pool.close()

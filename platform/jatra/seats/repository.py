@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
@@ -70,33 +71,21 @@ _layouts: Lru[int, Layout] = Lru(256)
 async def train_layout(session: AsyncSession, train_number: int) -> TrainLayout:
     if (cached := _trains.get(train_number)) is not None:
         return cached
-    stops = (
-        await session.execute(
-            select(TrainStop.station_code, TrainStop.distance_km, TrainStop.depart_min)
-            .where(TrainStop.train_number == train_number)
-            .order_by(TrainStop.seq)
-        )
-    ).all()
-    seats = (
-        await session.execute(
-            select(Seat.id, Coach.code, Seat.number, Coach.seat_class)
-            .join(Coach, Coach.id == Seat.coach_id)
-            .where(Coach.train_number == train_number)
-            .order_by(Coach.position, Seat.number)
-        )
-    ).all()
-    found = TrainLayout(
-        stops=tuple(Stop(code, km, dep) for code, km, dep in stops),
-        seats={sid: SeatInfo(sid, coach, number, cls) for sid, coach, number, cls in seats},
-        rules=await _fare_rules(session),
-    )
-    return _trains.put(train_number, found)
+    found = await _read_trains(session, [train_number])
+    return _trains.put(train_number, found[train_number])
 
 
 async def preload_trains(session: AsyncSession) -> int:
     """Every train's layout read into the cache at once (four statements, not three a train), as many as
     it keeps; how many trains."""
     numbers = (await session.scalars(select(Train.number).order_by(Train.number).limit(_trains.size))).all()
+    for number, layout in (await _read_trains(session, numbers)).items():
+        _trains.put(number, layout)
+    return len(numbers)
+
+
+async def _read_trains(session: AsyncSession, numbers: Sequence[int]) -> dict[int, TrainLayout]:
+    """The layouts of these trains, in three statements whatever their number."""
     stops: dict[int, list[Stop]] = {n: [] for n in numbers}
     for number, code, km, dep in await session.execute(
         select(TrainStop.train_number, TrainStop.station_code, TrainStop.distance_km, TrainStop.depart_min)
@@ -113,9 +102,7 @@ async def preload_trains(session: AsyncSession) -> int:
     ):
         seats[number][sid] = SeatInfo(sid, coach, seat_number, cls)
     rules = await _fare_rules(session)
-    for number in numbers:
-        _trains.put(number, TrainLayout(stops=tuple(stops[number]), seats=seats[number], rules=rules))
-    return len(numbers)
+    return {n: TrainLayout(stops=tuple(stops[n]), seats=seats[n], rules=rules) for n in numbers}
 
 
 async def _fare_rules(session: AsyncSession) -> dict[str, FareRule]:
