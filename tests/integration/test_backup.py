@@ -3,14 +3,18 @@ archiving its WAL there, and restores into a scratch Postgres. Nothing is simula
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import io
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from jatra.backup import repository
+from jatra.backup import repository, schedule, take
 from jatra.backup.drill import drill, wait_archived
+from jatra.backup.errors import BackupBusy
 from jatra.backup.schedule import run_schedule
 from jatra.backup.scratch import ScratchCluster
 from jatra.backup.take import take_backup
@@ -36,8 +41,9 @@ from jatra.stack import pgbackrest
 from jatra.stack.base import StackContext
 from jatra.stack.manager import Stack
 from jatra.stack.ports import Ports
-from jatra.stack.procs import pid_alive, pids_naming, spawn
+from jatra.stack.procs import chown_tree, pid_alive, pids_naming, spawn
 from tests.fixtures.accounts import Passenger
+from tests.fixtures.logs import Logged
 from tests.integration.payflow import book
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -270,3 +276,59 @@ async def test_the_worker_exports_the_age_of_the_newest_backups(
     assert wal is not None and newest_full.stopped - 5 <= wal <= time.time() + 1
     duration = REGISTRY.get_sample_value("jatra_backup_duration_seconds", {"kind": "full"})
     assert duration == newest_full.duration_s
+
+
+@contextlib.contextmanager
+def backup_lock_held(settings: Settings) -> Iterator[None]:
+    """Hold the stanza's backup lock as a running pgBackRest backup does (an exclusive flock on its file)."""
+    lock_dir = pgbackrest.stack_files(repository.stack_context(settings)).lock
+    path = lock_dir / f"{pgbackrest.STANZA}-backup.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        chown_tree(path, pgbackrest.PG_USER)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+def test_a_backup_waits_for_the_one_running_then_is_taken(
+    backed_up: repository.BackupSet, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pgBackRest runs one backup at a time; a second (an operator's while the worker's runs) waits for it."""
+    logged = Logged()
+    monkeypatch.setattr(take, "log", logged)
+    result: list[repository.BackupSet] = []
+    with backup_lock_held(settings):
+        waiting = threading.Thread(target=lambda: result.append(take_backup(settings, "incr", wait_s=120)))
+        waiting.start()
+        deadline = time.monotonic() + 30
+        # two tries, both finding the lock held, before it is let go
+        while [e["event"] for e in logged.events].count("backup.waiting") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert waiting.is_alive() and not result
+    waiting.join(120)
+    assert not waiting.is_alive() and result, logged.events
+    assert result[0].label != backed_up.label and result[0].type == "incr"
+    events = [e["event"] for e in logged.events]
+    assert events.count("backup.waiting") >= 2 and "backup.completed" in events
+    assert "backup.failed" not in events
+
+
+async def test_the_worker_defers_a_backup_while_another_runs(
+    backed_up: repository.BackupSet, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker waits briefly (the backup running may be the one due), logs, and decides again next pass.
+    Without waiting, take_backup says BackupBusy at once and logs no failure."""
+    logged = Logged()
+    monkeypatch.setattr(take, "log", logged)
+    monkeypatch.setattr(schedule, "log", logged)
+    monkeypatch.setattr(schedule, "BUSY_WAIT_S", 2.0)
+    due_now = dataclasses.replace(settings, backup_incr_interval_s=0)
+    with backup_lock_held(settings):
+        with pytest.raises(BackupBusy):
+            take_backup(settings, "incr", wait_s=0)
+        assert await run_schedule(Resources(settings=due_now, name="backup")) == 0
+    events = [e["event"] for e in logged.events]
+    assert "backup.deferred" in events and "backup.failed" not in events, events
+    assert "backup.completed" not in events and events.count("backup.busy") == 2

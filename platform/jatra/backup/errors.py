@@ -13,5 +13,10 @@ class BackupError(RuntimeError):
         self.returncode = returncode
 
 
+class BackupBusy(BackupError):
+    """Another pgBackRest process holds the lock the command needs: most often another backup still running
+    (the backup worker's and an operator's `jatra backup`, or two operators')."""
+
+
 class DrillFailed(RuntimeError):
     """The restore drill could not produce a queryable copy (no backup, a restore error, a timeout)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jatra.backup.errors import BackupError
+from jatra.backup.errors import BackupBusy, BackupError
 from jatra.settings import Settings
 from jatra.stack import pgbackrest
 from jatra.stack.base import StackContext
@@ -32,6 +32,8 @@ def run(config: Path, *args: str, timeout: float | None = None) -> str:
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise BackupError(name, -1, f"no answer after {timeout:.0f}s") from exc
+    if result.returncode == pgbackrest.LOCK_BUSY:
+        raise BackupBusy(name, result.returncode, result.stderr.strip() or result.stdout)
     if result.returncode != 0:
         # pgBackRest writes its errors to stderr; its progress (when asked for) to stdout
         raise BackupError(name, result.returncode, result.stderr.strip() or result.stdout)

@@ -14,12 +14,15 @@ import time
 import structlog
 
 from jatra.backup import repository
+from jatra.backup.errors import BackupBusy
 from jatra.backup.take import DURATION, LAST_SUCCESS, take_backup
 from jatra.infra.resources import Resources
 from jatra.settings import Settings
 
 log = structlog.get_logger()
 
+#: how long a due backup waits for another pgBackRest process holding the lock, before the next pass decides
+BUSY_WAIT_S = 30.0
 #: when this worker process started: the first full backup is due a little after it
 STARTED = time.time()
 
@@ -61,6 +64,17 @@ async def run_schedule(res: Resources) -> int:
     if type_ is None:
         return 0
     log.info("backup.due", type=type_, backups=len(repo.backups))
-    await asyncio.to_thread(take_backup, settings, type_)
+    try:
+        # a short wait covers the archiving's pushes; not a whole backup, which may be the one due (an
+        # operator's `jatra backup`): the next pass decides again from what the repository then holds
+        await asyncio.to_thread(take_backup, settings, type_, wait_s=BUSY_WAIT_S)
+    except BackupBusy:
+        log.info(
+            "backup.deferred",
+            type=type_,
+            reason="another pgBackRest process holds the lock",
+            retry_in_s=settings.backup_check_interval_s,
+        )
+        return 0
     await asyncio.to_thread(_inspect, settings)
     return 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import time
 
+import stamina
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from jatra.backup import repository
-from jatra.backup.errors import BackupError
+from jatra.backup.errors import BackupBusy, BackupError
 from jatra.settings import Settings
 from jatra.stack import pgbackrest
 from jatra.stack.procs import StackError
@@ -24,13 +25,17 @@ LAST_SUCCESS = gauge(c.BACKUP_LAST_SUCCESS)
 DURATION = gauge(c.BACKUP_DURATION)
 TYPES = ("full", "diff", "incr")
 _LABEL = re.compile(r"new backup label = (\S+)")
+#: how long a backup waits, by default, for another one holding the stanza's lock to finish
+BUSY_WAIT_S = 900.0
 
 
-def take_backup(settings: Settings, type_: str) -> repository.BackupSet:
+def take_backup(settings: Settings, type_: str, *, wait_s: float = BUSY_WAIT_S) -> repository.BackupSet:
     """A ``type_`` backup (full, diff or incr; pgBackRest makes the first one full); the set it made.
 
     Retention applies right after: pgBackRest expires the full backups beyond
-    ``JATRA_BACKUP_RETENTION_FULL`` and what only they needed.
+    ``JATRA_BACKUP_RETENTION_FULL`` and what only they needed. While another backup holds the stanza's
+    lock (pgBackRest runs one at a time), this one waits up to ``wait_s`` for it to finish, then raises
+    BackupBusy.
     """
     if type_ not in TYPES:
         raise ValueError(f"backup type must be one of {', '.join(TYPES)}, not {type_!r}")
@@ -38,11 +43,13 @@ def take_backup(settings: Settings, type_: str) -> repository.BackupSet:
     with tracer.start_as_current_span("backup.take", attributes={"jatra.backup.type": type_}) as span:
         log.info("backup.started", type=type_, bucket=settings.backup_bucket)
         try:
-            made, kept = _backup(settings, type_)
-        except BackupError as exc:
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            made, kept = _when_free(settings, type_, wait_s)
+        except BackupBusy as exc:  # the caller decides whether that is a failure (the worker defers it)
             span.record_exception(exc)
-            _failed(type_, exc, time.monotonic() - t0)
+            log.info("backup.busy", type=type_, waited_s=round(time.monotonic() - t0, 1))
+            raise
+        except BackupError as exc:
+            _failed(span, type_, exc, t0)
             raise
         LAST_SUCCESS.labels(made.kind).set(made.stopped)
         DURATION.labels(made.kind).set(made.duration_s)
@@ -68,11 +75,31 @@ def take_backup(settings: Settings, type_: str) -> repository.BackupSet:
         return made
 
 
+def _when_free(settings: Settings, type_: str, wait_s: float) -> tuple[repository.BackupSet, int]:
+    """The backup, once no other holds the stanza's lock (pgBackRest runs one at a time); up to wait_s."""
+    if wait_s <= 0:
+        return _backup(settings, type_)
+    t0 = time.monotonic()
+
+    def attempt() -> tuple[repository.BackupSet, int]:
+        try:
+            return _backup(settings, type_)
+        except BackupBusy:
+            log.info("backup.waiting", type=type_, waited_s=round(time.monotonic() - t0, 1), limit_s=wait_s)
+            raise
+
+    retry = stamina.retry(on=BackupBusy, attempts=None, timeout=wait_s, wait_initial=1.0, wait_max=10.0)
+    return retry(attempt)()
+
+
 def _backup(settings: Settings, type_: str) -> tuple[repository.BackupSet, int]:
     """Run the backup (the stanza first, if missing); the set it made and how many the repository keeps."""
     ctx = repository.stack_context(settings)
     try:
-        pgbackrest.ensure_stanza(settings, ctx)
+        # stanza-create takes the lock a backup holds: the wait for it is _when_free's
+        pgbackrest.ensure_stanza(settings, ctx, busy_wait_s=0)
+    except pgbackrest.LockBusy as exc:
+        raise BackupBusy("stanza-create", pgbackrest.LOCK_BUSY, str(exc)) from exc
     except StackError as exc:
         raise BackupError("stanza-create", 1, str(exc)) from exc
     config = pgbackrest.stack_files(ctx).config
@@ -94,5 +121,7 @@ def _backup(settings: Settings, type_: str) -> tuple[repository.BackupSet, int]:
     return made, len(repo.backups)
 
 
-def _failed(type_: str, exc: BackupError, seconds: float) -> None:
-    log.error("backup.failed", type=type_, error=str(exc), duration_s=round(seconds, 2))
+def _failed(span: trace.Span, type_: str, exc: BackupError, t0: float) -> None:
+    span.set_status(Status(StatusCode.ERROR, str(exc)))
+    span.record_exception(exc)
+    log.error("backup.failed", type=type_, error=str(exc), duration_s=round(time.monotonic() - t0, 2))

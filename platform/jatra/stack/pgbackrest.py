@@ -200,20 +200,23 @@ def command(config: Path, *args: str) -> list[str]:
     return as_user(PG_USER, [binary(), f"--config={config}", f"--stanza={STANZA}", *args])
 
 
-def ensure_stanza(settings: Settings, ctx: StackContext) -> None:
-    """Create the bucket and the stanza if they are missing, then turn WAL archiving on. Idempotent."""
+def ensure_stanza(settings: Settings, ctx: StackContext, busy_wait_s: float = 60.0) -> None:
+    """Create the bucket and the stanza if they are missing, then turn WAL archiving on. Idempotent.
+
+    While another pgBackRest process holds the stanza's lock, wait up to busy_wait_s, then raise LockBusy.
+    """
     from jatra.infra.s3 import s3_client  # noqa: PLC0415 - minio is only needed here
 
     client = s3_client(settings)
     if not client.bucket_exists(settings.backup_bucket):
         client.make_bucket(settings.backup_bucket)
     config = write_config(settings, ctx)
-    result = _run(config, "stanza-create")
+    result = _run(config, "stanza-create", busy_wait_s)
     if result.returncode == STANZA_MISMATCH:
         # the repository knows an earlier database under this stanza: the local one was re-initialised (or
         # upgraded). Record the new one; the earlier backups stay, and expire with retention.
         log.warning("backup.stanza.upgrade", stanza=STANZA, reason=_tail(result))
-        result = _run(config, "stanza-upgrade")
+        result = _run(config, "stanza-upgrade", busy_wait_s)
     if result.returncode != 0:
         raise StackError(f"pgbackrest stanza-create failed: {_tail(result)}")
     switch = archive_switch(ctx)
@@ -224,25 +227,28 @@ def ensure_stanza(settings: Settings, ctx: StackContext) -> None:
         chown_tree(switch.parent, PG_USER)
 
 
-class _LockBusy(Exception):
+class LockBusy(StackError):
     """Another pgBackRest process holds the stanza's lock (the asynchronous archive-push, a backup)."""
 
 
 def _run_once(argv: list[str]) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode == LOCK_BUSY:
-        raise _LockBusy(_tail(result))
+        raise LockBusy(_tail(result))
     return result
 
 
-def _run(config: Path, name: str) -> subprocess.CompletedProcess[str]:
+def _run(config: Path, name: str, busy_wait_s: float) -> subprocess.CompletedProcess[str]:
     """Run one command; while another pgBackRest process holds the lock it needs (exit code 50, usually the
-    background archive-push of a WAL segment, which takes a second), try again, for up to a minute."""
-    retry = stamina.retry(on=_LockBusy, attempts=None, timeout=60, wait_initial=0.2, wait_max=2)
+    background archive-push of a WAL segment, which takes a second), try again, for up to busy_wait_s."""
+    argv = command(config, name)
+    if busy_wait_s <= 0:
+        return _run_once(argv)
+    retry = stamina.retry(on=LockBusy, attempts=None, timeout=busy_wait_s, wait_initial=0.2, wait_max=2)
     try:
-        return retry(_run_once)(command(config, name))
-    except _LockBusy as exc:
-        raise StackError(f"pgbackrest {name}: the lock stayed busy for a minute: {exc}") from exc
+        return retry(_run_once)(argv)
+    except LockBusy as exc:
+        raise LockBusy(f"pgbackrest {name}: the lock stayed busy for {busy_wait_s:.0f}s: {exc}") from exc
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:
