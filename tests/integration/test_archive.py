@@ -8,6 +8,9 @@ import datetime as dt
 import io
 import itertools
 import json
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -241,3 +244,46 @@ def test_search_by_booking_and_trace_id(sealed: Archive) -> None:
         raw for raw in sealed.archived("payments") if json.loads(raw)["booking_id"] == "pay-1"
     ]
     assert search(sealed.store, Query(booking_id="pay-1"), ["api-1"]).events == []
+
+
+# A Jatra process with its logging configured, then what Python prints raw on stderr, which supervisord
+# writes into the same log: an exception raised in a __del__ ("Exception ignored in: ..."), its message
+# quoting a phone number.
+UNRAISABLE = """
+import sys
+import structlog
+from jatra.settings import Settings
+from jatra.telemetry.logs import configure_logging
+
+configure_logging(Settings(environment="test"), "payments")
+structlog.get_logger().info("booking.created", booking_id="b-1")
+class Lookup:
+    def __del__(self):
+        raise ValueError("no account for " + sys.argv[1])
+Lookup()
+structlog.get_logger().info("booking.confirmed", booking_id="b-1")
+"""
+
+
+def test_a_raw_traceback_in_a_process_log_is_archived_without_the_personal_data_in_it(
+    archive: Archive,
+) -> None:
+    """The archive keeps a process's log line for line. Its JSON was redacted where it was written; the text
+    Python prints raw is not JSON, and is archived scrubbed."""
+    phone = f"+88017{uuid.uuid4().int % 10**8:08d}"
+    archive.log_dir.mkdir(parents=True, exist_ok=True)
+    with (archive.log_dir / "payments.log").open("ab") as out:
+        subprocess.run(
+            [sys.executable, "-c", UNRAISABLE, phone], stdout=out, stderr=out, check=True, timeout=60
+        )
+    lines = file_lines(archive.log_dir, "payments")
+    assert any(phone.encode() in raw and not raw.startswith(b"{") for raw in lines), lines
+    archiver = archive.archiver()
+    archiver.run_once()
+    archiver.flush()
+    kept = archive.archived("payments")
+    assert len(kept) == len(lines) and not [raw for raw in kept if phone.encode() in raw]
+    assert [b for a, b in zip(kept, lines, strict=True) if a != b] == [
+        raw for raw in lines if phone.encode() in raw
+    ]  # only the lines that held it are changed; the JSON ones are as written
+    assert archive.verify().ok

@@ -52,6 +52,29 @@ def test_event_times_come_from_ecs_lines_and_other_lines_have_none() -> None:
     assert (built.events, built.first, built.last) == (1, None, None)
 
 
+PHONE, EMAIL = "+8801712345678", "rahim.uddin@example.com"
+
+
+def test_json_lines_are_archived_as_written_and_any_other_line_scrubbed_of_personal_data() -> None:
+    """The pipeline's JSON is redacted where it is written; a Postgres error, a raw traceback or a Python
+    repr of a dict is not, and the archive is kept for years."""
+    ecs = line(1)
+    postgres = f"2026-12-06 04:10:00.123 UTC [812] DETAIL:  Key (phone)=({PHONE}) already exists.".encode()
+    statement = f"2026-12-06 04:10:00.123 UTC [812] STATEMENT:  SELECT '{EMAIL}'::int".encode()
+    repr_ = f"{{'phone': '{PHONE}', 'email': '{EMAIL}'}}".encode()
+    harmless = b"2026-12-06 04:10:00.123 UTC [812] LOG:  checkpoint starting: time \xff\xfe"
+    built = segments.build([ecs, postgres, statement, repr_, harmless])
+    kept = segments.lines_of(built.data)
+    assert kept[0] == ecs and kept[4] == harmless  # byte for byte, invalid UTF-8 included
+    for scrubbed in kept[1:4]:
+        assert PHONE.encode() not in scrubbed and EMAIL.encode() not in scrubbed, scrubbed
+    assert kept[1].startswith(b"2026-12-06 04:10:00.123 UTC [812] DETAIL:  Key (phone)=(")
+    assert (
+        built.events == 5
+        and built.sha256 == segments.build([ecs, postgres, statement, repr_, harmless]).sha256
+    )
+
+
 # -- layout ----------------------------------------------------------------------------------------------
 def test_manifest_keys_carry_sequence_and_time_range_and_sort_in_sequence_order() -> None:
     first, last = T0 + dt.timedelta(milliseconds=213), T0 + dt.timedelta(minutes=5)

@@ -3,6 +3,11 @@
 A segment is rebuilt from the log file after a crash, and its SHA-256 was already promised in the
 write-ahead record, so nothing in it may depend on when or where it is built: the gzip header carries no
 file name and mtime 0, and the compression level is fixed.
+
+A line is archived as written when it is a JSON object (Jatra's logging pipeline wrote it, personal data
+already removed; nginx redacts its own). Any other line (Postgres's errors quote the row values they
+refused, a raw traceback, a third-party server's text) is archived scrubbed of personal data, as the log
+shipper indexes it: the archive is kept for years and nobody may read a phone number in it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import msgspec
+
+from jatra.telemetry.redact import scrub
 
 LEVEL = 6
 _PREFIX = b'{"@timestamp":"'
@@ -44,8 +53,30 @@ class SegmentBytes:
     last: dt.datetime | None
 
 
+class _Object(msgspec.Struct):
+    """Any JSON object: decoding into it checks the syntax and skips every field."""
+
+
+_OBJECT = msgspec.json.Decoder(_Object)
+
+
+def archived(raw: bytes) -> bytes:
+    """A log line as the archive keeps it: a JSON object as written; any other text scrubbed."""
+    if raw.startswith(b"{"):
+        try:
+            _OBJECT.decode(raw)
+        except msgspec.DecodeError:  # not JSON, or not an object (a ValidationError is one)
+            pass
+        else:
+            return raw
+    text = raw.decode("utf-8", errors="replace")
+    cleaned = scrub(text)
+    return raw if cleaned == text else cleaned.encode("utf-8", "surrogatepass")
+
+
 def build(lines: Sequence[bytes]) -> SegmentBytes:
-    """The segment of ``lines`` (each without its newline)."""
+    """The segment of ``lines`` as read from a log file (each without its newline; see :func:`archived`)."""
+    lines = [archived(line) for line in lines]
     ndjson = b"".join(line + b"\n" for line in lines)
     data = gzip.compress(ndjson, compresslevel=LEVEL, mtime=0)
     times = [t for t in map(event_time, lines) if t is not None]
