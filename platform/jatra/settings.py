@@ -161,6 +161,14 @@ class Settings:
     refresh_token_ttl_s: int = field(
         default=7 * 86400, metadata=_doc("Lifetime of a refresh token (7 days).")
     )
+    refresh_retention_s: float = field(
+        default=7 * 86400.0,
+        metadata=_doc(
+            "How long a login's refresh tokens are kept after its newest expired, before the outbox relay"
+            " deletes them (until then a logout with one answers 204; after, 401 as an unknown token).",
+            bounds=(0, 366 * 86400),
+        ),
+    )
     otp_ttl_s: int = field(default=300, metadata=_doc("Lifetime of a one-time password."))
     otp_max_attempts: int = field(default=5, metadata=_doc("Wrong OTP guesses before the code is burnt."))
     otp_per_phone_per_hour: int = field(

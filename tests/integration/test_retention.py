@@ -1,6 +1,7 @@
 """The relay deletes sent outbox rows once older than the retention, oldest first, in bounded batches
-(unsent rows and young ones stay), and expired idempotency keys, the first expired first (live ones
-stay). Against the test stack's Postgres."""
+(unsent rows and young ones stay), expired idempotency keys, the first expired first (live ones stay),
+and login families whose newest token expired past the retention, with their tokens (families in use
+stay, whatever their older tokens). Against the test stack's Postgres."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, insert, select
 
+from jatra.db.accounts import RefreshFamily, RefreshToken, User
 from jatra.db.bookings import IdempotencyKey, OutboxMessage
 from jatra.infra import retention
 from jatra.infra.resources import Resources, open_resources
@@ -197,3 +199,90 @@ async def test_the_running_relay_deletes_expired_idempotency_keys(
         return expired not in await _keys_left(res, keys)
 
     await eventually(gone, 15, "the relay's prune of an expired idempotency key")
+
+
+@pytest.fixture
+async def user(res: Resources) -> AsyncIterator[uuid.UUID]:
+    """A user of its own for this module's login families; deleted (families and tokens cascade) after."""
+    user_id = uuid.uuid4()
+    async with res.db()() as session:
+        phone = f"+8801{secrets.randbelow(10**9):09d}"
+        await session.execute(insert(User).values(id=user_id, phone=phone))
+        await session.commit()
+    try:
+        yield user_id
+    finally:
+        async with res.db()() as session:
+            await session.execute(delete(User).where(User.id == user_id))
+            await session.commit()
+
+
+async def _family(res: Resources, user: uuid.UUID, token_expiries: list[dt.datetime]) -> uuid.UUID:
+    """A family with a token per expiry (the last the newest, as rotation writes them)."""
+    family = uuid.uuid4()
+    async with res.db()() as session:
+        await session.execute(
+            insert(RefreshFamily).values(id=family, user_id=user, expires_at=token_expiries[-1])
+        )
+        for expires in token_expiries:
+            values = {"id": uuid.uuid4(), "family_id": family, "user_id": user,
+                      "token_hash": secrets.token_hex(32), "expires_at": expires}  # fmt: skip
+            await session.execute(insert(RefreshToken).values(**values))
+        await session.commit()
+    return family
+
+
+async def _tokens_left(res: Resources, user: uuid.UUID) -> dict[uuid.UUID, int]:
+    """The user's tokens left, counted by family; every family that has any must still be there."""
+    async with res.db()() as session:
+        families = set(
+            (await session.scalars(select(RefreshFamily.id).where(RefreshFamily.user_id == user))).all()
+        )
+        tokens = (
+            await session.scalars(select(RefreshToken.family_id).where(RefreshToken.user_id == user))
+        ).all()
+    counted = {f: tokens.count(f) for f in set(tokens)}
+    assert set(counted) <= families
+    return counted
+
+
+async def test_dead_login_families_go_with_their_tokens_and_families_in_use_stay(
+    res: Resources, user: uuid.UUID
+) -> None:
+    """Three families: dead since 2000 (three tokens), dead for a day (inside a week's retention), and one
+    in use (rotated: its two older tokens long expired, its newest live for a week). A batch of one takes
+    the first to expire; then only it is gone, its tokens with it."""
+    now = dt.datetime.now(dt.UTC)
+    await _family(res, user, [dt.datetime(2000, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3)])
+    recent = await _family(res, user, [now - dt.timedelta(days=1)])
+    in_use = await _family(
+        res, user, [now - dt.timedelta(days=30), now - dt.timedelta(days=20), now + dt.timedelta(days=7)]
+    )
+    before = pruned("refresh_families")
+    deleted = await retention.prune_refresh_families(res, keep_s=7 * DAY, batch=1)
+    assert deleted <= 1 and pruned("refresh_families") == before + deleted
+    # the first to expire in the table (or the running relay took it meanwhile); the others stay
+    assert await _tokens_left(res, user) == {recent: 1, in_use: 3}
+    while await retention.prune_refresh_families(res, keep_s=7 * DAY) == retention.FAMILIES_BATCH:
+        pass  # dead families other tests left behind, if more than a batch
+    assert await _tokens_left(res, user) == {
+        recent: 1,
+        in_use: 3,
+    }  # the family dead since 2000: its tokens gone
+    await retention.prune_refresh_families(res, keep_s=0)  # no retention: a family dead for a day goes too
+    assert await _tokens_left(res, user) == {in_use: 3}
+
+
+async def test_the_running_relay_deletes_dead_login_families(
+    jatra_processes_running: Stack, res: Resources, user: uuid.UUID
+) -> None:
+    # dead before any other family: the relay's first batch takes it, however many others are due
+    family = await _family(res, user, [dt.datetime(2000, 1, 1, tzinfo=dt.UTC)])
+    assert await _tokens_left(res, user) == {family: 1}
+    await asyncio.sleep(retention.EVERY_S + 1)
+    await _rows(res, [(0, None)])  # its commit rings the relay (it stays unsent: undeclared)
+
+    async def gone() -> bool:
+        return not await _tokens_left(res, user)
+
+    await eventually(gone, 15, "the relay's prune of a login family dead since 2000")

@@ -319,9 +319,10 @@ RETENTION_PRUNED = _spec(
     "jatra_retention_pruned_total",
     "counter",
     "Rows the outbox relay deleted once past their retention, by table: outbox (sent, older than"
-    " JATRA_OUTBOX_RETENTION_S), idempotency_keys (expired).",
+    " JATRA_OUTBOX_RETENTION_S), idempotency_keys (expired), refresh_families (a login's, its newest token"
+    " expired longer than JATRA_REFRESH_RETENTION_S ago; its tokens deleted with it).",
     ("table",),
-    known=(("outbox", "idempotency_keys"),),
+    known=(("outbox", "idempotency_keys", "refresh_families"),),
 )
 AMQP_CONSUMED = _spec(
     "jatra_amqp_consumed_total",
