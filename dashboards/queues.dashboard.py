@@ -79,9 +79,9 @@ dashboard = dashboard(
                     "Messages the relay published with a broker confirm, by exchange; and the rows it "
                     "deleted past their retention, by table: sent outbox rows older than "
                     "JATRA_OUTBOX_RETENTION_S (over a day, about what it published three days before) and"
-                    " expired idempotency keys (about the bookings of the day before), and login families"
-                    " (with their refresh tokens) whose newest token expired over JATRA_REFRESH_RETENTION_S"
-                    " ago (about the logins of two weeks before).",
+                    " expired idempotency keys (about the bookings of the day before), and refresh tokens"
+                    " expired over JATRA_REFRESH_RETENTION_S ago (the logins and rotations of two weeks"
+                    " before).",
                     "ops",
                     q(sum_by(rate(c.OUTBOX_PUBLISHED, ENV), "exchange"), "{{exchange}}"),
                     q(sum_by(rate(c.RETENTION_PRUNED, ENV), "table"), "pruned: {{table}}"),

@@ -164,8 +164,8 @@ class Settings:
     refresh_retention_s: float = field(
         default=7 * 86400.0,
         metadata=_doc(
-            "How long a login's refresh tokens are kept after its newest expired, before the outbox relay"
-            " deletes them (until then a logout with one answers 204; after, 401 as an unknown token).",
+            "How long a refresh token is kept after it expired, before the outbox relay deletes it (until"
+            " then a logout with it revokes its login; after, it answers 401 as an unknown token).",
             bounds=(0, 366 * 86400),
         ),
     )

@@ -178,26 +178,3 @@ async def test_a_refresh_token_lives_seven_days(client: Client, settings: Settin
         left = (await conn.execute(text(query), {"h": digest})).scalar_one()
     await engine.dispose()
     assert dt.timedelta(days=7) - dt.timedelta(minutes=1) < left <= dt.timedelta(days=7)
-
-
-async def test_a_login_family_expires_with_its_newest_token(client: Client, settings: Settings) -> None:
-    """The family row (what retention deletes, tokens and all) holds its newest token's expiry: a
-    rotation moves it on, so a family in use is never due."""
-    first = await login(client, settings, new_phone())
-    family = jwt.decode(first["access_token"], options={"verify_signature": False})["extras"]["fam"]
-    query = text(
-        "SELECT f.expires_at, max(t.expires_at), count(t.id) FROM refresh_families f"
-        " JOIN refresh_tokens t ON t.family_id = f.id WHERE f.id = :f GROUP BY f.expires_at"
-    )
-    engine = create_engine(settings, admin=True)
-    try:
-        async with engine.connect() as conn:
-            at_login = (await conn.execute(query, {"f": family})).one()
-            await conn.commit()  # a new snapshot for the read after the rotation
-            second = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
-            assert second.status_code == 200
-            rotated = (await conn.execute(query, {"f": family})).one()
-    finally:
-        await engine.dispose()
-    assert at_login[0] == at_login[1] and at_login[2] == 1
-    assert rotated[0] == rotated[1] > at_login[0] and rotated[2] == 2

@@ -1,7 +1,7 @@
 """The relay deletes sent outbox rows once older than the retention, oldest first, in bounded batches
 (unsent rows and young ones stay), expired idempotency keys, the first expired first (live ones stay),
-and login families whose newest token expired past the retention, with their tokens (families in use
-stay, whatever their older tokens). Against the test stack's Postgres."""
+and refresh tokens expired longer than the retention ago (the rest of their login stays). Against the
+test stack's Postgres."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, insert, select
 
-from jatra.db.accounts import RefreshFamily, RefreshToken, User
+from jatra.db.accounts import RefreshToken, User
 from jatra.db.bookings import IdempotencyKey, OutboxMessage
 from jatra.infra import retention
 from jatra.infra.resources import Resources, open_resources
@@ -203,7 +203,7 @@ async def test_the_running_relay_deletes_expired_idempotency_keys(
 
 @pytest.fixture
 async def user(res: Resources) -> AsyncIterator[uuid.UUID]:
-    """A user of its own for this module's login families; deleted (families and tokens cascade) after."""
+    """A user of its own for this module's refresh tokens; deleted (its tokens cascade) after."""
     user_id = uuid.uuid4()
     async with res.db()() as session:
         phone = f"+8801{secrets.randbelow(10**9):09d}"
@@ -217,72 +217,58 @@ async def user(res: Resources) -> AsyncIterator[uuid.UUID]:
             await session.commit()
 
 
-async def _family(res: Resources, user: uuid.UUID, token_expiries: list[dt.datetime]) -> uuid.UUID:
-    """A family with a token per expiry (the last the newest, as rotation writes them)."""
-    family = uuid.uuid4()
+async def _tokens(res: Resources, user: uuid.UUID, expiries: list[dt.datetime]) -> list[uuid.UUID]:
+    """One login's tokens, one per expiry (a rotation each); their ids."""
+    family, ids = uuid.uuid4(), [uuid.uuid4() for _ in expiries]
     async with res.db()() as session:
-        await session.execute(
-            insert(RefreshFamily).values(id=family, user_id=user, expires_at=token_expiries[-1])
-        )
-        for expires in token_expiries:
-            values = {"id": uuid.uuid4(), "family_id": family, "user_id": user,
+        for token_id, expires in zip(ids, expiries, strict=True):
+            values = {"id": token_id, "family_id": family, "user_id": user,
                       "token_hash": secrets.token_hex(32), "expires_at": expires}  # fmt: skip
             await session.execute(insert(RefreshToken).values(**values))
         await session.commit()
-    return family
+    return ids
 
 
-async def _tokens_left(res: Resources, user: uuid.UUID) -> dict[uuid.UUID, int]:
-    """The user's tokens left, counted by family; every family that has any must still be there."""
+async def _tokens_left(res: Resources, user: uuid.UUID) -> set[uuid.UUID]:
     async with res.db()() as session:
-        families = set(
-            (await session.scalars(select(RefreshFamily.id).where(RefreshFamily.user_id == user))).all()
-        )
-        tokens = (
-            await session.scalars(select(RefreshToken.family_id).where(RefreshToken.user_id == user))
-        ).all()
-    counted = {f: tokens.count(f) for f in set(tokens)}
-    assert set(counted) <= families
-    return counted
+        return set((await session.scalars(select(RefreshToken.id).where(RefreshToken.user_id == user))).all())
 
 
-async def test_dead_login_families_go_with_their_tokens_and_families_in_use_stay(
+async def test_tokens_long_expired_are_deleted_first_expired_first_and_the_rest_of_the_login_kept(
     res: Resources, user: uuid.UUID
 ) -> None:
-    """Three families: dead since 2000 (three tokens), dead for a day (inside a week's retention), and one
-    in use (rotated: its two older tokens long expired, its newest live for a week). A batch of one takes
-    the first to expire; then only it is gone, its tokens with it."""
+    """One login rotated four times: two tokens expired in 2000 (before any other in the table), one a day
+    ago (inside a week's retention), and the newest live for a week. A batch of one takes the first expired
+    (or the running relay took it meanwhile); then every token past the retention goes, and no other."""
     now = dt.datetime.now(dt.UTC)
-    await _family(res, user, [dt.datetime(2000, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3)])
-    recent = await _family(res, user, [now - dt.timedelta(days=1)])
-    in_use = await _family(
-        res, user, [now - dt.timedelta(days=30), now - dt.timedelta(days=20), now + dt.timedelta(days=7)]
-    )
-    before = pruned("refresh_families")
-    deleted = await retention.prune_refresh_families(res, keep_s=7 * DAY, batch=1)
-    assert deleted <= 1 and pruned("refresh_families") == before + deleted
-    # the first to expire in the table (or the running relay took it meanwhile); the others stay
-    assert await _tokens_left(res, user) == {recent: 1, in_use: 3}
-    while await retention.prune_refresh_families(res, keep_s=7 * DAY) == retention.FAMILIES_BATCH:
-        pass  # dead families other tests left behind, if more than a batch
-    assert await _tokens_left(res, user) == {
-        recent: 1,
-        in_use: 3,
-    }  # the family dead since 2000: its tokens gone
-    await retention.prune_refresh_families(res, keep_s=0)  # no retention: a family dead for a day goes too
-    assert await _tokens_left(res, user) == {in_use: 3}
+    first, second, recent, live = await _tokens(
+        res, user, [dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2000, 1, 2, tzinfo=dt.UTC),
+                    now - dt.timedelta(days=1), now + dt.timedelta(days=7)],
+    )  # fmt: skip
+    before = pruned("refresh_tokens")
+    deleted = await retention.prune_refresh_tokens(res, keep_s=7 * DAY, batch=1)
+    assert deleted <= 1 and pruned("refresh_tokens") == before + deleted
+    left = await _tokens_left(res, user)
+    assert first not in left and {recent, live} <= left
+    while await retention.prune_refresh_tokens(res, keep_s=7 * DAY) == retention.BATCH:
+        pass  # tokens other tests left behind, if more than a batch
+    assert await _tokens_left(res, user) == {recent, live}  # the second expired in 2000 too: gone
+    await retention.prune_refresh_tokens(res, keep_s=0)  # no retention: expired a day ago goes too
+    assert await _tokens_left(res, user) == {live}
 
 
-async def test_the_running_relay_deletes_dead_login_families(
+async def test_the_running_relay_deletes_long_expired_refresh_tokens(
     jatra_processes_running: Stack, res: Resources, user: uuid.UUID
 ) -> None:
-    # dead before any other family: the relay's first batch takes it, however many others are due
-    family = await _family(res, user, [dt.datetime(2000, 1, 1, tzinfo=dt.UTC)])
-    assert await _tokens_left(res, user) == {family: 1}
+    # expired before any other token: the relay's first batch takes it, however many others are due
+    expired, live = await _tokens(
+        res, user, [dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC) + dt.timedelta(days=7)]
+    )
+    assert await _tokens_left(res, user) == {expired, live}
     await asyncio.sleep(retention.EVERY_S + 1)
     await _rows(res, [(0, None)])  # its commit rings the relay (it stays unsent: undeclared)
 
     async def gone() -> bool:
-        return not await _tokens_left(res, user)
+        return await _tokens_left(res, user) == {live}
 
-    await eventually(gone, 15, "the relay's prune of a login family dead since 2000")
+    await eventually(gone, 15, "the relay's prune of a refresh token expired in 2000")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jatra.db.accounts import RefreshFamily, RefreshToken, User
+from jatra.db.accounts import RefreshToken, User
 
 
 async def upsert_user(session: AsyncSession, phone: str) -> tuple[uuid.UUID, str]:
@@ -33,14 +33,6 @@ async def set_role(session: AsyncSession, phone: str, role: str) -> bool:
 async def add_refresh(
     session: AsyncSession, user_id: uuid.UUID, family: uuid.UUID, token_hash: str, expires_at: dt.datetime
 ) -> None:
-    """A token of ``family``: the family made at a login, its expiry moved to this token's at a rotation."""
-    family_row = insert(RefreshFamily).values(id=family, user_id=user_id, expires_at=expires_at)
-    await session.execute(
-        family_row.on_conflict_do_update(
-            index_elements=[RefreshFamily.id],
-            set_={"expires_at": func.greatest(RefreshFamily.expires_at, family_row.excluded.expires_at)},
-        )
-    )
     session.add(RefreshToken(user_id=user_id, family_id=family, token_hash=token_hash, expires_at=expires_at))
 
 
@@ -57,6 +49,10 @@ async def role_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
 async def revoke_family(session: AsyncSession, family: uuid.UUID, now: dt.datetime) -> None:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
+        # the live ones: an expired token refreshes nothing, and the retention's deletes (of tokens long
+        # expired) never wait on this statement's row locks, nor it on theirs
+        .where(
+            RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now
+        )
         .values(revoked_at=now)
     )

@@ -1,5 +1,5 @@
 """Rows a booking writes beside itself, deleted once past their retention: sent outbox rows and expired
-idempotency keys; and a login's refresh tokens, once its newest is long expired.
+idempotency keys; and refresh tokens long expired.
 
 A booking's transaction writes the booking, two outbox rows and its idempotency key. The booking is the
 record; the other two are kept only for a while:
@@ -11,11 +11,11 @@ record; the other two are kept only for a while:
   nothing (a request with it runs again), and was deleted only when the same key came again, so the
   table grew by a row a booking for ever (208,129 rows on the dev stack at the ninth stop).
 
-- *refresh-token families* (a login's tokens, a row a login and one a rotation), once the newest expired
-  more than ``JATRA_REFRESH_RETENTION_S`` ago (7 days): no token of it can be used, and a logout with one
-  answers 204 until then (it revokes a family with nothing live), 401 after, as for any unknown token.
-  The family's row holds its newest token's expiry, so the due ones are found by that index whatever the
-  live families hold; its tokens go with it (ON DELETE CASCADE).
+- *refresh tokens*, once expired longer than ``JATRA_REFRESH_RETENTION_S`` ago (7 days): a row a login
+  and a row a rotation (an active session adds one every quarter hour). An expired token refreshes
+  nothing (expiry is checked before reuse); until it is deleted a logout with it revokes its login, after
+  that it answers 401 as any unknown token does. A copy of a token rotated two weeks before is what only
+  a thief still holds: it loses the power to log its owner out, nothing else.
 
 Every outbox relay (a deployment may run several) deletes at most every ``EVERY_S``: of the outbox, what
 is due among the ``BATCH`` oldest sent rows; of the keys, up to ``BATCH`` expired ones, the first expired
@@ -64,17 +64,12 @@ IDEMPOTENCY_KEYS = text(
     " DELETE FROM idempotency_keys k USING due WHERE k.user_id = due.user_id AND k.key = due.key"
     " AND k.expires_at <= now()"  # the row deleted is expired too, whatever changed since the read
 )
-#: the families whose newest token expired longest ago, up to a batch; their tokens go with them (cascade)
-REFRESH_FAMILIES = text(
-    "WITH due AS (SELECT id FROM refresh_families WHERE expires_at < now() - make_interval(secs => :keep_s)"
+#: the tokens that expired first, up to a batch, of those expired longer than the retention ago
+REFRESH_TOKENS = text(
+    "WITH due AS (SELECT id FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => :keep_s)"
     " ORDER BY expires_at LIMIT :batch)"
-    " DELETE FROM refresh_families f USING due WHERE f.id = due.id"
-    " AND f.expires_at < now() - make_interval(secs => :keep_s)"  # not rotated since the read
+    " DELETE FROM refresh_tokens t USING due WHERE t.id = due.id"
 )
-#: fewer families a batch: each takes its tokens with it, and the relay's pass waits for it (on the dev
-#: stack, 100,000 due families of two tokens each: 5.7-7.0 ms to delete 500, 16.9-18.7 ms for 2,000; 0.06-0.25
-#: with none due); 500 every 2.5 s is 12,000 logins a minute of two weeks before
-FAMILIES_BATCH = 500
 _last = 0.0
 
 
@@ -88,7 +83,7 @@ async def prune_when_due(res: Resources) -> int:
     for table, prune in (
         ("outbox", prune_outbox),
         ("idempotency_keys", prune_idempotency_keys),
-        ("refresh_families", prune_refresh_families),
+        ("refresh_tokens", prune_refresh_tokens),
     ):
         try:
             deleted += await prune(res)
@@ -109,13 +104,11 @@ async def prune_idempotency_keys(res: Resources, batch: int = BATCH) -> int:
     return await _prune(res, "idempotency_keys", IDEMPOTENCY_KEYS, {"batch": batch})
 
 
-async def prune_refresh_families(
-    res: Resources, keep_s: float | None = None, batch: int = FAMILIES_BATCH
-) -> int:
-    """Delete up to ``batch`` families whose newest token expired more than ``keep_s`` ago (by default the
-    setting's), and their tokens with them; how many families."""
+async def prune_refresh_tokens(res: Resources, keep_s: float | None = None, batch: int = BATCH) -> int:
+    """Delete up to ``batch`` refresh tokens expired more than ``keep_s`` ago (by default the setting's), the
+    first expired first; how many."""
     keep = res.settings.refresh_retention_s if keep_s is None else keep_s
-    return await _prune(res, "refresh_families", REFRESH_FAMILIES, {"batch": batch, "keep_s": keep})
+    return await _prune(res, "refresh_tokens", REFRESH_TOKENS, {"batch": batch, "keep_s": keep})
 
 
 async def _prune(res: Resources, table: str, statement: TextClause, params: dict[str, Any]) -> int:

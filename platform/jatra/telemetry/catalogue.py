@@ -319,10 +319,10 @@ RETENTION_PRUNED = _spec(
     "jatra_retention_pruned_total",
     "counter",
     "Rows the outbox relay deleted once past their retention, by table: outbox (sent, older than"
-    " JATRA_OUTBOX_RETENTION_S), idempotency_keys (expired), refresh_families (a login's, its newest token"
-    " expired longer than JATRA_REFRESH_RETENTION_S ago; its tokens deleted with it).",
+    " JATRA_OUTBOX_RETENTION_S), idempotency_keys (expired), refresh_tokens (expired longer than"
+    " JATRA_REFRESH_RETENTION_S ago).",
     ("table",),
-    known=(("outbox", "idempotency_keys", "refresh_families"),),
+    known=(("outbox", "idempotency_keys", "refresh_tokens"),),
 )
 AMQP_CONSUMED = _spec(
     "jatra_amqp_consumed_total",
