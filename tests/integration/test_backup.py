@@ -280,13 +280,26 @@ async def test_the_worker_exports_the_age_of_the_newest_backups(
 
 @contextlib.contextmanager
 def backup_lock_held(settings: Settings) -> Iterator[None]:
-    """Hold the stanza's backup lock as a running pgBackRest backup does (an exclusive flock on its file)."""
+    """Hold the stanza's backup lock as a running pgBackRest backup does: an exclusive flock on its file.
+    pgBackRest deletes the file when it lets go, so a lock is kept only on the file that is still there
+    (one taken on a file deleted meanwhile would lock nothing; the stack's backup worker may be running)."""
     lock_dir = pgbackrest.stack_files(repository.stack_context(settings)).lock
     path = lock_dir / f"{pgbackrest.STANZA}-backup.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    deadline = time.monotonic() + 600
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a backup is running: wait for it
+            os.close(fd)
+            assert time.monotonic() < deadline, "the backup lock stayed busy for 10 minutes"
+            time.sleep(0.2)
+            continue
+        if path.exists() and os.fstat(fd).st_ino == path.stat().st_ino:
+            break
+        os.close(fd)  # deleted (or replaced) between the open and the lock: again
     try:
         chown_tree(path, pgbackrest.PG_USER)
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the file releases the lock
@@ -331,4 +344,7 @@ async def test_the_worker_defers_a_backup_while_another_runs(
         assert await run_schedule(Resources(settings=due_now, name="backup")) == 0
     events = [e["event"] for e in logged.events]
     assert "backup.deferred" in events and "backup.failed" not in events, events
-    assert "backup.completed" not in events and events.count("backup.busy") == 2
+    assert (
+        "backup.completed" not in events and events.count("backup.busy") == 2
+    )  # the direct call's, the worker's
+    assert "backup.waiting" in events  # the worker's: it waited before it deferred

@@ -69,10 +69,10 @@ async def run_schedule(res: Resources) -> int:
         # operator's `jatra backup`): the next pass decides again from what the repository then holds
         await asyncio.to_thread(take_backup, settings, type_, wait_s=BUSY_WAIT_S)
     except BackupBusy:
-        log.info(
+        log.warning(  # a warning: rare (an operator's backup), and a backup not taken
             "backup.deferred",
             type=type_,
-            reason="another pgBackRest process holds the lock",
+            reason="another backup is running",
             retry_in_s=settings.backup_check_interval_s,
         )
         return 0

@@ -44,9 +44,10 @@ def take_backup(settings: Settings, type_: str, *, wait_s: float = BUSY_WAIT_S) 
         log.info("backup.started", type=type_, bucket=settings.backup_bucket)
         try:
             made, kept = _when_free(settings, type_, wait_s)
-        except BackupBusy as exc:  # the caller decides whether that is a failure (the worker defers it)
+        except BackupBusy as exc:  # not taken; the caller says what that means (the worker defers it)
+            span.set_status(Status(StatusCode.ERROR, "another backup is running"))
             span.record_exception(exc)
-            log.info("backup.busy", type=type_, waited_s=round(time.monotonic() - t0, 1))
+            log.warning("backup.busy", type=type_, waited_s=round(time.monotonic() - t0, 1), limit_s=wait_s)
             raise
         except BackupError as exc:
             _failed(span, type_, exc, t0)
@@ -96,8 +97,9 @@ def _backup(settings: Settings, type_: str) -> tuple[repository.BackupSet, int]:
     """Run the backup (the stanza first, if missing); the set it made and how many the repository keeps."""
     ctx = repository.stack_context(settings)
     try:
-        # stanza-create takes the lock a backup holds: the wait for it is _when_free's
-        pgbackrest.ensure_stanza(settings, ctx, busy_wait_s=0)
+        # stanza-create takes the archive's lock and the backup's: the archive-push's (a second) is waited
+        # for there, a backup's is _when_free's to wait for
+        pgbackrest.ensure_stanza(settings, ctx, wait_for_backup=False)
     except pgbackrest.LockBusy as exc:
         raise BackupBusy("stanza-create", pgbackrest.LOCK_BUSY, str(exc)) from exc
     except StackError as exc:
