@@ -7,7 +7,11 @@ file name and mtime 0, and the compression level is fixed.
 A line is archived as written when it is a JSON object (Jatra's logging pipeline wrote it, personal data
 already removed; nginx redacts its own). Any other line (Postgres's errors quote the row values they
 refused, a raw traceback, a third-party server's text) is archived scrubbed of personal data, as the log
-shipper indexes it: the archive is kept for years and nobody may read a phone number in it.
+shipper indexes it: the archive is kept for years and nobody may read a phone number in it. So a
+segment's bytes depend on the redaction's patterns too: a seal planned before an upgrade that changed
+them is rebuilt to other bytes, found not to be the planned segment, and abandoned (``archive.plan.
+abandoned``, an error) and its lines read again, nothing lost. Segments sealed before the scrubbing
+existed (0c33c84) keep such lines as written: Object Lock forbids rewriting them.
 """
 
 from __future__ import annotations
