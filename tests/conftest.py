@@ -17,6 +17,8 @@ os.environ.update(
         "JATRA_PORT_BASE": str(TEST_PORT_BASE),
         "JATRA_LOG_LEVEL": "INFO",
         "JATRA_TIMETABLE_HORIZON_DAYS": "7",
+        # the running timetable worker rolls the horizon within a minute of midnight in Dhaka (18:00 UTC)
+        "JATRA_TIMETABLE_INTERVAL_S": "60",
         # every test request comes from one address; the per-IP limit has a test of its own
         "JATRA_OTP_PER_IP_PER_MINUTE": "100000",
         # short payment budgets so outage tests finish in seconds

@@ -47,7 +47,8 @@ async def stuck_booking(
 ) -> Booking:
     """A booking in PAYMENT_PROCESSING written straight to Postgres (its payment message lost), ten minutes
     old by default: the reconciler's to settle. Younger than the hold TTL, the reconciler leaves it alone."""
-    hold = await hold_for(client, who, "DA", "SYT", days_ahead=6)
+    # the horizon is 7 days (today and 6 more): a day short of its edge, should Dhaka's midnight come between
+    hold = await hold_for(client, who, "DA", "SYT", days_ahead=5)
     journey = hold["journey_id"]
     async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
         held = await session.get(Hold, uuid.UUID(hold["hold_id"]))

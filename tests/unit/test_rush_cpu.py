@@ -28,8 +28,14 @@ def test_a_process_tree_counts_live_and_exited_children() -> None:
         "live.wait()\n"
     )
     root = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    idle = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert idle.stdout is not None
+        assert idle.stdout.readline().strip() == "ready"  # its start-up is done before the meter begins
         meter = CpuMeter({"root": [root.pid], "idle": [idle.pid]})
         meter.begin()
         assert root.stdout is not None
