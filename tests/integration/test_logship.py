@@ -36,6 +36,7 @@ from jatra.logship.shipper import Shipper
 from jatra.observability import elastic, kibana
 from jatra.settings import Settings
 from jatra.stack import es_standin
+from jatra.stack.apps import jatra_processes
 from jatra.stack.elastic import MAX_DOCS, STANDIN_CORES, STANDIN_NICE, ElasticGateway
 from jatra.stack.manager import Stack
 from tests.integration.helpers import eventually, sample
@@ -47,6 +48,20 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "logging" / "generated" / "elasticsearch"
 #: the worker's /metrics in the outage test: above every port of the test stack (base + 91)
 WORKER_PORT_OFFSET = 98
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_shipper_paused(stack: Stack) -> Iterator[None]:
+    """These tests set Elasticsearch up and fill the stand-in themselves. The stack's own shipper, if
+    earlier tests started the Jatra processes, would race them: its setup (at start, every 5 minutes and
+    after a failed pass) and its bulks (which count towards the stand-in's flood stage). Pause it, and
+    start it again after."""
+    running = any(r.name == "logship" for r in stack.status())
+    if running:
+        stack.down(["logship"])
+    yield
+    if running:
+        stack.up([p for p in jatra_processes(stack.ctx.api_replicas) if p.name == "logship"])
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 
 import pytest
 
@@ -49,11 +50,19 @@ def test_a_cut_off_body_is_a_408_in_the_access_log_not_a_500(
     jatra_processes_running: Stack, settings: Settings
 ) -> None:
     replica = settings.ports.app("api-1")
-    answer(replica, VERIFY + b"Content-Length: 100\r\n\r\n" + b'{"qr":')
-    time.sleep(0.5)
-    events = [e for e in log_lines(settings, "api-1") if e.get("message") == "http.request"]
-    last = next(e for e in reversed(events) if e["http"]["route"] == "/api/v1/tickets/verify")
-    assert last["http"]["response"]["status_code"] == 408
+    rid = uuid.uuid4().hex  # this request's own event, however late the log's write
+    answer(replica, VERIFY + f"X-Request-ID: {rid}\r\n".encode() + b"Content-Length: 100\r\n\r\n" + b'{"qr":')
+    deadline = time.monotonic() + 10
+    while not (
+        mine := [
+            e for e in log_lines(settings, "api-1") if e.get("http", {}).get("request", {}).get("id") == rid
+        ]
+    ):
+        assert time.monotonic() < deadline, "no access event for the cut-off request"
+        time.sleep(0.1)
+    [event] = mine
+    assert event["message"] == "http.request" and event["http"]["route"] == "/api/v1/tickets/verify"
+    assert event["http"]["response"]["status_code"] == 408
 
 
 def test_a_slow_but_steady_client_is_served(jatra_processes_running: Stack, settings: Settings) -> None:
