@@ -241,7 +241,7 @@ async def test_tokens_long_expired_are_deleted_first_expired_first_and_the_rest_
     ago (inside a week's retention), and the newest live for a week. A batch of one takes the first expired
     (or the running relay took it meanwhile); then every token past the retention goes, and no other."""
     now = dt.datetime.now(dt.UTC)
-    first, second, recent, live = await _tokens(
+    first, _second, recent, live = await _tokens(
         res, user, [dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2000, 1, 2, tzinfo=dt.UTC),
                     now - dt.timedelta(days=1), now + dt.timedelta(days=7)],
     )  # fmt: skip
