@@ -119,10 +119,12 @@ def test_a_process_is_found_by_a_path_it_names_and_not_by_a_longer_one(tmp_path:
         for p in (named, longer)
     ]
     try:
-        # the children name the paths once they have exec'd, in whatever order
-        wait_until(lambda: bool(pids_naming(named)) and bool(pids_naming(longer)), 5, "both children")
-        assert pids_naming(named) == [pids[0]]
-        assert pids_naming(longer) == [pids[1]]
+        # the children name the paths once they have exec'd, in whatever order; each sh forks its sleep, and
+        # the fork names the path too until it execs: wait for each path to be named by its own sh alone
+        # (a match on a prefix would find both for the shorter path, and never settle)
+        wait_until(
+            lambda: pids_naming(named) == [pids[0]] and pids_naming(longer) == [pids[1]], 10, "each sh alone"
+        )
     finally:
         for pid in pids:
             stop_pid(pid)
