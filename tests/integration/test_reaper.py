@@ -22,7 +22,7 @@ from jatra.app import create_app
 from jatra.db.catalog import Coach, Journey, Seat
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.resources import open_resources
-from jatra.inventory.holds import HoldStore
+from jatra.inventory.holds import HoldStore, Refused
 from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
 from jatra.seats.reaper import SALES_CURSOR, reap, sync_sold_legs
@@ -170,3 +170,32 @@ async def test_sales_postgres_has_are_made_known_to_redis(
         assert int(await redis.get(SALES_CURSOR) or 0) == last_sale
         _, sold, _ = await store.occupancy(journey)
         assert sold[seat] & Segment(1, 3).mask == Segment(1, 3).mask
+
+
+async def test_a_hold_released_in_redis_and_not_yet_in_postgres_is_not_lost(
+    settings: Settings, make_passengers: MakePassengers, redis: Redis
+) -> None:
+    """A passenger's release ends the hold in Redis first (a tombstone) and in Postgres a moment later. A
+    reaper pass in between must leave it to the release (RELEASED), not call it lost (EXPIRED); a hold
+    whose key is gone altogether is lost."""
+    [alice] = await make_passengers(1)
+    async with AsyncTestClient(app=create_app(["all"], settings)) as client:
+        journey = await a_journey(client)
+        seats = await free_seats(client, journey, "DA", "SYT", 1)
+        body = {"journey_id": journey, "from": "DA", "to": "SYT", "seats": seats}
+        hold = (await client.post("/api/v1/holds", json=body, headers=alice.headers)).json()
+    hold_id = uuid.UUID(hold["hold_id"])
+    store = HoldStore(redis)
+    assert not isinstance(await store.release(journey, hold_id, alice.user_id), Refused)  # Redis only
+
+    async def status() -> str:
+        async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
+            await reap(res)
+            async with res.db()() as session:
+                found = await session.get(Hold, hold_id)
+                assert found is not None
+                return str(found.status)
+
+    assert await status() == "ACTIVE"  # the release's own update is still to come
+    await redis.delete(store.hold_key(journey, hold_id))  # now as if Redis had lost it
+    assert await status() == "EXPIRED"

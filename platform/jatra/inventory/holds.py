@@ -34,6 +34,12 @@ def _is_live(reply: list[Any]) -> bool:
     return user is not None and ended is None
 
 
+def _is_gone(reply: list[Any]) -> bool:
+    """Neither live nor ended: the key vanished (a Redis restart, an eviction), not a tombstone."""
+    user, ended = reply
+    return user is None and ended is None
+
+
 _HERE = Path(__file__).parent / "lua"
 _COMMON = (_HERE / "common.lua").read_text()
 HOLD, RELEASE, EXTEND, SOLD, UNSOLD = (
@@ -224,14 +230,24 @@ class HoldStore:
 
     async def live(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
         """:meth:`exists` for each of many ``(journey_id, hold_id)``, in pipelined round trips of up to
-        ``LIVE_BATCH`` (the reaper asks about every active hold on each pass: one round trip each was about
-        three of the seventeen Redis commands a booking made in a rush)."""
-        found: list[bool] = []
+        ``LIVE_BATCH``."""
+        return [_is_live(reply) for reply in await self._states(holds)]
+
+    async def gone(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
+        """For each of many ``(journey_id, hold_id)``: whether its key vanished. A hold ended here leaves a
+        tombstone instead, and the request that ended it updates Postgres next: not gone."""
+        return [_is_gone(reply) for reply in await self._states(holds)]
+
+    async def _states(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[list[Any]]:
+        """Each hold's owner and end, in pipelined round trips of up to ``LIVE_BATCH`` (the reaper asks
+        about every active hold on each pass: one round trip each was about three of the seventeen Redis
+        commands a booking made in a rush)."""
+        found: list[list[Any]] = []
         for first in range(0, len(holds), LIVE_BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for journey_id, hold_id in holds[first : first + LIVE_BATCH]:
                     pipe.hmget(self.hold_key(journey_id, hold_id), _LIVE_FIELDS)
-                found.extend(_is_live(reply) for reply in await pipe.execute())
+                found.extend(await pipe.execute())
         return found
 
     async def occupancy(

@@ -1,8 +1,9 @@
 """`jatra worker reaper`: reconcile what Postgres records about holds with what Redis holds.
 
 Redis frees expired seats by itself (TTL); nothing here is on the hot path. The reaper marks holds that
-ran out as EXPIRED (counting them), marks ACTIVE holds whose Redis key vanished (a Redis restart) as lost,
-and publishes the live-hold gauges.
+ran out as EXPIRED (counting them), marks ACTIVE holds whose Redis key vanished (a Redis restart) as lost
+(not those ended in Redis a moment before their request ends them in Postgres: a tombstone says so), and
+publishes the live-hold gauges.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ async def reap(res: Resources) -> int:
         for hold in expired:
             log.info("hold.expired", hold_id=str(hold.id), journey_id=hold.journey_id, seats=hold.seat_ids)
         active = await repository.active_holds(session, now)
-        live = await store.live([(h.journey_id, h.id) for h in active])
-        lost = [h for h, alive in zip(active, live, strict=True) if not alive]
+        # gone from Redis, not ended there: a passenger's release ends the hold in Redis first and in
+        # Postgres a moment later, and is not a loss (if that request dies between, the hold expires)
+        gone = await store.gone([(h.journey_id, h.id) for h in active])
+        lost = [h for h, vanished in zip(active, gone, strict=True) if vanished]
         if lost:
             await repository.mark_lost(session, [h.id for h in lost], now)
             for hold in lost:
