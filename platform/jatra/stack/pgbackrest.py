@@ -201,14 +201,12 @@ def command(config: Path, *args: str) -> list[str]:
     return as_user(PG_USER, [binary(), f"--config={config}", f"--stanza={STANZA}", *args])
 
 
-def ensure_stanza(
-    settings: Settings, ctx: StackContext, busy_wait_s: float = 60.0, wait_for_backup: bool = True
-) -> None:
+def ensure_stanza(settings: Settings, ctx: StackContext, wait_for_backup: bool = True) -> None:
     """Create the bucket and the stanza if they are missing, then turn WAL archiving on. Idempotent.
 
     While another pgBackRest process holds a lock stanza-create needs (it takes the archive's and the
-    backup's), wait up to busy_wait_s, then raise LockBusy; with ``wait_for_backup=False``, raise it at once
-    when a backup holds the backup lock.
+    backup's), wait up to ``BUSY_WAIT_S``, then raise LockBusy; with ``wait_for_backup=False``, raise it
+    at once when a backup holds the backup lock.
     """
     from jatra.infra.s3 import s3_client  # noqa: PLC0415 - minio is only needed here
 
@@ -216,12 +214,12 @@ def ensure_stanza(
     if not client.bucket_exists(settings.backup_bucket):
         client.make_bucket(settings.backup_bucket)
     config = write_config(settings, ctx)
-    result = _run(config, "stanza-create", busy_wait_s, wait_for_backup)
+    result = _run(config, "stanza-create", wait_for_backup)
     if result.returncode == STANZA_MISMATCH:
         # the repository knows an earlier database under this stanza: the local one was re-initialised (or
         # upgraded). Record the new one; the earlier backups stay, and expire with retention.
         log.warning("backup.stanza.upgrade", stanza=STANZA, reason=_tail(result))
-        result = _run(config, "stanza-upgrade", busy_wait_s, wait_for_backup)
+        result = _run(config, "stanza-upgrade", wait_for_backup)
     if result.returncode != 0:
         raise StackError(f"pgbackrest stanza-create failed: {_tail(result)}")
     switch = archive_switch(ctx)
@@ -242,6 +240,8 @@ class LockBusy(StackError):
         self.lock = found.group(1) if found else "?"
 
 
+#: how long a command waits for a lock another pgBackRest process holds
+BUSY_WAIT_S = 60.0
 #: pgBackRest names the lock it could not take: '<lock-path>/<stanza>-<archive|backup>.lock'
 _LOCK_FILE = re.compile(r"-(archive|backup)\.lock'")
 
@@ -253,24 +253,22 @@ def _run_once(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def _run(
-    config: Path, name: str, busy_wait_s: float, wait_for_backup: bool
-) -> subprocess.CompletedProcess[str]:
+def _run(config: Path, name: str, wait_for_backup: bool) -> subprocess.CompletedProcess[str]:
     """Run one command; while another pgBackRest process holds a lock it needs (exit code 50, usually the
-    background archive-push of a WAL segment, which takes a second), try again, for up to busy_wait_s.
+    background archive-push of a WAL segment, which takes a second), try again, for up to ``BUSY_WAIT_S``.
     ``wait_for_backup=False``: a backup holding the backup lock is raised at once (LockBusy, lock
     ``backup``), for a caller that decides what to do about a backup running."""
 
     def busy(exc: Exception) -> bool:
         return isinstance(exc, LockBusy) and (wait_for_backup or exc.lock != "backup")
 
-    retry = stamina.retry(on=busy, attempts=None, timeout=busy_wait_s, wait_initial=0.2, wait_max=2)
+    retry = stamina.retry(on=busy, attempts=None, timeout=BUSY_WAIT_S, wait_initial=0.2, wait_max=2)
     try:
         return retry(_run_once)(command(config, name))
     except LockBusy as exc:
         if not busy(exc):
             raise
-        raise LockBusy(f"pgbackrest {name}: the lock stayed busy for {busy_wait_s:.0f}s: {exc}") from exc
+        raise LockBusy(f"pgbackrest {name}: the lock stayed busy for {BUSY_WAIT_S:.0f}s: {exc}") from exc
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:
