@@ -100,9 +100,10 @@ def _backup(settings: Settings, type_: str) -> tuple[repository.BackupSet, int]:
         # stanza-create takes the archive's lock and the backup's: the archive-push's (a second) is waited
         # for there, a backup's is _when_free's to wait for
         pgbackrest.ensure_stanza(settings, ctx, wait_for_backup=False)
-    except pgbackrest.LockBusy as exc:
-        raise BackupBusy("stanza-create", pgbackrest.LOCK_BUSY, str(exc)) from exc
     except StackError as exc:
+        if isinstance(exc, pgbackrest.LockBusy) and exc.lock == "backup":
+            raise BackupBusy("stanza-create", pgbackrest.LOCK_BUSY, str(exc)) from exc
+        # the archive's lock busy for a whole minute is a failure, as any other
         raise BackupError("stanza-create", 1, str(exc)) from exc
     config = pgbackrest.stack_files(ctx).config
     out = repository.run(
