@@ -170,7 +170,7 @@ async def test_a_retried_script_call_gets_the_first_answer(any_redis: AnyRedis) 
     assert await store.release(journey, hold_id, user) == released  # the tombstone answers the replay
 
 
-async def test_which_holds_live_asked_together_across_batches_and_slots(
+async def test_which_holds_are_gone_asked_together_across_batches_and_slots(
     any_redis: AnyRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The reaper asks about every active hold at once: the answers must be each hold's own, in order,
@@ -188,6 +188,7 @@ async def test_which_holds_live_asked_together_across_batches_and_slots(
     await any_redis.delete(store.hold_key(holds[3][0], holds[3][1]))  # lost, as after a restart
     asked = [(journey, hold_id) for journey, hold_id, _ in holds] + [(fresh_journey(), uuid.uuid4())]
     expected = [True, False, True, False, True, False]
-    assert await store.live(asked) == expected
     assert [await store.exists(journey, hold_id) for journey, hold_id in asked] == expected
-    assert await store.live([]) == []
+    # asked together, as the reaper asks: only a key that vanished is gone (a tombstone is not)
+    assert await store.gone(asked) == [False, False, False, True, False, True]
+    assert await store.gone([]) == []

@@ -228,26 +228,17 @@ class HoldStore:
         """Whether the hold is live (not expired, not ended; an ended hold leaves a short tombstone)."""
         return _is_live(await self.redis.hmget(self.hold_key(journey_id, hold_id), _LIVE_FIELDS))
 
-    async def live(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
-        """:meth:`exists` for each of many ``(journey_id, hold_id)``, in pipelined round trips of up to
-        ``LIVE_BATCH``."""
-        return [_is_live(reply) for reply in await self._states(holds)]
-
     async def gone(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[bool]:
-        """For each of many ``(journey_id, hold_id)``: whether its key vanished. A hold ended here leaves a
-        tombstone instead, and the request that ended it updates Postgres next: not gone."""
-        return [_is_gone(reply) for reply in await self._states(holds)]
-
-    async def _states(self, holds: Sequence[tuple[int, uuid.UUID]]) -> list[list[Any]]:
-        """Each hold's owner and end, in pipelined round trips of up to ``LIVE_BATCH`` (the reaper asks
-        about every active hold on each pass: one round trip each was about three of the seventeen Redis
-        commands a booking made in a rush)."""
-        found: list[list[Any]] = []
+        """For each of many ``(journey_id, hold_id)``: whether its key vanished (neither live nor ended: a
+        hold ended here leaves a tombstone, and the request that ended it updates Postgres next). In
+        pipelined round trips of up to ``LIVE_BATCH`` (the reaper asks about every active hold on each pass:
+        one round trip each was about three of the seventeen Redis commands a booking made in a rush)."""
+        found: list[bool] = []
         for first in range(0, len(holds), LIVE_BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for journey_id, hold_id in holds[first : first + LIVE_BATCH]:
                     pipe.hmget(self.hold_key(journey_id, hold_id), _LIVE_FIELDS)
-                found.extend(await pipe.execute())
+                found.extend(_is_gone(reply) for reply in await pipe.execute())
         return found
 
     async def occupancy(
