@@ -36,9 +36,9 @@ from jatra.logship.shipper import Shipper
 from jatra.observability import elastic, kibana
 from jatra.settings import Settings
 from jatra.stack import es_standin
-from jatra.stack.apps import jatra_processes
 from jatra.stack.elastic import MAX_DOCS, STANDIN_CORES, STANDIN_NICE, ElasticGateway
 from jatra.stack.manager import Stack
+from tests.fixtures.stack import paused
 from tests.integration.helpers import eventually, sample
 from tests.integration.logwriter import booking_events, ecs, write
 
@@ -56,12 +56,8 @@ def stack_shipper_paused(stack: Stack) -> Iterator[None]:
     earlier tests started the Jatra processes, would race them: its setup (at start, every 5 minutes and
     after a failed pass) and its bulks (which count towards the stand-in's flood stage). Pause it, and
     start it again after."""
-    running = any(r.name == "logship" for r in stack.status())
-    if running:
-        stack.down(["logship"])
-    yield
-    if running:
-        stack.up([p for p in jatra_processes(stack.ctx.api_replicas) if p.name == "logship"])
+    with paused(stack, "logship"):
+        yield
 
 
 @pytest.fixture

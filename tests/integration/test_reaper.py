@@ -27,10 +27,10 @@ from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
 from jatra.seats.reaper import SALES_CURSOR, reap, sync_sold_legs
 from jatra.settings import Settings
-from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.app import EcsLines
+from tests.fixtures.stack import paused
 from tests.integration.helpers import a_journey, eventually, free_seats
 
 pytestmark = pytest.mark.integration
@@ -40,12 +40,8 @@ pytestmark = pytest.mark.integration
 def reaper_worker_paused(stack: Stack) -> Iterator[None]:
     """These tests call the reaper themselves; the reaper worker, if earlier tests started the Jatra
     processes, would race them to the same holds and sales. Pause it, and start it again after."""
-    running = any(r.name == "reaper" for r in stack.status())
-    if running:
-        stack.down(["reaper"])
-    yield
-    if running:
-        stack.up([p for p in jatra_processes(stack.ctx.api_replicas) if p.name == "reaper"])
+    with paused(stack, "reaper"):
+        yield
 
 
 def metric(name: str, **labels: str) -> float:
