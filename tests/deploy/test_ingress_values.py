@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -47,20 +48,24 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     assert NGINX is not None
     config = yaml.safe_load((ROOT / ingress.VALUES_PATH).read_text())["controller"]["config"]
     home = tmp_path_factory.mktemp("ingress-nginx")
-    port, log = free_port(), home / "access.log"
+    port, log, closed = free_port(), home / "access.log", free_port()
     escape = " escape=json" if config["log-format-escape-json"] == "true" else ""
     temp = "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi"))
     temp += "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("uwsgi", "scgi"))
     conf = home / "nginx.conf"
     conf.write_text(
-        f"worker_processes 1;\ndaemon off;\npid {home}/nginx.pid;\nerror_log {home}/error.log warn;\n"
+        f"worker_processes 1;\ndaemon off;\npid {home}/nginx.pid;\n"
+        f"error_log {home}/error.log {config['error-log-level']};\n"
         "events { worker_connections 64; }\n"
         f"http {{\n{temp}{config['http-snippet']}\n"
         f"    log_format upstreaminfo{escape} '{config['log-format-upstream']}';\n"
         f"    access_log {log} upstreaminfo;\n"
         f"    server {{\n        listen 127.0.0.1:{port};\n"
         "        location / {\n            set $service_name jatra-catalog;\n"
-        "            return 200 'ok';\n        }\n    }\n}\n"
+        "            return 200 'ok';\n        }\n"
+        # a Service whose pods refuse connections (nothing listens on that port)
+        "        location /down {\n            set $service_name jatra-down;\n"
+        f"            proxy_pass http://127.0.0.1:{closed};\n        }}\n    }}\n}}\n"
     )
     test = [NGINX, "-t", "-c", str(conf), "-p", str(home)]
     checked = subprocess.run(test, capture_output=True, text=True, check=False, timeout=30)
@@ -140,3 +145,25 @@ def test_a_phone_number_as_a_request_id_is_not_logged(edge: tuple[str, Path]) ->
     marker = uuid.uuid4().hex
     line = _line(edge, f"/api/v1/stations?m={marker}", {"X-Request-ID": "01712345678"}, marker)
     assert line["http"]["request"]["id"] == "[redacted]" and "1712345678" not in json.dumps(line)
+
+
+def test_a_failed_upstream_leaves_no_client_address_or_query_in_the_error_log(edge: tuple[str, Path]) -> None:
+    """nginx's error lines about a request hold the client's address and the raw request line, which no
+    format can change; at the values' level they are not written, and the access line tells the failure."""
+    base, log = edge
+    marker, phone = uuid.uuid4().hex, "01712345678"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _get(f"{base}/down?to={phone}", {"X-Request-ID": marker})
+    assert refused.value.code == 502
+    found: list[dict[str, Any]] = []
+
+    def written() -> bool:
+        found[:] = [json.loads(text) for text in log.read_text().splitlines() if marker in text]
+        return bool(found)
+
+    wait_until(written, 5, "the request's access line")
+    [line] = found
+    assert line["jatra"]["gateway"]["upstream_status"] == "502", line
+    assert line["url"]["query"] == "[redacted]" and phone[1:] not in json.dumps(line)
+    errors = (log.parent / "error.log").read_text()  # written before the access line
+    assert phone[1:] not in errors and "client:" not in errors, errors

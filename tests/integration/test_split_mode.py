@@ -38,6 +38,8 @@ from tests.integration.test_auth import login, new_phone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROBLEM = "application/problem+json"
+#: a phone number in a query: the gateway's logs must not keep it
+PHONE = "01712345678"
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +274,7 @@ async def test_a_service_that_is_down_is_a_503_problem_until_it_is_back(
     [catalog] = [p for p in service_processes() if p.name == "catalog"]
     split_mode.down([catalog.name])  # supervisord stops the program (and does not bring it back)
     try:
-        down = await gateway.get("/api/v1/stations")
+        down = await gateway.get("/api/v1/stations", params={"to": PHONE})
         assert down.status_code == 503 and down.headers["content-type"] == PROBLEM, down.text
         assert int(down.headers["retry-after"]) >= 1
         problem = down.json()
@@ -286,6 +288,12 @@ async def test_a_service_that_is_down_is_a_503_problem_until_it_is_back(
             line["http"]["response"]["status_code"] == 503
             and line["jatra"]["gateway"]["service"] == "catalog"
         )
+        # the refused connection is told by the access line, redacted; nginx's error log, which would
+        # write the client's address and the request line as sent, keeps only nginx's own failures
+        assert "502" in line["jatra"]["gateway"]["upstream_status"], line
+        assert line["url"]["query"] == "[redacted]" and PHONE[1:] not in json.dumps(line)
+        errors = (Path(settings.state_dir) / "log" / "gateway-error.log").read_text()
+        assert PHONE[1:] not in errors and "client:" not in errors, errors
     finally:
         split_mode.up([catalog])
     assert (await gateway.get("/api/v1/stations")).status_code == 200

@@ -11,7 +11,10 @@ ingress-nginx/ingress-nginx -f helm/ingress-nginx-values.yaml``). They set the c
 ``log-format-upstream`` to the local gateway's ECS line (:data:`jatra.gateway.nginx.LOG_FORMAT`), with its
 maps in ``http-snippet``: the path, query and request id logged as "[redacted]" when one of the redaction's
 patterns matches (:data:`jatra.gateway.nginx.PERSONAL`), the trace id taken from traceparent, and no client
-address. ``$service_name`` is the controller's: the Kubernetes Service a request went to. The controller's
+address. Its error log is set to ``crit``, as the local gateway's
+(:data:`jatra.gateway.nginx.ERROR_LOG_LEVEL`): nginx's lines about a request carry the client's address and
+the request line, and cannot be formatted; the controller's default, ``notice``, writes them.
+``$service_name`` is the controller's: the Kubernetes Service a request went to. The controller's
 ConfigMap applies to every Ingress it serves, so a cluster that shares one controller with other
 applications gets this format for all of them. A test runs Debian's nginx on the snippet and the format,
 with requests carrying personal data. ``jatra gen`` writes the file; a test checks it is current.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from jatra.gateway.nginx import LOG_FORMAT, REQUEST_MAPS, logged_maps
+from jatra.gateway.nginx import ERROR_LOG_LEVEL, LOG_FORMAT, REQUEST_MAPS, logged_maps
 
 #: where the values file is (relative to the repository root)
 VALUES_PATH = "helm/ingress-nginx-values.yaml"
@@ -47,5 +50,6 @@ def values(environment: str = ENVIRONMENT) -> dict[str, Any]:
         "log-format-escape-json": "true",
         "log-format-upstream": log_format(environment),
         "http-snippet": http_snippet(),
+        "error-log-level": ERROR_LOG_LEVEL,
     }
     return {"controller": {"config": config}}

@@ -14,7 +14,9 @@ What it does at the edge:
 - one access log in ECS JSON, with the trace id taken from traceparent, and no client address (personal
   data; the limits use it in memory only). The path and the query are logged as "[redacted]" when one of
   the patterns jatra.telemetry.redact scrubs (an e-mail, a phone number, a token, an OTP; percent-encoded
-  too) is in them: the shipper sends these lines on as written, so nothing after nginx would catch it.
+  too) is in them: the shipper sends these lines on as written, so nothing after nginx would catch it;
+- an error log of nginx's own failures only (:data:`ERROR_LOG_LEVEL`): its lines about a request cannot be
+  formatted and carry the client's address and the raw request line, query and all.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from dataclasses import dataclass
 from jatra.gateway.routes import ROUTES, SERVICES, Route
 
 PROBLEM_TYPE = "https://jatra.dev/problems/"
+#: nginx writes what went wrong with a request (an upstream refused or timed out, a body too large, a client
+#: over its limit) at "error" or "warn", in a fixed text with ``client: <address>`` and ``request: "<the
+#: request line>"``, its query unredacted (a phone number, an e-mail), and no format can change that. At
+#: "crit" only nginx's own failures are left (a worker that died, files or sockets it cannot open, its
+#: configuration). The access log says the same of each request without them: the status, and the
+#: upstream's address, status and time ("502" for a refused connection, "504" for a timeout).
+ERROR_LOG_LEVEL = "crit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +187,7 @@ def render(site: Site, environment: str, generated_note: str = "") -> str:
     return f"""{header}{user}worker_processes {site.worker_processes};
 daemon {"on" if site.daemon else "off"};
 pid {site.pid};
-error_log {site.error_log} warn;
+error_log {site.error_log} {ERROR_LOG_LEVEL};
 
 events {{
     worker_connections 4096;
