@@ -253,6 +253,7 @@ def dependency_of(exc: BaseException) -> str | None:
         )
         or (isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated)
         or _psycopg_unreachable(exc)
+        or _asyncpg_unreachable(exc)
     ):
         return "postgres"
     if isinstance(exc, aiormq.exceptions.AMQPConnectionError | aiormq.exceptions.ChannelInvalidStateError):
@@ -280,6 +281,17 @@ def _psycopg_unreachable(exc: BaseException) -> bool:
     if not isinstance(exc, psycopg.OperationalError):
         return False
     return exc.sqlstate is None or exc.sqlstate.startswith(_UNREACHABLE_STATES)
+
+
+def _asyncpg_unreachable(exc: BaseException) -> bool:
+    """The same for asyncpg, under the ORM: SQLAlchemy wraps what asyncpg raises on a connection it has,
+    but not what it raises while opening one, so a Postgres or PgBouncer that refuses a new connection
+    (too many clients, starting up, shutting down, a protocol error) reaches us as asyncpg's own error."""
+    import asyncpg  # noqa: PLC0415
+
+    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate).startswith(_UNREACHABLE_STATES)
 
 
 _LIBRARIES = (("asyncpg", "postgres"), ("sqlalchemy", "postgres"), ("psycopg", "postgres"),

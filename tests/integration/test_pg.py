@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import psycopg
 import pytest
 from litestar import Litestar
@@ -19,7 +20,10 @@ from opentelemetry.trace import StatusCode
 from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from jatra.errors import dependency_error
 from jatra.infra import pg as pg_module
 from jatra.infra.pg import Statements
 from jatra.infra.pg_listen import asyncpg_dsn
@@ -280,3 +284,26 @@ async def test_an_orm_statement_runs_under_its_own_process_name(stack: Stack, se
                 assert name == "jatra-test-named"
     finally:
         await other.close()
+
+
+async def test_a_refused_new_orm_connection_is_a_503(stack: Stack, settings: Settings) -> None:
+    """Postgres refuses a connection the ORM opens (here: a database that allows none, SQLSTATE 53300, as
+    "too many clients" is): the error leaves SQLAlchemy's connect as asyncpg's own, unwrapped, and must
+    still be answered 503 with Retry-After, not 500."""
+    name = f"full_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(settings.db_admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" CONNECTION LIMIT 0')
+        engine = create_async_engine(make_url(settings.db_admin_url).set(database=name))
+        try:
+            with pytest.raises(asyncpg.PostgresError) as refused:
+                async with engine.connect():
+                    pass
+        finally:
+            await engine.dispose()
+        assert refused.value.sqlstate == "53300", refused.value
+        error = dependency_error(refused.value)
+        assert error is not None and error.dependency == "postgres" and error.status == 503
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncpg
 import psycopg
 import psycopg_pool
 import pytest
@@ -22,6 +23,15 @@ from jatra.errors import dependency_error, dependency_of
         (psycopg.errors.TooManyConnections("sorry, too many clients already"), "postgres"),
         (psycopg.errors.DeadlockDetected("deadlock detected"), None),
         (psycopg.errors.SerializationFailure("could not serialize access"), None),
+        # asyncpg's own errors, as they leave the ORM's connect unwrapped
+        (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), "postgres"),
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), "postgres"),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), "postgres"),
+        (asyncpg.exceptions.ProtocolViolationError("no more connections allowed"), "postgres"),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), "postgres"),
+        (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), None),
+        (asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"), None),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key"), None),
         (ConnectionRefusedError(), "network"),
         (ValueError("bug"), None),
     ],
