@@ -136,6 +136,15 @@ async def test_local_format_is_accepted(client: Client, settings: Settings) -> N
     assert MailboxChannel(settings.mailbox_dir).read("+88" + local)
 
 
+async def test_a_number_in_bengali_digits_is_the_same_number(client: Client, settings: Settings) -> None:
+    """A phone's keyboard may type Bengali digits: the same account and the same OTP allowance, not one of
+    their own (``\\d`` took them as they were)."""
+    phone = new_phone()
+    bengali = phone[:4] + phone[4:].translate(str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯"))
+    assert (await client.post("/api/v1/auth/otp", json={"phone": bengali})).status_code == 202
+    assert MailboxChannel(settings.mailbox_dir).read(phone)
+
+
 async def test_otp_requests_are_rate_limited_per_phone(client: Client, settings: Settings) -> None:
     phone = new_phone()
     statuses = [(await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code for _ in range(6)]

@@ -97,6 +97,28 @@ async def test_nul_characters_are_refused_before_postgres_sees_them(
     }
 
 
+async def test_a_trailing_newline_is_refused_as_any_control_character(
+    client: Client, passenger: Passenger
+) -> None:
+    """Python's ``$`` also matches before a final newline (ECMA's does not): "DA\\n", "Rahim\\n" and
+    "a@b.c\\n" passed the patterns, and a newline in an e-mail's To header ends its headers."""
+    day = travel_day(1).isoformat()
+    search = await client.get("/api/v1/journeys", params={"from": "DA\n", "to": "CGP", "date": day})
+    assert names(problem(search, 400)) == {"from"}
+    booking = {
+        "hold_id": "0b7c5f2e-0000-4000-8000-000000000000",
+        "passengers": [{"name": "Rahim\n", "age": 30, "gender": "male"}],
+        "payment_method": "bkash",
+    }
+    headers = {**passenger.headers, "Idempotency-Key": "newline-test"}
+    named = await client.post("/api/v1/bookings", json=booking, headers=headers)
+    assert names(problem(named, 400)) == {"passengers[0].name"}
+    mailed = {**booking, "passengers": [{"name": "Rahim", "age": 30, "gender": "male"}], "email": "a@b.c\n"}
+    assert names(problem(await client.post("/api/v1/bookings", json=mailed, headers=headers), 400)) == {
+        "email"
+    }
+
+
 async def test_a_body_that_is_not_utf8_is_400(client: Client, passenger: Passenger) -> None:
     raw = b'{"journey_id": 1, "from": "DA\xff", "to": "CGP", "seats": [1]}'
     response = await client.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import uuid
 
 import structlog
@@ -26,11 +27,17 @@ tracer = trace.get_tracer(__name__)
 OTP_REQUESTS = counter(c.OTP_REQUESTS)
 LOGINS = counter(c.LOGINS)
 REFRESHES = counter(c.REFRESHES)
-PHONE = re.compile(r"^\+8801[3-9]\d{8}$")
+#: ASCII digits only: ``\d`` also matches Bengali or Arabic-Indic digits, and each spelling of one number
+#: would be an account and an OTP allowance of its own (they are made ASCII first, below)
+PHONE = re.compile(r"^\+8801[3-9][0-9]{8}\Z")
 
 
 def normalise_phone(phone: str) -> str:
-    compact = re.sub(r"[\s-]", "", phone)
+    """The number as stored: spaces and dashes dropped, any script's digits made ASCII (a phone's keyboard
+    may type Bengali digits), a national 01... made +8801..."""
+    compact = "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in re.sub(r"[\s-]", "", phone)
+    )
     if compact.startswith("01"):
         compact = "+88" + compact
     if not PHONE.match(compact):
