@@ -1,7 +1,7 @@
 """Bookings and payments: the funnel from 202 to a ticket, the payment provider, reconciliation."""
 
 from jatra.observability.panels import dashboard, q, timeseries
-from jatra.observability.promql import ENV, quantile, rate, sel, sum_by
+from jatra.observability.promql import ENV, max_by, quantile, rate, sel, sum_by
 from jatra.telemetry import catalogue as c
 
 dashboard = dashboard(
@@ -52,7 +52,7 @@ dashboard = dashboard(
                     "Bookings stuck in payment",
                     "Bookings still in PAYMENT_PENDING or PAYMENT_PROCESSING two minutes after their 202.",
                     "short",
-                    q(sum_by(sel(c.BOOKINGS_STUCK, ENV)), "stuck"),
+                    q(max_by(sel(c.BOOKINGS_STUCK, ENV)), "stuck"),
                 ),
             ],
         ),

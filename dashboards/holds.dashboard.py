@@ -1,7 +1,7 @@
 """Seat holds: how passengers compete for seats, how long the hold script takes, what is held now."""
 
 from jatra.observability.panels import dashboard, q, timeseries
-from jatra.observability.promql import ENV, quantile, rate, sel, sum_by
+from jatra.observability.promql import ENV, max_by, quantile, rate, sel, sum_by
 from jatra.telemetry import catalogue as c
 
 CONFLICTED = sum_by(rate(c.HOLD_OUTCOMES, ENV, 'outcome="conflicted"'), "class")
@@ -61,8 +61,8 @@ dashboard = dashboard(
                     "Live holds and held seats by class",
                     "Holds not yet expired, and the seats in them, as the reaper last counted (every 15 s).",
                     "short",
-                    q(sum_by(sel(c.HOLDS_LIVE, ENV), "class"), "holds {{class}}"),
-                    q(sum_by(sel(c.SEATS_HELD, ENV), "class"), "seats {{class}}"),
+                    q(max_by(sel(c.HOLDS_LIVE, ENV), "class"), "holds {{class}}"),
+                    q(max_by(sel(c.SEATS_HELD, ENV), "class"), "seats {{class}}"),
                 ),
                 timeseries(
                     "Hold extensions per second by class",

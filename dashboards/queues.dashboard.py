@@ -2,7 +2,7 @@
 
 from jatra.observability import exporters as x
 from jatra.observability.panels import dashboard, q, timeseries
-from jatra.observability.promql import ENV, rate, sel, sum_by
+from jatra.observability.promql import ENV, max_by, rate, sel, sum_by
 from jatra.telemetry import catalogue as c
 
 dashboard = dashboard(
@@ -49,15 +49,15 @@ dashboard = dashboard(
                     "grow "
                     "while RabbitMQ is down, and nothing is lost.",
                     "s",
-                    q(sum_by(sel(c.OUTBOX_LAG, ENV)), "lag (s)"),
-                    q(sum_by(sel(c.OUTBOX_PENDING, ENV)), "pending"),
+                    q(max_by(sel(c.OUTBOX_LAG, ENV)), "lag (s)"),
+                    q(max_by(sel(c.OUTBOX_PENDING, ENV)), "pending"),
                 ),
                 timeseries(
                     "Dead letters per queue",
                     "Messages in a dead-letter queue: a payment request or event that could not be handled, "
                     "with its reason in the x-jatra-reason header.",
                     "short",
-                    q(sum_by(sel(c.DLQ_DEPTH, ENV), "queue"), "{{queue}}"),
+                    q(max_by(sel(c.DLQ_DEPTH, ENV), "queue"), "{{queue}}"),
                 ),
                 timeseries(
                     "Consumed per second by outcome",

@@ -18,6 +18,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from jatra.observability import exporters, slo
 from jatra.observability.generate import GENERATED_KEY, stale
+from jatra.telemetry import catalogue as c
 from jatra.telemetry.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,6 +127,27 @@ def test_dashboards_and_rules_name_only_metrics_that_exist() -> None:
     unused = {spec.name for spec in CATALOGUE.values() if not any(s in used for s in spec.series)}
     unwatched: set[str] = set()  # every metric of the catalogue is on a dashboard or in a rule
     assert unused <= unwatched, unused
+
+
+#: Gauges of a value every process that serves them reads from the same place (Postgres, RabbitMQ, the
+#: backup repository): N outbox relays report the same backlog N times, every API replica the same payment
+#: delay. Summed over processes they read N times too high; max (by their own labels) reads the value.
+GLOBAL_GAUGES = (
+    c.OUTBOX_LAG, c.OUTBOX_PENDING, c.DLQ_DEPTH, c.HOLDS_LIVE, c.SEATS_HELD, c.BOOKINGS_STUCK,
+    c.ADMISSION_PAYMENT_DELAY, c.BACKUP_LAST_SUCCESS, c.BACKUP_DURATION,
+)  # fmt: skip
+#: sum (or sum by) applied to a selector, perhaps through functions, but through no other aggregation
+SUMMED = r"\bsum\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(\s*(?:(?!(?:max|min|avg|count)\b)\w+\s*\(\s*)*{name}\b"
+
+
+def test_no_global_gauge_is_summed_over_processes() -> None:
+    exprs = [t["expr"] for d in dashboards() for p in d["panels"] for t in p.get("targets", [])]
+    exprs += [r["expr"] for p in RULES for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]]
+    assert any(spec.name in expr for spec in GLOBAL_GAUGES for expr in exprs)
+    summed = [
+        expr for spec in GLOBAL_GAUGES for expr in exprs if re.search(SUMMED.format(name=spec.name), expr)
+    ]
+    assert summed == [], "a value every replica reports alike: use max, not sum"
 
 
 def test_every_alert_has_the_same_shape_a_runbook_and_a_dashboard() -> None:

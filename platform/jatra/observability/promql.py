@@ -48,6 +48,12 @@ def sum_by(expr: str, *labels: str) -> str:
     return f"sum by ({', '.join(labels)}) ({expr})" if labels else f"sum({expr})"
 
 
+def max_by(expr: str, *labels: str) -> str:
+    """For a gauge every process reads from the same place (the outbox backlog in Postgres, a dead-letter
+    queue's depth in RabbitMQ): each replica reports the same value, and a sum would count it per replica."""
+    return f"max by ({', '.join(labels)}) ({expr})" if labels else f"max({expr})"
+
+
 def quantile(
     q: float, metric: MetricSpec, *matchers: str, by: tuple[str, ...] = (), window: str = RATE
 ) -> str:
