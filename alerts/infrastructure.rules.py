@@ -6,6 +6,11 @@ from jatra.observability.rules import Alert, Group
 from jatra.telemetry import catalogue as c
 
 RABBITMQ_UP = sel(x.UP, 'job="rabbitmq"')
+#: the targets Jatra's on-call answers for: its processes (job="jatra" locally, in compose and in the chart's
+#: PodMonitors) and its stack's exporters and servers, whose silence blinds an engine's alerts (PostgresDown
+#: reads pg_up, which a dead exporter stops sending). Not RabbitMQ's two jobs: its own endpoint down is
+#: RabbitMQ down, paged once by RabbitMQDown. Not every target of a shared Prometheus either.
+WATCHED_UP = sel(x.UP, 'job=~"jatra|postgres|pgbouncer|redis|node|supervisor|prometheus|alertmanager"')
 
 groups = [
     Group(
@@ -13,7 +18,7 @@ groups = [
         (
             Alert(
                 "TargetDown",
-                f"{sel(x.UP)} == 0",
+                f"{WATCHED_UP} == 0",
                 "2m",
                 "page",
                 "Prometheus cannot scrape {{ $labels.job }}{{ with $labels.process }} {{ . }}{{ end }} at "
