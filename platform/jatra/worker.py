@@ -44,6 +44,10 @@ class WorkerSpec:
     #: "module:function" awaited between passes instead of sleeping ``interval`` (given how many items the
     #: pass handled), for a worker that can be woken when there is work
     wait: str = ""
+    #: "module:function" awaited once as the worker stops (SIGTERM), after its loop, for at most
+    #: :data:`FINAL_S`: work that must not wait for a next pass that will not come (the archive seals what it
+    #: has read: a pod's log directory goes with the pod)
+    final: str = ""
 
     def load(self) -> Iteration:
         fn: Iteration = _resolve(self.iteration)
@@ -59,6 +63,11 @@ class WorkerSpec:
             await asyncio.sleep(interval(res.settings))
 
         return pause
+
+
+#: the longest a worker's last pass may take: inside supervisord's 20 s between SIGTERM and SIGKILL, and a
+#: pod's grace period (a native sidecar is stopped after the process it follows, within the same period)
+FINAL_S = 10.0
 
 
 def _resolve(target: str) -> Any:
@@ -92,6 +101,7 @@ WORKERS: dict[str, WorkerSpec] = {
         "jatra.archive.worker:archive_once",
         frozenset(),
         lambda s: min(5.0, max(s.archive_segment_age_s / 20, 0.1)),
+        final="jatra.archive.worker:archive_last",
     ),
     "logship": WorkerSpec("jatra.logship.worker:ship", frozenset(), lambda s: s.logship_interval_s),
     "backup": WorkerSpec(
@@ -122,6 +132,20 @@ async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
             backoff = min(backoff * 2, 60.0)
 
 
+async def _final(name: str, spec: WorkerSpec, res: Resources) -> None:
+    """The worker's last pass: bounded, and a failure is logged, not raised (the worker is stopping)."""
+    last: Iteration = _resolve(spec.final)
+    try:
+        with trace.get_tracer("jatra.worker").start_as_current_span(f"worker.{name}.final") as span:
+            handled = await asyncio.wait_for(last(res), FINAL_S)
+            span.set_attribute("jatra.worker.handled", handled)
+        WORKER_RUNS.labels(name, "ok").inc()
+        log.info("worker.final_pass", worker=name, handled=handled)
+    except Exception:  # TimeoutError among them
+        WORKER_RUNS.labels(name, "error").inc()
+        log.exception("worker.final_pass.failed", worker=name, limit_s=FINAL_S)
+
+
 async def run_worker(name: str, port: int, settings: Settings) -> None:
     spec = WORKERS[name]
     from jatra import __version__  # noqa: PLC0415
@@ -147,4 +171,6 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
         finally:
             loop.cancel()
             await asyncio.gather(loop, return_exceptions=True)
+            if spec.final:
+                await _final(name, spec, res)
             log.info("worker.stopped", worker=name)

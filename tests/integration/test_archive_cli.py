@@ -258,3 +258,34 @@ def test_the_worker_archives_every_line_once_across_sigkills(
     verified = jatra(archive, "audit", "verify")
     assert verified.returncode == 0, verified.stdout
     assert "archive.sealed" in worker_log.read_text()
+
+
+def test_a_stopped_worker_seals_what_it_holds_before_it_exits(
+    stack: Stack, settings: Settings, tmp_path: Path
+) -> None:
+    """In a pod the log directory and the archiver's state go with the pod: a worker asked to stop (SIGTERM)
+    reads to the end and seals every open segment, however young and small, before it exits."""
+    archive = new_archive(settings, tmp_path, archive_segment_bytes=1 << 20)  # sealed at 1 MiB or an hour
+    port = free_port()
+    env = {**archive.env(), "JATRA_TRACE_DIR": str(tmp_path / "traces")}
+    worker_log = tmp_path / "worker.log"
+    emit(archive.log_dir, "payments", 12, "before")
+    with worker_log.open("ab") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "jatra", "worker", "archive", "--port", str(port)],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "worker.started" not in worker_log.read_text():
+            assert time.monotonic() < deadline and worker.poll() is None, worker_log.read_text()
+            time.sleep(0.2)
+        emit(archive.log_dir, "payments", 5, "after")  # written after its first pass, most likely
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    assert archive.archived("payments") == file_lines(archive.log_dir, "payments")
+    assert len(file_lines(archive.log_dir, "payments")) == 17
+    verified = jatra(archive, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout
+    assert "worker.final_pass" in worker_log.read_text()
