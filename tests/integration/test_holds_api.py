@@ -25,6 +25,7 @@ from jatra.seats import repository
 from jatra.settings import Settings
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.integration.helpers import a_journey, eventually, free_seats, orm_statements
+from tests.integration.payflow import unpaid_booking
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
@@ -109,6 +110,30 @@ async def test_release_frees_the_seats_and_is_idempotent(client: Client, passeng
     assert again.status_code == 201
     read = await client.get(f"/api/v1/holds/{hold['hold_id']}", headers=passenger.headers)
     assert read.json()["status"] == "RELEASED"
+
+
+async def test_a_hold_being_paid_for_is_not_released(
+    client: Client, passenger: Passenger, settings: Settings
+) -> None:
+    """A booking of the hold waits for its payment: a release would free the seats for another passenger
+    while this one's payment is taken (one of them then charged and refunded). Refused with 409, the seats
+    still held; the payment decides."""
+    engine = create_engine(settings, admin=True)
+    try:
+        hold, _ = await unpaid_booking(client, passenger, engine)  # PAYMENT_PENDING, no worker takes it
+    finally:
+        await engine.dispose()
+    url = f"/api/v1/holds/{hold.id}"
+    refused = await client.delete(url, headers=passenger.headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith("/hold-booked")
+    assert (await client.get(url, headers=passenger.headers)).json()["status"] == "ACTIVE"
+    taken = await client.post(
+        "/api/v1/holds",
+        json=hold_body(hold.journey_id, list(hold.seat_ids), "DA", "CGP"),  # as unpaid_booking held them
+        headers=passenger.headers,
+    )
+    assert taken.status_code == 409 and taken.json()["type"].endswith("/seats-taken"), taken.text
 
 
 async def test_another_passengers_hold_is_not_found(client: Client, make_passengers: MakePassengers) -> None:

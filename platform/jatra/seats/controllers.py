@@ -125,7 +125,7 @@ class HoldController(Controller):
         "/{hold_id:uuid}",
         operation_id="releaseHold",
         status_code=HTTP_204_NO_CONTENT,
-        responses=problems(401, s404=NOT_YOURS),
+        responses=problems(401, s404=NOT_YOURS, s409="A booking of the hold is being paid for"),
     )
     async def release(
         self,

@@ -44,6 +44,17 @@ class HoldExpired(Conflict):
         super().__init__("the hold expired and its seats were released; hold them again")
 
 
+class HoldBeingPaid(Conflict):
+    """A booking of the hold waits for its payment: releasing the seats now would sell them twice, or
+    charge a passenger for seats gone, once the payment is taken."""
+
+    slug = "hold-booked"
+    title = "Hold is being paid for"
+
+    def __init__(self) -> None:
+        super().__init__("a booking of this hold is being paid for; its payment sells or frees the seats")
+
+
 class HoldAtLimit(Conflict):
     slug = "hold-at-limit"
     title = "Hold cannot be extended further"

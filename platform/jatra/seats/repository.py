@@ -183,6 +183,17 @@ async def get_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:
     return await session.get(Hold, hold_id)
 
 
+async def lock_unbooked(session: AsyncSession, hold_id: uuid.UUID) -> bool:
+    """Lock the hold's row until the session's transaction ends, and say whether no booking has it. A
+    booking's insert waits on that lock (its foreign key takes a share of it), so none can slip in between
+    this answer and the hold's end; one committed before is seen here."""
+    await session.execute(select(Hold.id).where(Hold.id == hold_id).with_for_update())
+    booked = await session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM bookings WHERE hold_id = :h)"), {"h": hold_id}
+    )
+    return not booked
+
+
 async def end_hold(session: AsyncSession, hold_id: uuid.UUID, status: HoldStatus, now: dt.datetime) -> None:
     await session.execute(
         update(Hold)

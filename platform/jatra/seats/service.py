@@ -20,6 +20,7 @@ from jatra.inventory.status import HoldStatus
 from jatra.seats import encoding, repository
 from jatra.seats.errors import (
     HoldAtLimit,
+    HoldBeingPaid,
     HoldExpired,
     HoldLimitReached,
     HoldNotFound,
@@ -246,6 +247,9 @@ class SeatsService:
         hold = await self._owned(session, who, hold_id)
         if hold.status != HoldStatus.ACTIVE:
             return  # already over: releasing is idempotent
+        if not await repository.lock_unbooked(session, hold.id):
+            log.info("hold.release_refused", hold_id=str(hold.id), reason="being_paid")
+            raise HoldBeingPaid
         result = await self.store.release(hold.journey_id, hold.id, who.user_id)
         now = dt.datetime.now(dt.UTC)
         if isinstance(result, Ended):
