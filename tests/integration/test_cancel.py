@@ -14,10 +14,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select, text
 
 from jatra.db.bookings import ProviderCharge
 from jatra.infra.db import create_engine, session_factory
+from jatra.inventory.holds import HoldStore
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from jatra.tickets import cache
@@ -72,6 +74,39 @@ async def test_cancel_refunds_and_frees_the_seats(
     await engine.dispose()
     assert ledger == "REFUNDED"
     assert await messages_for(settings, owner.phone, "cancelled")
+
+
+async def test_a_cancellation_redis_fails_to_free_is_answered_and_freed_by_the_reaper(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis fails after the cancellation committed: the passenger is told it is cancelled (it is; a 503
+    would send them to a retry that answers 409), and the reaper puts the seats back on sale, which the
+    cancellation's own call did not (they stayed sold in Redis, no hold could take them)."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    [owner] = await make_passengers(1)
+    booked = await book(client, owner, seats=2)
+    assert (await final_state(client, owner, booked["booking_id"]))["status"] == "CONFIRMED"
+
+    async def unreachable(*_: object) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(HoldStore, "unmark_sold", unreachable)
+    cancelled = await client.post(f"/api/v1/bookings/{booked['booking_id']}/cancel", headers=owner.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.text
+    seats_url = f"/api/v1/journeys/{booked['journey_id']}/seats"
+
+    async def freed() -> bool:  # by the stack's reaper worker, a process of its own
+        seat_map = (await client.get(seats_url, params={"from": "DA", "to": "CGP"})).json()
+        return {s["status"] for s in seat_map["seats"] if s["seat_id"] in booked["seats"]} == {"free"}
+
+    await eventually(freed, 45, "the cancelled seats back on sale")  # a reaper pass is 15 s apart
+    body = {"journey_id": booked["journey_id"], "from": "DA", "to": "CGP", "seats": booked["seats"]}
+    held = await client.post("/api/v1/holds", json=body, headers=owner.headers)
+    assert held.status_code == 201, held.text
 
 
 async def test_only_confirmed_bookings_can_be_cancelled(

@@ -192,3 +192,17 @@ async def test_which_holds_are_gone_asked_together_across_batches_and_slots(
     # asked together, as the reaper asks: only a key that vanished is gone (a tombstone is not)
     assert await store.gone(asked) == [False, False, False, True, False, True]
     assert await store.gone([]) == []
+
+
+async def test_a_repair_frees_cancelled_legs_and_keeps_those_sold_again(any_redis: AnyRedis) -> None:
+    """The reaper's repair of a cancellation (HoldStore.resell): each seat keeps what Redis has less the
+    cancelled legs, plus whatever Postgres sells of it now (sold again meanwhile, perhaps overlapping)."""
+    store, journey = HoldStore(any_redis), fresh_journey()
+    cancelled, other, again = Segment(0, 2).mask, Segment(3, 5).mask, Segment(1, 2).mask
+    await store.mark_sold(journey, [7, 8, 9], cancelled)
+    await store.mark_sold(journey, [8], other)  # another booking's legs of seat 8
+    # seat 7 sold again on part of the cancelled legs; seat 9 not
+    await store.resell(journey, {7: (cancelled, again), 8: (cancelled, other), 9: (cancelled, 0)})
+    sold = await any_redis.hgetall(store.sold_key(journey))
+    assert {int(k): int(v) for k, v in sold.items()} == {7: again, 8: other}  # seat 9's field gone
+    await any_redis.delete(store.sold_key(journey))

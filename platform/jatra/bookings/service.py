@@ -13,6 +13,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.bookings import repository
@@ -216,10 +217,15 @@ class BookingsService:
         # commit, so a Redis failure cancels nothing and no render under way can store it again.
         await cache.void(self.redis, str(booking.id))
         await session.commit()
-        await self.holds.unmark_sold(
-            booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
-        )
         log.info("booking.cancelled", booking_id=str(booking.id), refund_amount=amount)
+        try:
+            await self.holds.unmark_sold(
+                booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
+            )
+        except (RedisError, OSError) as exc:
+            # Cancelled all the same (committed: the answer says so, a retry would be a 409). The reaper
+            # puts the seats back on sale within a pass (jatra.seats.reaper.sync_unsold_legs).
+            log.warning("booking.unsell_deferred", booking_id=str(booking.id), error=type(exc).__name__)
         return booking
 
     async def ticket(self, who: Principal, booking_id: uuid.UUID) -> bytes:

@@ -42,9 +42,9 @@ def _is_gone(reply: list[Any]) -> bool:
 
 _HERE = Path(__file__).parent / "lua"
 _COMMON = (_HERE / "common.lua").read_text()
-HOLD, RELEASE, EXTEND, SOLD, UNSOLD = (
+HOLD, RELEASE, EXTEND, SOLD, UNSOLD, RESOLD = (
     LuaScript(_COMMON + (_HERE / f"{name}.lua").read_text(), name)
-    for name in ("hold", "release", "extend", "sold", "unsold")
+    for name in ("hold", "release", "extend", "sold", "unsold", "resold")
 )
 
 
@@ -219,6 +219,15 @@ class HoldStore:
     async def unmark_sold(self, journey_id: int, seat_ids: list[int], mask: int) -> None:
         """Put legs back on sale after a cancellation (Postgres already dropped the sale)."""
         await self._run(UNSOLD, [self.sold_key(journey_id)], [mask, *seat_ids], len(seat_ids))
+
+    async def resell(self, journey_id: int, cancelled: dict[int, tuple[int, int]]) -> None:
+        """Put cancelled legs back on sale, keeping those Postgres sells now: ``cancelled`` maps each seat
+        to (the cancelled legs' mask, the mask of its legs sold in Postgres), in one script per mask."""
+        by_mask: dict[int, list[Any]] = {}
+        for seat, (mask, sold) in cancelled.items():
+            by_mask.setdefault(mask, []).extend((seat, sold))
+        for mask, pairs in by_mask.items():
+            await self._run(RESOLD, [self.sold_key(journey_id)], [mask, *pairs], len(pairs) // 2)
 
     async def owner(self, journey_id: int, hold_id: uuid.UUID) -> uuid.UUID | None:
         raw = await self.redis.hget(self.hold_key(journey_id, hold_id), "user")

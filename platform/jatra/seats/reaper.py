@@ -1,6 +1,7 @@
 """`jatra worker reaper`: reconcile what Postgres records about holds with what Redis holds.
 
-Redis frees expired seats by itself (TTL); nothing here is on the hot path. The reaper marks holds that
+Redis frees expired seats by itself (TTL); nothing here is on the hot path. The reaper makes Redis's sold
+legs Postgres's (cancelled sales freed, new sales marked), marks holds that
 ran out as EXPIRED (counting them), marks ACTIVE holds whose Redis key vanished (a Redis restart) as lost
 (not those ended in Redis a moment before their request ends them in Postgres: a tombstone says so), and
 publishes the live-hold gauges.
@@ -8,6 +9,7 @@ publishes the live-hold gauges.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
 import structlog
@@ -30,6 +32,41 @@ _seen_classes: set[str] = set()
 
 SALES_CURSOR = "jatra:seats:sales-cursor"
 SYNC_BATCH = 5000
+#: the last cancellation put back on sale (its updated_at, epoch seconds)
+UNSOLD_CURSOR = "jatra:seats:unsold-cursor"
+#: how far before that cursor each pass looks again: a cancellation's updated_at is its statement's time,
+#: and its commit may land after a pass read past it (putting legs back on sale twice changes nothing)
+UNSOLD_OVERLAP_S = 60.0
+
+
+async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BATCH) -> int:
+    """Make Redis free every leg Postgres freed: the seats of bookings cancelled since the cursor go back on
+    sale, less any legs Postgres has sold again since. A cancellation does this itself once committed; when
+    Redis failed it then, its seats stayed sold in Redis (no hold could take them) until this pass. Runs
+    before :func:`sync_sold_legs`, which marks again any sale committed while this ran."""
+    redis = res.cache()
+    raw = await redis.get(UNSOLD_CURSOR)
+    since = (
+        dt.datetime.fromtimestamp(float(raw) - UNSOLD_OVERLAP_S, dt.UTC)
+        if raw
+        else dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # the cursor lost: every cancellation still to travel
+    )
+    total = 0
+    while True:
+        async with res.db()() as session:
+            found = await repository.cancelled_since(session, since, batch)
+        for booking in found:
+            freed = Segment(booking.from_seq, booking.to_seq).mask
+            sold = dict.fromkeys(booking.seat_ids, 0)
+            for seat, start, end in booking.sold:
+                sold[seat] |= Segment(start, end).mask
+            await store.resell(booking.journey_id, {seat: (freed, mask) for seat, mask in sold.items()})
+        total += len(found)
+        if found:
+            since = found[-1].updated_at
+            await redis.set(UNSOLD_CURSOR, since.timestamp())
+        if len(found) < batch:
+            return total
 
 
 async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BATCH) -> int:
@@ -63,6 +100,7 @@ async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BAT
 
 async def reap(res: Resources) -> int:
     store = HoldStore(res.cache())
+    await sync_unsold_legs(res, store)
     synced = await sync_sold_legs(res, store)
     async with res.db()() as session:
         now = await repository.server_now(session)

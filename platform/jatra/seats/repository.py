@@ -259,6 +259,36 @@ async def sales_after(
     return [(sid, journey, seat, legs.lower, legs.upper) for sid, journey, seat, legs in rows.all()]
 
 
+#: bookings cancelled (or refunded since) after a time, of journeys still to depart, with their seats'
+#: legs sold in Postgres now: what the reaper puts back on sale in Redis
+CANCELLED_SINCE = """
+    SELECT b.journey_id, b.seat_ids, b.from_seq, b.to_seq, b.updated_at,
+           coalesce((SELECT array_agg(ARRAY[s.seat_id, lower(s.legs), upper(s.legs)])
+                     FROM seat_sales s
+                     WHERE s.journey_id = b.journey_id AND s.seat_id = ANY (b.seat_ids)), '{}') AS sold
+    FROM bookings b JOIN journeys j ON j.id = b.journey_id
+    WHERE b.status IN ('CANCELLED', 'REFUNDED') AND b.updated_at > :since AND j.departs_at > now()
+    ORDER BY b.updated_at
+    LIMIT :limit
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    journey_id: int
+    seat_ids: list[int]
+    from_seq: int
+    to_seq: int
+    updated_at: dt.datetime
+    #: [seat, first leg, end leg] of each sale Postgres has of these seats now
+    sold: list[list[int]]
+
+
+async def cancelled_since(session: AsyncSession, since: dt.datetime, limit: int) -> list[Cancelled]:
+    rows = await session.execute(text(CANCELLED_SINCE), {"since": since, "limit": limit})
+    return [Cancelled(*row) for row in rows.all()]
+
+
 async def server_now(session: AsyncSession) -> dt.datetime:
     now: dt.datetime = (await session.execute(text("SELECT now()"))).scalar_one()
     return now
