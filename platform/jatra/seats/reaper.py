@@ -10,6 +10,7 @@ publishes the live-hold gauges.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 
 import structlog
@@ -51,7 +52,7 @@ async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_B
         if raw
         else dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # the cursor lost: every cancellation still to travel
     )
-    total = 0
+    started, total = time.time(), 0
     while True:
         async with res.db()() as session:
             found = await repository.cancelled_since(session, since, batch)
@@ -64,8 +65,9 @@ async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_B
         total += len(found)
         if found:
             since = found[-1].updated_at
-            await redis.set(UNSOLD_CURSOR, since.timestamp())
         if len(found) < batch:
+            # no further back than a minute before this pass began, so a quiet hour is not read again
+            await redis.set(UNSOLD_CURSOR, max(since.timestamp(), started - UNSOLD_OVERLAP_S))
             return total
 
 
