@@ -7,13 +7,16 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from jatra.archive.archiver import Archiver
 from jatra.archive.journal import Journal
 from jatra.archive.store import ArchiveStore
+from jatra.infra.logfiles import timestamp_of
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.integration.archive_crash import CRASHED
@@ -136,3 +139,19 @@ def test_an_archiver_refuses_a_bucket_without_object_lock(
     emit(a.log_dir, "payments", 2, "x")
     with pytest.raises(Exception, match="exists without Object Lock"):
         Archiver(a.settings, a.store, a.key, a.log_dir, a.state_dir).run_once()
+
+
+def test_the_lag_grows_while_the_bucket_cannot_be_reached_from_the_start(
+    stack: Stack, settings: Settings, tmp_path: Path
+) -> None:
+    """An archiver that cannot reach its bucket from its first pass has sealed nothing: the lag it reports
+    (when scraped) is the age of the oldest line waiting, so ArchiveLagging can fire; it stayed 0 before."""
+    dead = new_archive(settings, tmp_path, s3_endpoint="127.0.0.1:9")  # nothing listens there
+    emit(dead.log_dir, "payments", 5, "waiting")
+    archiver = dead.archiver()
+    with pytest.raises(Exception, match="Max retries exceeded"):
+        archiver.run_once()
+    first = timestamp_of(file_lines(dead.log_dir, "payments")[0])
+    assert first is not None
+    lag = REGISTRY.get_sample_value("jatra_archive_lag_seconds")
+    assert lag is not None and time.time() - first - 1 <= lag <= time.time() - first + 1

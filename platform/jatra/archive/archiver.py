@@ -98,6 +98,9 @@ class Archiver:
         self.checkpoint = checkpoint or (lambda step, source: None)
         self.open: dict[str, OpenSegment] = {}
         self.heads: dict[str, Link | None] = {}  # per source, the last manifest (from the bucket)
+        # measured when scraped, from the log files: a pass that fails (the bucket unreachable, at start
+        # too) or never ends leaves the lag growing, as it does, not frozen at its last value
+        LAG.set_function(self.lag_seconds)
         self.prepared = False
 
     @classmethod
@@ -123,9 +126,13 @@ class Archiver:
         for source, seg in list(self.open.items()):
             if seg.oldest is not None and now - seg.oldest >= self.settings.archive_segment_age_s:
                 sealed += self.seal(source)
-        oldest = [seg.oldest for seg in self.open.values() if seg.oldest is not None]
-        LAG.set(max(now - min(oldest), 0.0) if oldest else 0.0)
         return sealed
+
+    def lag_seconds(self) -> float:
+        """The age of the oldest log event not sealed yet (0: all sealed): the cursor moves on a seal only,
+        so the follower's oldest unread line is the oldest in an open segment, or in no segment yet."""
+        oldest = self.follower.oldest_unread()
+        return max(time.time() - oldest, 0.0) if oldest is not None else 0.0
 
     def flush(self) -> int:
         """Seal every open segment now, whatever its size or age (tests, a clean shutdown)."""
