@@ -76,6 +76,11 @@ def test_verify_exits_0_on_a_clean_archive_and_1_naming_what_was_tampered_with(s
     )
     assert "TAMPERING OR LOSS: 1 problem(s)" in tampered.stdout
     assert jatra(sealed, "audit", "verify", "--source", "api-1").returncode == 0
+    # nothing to verify is not "OK": a mistyped source, a window with nothing sealed in it
+    quiet_day = ("--since", "2001-01-01T00:00:00Z", "--until", "2001-01-02T00:00:00Z")
+    for args in (("--source", "api-l"), quiet_day):
+        empty = jatra(sealed, "audit", "verify", *args)
+        assert empty.returncode == 1 and "NOTHING VERIFIED: no manifest of" in empty.stdout, empty.stdout
 
 
 def test_a_forger_who_publishes_their_own_key_is_caught_by_the_chain_and_by_a_pinned_key(

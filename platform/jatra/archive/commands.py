@@ -113,7 +113,17 @@ def verify(
     if report.problems or extra:
         click.echo(f"TAMPERING OR LOSS: {len(report.problems) + (1 if extra else 0)} problem(s)")
         sys.exit(1)
+    if not report.manifests:
+        # a mistyped --source, a window with nothing in it, an empty bucket: none of it is verified, and an
+        # auditor reading "OK" would take it that it was
+        asked = ", ".join(sources) if sources else "any source"
+        click.echo(f"NOTHING VERIFIED: no manifest of {asked}{_window(since, until)}")
+        sys.exit(1)
     click.echo("OK: the archive verifies")
+
+
+def _window(since: dt.datetime | None, until: dt.datetime | None) -> str:
+    return (f" since {since.isoformat()}" if since else "") + (f" until {until.isoformat()}" if until else "")
 
 
 @audit.command()
