@@ -7,15 +7,18 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 import jwt
 import pytest
+import sqlalchemy.exc
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from jatra.app import create_app
+from jatra.auth import repository
 from jatra.infra.channels import MailboxChannel
 from jatra.infra.db import create_engine
 from jatra.infra.revocations import KEY_PREFIX, REVOKED_SET
@@ -66,6 +69,28 @@ async def test_otp_login_gives_working_tokens(client: Client, settings: Settings
     # A code works once.
     again = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
     assert again.status_code == 401
+
+
+async def test_a_code_spent_on_a_login_postgres_failed_works_on_the_retry(
+    client: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres fails after the code was verified: the answer is 503 "retry", and the retry with the same
+    code logs in (it was spent, and answered 401 "no live code")."""
+    phone = new_phone()
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
+    code = last_code(settings, phone)
+    upsert = repository.upsert_user
+
+    async def down_once(*args: Any) -> Any:
+        monkeypatch.setattr(repository, "upsert_user", upsert)
+        raise sqlalchemy.exc.OperationalError("INSERT INTO users", {}, ConnectionRefusedError())
+
+    monkeypatch.setattr(repository, "upsert_user", down_once)
+    failed = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
+    assert failed.status_code == 503 and failed.headers["retry-after"], failed.text
+    retried = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
+    assert retried.status_code == 200, retried.text
+    assert (await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})).status_code == 401
 
 
 async def test_a_real_login_can_hold_seats(client: Client, settings: Settings) -> None:

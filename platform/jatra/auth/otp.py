@@ -53,12 +53,22 @@ class OtpStore:
 
     async def issue(self, phone: str) -> str:
         code = f"{secrets.randbelow(1_000_000):06d}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(_key(phone))
-            pipe.hset(_key(phone), mapping={"h": self._digest(phone, code), "n": 0})
-            pipe.expire(_key(phone), self.ttl_s)
-            await pipe.execute()
+        await self._store(phone, code, replace=True)
         return code
+
+    async def give_back(self, phone: str, code: str) -> None:
+        """A code verified (and so consumed) for a login that then failed on our side: live again, so the
+        passenger's retry with it works. Not over a newer code the passenger asked for meanwhile."""
+        await self._store(phone, code, replace=False)
+
+    async def _store(self, phone: str, code: str, *, replace: bool) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if replace:
+                pipe.delete(_key(phone))
+            pipe.hsetnx(_key(phone), "h", self._digest(phone, code))
+            pipe.hsetnx(_key(phone), "n", 0)
+            pipe.expire(_key(phone), self.ttl_s, nx=True)
+            await pipe.execute()
 
     async def verify(self, phone: str, code: str) -> Verdict:
         result = await VERIFY(self.redis, [_key(phone)], [self._digest(phone, code), self.max_attempts])

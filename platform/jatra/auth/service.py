@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import unicodedata
@@ -10,6 +11,7 @@ import uuid
 import structlog
 from opentelemetry import trace
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.auth import repository, tokens
@@ -95,9 +97,16 @@ class AuthService:
                 Verdict.EXHAUSTED: "too many wrong codes: request a new one",
             }
             raise LoginFailed(reasons[verdict])
-        user_id, role = await repository.upsert_user(self.session, phone)
-        pair = await self._issue(user_id, role, uuid.uuid4())
-        await self.session.commit()
+        try:
+            user_id, role = await repository.upsert_user(self.session, phone)
+            pair = await self._issue(user_id, role, uuid.uuid4())
+            await self.session.commit()
+        except Exception:
+            # The code was good and is spent, but no login came of it (Postgres failed: the answer is a
+            # 503 "retry"): the retry with the same code must work, not say "no live code"
+            with contextlib.suppress(RedisError, OSError):
+                await self.otps.give_back(phone, code.strip())
+            raise
         LOGINS.labels("ok").inc()
         log.info("auth.login.succeeded", user_id=str(user_id), role=role)
         return pair
