@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 
@@ -170,6 +171,10 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     headers = dict(exc.headers or {})
     if status == HTTP_401_UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="jatra"')
+    if status == HTTP_429_TOO_MANY_REQUESTS and "RateLimit-Reset" in headers:
+        # Litestar's rate limit says when in the IETF draft's header only; clients (and the OpenAPI
+        # document) know Retry-After
+        headers.setdefault("Retry-After", str(max(int(headers["RateLimit-Reset"]), 1)))
     log.info("request.rejected", problem=slug, status=status, detail=exc.detail)
     title = _TITLES.get(status, exc.detail or "Error")
     detail = exc.detail or title

@@ -186,8 +186,11 @@ async def test_otp_requests_are_rate_limited_per_client_address(settings: Settin
             (await client.post("/api/v1/auth/otp", json={"phone": new_phone()})).status_code
             for _ in range(40)
         ]
+        limited = await client.post("/api/v1/auth/otp", json={"phone": new_phone()})
     assert 429 in statuses
     assert statuses.count(202) <= strict.otp_per_ip_per_minute  # earlier requests only lower it
+    assert limited.status_code == 429 and limited.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60, limited.headers
 
 
 async def test_the_otp_is_stored_only_as_an_hmac_for_300_seconds(
