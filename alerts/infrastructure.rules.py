@@ -1,8 +1,16 @@
-"""Infrastructure: targets down, engines down or near their limits, processes that keep dying."""
+"""Infrastructure: targets down, engines down or near their limits, processes that keep dying.
+
+Three groups. RabbitMQ and the scrape targets are watched alike everywhere. The local stack watches
+Postgres, PgBouncer and Redis through their exporters and counts restarts with supervisord's listener; a
+cluster has none of these (the chart deploys no exporter, and CloudNativePG runs Postgres and PgBouncer), so
+the chart's variants of those alerts read CloudNativePG's own exporters, kube-state-metrics and Jatra's
+readiness probes instead. RedisMemoryHigh has no variant: nothing in a cluster that the chart requires
+exports Redis's memory (helm/README.md says what covers it).
+"""
 
 from jatra.observability import exporters as x
 from jatra.observability.promql import sel
-from jatra.observability.rules import Alert, Group
+from jatra.observability.rules import CLUSTER, LOCAL, Alert, Group
 from jatra.telemetry import catalogue as c
 
 RABBITMQ_UP = sel(x.UP, 'job="rabbitmq"')
@@ -11,6 +19,18 @@ RABBITMQ_UP = sel(x.UP, 'job="rabbitmq"')
 #: reads pg_up, which a dead exporter stops sending). Not RabbitMQ's two jobs: its own endpoint down is
 #: RabbitMQ down, paged once by RabbitMQDown. Not every target of a shared Prometheus either.
 WATCHED_UP = sel(x.UP, 'job=~"jatra|postgres|pgbouncer|redis|node|supervisor|prometheus|alertmanager"')
+
+#: a Deployment's pod (<deployment>-<pod-template-hash>-<suffix>) -> its Deployment, here the Pooler's name
+POOLER = '"pooler", "$1", "pod", "(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}"'
+#: the chart's Jatra pods and the process each runs (the main container's endpoint; the archive and logship
+#: sidecars' endpoints are labelled with their own names), to name a restarting container's process
+JATRA_PODS = "group by (namespace, pod, environment, process) ({})".format(
+    sel(x.UP, 'job="jatra"', 'process!~"archive|logship"')
+)
+RESTARTS = f"increase({sel(x.KSM_RESTARTS)}[15m]) or increase({sel(x.KSM_INIT_RESTARTS)}[15m])"
+PGBOUNCER_READY = sel(x.KSM_CONTAINER_READY, 'container="pgbouncer"')
+MAX_CONNECTIONS = sel(x.CNPG_SETTING, 'name="max_connections"')
+REDIS_REACHED = sel(c.DEPENDENCY_UP, 'dependency="redis"')
 
 groups = [
     Group(
@@ -29,6 +49,44 @@ groups = [
                 "panels and alerts are blind.",
                 "jatra-telemetry",
             ),
+            Alert(
+                "RabbitMQDown",
+                f"max by (environment) ({RABBITMQ_UP}) == 0",
+                "1m",
+                "page",
+                "RabbitMQ does not answer",
+                "Prometheus cannot reach RabbitMQ in {{ $labels.environment }}: bookings are still accepted "
+                "and wait in the outbox, but none is paid or notified until it is back.",
+                "jatra-queues",
+                {"engine": "rabbitmq"},
+            ),
+            Alert(
+                "RabbitMQMemoryAlarm",
+                f"max by (environment) ({sel(x.RABBIT_MEMORY_ALARM)}) == 1",
+                "1m",
+                "page",
+                "RabbitMQ blocks publishers: memory alarm",
+                "RabbitMQ in {{ $labels.environment }} is past its memory watermark and blocks every "
+                "publisher: the outbox stops publishing until it clears.",
+                "jatra-infrastructure",
+                {"engine": "rabbitmq"},
+            ),
+            Alert(
+                "RabbitMQDiskAlarm",
+                f"max by (environment) ({sel(x.RABBIT_DISK_ALARM)}) == 1",
+                "1m",
+                "page",
+                "RabbitMQ blocks publishers: disk alarm",
+                "RabbitMQ in {{ $labels.environment }} is below its free-disk limit and blocks every "
+                "publisher.",
+                "jatra-infrastructure",
+                {"engine": "rabbitmq"},
+            ),
+        ),
+    ),
+    Group(
+        "jatra-infrastructure-local",
+        (
             Alert(
                 "PostgresDown",
                 f"max by (environment) ({sel(x.PG_UP)}) == 0",
@@ -61,17 +119,6 @@ groups = [
                 "reach Postgres only through it, so no booking can be taken or settled.",
                 "jatra-infrastructure",
                 {"engine": "postgres"},
-            ),
-            Alert(
-                "RabbitMQDown",
-                f"max by (environment) ({RABBITMQ_UP}) == 0",
-                "1m",
-                "page",
-                "RabbitMQ does not answer",
-                "Prometheus cannot reach RabbitMQ in {{ $labels.environment }}: bookings are still accepted "
-                "and wait in the outbox, but none is paid or notified until it is back.",
-                "jatra-queues",
-                {"engine": "rabbitmq"},
             ),
             Alert(
                 "PostgresConnectionsNearLimit",
@@ -111,28 +158,6 @@ groups = [
                 {"engine": "redis"},
             ),
             Alert(
-                "RabbitMQMemoryAlarm",
-                f"max by (environment) ({sel(x.RABBIT_MEMORY_ALARM)}) == 1",
-                "1m",
-                "page",
-                "RabbitMQ blocks publishers: memory alarm",
-                "RabbitMQ in {{ $labels.environment }} is past its memory watermark and blocks every "
-                "publisher: the outbox stops publishing until it clears.",
-                "jatra-infrastructure",
-                {"engine": "rabbitmq"},
-            ),
-            Alert(
-                "RabbitMQDiskAlarm",
-                f"max by (environment) ({sel(x.RABBIT_DISK_ALARM)}) == 1",
-                "1m",
-                "page",
-                "RabbitMQ blocks publishers: disk alarm",
-                "RabbitMQ in {{ $labels.environment }} is below its free-disk limit and blocks every "
-                "publisher.",
-                "jatra-infrastructure",
-                {"engine": "rabbitmq"},
-            ),
-            Alert(
                 "JatraProcessRestarting",
                 f"sum by (environment, process) (increase({sel(c.PROCESS_RESTARTS)}[15m])) > 3",
                 "0m",
@@ -143,5 +168,92 @@ groups = [
                 "jatra-autoscaling",
             ),
         ),
+        where=LOCAL,
+    ),
+    Group(
+        "jatra-infrastructure-cluster",
+        (
+            Alert(
+                "PostgresDown",
+                x.in_jatra_namespace(f"max by (namespace, cluster) ({sel(x.CNPG_UP)})") + " == 0",
+                "1m",
+                "page",
+                "Postgres does not answer",
+                "No instance of the CloudNativePG cluster {{ $labels.cluster }} ({{ $labels.namespace }}, "
+                "{{ $labels.environment }}) reaches its Postgres: no booking can be taken or settled.",
+                "jatra-infrastructure",
+                {"engine": "postgres"},
+            ),
+            Alert(
+                "PgBouncerDown",
+                x.in_jatra_namespace(
+                    f"max by (namespace, pooler) (label_replace({PGBOUNCER_READY}, {POOLER}))"
+                )
+                + " == 0",
+                "1m",
+                "page",
+                "PgBouncer does not answer",
+                "No PgBouncer pod of the Pooler {{ $labels.pooler }} ({{ $labels.namespace }}, "
+                "{{ $labels.environment }}) is ready: the services reach Postgres only through it, so no "
+                "booking can be taken or settled.",
+                "jatra-infrastructure",
+                {"engine": "postgres"},
+            ),
+            Alert(
+                "RedisDown",
+                f"max by (environment) ({REDIS_REACHED}) == 0",
+                "1m",
+                "page",
+                "Redis does not answer",
+                "No Jatra process in {{ $labels.environment }} reaches Redis (their readiness checks fail): "
+                "no seat can be held (searches fall back to Postgres).",
+                "jatra-infrastructure",
+                {"engine": "redis"},
+            ),
+            Alert(
+                "PostgresConnectionsNearLimit",
+                x.in_jatra_namespace(
+                    f"sum by (namespace, pod) ({sel(x.CNPG_BACKENDS)}) / on (namespace, pod) "
+                    f"max by (namespace, pod) ({MAX_CONNECTIONS})"
+                )
+                + " > 0.8",
+                "5m",
+                "page",
+                "Postgres uses {{ $value | humanizePercentage }} of its connections",
+                "The CloudNativePG instance {{ $labels.pod }} ({{ $labels.namespace }}, "
+                "{{ $labels.environment }}) has {{ $value | humanizePercentage }} of max_connections open "
+                "for 5 minutes: new connections will soon be refused.",
+                "jatra-infrastructure",
+                {"engine": "postgres"},
+            ),
+            Alert(
+                "PgBouncerClientsWaiting",
+                x.in_jatra_namespace(
+                    f"max by (namespace) ({sel(x.CNPG_PGB_MAXWAIT)} + {sel(x.CNPG_PGB_MAXWAIT_US)} / 1e6)"
+                )
+                + " > 1",
+                "2m",
+                "page",
+                "Clients wait {{ $value | humanizeDuration }} for a database connection",
+                "A client of PgBouncer in {{ $labels.namespace }} ({{ $labels.environment }}) has waited "
+                "{{ $value | humanizeDuration }} for a server connection, for 2 minutes: every server "
+                "connection is busy (slow queries, or transactions held open).",
+                "jatra-infrastructure",
+                {"engine": "postgres"},
+            ),
+            Alert(
+                "JatraProcessRestarting",
+                f"sum by (environment, namespace, pod, container, process) (({RESTARTS}) "
+                f"* on (namespace, pod) group_left (environment, process) {JATRA_PODS}) > 3",
+                "0m",
+                "page",
+                "{{ $labels.process }} restarted {{ $value }} times in 15 minutes",
+                "The container {{ $labels.container }} of the {{ $labels.process }} pod {{ $labels.pod }} "
+                "({{ $labels.namespace }}, {{ $labels.environment }}) keeps dying and being restarted by "
+                "the kubelet: a crash loop.",
+                "jatra-autoscaling",
+            ),
+        ),
+        where=CLUSTER,
     ),
 ]

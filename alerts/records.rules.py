@@ -1,8 +1,12 @@
-"""Records: logs reaching Elasticsearch, the auditors' archive, the database backups."""
+"""Records: logs reaching Elasticsearch, the auditors' archive, the database backups.
+
+The backups are the local stack's `jatra worker backup` (pgBackRest) there, and CloudNativePG's in a
+cluster, where the chart does not deploy that worker: its two alerts have a group of each.
+"""
 
 from jatra.observability import exporters as x
 from jatra.observability.promql import sel
-from jatra.observability.rules import Alert, Group
+from jatra.observability.rules import CLUSTER, LOCAL, Alert, Group
 from jatra.telemetry import catalogue as c
 
 REJECTED = sel(c.LOGSHIP_EVENTS, 'outcome="rejected"')
@@ -14,6 +18,17 @@ JATRA_DB = 'datname="jatra"'
 WRITES = (
     f"sum by (environment) (increase({sel(x.PG_TUP_INSERTED, JATRA_DB)}[15m])"
     f" + increase({sel(x.PG_TUP_UPDATED, JATRA_DB)}[15m]))"
+)
+#: a cluster's newest backup: the Barman Cloud plugin's when it runs them, else CloudNativePG's own (in-core
+#: Barman Cloud or volume snapshots; 0 until the first backup completes)
+CNPG_BACKED_UP = (
+    f"max by (namespace) ({sel(x.BARMAN_LAST_BACKUP)}) or max by (namespace) ({sel(x.CNPG_LAST_BACKUP)})"
+)
+#: the chart's default schedule is daily (backup.scheduledBackup.schedule): a day, and two hours to finish
+CNPG_BACKUP_AGE = 26 * 3600
+CNPG_WRITES = (
+    f"sum by (namespace) (increase({sel(x.CNPG_TUP_INSERTED, JATRA_DB)}[15m])"
+    f" + increase({sel(x.CNPG_TUP_UPDATED, JATRA_DB)}[15m]))"
 )
 
 groups = [
@@ -64,6 +79,11 @@ groups = [
                 "archived twice, but nothing new is archived either.",
                 "jatra-records",
             ),
+        ),
+    ),
+    Group(
+        "jatra-records-local",
+        (
             Alert(
                 "BackupTooOld",
                 f"time() - max by (environment) ({BACKED_UP}) > 3 * 3600",
@@ -87,5 +107,38 @@ groups = [
                 "jatra-records",
             ),
         ),
+        where=LOCAL,
+    ),
+    Group(
+        "jatra-records-cluster",
+        (
+            Alert(
+                "BackupTooOld",
+                x.in_jatra_namespace(f"time() - ({CNPG_BACKED_UP})") + f" > {CNPG_BACKUP_AGE}",
+                "15m",
+                "ticket",
+                "The newest database backup is {{ $value | humanizeDuration }} old",
+                "No backup of the CloudNativePG cluster in {{ $labels.namespace }} ({{ $labels.environment "
+                "}}) has completed for {{ $value | humanizeDuration }} (the chart schedules one a day): a "
+                "restore would replay every WAL segment since, slowly, and a gap in the WAL would lose "
+                "everything after it.",
+                "jatra-records",
+            ),
+            Alert(
+                "WALArchivingStalled",
+                "("
+                + x.in_jatra_namespace(f"time() - max by (namespace) ({sel(x.CNPG_LAST_ARCHIVED)})")
+                + f" > 900) and on (namespace) ({CNPG_WRITES} > 0)",
+                "5m",
+                "page",
+                "No WAL reached the backup repository for {{ $value | humanizeDuration }}",
+                "The primary of the CloudNativePG cluster in {{ $labels.namespace }} ({{ $labels.environment "
+                "}}) is writing but has archived no WAL segment to the object store for {{ $value | "
+                "humanizeDuration }}: every commit since is in no backup (the recovery point is that old), "
+                "and the segments pile up on the instance's volume.",
+                "jatra-records",
+            ),
+        ),
+        where=CLUSTER,
     ),
 ]

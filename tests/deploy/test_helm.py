@@ -4,7 +4,8 @@
 - every rendered object against the Kubernetes 1.33 schemas (`kubernetes-validate --strict`), and the custom
   resources (PodMonitor, PrometheusRule, ScaledObject, TriggerAuthentication, ScheduledBackup) against their
   CRDs' schemas vendored in tests/deploy/schemas;
-- the PrometheusRule's groups through `promtool check rules`;
+- the PrometheusRule's groups through `promtool check rules`, and that every metric they read is one a
+  cluster has (Jatra's own, recorded by a process the chart deploys, or a cluster exporter's);
 - the rendered objects against what the code and the design say: probes, resources and hardening of every
   Deployment, the HPA ranges, PDBs, labels and selectors, the Ingress routes and limits of the local gateway,
   network policies, and no secret anywhere but in Secret references.
@@ -35,7 +36,11 @@ from jatra.deploy import helm_files
 from jatra.gateway import nginx
 from jatra.gateway.routes import ROUTES, SERVICES
 from jatra.infra import topology
+from jatra.observability import exporters
+from jatra.observability.promql import metric_names
+from jatra.observability.rules import chart_rule_paths
 from jatra.settings import Settings
+from jatra.telemetry import catalogue as c
 from jatra.tickets import signing
 from jatra.worker import WORKERS
 
@@ -254,8 +259,9 @@ def test_the_chart_files_are_the_generated_ones() -> None:
 
 
 def generated_groups() -> list[dict[str, Any]]:
+    """The generated groups the chart ships: all but the local stack's own, and the cluster's variants."""
     groups: list[dict[str, Any]] = []
-    for path in sorted((ROOT / "alerts" / "generated").glob("*.rules.yml")):
+    for path in chart_rule_paths(ROOT):
         groups += yaml.safe_load(path.read_text())["groups"]
     return groups
 
@@ -271,6 +277,61 @@ def test_the_prometheus_rule_holds_every_generated_group_and_promtool_accepts_it
     assert result.returncode == 0, result.stdout + result.stderr
     count = sum(len(g["rules"]) for g in generated_groups())
     assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+#: where the local stack's instruments are made: its supervisord listener and exporters, and the backup worker
+#: (pgBackRest next to PGDATA), which the chart leaves to CloudNativePG (NOT_DEPLOYMENTS)
+LOCAL_ONLY_CODE = (ROOT / "platform" / "jatra" / "stack", ROOT / "platform" / "jatra" / "backup")
+
+
+def cluster_metrics() -> set[str]:
+    """The series a cluster that meets the chart's prerequisites has: Jatra's own but those only the local
+    stack records, and those of the exporters a cluster runs (kube-state-metrics, CloudNativePG and its
+    Pooler and Barman Cloud plugin, RabbitMQ's plugin, Prometheus's ``up``)."""
+    jatra = {s for spec in c.CATALOGUE.values() if spec.name not in exporters.LOCAL_ONLY for s in spec.series}
+    return jatra | {name for name, exporter in exporters.ALL.items() if exporter in exporters.IN_CLUSTER}
+
+
+def test_jatra_metrics_declared_local_only_are_those_of_the_local_only_code() -> None:
+    """An instrument made in the local stack's code or the backup worker is declared local-only (and so
+    kept out of the chart's rules), and only those are."""
+    made = {
+        name
+        for folder in LOCAL_ONLY_CODE
+        for path in folder.rglob("*.py")
+        for name in re.findall(r"\b(?:counter|gauge|histogram)\(c\.([A-Z_]+)\)", path.read_text())
+    }
+    assert made and {getattr(c, name).name for name in made} == set(exporters.LOCAL_ONLY)
+    assert NOT_DEPLOYMENTS["backup"] == "CloudNativePG"
+
+
+def test_every_metric_the_prometheus_rule_reads_exists_in_a_cluster(rendered: Rendered) -> None:
+    """A rule on a metric no process of a cluster exports can never fire there: not postgres_exporter's
+    pg_up or pgbouncer_exporter's (only the local stack runs them), not supervisord's restarts, not the
+    backup worker's timestamps. The local stack's variants stay in alerts/generated/*.local.rules.yml."""
+    groups = rendered.named("PrometheusRule", "jatra")["spec"]["groups"]
+    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    known = cluster_metrics() | recorded
+    unknown = {
+        rule.get("alert") or rule["record"]: sorted(metric_names(rule["expr"]) - known)
+        for group in groups
+        for rule in group["rules"]
+        if metric_names(rule["expr"]) - known
+    }
+    assert unknown == {}, "the chart ships rules on metrics no cluster exports: give them a cluster variant"
+    # and the alerts the chart replaced by cluster variants are there, on cluster metrics
+    alerts = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
+    assert {"PostgresDown", "PgBouncerDown", "BackupTooOld", "WALArchivingStalled"} <= alerts
+    assert {"JatraProcessRestarting", "PostgresConnectionsNearLimit", "PgBouncerClientsWaiting"} <= alerts
+
+
+def test_the_cluster_metrics_check_refuses_the_local_stacks_rules() -> None:
+    """The check above fails on the rules the chart shipped before: the local stack's own."""
+    local = sorted((ROOT / "alerts" / "generated").glob("*.local.rules.yml"))
+    exprs = [r["expr"] for p in local for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]]
+    unknown = {name for expr in exprs for name in metric_names(expr)} - cluster_metrics()
+    assert {"pg_up", "pgbouncer_up", "jatra_process_restarts_total"} <= unknown
+    assert "jatra_backup_last_success_timestamp_seconds" in unknown
 
 
 def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:

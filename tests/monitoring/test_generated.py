@@ -1,5 +1,7 @@
 """The generated dashboards, rules and Alertmanager configuration: up to date, well formed, complete, and
-naming only metrics that exist (in the catalogue, or served by a named exporter)."""
+naming only metrics that exist (in the catalogue, or served by a named exporter). The rules are the local
+stack's (``alerts/generated/*.rules.yml``) and the Helm chart's cluster-only variants
+(``alerts/generated/cluster/*.rules.yml``); tests/deploy/test_helm.py checks what the chart ships."""
 
 from __future__ import annotations
 
@@ -18,28 +20,28 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from jatra.observability import exporters, slo
 from jatra.observability.generate import GENERATED_KEY, stale
+from jatra.observability.promql import metric_names
+from jatra.observability.rules import chart_rule_paths
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards" / "generated").glob("*.json"))
-RULES = sorted((ROOT / "alerts" / "generated").glob("*.rules.yml"))
+#: the rule files the local stack's Prometheus loads
+LOCAL_RULES = sorted((ROOT / "alerts" / "generated").glob("*.rules.yml"))
+#: and those only the Helm chart ships
+CLUSTER_RULES = sorted((ROOT / "alerts" / "generated" / "cluster").glob("*.rules.yml"))
+RULES = LOCAL_RULES + CLUSTER_RULES
 ALERTMANAGER = ROOT / "alerts" / "generated" / "alertmanager.yml"
-#: PromQL words that look like metric names but are not
-PROMQL = {
-    "sum", "by", "rate", "max", "min", "count", "and", "or", "unless", "on", "group_left",
-    "histogram_quantile", "clamp_min", "vector", "scalar", "increase", "deriv", "label_replace", "le",
-    "bool", "without", "ignoring",
-}  # fmt: skip
 
 
 def dashboards() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in DASHBOARDS]
 
 
-def alerts() -> list[dict[str, Any]]:
+def alerts(paths: list[Path] = RULES) -> list[dict[str, Any]]:
     found = []
-    for path in RULES:
+    for path in paths:
         for group in yaml.safe_load(path.read_text())["groups"]:
             found += [rule for rule in group["rules"] if "alert" in rule]
     return found
@@ -55,16 +57,6 @@ def recorded() -> set[str]:
     }
 
 
-def metric_names(expr: str) -> set[str]:
-    """Metric names in a PromQL expression: identifiers that are not functions, keywords, label names."""
-    expr = re.sub(r'"[^"]*"', '""', expr)  # label values and strings
-    expr = re.sub(r"\{[^}]*\}", "", expr)  # matchers
-    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)  # label lists
-    names = set(re.findall(r"\b[a-zA-Z_:][\w:]*\b(?!\s*\()", expr))
-    return names - PROMQL
-
-
 def known_series() -> set[str]:
     series = {s for spec in CATALOGUE.values() for s in spec.series}
     return series | set(exporters.ALL) | recorded()
@@ -72,7 +64,7 @@ def known_series() -> set[str]:
 
 def test_the_generated_files_are_up_to_date() -> None:
     assert stale() == [], "run `jatra gen` and commit the result"
-    assert len(DASHBOARDS) >= 9 and len(RULES) >= 5
+    assert len(DASHBOARDS) >= 9 and len(LOCAL_RULES) >= 5 and CLUSTER_RULES
 
 
 def test_every_generated_file_says_so() -> None:
@@ -152,8 +144,12 @@ def test_no_global_gauge_is_summed_over_processes() -> None:
 
 def test_every_alert_has_the_same_shape_a_runbook_and_a_dashboard() -> None:
     uids = {d["uid"] for d in dashboards()}
-    names = [a["alert"] for a in alerts()]
-    assert len(names) == len(set(names)) >= 20
+    # an alert's cluster variant has its name (and runbook), but no Prometheus loads both
+    for loaded in (LOCAL_RULES, chart_rule_paths(ROOT)):
+        names = [a["alert"] for a in alerts(loaded)]
+        assert len(names) == len(set(names)) >= 20
+        groups = [g["name"] for p in loaded for g in yaml.safe_load(p.read_text())["groups"]]
+        assert len(groups) == len(set(groups))  # the chart's PrometheusRule is one rule file
     for alert in alerts():
         assert alert["labels"]["severity"] in {"page", "ticket"}, alert["alert"]
         notes = alert["annotations"]
@@ -198,12 +194,16 @@ def test_promtool_rule_tests_pass(tests: Path) -> None:
 
 
 def test_every_alert_has_a_firing_and_a_quiet_promtool_case() -> None:
-    firing: set[str] = set()
-    quiet: set[str] = set()
+    """Per rule file: an alert and its cluster variant share a name, and each needs cases of its own."""
+    firing: set[tuple[Path, str]] = set()
+    quiet: set[tuple[Path, str]] = set()
     for path in (ROOT / "alerts" / "tests").glob("*.test.yml"):
-        for case in yaml.safe_load(path.read_text())["tests"]:
+        spec = yaml.safe_load(path.read_text())
+        loaded = [(path.parent / f).resolve() for f in spec["rule_files"]]
+        for case in spec["tests"]:
             for check in case.get("alert_rule_test", []):
-                (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
-    names = {a["alert"] for a in alerts()}
+                for rules in loaded:
+                    (firing if check.get("exp_alerts") else quiet).add((rules, check["alertname"]))
+    names = {(path.resolve(), a["alert"]) for path in RULES for a in alerts([path])}
     assert names - firing == set(), "alerts without a firing test"
     assert names - quiet == set(), "alerts without a test where they stay quiet"

@@ -1,7 +1,9 @@
 """`jatra gen`: every generated file, from the Python sources, with stable formatting.
 
 - ``dashboards/*.dashboard.py`` (each defines ``dashboard``) -> ``dashboards/generated/<name>.json``;
-- ``alerts/*.rules.py`` (each defines ``groups``) -> ``alerts/generated/<name>.rules.yml``;
+- ``alerts/*.rules.py`` (each defines ``groups``) -> ``alerts/generated/<name>.rules.yml``, with the groups
+  that run only on the local stack in ``<name>.local.rules.yml`` and those that run only in a cluster in
+  ``cluster/<name>.rules.yml`` (:func:`jatra.observability.rules.rule_path`);
 - ``alerts/alertmanager.config.py`` (defines ``config``) -> ``alerts/generated/alertmanager.yml``;
 - Grafana provisioning (data sources, dashboard provider) -> ``dashboards/generated/provisioning/``;
 - Elasticsearch templates and ILM policy -> ``logging/generated/elasticsearch/``, Kibana saved objects ->
@@ -11,7 +13,7 @@
 - the ingress-nginx controller's values for a cluster -> ``helm/ingress-nginx-values.yaml``
   (:mod:`jatra.gateway.ingress`);
 - the Helm chart's copies of the generated rules and dashboards, and the route table -> ``helm/jatra/files/``
-  (:mod:`jatra.deploy.helm_files`).
+  (:mod:`jatra.deploy.helm_files`), and of the cluster-only rules -> ``helm/jatra/cluster-rules/``.
 
 Sources are loaded by path: ``dashboards/`` and ``alerts/`` are data folders, not packages. JSON has sorted
 keys and an indent of 2; YAML sorted keys and block style; every file says it is generated.
@@ -30,7 +32,7 @@ from grafanalib._gen import DashboardEncoder
 from jatra.deploy import helm_files
 from jatra.gateway import compose, ingress
 from jatra.observability import elastic, kibana, provisioning
-from jatra.observability.rules import Group, dump_yaml, rule_file
+from jatra.observability.rules import CHART_CLUSTER_RULES, WHERE, Group, dump_yaml, rule_file, rule_path
 from jatra.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -101,7 +103,11 @@ def outputs(root: Path = REPO_ROOT) -> dict[Path, str]:
     for source in sorted((root / "alerts").glob("*.rules.py")):
         name = source.name.removesuffix(".rules.py")
         rel = str(source.relative_to(root))
-        files[root / "alerts" / "generated" / f"{name}.rules.yml"] = rule_file(rule_groups(source), rel)
+        groups = rule_groups(source)
+        for where in WHERE:
+            chosen = [g for g in groups if g.where == where]
+            if chosen:
+                files[rule_path(root, name, where)] = rule_file(chosen, rel, where)
     config = root / "alerts" / "alertmanager.config.py"
     files[root / "alerts" / "generated" / "alertmanager.yml"] = dump_yaml(
         load(config).config, str(config.relative_to(root))
@@ -118,6 +124,9 @@ def outputs(root: Path = REPO_ROOT) -> dict[Path, str]:
     # the chart's copies of the rules and dashboards generated above
     for chart_file, content in helm_files.files(root, files).items():
         files[root / helm_files.FILES_DIR / chart_file] = content
+    cluster_rules = root / "alerts" / "generated" / "cluster"
+    for path in [p for p in files if p.parent == cluster_rules]:
+        files[root / CHART_CLUSTER_RULES / path.name] = files[path]
     return files
 
 
@@ -139,6 +148,8 @@ def stale(root: Path = REPO_ROOT) -> list[Path]:
     generated = [
         *(root / "dashboards" / "generated").rglob("*.*"),
         *(root / "alerts" / "generated").glob("*.*"),
+        *(root / "alerts" / "generated" / "cluster").glob("*.*"),
+        *(root / CHART_CLUSTER_RULES).rglob("*"),
         *(root / "logging" / "generated").rglob("*.*"),
         *(root / helm_files.FILES_DIR).rglob("*"),
     ]

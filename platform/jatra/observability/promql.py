@@ -7,6 +7,7 @@ kube-state-metrics). The test of the generated files checks every name they use 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from jatra.telemetry.catalogue import MetricSpec
@@ -65,3 +66,21 @@ def quantile(
 def ratio(numerator: str, denominator: str) -> str:
     """numerator / denominator, 0 rather than NaN when nothing happened."""
     return f"({numerator}) / clamp_min({denominator}, 1e-9)"
+
+
+#: PromQL words that look like metric names but are not
+KEYWORDS = {
+    "sum", "by", "rate", "max", "min", "count", "and", "or", "unless", "on", "group_left", "group_right",
+    "histogram_quantile", "clamp_min", "vector", "scalar", "increase", "deriv", "label_replace", "le",
+    "bool", "without", "ignoring", "group", "time",
+}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: identifiers that are not functions, keywords, label names."""
+    expr = re.sub(r'"[^"]*"', '""', expr)  # label values and strings
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)  # label lists
+    names = set(re.findall(r"\b[a-zA-Z_:][\w:]*\b(?!\s*\()", expr))
+    return names - KEYWORDS
