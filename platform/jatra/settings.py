@@ -37,6 +37,14 @@ class Settings:
         default=17000, metadata=_doc("First loopback port of the local stack; every port is an offset.")
     )
     api_host: str = field(default="127.0.0.1", metadata=_doc("Address the HTTP API binds to."))
+    forwarded_allow_ips: str = field(
+        default="127.0.0.1",
+        metadata=_doc(
+            "Proxies (addresses, CIDRs or *, comma-separated) whose X-Forwarded-For names the client: the "
+            "gateway, the ingress controller. Behind one not named here every client is the proxy's "
+            "address, and the per-address login limit is one for everybody."
+        ),
+    )
     api_replicas: int = field(
         default=2,
         metadata=_doc(

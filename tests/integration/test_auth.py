@@ -6,9 +6,14 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 import sqlalchemy.exc
@@ -24,10 +29,15 @@ from jatra.infra.db import create_engine
 from jatra.infra.revocations import KEY_PREFIX, REVOKED_SET
 from jatra.infra.secrets import jwt_secret
 from jatra.settings import Settings
-from tests.integration.helpers import a_journey, free_seats
+from jatra.stack.manager import Stack
+from jatra.stack.procs import free_port
+from tests.integration.helpers import a_journey, eventually, free_seats
 
 pytestmark = pytest.mark.integration
 Client = AsyncTestClient[Litestar]
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def new_phone() -> str:
@@ -215,3 +225,50 @@ async def test_a_refresh_token_lives_seven_days(client: Client, settings: Settin
         left = (await conn.execute(text(query), {"h": digest})).scalar_one()
     await engine.dispose()
     assert dt.timedelta(days=7) - dt.timedelta(minutes=1) < left <= dt.timedelta(days=7)
+
+
+async def test_the_login_limit_counts_the_client_a_trusted_proxy_names(stack: Stack, tmp_path: Path) -> None:
+    """Behind the gateway or the ingress controller every request comes from the proxy: the per-address
+    limit counts the client its X-Forwarded-For names, from the proxies JATRA_FORWARDED_ALLOW_IPS trusts,
+    and only from those (else it would be one limit for every passenger, or a header a client sets)."""
+    port = free_port()
+    env = {**os.environ, "JATRA_OTP_PER_IP_PER_MINUTE": "3", "JATRA_FORWARDED_ALLOW_IPS": "127.0.0.2"}
+    server = _serve_auth(port, env, tmp_path / "auth.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as probe:
+            await eventually(lambda: _answers(probe), 30, "the auth service's /health")
+
+        async def statuses(proxy: str, forwarded: list[str]) -> list[int]:
+            transport = httpx.AsyncHTTPTransport(local_address=proxy)  # loopback has every 127.x address
+            async with httpx.AsyncClient(base_url=base, transport=transport, timeout=10) as http:
+                return [
+                    (await http.post("/api/v1/auth/otp", json={"phone": new_phone()},
+                                     headers={"X-Forwarded-For": f})).status_code
+                    for f in forwarded
+                ]  # fmt: skip
+
+        # the trusted proxy: five passengers, five limits of 3
+        assert await statuses("127.0.0.2", [f"10.0.0.{n}" for n in range(5)]) == [202] * 5
+        # the same passenger through it: one limit
+        assert (await statuses("127.0.0.2", ["10.0.1.1"] * 4))[-1] == 429
+        # a proxy not trusted (or a client setting the header itself): its own address, one limit for all
+        assert 429 in await statuses("127.0.0.3", [f"10.0.2.{n}" for n in range(5)])
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def _serve_auth(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jatra", "serve", "auth", "--port", str(port)],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+async def _answers(http: httpx.AsyncClient) -> bool:
+    try:
+        return (await http.get("/health")).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -224,7 +224,9 @@ http {{
     proxy_set_header Connection "";
     proxy_set_header Host $host;
     proxy_set_header X-Request-ID $jatra_request_id;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    # the address nginx saw, replacing whatever the client sent: the services trust this header from the
+    # gateway (JATRA_FORWARDED_ALLOW_IPS), and a client must not choose its own address for their limits
+    proxy_set_header X-Forwarded-For $remote_addr;
     proxy_set_header X-Forwarded-Proto $scheme;
     proxy_connect_timeout 2s;
     proxy_send_timeout 10s;

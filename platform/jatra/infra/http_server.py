@@ -92,6 +92,8 @@ def server_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.C
         # longer than a load balancer's idle timeout: the server must not close a connection the client
         # is about to reuse (uvicorn's 5 s default races busy clients)
         timeout_keep_alive=75,
+        # the client's address (the per-address login limit counts it) from the gateway's X-Forwarded-For
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         **options,
     )
 
