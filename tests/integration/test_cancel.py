@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select, text
 
-from jatra.db.bookings import ProviderCharge
+from jatra.db.bookings import Booking, ProviderCharge
 from jatra.infra.db import create_engine, session_factory
 from jatra.inventory.holds import HoldStore
 from jatra.settings import Settings
@@ -74,6 +74,7 @@ async def test_cancel_refunds_and_frees_the_seats(
     await engine.dispose()
     assert ledger == "REFUNDED"
     assert await messages_for(settings, owner.phone, "cancelled")
+    assert await unsell_pending(settings, booked["booking_id"]) is False  # the request put them back itself
 
 
 async def test_a_cancellation_redis_fails_to_free_is_answered_and_freed_by_the_reaper(
@@ -104,9 +105,25 @@ async def test_a_cancellation_redis_fails_to_free_is_answered_and_freed_by_the_r
         return {s["status"] for s in seat_map["seats"] if s["seat_id"] in booked["seats"]} == {"free"}
 
     await eventually(freed, 45, "the cancelled seats back on sale")  # a reaper pass is 15 s apart
+
+    async def repaired() -> bool:  # the flag the cancellation committed, cleared by the reaper
+        return await unsell_pending(settings, booked["booking_id"]) is False
+
+    await eventually(repaired, 30, "the reaper's repair recorded")
     body = {"journey_id": booked["journey_id"], "from": "DA", "to": "CGP", "seats": booked["seats"]}
     held = await client.post("/api/v1/holds", json=body, headers=owner.headers)
     assert held.status_code == 201, held.text
+
+
+async def unsell_pending(settings: Settings, booking_id: str) -> bool | None:
+    engine = create_engine(settings, admin=True)
+    try:
+        async with session_factory(engine)() as session:
+            return await session.scalar(
+                select(Booking.unsell_pending).where(Booking.id == uuid.UUID(booking_id))
+            )
+    finally:
+        await engine.dispose()
 
 
 async def test_only_confirmed_bookings_can_be_cancelled(

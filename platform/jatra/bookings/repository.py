@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import delete, literal, select, text, tuple_
+from sqlalchemy import delete, literal, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jatra.db.bookings import Booking
@@ -158,6 +158,12 @@ async def outcome(pg: Statements, booking_id: uuid.UUID) -> Outcome | None:
 async def locked(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
     """The booking, its row locked until the transaction ends (a cancellation)."""
     return (await session.scalars(select(Booking).where(Booking.id == booking_id).with_for_update())).first()
+
+
+async def unsold(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """The cancelled booking's seats are back on sale in Redis: nothing left for the reaper."""
+    await session.execute(update(Booking).where(Booking.id == booking_id).values(unsell_pending=False))
+    await session.commit()
 
 
 async def unsell(session: AsyncSession, booking_id: uuid.UUID) -> None:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.bookings import repository
@@ -209,6 +210,7 @@ class BookingsService:
             raise BookingStateConflict(f"the train has already left: {exc}") from exc
         transition(booking, BookingStatus.CANCELLED)
         booking.refund_amount = amount
+        booking.unsell_pending = True  # until Redis has the seats back on sale (below, or the reaper)
         await repository.unsell(session, booking.id)
         event = {"booking_id": str(booking.id), "status": booking.status, "refund_amount": amount}
         outbox.add(session, topology.EVENTS, "booking.cancelled", event)
@@ -222,9 +224,10 @@ class BookingsService:
             await self.holds.unmark_sold(
                 booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
             )
-        except (RedisError, OSError) as exc:
+            await repository.unsold(session, booking.id)
+        except (RedisError, OSError, SQLAlchemyError) as exc:
             # Cancelled all the same (committed: the answer says so, a retry would be a 409). The reaper
-            # puts the seats back on sale within a pass (jatra.seats.reaper.sync_unsold_legs).
+            # finishes what is flagged (jatra.seats.reaper.sync_unsold_legs).
             log.warning("booking.unsell_deferred", booking_id=str(booking.id), error=type(exc).__name__)
         return booking
 

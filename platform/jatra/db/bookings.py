@@ -6,7 +6,19 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, SmallInteger, String, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,7 +27,10 @@ from jatra.db.base import Base
 
 class Booking(Base):
     __tablename__ = "bookings"
-    __table_args__ = (Index("ix_bookings_stuck", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_bookings_stuck", "status", "updated_at"),
+        Index("ix_bookings_unsell_pending", "id", postgresql_where=text("unsell_pending")),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     hold_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("holds.id"), unique=True)
@@ -34,6 +49,8 @@ class Booking(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     ticket_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     refund_amount: Mapped[int | None] = mapped_column(Integer)
+    #: cancelled, its seats not yet back on sale in Redis (the reaper finishes it if the request could not)
+    unsell_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

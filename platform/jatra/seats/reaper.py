@@ -9,8 +9,6 @@ publishes the live-hold gauges.
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from collections import Counter
 
 import structlog
@@ -33,41 +31,34 @@ _seen_classes: set[str] = set()
 
 SALES_CURSOR = "jatra:seats:sales-cursor"
 SYNC_BATCH = 5000
-#: the last cancellation put back on sale (its updated_at, epoch seconds)
-UNSOLD_CURSOR = "jatra:seats:unsold-cursor"
-#: how far before that cursor each pass looks again: a cancellation's updated_at is its statement's time,
-#: and its commit may land after a pass read past it (putting legs back on sale twice changes nothing)
-UNSOLD_OVERLAP_S = 60.0
+#: how long a flagged cancellation is left to its own request, which clears the flag once Redis has its seats
+UNSELL_GRACE_S = 10.0
 
 
 async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BATCH) -> int:
-    """Make Redis free every leg Postgres freed: the seats of bookings cancelled since the cursor go back on
-    sale, less any legs Postgres has sold again since. A cancellation does this itself once committed; when
-    Redis failed it then, its seats stayed sold in Redis (no hold could take them) until this pass. Runs
-    before :func:`sync_sold_legs`, which marks again any sale committed while this ran."""
-    redis = res.cache()
-    raw = await redis.get(UNSOLD_CURSOR)
-    since = (
-        dt.datetime.fromtimestamp(float(raw) - UNSOLD_OVERLAP_S, dt.UTC)
-        if raw
-        else dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # the cursor lost: every cancellation still to travel
-    )
-    started, total = time.time(), 0
+    """Put back on sale the seats of cancellations whose request could not: a cancellation commits flagged
+    (``unsell_pending``) and clears the flag once Redis has its seats back; if Redis failed just then, they
+    stayed sold there (no hold could take them). Each seat keeps any legs Postgres has sold again since.
+    Only flagged ones: a repair races a resale confirmed between its read and its script (the resale's
+    mark could be cleared, and :func:`sync_sold_legs`, which runs next, restores it unless its sale id is
+    below the cursor), so it is kept to the failures."""
+    total = 0
     while True:
         async with res.db()() as session:
-            found = await repository.cancelled_since(session, since, batch)
-        for booking in found:
-            freed = Segment(booking.from_seq, booking.to_seq).mask
-            sold = dict.fromkeys(booking.seat_ids, 0)
-            for seat, start, end in booking.sold:
-                sold[seat] |= Segment(start, end).mask
-            await store.resell(booking.journey_id, {seat: (freed, mask) for seat, mask in sold.items()})
+            found = await repository.unsell_pending(session, UNSELL_GRACE_S, batch)
+            for booking in found:
+                if not booking.ahead:  # the train has left: nothing to sell
+                    continue
+                freed = Segment(booking.from_seq, booking.to_seq).mask
+                sold = dict.fromkeys(booking.seat_ids, 0)
+                for seat, start, end in booking.sold:
+                    sold[seat] |= Segment(start, end).mask
+                await store.resell(booking.journey_id, {seat: (freed, mask) for seat, mask in sold.items()})
+            if found:
+                await repository.unsell_finished(session, [b.booking_id for b in found])
+                log.info("seats.unsold_repaired", bookings=len(found))
         total += len(found)
-        if found:
-            since = found[-1].updated_at
         if len(found) < batch:
-            # no further back than a minute before this pass began, so a quiet hour is not read again
-            await redis.set(UNSOLD_CURSOR, max(since.timestamp(), started - UNSOLD_OVERLAP_S))
             return total
 
 

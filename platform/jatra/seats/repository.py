@@ -183,15 +183,16 @@ async def get_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:
     return await session.get(Hold, hold_id)
 
 
-async def lock_unbooked(session: AsyncSession, hold_id: uuid.UUID) -> bool:
-    """Lock the hold's row until the session's transaction ends, and say whether no booking has it. A
-    booking's insert waits on that lock (its foreign key takes a share of it), so none can slip in between
-    this answer and the hold's end; one committed before is seen here."""
-    await session.execute(select(Hold.id).where(Hold.id == hold_id).with_for_update())
+async def lock_for_release(session: AsyncSession, hold_id: uuid.UUID) -> tuple[str | None, bool]:
+    """Lock the hold's row until the session's transaction ends: its status now, and whether a booking has
+    it. A booking's insert waits on that lock (its foreign key takes a share of it), so none can slip in
+    between this answer and the hold's end; one committed before is seen here, as is a payment that ended
+    the hold since it was read."""
+    status = await session.scalar(select(Hold.status).where(Hold.id == hold_id).with_for_update())
     booked = await session.scalar(
         text("SELECT EXISTS (SELECT 1 FROM bookings WHERE hold_id = :h)"), {"h": hold_id}
     )
-    return not booked
+    return status, bool(booked)
 
 
 async def end_hold(session: AsyncSession, hold_id: uuid.UUID, status: HoldStatus, now: dt.datetime) -> None:
@@ -259,34 +260,43 @@ async def sales_after(
     return [(sid, journey, seat, legs.lower, legs.upper) for sid, journey, seat, legs in rows.all()]
 
 
-#: bookings cancelled (or refunded since) after a time, of journeys still to depart, with their seats'
-#: legs sold in Postgres now: what the reaper puts back on sale in Redis
-CANCELLED_SINCE = """
-    SELECT b.journey_id, b.seat_ids, b.from_seq, b.to_seq, b.updated_at,
+#: cancelled bookings whose seats their request could not put back on sale in Redis (flagged, and left to
+#: the request for ``grace`` seconds), with their seats' legs sold in Postgres now
+UNSELL_PENDING = """
+    SELECT b.id, b.journey_id, b.seat_ids, b.from_seq, b.to_seq, j.departs_at > now() AS ahead,
            coalesce((SELECT array_agg(ARRAY[s.seat_id, lower(s.legs), upper(s.legs)])
                      FROM seat_sales s
                      WHERE s.journey_id = b.journey_id AND s.seat_id = ANY (b.seat_ids)), '{}') AS sold
     FROM bookings b JOIN journeys j ON j.id = b.journey_id
-    WHERE b.status IN ('CANCELLED', 'REFUNDED') AND b.updated_at > :since AND j.departs_at > now()
-    ORDER BY b.updated_at
+    WHERE b.unsell_pending AND b.updated_at < now() - make_interval(secs => :grace)
     LIMIT :limit
     """
 
 
 @dataclass(frozen=True, slots=True)
-class Cancelled:
+class Unsold:
+    booking_id: uuid.UUID
     journey_id: int
     seat_ids: list[int]
     from_seq: int
     to_seq: int
-    updated_at: dt.datetime
+    #: the train has not left: its seats are worth putting back on sale
+    ahead: bool
     #: [seat, first leg, end leg] of each sale Postgres has of these seats now
     sold: list[list[int]]
 
 
-async def cancelled_since(session: AsyncSession, since: dt.datetime, limit: int) -> list[Cancelled]:
-    rows = await session.execute(text(CANCELLED_SINCE), {"since": since, "limit": limit})
-    return [Cancelled(*row) for row in rows.all()]
+async def unsell_pending(session: AsyncSession, grace_s: float, limit: int) -> list[Unsold]:
+    rows = await session.execute(text(UNSELL_PENDING), {"grace": grace_s, "limit": limit})
+    return [Unsold(*row) for row in rows.all()]
+
+
+async def unsell_finished(session: AsyncSession, booking_ids: list[uuid.UUID]) -> None:
+    await session.execute(
+        text("UPDATE bookings SET unsell_pending = false WHERE id = ANY (:ids) AND unsell_pending"),
+        {"ids": booking_ids},
+    )
+    await session.commit()
 
 
 async def server_now(session: AsyncSession) -> dt.datetime:

@@ -247,7 +247,10 @@ class SeatsService:
         hold = await self._owned(session, who, hold_id)
         if hold.status != HoldStatus.ACTIVE:
             return  # already over: releasing is idempotent
-        if not await repository.lock_unbooked(session, hold.id):
+        status, booked = await repository.lock_for_release(session, hold.id)
+        if status != HoldStatus.ACTIVE:
+            return  # its payment ended it meanwhile (sold or freed): nothing left to release
+        if booked:
             log.info("hold.release_refused", hold_id=str(hold.id), reason="being_paid")
             raise HoldBeingPaid
         result = await self.store.release(hold.journey_id, hold.id, who.user_id)
