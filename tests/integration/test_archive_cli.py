@@ -78,7 +78,7 @@ def test_verify_exits_0_on_a_clean_archive_and_1_naming_what_was_tampered_with(s
     assert jatra(sealed, "audit", "verify", "--source", "api-1").returncode == 0
     # nothing to verify is not "OK": a mistyped source, a window with nothing sealed in it
     quiet_day = ("--since", "2001-01-01T00:00:00Z", "--until", "2001-01-02T00:00:00Z")
-    for args in (("--source", "api-l"), quiet_day):
+    for args in (("--source", "api-l"), ("--source", "api-1", "--source", "paymnets"), quiet_day):
         empty = jatra(sealed, "audit", "verify", *args)
         assert empty.returncode == 1 and "NOTHING VERIFIED: no manifest of" in empty.stdout, empty.stdout
 

@@ -87,7 +87,7 @@ def verify(
     """Check signatures, the hash chain, every segment and that nothing was overwritten or deleted.
 
     Exits 1 naming each problem: source, sequence number, object key and what is wrong."""
-    from jatra.archive import signing  # noqa: PLC0415
+    from jatra.archive import layout, signing  # noqa: PLC0415
     from jatra.archive.export import ExportReader  # noqa: PLC0415
     from jatra.archive.verify import BucketReader, Reader, verify  # noqa: PLC0415
 
@@ -113,10 +113,11 @@ def verify(
     if report.problems or extra:
         click.echo(f"TAMPERING OR LOSS: {len(report.problems) + (1 if extra else 0)} problem(s)")
         sys.exit(1)
-    if not report.manifests:
-        # a mistyped --source, a window with nothing in it, an empty bucket: none of it is verified, and an
-        # auditor reading "OK" would take it that it was
-        asked = ", ".join(sources) if sources else "any source"
+    # a mistyped --source, a window with nothing in it, an empty bucket: none of it is verified, and an
+    # auditor reading "OK" would take it that it was
+    unknown = [s for s in sources if not reader.versions(f"{layout.MANIFESTS}{s}/")]
+    if not report.manifests or unknown:
+        asked = ", ".join(unknown or sources) or "any source"
         click.echo(f"NOTHING VERIFIED: no manifest of {asked}{_window(since, until)}")
         sys.exit(1)
     click.echo("OK: the archive verifies")
