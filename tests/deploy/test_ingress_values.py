@@ -35,6 +35,8 @@ def test_the_committed_values_are_what_the_code_generates() -> None:
     config = yaml.safe_load(text)["controller"]["config"]
     assert config["log-format-escape-json"] == "true"  # a string: the controller's ConfigMap holds strings
     assert config["log-format-upstream"] == ingress.log_format()
+    # the services trust X-Forwarded-For from the controller: it must not pass on what a client sent
+    assert config["use-forwarded-headers"] == "false" and config["compute-full-forwarded-for"] == "false"
     assert config["http-snippet"] == ingress.http_snippet()
     assert (
         "$remote_addr" not in config["log-format-upstream"]

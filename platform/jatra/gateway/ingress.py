@@ -51,5 +51,10 @@ def values(environment: str = ENVIRONMENT) -> dict[str, Any]:
         "log-format-upstream": log_format(environment),
         "http-snippet": http_snippet(),
         "error-log-level": ERROR_LOG_LEVEL,
+        # X-Forwarded-For is the address the controller saw, whatever a client sent: the services trust it
+        # from the controller (the chart's forwardedAllowIps) for their per-address login limit. These are
+        # ingress-nginx's defaults, pinned: turned on, a client would choose its own address
+        "use-forwarded-headers": "false",
+        "compute-full-forwarded-for": "false",
     }
     return {"controller": {"config": config}}
