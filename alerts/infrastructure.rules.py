@@ -17,8 +17,13 @@ RABBITMQ_UP = sel(x.UP, 'job="rabbitmq"')
 #: the targets Jatra's on-call answers for: its processes (job="jatra" locally, in compose and in the chart's
 #: PodMonitors) and its stack's exporters and servers, whose silence blinds an engine's alerts (PostgresDown
 #: reads pg_up, which a dead exporter stops sending). Not RabbitMQ's two jobs: its own endpoint down is
-#: RabbitMQ down, paged once by RabbitMQDown. Not every target of a shared Prometheus either.
-WATCHED_UP = sel(x.UP, 'job=~"jatra|postgres|pgbouncer|redis|node|supervisor|prometheus|alertmanager"')
+#: RabbitMQ down, paged once by RabbitMQDown. Not every target of a shared Prometheus either: only those with
+#: an environment, which Jatra's scrape configurations and PodMonitors add (another team's "redis" has none).
+WATCHED_UP = sel(
+    x.UP,
+    'job=~"jatra|postgres|pgbouncer|redis|node|supervisor|prometheus|alertmanager"',
+    'environment!=""',
+)
 
 #: a Deployment's pod (<deployment>-<pod-template-hash>-<suffix>) -> its Deployment, here the Pooler's name
 POOLER = '"pooler", "$1", "pod", "(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}"'
