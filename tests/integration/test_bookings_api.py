@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -230,6 +231,11 @@ async def test_list_is_mine_and_paginated(client: Client, passenger: Passenger) 
     ).json()
     listed = [b["booking_id"] for b in first["bookings"] + second["bookings"]]
     assert sorted(listed) == sorted(made) and second["next_cursor"] is None
+    # a cursor the API never wrote, whose time has no UTC (it got a 422 naming no field, from the database)
+    forged = base64.urlsafe_b64encode(f"0001-01-01T00:00:00+14:00|{uuid.uuid4()}".encode()).decode()
+    refused = await client.get("/api/v1/bookings", params={"cursor": forged}, headers=passenger.headers)
+    assert refused.status_code == 422, refused.text
+    assert [p["name"] for p in refused.json()["invalid_params"]] == ["cursor"], refused.text
 
 
 async def test_an_expired_hold_cannot_be_booked(passenger: Passenger, settings: Settings) -> None:

@@ -278,6 +278,8 @@ def _encode_cursor(b: Booking) -> str:
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     try:
         created, last = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return dt.datetime.fromisoformat(created), uuid.UUID(last)
-    except (ValueError, UnicodeDecodeError):
+        # in UTC, as the API wrote it: a time that has none (0001-01-01 at +14:00) fails here, not in the
+        # database's driver as a value "that cannot be stored"
+        return dt.datetime.fromisoformat(created).astimezone(dt.UTC), uuid.UUID(last)
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise InvalidBooking("cursor", "not a cursor this API returned") from None
