@@ -82,13 +82,20 @@ async def test_otp_login_gives_working_tokens(client: Client, settings: Settings
 
 
 async def test_a_code_spent_on_a_login_postgres_failed_works_on_the_retry(
-    client: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: Client, settings: Settings, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Postgres fails after the code was verified: the answer is 503 "retry", and the retry with the same
-    code logs in (it was spent, and answered 401 "no live code")."""
+    code logs in (it was spent, and answered 401 "no live code"), the code given back with the life and
+    the wrong attempts it had, not new ones."""
     phone = new_phone()
     assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
     code = last_code(settings, phone)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(2):
+        answer = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": wrong})
+        assert answer.status_code == 401
+    key = f"jatra:auth:otp:{{{phone}}}"
+    await redis.expire(key, 100)  # as if 200 of its 300 s had gone
     upsert = repository.upsert_user
 
     async def down_once(*args: Any) -> Any:
@@ -98,6 +105,7 @@ async def test_a_code_spent_on_a_login_postgres_failed_works_on_the_retry(
     monkeypatch.setattr(repository, "upsert_user", down_once)
     failed = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
     assert failed.status_code == 503 and failed.headers["retry-after"], failed.text
+    assert await redis.hget(key, "n") == b"2" and 0 < await redis.ttl(key) <= 100
     retried = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
     assert retried.status_code == 200, retried.text
     assert (await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})).status_code == 401

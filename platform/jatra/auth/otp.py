@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from enum import Enum
 
 from redis.asyncio import Redis
@@ -14,17 +15,20 @@ from jatra.infra.scripts import LuaScript
 VERIFY = LuaScript(
     """
     local stored = redis.call('HGET', KEYS[1], 'h')
-    if not stored then return -1 end
+    if not stored then return {-1} end
     if stored == ARGV[1] then
+        -- what the code had left, should the login fail on our side and the code be given back
+        local left = redis.call('PTTL', KEYS[1])
+        local attempts = redis.call('HGET', KEYS[1], 'n') or '0'
         redis.call('DEL', KEYS[1])
-        return 1
+        return {1, left, attempts}
     end
     local attempts = redis.call('HINCRBY', KEYS[1], 'n', 1)
     if attempts >= tonumber(ARGV[2]) then
         redis.call('DEL', KEYS[1])
-        return -2
+        return {-2}
     end
-    return 0
+    return {0}
     """,
     "otp_verify",
 )
@@ -35,6 +39,14 @@ class Verdict(Enum):
     WRONG = 0
     EXPIRED = -1
     EXHAUSTED = -2
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    verdict: Verdict
+    #: a good code's remaining life (ms) and wrong attempts when it was spent: what a give-back restores
+    left_ms: int = 0
+    attempts: int = 0
 
 
 def _key(phone: str) -> str:
@@ -53,26 +65,31 @@ class OtpStore:
 
     async def issue(self, phone: str) -> str:
         code = f"{secrets.randbelow(1_000_000):06d}"
-        await self._store(phone, code, replace=True)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(_key(phone))
+            pipe.hset(_key(phone), mapping={"h": self._digest(phone, code), "n": 0})
+            pipe.expire(_key(phone), self.ttl_s)
+            await pipe.execute()
         return code
 
-    async def give_back(self, phone: str, code: str) -> None:
-        """A code verified (and so consumed) for a login that then failed on our side: live again, so the
-        passenger's retry with it works. Not over a newer code the passenger asked for meanwhile."""
-        await self._store(phone, code, replace=False)
-
-    async def _store(self, phone: str, code: str, *, replace: bool) -> None:
+    async def give_back(self, phone: str, code: str, spent: Checked) -> None:
+        """A code verified (and so spent) for a login that then failed on our side: live again, with the
+        life and wrong attempts it had, so the passenger's retry with it works. Not over a newer code the
+        passenger asked for meanwhile."""
+        if spent.left_ms <= 0:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
-            if replace:
-                pipe.delete(_key(phone))
             pipe.hsetnx(_key(phone), "h", self._digest(phone, code))
-            pipe.hsetnx(_key(phone), "n", 0)
-            pipe.expire(_key(phone), self.ttl_s, nx=True)
+            pipe.hsetnx(_key(phone), "n", spent.attempts)
+            pipe.pexpire(_key(phone), spent.left_ms, nx=True)
             await pipe.execute()
 
-    async def verify(self, phone: str, code: str) -> Verdict:
-        result = await VERIFY(self.redis, [_key(phone)], [self._digest(phone, code), self.max_attempts])
-        return Verdict(int(result))
+    async def verify(self, phone: str, code: str) -> Checked:
+        raw = await VERIFY(self.redis, [_key(phone)], [self._digest(phone, code), self.max_attempts])
+        verdict = Verdict(int(raw[0]))
+        if verdict is not Verdict.OK:
+            return Checked(verdict)
+        return Checked(verdict, int(raw[1]), int(raw[2]))
 
     async def count_request(self, phone: str, window_s: int = 3600) -> tuple[int, int]:
         """Count one more code for this phone in the window; returns (count, seconds left in the window)."""
