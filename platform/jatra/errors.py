@@ -294,8 +294,6 @@ def _asyncpg_unreachable(exc: BaseException) -> bool:
     (too many clients, starting up, shutting down, a protocol error) reaches us as asyncpg's own error."""
     import asyncpg  # noqa: PLC0415
 
-    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
-        return True
     return isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate).startswith(_UNREACHABLE_STATES)
 
 
