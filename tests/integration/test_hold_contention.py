@@ -202,7 +202,7 @@ async def test_a_repair_frees_cancelled_legs_and_keeps_those_sold_again(any_redi
     await store.mark_sold(journey, [7, 8, 9], cancelled)
     await store.mark_sold(journey, [8], other)  # another booking's legs of seat 8
     # seat 7 sold again on part of the cancelled legs; seat 9 not
-    await store.resell(journey, {7: (cancelled, again), 8: (cancelled, other), 9: (cancelled, 0)})
+    await store.resell(journey, cancelled, {7: again, 8: other, 9: 0})
     sold = await any_redis.hgetall(store.sold_key(journey))
     assert {int(k): int(v) for k, v in sold.items()} == {7: again, 8: other}  # seat 9's field gone
     await any_redis.delete(store.sold_key(journey))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,14 +220,11 @@ class HoldStore:
         """Put legs back on sale after a cancellation (Postgres already dropped the sale)."""
         await self._run(UNSOLD, [self.sold_key(journey_id)], [mask, *seat_ids], len(seat_ids))
 
-    async def resell(self, journey_id: int, cancelled: dict[int, tuple[int, int]]) -> None:
-        """Put cancelled legs back on sale, keeping those Postgres sells now: ``cancelled`` maps each seat
-        to (the cancelled legs' mask, the mask of its legs sold in Postgres), in one script per mask."""
-        by_mask: dict[int, list[Any]] = {}
-        for seat, (mask, sold) in cancelled.items():
-            by_mask.setdefault(mask, []).extend((seat, sold))
-        for mask, pairs in by_mask.items():
-            await self._run(RESOLD, [self.sold_key(journey_id)], [mask, *pairs], len(pairs) // 2)
+    async def resell(self, journey_id: int, freed: int, sold: Mapping[int, int]) -> None:
+        """Put a cancelled booking's legs (``freed``, a mask) back on sale for its seats, keeping the legs
+        Postgres sells of each now (``sold``: seat -> mask), in one script."""
+        pairs = [x for seat, mask in sold.items() for x in (seat, mask)]
+        await self._run(RESOLD, [self.sold_key(journey_id)], [freed, *pairs], len(sold))
 
     async def owner(self, journey_id: int, hold_id: uuid.UUID) -> uuid.UUID | None:
         raw = await self.redis.hget(self.hold_key(journey_id, hold_id), "user")

@@ -53,7 +53,7 @@ async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_B
                 sold = dict.fromkeys(booking.seat_ids, 0)
                 for seat, start, end in booking.sold:
                     sold[seat] |= Segment(start, end).mask
-                await store.resell(booking.journey_id, {seat: (freed, mask) for seat, mask in sold.items()})
+                await store.resell(booking.journey_id, freed, sold)
             if found:
                 await repository.unsell_finished(session, [b.booking_id for b in found])
                 log.info("seats.unsold_repaired", bookings=len(found))
