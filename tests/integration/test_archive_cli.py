@@ -210,14 +210,7 @@ def test_the_worker_archives_every_line_once_across_sigkills(
     worker_log = tmp_path / "worker.log"  # outside the log dir: the test waits for the archive to go quiet
 
     def start() -> subprocess.Popen[bytes]:
-        with worker_log.open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "jatra", "worker", "archive", "--port", str(port)],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        return archive_worker(env, port, worker_log)
 
     def metrics() -> str:
         return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
@@ -275,11 +268,7 @@ def test_a_stopped_worker_seals_what_it_holds_before_it_exits(
     env = {**archive.env(), "JATRA_TRACE_DIR": str(tmp_path / "traces")}
     worker_log = tmp_path / "worker.log"
     emit(archive.log_dir, "payments", 12, "before")
-    with worker_log.open("ab") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "jatra", "worker", "archive", "--port", str(port)],
-            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    worker = archive_worker(env, port, worker_log)
     try:
         deadline = time.monotonic() + 30
         while "worker.started" not in worker_log.read_text():
@@ -294,3 +283,12 @@ def test_a_stopped_worker_seals_what_it_holds_before_it_exits(
     verified = jatra(archive, "audit", "verify")
     assert verified.returncode == 0, verified.stdout
     assert "worker.final_pass" in worker_log.read_text()
+
+
+def archive_worker(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`jatra worker archive` as supervisord runs it, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jatra", "worker", "archive", "--port", str(port)],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
