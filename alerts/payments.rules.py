@@ -6,6 +6,8 @@ from jatra.telemetry import catalogue as c
 
 FAILED = sum_by(rate(c.PAYMENT_ATTEMPTS, 'outcome=~"declined|error|timeout"', window="10m"), "environment")
 ALL = sum_by(rate(c.PAYMENT_ATTEMPTS, 'outcome!="short_circuited"', window="10m"), "environment")
+#: a breaker's trial calls: it half-opens only when a call arrives after its reset time
+TRIALS = sel(c.BREAKER_TRANSITIONS, 'to_state="half-opened"')
 
 groups = [
     Group(
@@ -13,15 +15,21 @@ groups = [
         (
             Alert(
                 "CircuitBreakerOpen",
-                # not closed at any point in 5 minutes: open, with only failed trial calls (half-open)
-                f"min by (environment, target) (min_over_time({sel(c.BREAKER_STATE)}[5m])) >= 1",
+                # not closed at any point in 5 minutes (open, or half-open on a trial call that failed), and
+                # a trial call made in the last 15: purgatory changes state only on a call, so a breaker
+                # no call reaches stays open after its target recovered, and that alone is not an outage
+                f"min by (environment, target) (min_over_time({sel(c.BREAKER_STATE)}[5m])) >= 1"
+                f" and on (environment, target) sum by (environment, target) ("
+                f"increase({TRIALS}[15m])) > 0",
                 "0m",
                 "page",
                 "The circuit breaker to {{ $labels.target }} has not closed for 5 minutes",
                 "Calls to {{ $labels.target }} ({{ $labels.environment }}) failed so often that its breaker "
                 "opened and every trial call since has failed too (5 minutes). For the payment provider, "
                 "payments wait within their retry budget, then fail with nothing charged; for an SMS or "
-                "e-mail channel, notifications are retried and then dead-lettered.",
+                "e-mail channel, notifications are retried and then dead-lettered. It resolves on a "
+                "successful trial call, or 15 minutes after the last failed one when no call reaches the "
+                "target.",
                 "jatra-breakers",
             ),
             Alert(
