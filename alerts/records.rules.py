@@ -69,6 +69,18 @@ groups = [
                 "jatra-records",
             ),
             Alert(
+                "LogFilesLost",
+                f"sum by (environment, reader, source) (increase({sel(c.LOG_FILES_LOST)}[1h])) > 0",
+                "0m",
+                "ticket",
+                "{{ $labels.source }}'s log rotated away before the {{ $labels.reader }} reader finished it",
+                "In {{ $labels.environment }}, a log file of {{ $labels.source }} rotated out of reach in "
+                "the last hour before the {{ $labels.reader }} worker had read it to the end: its rest is "
+                "missing from Elasticsearch (logship) or from the auditors' archive (archive), for good. "
+                "The reader was behind for longer than the rotated generations last.",
+                "jatra-records",
+            ),
+            Alert(
                 "ArchiveSegmentsFailing",
                 f"sum by (environment) (increase({FAILED_SEGMENTS}[15m])) > 3",
                 "0m",

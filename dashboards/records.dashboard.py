@@ -40,6 +40,16 @@ dashboard = dashboard(
                     q(sum_by(rate(c.ARCHIVE_BYTES, ENV)), "bytes"),
                 ),
                 stat(
+                    "Log files lost in 24 hours",
+                    "Log files rotated out of reach before the archiver (archive) or the log shipper "
+                    "(logship) read them to the end: their rest is missing there for good (LogFilesLost).",
+                    "short",
+                    q(
+                        f"sum by (reader) (increase({sel(c.LOG_FILES_LOST, ENV)}[24h]))",
+                        "{{reader}}",
+                    ),
+                ),
+                stat(
                     "Since the last seal",
                     "Time since the archiver last sealed a segment.",
                     "s",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
-from jatra.infra.logfiles import Follower, timestamp_of
+from jatra.infra.logfiles import ROTATED, Follower, timestamp_of
 
 
 def event(n: int) -> bytes:
@@ -187,3 +189,53 @@ def test_a_byte_range_is_read_again_exactly_by_file_identity(tmp_path: Path) -> 
     assert (
         follower.read_range("payments", start.dev, start.ino + 10**9, 0, end.offset) is None
     )  # no such file
+
+
+def lost(reader: str, source: str) -> float:
+    value = REGISTRY.get_sample_value("jatra_log_files_lost_total", {"reader": reader, "source": source})
+    return -1.0 if value is None else value
+
+
+def test_a_file_rotated_out_of_reach_unfinished_is_counted_once_and_logged(tmp_path: Path) -> None:
+    log = tmp_path / "payments.log"
+    log.write_bytes(b"".join(event(n) + b"\n" for n in range(4)))
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["payments"], reader="loss-test")
+    first = follower.read(max_bytes_per_source=150)  # part of the file, committed
+    follower.commit(first)
+    assert lost("loss-test", "payments") == 0  # the series exists from the first read
+    # the reader stops; the file it stood in rotates past every generation it looks at (kept open here so
+    # that its inode is not given to a new file)
+    held = [log.open("rb")]
+    for n in range(ROTATED + 1):
+        for older in range(ROTATED, 0, -1):
+            name = tmp_path / f"payments.log.{older}"
+            if name.exists():
+                if older == ROTATED:
+                    held.append(name.open("rb"))
+                    name.unlink()
+                else:
+                    name.rename(tmp_path / f"payments.log.{older + 1}")
+        log.rename(tmp_path / "payments.log.1")
+        log.write_bytes(event(100 + n) + b"\n")
+    with structlog.testing.capture_logs() as events:
+        follower.lag_bytes()  # the scrape's read sees the loss too: counted once for all of them
+        rest = drain(follower)
+        follower.lag_bytes()
+    assert lost("loss-test", "payments") == 1
+    assert rest == [event(100 + n) for n in range(ROTATED + 1)][-ROTATED - 1 :]
+    gone = [e for e in events if e["event"] == "logfiles.rotated_unread"]
+    assert len(gone) == 1
+    assert gone[0]["reader"] == "loss-test" and gone[0]["source"] == "payments"
+    assert gone[0]["offset"] == first[0].after.offset
+    for f in held:
+        f.close()
+
+
+def test_a_rotated_file_read_to_its_end_in_time_is_no_loss(tmp_path: Path) -> None:
+    log = tmp_path / "payments.log"
+    log.write_bytes(event(1) + b"\n")
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["payments"], reader="no-loss-test")
+    log.rename(tmp_path / "payments.log.1")
+    log.write_bytes(event(2) + b"\n")
+    assert drain(follower) == [event(1), event(2)]
+    assert lost("no-loss-test", "payments") == 0

@@ -93,7 +93,7 @@ class Archiver:
         self.store = store
         self.key = key
         state = state_dir or state_dir_for(settings)
-        self.follower = Follower(log_dir or settings.logs, state / "cursor.json")
+        self.follower = Follower(log_dir or settings.logs, state / "cursor.json", reader="archive")
         self.journal = Journal(state / "pending")
         self.checkpoint = checkpoint or (lambda step, source: None)
         self.open: dict[str, OpenSegment] = {}

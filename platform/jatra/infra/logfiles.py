@@ -20,8 +20,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
+from jatra.telemetry import catalogue as c
+from jatra.telemetry.metrics import counter
+
 #: rotated generations looked at for the rest of a file the reader had not finished
 ROTATED = 9
+LOST = counter(c.LOG_FILES_LOST)
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +107,31 @@ def vars_of(p: Position) -> dict[str, int]:
 class Follower:
     """Reads complete lines past a cursor, for the sources ``sources`` names (process names)."""
 
-    def __init__(self, log_dir: Path, cursor_file: Path, sources: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, log_dir: Path, cursor_file: Path, sources: Iterable[str] | None = None, reader: str = "reader"
+    ) -> None:
         """``sources=None``: every ``*.log`` whose first line is ECS JSON, which is every Jatra process's
-        and none of the servers' (Postgres, RabbitMQ ... write text)."""
+        and none of the servers' (Postgres, RabbitMQ ... write text). ``reader``: who reads (the loss
+        metric's label)."""
         self.log_dir = log_dir
         self.cursor = Cursor(cursor_file)
         self.wanted = None if sources is None else frozenset(sources)
+        self.reader = reader
         self._ecs: dict[str, bool] = {}
+        self._lost: set[tuple[str, Position]] = set()
+        self._counted: set[str] = set()
 
     def sources(self) -> list[str]:
         found = {p.name.removesuffix(".log") for p in self.log_dir.glob("*.log")}
         if self.wanted is not None:
-            return sorted(found & self.wanted)
-        return sorted(name for name in found if self._is_ecs(name))
+            names = sorted(found & self.wanted)
+        else:
+            names = sorted(name for name in found if self._is_ecs(name))
+        for name in names:
+            if name not in self._counted:  # the loss series exists from the start, at 0
+                self._counted.add(name)
+                LOST.labels(self.reader, name)
+        return names
 
     def _is_ecs(self, name: str) -> bool:
         if name not in self._ecs:
@@ -199,6 +218,8 @@ class Follower:
         if at is None or found is None:
             # first run: everything there is, oldest first; or the cursor's file has been rotated out of
             # reach (its unread rest is lost): the oldest generation left
+            if at is not None:
+                self._rotated_away(source, at)
             dev, ino, _ = identities[0]
             return generations, 0, Position(dev, ino, 0)
         size = identities[found][2]
@@ -209,6 +230,16 @@ class Follower:
             return generations, found, at
         dev, ino, _ = identities[found + 1]  # finished a rotated file: on to the next newer one
         return generations, found + 1, Position(dev, ino, 0)
+
+    def _rotated_away(self, source: str, at: Position) -> None:
+        """Count and log, once, a file the reader stood in that rotated out of reach (more than
+        ``ROTATED`` generations while it was not read). The event names the file and where reading
+        stopped; what followed is gone, so its size is not known."""
+        if (source, at) not in self._lost:
+            self._lost.add((source, at))
+            LOST.labels(self.reader, source).inc()
+            log.warning("logfiles.rotated_unread", reader=self.reader, source=source, dev=at.dev,
+                        ino=at.ino, offset=at.offset)  # fmt: skip
 
     def _read_one(self, source: str, budget: int, start: Position | None = None) -> Chunk | None:
         generations, index, at = self._where(source, start)

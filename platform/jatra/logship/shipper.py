@@ -51,7 +51,7 @@ class Pass:
 class Shipper:
     def __init__(self, settings: Settings) -> None:
         home = settings.state_dir / "logship"
-        self.follower = Follower(settings.logs, home / "cursor.json")
+        self.follower = Follower(settings.logs, home / "cursor.json", reader="logship")
         self.aside = SetAside(home / "rejected")
         self.namespace = settings.environment
         self.batch = settings.logship_batch

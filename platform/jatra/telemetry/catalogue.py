@@ -417,6 +417,15 @@ SPANS = _spec(
     known=(("ended", "exported", "failed", "dropped"),),
 )
 
+LOG_FILES_LOST = _spec(
+    "jatra_log_files_lost_total",
+    "counter",
+    "Log files a reader (logship, archive) had not finished when they were rotated out of reach: the "
+    "unread rest of each is lost to Elasticsearch or to the archive. Counted once per file, by reader and "
+    "source process.",
+    ("reader", "source"),
+)
+
 # -- log shipping to Elasticsearch (jatra worker logship) ------------------------------------------------
 LOGSHIP_EVENTS = _spec(
     "jatra_logship_events_total",
