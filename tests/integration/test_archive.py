@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
@@ -206,6 +207,41 @@ def test_a_forged_signature_on_an_appended_manifest_is_reported(sealed: Archive)
     assert (
         f"payments #{seq} {forged.key}: the manifest is not under COMPLIANCE retention (mode None)" in found
     )
+
+
+def forge_appended(sealed: Archive, signer: Ed25519PrivateKey) -> tuple[str, int]:
+    """A forger appends a segment with a refund in it and a manifest that links correctly, signed by
+    ``signer`` (their own key, published nowhere). Returns the manifest's key and sequence."""
+    last_key, last = sealed.manifests("payments")[-1]
+    stored = sealed.store.get(last_key)
+    assert stored is not None
+    built = segments.build([b'{"@timestamp":"2026-11-23T10:00:00.000Z","message":"refund.approved"}'])
+    seq = last.sequence + 1
+    version = put(sealed, layout.segment_key("payments", seq), built.data)
+    forged = appended(last, last_key, stored.data, built, version)
+    put(sealed, forged.key, dataclasses.replace(forged, key_id="", signature="").signed(signer))
+    return forged.key, seq
+
+
+def test_search_leaves_out_what_no_trusted_signature_proves(sealed: Archive) -> None:
+    everything = Query(since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    before = search(sealed.store, everything)
+    assert before.warnings == [] and before.left_out == 0 and before.events
+    forged_key, _ = forge_appended(sealed, signing.load_private(signing.generate_pem()))
+    # an edited manifest: its signature no longer verifies
+    k2, _ = sealed.manifests("payments")[1]
+    stored = sealed.store.get(k2)
+    assert stored is not None
+    doc = json.loads(stored.data)
+    doc["events"]["count"] -= 1
+    put(sealed, k2, canonical(doc))
+    for public_key in (None, sealed.key.public_key()):  # the published key, or the one the auditor holds
+        found = search(sealed.store, everything, public_key=public_key)
+        assert not any(b"refund.approved" in raw for raw in found.events)
+        assert found.left_out == 2
+        assert any(w.startswith(f"{forged_key}: signed by untrusted key") for w in found.warnings), found
+        assert any(w.startswith(f"{k2}: its signature does not verify") for w in found.warnings), found
+        assert len(found.events) < len(before.events)
 
 
 def test_a_deleted_manifest_is_reported(sealed: Archive) -> None:

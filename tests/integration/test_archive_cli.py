@@ -146,6 +146,23 @@ def test_search_prints_the_events_of_a_booking_or_a_trace(sealed: Archive) -> No
     assert bad.returncode == 2 and "is not an ISO 8601 date or time" in bad.stderr
 
 
+def test_search_exits_1_naming_a_segment_no_trusted_signature_proves(sealed: Archive, tmp_path: Path) -> None:
+    k2, _ = sealed.manifests("payments")[1]
+    stored = sealed.store.get(k2)
+    assert stored is not None
+    doc = json.loads(stored.data)
+    doc["events"]["count"] -= 1  # an edited manifest: its signature no longer verifies
+    put(sealed, k2, json.dumps(doc).encode())
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(signing.public_pem(sealed.key.public_key()))
+    for pinned in ((), ("--public-key", str(pem))):
+        found = jatra(sealed, "audit", "search", "--since", "2026-01-01", *pinned)
+        assert found.returncode == 1, found.stderr
+        assert f"WARN {k2}: its signature does not verify" in found.stderr
+        assert "INCOMPLETE: 1 segment(s) left out" in found.stderr
+        assert found.stdout  # the other segments' events are printed
+
+
 def test_an_export_verifies_offline_and_tampering_with_it_is_caught(sealed: Archive, tmp_path: Path) -> None:
     lines = sealed.archived("payments")
     since, until = segments.event_time(lines[5]), segments.event_time(lines[-5])

@@ -39,6 +39,12 @@ UNTIL = click.option(
     "--until", type=Instant(), default=None, help="Up to this time (ISO 8601; UTC unless zoned)."
 )
 SOURCE = click.option("--source", "sources", multiple=True, help="Only this process's log (repeatable).")
+PUBLIC_KEY = click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Trust only this Ed25519 public key (PEM), not the keys published in the bucket.",
+)
 
 
 def _settings() -> Settings:
@@ -64,12 +70,7 @@ def audit() -> None:
 @SINCE
 @UNTIL
 @SOURCE
-@click.option(
-    "--public-key",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Trust only this Ed25519 public key (PEM), not the keys published in the bucket.",
-)
+@PUBLIC_KEY
 @click.option(
     "--export",
     "export_file",
@@ -135,21 +136,27 @@ def _window(since: dt.datetime | None, until: dt.datetime | None) -> str:
 @SINCE
 @UNTIL
 @SOURCE
+@PUBLIC_KEY
 def search(
     trace_id: str | None,
     booking_id: str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
     sources: tuple[str, ...],
+    public_key: Path | None,
 ) -> None:
-    """Print matching archived events as NDJSON, oldest first; reads only segments that meet the window."""
+    """Print matching archived events as NDJSON, oldest first; reads only segments that meet the window.
+
+    Only segments proved by a trusted signature and their digest are read; exits 1 if any was left out."""
+    from jatra.archive import signing  # noqa: PLC0415
     from jatra.archive.search import Query  # noqa: PLC0415
     from jatra.archive.search import search as run_search  # noqa: PLC0415
 
     if not (trace_id or booking_id or since or until):
         raise click.UsageError("give at least one of --trace-id, --booking-id, --since, --until")
     query = Query(since=since, until=until, trace_id=trace_id, booking_id=booking_id)
-    found = run_search(_store(_settings()), query, sources or None)
+    pinned = signing.load_public(public_key.read_bytes()) if public_key else None
+    found = run_search(_store(_settings()), query, sources or None, public_key=pinned)
     out = sys.stdout.buffer
     for raw in found.events:
         out.write(raw + b"\n")
@@ -157,6 +164,9 @@ def search(
     for warning in found.warnings:
         click.echo(f"WARN {warning}", err=True)
     click.echo(f"{len(found.events)} event(s) in {found.segments} segment(s) read", err=True)
+    if found.left_out:
+        click.echo(f"INCOMPLETE: {found.left_out} segment(s) left out, named above", err=True)
+        sys.exit(1)
 
 
 @audit.command()

@@ -1,5 +1,10 @@
 """`jatra audit search`: events by trace id, booking id and time, reading only the segments whose time
-range (in their manifest's key) meets the window, each at the version its manifest recorded."""
+range (in their manifest's key) meets the window, each at the version its manifest recorded.
+
+Only what proves itself is printed: a manifest signed by a trusted key (the one given, else one published
+in the bucket) over a segment with the SHA-256 it records. Anything else is left out with a warning that
+names it; `jatra audit verify` says the rest (the chain, the locks, overwritten versions).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from jatra.archive import layout, segments
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from jatra.archive import layout, segments, signing
 from jatra.archive.manifest import Manifest, ManifestError, digest, parse
 from jatra.archive.store import ArchiveStore
+from jatra.archive.verify import BucketReader, Report, published_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,8 @@ class Found:
     events: list[bytes] = field(default_factory=list)
     segments: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: segments whose events were left out: unreadable, or not proved by a trusted signature and digest
+    left_out: int = 0
 
 
 def covering(
@@ -84,12 +94,36 @@ class Segment:
     warning: str | None
 
 
-def read_segment(store: ArchiveStore, name: layout.ManifestName) -> Segment:
-    """A manifest and its segment's bytes (the version it records), with a warning if they disagree."""
+Keys = dict[str, Ed25519PublicKey]
+
+
+def trusted_keys(store: ArchiveStore, public_key: Ed25519PublicKey | None) -> tuple[Keys, list[str]]:
+    """The keys a manifest may be signed with (``public_key`` alone, when given), and warnings about the
+    published ones (replaced, malformed, or more than one: then any of them is trusted)."""
+    if public_key is not None:
+        return {signing.key_id(public_key): public_key}, []
+    report = Report()
+    keys = published_keys(BucketReader(store), report)
+    warnings = [str(p) for p in report.problems]
+    if len(keys) > 1:
+        warnings.append(f"{len(keys)} keys published ({', '.join(sorted(keys))}): pin one with --public-key")
+    return keys, warnings
+
+
+def read_segment(store: ArchiveStore, name: layout.ManifestName, trusted: Keys | None = None) -> Segment:
+    """A manifest and its segment's bytes (the version it records), with a warning if they disagree or,
+    given ``trusted``, if no trusted key verifies the manifest's signature."""
     fetched = store.get(name.key)
     if fetched is None:
         raise ManifestError(f"{name.key} cannot be read")
     manifest = parse(fetched.data)
+    if trusted is not None:
+        public = trusted.get(manifest.key_id)
+        if public is None or not manifest.signature_ok(public):
+            why = (
+                "its signature does not verify" if public else f"signed by untrusted key {manifest.key_id!r}"
+            )
+            return Segment(manifest, fetched.data, b"", f"{name.key}: {why} (run `jatra audit verify`)")
     segment = store.get(manifest.segment_key, manifest.segment_version)
     if segment is None:
         return Segment(
@@ -102,25 +136,33 @@ def read_segment(store: ArchiveStore, name: layout.ManifestName) -> Segment:
 
 
 def search(
-    store: ArchiveStore, query: Query, sources: Iterable[str] | None = None, workers: int = 8
+    store: ArchiveStore,
+    query: Query,
+    sources: Iterable[str] | None = None,
+    workers: int = 8,
+    public_key: Ed25519PublicKey | None = None,
 ) -> Found:
-    found = Found()
+    """The events that match, from segments a trusted signature and their digest prove; the others are
+    left out, each named in a warning."""
+    trusted, warnings = trusted_keys(store, public_key)
+    found = Found(warnings=warnings)
     names = covering(store, query.since, query.until, sources)
 
     def one(name: layout.ManifestName) -> tuple[list[bytes], str | None]:
         try:
-            got = read_segment(store, name)
+            got = read_segment(store, name, trusted)
         except ManifestError as exc:
-            return [], f"{name.key}: {exc}"
-        return [
-            raw for raw in segments.lines_of(got.data) if query.matches(raw)
-        ] if got.data else [], got.warning
+            return [], f"{name.key}: {exc}; its events are left out"
+        if got.warning is not None:
+            return [], f"{got.warning}; its events are left out"
+        return [raw for raw in segments.lines_of(got.data) if query.matches(raw)], None
 
     with ThreadPoolExecutor(workers) as pool:
         for events, warning in pool.map(one, names):
             found.events += events
             if warning:
                 found.warnings.append(warning)
+                found.left_out += 1
     found.segments = len(names)
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
     found.events.sort(key=lambda raw: segments.event_time(raw) or epoch)
