@@ -40,6 +40,9 @@ from jatra.observability import exporters
 from jatra.observability.promql import metric_names
 from jatra.observability.rules import chart_rule_paths
 from jatra.settings import Settings
+from jatra.stack.base import StackContext
+from jatra.stack.monitoring import prometheus_config
+from jatra.stack.ports import Ports
 from jatra.telemetry import catalogue as c
 from jatra.tickets import signing
 from jatra.worker import WORKERS
@@ -624,7 +627,9 @@ def test_labels_and_selectors_agree(rendered: Rendered) -> None:
         if full in services:
             assert services[full]["spec"]["selector"] == selector
             assert {p["targetPort"] for p in services[full]["spec"]["ports"]} <= ports
-    # every other selector selects some Deployment's pods: nothing selects nothing
+    # every other selector selects some Deployment's pods: nothing selects nothing (but the broker's monitor,
+    # which selects the RabbitmqCluster's pods: tested below)
+    monitors.pop("jatra-rabbitmq", None)
     for other in [*pdbs.values(), *monitors.values()]:
         assert other["metadata"]["name"].removeprefix("jatra-") in deployments
     for hpa in rendered.of("HorizontalPodAutoscaler"):
@@ -645,6 +650,8 @@ def test_the_monitors_label_series_as_the_local_stack_does(
 ) -> None:
     environment = values["environment"]
     for monitor in rendered.of("PodMonitor"):
+        if monitor["metadata"]["name"].endswith("-rabbitmq"):
+            continue  # the broker's (below)
         process = monitor["metadata"]["name"].removeprefix("jatra-")
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
             assert endpoint["path"] == "/metrics"
@@ -653,6 +660,37 @@ def test_the_monitors_label_series_as_the_local_stack_does(
             assert labels["job"] == "jatra"
             assert labels["process"] == expected
             assert labels["environment"] == environment
+
+
+def test_the_broker_is_scraped_as_the_local_stack_scrapes_it(
+    rendered: Rendered, values: dict[str, Any], tmp_path: Path
+) -> None:
+    """RabbitMQDown, the broker's alarms and the queue alerts select job rabbitmq or rabbitmq-queues and
+    group by environment: the chart's monitor of the RabbitmqCluster sets both, with the local stack's
+    paths and parameters, on the Cluster Operator's pods."""
+    local = yaml.safe_load(prometheus_config(StackContext(tmp_path, Ports(40000))))["scrape_configs"]
+    jobs = {j["job_name"]: j for j in local if j["job_name"].startswith("rabbitmq")}
+    assert set(jobs) == {"rabbitmq", "rabbitmq-queues"}
+    (monitor,) = [m for m in rendered.of("PodMonitor") if m["metadata"]["name"].endswith("-rabbitmq")]
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": values["rabbitmq"]["cluster"],
+        "app.kubernetes.io/component": "rabbitmq",
+    }
+    endpoints = {}
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        labels = {r["targetLabel"]: r.get("replacement") for r in endpoint["relabelings"]}
+        assert labels["environment"] == values["environment"]
+        endpoints[labels["job"]] = endpoint
+    assert set(endpoints) == set(jobs)
+    for name, job in jobs.items():
+        assert endpoints[name]["path"] == job.get("metrics_path", "/metrics")
+        assert endpoints[name].get("params", {}) == job.get("params", {})
+        assert endpoints[name]["port"] == values["monitoring"]["rabbitmq"]["port"]
+    # the rules that need it
+    rules = [r["expr"] for g in rendered.of("PrometheusRule")[0]["spec"]["groups"] for r in g["rules"]]
+    assert any('job="rabbitmq"' in expr for expr in rules)
+    off = render(*args_of("default"), "--set", "monitoring.rabbitmq.enabled=false")
+    assert not [m for m in off.of("PodMonitor") if m["metadata"]["name"].endswith("-rabbitmq")]
 
 
 def test_config_changes_roll_the_pods() -> None:
