@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from jatra.app import create_app
 from jatra.auth import repository
+from jatra.auth.otp import OtpStore, Verdict
 from jatra.infra.channels import MailboxChannel
 from jatra.infra.db import create_engine
 from jatra.infra.revocations import KEY_PREFIX, REVOKED_SET
@@ -109,6 +110,35 @@ async def test_a_code_spent_on_a_login_postgres_failed_works_on_the_retry(
     retried = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
     assert retried.status_code == 200, retried.text
     assert (await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})).status_code == 401
+
+
+async def test_a_code_given_back_does_not_come_back_over_a_newer_one(
+    client: Client, settings: Settings, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the login with a good code fails on our side, the passenger asks for a new code and types it
+    wrong until it is burnt: the old code is not given back in its place (the phone has no live code)."""
+    phone = new_phone()
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
+    code = last_code(settings, phone)
+    upsert = repository.upsert_user
+
+    async def down_once(*args: Any) -> Any:
+        monkeypatch.setattr(repository, "upsert_user", upsert)
+        # on the app's event loop (the test client runs it in a thread of its own): a client of its own
+        async with Redis.from_url(settings.redis) as own:
+            store = OtpStore(own, jwt_secret(settings), settings.otp_ttl_s, settings.otp_max_attempts)
+            newer = await store.issue(phone)
+            wrong = f"{(int(newer) + 1) % 1_000_000:06d}"
+            verdicts = [await store.verify(phone, wrong) for _ in range(settings.otp_max_attempts)]
+        assert verdicts[-1] is Verdict.EXHAUSTED
+        raise sqlalchemy.exc.OperationalError("INSERT INTO users", {}, ConnectionRefusedError())
+
+    monkeypatch.setattr(repository, "upsert_user", down_once)
+    failed = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
+    assert failed.status_code == 503, failed.text
+    assert not await redis.exists(f"jatra:auth:otp:{{{phone}}}")
+    retried = await client.post("/api/v1/auth/token", json={"phone": phone, "otp": code})
+    assert retried.status_code == 401 and "no live code" in retried.json()["detail"], retried.text
 
 
 async def test_a_real_login_can_hold_seats(client: Client, settings: Settings) -> None:

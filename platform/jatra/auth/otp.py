@@ -5,32 +5,38 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from enum import Enum
 
 from redis.asyncio import Redis
 
 from jatra.infra.scripts import LuaScript
 
+#: a good code is marked spent, not deleted: should the login then fail on our side, the same code is
+#: given back (GIVE_BACK) only while it is still the phone's code. A newer code replaces the hash (and the
+#: mark); one exhausted or expired is gone. Either way the old code cannot come back over it.
 VERIFY = LuaScript(
     """
     local stored = redis.call('HGET', KEYS[1], 'h')
-    if not stored then return {-1} end
+    if not stored or redis.call('HEXISTS', KEYS[1], 's') == 1 then return -1 end
     if stored == ARGV[1] then
-        -- what the code had left, should the login fail on our side and the code be given back
-        local left = redis.call('PTTL', KEYS[1])
-        local attempts = redis.call('HGET', KEYS[1], 'n') or '0'
-        redis.call('DEL', KEYS[1])
-        return {1, left, attempts}
+        redis.call('HSET', KEYS[1], 's', 1)
+        return 1
     end
     local attempts = redis.call('HINCRBY', KEYS[1], 'n', 1)
     if attempts >= tonumber(ARGV[2]) then
         redis.call('DEL', KEYS[1])
-        return {-2}
+        return -2
     end
-    return {0}
+    return 0
     """,
     "otp_verify",
+)
+GIVE_BACK = LuaScript(
+    """
+    if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then return redis.call('HDEL', KEYS[1], 's') end
+    return 0
+    """,
+    "otp_give_back",
 )
 
 
@@ -39,14 +45,6 @@ class Verdict(Enum):
     WRONG = 0
     EXPIRED = -1
     EXHAUSTED = -2
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    verdict: Verdict
-    #: a good code's remaining life (ms) and wrong attempts when it was spent: what a give-back restores
-    left_ms: int = 0
-    attempts: int = 0
 
 
 def _key(phone: str) -> str:
@@ -72,24 +70,16 @@ class OtpStore:
             await pipe.execute()
         return code
 
-    async def give_back(self, phone: str, code: str, spent: Checked) -> None:
+    async def give_back(self, phone: str, code: str) -> None:
         """A code verified (and so spent) for a login that then failed on our side: live again, with the
-        life and wrong attempts it had, so the passenger's retry with it works. Not over a newer code the
-        passenger asked for meanwhile."""
-        if spent.left_ms <= 0:
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(_key(phone), "h", self._digest(phone, code))
-            pipe.hsetnx(_key(phone), "n", spent.attempts)
-            pipe.pexpire(_key(phone), spent.left_ms, nx=True)
-            await pipe.execute()
+        life and wrong attempts it has, so the passenger's retry with it works. Only while it is still the
+        phone's code: not over a newer one, nor after it expired or a newer one was exhausted."""
+        await GIVE_BACK(self.redis, [_key(phone)], [self._digest(phone, code)])
 
-    async def verify(self, phone: str, code: str) -> Checked:
-        raw = await VERIFY(self.redis, [_key(phone)], [self._digest(phone, code), self.max_attempts])
-        verdict = Verdict(int(raw[0]))
-        if verdict is not Verdict.OK:
-            return Checked(verdict)
-        return Checked(verdict, int(raw[1]), int(raw[2]))
+    async def verify(self, phone: str, code: str) -> Verdict:
+        return Verdict(
+            int(await VERIFY(self.redis, [_key(phone)], [self._digest(phone, code), self.max_attempts]))
+        )
 
     async def count_request(self, phone: str, window_s: int = 3600) -> tuple[int, int]:
         """Count one more code for this phone in the window; returns (count, seconds left in the window)."""

@@ -86,8 +86,7 @@ class AuthService:
 
     async def login(self, phone: str, code: str) -> TokenPair:
         phone = normalise_phone(phone)
-        checked = await self.otps.verify(phone, code.strip())
-        verdict = checked.verdict
+        verdict = await self.otps.verify(phone, code.strip())
         if verdict is not Verdict.OK:
             outcome = verdict.name.lower()
             LOGINS.labels(outcome).inc()
@@ -106,7 +105,7 @@ class AuthService:
             # The code was good and is spent, but no login came of it (Postgres failed: the answer is a
             # 503 "retry"): the retry with the same code must work, not say "no live code"
             with contextlib.suppress(RedisError, OSError):
-                await self.otps.give_back(phone, code.strip(), checked)
+                await self.otps.give_back(phone, code.strip())
             raise
         LOGINS.labels("ok").inc()
         log.info("auth.login.succeeded", user_id=str(user_id), role=role)
