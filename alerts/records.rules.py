@@ -11,6 +11,7 @@ from jatra.telemetry import catalogue as c
 
 REJECTED = sel(c.LOGSHIP_EVENTS, 'outcome="rejected"')
 FAILED_SEGMENTS = sel(c.ARCHIVE_SEGMENTS, 'outcome="failed"')
+LOST = sel(c.LOG_FILES_LOST)
 BACKED_UP = sel(c.BACKUP_LAST_SUCCESS, 'kind=~"full|incremental"')
 WAL_UPLOADED = sel(c.BACKUP_LAST_SUCCESS, 'kind="wal"')
 #: rows written to the database in 15 minutes: WAL must be moving into the repository meanwhile
@@ -70,7 +71,10 @@ groups = [
             ),
             Alert(
                 "LogFilesLost",
-                f"sum by (environment, reader, source) (increase({sel(c.LOG_FILES_LOST)}[1h])) > 0",
+                # or a count whose first scrape is already 1 (the series starts at 0 in the same pass as
+                # the loss, and a reader restarted after an hour has no earlier sample): increase sees none
+                f"sum by (environment, reader, source) (increase({LOST}[1h])) > 0"
+                f" or sum by (environment, reader, source) ({LOST} > 0 unless {LOST} offset 1h)",
                 "0m",
                 "ticket",
                 "{{ $labels.source }}'s log rotated away before the {{ $labels.reader }} reader finished it",

@@ -40,14 +40,11 @@ dashboard = dashboard(
                     q(sum_by(rate(c.ARCHIVE_BYTES, ENV)), "bytes"),
                 ),
                 stat(
-                    "Log files lost in 24 hours",
+                    "Log files lost since the readers started",
                     "Log files rotated out of reach before the archiver (archive) or the log shipper "
                     "(logship) read them to the end: their rest is missing there for good (LogFilesLost).",
                     "short",
-                    q(
-                        f"sum by (reader) (increase({sel(c.LOG_FILES_LOST, ENV)}[24h]))",
-                        "{{reader}}",
-                    ),
+                    q(f"sum by (reader) ({sel(c.LOG_FILES_LOST, ENV)})", "{{reader}}"),
                 ),
                 stat(
                     "Since the last seal",

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from jatra.infra.logfiles import ROTATED, Follower, timestamp_of
+from jatra.infra.logfiles import ROTATED, Follower, Position, timestamp_of
 
 
 def event(n: int) -> bytes:
@@ -217,8 +217,12 @@ def test_a_file_rotated_out_of_reach_unfinished_is_counted_once_and_logged(tmp_p
                     name.rename(tmp_path / f"payments.log.{older + 1}")
         log.rename(tmp_path / "payments.log.1")
         log.write_bytes(event(100 + n) + b"\n")
+    gone_at = first[0].after
+    further = Position(gone_at.dev, gone_at.ino, gone_at.offset + 10)
     with structlog.testing.capture_logs() as events:
         follower.lag_bytes()  # the scrape's read sees the loss too: counted once for all of them
+        # as the archiver reads on from an open segment further in the same file: the same file, once
+        follower.read_from({"payments": further})
         rest = drain(follower)
         follower.lag_bytes()
     assert lost("loss-test", "payments") == 1

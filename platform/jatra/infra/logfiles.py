@@ -118,7 +118,7 @@ class Follower:
         self.wanted = None if sources is None else frozenset(sources)
         self.reader = reader
         self._ecs: dict[str, bool] = {}
-        self._lost: set[tuple[str, Position]] = set()
+        self._lost: set[tuple[str, int, int]] = set()
         self._counted: set[str] = set()
 
     def sources(self) -> list[str]:
@@ -232,11 +232,12 @@ class Follower:
         return generations, found + 1, Position(dev, ino, 0)
 
     def _rotated_away(self, source: str, at: Position) -> None:
-        """Count and log, once, a file the reader stood in that rotated out of reach (more than
+        """Count and log, once per file, a file the reader stood in that rotated out of reach (more than
         ``ROTATED`` generations while it was not read). The event names the file and where reading
-        stopped; what followed is gone, so its size is not known."""
-        if (source, at) not in self._lost:
-            self._lost.add((source, at))
+        stopped; what followed is gone, so its size is not known. Once per file, not per position: the
+        archiver reads on from its open segments while a scrape reads from the cursor behind them."""
+        if (source, at.dev, at.ino) not in self._lost:
+            self._lost.add((source, at.dev, at.ino))
             LOST.labels(self.reader, source).inc()
             log.warning("logfiles.rotated_unread", reader=self.reader, source=source, dev=at.dev,
                         ino=at.ino, offset=at.offset)  # fmt: skip

@@ -72,7 +72,7 @@ def ratio(numerator: str, denominator: str) -> str:
 KEYWORDS = {
     "sum", "by", "rate", "max", "min", "count", "and", "or", "unless", "on", "group_left", "group_right",
     "histogram_quantile", "clamp_min", "vector", "scalar", "increase", "deriv", "label_replace", "le",
-    "bool", "without", "ignoring", "group", "time",
+    "bool", "without", "ignoring", "group", "time", "offset",
 }  # fmt: skip
 
 
@@ -81,6 +81,7 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r'"[^"]*"', '""', expr)  # label values and strings
     expr = re.sub(r"\{[^}]*\}", "", expr)  # matchers
     expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    expr = re.sub(r"\boffset\s+\w+", " ", expr)  # offset 1h
     expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)  # label lists
     names = set(re.findall(r"\b[a-zA-Z_:][\w:]*\b(?!\s*\()", expr))
     return names - KEYWORDS
