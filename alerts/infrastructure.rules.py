@@ -14,6 +14,7 @@ from jatra.observability.rules import CLUSTER, LOCAL, Alert, Group
 from jatra.telemetry import catalogue as c
 
 RABBITMQ_UP = sel(x.UP, 'job="rabbitmq"')
+JATRA_UP = sel(x.UP, 'job="jatra"', 'environment!=""')
 #: the targets Jatra's on-call answers for: its processes (job="jatra" locally, in compose and in the chart's
 #: PodMonitors) and its stack's exporters and servers, whose silence blinds an engine's alerts (PostgresDown
 #: reads pg_up, which a dead exporter stops sending). Not RabbitMQ's two jobs: its own endpoint down is
@@ -56,7 +57,10 @@ groups = [
             ),
             Alert(
                 "RabbitMQDown",
-                f"max by (environment) ({RABBITMQ_UP}) == 0",
+                # or no RabbitMQ target at all where Jatra runs (in a cluster, every broker pod gone or
+                # never scheduled: the monitor then has no target, so no up == 0 either)
+                f"max by (environment) ({RABBITMQ_UP}) == 0 or (group by (environment) ({JATRA_UP})"
+                f" unless on (environment) group by (environment) ({RABBITMQ_UP}))",
                 "1m",
                 "page",
                 "RabbitMQ does not answer",

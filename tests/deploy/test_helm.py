@@ -689,8 +689,14 @@ def test_the_broker_is_scraped_as_the_local_stack_scrapes_it(
     # the rules that need it
     rules = [r["expr"] for g in rendered.of("PrometheusRule")[0]["spec"]["groups"] for r in g["rules"]]
     assert any('job="rabbitmq"' in expr for expr in rules)
-    off = render(*args_of("default"), "--set", "monitoring.rabbitmq.enabled=false")
-    assert not [m for m in off.of("PodMonitor") if m["metadata"]["name"].endswith("-rabbitmq")]
+    for switch in ("monitoring.rabbitmq.enabled=false", "monitoring.podMonitor.enabled=false"):
+        off = render(*args_of("default"), "--set", switch)
+        assert not [m for m in off.of("PodMonitor") if m["metadata"]["name"].endswith("-rabbitmq")]
+    tls = render(*args_of("default"), "--set", "monitoring.rabbitmq.scheme=https",
+                 "--set", "monitoring.rabbitmq.tlsConfig.serverName=jatra-rabbitmq")  # fmt: skip
+    (secure,) = [m for m in tls.of("PodMonitor") if m["metadata"]["name"].endswith("-rabbitmq")]
+    for endpoint in secure["spec"]["podMetricsEndpoints"]:
+        assert endpoint["scheme"] == "https" and endpoint["tlsConfig"] == {"serverName": "jatra-rabbitmq"}
 
 
 def test_config_changes_roll_the_pods() -> None:
