@@ -244,6 +244,25 @@ def test_search_leaves_out_what_no_trusted_signature_proves(sealed: Archive) -> 
         assert len(found.events) < len(before.events)
 
 
+def test_search_leaves_out_a_signed_manifest_under_another_key_and_wants_a_pinned_key(
+    sealed: Archive,
+) -> None:
+    everything = Query(since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    (k2, _), (k3, _) = sealed.manifests("payments")[1:3]
+    raw2 = sealed.store.get(k2)
+    assert raw2 is not None
+    put(sealed, k3, raw2.data)  # #2's manifest, validly signed, under #3's key: its events shown twice
+    found = search(sealed.store, everything)
+    assert found.left_out == 1 and not found.unpinned
+    moved = f"{k3}: claims payments #2, but its key says payments #3"
+    assert any(w.startswith(moved) for w in found.warnings), found.warnings
+    # a second key published (anyone who can write the bucket can): not trusted blindly
+    other = signing.load_private(signing.generate_pem()).public_key()
+    put(sealed, layout.public_key_key(signing.key_id(other)), signing.public_pem(other))
+    assert search(sealed.store, everything).unpinned
+    assert not search(sealed.store, everything, public_key=sealed.key.public_key()).unpinned
+
+
 def test_a_deleted_manifest_is_reported(sealed: Archive) -> None:
     k3, _ = sealed.manifests("payments")[2]
     sealed.store.client.remove_object(sealed.settings.archive_bucket, k3)

@@ -167,6 +167,11 @@ def search(
     if found.left_out:
         click.echo(f"INCOMPLETE: {found.left_out} segment(s) left out, named above", err=True)
         sys.exit(1)
+    if found.unpinned:
+        click.echo(
+            "UNPROVEN: more than one key is published; pass --public-key with the key you hold", err=True
+        )
+        sys.exit(1)
 
 
 @audit.command()

@@ -68,6 +68,8 @@ class Found:
     warnings: list[str] = field(default_factory=list)
     #: segments whose events were left out: unreadable, or not proved by a trusted signature and digest
     left_out: int = 0
+    #: more than one key published and none pinned: the events are only as good as the worst of them
+    unpinned: bool = False
 
 
 def covering(
@@ -105,7 +107,7 @@ def trusted_keys(store: ArchiveStore, public_key: Ed25519PublicKey | None) -> tu
     report = Report()
     keys = published_keys(BucketReader(store), report)
     warnings = [str(p) for p in report.problems]
-    if len(keys) > 1:
+    if len(keys) > 1:  # anyone who can write the bucket can publish a key: which is the archiver's?
         warnings.append(f"{len(keys)} keys published ({', '.join(sorted(keys))}): pin one with --public-key")
     return keys, warnings
 
@@ -119,6 +121,11 @@ def read_segment(store: ArchiveStore, name: layout.ManifestName, trusted: Keys |
     manifest = parse(fetched.data)
     if trusted is not None:
         public = trusted.get(manifest.key_id)
+        claims = (manifest.source, manifest.sequence)
+        if claims != (name.source, name.sequence):  # a signed manifest copied to another key
+            said = f"{name.source} #{name.sequence}"
+            where = f"claims {manifest.source} #{manifest.sequence}, but its key says {said}"
+            return Segment(manifest, fetched.data, b"", f"{name.key}: {where} (run `jatra audit verify`)")
         if public is None or not manifest.signature_ok(public):
             why = (
                 "its signature does not verify" if public else f"signed by untrusted key {manifest.key_id!r}"
@@ -145,7 +152,7 @@ def search(
     """The events that match, from segments a trusted signature and their digest prove; the others are
     left out, each named in a warning."""
     trusted, warnings = trusted_keys(store, public_key)
-    found = Found(warnings=warnings)
+    found = Found(warnings=warnings, unpinned=len(trusted) > 1)
     names = covering(store, query.since, query.until, sources)
 
     def one(name: layout.ManifestName) -> tuple[list[bytes], str | None]:
