@@ -1,6 +1,6 @@
 """Payments: an open breaker, failing payments, bookings stuck between 202 and a final state."""
 
-from jatra.observability.promql import rate, sel, sum_by
+from jatra.observability.promql import rate, rose, sel, sum_by
 from jatra.observability.rules import Alert, Group
 from jatra.telemetry import catalogue as c
 
@@ -19,8 +19,7 @@ groups = [
                 # a trial call made in the last 15: purgatory changes state only on a call, so a breaker
                 # no call reaches stays open after its target recovered, and that alone is not an outage
                 f"min by (environment, target) (min_over_time({sel(c.BREAKER_STATE)}[5m])) >= 1"
-                f" and on (environment, target) sum by (environment, target) ("
-                f"increase({TRIALS}[15m])) > 0",
+                f" and on (environment, target) {rose(TRIALS, '15m', 'environment', 'target')}",
                 "0m",
                 "page",
                 "The circuit breaker to {{ $labels.target }} has not closed for 5 minutes",

@@ -5,7 +5,7 @@ cluster, where the chart does not deploy that worker: its two alerts have a grou
 """
 
 from jatra.observability import exporters as x
-from jatra.observability.promql import sel
+from jatra.observability.promql import rose, sel
 from jatra.observability.rules import CLUSTER, LOCAL, Alert, Group
 from jatra.telemetry import catalogue as c
 
@@ -71,10 +71,9 @@ groups = [
             ),
             Alert(
                 "LogFilesLost",
-                # or a count whose first scrape is already 1 (the series starts at 0 in the same pass as
-                # the loss, and a reader restarted after an hour has no earlier sample): increase sees none
-                f"sum by (environment, reader, source) (increase({LOST}[1h])) > 0"
-                f" or sum by (environment, reader, source) ({LOST} > 0 unless {LOST} offset 1h)",
+                # rose: also a count whose first scrape is already 1 (the series starts at 0 in the same
+                # pass as the loss, and a reader restarted after an hour has no earlier sample)
+                rose(LOST, "1h", "environment", "reader", "source"),
                 "0m",
                 "ticket",
                 "{{ $labels.source }}'s log rotated away before the {{ $labels.reader }} reader finished it",

@@ -45,6 +45,15 @@ def rate(metric: Metric, *matchers: str, window: str = RATE, suffix: str = "") -
     return f"rate({sel(metric, *matchers, suffix=suffix)}[{window}])"
 
 
+def rose(selector: str, window: str, *labels: str) -> str:
+    """A counter went up in ``window``, summed by ``labels``: its increase, or, for a series younger than
+    the window whose first sample is already above 0 (its increments came before Prometheus first saw it),
+    its value. ``increase`` alone sees no rise in a series that starts at 1 and stays there."""
+    grown = f"{sum_by(f'increase({selector}[{window}])', *labels)} > 0"
+    young = sum_by(f"{selector} > 0 unless {selector} offset {window}", *labels)
+    return f"({grown} or {young})"
+
+
 def sum_by(expr: str, *labels: str) -> str:
     return f"sum by ({', '.join(labels)}) ({expr})" if labels else f"sum({expr})"
 
