@@ -14,13 +14,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
 from jatra.archive import layout, segments, signing
-from jatra.archive.manifest import Link, canonical, digest
+from jatra.archive.manifest import Link, Manifest, canonical, digest
 from jatra.archive.search import Query, search
 from jatra.archive.verify import BucketReader, verify
 from jatra.settings import Settings
@@ -185,16 +184,22 @@ def test_a_manifest_replaced_and_re_signed_with_another_key_is_reported(sealed: 
     assert any(p.startswith(f"payments #2 {k2}: overwritten: 2 versions") for p in found)
 
 
-def test_a_forged_signature_on_an_appended_manifest_is_reported(sealed: Archive) -> None:
-    chained = sealed.manifests("payments")
-    last_key, last = chained[-1]
+def forge_appended(sealed: Archive) -> tuple[Manifest, int]:
+    """A forger appends a segment with a refund in it and writes the manifest that links correctly to the
+    last one; returns that manifest (unsigned, not stored: the forger signs it as they can) and its
+    sequence."""
+    last_key, last = sealed.manifests("payments")[-1]
     stored = sealed.store.get(last_key)
     assert stored is not None
-    # a forger appends a segment and a manifest that links correctly, with a signature they made up
     built = segments.build([b'{"@timestamp":"2026-11-23T10:00:00.000Z","message":"refund.approved"}'])
     seq = last.sequence + 1
     version = put(sealed, layout.segment_key("payments", seq), built.data)
-    forged = appended(last, last_key, stored.data, built, version)
+    return appended(last, last_key, stored.data, built, version), seq
+
+
+def test_a_forged_signature_on_an_appended_manifest_is_reported(sealed: Archive) -> None:
+    # a signature they made up, under the archive's key id
+    forged, seq = forge_appended(sealed)
     doc = json.loads(forged.signed(sealed.key))
     doc["signature"] = signing.sign(signing.load_private(signing.generate_pem()), canonical(forged.body()))
     put(sealed, forged.key, canonical(doc))
@@ -209,25 +214,14 @@ def test_a_forged_signature_on_an_appended_manifest_is_reported(sealed: Archive)
     )
 
 
-def forge_appended(sealed: Archive, signer: Ed25519PrivateKey) -> tuple[str, int]:
-    """A forger appends a segment with a refund in it and a manifest that links correctly, signed by
-    ``signer`` (their own key, published nowhere). Returns the manifest's key and sequence."""
-    last_key, last = sealed.manifests("payments")[-1]
-    stored = sealed.store.get(last_key)
-    assert stored is not None
-    built = segments.build([b'{"@timestamp":"2026-11-23T10:00:00.000Z","message":"refund.approved"}'])
-    seq = last.sequence + 1
-    version = put(sealed, layout.segment_key("payments", seq), built.data)
-    forged = appended(last, last_key, stored.data, built, version)
-    put(sealed, forged.key, dataclasses.replace(forged, key_id="", signature="").signed(signer))
-    return forged.key, seq
-
-
 def test_search_leaves_out_what_no_trusted_signature_proves(sealed: Archive) -> None:
     everything = Query(since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     before = search(sealed.store, everything)
     assert before.warnings == [] and before.left_out == 0 and before.events
-    forged_key, _ = forge_appended(sealed, signing.load_private(signing.generate_pem()))
+    forged, _ = forge_appended(sealed)  # signed by the forger's own key, published nowhere
+    other = signing.load_private(signing.generate_pem())
+    put(sealed, forged.key, dataclasses.replace(forged, key_id="", signature="").signed(other))
+    forged_key = forged.key
     # an edited manifest: its signature no longer verifies
     k2, _ = sealed.manifests("payments")[1]
     stored = sealed.store.get(k2)
