@@ -6,7 +6,13 @@ file it is in (device and inode: the identity survives a rename) and how far it 
 small JSON file replaced atomically. It moves that cursor only when told the lines before it are safe
 (shipped, archived), so a crash of the reader re-reads them and a crash of the writer loses nothing it
 flushed. A line counts only once its newline is written. A rotated file is finished before the new one is
-started; a file cut short in place (copytruncate) is read again from its start.
+started; a file cut short in place is finished in its copy (copytruncate) when there is one, and then read
+again from its start.
+
+An inode is not an identity for ever: once the oldest generation is deleted, the filesystem may give its
+inode to a new file. So a position also keeps a fingerprint of its file's first bytes (a log file only
+grows, so they never change), and a file whose identity matches but whose first bytes do not is not the
+reader's file: the reader's file is then a copy with those first bytes (copytruncate), or gone.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 
@@ -27,6 +34,8 @@ from jatra.telemetry.metrics import counter
 
 #: rotated generations looked at for the rest of a file the reader had not finished
 ROTATED = 9
+#: bytes at a file's start that fingerprint it (an ECS line's timestamp alone tells two files apart)
+HEAD = 256
 LOST = counter(c.LOG_FILES_LOST)
 log = structlog.get_logger()
 
@@ -38,6 +47,13 @@ class Position:
     dev: int
     ino: int
     offset: int
+    # the file's first ``head_len`` bytes, hashed (0: not known, as in a cursor written before); not part
+    # of a position's equality, which is where in which file
+    head_len: int = field(default=0, compare=False)
+    head: str = field(default="", compare=False)
+
+    def with_head(self, head: tuple[int, str]) -> Position:
+        return Position(self.dev, self.ino, self.offset, *head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +116,17 @@ class Cursor:
             os.close(directory)
 
 
-def vars_of(p: Position) -> dict[str, int]:
-    return {"dev": p.dev, "ino": p.ino, "offset": p.offset}
+def vars_of(p: Position) -> dict[str, int | str]:
+    fields: dict[str, int | str] = {"dev": p.dev, "ino": p.ino, "offset": p.offset}
+    if p.head_len:
+        fields |= {"head_len": p.head_len, "head": p.head}
+    return fields
+
+
+def fingerprint(f: BinaryIO, length: int = HEAD) -> tuple[int, str]:
+    """The first ``length`` bytes of the open file ``f`` (fewer if it is shorter), hashed, and how many."""
+    head = os.pread(f.fileno(), length, 0)
+    return len(head), hashlib.sha256(head).hexdigest()[:32]
 
 
 class Follower:
@@ -120,6 +145,7 @@ class Follower:
         self._ecs: dict[str, bool] = {}
         self._lost: set[tuple[str, int, int]] = set()
         self._counted: set[str] = set()
+        self._heads: dict[tuple[int, int], tuple[int, str]] = {}  # file identity -> fingerprint read
 
     def sources(self) -> list[str]:
         found = {p.name.removesuffix(".log") for p in self.log_dir.glob("*.log")}
@@ -180,7 +206,19 @@ class Follower:
         return None
 
     def commit(self, chunks: Iterable[Chunk]) -> None:
-        self.cursor.save((c.source, c.after) for c in chunks)
+        self.cursor.save((c.source, self._fingerprinted(c.source, c.after)) for c in chunks)
+
+    def _fingerprinted(self, source: str, at: Position) -> Position:
+        """``at`` with its file's fingerprint: its own, else the one this reader took reading that file,
+        else the cursor's for the same file (a position rebuilt from a byte range carries none)."""
+        if at.head_len:
+            return at
+        if (head := self._heads.get((at.dev, at.ino))) is not None:
+            return at.with_head(head)
+        held = self.cursor.positions.get(source)
+        if held is not None and (held.dev, held.ino) == (at.dev, at.ino) and held.head_len:
+            return at.with_head((held.head_len, held.head))
+        return at
 
     def lag_bytes(self) -> int:
         """Bytes written and not yet read past the cursor, rotated files included."""
@@ -215,6 +253,9 @@ class Follower:
         found = next(
             (i for i, (dev, ino, _) in enumerate(identities) if at and (dev, ino) == (at.dev, at.ino)), None
         )
+        if at is not None and found is not None and not _starts_as(generations[found], at):
+            # the identity was given to another file: the reader's is a copy (copytruncate), or gone
+            found, at = _copy_of(generations, identities, at)
         if at is None or found is None:
             # first run: everything there is, oldest first; or the cursor's file has been rotated out of
             # reach (its unread rest is lost): the oldest generation left
@@ -234,7 +275,8 @@ class Follower:
     def _rotated_away(self, source: str, at: Position) -> None:
         """Count and log, once per file, a file the reader stood in that rotated out of reach (more than
         ``ROTATED`` generations while it was not read). The event names the file and where reading
-        stopped; what followed is gone, so its size is not known. Once per file, not per position: the
+        stopped; what followed is gone, so its size is not known. Also a file whose identity was given to
+        a new file (its fingerprint differs) with no copy left. Once per file, not per position: the
         archiver reads on from its open segments while a scrape reads from the cursor behind them."""
         if (source, at.dev, at.ino) not in self._lost:
             self._lost.add((source, at.dev, at.ino))
@@ -254,11 +296,37 @@ class Follower:
             data = f.read(budget)
             if len(data) == budget and b"\n" not in data:
                 data += f.readline()  # one line longer than the budget: still read it whole
+            # taken afresh until the file has HEAD bytes (``at``'s, when it has one, is this file's: checked)
+            head = (at.head_len, at.head) if at.head_len >= HEAD else fingerprint(f)
+            self._heads[(at.dev, at.ino)] = head
         lines, offset = _split(source, at.dev, at.ino, at.offset, data[: data.rfind(b"\n") + 1])
-        after = Position(at.dev, at.ino, offset)
+        after = Position(at.dev, at.ino, offset, *head)
         if after == (start or self.cursor.positions.get(source)):
             return None
         return Chunk(source, lines, after, at)
+
+
+def _starts_as(path: Path, at: Position) -> bool:
+    """Whether the file at ``path`` begins with the bytes ``at``'s fingerprint was taken of (True when
+    ``at`` has none, or the file is gone: the caller's next open decides)."""
+    if not at.head_len:
+        return True
+    try:
+        with path.open("rb") as f:
+            return fingerprint(f, at.head_len) == (at.head_len, at.head)
+    except FileNotFoundError:
+        return True
+
+
+def _copy_of(
+    generations: list[Path], identities: list[tuple[int, int, int]], at: Position
+) -> tuple[int | None, Position]:
+    """The generation holding a copy of ``at``'s file (copytruncate: the same first bytes, at least as
+    long), and ``at`` moved into it; else None, the position unchanged (its file is gone)."""
+    for i, (path, (dev, ino, size)) in enumerate(zip(generations, identities, strict=True)):
+        if (dev, ino) != (at.dev, at.ino) and size >= at.offset and _starts_as(path, at):
+            return i, Position(dev, ino, at.offset, at.head_len, at.head)
+    return None, at
 
 
 def _split(source: str, dev: int, ino: int, offset: int, complete: bytes) -> tuple[list[Line], int]:
