@@ -35,6 +35,19 @@ JATRA_PODS = "group by (namespace, pod, environment, process) ({})".format(
 )
 RESTARTS = f"increase({sel(x.KSM_RESTARTS)}[15m]) or increase({sel(x.KSM_INIT_RESTARTS)}[15m])"
 PGBOUNCER_READY = sel(x.KSM_CONTAINER_READY, 'container="pgbouncer"')
+#: per namespace and environment, where the chart's Jatra pods run
+JATRA_NAMESPACES = f"group by (namespace, environment) ({JATRA_UP})"
+
+
+def none_in_jatra_namespace(series: str, seen: str = "") -> str:
+    """Jatra's namespaces with no ``series`` at all (``seen``: and with this, which says the exporter looks
+    at the namespace): every pod of the thing is gone, so its own metrics cannot say it is down."""
+    where = JATRA_NAMESPACES
+    if seen:
+        where = f"({where} and on (namespace) group by (namespace) ({seen}))"
+    return f"({where} unless on (namespace) group by (namespace) ({series}))"
+
+
 MAX_CONNECTIONS = sel(x.CNPG_SETTING, 'name="max_connections"')
 REDIS_REACHED = sel(c.DEPENDENCY_UP, 'dependency="redis"')
 
@@ -184,27 +197,37 @@ groups = [
         (
             Alert(
                 "PostgresDown",
-                x.in_jatra_namespace(f"max by (namespace, cluster) ({sel(x.CNPG_UP)})") + " == 0",
+                # or no instance scraped at all where Jatra runs: every instance pod gone (or nothing
+                # scrapes them, a prerequisite), so no cnpg_collector_up == 0 either
+                x.in_jatra_namespace(f"max by (namespace, cluster) ({sel(x.CNPG_UP)})")
+                + f" == 0 or {none_in_jatra_namespace(sel(x.CNPG_UP))}",
                 "1m",
                 "page",
                 "Postgres does not answer",
-                "No instance of the CloudNativePG cluster {{ $labels.cluster }} ({{ $labels.namespace }}, "
-                "{{ $labels.environment }}) reaches its Postgres: no booking can be taken or settled.",
+                "{{ if $labels.cluster }}No instance of the CloudNativePG cluster {{ $labels.cluster }} "
+                "({{ $labels.namespace }}, {{ $labels.environment }}) reaches its Postgres{{ else }}No "
+                "CloudNativePG instance is scraped in {{ $labels.namespace }} ({{ $labels.environment }}): "
+                "every instance pod is gone, or nothing scrapes them{{ end }}: no booking can be taken or "
+                "settled.",
                 "jatra-infrastructure",
                 {"engine": "postgres"},
             ),
             Alert(
                 "PgBouncerDown",
+                # or none at all where kube-state-metrics sees Jatra's namespace (every Pooler pod gone,
+                # or pending unscheduled: such a pod has no container status)
                 x.in_jatra_namespace(
                     f"max by (namespace, pooler) (label_replace({PGBOUNCER_READY}, {POOLER}))"
                 )
-                + " == 0",
+                + " == 0 or "
+                + none_in_jatra_namespace(PGBOUNCER_READY, seen=sel(x.KSM_CONTAINER_READY)),
                 "1m",
                 "page",
                 "PgBouncer does not answer",
-                "No PgBouncer pod of the Pooler {{ $labels.pooler }} ({{ $labels.namespace }}, "
-                "{{ $labels.environment }}) is ready: the services reach Postgres only through it, so no "
-                "booking can be taken or settled.",
+                "{{ if $labels.pooler }}No PgBouncer pod of the Pooler {{ $labels.pooler }} "
+                "({{ $labels.namespace }}, {{ $labels.environment }}) is ready{{ else }}No PgBouncer pod "
+                "runs in {{ $labels.namespace }} ({{ $labels.environment }}){{ end }}: the services reach "
+                "Postgres only through it, so no booking can be taken or settled.",
                 "jatra-infrastructure",
                 {"engine": "postgres"},
             ),
