@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,12 +67,18 @@ def test_a_rotated_file_is_finished_before_the_new_one(tmp_path: Path) -> None:
 
 
 def test_a_file_truncated_in_place_is_read_from_its_start(tmp_path: Path) -> None:
+    older = tmp_path / "reaper.log.1"  # rotated before the live file began, and read before it
+    older.write_bytes(event(0) + b"\n")
+    began = timestamp_of(event(0))
+    assert began is not None
+    os.utime(older, (began - 60, began - 60))
     log = tmp_path / "reaper.log"
     log.write_bytes(b"".join(event(n) + b"\n" for n in range(5)))
-    follower = Follower(tmp_path, tmp_path / "cursor.json", ["reaper"])
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["reaper"], reader="truncate-test")
     drain(follower)
-    log.write_bytes(event(9) + b"\n")  # same inode, shorter
-    assert drain(follower) == [event(9)]
+    log.write_bytes(event(9) + b"\n")  # same inode, shorter, other first bytes, no copy
+    assert drain(follower) == [event(9)]  # neither the rotated file again nor a loss
+    assert lost("truncate-test", "reaper") == 0
 
 
 def test_only_named_sources_are_read_and_ids_are_stable(tmp_path: Path) -> None:
@@ -253,8 +261,10 @@ def test_a_new_file_given_the_identity_of_the_readers_deleted_file_is_not_taken_
     follower = Follower(tmp_path, tmp_path / "cursor.json", ["payments"], reader="reuse-test")
     first = follower.read(max_bytes_per_source=150)  # part of the file, committed
     follower.commit(first)
-    stood = json.loads((tmp_path / "cursor.json").read_text())["positions"]["payments"]
-    assert stood["head_len"] > 0  # the cursor keeps the file's fingerprint
+    saved = json.loads((tmp_path / "cursor.json").read_text())
+    stood, head = saved["positions"]["payments"], saved["heads"]["payments"]
+    # the cursor keeps the file's fingerprint and its first event's time
+    assert head["length"] > 0 and head["first"] == timestamp_of(event(0))
     # the reader stops; its file rotates past every generation and is deleted; newer generations and a new
     # live file are written, and the filesystem gives the new live file the deleted file's inode. That
     # last step is not the test's to make happen, so the cursor is made to name the new file's identity,
@@ -262,10 +272,13 @@ def test_a_new_file_given_the_identity_of_the_readers_deleted_file_is_not_taken_
     log.unlink()
     (tmp_path / "payments.log.2").write_bytes(event(20) + b"\n")
     (tmp_path / "payments.log.1").write_bytes(event(21) + b"\n")
+    for name in ("payments.log.2", "payments.log.1"):  # written after the reader's file began
+        os.utime(tmp_path / name, (head["first"] + 600, head["first"] + 600))
     log.write_bytes(b"".join(event(n) + b"\n" for n in range(22, 26)))
     reused = log.stat()
+    identity = {"dev": reused.st_dev, "ino": reused.st_ino}
     (tmp_path / "cursor.json").write_text(
-        json.dumps({"positions": {"payments": stood | {"dev": reused.st_dev, "ino": reused.st_ino}}})
+        json.dumps({"positions": {"payments": stood | identity}, "heads": {"payments": head | identity}})
     )
     again = Follower(tmp_path, tmp_path / "cursor.json", ["payments"], reader="reuse-test")
     with structlog.testing.capture_logs() as events:
@@ -276,22 +289,31 @@ def test_a_new_file_given_the_identity_of_the_readers_deleted_file_is_not_taken_
     assert [e["offset"] for e in events if e["event"] == "logfiles.rotated_unread"] == [stood["offset"]]
 
 
-def test_a_copy_truncated_file_is_finished_in_its_copy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("past_the_copy", [False, True])
+def test_a_copy_truncated_file_is_finished_in_its_copy(tmp_path: Path, past_the_copy: bool) -> None:
     log = tmp_path / "reaper.log"
     log.write_bytes(b"".join(event(n) + b"\n" for n in range(6)))
-    follower = Follower(tmp_path, tmp_path / "cursor.json", ["reaper"], reader="copy-test")
+    reader = f"copy-test-{past_the_copy}"
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["reaper"], reader=reader)
     first = follower.read(max_bytes_per_source=150)
     follower.commit(first)
     seen = [line.raw for c in first for line in c.lines]
     # logrotate's copytruncate: the file is copied to .1 (a new inode), then cut short in place and
-    # written on
-    (tmp_path / "reaper.log.1").write_bytes(log.read_bytes())
+    # written on. Lines written between the copy and the cut are in neither (logrotate's own window): a
+    # reader that read them stands past the copy's end.
+    copied = log.read_bytes()
+    if past_the_copy:
+        with log.open("ab") as f:
+            f.write(event(6) + b"\n")
+        seen += drain(follower)
+    (tmp_path / "reaper.log.1").write_bytes(copied)
     with log.open("r+b") as f:
         f.truncate(0)
         f.write(event(30) + b"\n" + event(31) + b"\n")
-    seen += drain(Follower(tmp_path, tmp_path / "cursor.json", ["reaper"], reader="copy-test"))
-    assert seen == [*(event(n) for n in range(6)), event(30), event(31)]
-    assert lost("copy-test", "reaper") == 0
+    seen += drain(Follower(tmp_path, tmp_path / "cursor.json", ["reaper"], reader=reader))
+    written = [*(event(n) for n in range(7 if past_the_copy else 6)), event(30), event(31)]
+    assert seen == written
+    assert lost(reader, "reaper") == 0
 
 
 def test_a_cursor_written_before_fingerprints_is_read_as_before(tmp_path: Path) -> None:
@@ -304,4 +326,7 @@ def test_a_cursor_written_before_fingerprints_is_read_as_before(tmp_path: Path) 
     )
     follower = Follower(tmp_path, tmp_path / "cursor.json", ["outbox"])
     assert drain(follower) == [event(2), event(3)]
-    assert json.loads((tmp_path / "cursor.json").read_text())["positions"]["outbox"]["head_len"] > 0
+    saved = json.loads((tmp_path / "cursor.json").read_text())
+    assert saved["heads"]["outbox"]["length"] > 0
+    # and a version before the fingerprints still reads the positions as it did (a rollback)
+    assert Position(**saved["positions"]["outbox"]) == follower.cursor.positions["outbox"]

@@ -187,7 +187,7 @@ class Archiver:
         plan = dataclasses.replace(plan, segment_key=layout.segment_key(source, plan.sequence))
         self.journal.write(plan)
         self.checkpoint("planned", source)
-        self._complete(plan, built.data)
+        self._complete(plan, built.data, seg.end)
         return built.events
 
     def finish_pending(self) -> int:
@@ -207,7 +207,10 @@ class Archiver:
             self.journal.done(plan.source)
         return sealed
 
-    def _complete(self, plan: Manifest, data: bytes | None) -> None:
+    def _complete(self, plan: Manifest, data: bytes | None, end: Position | None = None) -> None:
+        """Store the plan's segment and manifest, then move the cursor past it: to ``end`` (where the
+        segment ends, with its file's fingerprint) when sealing, to the plan's byte range when finishing
+        one a crash interrupted (the follower takes the fingerprint from the cursor, or the next read)."""
         attributes: dict[str, str | int] = {
             "jatra.archive.source": plan.source,
             "jatra.archive.sequence": plan.sequence,
@@ -223,9 +226,8 @@ class Archiver:
                 raw = manifest.signed(self.key)
                 self._store_manifest(manifest, raw)
                 self.checkpoint("manifest-stored", plan.source)
-                self.follower.commit(
-                    [Chunk(plan.source, [], Position(plan.log.dev, plan.log.ino, plan.log.end))]
-                )
+                after = end or Position(plan.log.dev, plan.log.ino, plan.log.end)
+                self.follower.commit([Chunk(plan.source, [], after)])
                 self.checkpoint("cursor-committed", plan.source)
                 self.journal.done(plan.source)
             except Exception as exc:

@@ -11,8 +11,10 @@ again from its start.
 
 An inode is not an identity for ever: once the oldest generation is deleted, the filesystem may give its
 inode to a new file. So a position also keeps a fingerprint of its file's first bytes (a log file only
-grows, so they never change), and a file whose identity matches but whose first bytes do not is not the
-reader's file: the reader's file is then a copy with those first bytes (copytruncate), or gone.
+grows, so they never change) and the time of its first event. A file whose identity matches but whose
+first bytes do not is not the reader's file: the reader's file is then a copy with those first bytes
+(copytruncate), or the live file cut short in place, or gone. Gone, when rotated files written after the
+reader's file began stand between: its inode was given to a new file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import structlog
 
@@ -36,6 +38,11 @@ from jatra.telemetry.metrics import counter
 ROTATED = 9
 #: bytes at a file's start that fingerprint it (an ECS line's timestamp alone tells two files apart)
 HEAD = 256
+#: how far into a file its first line (and its event time) is looked for
+FIRST_LINE = 8192
+#: rotated files last written this long after the reader's file began are newer than it (an event can be
+#: stamped just before a rotation and written just after it)
+NEWER_S = 1.0
 LOST = counter(c.LOG_FILES_LOST)
 log = structlog.get_logger()
 
@@ -47,13 +54,20 @@ class Position:
     dev: int
     ino: int
     offset: int
-    # the file's first ``head_len`` bytes, hashed (0: not known, as in a cursor written before); not part
-    # of a position's equality, which is where in which file
+    # the file's first ``head_len`` bytes, hashed (0: not known, as in a cursor written before), and the
+    # Unix time of its first event (0: not known); not part of a position's equality, which is where in
+    # which file
     head_len: int = field(default=0, compare=False)
     head: str = field(default="", compare=False)
+    first: float = field(default=0.0, compare=False)
 
-    def with_head(self, head: tuple[int, str]) -> Position:
-        return Position(self.dev, self.ino, self.offset, *head)
+    @property
+    def file_head(self) -> Head:
+        return Head(self.head_len, self.head, self.first)
+
+    def at(self, dev: int, ino: int, offset: int) -> Position:
+        """Another place in a file with the same first bytes (this one, or a copy of it)."""
+        return Position(dev, ino, offset, *self.file_head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +103,32 @@ class Chunk:
 
 
 class Cursor:
-    """Positions per source, kept in a JSON file that is replaced atomically (write, fsync, rename)."""
+    """Positions per source, kept in a JSON file that is replaced atomically (write, fsync, rename). The
+    fingerprints are kept beside the positions (``heads``), not in them: a version before them reads the
+    file as it did (a rollback keeps its readers' places)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.positions: dict[str, Position] = {}
         with contextlib.suppress(FileNotFoundError):
             raw = json.loads(path.read_text())
-            self.positions = {k: Position(**v) for k, v in raw["positions"].items()}
+            heads = raw.get("heads", {})
+            self.positions = {
+                k: Position(v["dev"], v["ino"], v["offset"], *_head_of(heads.get(k), v))
+                for k, v in raw["positions"].items()
+            }
 
     def save(self, moved: Iterable[tuple[str, Position]]) -> None:
         for source, position in moved:
             self.positions[source] = position
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = {"positions": {k: vars_of(v) for k, v in sorted(self.positions.items())}}
+        ordered = sorted(self.positions.items())
+        body = {
+            "positions": {k: {"dev": v.dev, "ino": v.ino, "offset": v.offset} for k, v in ordered},
+            "heads": {
+                k: {"dev": v.dev, "ino": v.ino, **v.file_head._asdict()} for k, v in ordered if v.head_len
+            },
+        }
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         with tmp.open("w") as f:
             json.dump(body, f)
@@ -116,17 +142,32 @@ class Cursor:
             os.close(directory)
 
 
-def vars_of(p: Position) -> dict[str, int | str]:
-    fields: dict[str, int | str] = {"dev": p.dev, "ino": p.ino, "offset": p.offset}
-    if p.head_len:
-        fields |= {"head_len": p.head_len, "head": p.head}
-    return fields
+def _head_of(saved: dict[str, Any] | None, position: dict[str, int]) -> Head:
+    """The fingerprint saved for a position, if it was saved for the same file."""
+    if not saved or (saved["dev"], saved["ino"]) != (position["dev"], position["ino"]):
+        return Head(0, "", 0.0)
+    return Head(int(saved["length"]), str(saved["digest"]), float(saved["first"]))
 
 
-def fingerprint(f: BinaryIO, length: int = HEAD) -> tuple[int, str]:
-    """The first ``length`` bytes of the open file ``f`` (fewer if it is shorter), hashed, and how many."""
-    head = os.pread(f.fileno(), length, 0)
-    return len(head), hashlib.sha256(head).hexdigest()[:32]
+class Head(NamedTuple):
+    """A file's fingerprint: how many of its first bytes, their hash, and its first event's time."""
+
+    length: int
+    digest: str
+    first: float
+
+
+def fingerprint(f: BinaryIO) -> Head:
+    """The fingerprint of the open file ``f``: its first HEAD bytes (fewer if it is shorter), and the time
+    of its first event if its first line is whole and ECS."""
+    start = os.pread(f.fileno(), FIRST_LINE, 0)
+    line, newline, _ = start.partition(b"\n")
+    first = (timestamp_of(line) or 0.0) if newline else 0.0
+    return Head(min(len(start), HEAD), _digest(start[:HEAD]), first)
+
+
+def _digest(head: bytes) -> str:
+    return hashlib.sha256(head).hexdigest()[:32]
 
 
 class Follower:
@@ -145,7 +186,6 @@ class Follower:
         self._ecs: dict[str, bool] = {}
         self._lost: set[tuple[str, int, int]] = set()
         self._counted: set[str] = set()
-        self._heads: dict[tuple[int, int], tuple[int, str]] = {}  # file identity -> fingerprint read
 
     def sources(self) -> list[str]:
         found = {p.name.removesuffix(".log") for p in self.log_dir.glob("*.log")}
@@ -209,16 +249,12 @@ class Follower:
         self.cursor.save((c.source, self._fingerprinted(c.source, c.after)) for c in chunks)
 
     def _fingerprinted(self, source: str, at: Position) -> Position:
-        """``at`` with its file's fingerprint: its own, else the one this reader took reading that file,
-        else the cursor's for the same file (a position rebuilt from a byte range carries none)."""
-        if at.head_len:
-            return at
-        if (head := self._heads.get((at.dev, at.ino))) is not None:
-            return at.with_head(head)
+        """``at`` with its file's fingerprint: its own, else the cursor's for the same file (a position
+        rebuilt from a byte range carries none; with none, the next commit in that file gives one)."""
         held = self.cursor.positions.get(source)
-        if held is not None and (held.dev, held.ino) == (at.dev, at.ino) and held.head_len:
-            return at.with_head((held.head_len, held.head))
-        return at
+        if at.head_len or held is None or (held.dev, held.ino) != (at.dev, at.ino) or not held.head_len:
+            return at
+        return held.at(at.dev, at.ino, at.offset)
 
     def lag_bytes(self) -> int:
         """Bytes written and not yet read past the cursor, rotated files included."""
@@ -253,9 +289,16 @@ class Follower:
         found = next(
             (i for i, (dev, ino, _) in enumerate(identities) if at and (dev, ino) == (at.dev, at.ino)), None
         )
-        if at is not None and found is not None and not _starts_as(generations[found], at):
-            # the identity was given to another file: the reader's is a copy (copytruncate), or gone
-            found, at = _copy_of(generations, identities, at)
+        if at is not None and found is not None and not _starts_as(generations[found], identities[found], at):
+            # other first bytes: the reader's file is a copy (copytruncate), the live file cut short in
+            # place, or gone (its identity given to a new file)
+            copy = _copy_of(generations, identities, at)
+            if copy is not None:
+                found, at = copy
+            elif found == len(generations) - 1 and not _newer_than(generations[:-1], at):
+                return generations, found, Position(at.dev, at.ino, 0)
+            else:
+                found = None
         if at is None or found is None:
             # first run: everything there is, oldest first; or the cursor's file has been rotated out of
             # reach (its unread rest is lost): the oldest generation left
@@ -297,8 +340,7 @@ class Follower:
             if len(data) == budget and b"\n" not in data:
                 data += f.readline()  # one line longer than the budget: still read it whole
             # taken afresh until the file has HEAD bytes (``at``'s, when it has one, is this file's: checked)
-            head = (at.head_len, at.head) if at.head_len >= HEAD else fingerprint(f)
-            self._heads[(at.dev, at.ino)] = head
+            head = at.file_head if at.head_len >= HEAD else fingerprint(f)
         lines, offset = _split(source, at.dev, at.ino, at.offset, data[: data.rfind(b"\n") + 1])
         after = Position(at.dev, at.ino, offset, *head)
         if after == (start or self.cursor.positions.get(source)):
@@ -306,27 +348,44 @@ class Follower:
         return Chunk(source, lines, after, at)
 
 
-def _starts_as(path: Path, at: Position) -> bool:
-    """Whether the file at ``path`` begins with the bytes ``at``'s fingerprint was taken of (True when
-    ``at`` has none, or the file is gone: the caller's next open decides)."""
+def _starts_as(path: Path, identity: tuple[int, int, int], at: Position, unsure: bool = True) -> bool:
+    """Whether the file at ``path`` (with ``identity``) begins with the bytes ``at``'s fingerprint was taken
+    of. ``unsure`` when ``at`` has none, or ``path`` no longer holds that file (gone, or rotated since it
+    was looked at: the caller's next read looks again)."""
     if not at.head_len:
-        return True
+        return unsure
     try:
         with path.open("rb") as f:
-            return fingerprint(f, at.head_len) == (at.head_len, at.head)
+            st = os.fstat(f.fileno())
+            if (st.st_dev, st.st_ino) != identity[:2]:
+                return unsure
+            head = os.pread(f.fileno(), at.head_len, 0)
     except FileNotFoundError:
-        return True
+        return unsure
+    return len(head) == at.head_len and _digest(head) == at.head
 
 
 def _copy_of(
     generations: list[Path], identities: list[tuple[int, int, int]], at: Position
-) -> tuple[int | None, Position]:
-    """The generation holding a copy of ``at``'s file (copytruncate: the same first bytes, at least as
-    long), and ``at`` moved into it; else None, the position unchanged (its file is gone)."""
-    for i, (path, (dev, ino, size)) in enumerate(zip(generations, identities, strict=True)):
-        if (dev, ino) != (at.dev, at.ino) and size >= at.offset and _starts_as(path, at):
-            return i, Position(dev, ino, at.offset, at.head_len, at.head)
-    return None, at
+) -> tuple[int, Position] | None:
+    """The generation holding a copy of ``at``'s file (copytruncate: the same first bytes; it may end
+    before ``at``, which read on in the live file before it was cut), and ``at`` moved into it."""
+    for i, (path, identity) in enumerate(zip(generations, identities, strict=True)):
+        if identity[:2] != (at.dev, at.ino) and _starts_as(path, identity, at, unsure=False):
+            return i, at.at(identity[0], identity[1], at.offset)
+    return None
+
+
+def _newer_than(rotated: list[Path], at: Position) -> bool:
+    """Whether every rotated generation was last written after ``at``'s file began: then they came after
+    it, and it rotated out of reach (a reused inode). False when not known: a file cut short in place
+    leaves the older generations as they were."""
+    if not at.first or not rotated:
+        return False
+    try:
+        return min(p.stat().st_mtime for p in rotated) > at.first + NEWER_S
+    except FileNotFoundError:
+        return False
 
 
 def _split(source: str, dev: int, ino: int, offset: int, complete: bytes) -> tuple[list[Line], int]:
