@@ -35,6 +35,7 @@ JATRA_PODS = "group by (namespace, pod, environment, process) ({})".format(
 )
 RESTARTS = f"increase({sel(x.KSM_RESTARTS)}[15m]) or increase({sel(x.KSM_INIT_RESTARTS)}[15m])"
 PGBOUNCER_READY = sel(x.KSM_CONTAINER_READY, 'container="pgbouncer"')
+POSTGRES_READY = sel(x.KSM_CONTAINER_READY, 'container="postgres"')
 #: per namespace and environment, where the chart's Jatra pods run
 JATRA_NAMESPACES = f"group by (namespace, environment) ({JATRA_UP})"
 
@@ -197,18 +198,21 @@ groups = [
         (
             Alert(
                 "PostgresDown",
-                # or no instance scraped at all where Jatra runs: every instance pod gone (or nothing
-                # scrapes them, a prerequisite), so no cnpg_collector_up == 0 either
+                # or no instance scraped at all where Jatra runs, and kube-state-metrics sees no ready
+                # postgres container there: every instance pod gone or not ready, so no
+                # cnpg_collector_up == 0 either (healthy pods that nothing scrapes are a monitoring gap,
+                # not an outage: quiet)
                 x.in_jatra_namespace(f"max by (namespace, cluster) ({sel(x.CNPG_UP)})")
-                + f" == 0 or {none_in_jatra_namespace(sel(x.CNPG_UP))}",
+                + f" == 0 or ({none_in_jatra_namespace(sel(x.CNPG_UP), seen=sel(x.KSM_CONTAINER_READY))}"
+                + f" unless on (namespace) max by (namespace) ({POSTGRES_READY}) == 1)",
                 "1m",
                 "page",
                 "Postgres does not answer",
                 "{{ if $labels.cluster }}No instance of the CloudNativePG cluster {{ $labels.cluster }} "
                 "({{ $labels.namespace }}, {{ $labels.environment }}) reaches its Postgres{{ else }}No "
-                "CloudNativePG instance is scraped in {{ $labels.namespace }} ({{ $labels.environment }}): "
-                "every instance pod is gone, or nothing scrapes them{{ end }}: no booking can be taken or "
-                "settled.",
+                "CloudNativePG instance is scraped or ready in {{ $labels.namespace }} "
+                "({{ $labels.environment }}): every instance pod is gone or not ready{{ end }}: no booking "
+                "can be taken or settled.",
                 "jatra-infrastructure",
                 {"engine": "postgres"},
             ),
