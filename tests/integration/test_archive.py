@@ -125,6 +125,25 @@ def test_object_lock_refuses_deleting_a_locked_version_or_shortening_its_retenti
     assert sealed.verify().ok
 
 
+def test_a_lifted_legal_hold_is_reported(stack: Stack, settings: Settings, tmp_path: Path) -> None:
+    held = new_archive(settings, tmp_path, archive_legal_hold=True)
+    emit(held.log_dir, "payments", 12, "pay")
+    archiver = held.archiver()
+    archiver.run_once()
+    archiver.flush()
+    _, m = held.manifests("payments")[0]
+    stored = held.store.get(m.segment_key, m.segment_version)
+    assert m.legal_hold and stored is not None and stored.legal_hold
+    assert held.verify().ok
+    # whoever may set a legal hold may lift it: then the object can go once its retention ends
+    held.store.client.disable_object_legal_hold(
+        held.settings.archive_bucket, m.segment_key, version_id=m.segment_version
+    )
+    assert problems(held) == [
+        f"payments #1 {m.segment_key}: the segment's legal hold is off: its manifest records one (lifted)"
+    ]
+
+
 def test_a_new_version_written_over_a_segment_is_tampering(sealed: Archive) -> None:
     _, m = sealed.manifests("payments")[1]
     forged = segments.build([b'{"message":"nothing happened here"}']).data

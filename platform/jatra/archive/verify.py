@@ -154,6 +154,7 @@ class _SegmentFacts:
     size: int
     lock_mode: str | None
     retain_until: dt.datetime | None
+    legal_hold: bool
 
 
 class _SourceCheck:
@@ -317,7 +318,8 @@ class _SourceCheck:
             problems.append(f"its key does not match its content (it says {m.key})")
         problems += self._link_problems(m, name, previous)
         if self.reader.versioned:
-            problems += _lock_problems("manifest", fetched.lock_mode, fetched.retain_until, m.retain_until)
+            lock = _Lock(fetched.lock_mode, fetched.retain_until, fetched.legal_hold)
+            problems += _lock_problems("manifest", lock, m)
         return problems
 
     def _link_problems(
@@ -346,7 +348,7 @@ class _SourceCheck:
         got = self.reader.fetch(m.segment_key, m.segment_version or None)
         if got is None:
             return None
-        return _SegmentFacts(digest(got.data), len(got.data), got.lock_mode, got.retain_until)
+        return _SegmentFacts(digest(got.data), len(got.data), got.lock_mode, got.retain_until, got.legal_hold)
 
     def _check_segment(
         self,
@@ -380,7 +382,8 @@ class _SourceCheck:
         elif facts.size != m.segment_size:
             self.problem(seq, key, f"size {facts.size}, the manifest says {m.segment_size}")
         if self.reader.versioned:
-            for what in _lock_problems("segment", facts.lock_mode, facts.retain_until, m.retain_until):
+            lock = _Lock(facts.lock_mode, facts.retain_until, facts.legal_hold)
+            for what in _lock_problems("segment", lock, m):
                 self.problem(seq, key, what)
         self.report.segments += 1
         self.report.events += m.events
@@ -411,12 +414,27 @@ class _SourceCheck:
                 self.problem(seq, key, "a segment without a manifest")
 
 
-def _lock_problems(
-    what: str, mode: str | None, until: dt.datetime | None, promised: dt.datetime
-) -> list[str]:
-    if mode != LOCK_MODE:
-        return [f"the {what} is not under {LOCK_MODE} retention (mode {mode})"]
-    if until is None or until < promised:
-        shown = "none" if until is None else iso(until)
-        return [f"the {what}'s retention ends {shown}, before the {iso(promised)} its manifest records"]
-    return []
+@dataclass(frozen=True, slots=True)
+class _Lock:
+    """What the bucket says protects an object version."""
+
+    mode: str | None
+    retain_until: dt.datetime | None
+    legal_hold: bool
+
+
+def _lock_problems(what: str, lock: _Lock, m: Manifest) -> list[str]:
+    """How ``lock`` falls short of what manifest ``m`` records for its objects: COMPLIANCE retention until
+    its date, and the legal hold if it records one (a hold can be lifted by whoever may set it; without
+    it the object can be deleted once its retention ends)."""
+    problems = []
+    if lock.mode != LOCK_MODE:
+        problems.append(f"the {what} is not under {LOCK_MODE} retention (mode {lock.mode})")
+    elif lock.retain_until is None or lock.retain_until < m.retain_until:
+        shown = "none" if lock.retain_until is None else iso(lock.retain_until)
+        problems.append(
+            f"the {what}'s retention ends {shown}, before the {iso(m.retain_until)} its manifest records"
+        )
+    if m.legal_hold and not lock.legal_hold:
+        problems.append(f"the {what}'s legal hold is off: its manifest records one (lifted)")
+    return problems
