@@ -141,6 +141,72 @@ async def test_a_code_given_back_does_not_come_back_over_a_newer_one(
     assert retried.status_code == 401 and "no live code" in retried.json()["detail"], retried.text
 
 
+#: the verify scripts of the versions before this one (git show d37488d~1 and d37488d:
+#: platform/jatra/auth/otp.py): during a rolling deploy their pods verify codes beside this version's
+EARLIER_VERIFY = {
+    "deleted on spending": """
+    local stored = redis.call('HGET', KEYS[1], 'h')
+    if not stored then return {-1} end
+    if stored == ARGV[1] then
+        local left = redis.call('PTTL', KEYS[1])
+        local attempts = redis.call('HGET', KEYS[1], 'n') or '0'
+        redis.call('DEL', KEYS[1])
+        return {1, left, attempts}
+    end
+    local attempts = redis.call('HINCRBY', KEYS[1], 'n', 1)
+    if attempts >= tonumber(ARGV[2]) then
+        redis.call('DEL', KEYS[1])
+        return {-2}
+    end
+    return {0}
+    """,
+    "marked spent beside its hash": """
+    local stored = redis.call('HGET', KEYS[1], 'h')
+    if not stored or redis.call('HEXISTS', KEYS[1], 's') == 1 then return -1 end
+    if stored == ARGV[1] then
+        redis.call('HSET', KEYS[1], 's', 1)
+        return 1
+    end
+    local attempts = redis.call('HINCRBY', KEYS[1], 'n', 1)
+    if attempts >= tonumber(ARGV[2]) then
+        redis.call('DEL', KEYS[1])
+        return -2
+    end
+    return 0
+    """,
+}
+
+
+@pytest.mark.parametrize("earlier", list(EARLIER_VERIFY))
+async def test_a_code_spent_here_is_refused_by_the_pods_of_earlier_versions(
+    settings: Settings, redis: Redis, earlier: str
+) -> None:
+    """A rolling deploy: a code spent on a pod of this version cannot log in again on a pod still running
+    an earlier version, and one spent there cannot log in again here. A code given back after a failed
+    login works again on either."""
+    store = OtpStore(redis, jwt_secret(settings), settings.otp_ttl_s, settings.otp_max_attempts)
+    key_of = "jatra:auth:otp:{{{}}}".format
+
+    async def verify_earlier(phone: str, code: str) -> int:
+        digest = hmac.new(jwt_secret(settings).encode(), f"{phone}:{code}".encode(), hashlib.sha256)
+        answer = await redis.eval(  # type: ignore[misc]
+            EARLIER_VERIFY[earlier], 1, key_of(phone), digest.hexdigest(), settings.otp_max_attempts
+        )
+        return int(answer[0] if isinstance(answer, list) else answer)
+
+    phone = new_phone()
+    code = await store.issue(phone)
+    assert await store.verify(phone, code) is Verdict.OK
+    assert await verify_earlier(phone, code) == -1  # spent here: no live code there
+    await store.give_back(phone, code)  # the login failed on our side
+    assert await verify_earlier(phone, code) == 1
+    assert await store.verify(phone, code) is Verdict.EXPIRED  # spent there: not again here
+    other = new_phone()
+    code = await store.issue(other)
+    assert await verify_earlier(other, code) == 1
+    assert await store.verify(other, code) is Verdict.EXPIRED
+
+
 async def test_a_real_login_can_hold_seats(client: Client, settings: Settings) -> None:
     tokens = await login(client, settings, new_phone())
     journey = await a_journey(client)

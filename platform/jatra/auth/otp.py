@@ -11,15 +11,19 @@ from redis.asyncio import Redis
 
 from jatra.infra.scripts import LuaScript
 
-#: a good code is marked spent, not deleted: should the login then fail on our side, the same code is
-#: given back (GIVE_BACK) only while it is still the phone's code. A newer code replaces the hash (and the
-#: mark); one exhausted or expired is gone. Either way the old code cannot come back over it.
+#: a good code is spent by moving its hash from field ``h`` to ``spent``, not by deleting it: should the
+#: login then fail on our side, the same code is given back (GIVE_BACK) only while it is still the phone's
+#: code. A newer code replaces the key; one exhausted or expired is gone. Either way the old code cannot
+#: come back over it. Moving the hash (rather than adding a mark beside it) keeps a rolling deploy safe:
+#: every earlier version's script reads ``h`` alone, so none of them takes a spent code. Field ``s`` is the
+#: mark the previous version set (it kept ``h``): still honoured while its pods run.
 VERIFY = LuaScript(
     """
     local stored = redis.call('HGET', KEYS[1], 'h')
     if not stored or redis.call('HEXISTS', KEYS[1], 's') == 1 then return -1 end
     if stored == ARGV[1] then
-        redis.call('HSET', KEYS[1], 's', 1)
+        redis.call('HSET', KEYS[1], 'spent', stored)
+        redis.call('HDEL', KEYS[1], 'h')
         return 1
     end
     local attempts = redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -33,6 +37,10 @@ VERIFY = LuaScript(
 )
 GIVE_BACK = LuaScript(
     """
+    if redis.call('HGET', KEYS[1], 'spent') == ARGV[1] then
+        redis.call('HSET', KEYS[1], 'h', ARGV[1])
+        return redis.call('HDEL', KEYS[1], 'spent')
+    end
     if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then return redis.call('HDEL', KEYS[1], 's') end
     return 0
     """,
