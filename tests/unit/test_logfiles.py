@@ -330,3 +330,47 @@ def test_a_cursor_written_before_fingerprints_is_read_as_before(tmp_path: Path) 
     assert saved["heads"]["outbox"]["length"] > 0
     # and a version before the fingerprints still reads the positions as it did (a rollback)
     assert Position(**saved["positions"]["outbox"]) == follower.cursor.positions["outbox"]
+
+
+def test_a_file_cut_short_in_place_then_rotated_is_read_from_its_start(tmp_path: Path) -> None:
+    older = tmp_path / "api-1.log.1"
+    older.write_bytes(event(0) + b"\n")
+    began = timestamp_of(event(10))
+    assert began is not None
+    os.utime(older, (began - 60, began - 60))  # rotated before the live file began
+    log = tmp_path / "api-1.log"
+    log.write_bytes(event(10) + b"\n" + event(11) + b"\n")
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["api-1"], reader="cut-rotated-test")
+    assert drain(follower) == [event(0), event(10), event(11)]
+    with log.open("r+b") as f:  # cut short in place, written on, then rotated before the next read
+        f.truncate(0)
+        f.write(event(12) + b"\n")
+    (tmp_path / "api-1.log.1").rename(tmp_path / "api-1.log.2")
+    log.rename(tmp_path / "api-1.log.1")
+    log.write_bytes(event(13) + b"\n")
+    assert drain(follower) == [event(12), event(13)]  # nothing older again, nothing lost
+    assert lost("cut-rotated-test", "api-1") == 0
+
+
+def test_a_file_rewritten_to_the_same_length_is_read_again(tmp_path: Path) -> None:
+    log = tmp_path / "api-2.log"
+    log.write_bytes(event(10) + b"\n" + event(11) + b"\n")
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["api-2"])
+    assert drain(follower) == [event(10), event(11)]
+    with log.open("r+b") as f:  # cut short in place and written to where the reader stood
+        f.truncate(0)
+        f.write(event(12) + b"\n" + event(13) + b"\n")
+    assert drain(follower) == [event(12), event(13)]
+
+
+def test_a_rotated_file_ending_in_half_a_line_is_left_behind(tmp_path: Path) -> None:
+    rotated = tmp_path / "notifications.log.1"
+    rotated.write_bytes(event(0) + b"\n" + event(1)[:20])  # the writer died mid-line, then rotated
+    long_ago = rotated.stat().st_mtime - 120
+    os.utime(rotated, (long_ago, long_ago))
+    (tmp_path / "notifications.log").write_bytes(event(2) + b"\n")
+    follower = Follower(tmp_path, tmp_path / "cursor.json", ["notifications"])
+    with structlog.testing.capture_logs() as events:
+        assert drain(follower) == [event(0), event(2)]
+    dropped = [e for e in events if e["event"] == "logfiles.partial_line_dropped"]
+    assert [e["size"] for e in dropped] == [20]

@@ -13,8 +13,8 @@ An inode is not an identity for ever: once the oldest generation is deleted, the
 inode to a new file. So a position also keeps a fingerprint of its file's first bytes (a log file only
 grows, so they never change) and the time of its first event. A file whose identity matches but whose
 first bytes do not is not the reader's file: the reader's file is then a copy with those first bytes
-(copytruncate), or the live file cut short in place, or gone. Gone, when rotated files written after the
-reader's file began stand between: its inode was given to a new file.
+(copytruncate), or the file cut short in place (and perhaps rotated since), or gone. Gone, when rotated
+files written after the reader's file began stand between: its inode was given to a new file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ FIRST_LINE = 8192
 #: rotated files last written this long after the reader's file began are newer than it (an event can be
 #: stamped just before a rotation and written just after it)
 NEWER_S = 1.0
+#: a rotated file's last half line is given up once the file has not been written for this long
+STALE_S = 60.0
 LOST = counter(c.LOG_FILES_LOST)
 log = structlog.get_logger()
 
@@ -254,6 +257,8 @@ class Follower:
         held = self.cursor.positions.get(source)
         if at.head_len or held is None or (held.dev, held.ino) != (at.dev, at.ino) or not held.head_len:
             return at
+        if at.offset < held.offset:  # back in the same file: cut short, its first bytes may be new
+            return at
         return held.at(at.dev, at.ino, at.offset)
 
     def lag_bytes(self) -> int:
@@ -290,12 +295,13 @@ class Follower:
             (i for i, (dev, ino, _) in enumerate(identities) if at and (dev, ino) == (at.dev, at.ino)), None
         )
         if at is not None and found is not None and not _starts_as(generations[found], identities[found], at):
-            # other first bytes: the reader's file is a copy (copytruncate), the live file cut short in
-            # place, or gone (its identity given to a new file)
+            # other first bytes: the reader's file is a copy (copytruncate), the file cut short in place
+            # (and perhaps rotated since), or gone (its identity given to a new file, which the
+            # generations before it, all written after the reader's file began, give away)
             copy = _copy_of(generations, identities, at)
             if copy is not None:
                 found, at = copy
-            elif found == len(generations) - 1 and not _newer_than(generations[:-1], at):
+            elif not _newer_than(generations[:found], at):
                 return generations, found, Position(at.dev, at.ino, 0)
             else:
                 found = None
@@ -339,11 +345,23 @@ class Follower:
             data = f.read(budget)
             if len(data) == budget and b"\n" not in data:
                 data += f.readline()  # one line longer than the budget: still read it whole
-            # taken afresh until the file has HEAD bytes (``at``'s, when it has one, is this file's: checked)
-            head = at.file_head if at.head_len >= HEAD else fingerprint(f)
+            # taken afresh until the file has HEAD bytes and a first event's time (``at``'s, when it has
+            # them, is this file's: checked)
+            head = at.file_head if at.head_len >= HEAD and at.first else fingerprint(f)
+        if (
+            b"\n" not in data
+            and data
+            and index < len(generations) - 1
+            and time.time() - st.st_mtime > STALE_S
+        ):
+            # a rotated file that ends in half a line nobody will finish: left, or the source stalls here
+            log.warning("logfiles.partial_line_dropped", reader=self.reader, source=source, dev=at.dev,
+                        ino=at.ino, offset=at.offset, size=len(data))  # fmt: skip
+            return Chunk(source, [], Position(at.dev, at.ino, at.offset + len(data), *head), at)
         lines, offset = _split(source, at.dev, at.ino, at.offset, data[: data.rfind(b"\n") + 1])
         after = Position(at.dev, at.ino, offset, *head)
-        if after == (start or self.cursor.positions.get(source)):
+        held = start or self.cursor.positions.get(source)
+        if after == held and at == held:  # nothing new where the reader stands (not moved by _where)
             return None
         return Chunk(source, lines, after, at)
 
