@@ -328,7 +328,9 @@ def test_a_cursor_written_before_fingerprints_is_read_as_before(tmp_path: Path) 
     assert drain(follower) == [event(2), event(3)]
     saved = json.loads((tmp_path / "cursor.json").read_text())
     assert saved["heads"]["outbox"]["length"] > 0
-    # and a version before the fingerprints still reads the positions as it did (a rollback)
+    # and a version before the fingerprints still reads the positions as it did (a rollback): it made
+    # each with Position(**v) of exactly these fields
+    assert set(saved["positions"]["outbox"]) == {"dev", "ino", "offset"}
     assert Position(**saved["positions"]["outbox"]) == follower.cursor.positions["outbox"]
 
 

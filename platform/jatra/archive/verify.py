@@ -149,12 +149,23 @@ def verify(
 
 
 @dataclass(frozen=True, slots=True)
+class _Lock:
+    """What the bucket says protects an object version."""
+
+    mode: str | None
+    retain_until: dt.datetime | None
+    legal_hold: bool
+
+    @classmethod
+    def of(cls, got: Fetched) -> _Lock:
+        return cls(got.lock_mode, got.retain_until, got.legal_hold)
+
+
+@dataclass(frozen=True, slots=True)
 class _SegmentFacts:
     sha256: str
     size: int
-    lock_mode: str | None
-    retain_until: dt.datetime | None
-    legal_hold: bool
+    lock: _Lock
 
 
 class _SourceCheck:
@@ -318,8 +329,7 @@ class _SourceCheck:
             problems.append(f"its key does not match its content (it says {m.key})")
         problems += self._link_problems(m, name, previous)
         if self.reader.versioned:
-            lock = _Lock(fetched.lock_mode, fetched.retain_until, fetched.legal_hold)
-            problems += _lock_problems("manifest", lock, m)
+            problems += _lock_problems("manifest", _Lock.of(fetched), m)
         return problems
 
     def _link_problems(
@@ -348,7 +358,7 @@ class _SourceCheck:
         got = self.reader.fetch(m.segment_key, m.segment_version or None)
         if got is None:
             return None
-        return _SegmentFacts(digest(got.data), len(got.data), got.lock_mode, got.retain_until, got.legal_hold)
+        return _SegmentFacts(digest(got.data), len(got.data), _Lock.of(got))
 
     def _check_segment(
         self,
@@ -382,8 +392,7 @@ class _SourceCheck:
         elif facts.size != m.segment_size:
             self.problem(seq, key, f"size {facts.size}, the manifest says {m.segment_size}")
         if self.reader.versioned:
-            lock = _Lock(facts.lock_mode, facts.retain_until, facts.legal_hold)
-            for what in _lock_problems("segment", lock, m):
+            for what in _lock_problems("segment", facts.lock, m):
                 self.problem(seq, key, what)
         self.report.segments += 1
         self.report.events += m.events
@@ -412,15 +421,6 @@ class _SourceCheck:
                 )
             else:
                 self.problem(seq, key, "a segment without a manifest")
-
-
-@dataclass(frozen=True, slots=True)
-class _Lock:
-    """What the bucket says protects an object version."""
-
-    mode: str | None
-    retain_until: dt.datetime | None
-    legal_hold: bool
 
 
 def _lock_problems(what: str, lock: _Lock, m: Manifest) -> list[str]:

@@ -57,20 +57,13 @@ class Position:
     dev: int
     ino: int
     offset: int
-    # the file's first ``head_len`` bytes, hashed (0: not known, as in a cursor written before), and the
-    # Unix time of its first event (0: not known); not part of a position's equality, which is where in
-    # which file
-    head_len: int = field(default=0, compare=False)
-    head: str = field(default="", compare=False)
-    first: float = field(default=0.0, compare=False)
-
-    @property
-    def file_head(self) -> Head:
-        return Head(self.head_len, self.head, self.first)
+    # the file's fingerprint (None: not known, as in a cursor written before); not part of a position's
+    # equality, which is where in which file
+    head: Head | None = field(default=None, compare=False)
 
     def at(self, dev: int, ino: int, offset: int) -> Position:
         """Another place in a file with the same first bytes (this one, or a copy of it)."""
-        return Position(dev, ino, offset, *self.file_head)
+        return Position(dev, ino, offset, self.head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +110,7 @@ class Cursor:
             raw = json.loads(path.read_text())
             heads = raw.get("heads", {})
             self.positions = {
-                k: Position(v["dev"], v["ino"], v["offset"], *_head_of(heads.get(k), v))
+                k: Position(v["dev"], v["ino"], v["offset"], _head_of(heads.get(k), v))
                 for k, v in raw["positions"].items()
             }
 
@@ -128,9 +121,7 @@ class Cursor:
         ordered = sorted(self.positions.items())
         body = {
             "positions": {k: {"dev": v.dev, "ino": v.ino, "offset": v.offset} for k, v in ordered},
-            "heads": {
-                k: {"dev": v.dev, "ino": v.ino, **v.file_head._asdict()} for k, v in ordered if v.head_len
-            },
+            "heads": {k: {"dev": v.dev, "ino": v.ino, **v.head._asdict()} for k, v in ordered if v.head},
         }
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         with tmp.open("w") as f:
@@ -145,25 +136,33 @@ class Cursor:
             os.close(directory)
 
 
-def _head_of(saved: dict[str, Any] | None, position: dict[str, int]) -> Head:
+def _head_of(saved: dict[str, Any] | None, position: dict[str, int]) -> Head | None:
     """The fingerprint saved for a position, if it was saved for the same file."""
     if not saved or (saved["dev"], saved["ino"]) != (position["dev"], position["ino"]):
-        return Head(0, "", 0.0)
+        return None
     return Head(int(saved["length"]), str(saved["digest"]), float(saved["first"]))
 
 
 class Head(NamedTuple):
-    """A file's fingerprint: how many of its first bytes, their hash, and its first event's time."""
+    """A file's fingerprint: how many of its first bytes, their hash, and its first event's time (0: not
+    known)."""
 
     length: int
     digest: str
     first: float
 
+    @property
+    def whole(self) -> bool:
+        """Taken once the file had HEAD bytes and a first event: it cannot change any more."""
+        return self.length >= HEAD and bool(self.first)
 
-def fingerprint(f: BinaryIO) -> Head:
+
+def fingerprint(f: BinaryIO) -> Head | None:
     """The fingerprint of the open file ``f``: its first HEAD bytes (fewer if it is shorter), and the time
-    of its first event if its first line is whole and ECS."""
+    of its first event if its first line is whole and ECS. None for an empty file: nothing to know it by."""
     start = os.pread(f.fileno(), FIRST_LINE, 0)
+    if not start:
+        return None
     line, newline, _ = start.partition(b"\n")
     first = (timestamp_of(line) or 0.0) if newline else 0.0
     return Head(min(len(start), HEAD), _digest(start[:HEAD]), first)
@@ -255,7 +254,7 @@ class Follower:
         """``at`` with its file's fingerprint: its own, else the cursor's for the same file (a position
         rebuilt from a byte range carries none; with none, the next commit in that file gives one)."""
         held = self.cursor.positions.get(source)
-        if at.head_len or held is None or (held.dev, held.ino) != (at.dev, at.ino) or not held.head_len:
+        if at.head or held is None or (held.dev, held.ino) != (at.dev, at.ino) or not held.head:
             return at
         if at.offset < held.offset:  # back in the same file: cut short, its first bytes may be new
             return at
@@ -347,7 +346,7 @@ class Follower:
                 data += f.readline()  # one line longer than the budget: still read it whole
             # taken afresh until the file has HEAD bytes and a first event's time (``at``'s, when it has
             # them, is this file's: checked)
-            head = at.file_head if at.head_len >= HEAD and at.first else fingerprint(f)
+            head = at.head if at.head and at.head.whole else fingerprint(f)
         if (
             b"\n" not in data
             and data
@@ -357,9 +356,9 @@ class Follower:
             # a rotated file that ends in half a line nobody will finish: left, or the source stalls here
             log.warning("logfiles.partial_line_dropped", reader=self.reader, source=source, dev=at.dev,
                         ino=at.ino, offset=at.offset, size=len(data))  # fmt: skip
-            return Chunk(source, [], Position(at.dev, at.ino, at.offset + len(data), *head), at)
+            return Chunk(source, [], Position(at.dev, at.ino, at.offset + len(data), head), at)
         lines, offset = _split(source, at.dev, at.ino, at.offset, data[: data.rfind(b"\n") + 1])
-        after = Position(at.dev, at.ino, offset, *head)
+        after = Position(at.dev, at.ino, offset, head)
         held = start or self.cursor.positions.get(source)
         if after == held and at == held:  # nothing new where the reader stands (not moved by _where)
             return None
@@ -370,17 +369,17 @@ def _starts_as(path: Path, identity: tuple[int, int, int], at: Position, unsure:
     """Whether the file at ``path`` (with ``identity``) begins with the bytes ``at``'s fingerprint was taken
     of. ``unsure`` when ``at`` has none, or ``path`` no longer holds that file (gone, or rotated since it
     was looked at: the caller's next read looks again)."""
-    if not at.head_len:
+    if not at.head:
         return unsure
     try:
         with path.open("rb") as f:
             st = os.fstat(f.fileno())
             if (st.st_dev, st.st_ino) != identity[:2]:
                 return unsure
-            head = os.pread(f.fileno(), at.head_len, 0)
+            head = os.pread(f.fileno(), at.head.length, 0)
     except FileNotFoundError:
         return unsure
-    return len(head) == at.head_len and _digest(head) == at.head
+    return len(head) == at.head.length and _digest(head) == at.head.digest
 
 
 def _copy_of(
@@ -398,10 +397,10 @@ def _newer_than(rotated: list[Path], at: Position) -> bool:
     """Whether every rotated generation was last written after ``at``'s file began: then they came after
     it, and it rotated out of reach (a reused inode). False when not known: a file cut short in place
     leaves the older generations as they were."""
-    if not at.first or not rotated:
+    if not at.head or not at.head.first or not rotated:
         return False
     try:
-        return min(p.stat().st_mtime for p in rotated) > at.first + NEWER_S
+        return min(p.stat().st_mtime for p in rotated) > at.head.first + NEWER_S
     except FileNotFoundError:
         return False
 
