@@ -5,6 +5,8 @@ from jatra.observability.rules import Alert, Group
 
 groups = [
     Group("jatra-slo-recording", tuple(slo.recording_rules()), interval="30s"),
+    # a day to 30 days of two series per SLO: every 2 minutes is fresh enough for a ticket and a budget
+    Group("jatra-slo-long-windows", tuple(slo.long_window_rules()), interval="2m"),
     Group(
         "jatra-slo-alerts",
         (

@@ -169,6 +169,26 @@ def test_every_slo_has_its_recording_rules() -> None:
         assert 0.9 <= objective.objective < 1
 
 
+#: a range selector: the series (or recording rule) name, its matchers, its range
+RANGE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{[^}]*\})?\s*\[(\d+)([smhdwy])\]")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def test_no_rule_reads_raw_series_over_more_than_six_hours() -> None:
+    """Each range over raw series loads every sample of every matching series (each replica, status code
+    and bucket) at every evaluation; a day to 30 days of them every 30 s is what the SLO rules read before
+    their long windows came from the SLI's recorded 5-minute rates."""
+    long_reads = []
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                for name, amount, unit in RANGE.findall(rule["expr"]):
+                    if int(amount) * SECONDS[unit] > 6 * 3600 and not name.startswith("slo:"):
+                        long_reads.append((path.name, rule.get("record") or rule.get("alert"), name))
+    assert long_reads == []
+    assert {w for w in slo.WINDOWS if w not in slo.RAW_WINDOWS} == {"1d", "3d", "30d"}
+
+
 def test_promtool_and_amtool_accept_the_generated_files() -> None:
     promtool = shutil.which("promtool")
     amtool = shutil.which("amtool") or shutil.which("prometheus-alertmanager-amtool")

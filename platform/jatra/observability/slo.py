@@ -2,10 +2,16 @@
 
 Each SLO is an objective and an SLI: good events over all events, in PromQL over any window. From them
 come recording rules of the error ratio over every window the burn-rate alerts need, the error budget as a
-constant series per SLO, and the budget left over 30 days. Two alerts cover every SLO (Google's SRE
-workbook, multiwindow multi-burn-rate): a page when 2 % of the 30-day budget burns in an hour (14.4x over
-1 h and 5 m) or 5 % in six hours (6x over 6 h and 30 m), and a ticket when the budget would be gone in
-30 days (1x over 3 d and 6 h).
+constant series per SLO, and the budget left over 30 days. The windows up to six hours read the raw
+series; a day and longer read the SLI's own recorded 5-minute rates (events and bad events, one series
+each per SLO and environment): ``rate(x[30d])`` over raw counters loads every sample of
+every series (each replica, status code and bucket) for 30 days, every evaluation. Summing the recorded
+rates over the window weights each event alike, so the ratio is traffic-weighted, not an average of
+5-minute ratios (sloth's way, which counts a quiet night's ratio as much as the rush's).
+
+Two alerts cover every SLO (Google's SRE workbook, multiwindow multi-burn-rate): a page when 2 % of the
+30-day budget burns in an hour (14.4x over 1 h and 5 m) or 5 % in six hours (6x over 6 h and 30 m), and a
+ticket when the budget would be gone in 30 days (1x over 3 d and 6 h).
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from dataclasses import dataclass
 from jatra.observability.promql import rate, sum_by
 from jatra.telemetry import catalogue as c
 
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
+#: read from the raw series; LONG_WINDOWS from the recorded 5-minute rates (EVENTS, BAD_EVENTS)
+RAW_WINDOWS = ("5m", "30m", "1h", "2h", "6h")
+LONG_WINDOWS = ("1d", "3d", "30d")
+WINDOWS = RAW_WINDOWS + LONG_WINDOWS
 #: (severity, [(long window, short window)], burn rate): an alert fires when both windows burn that fast
 BURN_ALERTS = (
     ("page", (("1h", "5m"), ("6h", "30m")), (14.4, 6.0)),
@@ -25,6 +34,8 @@ BURN_ALERTS = (
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
 BUDGET = "slo:error_budget:ratio"
 BUDGET_LEFT = "slo:error_budget_remaining:ratio"
+EVENTS = "slo:sli_events:rate5m"
+BAD_EVENTS = "slo:sli_bad_events:rate5m"
 
 Window = Callable[[str], str]
 
@@ -110,21 +121,35 @@ SLOS: tuple[SLO, ...] = (
 
 
 def recording_rules() -> list[dict[str, object]]:
-    """Per SLO: its error ratio over every window, its error budget, and the budget left over 30 days."""
+    """Per SLO: its events' and bad events' 5-minute rates, its error ratio over the raw windows, its
+    error budget. Evaluated every 30 s."""
     rules: list[dict[str, object]] = []
     for slo in SLOS:
         labels = {"slo": slo.name}
+        total = slo.total("5m")
+        rules += [
+            {"record": EVENTS, "expr": total, "labels": labels},
+            {"record": BAD_EVENTS, "expr": f"{total} - {slo.good('5m')}", "labels": labels},
+        ]
         rules += [
             {"record": ERROR_RATIO.format(window=w), "expr": slo.error_ratio(w), "labels": labels}
-            for w in WINDOWS
+            for w in RAW_WINDOWS
         ]
         rules.append({"record": BUDGET, "expr": f"vector({slo.budget})", "labels": labels})
-    rules.append(
+    return rules
+
+
+def long_window_rules() -> list[dict[str, object]]:
+    """Every SLO's error ratio over a day and longer, from the recorded rates, and the budget left over
+    30 days. Each rule reads two series per SLO and environment, whatever the number of replicas."""
+    rules: list[dict[str, object]] = [
         {
-            "record": BUDGET_LEFT,
-            "expr": f"1 - {sel_error('30d')} / on (slo) group_left () {BUDGET}",
+            "record": ERROR_RATIO.format(window=w),
+            "expr": f"sum_over_time({BAD_EVENTS}[{w}]) / clamp_min(sum_over_time({EVENTS}[{w}]), 1e-9)",
         }
-    )
+        for w in LONG_WINDOWS
+    ]
+    rules.append({"record": BUDGET_LEFT, "expr": f"1 - {sel_error('30d')} / on (slo) group_left () {BUDGET}"})
     return rules
 
 
