@@ -36,6 +36,11 @@ JATRA_PODS = "group by (namespace, pod, environment, process) ({})".format(
 RESTARTS = f"increase({sel(x.KSM_RESTARTS)}[15m]) or increase({sel(x.KSM_INIT_RESTARTS)}[15m])"
 PGBOUNCER_READY = sel(x.KSM_CONTAINER_READY, 'container="pgbouncer"')
 POSTGRES_READY = sel(x.KSM_CONTAINER_READY, 'container="postgres"')
+#: a CloudNativePG instance pod (<cluster>-<serial>) -> its Cluster
+INSTANCE = '"cluster", "$1", "pod", "(.+)-[0-9]+"'
+#: how long a Cluster whose instance series are all gone is still known by name (its page keeps its labels)
+CNPG_MEMORY = "6h"
+CNPG_SEEN = f"last_over_time({sel(x.CNPG_UP)}[{CNPG_MEMORY}])"
 #: per namespace and environment, where the chart's Jatra pods run
 JATRA_NAMESPACES = f"group by (namespace, environment) ({JATRA_UP})"
 
@@ -198,12 +203,21 @@ groups = [
         (
             Alert(
                 "PostgresDown",
-                # or no instance scraped at all where Jatra runs, and kube-state-metrics sees no ready
-                # postgres container there: every instance pod gone or not ready, so no
-                # cnpg_collector_up == 0 either (healthy pods that nothing scrapes are a monitoring gap,
-                # not an outage: quiet)
+                # or, where Jatra runs and kube-state-metrics looks, every instance pod gone or not
+                # ready, so no cnpg_collector_up is left to read 0: per Cluster scraped in the last 6
+                # hours (the same labels as the first half, so the page does not resolve and fire again
+                # when the last series goes), else per namespace. Healthy pods that nothing scrapes are
+                # a monitoring gap, not an outage: quiet.
                 x.in_jatra_namespace(f"max by (namespace, cluster) ({sel(x.CNPG_UP)})")
-                + f" == 0 or ({none_in_jatra_namespace(sel(x.CNPG_UP), seen=sel(x.KSM_CONTAINER_READY))}"
+                + " == 0 or "
+                + x.in_jatra_namespace(
+                    f"group by (namespace, cluster) ({CNPG_SEEN})"
+                    f" unless on (namespace, cluster) group by (namespace, cluster) ({sel(x.CNPG_UP)})"
+                    f" unless on (namespace, cluster) max by (namespace, cluster)"
+                    f" (label_replace({POSTGRES_READY}, {INSTANCE})) == 1"
+                    f" and on (namespace) group by (namespace) ({sel(x.KSM_CONTAINER_READY)})"
+                )
+                + f" or ({none_in_jatra_namespace(CNPG_SEEN, seen=sel(x.KSM_CONTAINER_READY))}"
                 + f" unless on (namespace) max by (namespace) ({POSTGRES_READY}) == 1)",
                 "1m",
                 "page",
@@ -211,7 +225,8 @@ groups = [
                 "{{ if $labels.cluster }}No instance of the CloudNativePG cluster {{ $labels.cluster }} "
                 "({{ $labels.namespace }}, {{ $labels.environment }}) reaches its Postgres{{ else }}No "
                 "CloudNativePG instance is scraped or ready in {{ $labels.namespace }} "
-                "({{ $labels.environment }}): every instance pod is gone or not ready{{ end }}: no booking "
+                "({{ $labels.environment }}), nor was in 6 hours: every instance pod is gone or not "
+                "ready{{ end }}: no booking "
                 "can be taken or settled.",
                 "jatra-infrastructure",
                 {"engine": "postgres"},
