@@ -18,6 +18,7 @@ from opentelemetry import trace
 from jatra.infra.health import health_router, watched
 from jatra.infra.http_server import exit_on_sigterm, server_config
 from jatra.infra.resources import Resources, open_resources
+from jatra.infra.warmup import warm
 from jatra.settings import Settings
 from jatra.telemetry.logs import configure_logging
 from jatra.telemetry.metrics import BUILD_INFO, WORKER_LAST_SUCCESS, WORKER_RUNS, MetricsController
@@ -48,6 +49,9 @@ class WorkerSpec:
     #: :data:`FINAL_S`: work that must not wait for a next pass that will not come (the archive seals what it
     #: has read: a pod's log directory goes with the pod)
     final: str = ""
+    #: open the statements' and Redis's pools before the first pass (jatra.infra.warmup): a consumer the
+    #: autoscaler adds for a backlog takes its first messages warm
+    warm: bool = False
 
     def load(self) -> Iteration:
         fn: Iteration = _resolve(self.iteration)
@@ -89,13 +93,21 @@ WORKERS: dict[str, WorkerSpec] = {
         wait="jatra.infra.outbox:wait_for_messages",
     ),
     "payments": WorkerSpec(
-        "jatra.payments.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0, db_pool=4
+        "jatra.payments.worker:consume",
+        frozenset({"db", "redis", "amqp"}),
+        lambda s: 1.0,
+        db_pool=4,
+        warm=True,
     ),
     "reconciler": WorkerSpec(
         "jatra.payments.reconciler:reconcile", frozenset({"db", "redis"}), lambda s: s.reconcile_interval_s
     ),
     "notifications": WorkerSpec(
-        "jatra.notifications.worker:consume", frozenset({"db", "redis", "amqp"}), lambda s: 1.0, db_pool=4
+        "jatra.notifications.worker:consume",
+        frozenset({"db", "redis", "amqp"}),
+        lambda s: 1.0,
+        db_pool=4,
+        warm=True,
     ),
     "archive": WorkerSpec(  # a pass every 5 s at most: seals land within 5% of their age limit
         "jatra.archive.worker:archive_once",
@@ -112,6 +124,8 @@ WORKERS: dict[str, WorkerSpec] = {
 
 async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
     iteration, wait = spec.load(), spec.waiter()
+    if spec.warm:
+        await warm(res, orm=False)
     tracer = trace.get_tracer("jatra.worker")
     backoff = 1.0
     while True:

@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
+from jatra import worker
 from jatra.app import create_app
 from jatra.db.catalog import Train
 from jatra.infra import warmup
@@ -158,3 +159,43 @@ async def test_a_dependency_that_never_answers_holds_the_start_no_longer_than_th
     assert set(failed) == {"db_connections", "statement_connections", "redis_connections", "seats"}
     assert set(failed.values()) == {"TimeoutError"}
     assert elapsed < warmup.TIMEOUT_S + 4  # the bound, and the cancelled parts' cleanup; not 30 s
+
+
+#: what the pools held when a worker's first pass began (filled by ``_first_pass``)
+_at_first_pass: list[dict[str, int]] = []
+_first_pass_seen = asyncio.Event()
+
+
+async def _first_pass(res: Resources) -> int:
+    _at_first_pass.append(_open(res))
+    _first_pass_seen.set()
+    return 0
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warmed", "cold"])
+async def test_a_consumer_takes_its_first_message_with_its_pools_open(
+    stack: Stack, settings: Settings, logged: Logged, warm: bool
+) -> None:
+    """The payment and notifications workers open their statements' and Redis's pools before their first
+    pass (the ORM's pool stays closed: their messages do not use it); a worker that does not warm opens
+    them as its work needs them."""
+    assert worker.WORKERS["payments"].warm and worker.WORKERS["notifications"].warm
+    spec = dataclasses.replace(worker.WORKERS["payments"], iteration=f"{__name__}:_first_pass", warm=warm)
+    _at_first_pass.clear()
+    _first_pass_seen.clear()
+    async with open_resources(settings, "warmup-worker", spec.needs, db_pool=spec.db_pool) as res:
+        loop = asyncio.create_task(worker._loop("warmup-worker", spec, res))
+        try:
+            await asyncio.wait_for(_first_pass_seen.wait(), 15)
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+    n = min(warmup.CONNECTIONS, spec.db_pool)
+    expected = (
+        {"db": 0, "statements": n, "redis": warmup.CONNECTIONS}
+        if warm
+        else dict.fromkeys(("db", "statements", "redis"), 0)
+    )
+    assert _at_first_pass == [expected]
+    warmed = [e["warmed"] for e in logged.events if e["event"] == "warmup.done"]
+    assert warmed == ([{"statement_connections": n, "redis_connections": warmup.CONNECTIONS}] if warm else [])

@@ -12,8 +12,11 @@ service's own warmer (the seats service reads every train's layout).
 
 A warm-up is best effort and bounded by ``TIMEOUT_S``: a process started while Postgres is down must
 start all the same (its /ready says what is down), so a failure is logged (``warmup.failed``) and the
-process serves cold. Logged as ``warmup.done`` with what it did and how long it took, in the span
-``process.warmup``, counted by part and outcome in ``jatra_warmup_parts_total``.
+process serves cold. The booking path's consumers (the payment and notifications workers) warm their
+statements' and Redis's pools the same way before their first message: the autoscaler adds them when
+the queues grow, exactly when a cold start costs most. Logged as ``warmup.done`` with what it did and
+how long it took, in the span ``process.warmup``, counted by part and outcome in
+``jatra_warmup_parts_total``.
 """
 
 from __future__ import annotations
@@ -42,10 +45,13 @@ TIMEOUT_S = 10.0
 Warmer = Callable[[Resources], Awaitable[int]]
 
 
-async def warm(res: Resources, warmers: Sequence[tuple[str, Warmer]] = ()) -> dict[str, int]:
+async def warm(
+    res: Resources, warmers: Sequence[tuple[str, Warmer]] = (), *, orm: bool = True
+) -> dict[str, int]:
     """Open the connections and run the warmers, at most ``TIMEOUT_S``; what each part did (connections
-    opened, things kept). Never raises: a failed part is logged and left cold."""
-    parts: list[tuple[str, Warmer]] = [*_pools(res), *warmers]
+    opened, things kept). Never raises: a failed part is logged and left cold. ``orm=False`` leaves the
+    ORM's pool alone (a worker whose messages go through the one-exchange statements)."""
+    parts: list[tuple[str, Warmer]] = [*_pools(res, orm=orm), *warmers]
     done: dict[str, int] = {}
     started = time.perf_counter()
     with tracer.start_as_current_span("process.warmup") as span:
@@ -73,9 +79,9 @@ def _name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _pools(res: Resources) -> list[tuple[str, Warmer]]:
+def _pools(res: Resources, *, orm: bool) -> list[tuple[str, Warmer]]:
     found: list[tuple[str, Warmer]] = []
-    if res.sessions is not None:
+    if orm and res.sessions is not None:
         found.append(("db_connections", _orm))
     if res.pg is not None:
         found.append(("statement_connections", _statements))

@@ -144,7 +144,8 @@ DEPENDENCY_CHECK_DURATION = _spec(
 WARMUP_PARTS = _spec(
     "jatra_warmup_parts_total",
     "counter",
-    "Parts of an HTTP process's warm-up before its first request (jatra.infra.warmup), by part and outcome:"
+    "Parts of a process's warm-up before its first request or message (jatra.infra.warmup), by part and"
+    " outcome:"
     " ok, or failed (the part left cold).",
     ("part", "outcome"),
     known=(("db_connections", "statement_connections", "redis_connections", "seats"), ("ok", "failed")),
