@@ -50,3 +50,26 @@ async def test_the_booking_paths_consumers_go_straight_to_postgres(
     sessions = own_sessions(settings)
     assert sessions >= CONSUMERS, sessions  # their own sessions, named at connect
     assert "jatra-api" not in sessions  # the replicas' sessions are all PgBouncer's
+
+
+def console_rows(settings: Settings, command: str, *columns: str) -> set[tuple[object, ...]]:
+    dsn = f"postgresql://postgres@127.0.0.1:{settings.ports.pgbouncer}/pgbouncer"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = conn.execute(command)
+        names = [d.name for d in cursor.description or []]
+        return {tuple(row[names.index(c)] for c in columns) for row in cursor.fetchall()}
+
+
+async def test_the_provider_simulator_has_server_connections_of_its_own(
+    jatra_processes_running: Stack, make_passengers: MakePassengers, settings: Settings
+) -> None:
+    """The payment provider simulator reaches the database through PgBouncer by a name of its own, so no
+    server connection passes between it and the API (each pass cost a ``SET application_name``)."""
+    await a_confirmed_booking(settings, make_passengers)  # charged through the simulator
+    clients = console_rows(settings, "SHOW CLIENTS", "database", "application_name")
+    assert ("provider", "jatra-payment-provider") in clients, clients
+    assert ("jatra", "jatra-api") in clients, clients
+    assert {name for database, name in clients if database == "provider"} == {"jatra-payment-provider"}
+    servers = console_rows(settings, "SHOW SERVERS", "database", "application_name")
+    assert {name for database, name in servers if database == "provider"} <= {"jatra-payment-provider", ""}
+    assert "jatra-payment-provider" not in {name for database, name in servers if database == "jatra"}

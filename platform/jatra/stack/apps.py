@@ -24,11 +24,15 @@ class JatraProcess(Supervised):
     #: seconds to answer /health: a dozen Python processes importing at once on two busy cores take ~40 s
     ready_timeout = 90.0
 
-    def __init__(self, name: str, command: list[str], straight_to_postgres: bool = False) -> None:
+    def __init__(
+        self, name: str, command: list[str], straight_to_postgres: bool = False, pgbouncer_database: str = ""
+    ) -> None:
         self.name = name
         self.command = command
         self.process = name
         self.straight_to_postgres = straight_to_postgres
+        #: a PgBouncer name of its own for the database (jatra.stack.sockets.PROVIDER_DATABASE)
+        self.pgbouncer_database = pgbouncer_database
 
     def port(self, ctx: StackContext) -> int:
         return ctx.ports.app(self.name)
@@ -46,6 +50,10 @@ class JatraProcess(Supervised):
         if self.straight_to_postgres:  # the URL too: one exported in the shell must not send them elsewhere
             env["JATRA_DATABASE_VIA_PGBOUNCER"] = "false"
             env["JATRA_DATABASE_URL"] = sockets.database_url(ctx.state_dir, ctx.ports, via_pgbouncer=False)
+        elif self.pgbouncer_database:
+            env["JATRA_DATABASE_URL"] = sockets.database_url(
+                ctx.state_dir, ctx.ports, via_pgbouncer=True, database=self.pgbouncer_database
+            )
         return env
 
     def ready(self, ctx: StackContext) -> bool:
@@ -95,7 +103,11 @@ def workers() -> list[Supervised]:
     return [
         JatraProcess("timetable", ["worker", "timetable"]),
         JatraProcess("reaper", ["worker", "reaper"]),
-        JatraProcess("payment-provider", ["serve", "payment-provider"]),
+        JatraProcess(
+            "payment-provider",
+            ["serve", "payment-provider"],
+            pgbouncer_database=sockets.PROVIDER_DATABASE,
+        ),
         JatraProcess("outbox", ["worker", "outbox"]),
         JatraProcess("payments", ["worker", "payments"], straight_to_postgres=True),
         JatraProcess("reconciler", ["worker", "reconciler"]),

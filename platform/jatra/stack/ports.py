@@ -70,10 +70,11 @@ class Ports:
     def pgbouncer(self) -> int:
         return self.base + 11
 
-    def database_url(self, via_pgbouncer: bool) -> str:
-        """The local stack's database as a process reaches it: through PgBouncer, or Postgres itself."""
+    def database_url(self, via_pgbouncer: bool, database: str = "jatra") -> str:
+        """The local stack's database as a process reaches it: through PgBouncer, or Postgres itself.
+        ``database``: one of PgBouncer's names for it (each has its own server connections)."""
         port = self.pgbouncer if via_pgbouncer else self.postgres
-        return f"postgresql+asyncpg://jatra@127.0.0.1:{port}/jatra"
+        return f"postgresql+asyncpg://jatra@127.0.0.1:{port}/{database}"
 
     @property
     def redis(self) -> int:

@@ -140,6 +140,7 @@ class PgBouncer(Server):
         (conf / "pgbouncer.ini").write_text(
             f"""[databases]
 jatra = host={postgres_host} port={ctx.ports.postgres} dbname=jatra
+{sockets.PROVIDER_DATABASE} = host={postgres_host} port={ctx.ports.postgres} dbname=jatra
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = {self.port(ctx)}
