@@ -210,6 +210,52 @@ def test_an_export_verifies_offline_and_tampering_with_it_is_caught(sealed: Arch
     )
 
 
+def test_an_export_of_a_middle_segment_carries_its_bounds_and_a_short_one_is_caught(
+    sealed: Archive, tmp_path: Path
+) -> None:
+    """Exported from the middle of a chain, the export holds the manifests on either side of its segments
+    (no segments of theirs), and verifies with no warning; events.ndjson short of an event of the window,
+    or the end bound taken out with the last segment, is named."""
+    chain = sealed.manifests("payments")
+    assert len(chain) >= 3, len(chain)
+    (before, _), (middle_key, middle), (after, _) = chain[0], chain[1], chain[2]
+    assert middle.first is not None and middle.last is not None
+    out = tmp_path / "middle.tar"
+    made = jatra(
+        sealed, "audit", "export", "--since", middle.first.isoformat(), "--until", middle.last.isoformat(),
+        "--source", "payments", "--out", str(out),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with tarfile.open(out) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert sorted(k for k in files if k.startswith("manifests/")) == sorted([before, middle_key, after])
+    assert [k for k in files if k.startswith("segments/")] == [middle.segment_key]
+    assert json.loads(files["export.json"])["bounds"] == {"payments": [1, 3]}
+    pem = tmp_path / "archive.pub.pem"
+    pem.write_bytes(signing.public_pem(sealed.key.public_key()))
+
+    def verified(changed: dict[str, bytes | None]) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / "changed.tar"
+        with tarfile.open(path, "w") as tar:
+            for name, data in {**files, **changed}.items():
+                if data is not None:
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        return jatra(sealed, "audit", "verify", "--export", str(path), "--public-key", str(pem))
+
+    clean = verified({})
+    assert clean.returncode == 0, clean.stdout
+    assert "WARN" not in clean.stdout and "OK: the archive verifies" in clean.stdout
+    events = files["events.ndjson"].split(b"\n")[:-1]
+    short = verified({"events.ndjson": b"".join(e + b"\n" for e in events[1:])})
+    assert short.returncode == 1
+    assert "FAIL events.ndjson: 1 event(s) of the window in the segments are not in it" in short.stdout
+    unbounded = verified({after: None})
+    assert unbounded.returncode == 0  # it may have been the last one sealed: a warning, not a failure
+    assert "no manifest after this one in the export: nothing proves" in unbounded.stdout
+
+
 def test_verify_without_a_bucket_exits_2(stack: Stack, settings: Settings, tmp_path: Path) -> None:
     archive = new_archive(settings, tmp_path)
     done = jatra(archive, "audit", "verify")

@@ -320,7 +320,10 @@ def test_an_export_that_starts_mid_chain_warns_but_verifies(tmp_path: Path) -> N
         del files[layout.segment_key("payments", int(key.split("/")[2][:10]))]
     report = verify(ExportReader(export_file(tmp_path, files)), public_key=KEY.public_key())
     assert report.ok, report.problems
-    assert [w.what for w in report.warnings] == ["the chain before this manifest is not in the export"]
+    assert [w.what for w in report.warnings] == [
+        "the chain before this manifest is not in the export: nothing proves that no earlier segment of "
+        "the window was left out"
+    ]
 
 
 def test_events_an_export_claims_must_be_in_its_segments(tmp_path: Path) -> None:
@@ -329,3 +332,76 @@ def test_events_an_export_claims_must_be_in_its_segments(tmp_path: Path) -> None
     assert honest.events_not_in_segments() == 0
     padded = ExportReader(export_file(tmp_path, files, events=line(3) + b"\n" + line(1234) + b"\n"))
     assert padded.events_not_in_segments() == 1
+
+
+# -- an export's bounds: nothing of its window left out at either end ------------------------------------
+#: chain("payments", 6) holds seconds 3-5 in segment 1, 6-8 in 2 ... 18-20 in 6: a window of segments 3-4
+SINCE, UNTIL = T0 + dt.timedelta(seconds=9.5), T0 + dt.timedelta(seconds=13)
+
+
+def window_export(tmp_path: Path, drop: tuple[str, ...] = (), events: bytes | None = None) -> ExportReader:
+    """An export of the window as `jatra audit export` writes it: segments 3-4 with their manifests, and
+    manifests 2 and 5 as bounds; ``drop`` leaves objects out."""
+    files = chain("payments", 6)
+    names = keys_of(files, "payments")
+    kept = {names[i]: files[names[i]] for i in (1, 2, 3, 4)}
+    kept |= {k: files[k] for k in (layout.segment_key("payments", 3), layout.segment_key("payments", 4))}
+    for key in drop:
+        del kept[key]
+    if events is None:
+        events = b"".join(line(n) + b"\n" for n in (10, 11, 12, 13))
+    about = {"window": {"since": SINCE.isoformat(), "until": UNTIL.isoformat()}}
+    path = export_file(tmp_path, kept | {"export.json": json.dumps(about).encode()}, events)
+    return ExportReader(path)
+
+
+def check(reader: ExportReader) -> tuple[list[str], list[str]]:
+    since, until = reader.window
+    assert (since, until) == (SINCE, UNTIL)
+    report = verify(reader, since=since, until=until, public_key=KEY.public_key())
+    return [str(p) for p in report.problems], [str(w) for w in report.warnings]
+
+
+def test_an_export_with_its_bounds_verifies_with_no_warning(tmp_path: Path) -> None:
+    reader = window_export(tmp_path)
+    assert check(reader) == ([], [])
+    assert reader.events_left_out(*reader.window) == 0 and reader.events_not_in_segments() == 0
+
+
+def test_an_export_that_leaves_out_its_last_segment_is_caught_by_its_end_bound(tmp_path: Path) -> None:
+    names = keys_of(chain("payments", 6), "payments")
+    found, _ = check(window_export(tmp_path, drop=(names[3], layout.segment_key("payments", 4))))
+    gap = "missing: no manifest with this sequence number (a gap in the chain)"
+    assert found == [f"payments #4 manifests/payments/0000000004_*.json: {gap}"]
+
+
+def test_an_export_without_an_end_bound_is_warned_of(tmp_path: Path) -> None:
+    names = keys_of(chain("payments", 6), "payments")
+    found, warned = check(window_export(tmp_path, drop=(names[4],)))
+    assert found == []
+    assert warned == [
+        f"payments #4 {names[3]}: no manifest after this one in the export: nothing proves that no later "
+        "segment of the window was left out (it may have been the last one sealed)"
+    ]
+
+
+def test_a_forged_end_bound_is_named(tmp_path: Path) -> None:
+    files = chain("payments", 6)
+    names = keys_of(files, "payments")
+    forged = chain("payments", 6, key=OTHER)[names[4]]
+    reader = window_export(tmp_path)
+    reader.files[names[4]] = forged
+    found, _ = check(reader)
+    other = signing.key_id(OTHER.public_key())
+    assert (
+        f"payments #5 {names[4]}: signed by key {other!r}, which is not the key given with --public-key"
+        in found
+    )
+
+
+def test_events_of_the_window_left_out_of_events_ndjson_are_counted(tmp_path: Path) -> None:
+    reader = window_export(tmp_path, events=b"".join(line(n) + b"\n" for n in (10, 12, 13)))
+    assert reader.events_left_out(*reader.window) == 1
+    assert (
+        reader.events_left_out(None, None) == 3
+    )  # seconds 9, 11 and 14: all of segments 3-4 but those listed

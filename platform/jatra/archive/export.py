@@ -2,9 +2,17 @@
 
 The file is a tar holding the events of the range (``events.ndjson``) and, byte for byte, what covers
 them: every segment whose time range meets the range (the version its manifest recorded), those
-manifests, and the published public keys. ``jatra audit verify --export FILE --public-key KEY`` checks
-it without the bucket: signatures, the chain within the range, every segment's SHA-256, and that every
-event in ``events.ndjson`` is in one of the segments.
+manifests, and the published public keys. Per source it also holds the manifests just before and just
+after those (without their segments), as bounds: the one before is proven by the first one's hash link,
+the one after is signed and links to the last, and neither meets the range, so no segment of the range
+can be left out at either end without verify saying so. ``jatra audit verify --export FILE --public-key
+KEY`` checks it without the bucket: signatures, the chain within the range and to its bounds, every
+segment's SHA-256, that every event in ``events.ndjson`` is in one of the segments, and that every event
+of the range in those segments is in ``events.ndjson``.
+
+What an export cannot prove offline: a source left out whole (``export.json`` lists the sources, and is
+not signed), and, where a source's last manifest had no successor when it was exported, that nothing
+sealed after it belongs to the range; verify warns of the latter.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jatra.archive import layout, segments
-from jatra.archive.manifest import iso
+from jatra.archive.manifest import from_iso, iso
 from jatra.archive.search import Query, covering, read_segment
 from jatra.archive.store import ArchiveStore, Fetched, Version
 
@@ -28,7 +36,9 @@ README = """Jatra audit log export
 
 events.ndjson   the log events of the range, one ECS JSON document a line, oldest first
 segments/       the archived segments that hold them (gzip'd NDJSON), exactly as stored
-manifests/      the signed manifests of those segments (canonical JSON, Ed25519, hash-chained per source)
+manifests/      the signed manifests of those segments (canonical JSON, Ed25519, hash-chained per source),
+                and per source the manifests just before and after them (bounds: no segment of the range
+                is left out at either end)
 keys/           the public keys published in the archive bucket
 export.json     what was exported, from where, and when
 
@@ -72,6 +82,10 @@ def export(
             if got.data:
                 _add(tar, got.manifest.segment_key, got.data)
                 events += [raw for raw in segments.lines_of(got.data) if query.matches(raw)]
+        bounds = _bounds(store, names)
+        for bound in bounds:
+            if (fetched := store.get(bound.key)) is not None:
+                _add(tar, bound.key, fetched.data)
         epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
         events.sort(key=lambda raw: segments.event_time(raw) or epoch)
         _add(tar, EVENTS, b"".join(raw + b"\n" for raw in events))
@@ -83,11 +97,39 @@ def export(
             "events": len(events),
             "segments": len(names),
             "exported_at": iso(dt.datetime.now(dt.UTC)),
+            # to the microsecond, as asked: verify finds every event of this window in events.ndjson
+            "window": {
+                "since": None if since is None else since.isoformat(),
+                "until": None if until is None else until.isoformat(),
+            },
+            "bounds": _bound_seqs(bounds),
         }
         _add(tar, ABOUT, json.dumps(about, indent=2).encode() + b"\n")
         _add(tar, "README.txt", README.encode())
     tmp.replace(out)
     return Exported(len(events), len(names), warnings)
+
+
+def _bounds(store: ArchiveStore, names: list[layout.ManifestName]) -> list[layout.ManifestName]:
+    """Per source, the manifests just before the first and just after the last of ``names``."""
+    runs: dict[str, tuple[int, int]] = {}
+    for n in names:
+        lo, hi = runs.get(n.source, (n.sequence, n.sequence))
+        runs[n.source] = (min(lo, n.sequence), max(hi, n.sequence))
+    found = []
+    for source, (lo, hi) in sorted(runs.items()):
+        for key in store.keys(f"{layout.MANIFESTS}{source}/"):
+            name = layout.parse_manifest_key(key)
+            if name is not None and name.source == source and name.sequence in (lo - 1, hi + 1):
+                found.append(name)
+    return found
+
+
+def _bound_seqs(bounds: list[layout.ManifestName]) -> dict[str, list[int]]:
+    seqs: dict[str, list[int]] = {}
+    for b in bounds:
+        seqs.setdefault(b.source, []).append(b.sequence)
+    return {source: sorted(found) for source, found in seqs.items()}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -124,6 +166,27 @@ class ExportReader:
     def fetch(self, key: str, version_id: str | None) -> Fetched | None:
         data = self.files.get(key)
         return None if data is None else Fetched(data, "", None, None, legal_hold=False)
+
+    @property
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The range the export was made for (``export.json``; not signed), or (None, None)."""
+        about = json.loads(self.files.get(ABOUT, b"{}"))
+        window = about.get("window") or {}
+        since, until = window.get("since"), window.get("until")
+        return (None if since is None else from_iso(since), None if until is None else from_iso(until))
+
+    def events_left_out(self, since: dt.datetime | None, until: dt.datetime | None) -> int:
+        """Events of the window that an exported segment holds and ``events.ndjson`` does not (0 for an
+        honest export)."""
+        query = Query(since=since, until=until)
+        listed = set(self.files.get(EVENTS, b"").split(b"\n"))
+        return sum(
+            1
+            for key, data in self.files.items()
+            if layout.parse_segment_key(key)
+            for raw in segments.lines_of(data)
+            if query.matches(raw) and raw not in listed
+        )
 
     def events_not_in_segments(self) -> int:
         """Lines of ``events.ndjson`` that no exported segment holds (0 for an honest export)."""

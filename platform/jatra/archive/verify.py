@@ -10,7 +10,11 @@ Per source, over the manifests whose time range meets the window (and the one be
   retention at least as long as the manifest says;
 - nothing was written over or hidden: a locked object has one version and no delete marker, so another
   version of a segment, manifest or key, or a delete marker on top, is reported as tampering;
-- every segment has a manifest (the next one may wait for it: a seal in progress, a warning).
+- every segment has a manifest (the next one may wait for it: a seal in progress, a warning);
+- in an export verified over its window, the manifests after the window's (its end bound) are signed and
+  chained too, and a window whose last manifest has nothing after it in the export is warned of: nothing
+  there proves that no later segment of the window was left out (as at the start, without the one
+  before).
 
 It reads through a :class:`Reader`: the bucket, or an export file (offline, where there are no versions).
 """
@@ -208,7 +212,19 @@ class _SourceCheck:
             windowed = since is not None or until is not None
             lo = min(inside) if windowed or not self.reader.complete else 1
             hi = max(inside) if windowed else max(by_seq)
-            self._chain(by_seq, manifests, segments, lo, hi)
+            # an export's manifests after the window are its end bound: chained and signed, no segment
+            last = max(by_seq) if windowed and not self.reader.complete else hi
+            self._chain(by_seq, manifests, segments, lo, hi, last)
+            if last == hi and windowed and not self.reader.complete:
+                self.report.warnings.append(
+                    Problem(
+                        self.source,
+                        hi,
+                        by_seq[hi][0].key,
+                        "no manifest after this one in the export: nothing proves that no later segment "
+                        "of the window was left out (it may have been the last one sealed)",
+                    )
+                )
         self._orphans(by_seq, segments, inside, since is None and until is None)
 
     def _chain(
@@ -218,7 +234,9 @@ class _SourceCheck:
         segments: dict[str, list[Version]],
         lo: int,
         hi: int,
+        last: int,
     ) -> None:
+        """Manifests ``lo`` to ``last`` (and the one before, for its hash), segments ``lo`` to ``hi``."""
         first = lo - 1 if lo > 1 and lo - 1 in by_seq else lo
         if lo > 1 and lo - 1 not in by_seq:
             expected = f"{layout.MANIFESTS}{self.source}/{lo - 1:010d}_*.json"
@@ -226,9 +244,15 @@ class _SourceCheck:
                 self.problem(lo - 1, expected, "missing: no manifest with this sequence number")
             else:
                 self.report.warnings.append(
-                    Problem(self.source, lo, expected, "the chain before this manifest is not in the export")
+                    Problem(
+                        self.source,
+                        lo,
+                        expected,
+                        "the chain before this manifest is not in the export: nothing proves that no "
+                        "earlier segment of the window was left out",
+                    )
                 )
-        seqs = list(range(first, hi + 1))
+        seqs = list(range(first, last + 1))
         fetched = list(self.pool.map(lambda s: self._fetch_manifest(s, by_seq, manifests), seqs))
         checked: list[tuple[Manifest, layout.ManifestName]] = []
         previous: tuple[layout.ManifestName, bytes] | None = None
@@ -244,7 +268,7 @@ class _SourceCheck:
             reported = seq >= lo  # the one before the window is read for its hash only
             manifest = self._check_manifest(name, got, manifests[name.key], previous, reported)
             previous = (name, got[0]) if got is not None else None
-            if manifest is not None and reported:
+            if manifest is not None and reported and seq <= hi:
                 checked.append((manifest, name))
         facts = list(self.pool.map(lambda mn: self._segment_facts(mn[0]), checked))
         for (manifest, name), fact in zip(checked, facts, strict=True):
