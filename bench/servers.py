@@ -1,11 +1,13 @@
 """`make bench-servers`: the HTTP server and event loop of an API process, chosen by numbers.
 
 The same Jatra API (every service in one process, the local stack's Postgres, Redis and RabbitMQ behind it)
-served one process at a time by: uvicorn + httptools on uvloop (what Jatra runs), uvicorn + httptools on
-asyncio's own loop, and Granian (Rust HTTP, ASGI interface) on uvloop. Each serves the same read mix a
-passenger makes before holding (journey search, then the seat map) from 32 concurrent connections; the
-server's CPU per request (its process tree, from /proc) and the client's latencies are recorded. Servers
-alternate over rounds (A B C A B C ...) because this machine is shared; medians are reported.
+served one process at a time by: uvicorn + httptools on uvloop (what Jatra runs), the same with each
+response's head and body in two sends (uvicorn's own way, before
+``jatra.infra.http_server.CorkedTransport``), uvicorn + httptools on asyncio's own loop, and Granian
+(Rust HTTP, ASGI interface) on uvloop. Each serves the same read mix a passenger makes before holding
+(journey search, then the seat map) from 32 concurrent connections; the server's CPU per request (its
+process tree, from /proc) and the client's latencies are recorded. Servers alternate over rounds (A B C A
+B C ...) because this machine is shared; medians are reported.
 
 JSON is not compared: Litestar encodes with msgspec, the fastest encoder there is for Python, and the
 generator decodes with it too. Writes bench/results/servers.json.
@@ -42,6 +44,8 @@ NO_ADMISSION = {"JATRA_ADMISSION_NEW_LIMIT": "0", "JATRA_ADMISSION_LIMIT": "0"}
 ENV = {**os.environ, **NO_ADMISSION, "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}"}
 SERVERS: dict[str, list[str]] = {
     "uvicorn-httptools-uvloop": [sys.executable, "-m", "bench.servers", "uvicorn", "uvloop"],
+    # the same, each response's head and body in two sends, as uvicorn writes them (JATRA_HTTP_CORK=false)
+    "uvicorn-httptools-uvloop-uncorked": [sys.executable, "-m", "bench.servers", "uvicorn", "uvloop"],
     "uvicorn-httptools-asyncio": [sys.executable, "-m", "bench.servers", "uvicorn", "asyncio"],
     "granian-asgi-uvloop": [
         str(Path(sys.executable).parent / "granian"),
@@ -132,8 +136,13 @@ async def _measure(http: aiohttp.ClientSession, base: str, pid: int, paths: list
     }
 
 
+#: settings a server runs with besides ENV
+SERVER_ENV: dict[str, dict[str, str]] = {"uvicorn-httptools-uvloop-uncorked": {"JATRA_HTTP_CORK": "false"}}
+
+
 def one(name: str) -> dict[str, Any]:
-    proc = subprocess.Popen(SERVERS[name], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL)
+    env = {**ENV, **SERVER_ENV.get(name, {})}
+    proc = subprocess.Popen(SERVERS[name], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     try:
         return asyncio.run(drive(proc.pid))
     finally:

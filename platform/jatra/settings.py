@@ -85,6 +85,10 @@ class Settings:
     http_body_timeout_s: float = field(
         default=10.0, metadata=_doc("Longest pause allowed while a client sends a request body (then 408).")
     )
+    http_cork: bool = field(
+        default=True,
+        metadata=_doc("Write each HTTP response's head and body in one send (jatra.infra.http_server)."),
+    )
     dependency_probe_interval_s: float = field(
         default=15.0, metadata=_doc("How often each process probes its dependencies in the background.")
     )

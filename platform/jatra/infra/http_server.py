@@ -25,11 +25,51 @@ from jatra.settings import Settings
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
+class CorkedTransport:
+    """A connection's transport whose writes in one turn of the event loop leave together, at its end.
+
+    uvicorn writes a response's status line and headers as soon as the app starts it, and its body in a
+    second write: two sends, two TCP segments, two wake-ups for the client, for every response. The app
+    sends both in one turn (nothing between them waits), so here they are held until the turn ends and
+    handed to the transport at once (``writelines``: one vectored send). Anything else is the transport's.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, []
+        if not held or self._transport.is_closing():
+            return
+        if len(held) == 1:
+            self._transport.write(held[0])
+        else:
+            self._transport.writelines(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class DeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline on the request head and on each pause in the body."""
+    """uvicorn's httptools protocol with a deadline on the request head and on each pause in the body,
+    writing each response in one send (:class:`CorkedTransport`) unless ``cork`` is off."""
 
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
+    cork: bool = True
     _deadline: asyncio.TimerHandle | None = None
 
     def _arm(self, seconds: float) -> None:
@@ -50,7 +90,8 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        corked: Any = CorkedTransport(transport, self.loop) if self.cork else transport
+        super().connection_made(corked)
         self._arm(self.header_timeout_s)
 
     def on_message_begin(self) -> None:
@@ -78,7 +119,11 @@ def protocol_for(settings: Settings) -> type[DeadlineProtocol]:
     return type(
         "DeadlineProtocol",
         (DeadlineProtocol,),
-        {"header_timeout_s": settings.http_header_timeout_s, "body_timeout_s": settings.http_body_timeout_s},
+        {
+            "header_timeout_s": settings.http_header_timeout_s,
+            "body_timeout_s": settings.http_body_timeout_s,
+            "cork": settings.http_cork,
+        },
     )
 
 
