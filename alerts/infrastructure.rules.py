@@ -56,6 +56,9 @@ def none_in_jatra_namespace(series: str, seen: str = "") -> str:
 
 MAX_CONNECTIONS = sel(x.CNPG_SETTING, 'name="max_connections"')
 REDIS_REACHED = sel(c.DEPENDENCY_UP, 'dependency="redis"')
+#: a Jatra process here reaches Postgres: a Cluster gone from the namespace is not Jatra's outage (one
+#: replaced by another, a major upgrade by import, a restore into a new Cluster)
+POSTGRES_REACHED = "max by (namespace) ({}) == 1".format(sel(c.DEPENDENCY_UP, 'dependency="postgres"'))
 
 groups = [
     Group(
@@ -206,8 +209,9 @@ groups = [
                 # or, where Jatra runs and kube-state-metrics looks, every instance pod gone or not
                 # ready, so no cnpg_collector_up is left to read 0: per Cluster scraped in the last 6
                 # hours (the same labels as the first half, so the page does not resolve and fire again
-                # when the last series goes), else per namespace. Healthy pods that nothing scrapes are
-                # a monitoring gap, not an outage: quiet.
+                # when the last series goes), else per namespace; in both, not while a Jatra process
+                # there reaches Postgres (a Cluster deleted on purpose). Healthy pods that nothing
+                # scrapes are a monitoring gap, not an outage: quiet.
                 x.in_jatra_namespace(f"max by (namespace, cluster) ({sel(x.CNPG_UP)})")
                 + " == 0 or "
                 + x.in_jatra_namespace(
@@ -215,10 +219,12 @@ groups = [
                     f" unless on (namespace, cluster) group by (namespace, cluster) ({sel(x.CNPG_UP)})"
                     f" unless on (namespace, cluster) max by (namespace, cluster)"
                     f" (label_replace({POSTGRES_READY}, {INSTANCE})) == 1"
+                    f" unless on (namespace) {POSTGRES_REACHED}"
                     f" and on (namespace) group by (namespace) ({sel(x.KSM_CONTAINER_READY)})"
                 )
                 + f" or ({none_in_jatra_namespace(CNPG_SEEN, seen=sel(x.KSM_CONTAINER_READY))}"
-                + f" unless on (namespace) max by (namespace) ({POSTGRES_READY}) == 1)",
+                + f" unless on (namespace) max by (namespace) ({POSTGRES_READY}) == 1"
+                + f" unless on (namespace) {POSTGRES_REACHED})",
                 "1m",
                 "page",
                 "Postgres does not answer",
