@@ -234,7 +234,7 @@ def test_an_export_of_a_middle_segment_carries_its_bounds_and_a_short_one_is_cau
     pem = tmp_path / "archive.pub.pem"
     pem.write_bytes(signing.public_pem(sealed.key.public_key()))
 
-    def verified(changed: dict[str, bytes | None]) -> subprocess.CompletedProcess[str]:
+    def verified(changed: dict[str, bytes | None], *args: str) -> subprocess.CompletedProcess[str]:
         path = tmp_path / "changed.tar"
         with tarfile.open(path, "w") as tar:
             for name, data in {**files, **changed}.items():
@@ -242,7 +242,7 @@ def test_an_export_of_a_middle_segment_carries_its_bounds_and_a_short_one_is_cau
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))
-        return jatra(sealed, "audit", "verify", "--export", str(path), "--public-key", str(pem))
+        return jatra(sealed, "audit", "verify", "--export", str(path), "--public-key", str(pem), *args)
 
     clean = verified({})
     assert clean.returncode == 0, clean.stdout
@@ -254,6 +254,15 @@ def test_an_export_of_a_middle_segment_carries_its_bounds_and_a_short_one_is_cau
     unbounded = verified({after: None})
     assert unbounded.returncode == 0  # it may have been the last one sealed: a warning, not a failure
     assert "no manifest after this one in the export: nothing proves" in unbounded.stdout
+    # one end asked for, the other the export's own
+    one_end = verified({}, "--since", middle.first.isoformat())
+    assert one_end.returncode == 0 and "WARN" not in one_end.stdout, one_end.stdout
+    # an export written before windows and bounds were: what can be checked is, the rest is said
+    about = json.loads(files["export.json"])
+    del about["window"], about["bounds"]
+    older = verified({"export.json": json.dumps(about).encode(), before: None, after: None})
+    assert older.returncode == 0, older.stdout
+    assert "WARN export.json records no window" in older.stdout
 
 
 def test_verify_without_a_bucket_exits_2(stack: Stack, settings: Settings, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from jatra.archive import export as export_module
 from jatra.archive import layout, segments, signing
 from jatra.archive.export import EVENTS, ExportReader
 from jatra.archive.journal import Journal
@@ -356,8 +357,8 @@ def window_export(tmp_path: Path, drop: tuple[str, ...] = (), events: bytes | No
 
 
 def check(reader: ExportReader) -> tuple[list[str], list[str]]:
-    since, until = reader.window
-    assert (since, until) == (SINCE, UNTIL)
+    assert reader.window == (SINCE, UNTIL)
+    since, until = SINCE, UNTIL
     report = verify(reader, since=since, until=until, public_key=KEY.public_key())
     return [str(p) for p in report.problems], [str(w) for w in report.warnings]
 
@@ -365,7 +366,7 @@ def check(reader: ExportReader) -> tuple[list[str], list[str]]:
 def test_an_export_with_its_bounds_verifies_with_no_warning(tmp_path: Path) -> None:
     reader = window_export(tmp_path)
     assert check(reader) == ([], [])
-    assert reader.events_left_out(*reader.window) == 0 and reader.events_not_in_segments() == 0
+    assert reader.events_left_out(SINCE, UNTIL) == 0 and reader.events_not_in_segments() == 0
 
 
 def test_an_export_that_leaves_out_its_last_segment_is_caught_by_its_end_bound(tmp_path: Path) -> None:
@@ -373,6 +374,14 @@ def test_an_export_that_leaves_out_its_last_segment_is_caught_by_its_end_bound(t
     found, _ = check(window_export(tmp_path, drop=(names[3], layout.segment_key("payments", 4))))
     gap = "missing: no manifest with this sequence number (a gap in the chain)"
     assert found == [f"payments #4 manifests/payments/0000000004_*.json: {gap}"]
+
+
+def test_an_export_that_leaves_out_its_first_segment_is_caught_by_its_start_bound(tmp_path: Path) -> None:
+    names = keys_of(chain("payments", 6), "payments")
+    found, warned = check(window_export(tmp_path, drop=(names[2], layout.segment_key("payments", 3))))
+    gap = "missing: no manifest with this sequence number (a gap in the chain)"
+    assert found == [f"payments #3 manifests/payments/0000000003_*.json: {gap}"]
+    assert warned == []
 
 
 def test_an_export_without_an_end_bound_is_warned_of(tmp_path: Path) -> None:
@@ -401,7 +410,25 @@ def test_a_forged_end_bound_is_named(tmp_path: Path) -> None:
 
 def test_events_of_the_window_left_out_of_events_ndjson_are_counted(tmp_path: Path) -> None:
     reader = window_export(tmp_path, events=b"".join(line(n) + b"\n" for n in (10, 12, 13)))
-    assert reader.events_left_out(*reader.window) == 1
+    assert reader.events_left_out(SINCE, UNTIL) == 1
     assert (
         reader.events_left_out(None, None) == 3
     )  # seconds 9, 11 and 14: all of segments 3-4 but those listed
+
+
+def test_an_export_made_before_windows_were_recorded_has_none(tmp_path: Path) -> None:
+    assert ExportReader(export_file(tmp_path, chain("payments", 2))).window is None
+
+
+def test_what_an_export_covers_is_a_run_without_holes_and_its_bounds_meet_nothing(tmp_path: Path) -> None:
+    """One listing decides both; a segment whose times stray outside the window between two that meet it
+    is exported all the same, or the chain would have a hole."""
+    files = chain("payments", 6)
+    names = [layout.parse_manifest_key(k) for k in keys_of(files, "payments")]
+    listed = [n for n in names if n is not None]
+    stray = dataclasses.replace(listed[3], first=T0 + dt.timedelta(hours=1), last=T0 + dt.timedelta(hours=1))
+    covered, bounds = export_module._covered(
+        [*listed[:3], stray, *listed[4:]], SINCE, T0 + dt.timedelta(seconds=16)
+    )
+    assert [n.sequence for n in covered] == [3, 4, 5] and [n.sequence for n in bounds] == [2, 6]
+    assert not any(b.overlaps(SINCE, T0 + dt.timedelta(seconds=16)) for b in bounds)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from jatra.archive import layout, segments
 from jatra.archive.manifest import from_iso, iso
-from jatra.archive.search import Query, covering, read_segment
+from jatra.archive.search import Query, listed, read_segment
 from jatra.archive.store import ArchiveStore, Fetched, Version
 
 EVENTS = "events.ndjson"
@@ -68,7 +68,7 @@ def export(
     events: list[bytes] = []
     warnings: list[str] = []
     tmp = out.with_name(out.name + ".part")
-    names = covering(store, since, until, sources)
+    names, bounds = _covered(listed(store, sources), since, until)
     with tarfile.open(tmp, "w") as tar:
         for key, versions in sorted(store.versions(layout.KEYS).items()):
             for version in versions:
@@ -82,7 +82,6 @@ def export(
             if got.data:
                 _add(tar, got.manifest.segment_key, got.data)
                 events += [raw for raw in segments.lines_of(got.data) if query.matches(raw)]
-        bounds = _bounds(store, names)
         for bound in bounds:
             if (fetched := store.get(bound.key)) is not None:
                 _add(tar, bound.key, fetched.data)
@@ -110,19 +109,25 @@ def export(
     return Exported(len(events), len(names), warnings)
 
 
-def _bounds(store: ArchiveStore, names: list[layout.ManifestName]) -> list[layout.ManifestName]:
-    """Per source, the manifests just before the first and just after the last of ``names``."""
-    runs: dict[str, tuple[int, int]] = {}
-    for n in names:
-        lo, hi = runs.get(n.source, (n.sequence, n.sequence))
-        runs[n.source] = (min(lo, n.sequence), max(hi, n.sequence))
-    found = []
-    for source, (lo, hi) in sorted(runs.items()):
-        for key in store.keys(f"{layout.MANIFESTS}{source}/"):
-            name = layout.parse_manifest_key(key)
-            if name is not None and name.source == source and name.sequence in (lo - 1, hi + 1):
-                found.append(name)
-    return found
+def _covered(
+    names: list[layout.ManifestName], since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[list[layout.ManifestName], list[layout.ManifestName]]:
+    """From one listing of the manifests: per source, every one from the first to the last that meets the
+    window (a run without holes, so the chain holds), and the ones just before and after that run (the
+    bounds; from the same listing, so one sealed while the export runs is neither)."""
+    by_source: dict[str, list[layout.ManifestName]] = {}
+    for name in names:
+        by_source.setdefault(name.source, []).append(name)
+    covered: list[layout.ManifestName] = []
+    bounds: list[layout.ManifestName] = []
+    for _, found in sorted(by_source.items()):
+        meets = [n.sequence for n in found if n.overlaps(since, until)]
+        if not meets:
+            continue
+        lo, hi = min(meets), max(meets)
+        covered += [n for n in found if lo <= n.sequence <= hi]
+        bounds += [n for n in found if n.sequence in (lo - 1, hi + 1)]
+    return covered, bounds
 
 
 def _bound_seqs(bounds: list[layout.ManifestName]) -> dict[str, list[int]]:
@@ -168,10 +173,12 @@ class ExportReader:
         return None if data is None else Fetched(data, "", None, None, legal_hold=False)
 
     @property
-    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """The range the export was made for (``export.json``; not signed), or (None, None)."""
-        about = json.loads(self.files.get(ABOUT, b"{}"))
-        window = about.get("window") or {}
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None] | None:
+        """The range the export was made for (``export.json``, not signed; None or an open end for no
+        limit), or None for an export made before it was recorded."""
+        window = json.loads(self.files.get(ABOUT, b"{}")).get("window")
+        if not isinstance(window, dict):
+            return None
         since, until = window.get("since"), window.get("until")
         return (None if since is None else from_iso(since), None if until is None else from_iso(until))
 

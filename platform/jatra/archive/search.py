@@ -79,11 +79,16 @@ def covering(
     sources: Iterable[str] | None = None,
 ) -> list[layout.ManifestName]:
     """The manifests (by key alone) whose time range meets the window, in source and sequence order."""
+    return [name for name in listed(store, sources) if name.overlaps(since, until)]
+
+
+def listed(store: ArchiveStore, sources: Iterable[str] | None = None) -> list[layout.ManifestName]:
+    """Every manifest of ``sources`` (all, if None), by key alone, in source and sequence order."""
     names = []
     for source in sorted(set(sources)) if sources else store.sources():
         for key in store.keys(f"{layout.MANIFESTS}{source}/"):
             name = layout.parse_manifest_key(key)
-            if name is not None and name.overlaps(since, until):
+            if name is not None and name.source == source:
                 names.append(name)
     return names
 

@@ -237,8 +237,9 @@ class _SourceCheck:
         last: int,
     ) -> None:
         """Manifests ``lo`` to ``last`` (and the one before, for its hash), segments ``lo`` to ``hi``."""
-        first = lo - 1 if lo > 1 and lo - 1 in by_seq else lo
-        if lo > 1 and lo - 1 not in by_seq:
+        # an export's chain from its start bound on: a segment of the window left out after it is a gap
+        first = min(lo, *by_seq) if not self.reader.complete else lo - 1 if lo - 1 in by_seq else lo
+        if lo > 1 and first == lo:
             expected = f"{layout.MANIFESTS}{self.source}/{lo - 1:010d}_*.json"
             if self.reader.complete:
                 self.problem(lo - 1, expected, "missing: no manifest with this sequence number")
