@@ -14,9 +14,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from jatra.archive import export as export_module
 from jatra.archive import layout, segments, signing
+from jatra.archive.commands import audit
 from jatra.archive.export import EVENTS, ExportReader
 from jatra.archive.journal import Journal
 from jatra.archive.manifest import Link, LogRange, Manifest, ManifestError, canonical, digest, parse
@@ -416,8 +418,43 @@ def test_events_of_the_window_left_out_of_events_ndjson_are_counted(tmp_path: Pa
     )  # seconds 9, 11 and 14: all of segments 3-4 but those listed
 
 
-def test_an_export_made_before_windows_were_recorded_has_none(tmp_path: Path) -> None:
-    assert ExportReader(export_file(tmp_path, chain("payments", 2))).window is None
+def test_an_export_made_before_windows_were_recorded_is_read_by_its_millisecond_ends(tmp_path: Path) -> None:
+    about = {"since": "2026-11-23T10:00:09.500Z", "until": "2026-11-23T10:00:13.000Z"}
+    files = {**chain("payments", 2), "export.json": json.dumps(about).encode()}
+    assert ExportReader(export_file(tmp_path, files)).window == (SINCE + dt.timedelta(milliseconds=1), UNTIL)
+    assert ExportReader(export_file(tmp_path, chain("payments", 2))).window == (None, None)
+
+
+def cli_verify(reader: ExportReader, tmp_path: Path, *args: str) -> tuple[int, str]:
+    """`jatra audit verify --export` over ``reader``'s files, with the key pinned."""
+    path = export_file(tmp_path, {k: v for k, v in reader.files.items() if k != EVENTS}, reader.files[EVENTS])
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(signing.public_pem(KEY.public_key()))
+    ran = CliRunner().invoke(audit, ["verify", "--export", str(path), "--public-key", str(pem), *args])
+    return ran.exit_code, ran.output
+
+
+def test_verify_takes_the_auditors_window_before_the_one_the_export_records(tmp_path: Path) -> None:
+    """export.json is not signed: one whose window was narrowed, with the events outside it taken out of
+    events.ndjson, fails against the window the auditor asks for."""
+    reader = window_export(tmp_path, events=b"".join(line(n) + b"\n" for n in (12, 13)))
+    reader.files["export.json"] = json.dumps(
+        {"window": {"since": (SINCE + dt.timedelta(seconds=2)).isoformat(), "until": UNTIL.isoformat()}}
+    ).encode()
+    code, out = cli_verify(reader, tmp_path, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat())
+    assert code == 1, out
+    assert "WARN the window asked for reaches past the export's" in out
+    assert "FAIL events.ndjson: 2 event(s) of the window in the segments are not in it" in out
+    code, out = cli_verify(window_export(tmp_path), tmp_path)
+    assert code == 0 and "OK: the archive verifies" in out and "WARN" not in out, out
+
+
+def test_a_source_with_only_its_bounds_in_the_export_has_a_gap(tmp_path: Path) -> None:
+    names = keys_of(chain("payments", 6), "payments")
+    drop = (names[2], names[3], layout.segment_key("payments", 3), layout.segment_key("payments", 4))
+    found, _ = check(window_export(tmp_path, drop=drop, events=b""))
+    gap = "missing: no manifest with this sequence number (a gap in the chain)"
+    assert found == [f"payments #{n} manifests/payments/000000000{n}_*.json: {gap}" for n in (3, 4)]
 
 
 def test_what_an_export_covers_is_a_run_without_holes_and_its_bounds_meet_nothing(tmp_path: Path) -> None:

@@ -34,6 +34,19 @@ class Recorded(asyncio.Transport):
         self.closing = True
         self.calls.append(("close",))
 
+    def abort(self) -> None:
+        self.closing = True
+        self.calls.append(("abort",))
+
+    def write_eof(self) -> None:
+        self.calls.append(("write_eof",))
+
+    def pause_reading(self) -> None:
+        self.calls.append(("pause_reading",))
+
+    def resume_reading(self) -> None:
+        self.calls.append(("resume_reading",))
+
     def is_closing(self) -> bool:
         return self.closing
 
@@ -65,6 +78,58 @@ async def test_a_close_sends_what_is_held_first_and_nothing_goes_to_a_closed_tra
     corked.write(b"late")
     await asyncio.sleep(0)
     assert sent.calls[-1] == ("close",)
+
+
+async def test_writelines_write_eof_and_abort_keep_the_order() -> None:
+    sent = Recorded()
+    corked = CorkedTransport(sent, asyncio.get_running_loop())
+    corked.write(b"a")
+    corked.writelines([b"b", b"c"])
+    corked.write_eof()
+    assert sent.calls == [("writelines", [b"a", b"b", b"c"]), ("write_eof",)]
+    corked.write(b"never sent")
+    corked.abort()
+    await asyncio.sleep(0)
+    assert sent.calls[-1] == ("abort",) and ("write", b"never sent") not in sent.calls
+
+
+class Refusing(Recorded):
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        raise TypeError("data argument must be a bytes-like object")
+
+
+async def test_a_write_refused_at_the_flush_aborts_the_connection() -> None:
+    sent = Refusing()
+    corked = CorkedTransport(sent, asyncio.get_running_loop())
+    corked.write(b"x")
+    await asyncio.sleep(0)
+    assert sent.calls == [("abort",)]
+
+
+async def test_uvicorn_writes_a_response_in_one_send_through_jatras_protocol() -> None:
+    """The wiring: Jatra's protocol wraps the connection's transport, so a response's head and body reach
+    the transport as one writelines; with the cork off, as uvicorn's two writes."""
+    for cork, expected in ((True, ["writelines"]), (False, ["write", "write"])):
+        settings = dataclasses.replace(Settings(), http_cork=cork)
+        config = server_config(app, settings, lifespan="off")
+        config.load()
+        protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=uvicorn.server.ServerState(), app_state={}
+        )
+        sent = Recorded()
+        protocol.connection_made(sent)
+        protocol.data_received(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        for _ in range(100):
+            if any(c[0] in ("write", "writelines") for c in sent.calls) and len(sent.calls) >= len(expected):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        writes = [c for c in sent.calls if c[0] in ("write", "writelines")]
+        assert [c[0] for c in writes] == expected, sent.calls
+        assert b"".join(b"".join(c[1]) if c[0] == "writelines" else c[1] for c in writes).endswith(
+            b"\r\n\r\n/hello"
+        )
+        protocol.connection_lost(None)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

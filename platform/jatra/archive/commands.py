@@ -95,8 +95,10 @@ def verify(
     pinned = signing.load_public(public_key.read_bytes()) if public_key else None
     reader: Reader = ExportReader(export_file) if export_file else BucketReader(_store(_settings()))
     recorded = reader.window if isinstance(reader, ExportReader) else None
-    wanted = (since, until)
-    if recorded is not None:  # the export's own window, where none is asked: its bounds are read against it
+    if recorded is not None:  # an end not asked for is the export's own (its bounds are read against it)
+        if _reaches_past((since, until), recorded):
+            click.echo(f"WARN the window asked for reaches past the export's ({_window(*recorded).strip()}): "
+                       "what lies outside it is not in the export")  # fmt: skip
         since = recorded[0] if since is None else since
         until = recorded[1] if until is None else until
     report = verify(reader, since=since, until=until, sources=sources or None, public_key=pinned)
@@ -106,18 +108,12 @@ def verify(
         click.echo(f"WARN {warning}")
     extra = padded = left_out = 0
     if isinstance(reader, ExportReader):
-        padded = reader.events_not_in_segments()
+        padded, left_out = reader.events_not_in_segments(), reader.events_left_out(since, until)
+        click.echo(f"events.ndjson checked against the window{_window(since, until) or ' (no limit)'}")
         if padded:
             click.echo(f"FAIL events.ndjson: {padded} event(s) not in any exported segment")
-        if recorded is None:
-            click.echo("WARN export.json records no window (an export made before it did): events of the "
-                       "window left out of events.ndjson are not checked")  # fmt: skip
-        else:
-            left_out = reader.events_left_out(*_narrower(recorded, wanted))
-            if left_out:
-                click.echo(
-                    f"FAIL events.ndjson: {left_out} event(s) of the window in the segments are not in it"
-                )
+        if left_out:
+            click.echo(f"FAIL events.ndjson: {left_out} event(s) of the window in the segments are not in it")
         extra = padded + left_out
         if pinned is None:
             click.echo("WARN trusting the keys inside the export: pass --public-key with the key you hold")
@@ -140,16 +136,14 @@ def verify(
     click.echo("OK: the archive verifies")
 
 
-def _narrower(
-    recorded: tuple[dt.datetime | None, dt.datetime | None],
-    asked: tuple[dt.datetime | None, dt.datetime | None],
-) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Where the export's window and the one asked for meet: events.ndjson holds the export's alone."""
-    ends = (
-        [t for t in (recorded[0], asked[0]) if t is not None],
-        [t for t in (recorded[1], asked[1]) if t is not None],
-    )
-    return (max(ends[0]) if ends[0] else None, min(ends[1]) if ends[1] else None)
+Window = tuple[dt.datetime | None, dt.datetime | None]
+
+
+def _reaches_past(asked: Window, recorded: Window) -> bool:
+    """Whether the window asked for starts before, or ends after, the export's."""
+    early = asked[0] is not None and recorded[0] is not None and asked[0] < recorded[0]
+    late = asked[1] is not None and recorded[1] is not None and asked[1] > recorded[1]
+    return early or late
 
 
 def _window(since: dt.datetime | None, until: dt.datetime | None) -> str:

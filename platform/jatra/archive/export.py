@@ -173,14 +173,19 @@ class ExportReader:
         return None if data is None else Fetched(data, "", None, None, legal_hold=False)
 
     @property
-    def window(self) -> tuple[dt.datetime | None, dt.datetime | None] | None:
-        """The range the export was made for (``export.json``, not signed; None or an open end for no
-        limit), or None for an export made before it was recorded."""
-        window = json.loads(self.files.get(ABOUT, b"{}")).get("window")
-        if not isinstance(window, dict):
-            return None
-        since, until = window.get("since"), window.get("until")
-        return (None if since is None else from_iso(since), None if until is None else from_iso(until))
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The range the export was made for, as ``export.json`` records it (not signed: verify takes the
+        auditor's ends first). To the microsecond; in an export made before that was recorded, its
+        millisecond ends, the start a millisecond later (the true one may be up to that much later); with
+        no ``export.json`` at all, no limit (every event of the segments is then expected)."""
+        about = json.loads(self.files.get(ABOUT, b"{}"))
+        window = about.get("window")
+        if isinstance(window, dict):
+            since, until = window.get("since"), window.get("until")
+            return (None if since is None else from_iso(since), None if until is None else from_iso(until))
+        since, until = about.get("since"), about.get("until")
+        start = None if since is None else from_iso(since) + dt.timedelta(milliseconds=1)
+        return (start, None if until is None else from_iso(until))
 
     def events_left_out(self, since: dt.datetime | None, until: dt.datetime | None) -> int:
         """Events of the window that an exported segment holds and ``events.ndjson`` does not (0 for an

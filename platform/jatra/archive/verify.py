@@ -208,6 +208,13 @@ class _SourceCheck:
                 keys = ", ".join(n.key for n in names)
                 self.problem(seq, names[0].key, f"{len(names)} manifests claim this sequence number: {keys}")
         inside = [s for s, names in by_seq.items() if any(n.overlaps(since, until) for n in names)]
+        if not inside and by_seq and not self.reader.complete:  # an export's bounds with nothing between
+            for seq in range(min(by_seq) + 1, max(by_seq)):
+                if seq not in by_seq:
+                    expected = f"{layout.MANIFESTS}{self.source}/{seq:010d}_*.json"
+                    self.problem(
+                        seq, expected, "missing: no manifest with this sequence number (a gap in the chain)"
+                    )
         if inside:
             windowed = since is not None or until is not None
             lo = min(inside) if windowed or not self.reader.complete else 1

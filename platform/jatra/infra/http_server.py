@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Iterable
 from typing import Any
 
+import structlog
 import uvicorn
 from litestar.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from jatra.settings import Settings
 
+log = structlog.get_logger()
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
@@ -32,6 +35,11 @@ class CorkedTransport:
     second write: two sends, two TCP segments, two wake-ups for the client, for every response. The app
     sends both in one turn (nothing between them waits), so here they are held until the turn ends and
     handed to the transport at once (``writelines``: one vectored send). Anything else is the transport's.
+
+    What it changes: back-pressure (the transport's ``pause_writing``) comes at the end of the turn, not at
+    the write, which matters only to an app that writes many chunks without awaiting (none of Jatra's
+    routes streams); a write the transport refuses (not bytes) fails at the flush, where the connection
+    is aborted and the error logged, as uvicorn would have closed it.
     """
 
     __slots__ = ("_held", "_loop", "_transport")
@@ -46,18 +54,34 @@ class CorkedTransport:
             self._loop.call_soon(self._flush)
         self._held.append(data)
 
+    def writelines(self, list_of_data: Iterable[bytes]) -> None:
+        for data in list_of_data:
+            self.write(data)
+
     def _flush(self) -> None:
         held, self._held = self._held, []
         if not held or self._transport.is_closing():
             return
-        if len(held) == 1:
-            self._transport.write(held[0])
-        else:
-            self._transport.writelines(held)
+        try:
+            if len(held) == 1:
+                self._transport.write(held[0])
+            else:
+                self._transport.writelines(held)
+        except Exception:  # the write() uvicorn made would have raised this into the app's send
+            log.exception("http.write_failed")
+            self._transport.abort()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
 
     def close(self) -> None:
         self._flush()
         self._transport.close()
+
+    def abort(self) -> None:
+        self._held = []
+        self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
