@@ -34,8 +34,10 @@ BURN_ALERTS = (
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
 BUDGET = "slo:error_budget:ratio"
 BUDGET_LEFT = "slo:error_budget_remaining:ratio"
-EVENTS = "slo:sli_events:rate5m"
-BAD_EVENTS = "slo:sli_bad_events:rate5m"
+#: the window of the recorded rates: EVENTS and BAD_EVENTS
+RATE_WINDOW = "5m"
+EVENTS = f"slo:sli_events:rate{RATE_WINDOW}"
+BAD_EVENTS = f"slo:sli_bad_events:rate{RATE_WINDOW}"
 
 Window = Callable[[str], str]
 
@@ -121,21 +123,29 @@ SLOS: tuple[SLO, ...] = (
 
 
 def recording_rules() -> list[dict[str, object]]:
-    """Per SLO: its events' and bad events' 5-minute rates, its error ratio over the raw windows, its
+    """Per SLO: its events' and bad events' 5-minute rates, its error ratio over the raw windows (the
+    5-minute one from those rates, recorded just before in the same evaluation, not read again), its
     error budget. Evaluated every 30 s."""
     rules: list[dict[str, object]] = []
     for slo in SLOS:
         labels = {"slo": slo.name}
-        total = slo.total("5m")
+        total = slo.total(RATE_WINDOW)
         rules += [
             {"record": EVENTS, "expr": total, "labels": labels},
-            {"record": BAD_EVENTS, "expr": f"{total} - {slo.good('5m')}", "labels": labels},
+            {"record": BAD_EVENTS, "expr": f"{total} - {slo.good(RATE_WINDOW)}", "labels": labels},
         ]
         rules += [
             {"record": ERROR_RATIO.format(window=w), "expr": slo.error_ratio(w), "labels": labels}
             for w in RAW_WINDOWS
+            if w != RATE_WINDOW
         ]
         rules.append({"record": BUDGET, "expr": f"vector({slo.budget})", "labels": labels})
+    rules.append(
+        {
+            "record": ERROR_RATIO.format(window=RATE_WINDOW),
+            "expr": f"{BAD_EVENTS} / clamp_min({EVENTS}, 1e-9)",
+        }
+    )
     return rules
 
 
