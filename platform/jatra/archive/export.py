@@ -21,7 +21,7 @@ import datetime as dt
 import io
 import json
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,18 +192,14 @@ class ExportReader:
         honest export)."""
         query = Query(since=since, until=until)
         listed = set(self.files.get(EVENTS, b"").split(b"\n"))
-        return sum(
-            1
-            for key, data in self.files.items()
-            if layout.parse_segment_key(key)
-            for raw in segments.lines_of(data)
-            if query.matches(raw) and raw not in listed
-        )
+        return sum(1 for raw in self._segment_lines() if query.matches(raw) and raw not in listed)
 
     def events_not_in_segments(self) -> int:
         """Lines of ``events.ndjson`` that no exported segment holds (0 for an honest export)."""
-        held: set[bytes] = set()
+        held = set(self._segment_lines())
+        return sum(1 for raw in self.files.get(EVENTS, b"").split(b"\n")[:-1] if raw not in held)
+
+    def _segment_lines(self) -> Iterator[bytes]:
         for key, data in self.files.items():
             if layout.parse_segment_key(key):
-                held.update(segments.lines_of(data))
-        return sum(1 for raw in self.files.get(EVENTS, b"").split(b"\n")[:-1] if raw not in held)
+                yield from segments.lines_of(data)

@@ -211,18 +211,16 @@ class _SourceCheck:
         if not inside and by_seq and not self.reader.complete:  # an export's bounds with nothing between
             for seq in range(min(by_seq) + 1, max(by_seq)):
                 if seq not in by_seq:
-                    expected = f"{layout.MANIFESTS}{self.source}/{seq:010d}_*.json"
-                    self.problem(
-                        seq, expected, "missing: no manifest with this sequence number (a gap in the chain)"
-                    )
+                    self._gap(seq)
         if inside:
             windowed = since is not None or until is not None
+            bounded = windowed and not self.reader.complete  # an export read over its window
             lo = min(inside) if windowed or not self.reader.complete else 1
             hi = max(inside) if windowed else max(by_seq)
             # an export's manifests after the window are its end bound: chained and signed, no segment
-            last = max(by_seq) if windowed and not self.reader.complete else hi
+            last = max(by_seq) if bounded else hi
             self._chain(by_seq, manifests, segments, lo, hi, last)
-            if last == hi and windowed and not self.reader.complete:
+            if bounded and last == hi:
                 self.report.warnings.append(
                     Problem(
                         self.source,
@@ -266,10 +264,7 @@ class _SourceCheck:
         previous: tuple[layout.ManifestName, bytes] | None = None
         for seq, got in zip(seqs, fetched, strict=True):
             if seq not in by_seq:
-                expected = f"{layout.MANIFESTS}{self.source}/{seq:010d}_*.json"
-                self.problem(
-                    seq, expected, "missing: no manifest with this sequence number (a gap in the chain)"
-                )
+                self._gap(seq)
                 previous = None
                 continue
             name = by_seq[seq][0]
@@ -281,6 +276,10 @@ class _SourceCheck:
         facts = list(self.pool.map(lambda mn: self._segment_facts(mn[0]), checked))
         for (manifest, name), fact in zip(checked, facts, strict=True):
             self._check_segment(manifest, name, segments, fact)
+
+    def _gap(self, seq: int) -> None:
+        expected = f"{layout.MANIFESTS}{self.source}/{seq:010d}_*.json"
+        self.problem(seq, expected, "missing: no manifest with this sequence number (a gap in the chain)")
 
     def _fetch_manifest(
         self, seq: int, by_seq: dict[int, list[layout.ManifestName]], manifests: dict[str, list[Version]]
