@@ -1,4 +1,5 @@
-"""Seat holds: conflict surges and holds that expire instead of becoming bookings."""
+"""Seat holds: conflict surges, holds that expire instead of becoming bookings, and holds refused because
+Redis does not know a journey's sales (jatra.inventory.resync)."""
 
 from jatra.observability.promql import rate, sum_by
 from jatra.observability.rules import Alert, Group
@@ -9,6 +10,8 @@ CONFLICTED = sum_by(rate(c.HOLD_OUTCOMES, 'outcome="conflicted"', window=W), "en
 ATTEMPTS = sum_by(rate(c.HOLD_ATTEMPTS, window=W), "environment")
 EXPIRED = sum_by(rate(c.HOLD_ENDED, 'reason="expired"', window="30m"), "environment")
 ENDED = sum_by(rate(c.HOLD_ENDED, window="30m"), "environment")
+#: 2 minutes: a restart's burst of refusals, over within one reaper pass, leaves the window before 5 minutes
+RESYNCING = sum_by(rate(c.HOLD_OUTCOMES, 'outcome="resyncing"', window="2m"), "environment")
 
 groups = [
     Group(
@@ -36,6 +39,18 @@ groups = [
                 "over 30 minutes expired: passengers hold seats and never pay (a broken booking step, a "
                 "payment page that fails, or seat hoarding).",
                 "jatra-holds",
+            ),
+            Alert(
+                "HoldsRefusedResyncing",
+                f"{RESYNCING} > 0",
+                "5m",
+                "page",
+                "Holds are refused: Redis does not know some journeys' sales",
+                '{{ printf "%.2f" $value }} hold requests a second in {{ $labels.environment }} have been '
+                "refused for 5 minutes because Redis has no synced marker for their journey (it lost its "
+                "data), and the reaper, which restores a journey within one pass, has not.",
+                "jatra-holds",
+                {"engine": "redis"},
             ),
         ),
     ),

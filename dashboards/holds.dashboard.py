@@ -24,7 +24,8 @@ dashboard = dashboard(
                 timeseries(
                     "Hold outcomes per second",
                     "acquired: the seats are held; conflicted: another passenger holds or bought one of them "
-                    "(409); limited: the account is at its seat or hold limit on that journey.",
+                    "(409); limited: the account is at its seat or hold limit on that journey; resyncing: "
+                    "Redis does not know the journey's sales yet (503, until the reaper restores them).",
                     "ops",
                     q(sum_by(rate(c.HOLD_OUTCOMES, ENV), "outcome"), "{{outcome}}"),
                     stacked=True,
@@ -42,6 +43,14 @@ dashboard = dashboard(
                     "ops",
                     q(sum_by(rate(c.HOLD_ENDED, ENV), "reason"), "{{reason}}"),
                     stacked=True,
+                ),
+                timeseries(
+                    "Journeys restored into Redis",
+                    "Journeys whose sold legs the reaper wrote back from Postgres, with the marker without "
+                    "which holds on them are refused: sweep (its check of every sellable journey: at start, "
+                    "hourly, after Redis lost its data), asked (a hold refused for want of the marker).",
+                    "short",
+                    q(sum_by(f"increase({sel(c.JOURNEYS_RESYNCED, ENV)}[5m])", "trigger"), "{{trigger}}"),
                 ),
             ],
         ),

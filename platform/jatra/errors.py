@@ -41,6 +41,8 @@ class JatraError(Exception):
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    #: a 5xx logged with its traceback (an error); False for a refusal the code means to make (a warning)
+    traceback: ClassVar[bool] = True
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
@@ -113,8 +115,10 @@ def problem(
 
 
 def _jatra_error(request: Request[Any, Any, Any], exc: JatraError) -> Response[dict[str, Any]]:
-    if exc.status >= HTTP_500_INTERNAL_SERVER_ERROR:
+    if exc.status >= HTTP_500_INTERNAL_SERVER_ERROR and exc.traceback:
         log.error("request.failed", problem=exc.slug, detail=exc.detail, exc_info=exc)
+    elif exc.status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log.warning("request.failed", problem=exc.slug, status=exc.status, detail=exc.detail)
     else:
         log.info("request.rejected", problem=exc.slug, status=exc.status, detail=exc.detail)
     return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers(), **exc.extensions)

@@ -52,6 +52,8 @@ class WorkerSpec:
     #: open the statements' and Redis's pools before the first pass (jatra.infra.warmup): a consumer the
     #: autoscaler adds for a backlog takes its first messages warm
     warm: bool = False
+    #: the longest pause after failed passes (doubling from 1 s)
+    max_backoff_s: float = 60.0
 
     def load(self) -> Iteration:
         fn: Iteration = _resolve(self.iteration)
@@ -84,7 +86,12 @@ WORKERS: dict[str, WorkerSpec] = {
         "jatra.catalog.worker:roll_horizon", frozenset({"db", "redis"}), lambda s: s.timetable_interval_s
     ),
     "reaper": WorkerSpec(
-        "jatra.seats.reaper:reap", frozenset({"db", "redis"}), lambda s: s.reaper_interval_s
+        "jatra.seats.reaper:reap",
+        frozenset({"db", "redis"}),
+        lambda s: s.reaper_interval_s,
+        # after a Redis outage, holds are refused until its first pass restores the journeys' sales
+        # (jatra.inventory.resync): 5 s at most after Redis is back, not a minute of doubled pauses
+        max_backoff_s=5.0,
     ),
     "outbox": WorkerSpec(
         "jatra.infra.outbox:relay_once",
@@ -143,7 +150,7 @@ async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
             WORKER_RUNS.labels(name, "error").inc()
             log.exception("worker.iteration.failed", worker=name, retry_in_s=backoff)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
+            backoff = min(backoff * 2, spec.max_backoff_s)
 
 
 async def _final(name: str, spec: WorkerSpec, res: Resources) -> None:

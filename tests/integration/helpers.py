@@ -28,12 +28,16 @@ def sample(metrics_text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+_TRY_AGAIN = (b"/problems/overloaded", b"/problems/seats-resyncing")
+
+
 async def patiently(call: Callable[[], Awaitable[Any]], attempts: int = 30) -> Any:
-    """``call()`` again after the Retry-After of each admission-control refusal (503 ``.../overloaded``),
-    as the app does; any other answer is returned. For helpers that tests call in bursts."""
+    """``call()`` again after the Retry-After of each admission-control refusal (503 ``.../overloaded``)
+    and of each hold refused while Redis is given back a journey's sales (503 ``.../seats-resyncing``), as
+    the app does; any other answer is returned. For helpers that tests call in bursts."""
     for _ in range(attempts - 1):
         response = await call()
-        if response.status_code != 503 or b"/problems/overloaded" not in response.content:
+        if response.status_code != 503 or not any(p in response.content for p in _TRY_AGAIN):
             return response
         await asyncio.sleep(float(response.headers["retry-after"]) * random.uniform(0.5, 1.5))
     return await call()

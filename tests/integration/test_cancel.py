@@ -25,7 +25,7 @@ from jatra.stack.manager import Stack
 from jatra.tickets import cache
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.provider import set_faults
-from tests.integration.helpers import eventually, free_seats
+from tests.integration.helpers import eventually, free_seats, patiently
 from tests.integration.payflow import RIDER, book, final_state, worker_metric
 from tests.integration.test_notifications import messages_for, replay_event
 
@@ -113,6 +113,41 @@ async def test_a_cancellation_redis_fails_to_free_is_answered_and_freed_by_the_r
     body = {"journey_id": booked["journey_id"], "from": "DA", "to": "CGP", "seats": booked["seats"]}
     held = await client.post("/api/v1/holds", json=body, headers=owner.headers)
     assert held.status_code == 201, held.text
+
+
+async def test_a_cancellation_on_a_journey_being_resynced_is_left_to_the_reaper(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    redis: Redis,
+) -> None:
+    """While Redis is given a journey's sales back (no synced marker: jatra.inventory.resync), the reaper
+    may write a sale it read before a cancellation after the cancellation freed it, and sell its legs again.
+    So the cancellation's own call frees nothing then: it stays flagged, and the reaper's repair, after its
+    resync, puts the seats back on sale."""
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    owner, other = await make_passengers(2)
+    booked = await book(client, owner, seats=2)
+    assert (await final_state(client, owner, booked["booking_id"]))["status"] == "CONFIRMED"
+    store = HoldStore(redis)
+    journey = booked["journey_id"]
+    await redis.delete(store.synced_key(journey))  # as while the reaper restores it
+    cancelled = await client.post(f"/api/v1/bookings/{booked['booking_id']}/cancel", headers=owner.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.text
+    assert await unsell_pending(settings, booked["booking_id"]) is True  # left to the reaper
+    sold = await redis.hmget(store.sold_key(journey), [str(s) for s in booked["seats"]])
+    assert all(mask is not None and int(mask) != 0 for mask in sold)  # untouched by the request
+
+    async def repaired() -> bool:  # the reaper's repair of flagged cancellations needs no marker
+        return await unsell_pending(settings, booked["booking_id"]) is False
+
+    await eventually(repaired, 45, "the reaper's repair recorded")  # passes are 15 s apart, grace 10 s
+    # the hold is refused (seats-resyncing) and asks for the journey, restored at the reaper's next pass
+    body = {"journey_id": journey, "from": "DA", "to": "CGP", "seats": booked["seats"]}
+    held = await patiently(lambda: client.post("/api/v1/holds", json=body, headers=other.headers))
+    assert held.status_code == 201, held.text
+    assert await redis.exists(store.synced_key(journey))
 
 
 async def unsell_pending(settings: Settings, booking_id: str) -> bool | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from jatra.infra.scripts import AnyRedis
-from jatra.inventory.holds import Acquired, Conflicted, Ended, HoldStore, Limited
+from jatra.inventory.holds import Acquired, Conflicted, Ended, HoldStore, Limited, Resyncing
 from jatra.inventory.segments import Segment
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
@@ -41,16 +42,19 @@ async def any_redis(
     await client.aclose()
 
 
-def fresh_journey() -> int:
-    """A journey id nobody else uses (the store does not need the journey to exist in Postgres)."""
-    return random.randrange(10**8, 10**9)
+async def fresh_journey(store: HoldStore) -> int:
+    """A journey id nobody else uses (the store does not need the journey to exist in Postgres), which
+    Redis knows to have no sale yet (its synced marker, as the reaper sets it: jatra.inventory.resync)."""
+    journey = random.randrange(10**8, 10**9)
+    await store.resync(journey, {}, int((time.time() + 3600) * 1000))
+    return journey
 
 
 async def test_one_winner_among_a_thousand_on_the_store(any_redis: AnyRedis) -> None:
     store = HoldStore(any_redis)
-    journey, seat, mask = fresh_journey(), 4242, Segment(0, 5).mask
+    journey, seat, mask = await fresh_journey(store), 4242, Segment(0, 5).mask
 
-    async def attempt() -> Acquired | Conflicted | Limited:
+    async def attempt() -> Acquired | Conflicted | Limited | Resyncing:
         return await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [seat], mask,
                                 ttl_s=30, max_seats=4, max_live=2, seat_class="S_CHAIR")  # fmt: skip
 
@@ -64,7 +68,7 @@ async def test_random_overlapping_holds_never_double_hold_a_seat(any_redis: AnyR
     """200 clients each take 15 random 1-4 seat holds on random segments of 16 seats, and release them or
     let them expire. The number of attempts is fixed (not what a machine manages in some seconds)."""
     store = HoldStore(any_redis)
-    journey = fresh_journey()
+    journey = await fresh_journey(store)
     history = History()
     pool = list(range(1, 17))
     attempts = 15
@@ -105,15 +109,44 @@ async def test_a_hold_touches_a_single_cluster_slot(redis_cluster: str) -> None:
     client = RedisCluster.from_url(redis_cluster)
     store = HoldStore(client)
     hold_id, user = uuid.uuid4(), uuid.uuid4()
-    keys = [store.holds_key(7), store.sold_key(7), store.hold_key(7, hold_id), store.account_key(7, user)]
+    keys = [
+        store.holds_key(7),
+        store.sold_key(7),
+        store.hold_key(7, hold_id),
+        store.account_key(7, user),
+        store.synced_key(7),
+    ]
     slots = {await client.cluster_keyslot(k) for k in keys}
     await client.aclose()
     assert len(slots) == 1
 
 
+async def test_no_hold_on_a_journey_redis_does_not_know_the_sales_of(any_redis: AnyRedis) -> None:
+    """Without its synced marker (Redis lost its data, or never had the journey), the hold script takes no
+    seat, even a free one; the resync writes Postgres's sold legs over what Redis has (OR: a sale marked
+    meanwhile by its own payment stays) and the marker, with the expiry given, in one script."""
+    store = HoldStore(any_redis)
+    journey = random.randrange(10**8, 10**9)
+    args = {"ttl_s": 30, "max_seats": 4, "max_live": 2, "seat_class": "S_CHAIR"}
+    refused = await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [5], Segment(3, 5).mask, **args)
+    assert isinstance(refused, Resyncing)
+    assert await any_redis.exists(store.holds_key(journey), store.hold_key(journey, uuid.uuid4())) == 0
+    await store.mark_sold(journey, [6], Segment(4, 5).mask)  # a payment's own mark, while Redis resyncs
+    expiry = int((time.time() + 600) * 1000)
+    await store.resync(journey, {5: Segment(0, 2).mask, 6: Segment(0, 1).mask}, expiry)
+    sold = {int(k): int(v) for k, v in (await any_redis.hgetall(store.sold_key(journey))).items()}
+    assert sold == {5: Segment(0, 2).mask, 6: Segment(0, 1).mask | Segment(4, 5).mask}
+    assert abs(await any_redis.pexpiretime(store.synced_key(journey)) - expiry) <= 1
+    taken = await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [5, 6], Segment(1, 2).mask, **args)
+    assert isinstance(taken, Conflicted) and taken.seats == [5]  # sold on leg 1, which Redis had lost
+    acquired = await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [5, 6], Segment(2, 4).mask, **args)
+    assert isinstance(acquired, Acquired)
+    await any_redis.delete(store.sold_key(journey), store.synced_key(journey), store.holds_key(journey))
+
+
 async def test_scripts_reload_after_a_script_flush(any_redis: AnyRedis) -> None:
     store = HoldStore(any_redis)
-    journey, user = fresh_journey(), uuid.uuid4()
+    journey, user = await fresh_journey(store), uuid.uuid4()
     await any_redis.script_flush()
     result = await store.hold(journey, uuid.uuid4(), user, [1, 2], Segment(0, 2).mask,
                               ttl_s=5, max_seats=4, max_live=2, seat_class="AC_S")  # fmt: skip
@@ -158,7 +191,7 @@ async def test_a_retried_script_call_gets_the_first_answer(any_redis: AnyRedis) 
     """A client that lost the reply and sends the same hold (same hold id) again gets the first answer, not
     a conflict with itself; a repeated release or sale answers as the first one did (within 60 s)."""
     store = HoldStore(any_redis)
-    journey, user, hold_id = fresh_journey(), uuid.uuid4(), uuid.uuid4()
+    journey, user, hold_id = await fresh_journey(store), uuid.uuid4(), uuid.uuid4()
     args = {"ttl_s": 30, "max_seats": 4, "max_live": 2, "seat_class": "S_CHAIR"}
     first = await store.hold(journey, hold_id, user, [5, 6], Segment(0, 3).mask, **args)
     again = await store.hold(journey, hold_id, user, [5, 6], Segment(0, 3).mask, **args)
@@ -179,14 +212,15 @@ async def test_which_holds_are_gone_asked_together_across_batches_and_slots(
     store, mask = HoldStore(any_redis), Segment(0, 5).mask
     holds = []
     for _ in range(5):
-        journey, hold_id, user = fresh_journey(), uuid.uuid4(), uuid.uuid4()
+        journey, hold_id, user = await fresh_journey(store), uuid.uuid4(), uuid.uuid4()
         acquired = await store.hold(journey, hold_id, user, [7], mask,
                                     ttl_s=30, max_seats=4, max_live=2, seat_class="S_CHAIR")  # fmt: skip
         assert isinstance(acquired, Acquired)
         holds.append((journey, hold_id, user))
     assert isinstance(await store.sell(holds[1][0], holds[1][1], holds[1][2]), Ended)  # a tombstone
     await any_redis.delete(store.hold_key(holds[3][0], holds[3][1]))  # lost, as after a restart
-    asked = [(journey, hold_id) for journey, hold_id, _ in holds] + [(fresh_journey(), uuid.uuid4())]
+    never = (await fresh_journey(store), uuid.uuid4())
+    asked = [(journey, hold_id) for journey, hold_id, _ in holds] + [never]
     expected = [True, False, True, False, True, False]
     assert [await store.exists(journey, hold_id) for journey, hold_id in asked] == expected
     # asked together, as the reaper asks: only a key that vanished is gone (a tombstone is not)
@@ -197,7 +231,8 @@ async def test_which_holds_are_gone_asked_together_across_batches_and_slots(
 async def test_a_repair_frees_cancelled_legs_and_keeps_those_sold_again(any_redis: AnyRedis) -> None:
     """The reaper's repair of a cancellation (HoldStore.resell): each seat keeps what Redis has less the
     cancelled legs, plus whatever Postgres sells of it now (sold again meanwhile, perhaps overlapping)."""
-    store, journey = HoldStore(any_redis), fresh_journey()
+    store = HoldStore(any_redis)
+    journey = await fresh_journey(store)
     cancelled, other, again = Segment(0, 2).mask, Segment(3, 5).mask, Segment(1, 2).mask
     await store.mark_sold(journey, [7, 8, 9], cancelled)
     await store.mark_sold(journey, [8], other)  # another booking's legs of seat 8

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,10 +24,12 @@ from jatra.app import create_app
 from jatra.db.catalog import Coach, Journey, Seat
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.resources import open_resources
+from jatra.inventory import resync
 from jatra.inventory.holds import HoldStore, Refused
 from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
-from jatra.seats.reaper import SALES_CURSOR, reap, sync_sold_legs
+from jatra.seats import repository
+from jatra.seats.reaper import SALES_CURSOR, reap, resync_journeys, sync_sold_legs
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
@@ -195,3 +199,85 @@ async def test_a_hold_released_in_redis_and_not_yet_in_postgres_is_not_lost(
     assert await status() == "ACTIVE"  # the release's own update is still to come
     await redis.delete(store.hold_key(journey, hold_id))  # now as if Redis had lost it
     assert await status() == "EXPIRED"
+
+
+async def test_a_journey_redis_lost_takes_no_hold_until_its_sales_are_back(
+    settings: Settings,
+    client: AsyncTestClient[Litestar],
+    passenger: Passenger,
+    redis: Redis,
+    ecs_logs: EcsLines,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis lost a journey's data (its sold legs and its synced marker, as a restart without persistence
+    loses them) while Postgres has a sale on it. Before: a hold took the sold seat, the sale was refused and
+    the passenger charged and refunded. Now: every hold on the journey is refused (503 seats-resyncing,
+    Retry-After) and asks the reaper for it; the reaper's next pass writes the sale back, and holds are
+    answered from the truth: the sold seat taken (409), a free one held."""
+    store = HoldStore(redis)
+    journey = await a_journey(client)
+    sold_seat, free_seat = await free_seats(client, journey, "DA", "SYT", 2)
+
+    async def hold(seat: int) -> Any:
+        body = {"journey_id": journey, "from": "DA", "to": "SYT", "seats": [seat]}
+        return await client.post("/api/v1/holds", json=body, headers=passenger.headers)
+
+    async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
+        async with res.db()() as session:
+            found = await repository.layout(session, journey)
+            assert found is not None
+            start, end = found.index_of("DA"), found.index_of("SYT")
+            assert start is not None and end is not None
+            await record_sale(session, journey, [sold_seat], Segment(start, end), None)
+            await session.commit()
+        await redis.delete(store.sold_key(journey), store.synced_key(journey))  # the restart
+        # the cursor there, and a sweep not due: the reaper's next pass restores what was asked
+        await redis.set(SALES_CURSOR, 0, nx=True)
+        monkeypatch.setattr("jatra.seats.reaper._last_sweep", time.monotonic())
+        asked_before = metric("jatra_seats_journeys_resynced_total", trigger="asked")
+
+        for seat in (sold_seat, free_seat):
+            refused = await hold(seat)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["type"].endswith("/seats-resyncing")
+            assert refused.headers["retry-after"] == str(math.ceil(settings.reaper_interval_s))
+        held = await redis.hmget(store.holds_key(journey), [str(sold_seat), str(free_seat)])
+        assert held == [None, None]  # nothing held, not even the free seat
+        logged = [line["journey_id"] for line in ecs_logs.lines if line["message"] == "hold.resyncing"]
+        assert logged[-2:] == [journey, journey]
+
+        assert await resync_journeys(res, store) == 1  # the journey asked about, and only it
+    assert metric("jatra_seats_journeys_resynced_total", trigger="asked") == asked_before + 1
+    _, sold, _ = await store.occupancy(journey)
+    assert sold[sold_seat] & Segment(start, end).mask == Segment(start, end).mask
+    taken = await hold(sold_seat)
+    assert taken.status_code == 409 and taken.json()["seats"] == [sold_seat]
+    assert (await hold(free_seat)).status_code == 201
+
+
+async def test_a_redis_that_lost_everything_is_resynced_without_replaying_the_history(
+    settings: Settings, redis: Redis
+) -> None:
+    """No cursor and no marker on any sellable journey: Redis lost all it had. The sweep writes back every
+    sellable journey's sales and markers, and the cursor starts from the last sale it saw, so the reaper
+    does not then replay the whole history again. With one marker left (one shard of a cluster lost its
+    data, the cursor's), the cursor is left to the replay, which starts from the first sale."""
+    store = HoldStore(redis)
+    async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
+        async with res.db()() as session:
+            now = await repository.server_now(session)
+            sellable = [journey for journey, _ in await repository.sellable_journeys(session, now)]
+            last_sale = await repository.last_sale_id(session)
+        assert len(sellable) > 1
+
+        async def lose(kept: int) -> None:
+            await redis.delete(SALES_CURSOR, *(store.synced_key(j) for j in sellable[kept:]))
+
+        await lose(1)  # one journey's marker survives
+        assert await resync_journeys(res, store) == len(sellable) - 1
+        assert not await redis.exists(SALES_CURSOR)
+        await lose(0)  # all gone
+        assert await resync_journeys(res, store) == len(sellable)
+        assert int(await redis.get(SALES_CURSOR) or 0) == last_sale
+        assert await resync.unsynced(store, sellable) == []
+        assert await resync_journeys(res, store) == 0  # nothing asked, no sweep due

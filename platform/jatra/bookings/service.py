@@ -221,9 +221,11 @@ class BookingsService:
         await session.commit()
         log.info("booking.cancelled", booking_id=str(booking.id), refund_amount=amount)
         try:
-            await self.holds.unmark_sold(
+            if not await self.holds.unmark_sold(
                 booking.journey_id, booking.seat_ids, Segment(booking.from_seq, booking.to_seq).mask
-            )
+            ):  # Redis is being given the journey's sales back: left flagged, to the reaper's repair
+                log.info("booking.unsell_deferred", booking_id=str(booking.id), reason="resyncing")
+                return booking
             await repository.unsold(session, booking.id)
         except (RedisError, OSError, SQLAlchemyError) as exc:
             # Cancelled all the same (committed: the answer says so, a retry would be a 409). The reaper

@@ -42,9 +42,9 @@ def _is_gone(reply: list[Any]) -> bool:
 
 _HERE = Path(__file__).parent / "lua"
 _COMMON = (_HERE / "common.lua").read_text()
-HOLD, RELEASE, EXTEND, SOLD, UNSOLD, RESOLD = (
+HOLD, RELEASE, EXTEND, SOLD, UNSOLD, RESOLD, SYNCED = (
     LuaScript(_COMMON + (_HERE / f"{name}.lua").read_text(), name)
-    for name in ("hold", "release", "extend", "sold", "unsold", "resold")
+    for name in ("hold", "release", "extend", "sold", "unsold", "resold", "synced")
 )
 
 
@@ -63,6 +63,11 @@ class Conflicted:
 class Limited:
     what: str  # "holds" or "seats"
     current: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resyncing:
+    """The journey has no synced marker: this Redis may not know all its sales (jatra.inventory.resync)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,10 @@ class HoldStore:
     def sold_key(self, journey_id: int) -> str:
         return self._base(journey_id) + ":sold"
 
+    def synced_key(self, journey_id: int) -> str:
+        """Set once Redis knows every sale Postgres has of the journey; holds need it (hold.lua)."""
+        return self._base(journey_id) + ":synced"
+
     def hold_key(self, journey_id: int, hold_id: uuid.UUID) -> str:
         return f"{self._base(journey_id)}:hold:{hold_id.hex}"
 
@@ -135,12 +144,13 @@ class HoldStore:
         max_seats: int,
         max_live: int,
         seat_class: str,
-    ) -> Acquired | Conflicted | Limited:
+    ) -> Acquired | Conflicted | Limited | Resyncing:
         keys = [
             self.holds_key(journey_id),
             self.sold_key(journey_id),
             self.hold_key(journey_id, hold_id),
             self.account_key(journey_id, user_id),
+            self.synced_key(journey_id),
         ]
         args = [hold_id.hex, user_id.hex, mask, int(ttl_s * 1000), max_seats, max_live, seat_class, *seat_ids]
         result = await self._run(HOLD, keys, args, len(seat_ids))
@@ -151,6 +161,8 @@ class HoldStore:
                 return Acquired(int(result[1]), int(result[2]))
             case "conflict":
                 return Conflicted([int(s) for s in result[1:]])
+            case "resyncing":
+                return Resyncing()
             case _:
                 return Limited(result[0].removeprefix("limit_"), int(result[1]))
 
@@ -216,15 +228,25 @@ class HoldStore:
         """Record sold legs of seats whose hold is gone (Postgres already holds the sale)."""
         await self._run(SOLD, [self.sold_key(journey_id)], [mask, *seat_ids], len(seat_ids))
 
-    async def unmark_sold(self, journey_id: int, seat_ids: list[int], mask: int) -> None:
-        """Put legs back on sale after a cancellation (Postgres already dropped the sale)."""
-        await self._run(UNSOLD, [self.sold_key(journey_id)], [mask, *seat_ids], len(seat_ids))
+    async def unmark_sold(self, journey_id: int, seat_ids: list[int], mask: int) -> bool:
+        """Put legs back on sale after a cancellation (Postgres already dropped the sale). False, and
+        nothing changed, while the journey has no synced marker (unsold.lua): the reaper's repair does it."""
+        keys = [self.sold_key(journey_id), self.synced_key(journey_id)]
+        result = await self._run(UNSOLD, keys, [mask, *seat_ids], len(seat_ids))
+        return result[0] == "ok"
 
     async def resell(self, journey_id: int, freed: int, sold: Mapping[int, int]) -> None:
         """Put a cancelled booking's legs (``freed``, a mask) back on sale for its seats, keeping the legs
         Postgres sells of each now (``sold``: seat -> mask), in one script."""
         pairs = [x for seat, mask in sold.items() for x in (seat, mask)]
         await self._run(RESOLD, [self.sold_key(journey_id)], [freed, *pairs], len(sold))
+
+    async def resync(self, journey_id: int, sold: Mapping[int, int], expires_ms: int) -> None:
+        """Write the journey's sold legs from Postgres (``sold``: seat -> leg mask, all of them) and mark it
+        synced, in one script: holds on it are refused until then (jatra.inventory.resync)."""
+        pairs = [x for seat, mask in sold.items() for x in (seat, mask)]
+        keys = [self.sold_key(journey_id), self.synced_key(journey_id)]
+        await self._run(SYNCED, keys, [expires_ms, *pairs], len(sold))
 
     async def owner(self, journey_id: int, hold_id: uuid.UUID) -> uuid.UUID | None:
         raw = await self.redis.hget(self.hold_key(journey_id, hold_id), "user")

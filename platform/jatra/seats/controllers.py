@@ -80,7 +80,13 @@ class HoldController(Controller):
         operation_id="createHold",
         opt=CHOOSING,
         status_code=HTTP_201_CREATED,
-        responses=problems(401, *BODY, s409="Seats taken or a hold limit reached", s422=INVALID),
+        responses=problems(
+            401,
+            *BODY,
+            s409="Seats taken or a hold limit reached",
+            s422=INVALID,
+            s503="A dependency failed, or the train's seat availability is being restored (seats-resyncing)",
+        ),
         response_headers=[
             ResponseHeader(name="Location", description="The new hold", documentation_only=True)
         ],

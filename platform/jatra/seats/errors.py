@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from jatra.errors import Conflict, InvalidInput, InvalidParam, NotFound
+import math
+
+from jatra.errors import Conflict, DependencyUnavailable, InvalidInput, InvalidParam, NotFound
+from jatra.settings import get_settings
 
 
 class InvalidHold(InvalidInput):
@@ -58,3 +61,23 @@ class HoldBeingPaid(Conflict):
 class HoldAtLimit(Conflict):
     slug = "hold-at-limit"
     title = "Hold cannot be extended further"
+
+
+class SeatsResyncing(DependencyUnavailable):
+    """Redis does not know this journey's sales yet (a restart without persistence): a free-looking seat
+    may be sold, so no hold is taken until the reaper has written them back (jatra.inventory.resync)."""
+
+    slug = "seats-resyncing"
+    title = "Seat availability is being restored"
+    traceback = False  # refused on purpose, and logged as hold.resyncing
+
+    def __init__(self) -> None:
+        super().__init__(
+            "redis",
+            "this train's seat availability is being restored from the sales record; no seat was held, "
+            "retry shortly",
+        )
+
+    def headers(self) -> dict[str, str]:
+        """The reaper's next pass restores the journey (the API asked it to)."""
+        return {"Retry-After": str(math.ceil(get_settings().reaper_interval_s))}

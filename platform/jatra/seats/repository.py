@@ -302,3 +302,37 @@ async def unsell_finished(session: AsyncSession, booking_ids: list[uuid.UUID]) -
 async def server_now(session: AsyncSession) -> dt.datetime:
     now: dt.datetime = (await session.execute(text("SELECT now()"))).scalar_one()
     return now
+
+
+async def last_sale_id(session: AsyncSession) -> int:
+    last: int | None = (await session.execute(select(func.max(SeatSale.id)))).scalar_one()
+    return last or 0
+
+
+#: a journey stays sellable from later stations after it leaves its first; none here runs two days
+JOURNEY_SPAN = dt.timedelta(days=2)
+
+
+async def sellable_journeys(
+    session: AsyncSession, now: dt.datetime, among: Sequence[int] | None = None
+) -> list[tuple[int, dt.datetime]]:
+    """(journey, first departure) of journeys a hold may still be on, soonest first (only ``among``)."""
+    query = select(Journey.id, Journey.departs_at).where(Journey.departs_at > now - JOURNEY_SPAN)
+    if among is not None:
+        query = query.where(Journey.id.in_(among))
+    rows = await session.execute(query.order_by(Journey.departs_at, Journey.id))
+    return [(journey, departs) for journey, departs in rows.all()]
+
+
+#: the sold legs of some journeys, by journey and seat: one index probe per journey (the exclusion
+#: constraint's GiST index leads with journey_id; it takes no ``= ANY``, a join on the array it does)
+SOLD_LEGS_OF = """
+    SELECT s.journey_id, s.seat_id, lower(s.legs), upper(s.legs)
+    FROM unnest(CAST(:journeys AS bigint[])) AS j(id) JOIN seat_sales s ON s.journey_id = j.id
+"""
+
+
+async def sold_legs_of(session: AsyncSession, journeys: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """(journey, seat, first leg, end leg) of every sale Postgres records of ``journeys``."""
+    rows = await session.execute(text(SOLD_LEGS_OF), {"journeys": list(journeys)})
+    return [(journey, seat, start, end) for journey, seat, start, end in rows.all()]

@@ -14,7 +14,8 @@ from jatra.db.inventory import Hold
 from jatra.errors import DependencyUnavailable, dependency_error
 from jatra.infra.auth import Principal
 from jatra.infra.pg import Statements
-from jatra.inventory.holds import Conflicted, Ended, Extended, HoldStore, Limited, Refused
+from jatra.inventory import resync
+from jatra.inventory.holds import Conflicted, Ended, Extended, HoldStore, Limited, Refused, Resyncing
 from jatra.inventory.segments import Segment
 from jatra.inventory.status import HoldStatus
 from jatra.seats import encoding, repository
@@ -25,6 +26,7 @@ from jatra.seats.errors import (
     HoldLimitReached,
     HoldNotFound,
     InvalidHold,
+    SeatsResyncing,
     SeatsTaken,
 )
 from jatra.seats.repository import Layout
@@ -135,6 +137,11 @@ class SeatsService:
                 "hold.conflicted", journey_id=request.journey_id, seats=request.seats, taken=result.seats
             )
             raise SeatsTaken(result.seats)
+        if isinstance(result, Resyncing):
+            OUTCOMES.labels("resyncing", seat_class).inc()
+            await resync.ask(self.store, request.journey_id)
+            log.warning("hold.resyncing", journey_id=request.journey_id)
+            raise SeatsResyncing
         if isinstance(result, Limited):
             OUTCOMES.labels("limited", seat_class).inc()
             log.info("hold.limited", journey_id=request.journey_id, limit=result.what, current=result.current)

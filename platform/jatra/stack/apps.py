@@ -13,7 +13,7 @@ from jatra.gateway.routes import SERVICES
 from jatra.stack import sockets
 from jatra.stack.base import StackContext
 from jatra.stack.ports import MAX_API_REPLICAS, api_replica
-from jatra.stack.procs import http_ok
+from jatra.stack.procs import http_ok, http_text
 from jatra.stack.supervisor import Supervised
 
 
@@ -60,6 +60,18 @@ class JatraProcess(Supervised):
         return http_ok(f"http://127.0.0.1:{self.port(ctx)}/health")
 
 
+class Reaper(JatraProcess):
+    """Ready once a pass has ended: the first gives every sellable journey its synced marker, without which
+    holds are refused (jatra.inventory.resync), so a stack that says ready takes holds."""
+
+    def __init__(self) -> None:
+        super().__init__("reaper", ["worker", "reaper"])
+
+    def ready(self, ctx: StackContext) -> bool:
+        metrics = http_text(f"http://127.0.0.1:{self.port(ctx)}/metrics") or ""
+        return 'jatra_worker_last_success_timestamp_seconds{worker="reaper"}' in metrics
+
+
 class ApiReplica(JatraProcess):
     """One API process, as one pod behind a Service: it shares the API port with the other replicas
     (SO_REUSEPORT, the kernel spreads connections) and serves /metrics on a port of its own, so Prometheus
@@ -102,7 +114,7 @@ def programs(replicas: int = MAX_API_REPLICAS) -> list[Supervised]:
 def workers() -> list[Supervised]:
     return [
         JatraProcess("timetable", ["worker", "timetable"]),
-        JatraProcess("reaper", ["worker", "reaper"]),
+        Reaper(),
         JatraProcess(
             "payment-provider",
             ["serve", "payment-provider"],

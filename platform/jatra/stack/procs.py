@@ -86,6 +86,16 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
     return False
 
 
+def http_text(url: str, timeout: float = 0.5) -> str | None:
+    """The body of a 2xx answer, or None."""
+    with (
+        contextlib.suppress(OSError, ValueError),
+        urllib.request.urlopen(url, timeout=timeout) as response,  # noqa: S310 - loopback URLs we build
+    ):
+        return response.read().decode() if 200 <= response.status < 300 else None
+    return None
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -238,8 +238,15 @@ HOLD_ATTEMPTS = _spec(
 HOLD_OUTCOMES = _spec(
     "jatra_seats_hold_outcomes_total",
     "counter",
-    "Hold requests by outcome (acquired, conflicted, limited) and class.",
+    "Hold requests by outcome (acquired, conflicted, limited, resyncing) and class.",
     ("outcome", "class"),
+)
+JOURNEYS_RESYNCED = _spec(
+    "jatra_seats_journeys_resynced_total",
+    "counter",
+    "Journeys whose sold legs the reaper wrote back into Redis from Postgres, with their synced marker, by "
+    "what found them (sweep: its check of every sellable journey; asked: a hold refused for want of it).",
+    ("trigger",),
 )
 HOLD_ENDED = _spec(
     "jatra_seats_holds_ended_total",

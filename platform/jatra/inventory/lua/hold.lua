@@ -1,7 +1,12 @@
 -- Take all requested seats for one segment, or none.
--- KEYS: 1 holds hash, 2 sold hash, 3 this hold's hash, 4 the account's zset of live holds (one journey)
+-- KEYS: 1 holds hash, 2 sold hash, 3 this hold's hash, 4 the account's zset of live holds, 5 the journey's
+--       synced marker (all one journey)
 -- ARGV: 1 hold id, 2 user id, 3 leg mask, 4 ttl ms, 5 max seats per account, 6 max live holds, 7 class,
 --       8.. seat ids
+-- No marker: this Redis does not know the journey's sales yet (a restart without persistence, a new
+-- journey): a free-looking seat may be sold. The reaper replays them from Postgres and sets it.
+if redis.call('EXISTS', KEYS[5]) == 0 then return {'resyncing'} end
+
 local now = now_ms()
 local hold_id, user, mask = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ttl, max_seats, max_live = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
