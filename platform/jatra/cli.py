@@ -81,11 +81,14 @@ def migrate() -> None:
 def seed(days: int | None) -> None:
     """Load the Bangladesh Railway timetable and materialise journeys. Safe to run again."""
     from jatra.catalog.commands import run_seed  # noqa: PLC0415
+    from jatra.seats.restore import restore_now  # noqa: PLC0415
 
     report = asyncio.run(run_seed(_settings(), days))
+    # holds need each journey's synced marker in Redis (jatra.inventory.resync)
+    restored = asyncio.run(restore_now(_settings()))
     click.echo(
         f"seeded {report.stations} stations, {report.lines} lines, {report.trains} trains, "
-        f"{report.seats} seats; {report.journeys_created} new journeys"
+        f"{report.seats} seats; {report.journeys_created} new journeys; {restored} made known to Redis"
     )
 
 

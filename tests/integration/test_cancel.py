@@ -195,6 +195,13 @@ async def journey_departing_in(settings: Settings, delta: dt.timedelta) -> tuple
         values = {"t": train, "d": day, "at": dt.datetime.now(dt.UTC) + delta}
         journey = (await conn.execute(text(NEW_JOURNEY), values)).scalar_one()
     await engine.dispose()
+    # new, so without a sale: Redis knows all it has (the reaper's hourly sweep would say so, or the first
+    # hold's ask; this test does not wait for either)
+    redis = Redis.from_url(settings.redis)
+    try:
+        await HoldStore(redis).resync(journey, {}, int(time.time() * 1000) + 3_600_000)
+    finally:
+        await redis.aclose()
     return journey, stops[0], stops[1]
 
 

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from jatra.infra.scripts import AnyRedis
+from jatra.inventory import resync
 from jatra.inventory.holds import Acquired, Conflicted, Ended, HoldStore, Limited, Resyncing
 from jatra.inventory.segments import Segment
 from jatra.settings import Settings
@@ -142,6 +143,25 @@ async def test_no_hold_on_a_journey_redis_does_not_know_the_sales_of(any_redis: 
     acquired = await store.hold(journey, uuid.uuid4(), uuid.uuid4(), [5, 6], Segment(2, 4).mask, **args)
     assert isinstance(acquired, Acquired)
     await any_redis.delete(store.sold_key(journey), store.synced_key(journey), store.holds_key(journey))
+
+
+async def test_markers_are_checked_and_journeys_asked_for_across_slots(
+    any_redis: AnyRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reaper's pipelined checks and writes of markers (a batch of 2 here, a journey per slot on the
+    cluster), and the set of journeys the API asks it for (each taken once)."""
+    monkeypatch.setattr(resync, "BATCH", 2)
+    store = HoldStore(any_redis)
+    journeys = [random.randrange(10**8, 10**9) for _ in range(5)]
+    expiry = int((time.time() + 600) * 1000)
+    await resync.mark_synced(store, [(j, expiry) for j in journeys[:3]])
+    assert await resync.unsynced(store, journeys) == journeys[3:]
+    for journey in (*journeys[3:], journeys[3]):
+        await resync.ask(store, journey)
+    assert set(journeys[3:]) <= set(await resync.asked(store))
+    assert not set(journeys[3:]) & set(await resync.asked(store))
+    for journey in journeys[:3]:  # one key at a time: on a cluster each is in a slot of its own
+        await any_redis.delete(store.synced_key(journey))
 
 
 async def test_scripts_reload_after_a_script_flush(any_redis: AnyRedis) -> None:

@@ -18,9 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from jatra.app import create_app
+from jatra.db.bookings import Booking
 from jatra.db.catalog import Coach, Journey, Seat
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.resources import open_resources
@@ -29,7 +30,8 @@ from jatra.inventory.holds import HoldStore, Refused
 from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
 from jatra.seats import repository
-from jatra.seats.reaper import SALES_CURSOR, reap, resync_journeys, sync_sold_legs
+from jatra.seats.reaper import SALES_CURSOR, reap, sync_sold_legs
+from jatra.seats.restore import SETTLING, resync_journeys
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
@@ -233,7 +235,7 @@ async def test_a_journey_redis_lost_takes_no_hold_until_its_sales_are_back(
         await redis.delete(store.sold_key(journey), store.synced_key(journey))  # the restart
         # the cursor there, and a sweep not due: the reaper's next pass restores what was asked
         await redis.set(SALES_CURSOR, 0, nx=True)
-        monkeypatch.setattr("jatra.seats.reaper._last_sweep", time.monotonic())
+        monkeypatch.setattr("jatra.seats.restore._last_sweep", time.monotonic())
         asked_before = metric("jatra_seats_journeys_resynced_total", trigger="asked")
 
         for seat in (sold_seat, free_seat):
@@ -259,16 +261,18 @@ async def test_a_redis_that_lost_everything_is_resynced_without_replaying_the_hi
     settings: Settings, redis: Redis
 ) -> None:
     """No cursor and no marker on any sellable journey: Redis lost all it had. The sweep writes back every
-    sellable journey's sales and markers, and the cursor starts from the last sale it saw, so the reaper
-    does not then replay the whole history again. With one marker left (one shard of a cluster lost its
-    data, the cursor's), the cursor is left to the replay, which starts from the first sale."""
+    sellable journey's sales and markers, and the cursor starts at the last sale recorded a minute before
+    (the replay goes over that minute again), so the reaper does not then replay the whole history. With
+    one marker left (one shard of a cluster lost its data, the cursor's), the cursor is left to the replay,
+    which starts from the first sale."""
     store = HoldStore(redis)
     async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
         async with res.db()() as session:
             now = await repository.server_now(session)
-            sellable = [journey for journey, _ in await repository.sellable_journeys(session, now)]
-            last_sale = await repository.last_sale_id(session)
-        assert len(sellable) > 1
+            longest = await repository.longest_run(session)
+            sellable = [j for j, _ in await repository.sellable_journeys(session, now - longest)]
+            settled = await repository.last_sale_before(session, now - SETTLING)
+        assert len(sellable) > 1 and longest > dt.timedelta(hours=1)
 
         async def lose(kept: int) -> None:
             await redis.delete(SALES_CURSOR, *(store.synced_key(j) for j in sellable[kept:]))
@@ -278,6 +282,77 @@ async def test_a_redis_that_lost_everything_is_resynced_without_replaying_the_hi
         assert not await redis.exists(SALES_CURSOR)
         await lose(0)  # all gone
         assert await resync_journeys(res, store) == len(sellable)
-        assert int(await redis.get(SALES_CURSOR) or 0) == last_sale
+        # no sale recorded since the test's read is older than a minute: the same cursor
+        assert int(await redis.get(SALES_CURSOR) or -1) == settled
         assert await resync.unsynced(store, sellable) == []
         assert await resync_journeys(res, store) == 0  # nothing asked, no sweep due
+
+
+async def test_a_cancellation_between_the_restores_read_and_write_is_put_back_on_sale(
+    settings: Settings, redis: Redis, passenger: Passenger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restore reads a journey's sales, a cancellation (by a process that does not wait for the
+    marker) frees its seats, and the restore writes the sale back: the restore then puts the legs of
+    bookings cancelled since just before its read back on sale, keeping what Postgres sells now."""
+    store = HoldStore(redis)
+    async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
+        async with res.db()() as session:
+            real = (await session.scalars(select(Journey).order_by(Journey.departs_at.desc()).limit(1))).one()
+            seat = (
+                await session.scalars(
+                    select(Seat.id)
+                    .join(Coach, Coach.id == Seat.coach_id)
+                    .where(
+                        Coach.train_number == real.train_number,
+                        Seat.id.not_in(select(SeatSale.seat_id).where(SeatSale.journey_id == real.id)),
+                    )
+                )
+            ).first()
+            assert seat is not None
+        journey, legs = real.id, Segment(0, 1)
+        read_before = repository.sold_legs_of
+
+        async def read_then_cancel(session: Any, journeys: Any) -> Any:
+            rows = await read_before(session, journeys)
+            if journey in journeys:  # the cancellation commits between the read and the write
+                async with res.db()() as other:
+                    await other.execute(
+                        text("DELETE FROM seat_sales WHERE journey_id = :j AND seat_id = :s"),
+                        {"j": journey, "s": seat},
+                    )
+                    await other.execute(
+                        text("UPDATE bookings SET status = 'CANCELLED', updated_at = now() WHERE id = :b"),
+                        {"b": booking_id},
+                    )
+                    await other.commit()
+            return rows
+
+        booking_id = await a_confirmed_booking(res, passenger.user_id, journey, seat, legs)
+        await redis.delete(store.synced_key(journey))
+        monkeypatch.setattr(repository, "sold_legs_of", read_then_cancel)
+        monkeypatch.setattr("jatra.seats.restore._last_sweep", time.monotonic())
+        await resync.ask(store, journey)
+        await redis.set(SALES_CURSOR, 0, nx=True)
+        assert await resync_journeys(res, store) == 1
+    _, sold, _ = await store.occupancy(journey)
+    assert sold.get(seat, 0) & legs.mask == 0  # back on sale, though the restore read it sold
+
+
+async def a_confirmed_booking(res: Any, user: uuid.UUID, journey: int, seat: int, legs: Segment) -> uuid.UUID:
+    """A confirmed booking of one seat, with its hold and its sale, written straight to Postgres."""
+    hold_id, booking_id = uuid.uuid4(), uuid.uuid4()
+    common = {"journey_id": journey, "user_id": user, "seat_ids": [seat], "seat_class": "S_CHAIR"}
+    async with res.db()() as session:
+        session.add(
+            Hold(id=hold_id, **common, from_seq=legs.start, to_seq=legs.end, status="CONVERTED",
+                 expires_at=dt.datetime.now(dt.UTC), total_fare=100)
+        )  # fmt: skip
+        await session.flush()
+        session.add(
+            Booking(id=booking_id, hold_id=hold_id, **common, from_seq=legs.start, to_seq=legs.end,
+                    passengers=[], payment_method="bkash", amount=100, status="CONFIRMED")
+        )  # fmt: skip
+        await session.flush()
+        await record_sale(session, journey, [seat], legs, booking_id)
+        await session.commit()
+    return booking_id

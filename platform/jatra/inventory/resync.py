@@ -7,7 +7,7 @@ seat Postgres has sold: the sale is refused, and the passenger charged and refun
 the hold script refuses a journey without one (503, retry shortly). The marker goes with the data it
 vouches for: whatever loses one loses the other.
 
-The reaper (:func:`jatra.seats.reaper.resync_journeys`) sets the markers: for every journey the API asked
+The reaper (:func:`jatra.seats.restore.resync_journeys`) sets the markers: for every journey the API asked
 about (:func:`ask`, on a refused hold) at each pass, and for every journey still sellable in a sweep.
 """
 

@@ -9,18 +9,16 @@ publishes the live-hold gauges.
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from collections import Counter
 
 import structlog
 from opentelemetry import trace
 
 from jatra.infra.resources import Resources
-from jatra.inventory import resync
 from jatra.inventory.holds import HoldStore
 from jatra.inventory.segments import Segment
 from jatra.seats import repository
+from jatra.seats.restore import SALES_CURSOR, resell_cancelled, resync_journeys
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 
@@ -29,19 +27,8 @@ tracer = trace.get_tracer(__name__)
 ENDED = counter(c.HOLD_ENDED)
 HOLDS_LIVE = gauge(c.HOLDS_LIVE)
 SEATS_HELD = gauge(c.SEATS_HELD)
-RESYNCED = counter(c.JOURNEYS_RESYNCED)
 _seen_classes: set[str] = set()
-#: when this process last swept every sellable journey for its synced marker (None: not yet)
-_last_sweep: float | None = None
-#: how often every sellable journey's marker is checked, one EXISTS each (~170 ms of the reaper's CPU for
-#: 20,000 journeys): for journeys the timetable materialised since. A journey that lost its marker (a
-#: shard lost its data) needs no sweep: the first hold refused on it asks for it (jatra.inventory.resync).
-SWEEP_S = 3600.0
-#: a marker outlives its journey's first departure by this (later stations still sell), then expires
-MARKER_AFTER_DEPARTURE_S = 3 * 86400
 
-
-SALES_CURSOR = "jatra:seats:sales-cursor"
 SYNC_BATCH = 5000
 #: how long a flagged cancellation is left to its own request, which clears the flag once Redis has its seats
 UNSELL_GRACE_S = 10.0
@@ -59,13 +46,7 @@ async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_B
         async with res.db()() as session:
             found = await repository.unsell_pending(session, UNSELL_GRACE_S, batch)
             for booking in found:
-                if not booking.ahead:  # the train has left: nothing to sell
-                    continue
-                freed = Segment(booking.from_seq, booking.to_seq).mask
-                sold = dict.fromkeys(booking.seat_ids, 0)
-                for seat, start, end in booking.sold:
-                    sold[seat] |= Segment(start, end).mask
-                await store.resell(booking.journey_id, freed, sold)
+                await resell_cancelled(store, booking)
             if found:
                 await repository.unsell_finished(session, [b.booking_id for b in found])
                 log.info("seats.unsold_repaired", bookings=len(found))
@@ -101,75 +82,6 @@ async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BAT
         total += len(sales)
         if len(sales) < batch:
             return total
-
-
-async def resync_journeys(res: Resources, store: HoldStore) -> int:
-    """Give every journey that lacks its synced marker its sold legs from Postgres, and the marker
-    (jatra.inventory.resync): the journeys the API asked about at each pass, every sellable one in a sweep
-    (the first pass, hourly, and whenever the sales cursor is gone, which says Redis lost its data).
-
-    When a sweep finds every sellable journey without its marker and the cursor gone, Redis lost all it had:
-    the cursor then starts from the last sale before the resync read anything, instead of replaying the whole
-    history (every sale of a sellable journey is in what the resync wrote; a sale committed meanwhile is
-    marked by its own payment, or is above that cursor)."""
-    global _last_sweep  # noqa: PLW0603 - one reaper loop per process
-    redis = res.cache()
-    asked = await resync.asked(store)
-    clock = time.monotonic()
-    no_cursor = not await redis.exists(SALES_CURSOR)
-    sweep = _last_sweep is None or clock - _last_sweep >= SWEEP_S or no_cursor
-    if not sweep and not asked:
-        return 0
-    with tracer.start_as_current_span("seats.reaper.resync") as span:
-        async with res.db()() as session:
-            now = await repository.server_now(session)
-            last_sale = await repository.last_sale_id(session)
-            journeys = await repository.sellable_journeys(session, now, None if sweep else asked)
-        departs = dict(journeys)
-        missing = await resync.unsynced(store, list(departs))
-        sales = 0
-        for first in range(0, len(missing), resync.BATCH):
-            chunk = missing[first : first + resync.BATCH]
-            async with res.db()() as session:
-                rows = await repository.sold_legs_of(session, chunk)
-            sold: dict[int, dict[int, int]] = {}
-            for journey, seat, start, end in rows:
-                seats = sold.setdefault(journey, {})
-                seats[seat] = seats.get(seat, 0) | Segment(start, end).mask
-            for journey, legs in sold.items():
-                await store.resync(journey, legs, _marker_expiry_ms(departs[journey]))
-            expiring = [(j, _marker_expiry_ms(departs[j])) for j in chunk if j not in sold]
-            await resync.mark_synced(store, expiring)
-            sales += len(rows)
-        lost_all = sweep and no_cursor and len(missing) == len(departs)
-        if lost_all:
-            await redis.set(SALES_CURSOR, last_sale, nx=True)
-        if sweep:
-            _last_sweep = clock
-        span.set_attributes(
-            {
-                "jatra.resync.sweep": sweep,
-                "jatra.resync.asked": len(asked),
-                "jatra.resync.journeys": len(missing),
-                "jatra.resync.lost_all": lost_all,
-            }
-        )
-    if missing:
-        RESYNCED.labels("sweep" if sweep else "asked").inc(len(missing))
-        log.info(
-            "seats.journeys_resynced",
-            journeys=len(missing),
-            sales=sales,
-            asked=len(asked),
-            sweep=sweep,
-            lost_all=lost_all,
-            first_departure=departs[missing[0]].isoformat(),
-        )
-    return len(missing)
-
-
-def _marker_expiry_ms(departs: dt.datetime) -> int:
-    return int(departs.timestamp() * 1000) + MARKER_AFTER_DEPARTURE_S * 1000
 
 
 async def reap(res: Resources) -> int:

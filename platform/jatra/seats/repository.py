@@ -260,17 +260,32 @@ async def sales_after(
     return [(sid, journey, seat, legs.lower, legs.upper) for sid, journey, seat, legs in rows.all()]
 
 
-#: cancelled bookings whose seats their request could not put back on sale in Redis (flagged, and left to
-#: the request for ``grace`` seconds), with their seats' legs sold in Postgres now
-UNSELL_PENDING = """
+#: a cancelled booking with its seats' legs sold in Postgres now, as :class:`Unsold`
+_UNSOLD = """
     SELECT b.id, b.journey_id, b.seat_ids, b.from_seq, b.to_seq, j.departs_at > now() AS ahead,
            coalesce((SELECT array_agg(ARRAY[s.seat_id, lower(s.legs), upper(s.legs)])
                      FROM seat_sales s
                      WHERE s.journey_id = b.journey_id AND s.seat_id = ANY (b.seat_ids)), '{}') AS sold
     FROM bookings b JOIN journeys j ON j.id = b.journey_id
+"""
+#: cancellations whose seats their request could not put back on sale in Redis (flagged, and left to the
+#: request for ``grace`` seconds)
+UNSELL_PENDING = (
+    _UNSOLD
+    + """
     WHERE b.unsell_pending AND b.updated_at < now() - make_interval(secs => :grace)
     LIMIT :limit
-    """
+"""
+)
+#: bookings of some journeys cancelled at or after a moment: a resync that read their sales before the
+#: cancellation may have written them back after it freed them
+CANCELLED_SINCE = (
+    _UNSOLD
+    + """
+    WHERE b.status IN ('CANCELLED', 'REFUNDED') AND b.updated_at >= :since
+      AND b.journey_id = ANY (CAST(:journeys AS bigint[]))
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +306,11 @@ async def unsell_pending(session: AsyncSession, grace_s: float, limit: int) -> l
     return [Unsold(*row) for row in rows.all()]
 
 
+async def cancelled_since(session: AsyncSession, journeys: Sequence[int], since: dt.datetime) -> list[Unsold]:
+    rows = await session.execute(text(CANCELLED_SINCE), {"since": since, "journeys": list(journeys)})
+    return [Unsold(*row) for row in rows.all()]
+
+
 async def unsell_finished(session: AsyncSession, booking_ids: list[uuid.UUID]) -> None:
     await session.execute(
         text("UPDATE bookings SET unsell_pending = false WHERE id = ANY (:ids) AND unsell_pending"),
@@ -304,20 +324,26 @@ async def server_now(session: AsyncSession) -> dt.datetime:
     return now
 
 
-async def last_sale_id(session: AsyncSession) -> int:
-    last: int | None = (await session.execute(select(func.max(SeatSale.id)))).scalar_one()
+async def last_sale_before(session: AsyncSession, before: dt.datetime) -> int:
+    """The highest sale id among sales recorded before ``before`` (0 if none)."""
+    query = select(func.max(SeatSale.id)).where(SeatSale.sold_at < before)
+    last: int | None = (await session.execute(query)).scalar_one()
     return last or 0
 
 
-#: a journey stays sellable from later stations after it leaves its first; none here runs two days
-JOURNEY_SPAN = dt.timedelta(days=2)
+async def longest_run(session: AsyncSession) -> dt.timedelta:
+    """From a train's first departure to its last stop's, the longest of any train: a journey takes holds
+    from later stations until then."""
+    minutes: int | None = (await session.execute(select(func.max(TrainStop.depart_min)))).scalar_one()
+    return dt.timedelta(minutes=minutes or 0)
 
 
 async def sellable_journeys(
-    session: AsyncSession, now: dt.datetime, among: Sequence[int] | None = None
+    session: AsyncSession, since: dt.datetime, among: Sequence[int] | None = None
 ) -> list[tuple[int, dt.datetime]]:
-    """(journey, first departure) of journeys a hold may still be on, soonest first (only ``among``)."""
-    query = select(Journey.id, Journey.departs_at).where(Journey.departs_at > now - JOURNEY_SPAN)
+    """(journey, first departure) of journeys that left their first station after ``since`` (now, less the
+    longest run), soonest first; only ``among`` if given."""
+    query = select(Journey.id, Journey.departs_at).where(Journey.departs_at > since)
     if among is not None:
         query = query.where(Journey.id.in_(among))
     rows = await session.execute(query.order_by(Journey.departs_at, Journey.id))

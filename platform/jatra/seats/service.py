@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 
 import structlog
 from opentelemetry import trace
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jatra.db.inventory import Hold
@@ -139,8 +141,9 @@ class SeatsService:
             raise SeatsTaken(result.seats)
         if isinstance(result, Resyncing):
             OUTCOMES.labels("resyncing", seat_class).inc()
-            await resync.ask(self.store, request.journey_id)
-            log.warning("hold.resyncing", journey_id=request.journey_id)
+            log.info("hold.resyncing", journey_id=request.journey_id)
+            with contextlib.suppress(RedisError, OSError):  # the hourly sweep finds it all the same
+                await resync.ask(self.store, request.journey_id)
             raise SeatsResyncing
         if isinstance(result, Limited):
             OUTCOMES.labels("limited", seat_class).inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import http.client
 import os
 import re
 import shutil
@@ -79,7 +80,7 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
 
 def http_ok(url: str, timeout: float = 0.5) -> bool:
     with (
-        contextlib.suppress(OSError, ValueError),
+        contextlib.suppress(OSError, ValueError, http.client.HTTPException),
         urllib.request.urlopen(url, timeout=timeout) as response,  # noqa: S310 - loopback URLs we build
     ):
         return bool(200 <= response.status < 300)
@@ -89,7 +90,7 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
 def http_text(url: str, timeout: float = 0.5) -> str | None:
     """The body of a 2xx answer, or None."""
     with (
-        contextlib.suppress(OSError, ValueError),
+        contextlib.suppress(OSError, ValueError, http.client.HTTPException),  # a reply cut short too
         urllib.request.urlopen(url, timeout=timeout) as response,  # noqa: S310 - loopback URLs we build
     ):
         return response.read().decode() if 200 <= response.status < 300 else None
