@@ -48,7 +48,8 @@ dashboard = dashboard(
                     "Journeys restored into Redis",
                     "Journeys whose sold legs the reaper wrote back from Postgres, with the marker without "
                     "which holds on them are refused: sweep (its check of every sellable journey: at start, "
-                    "hourly, after Redis lost its data), asked (a hold refused for want of the marker).",
+                    "hourly, after Redis lost its data), asked (a hold refused for want of the marker), "
+                    "restart (another Redis server answers: the last minutes' sales marked again).",
                     "short",
                     q(sum_by(f"increase({sel(c.JOURNEYS_RESYNCED, ENV)}[5m])", "trigger"), "{{trigger}}"),
                 ),

@@ -18,7 +18,7 @@ from jatra.infra.resources import Resources
 from jatra.inventory.holds import HoldStore
 from jatra.inventory.segments import Segment
 from jatra.seats import repository
-from jatra.seats.restore import SALES_CURSOR, resell_cancelled, resync_journeys
+from jatra.seats.restore import SALES_CURSOR, replay_after_restart, resell_cancelled, resync_journeys
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 
@@ -86,7 +86,7 @@ async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BAT
 
 async def reap(res: Resources) -> int:
     store = HoldStore(res.cache())
-    resynced = await resync_journeys(res, store)
+    resynced = await replay_after_restart(res, store) + await resync_journeys(res, store)
     await sync_unsold_legs(res, store)
     synced = await sync_sold_legs(res, store)
     async with res.db()() as session:

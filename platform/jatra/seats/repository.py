@@ -331,6 +331,13 @@ async def last_sale_before(session: AsyncSession, before: dt.datetime) -> int:
     return last or 0
 
 
+async def sold_since(session: AsyncSession, since: dt.datetime) -> list[tuple[int, int, int, int]]:
+    """(journey, seat, first leg, end leg) of every sale recorded at or after ``since``."""
+    query = select(SeatSale.journey_id, SeatSale.seat_id, SeatSale.legs).where(SeatSale.sold_at >= since)
+    rows = await session.execute(query)
+    return [(journey, seat, legs.lower, legs.upper) for journey, seat, legs in rows.all()]
+
+
 async def longest_run(session: AsyncSession) -> dt.timedelta:
     """From a train's first departure to its last stop's, the longest of any train: a journey takes holds
     from later stations until then."""

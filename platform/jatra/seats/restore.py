@@ -37,6 +37,8 @@ SWEEP_S = 3600.0
 SETTLING = dt.timedelta(seconds=60)
 #: when this process last swept every sellable journey (None: not yet)
 _last_sweep: float | None = None
+#: the Redis server this process's last pass met (its run_id) and the database time of that pass
+_seen: tuple[str, dt.datetime] | None = None
 
 
 async def resell_cancelled(store: HoldStore, booking: repository.Unsold) -> None:
@@ -57,6 +59,41 @@ async def restore_now(settings: Settings) -> int:
     _last_sweep = None
     async with open_resources(settings, "seed", frozenset({"db", "redis"})) as res:
         return await resync_journeys(res, HoldStore(res.cache()))
+
+
+async def replay_after_restart(res: Resources, store: HoldStore) -> int:
+    """Mark again the sales recorded since a minute before the last pass that met the previous Redis
+    server, when another one answers now (its run_id changed: a restart, a failover).
+
+    A Redis that comes back with its data, the markers among it, may still have lost its last writes (AOF
+    fsynced every second, a replica promoted before it had the primary's last second). The markers then
+    say the journeys are known while the sold legs of those last sales are gone, and a hold could take
+    such a seat. Marking a sale sold is idempotent (OR), so going over a minute more than needed costs
+    nothing but the pass. A restart while this process was not running is not seen; the cursor's replay
+    and the markers cover the rest."""
+    global _seen
+    info = await res.cache().info("server")
+    run_id = str(info["run_id"])
+    async with res.db()() as session:
+        now = await repository.server_now(session)
+        previous, _seen = _seen, (run_id, now)
+        if previous is None or previous[0] == run_id:
+            return 0
+        with tracer.start_as_current_span("seats.reaper.replay_after_restart") as span:
+            since = previous[1] - SETTLING
+            rows = await repository.sold_since(session, since)
+            grouped: dict[tuple[int, int], list[int]] = {}
+            for journey, seat, start, end in rows:
+                grouped.setdefault((journey, Segment(start, end).mask), []).append(seat)
+            for (journey, mask), seats in grouped.items():
+                await store.mark_sold(journey, seats, mask)
+            span.set_attribute("jatra.resync.sales", len(rows))
+    journeys = {journey for journey, _ in grouped}
+    RESYNCED.labels("restart").inc(len(journeys))
+    log.warning(
+        "seats.sales_replayed_after_restart", sales=len(rows), journeys=len(journeys), since=since.isoformat()
+    )
+    return len(rows)
 
 
 def marker_expiry_ms(departs: dt.datetime, longest: dt.timedelta) -> int:

@@ -244,8 +244,9 @@ HOLD_OUTCOMES = _spec(
 JOURNEYS_RESYNCED = _spec(
     "jatra_seats_journeys_resynced_total",
     "counter",
-    "Journeys whose sold legs the reaper wrote back into Redis from Postgres, with their synced marker, by "
-    "what found them (sweep: its check of every sellable journey; asked: a hold refused for want of it).",
+    "Journeys whose sold legs the reaper wrote back into Redis from Postgres, by what found them (sweep: "
+    "its check of every sellable journey's marker; asked: a hold refused for want of one; restart: another "
+    "Redis server answers, and the last minutes' sales are marked again).",
     ("trigger",),
 )
 HOLD_ENDED = _spec(
