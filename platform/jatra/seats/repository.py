@@ -262,7 +262,10 @@ async def sales_after(
 
 #: a cancelled booking with its seats' legs sold in Postgres now, as :class:`Unsold`
 _UNSOLD = """
-    SELECT b.id, b.journey_id, b.seat_ids, b.from_seq, b.to_seq, j.departs_at > now() AS ahead,
+    SELECT b.id, b.journey_id, b.seat_ids, b.from_seq, b.to_seq,
+           j.departs_at + make_interval(mins => coalesce(
+               (SELECT t.depart_min FROM train_stops t
+                WHERE t.train_number = j.train_number AND t.seq = b.to_seq - 1), 0)) > now() AS ahead,
            coalesce((SELECT array_agg(ARRAY[s.seat_id, lower(s.legs), upper(s.legs)])
                      FROM seat_sales s
                      WHERE s.journey_id = b.journey_id AND s.seat_id = ANY (b.seat_ids)), '{}') AS sold
@@ -295,7 +298,7 @@ class Unsold:
     seat_ids: list[int]
     from_seq: int
     to_seq: int
-    #: the train has not left: its seats are worth putting back on sale
+    #: the train has not left the booking's last boarding stop: its seats are worth putting back on sale
     ahead: bool
     #: [seat, first leg, end leg] of each sale Postgres has of these seats now
     sold: list[list[int]]
@@ -333,7 +336,9 @@ async def last_sale_before(session: AsyncSession, before: dt.datetime) -> int:
 
 async def sold_since(session: AsyncSession, since: dt.datetime) -> list[tuple[int, int, int, int]]:
     """(journey, seat, first leg, end leg) of every sale recorded at or after ``since``."""
-    query = select(SeatSale.journey_id, SeatSale.seat_id, SeatSale.legs).where(SeatSale.sold_at >= since)
+    # by id, which the primary key orders: the last sale before ``since`` is a short backward scan of it
+    before = select(func.coalesce(func.max(SeatSale.id), 0)).where(SeatSale.sold_at < since).scalar_subquery()
+    query = select(SeatSale.journey_id, SeatSale.seat_id, SeatSale.legs).where(SeatSale.id > before)
     rows = await session.execute(query)
     return [(journey, seat, legs.lower, legs.upper) for journey, seat, legs in rows.all()]
 
