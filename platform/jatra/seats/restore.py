@@ -55,10 +55,8 @@ async def resell_cancelled(store: HoldStore, booking: repository.Unsold) -> None
 async def restore_now(settings: Settings) -> int:
     """One sweep, as the reaper's first pass makes: `jatra seed` runs it, so that the journeys it adds take
     holds at once instead of after the reaper's next sweep (an hour)."""
-    global _last_sweep  # noqa: PLW0603 - a one-off, not the reaper's loop
-    _last_sweep = None
     async with open_resources(settings, "seed", frozenset({"db", "redis"})) as res:
-        return await resync_journeys(res, HoldStore(res.cache()))
+        return await resync_journeys(res, HoldStore(res.cache()), sweep=True)
 
 
 async def replay_after_restart(res: Resources, store: HoldStore) -> int:
@@ -71,13 +69,13 @@ async def replay_after_restart(res: Resources, store: HoldStore) -> int:
     such a seat. Marking a sale sold is idempotent (OR), so going over a minute more than needed costs
     nothing but the pass. A restart while this process was not running is not seen; the cursor's replay
     and the markers cover the rest."""
-    global _seen
-    info = await res.cache().info("server")
-    run_id = str(info["run_id"])
+    global _seen  # noqa: PLW0603 - one reaper loop per process
+    run_id = str((await res.cache().info("server"))["run_id"])
     async with res.db()() as session:
         now = await repository.server_now(session)
-        previous, _seen = _seen, (run_id, now)
+        previous = _seen
         if previous is None or previous[0] == run_id:
+            _seen = (run_id, now)
             return 0
         with tracer.start_as_current_span("seats.reaper.replay_after_restart") as span:
             since = previous[1] - SETTLING
@@ -88,6 +86,8 @@ async def replay_after_restart(res: Resources, store: HoldStore) -> int:
             for (journey, mask), seats in grouped.items():
                 await store.mark_sold(journey, seats, mask)
             span.set_attribute("jatra.resync.sales", len(rows))
+    # only now: a pass that fails before this (a Redis still loading refuses writes) tries again next time
+    _seen = (run_id, now)
     journeys = {journey for journey, _ in grouped}
     RESYNCED.labels("restart").inc(len(journeys))
     log.warning(
@@ -96,12 +96,21 @@ async def replay_after_restart(res: Resources, store: HoldStore) -> int:
     return len(rows)
 
 
+def _by_journey(rows: list[tuple[int, int, int, int]]) -> dict[int, dict[int, int]]:
+    """Sold legs as journey -> seat -> leg mask."""
+    sold: dict[int, dict[int, int]] = {}
+    for journey, seat, start, end in rows:
+        seats = sold.setdefault(journey, {})
+        seats[seat] = seats.get(seat, 0) | Segment(start, end).mask
+    return sold
+
+
 def marker_expiry_ms(departs: dt.datetime, longest: dt.timedelta) -> int:
     """A marker outlives the last departure of its journey by a day, then expires with the journey."""
     return int((departs + longest + dt.timedelta(days=1)).timestamp() * 1000)
 
 
-async def resync_journeys(res: Resources, store: HoldStore) -> int:
+async def resync_journeys(res: Resources, store: HoldStore, *, sweep: bool = False) -> int:
     """Give every journey that lacks its synced marker its sold legs from Postgres, and the marker: the
     journeys the API asked about at each pass, every sellable one in a sweep (the first pass, hourly, and
     whenever the sales cursor is gone, which says Redis lost its data). Then bookings of those journeys
@@ -112,20 +121,23 @@ async def resync_journeys(res: Resources, store: HoldStore) -> int:
     When a sweep finds every sellable journey without its marker and the cursor gone, Redis lost all it had:
     the cursor then starts at the last sale recorded a minute before the restore began, instead of
     replaying the whole history (every sale of a sellable journey is in what the restore wrote; the replay
-    goes over the last minute again for a sale committed meanwhile whose own mark failed)."""
+    goes over the last minute again for a sale committed meanwhile whose own mark failed). ``sweep``: one
+    now, whatever this process's reaper loop last did (`jatra seed`)."""
     global _last_sweep  # noqa: PLW0603 - one reaper loop per process
     redis = res.cache()
     asked = await resync.asked(store)
     clock = time.monotonic()
     no_cursor = not await redis.exists(SALES_CURSOR)
-    sweep = _last_sweep is None or clock - _last_sweep >= SWEEP_S or no_cursor
+    due = _last_sweep is None or clock - _last_sweep >= SWEEP_S
+    sweep = sweep or due or no_cursor
     if not sweep and not asked:
         return 0
     with tracer.start_as_current_span("seats.reaper.resync") as span:
         async with res.db()() as session:
             now = await repository.server_now(session)
             longest = await repository.longest_run(session)
-            start_from = await repository.last_sale_before(session, now - SETTLING)
+            # read before the restore reads any sale; used only if it finds Redis lost everything
+            start_from = await repository.last_sale_before(session, now - SETTLING) if no_cursor else 0
             journeys = await repository.sellable_journeys(session, now - longest, None if sweep else asked)
         departs = dict(journeys)
         missing = await resync.unsynced(store, list(departs))
@@ -134,10 +146,7 @@ async def resync_journeys(res: Resources, store: HoldStore) -> int:
             chunk = missing[first : first + resync.BATCH]
             async with res.db()() as session:
                 rows = await repository.sold_legs_of(session, chunk)
-            sold: dict[int, dict[int, int]] = {}
-            for journey, seat, start, end in rows:
-                seats = sold.setdefault(journey, {})
-                seats[seat] = seats.get(seat, 0) | Segment(start, end).mask
+            sold = _by_journey(rows)
             for journey, legs in sold.items():
                 await store.resync(journey, legs, marker_expiry_ms(departs[journey], longest))
             expiring = [(j, marker_expiry_ms(departs[j], longest)) for j in chunk if j not in sold]
@@ -146,6 +155,12 @@ async def resync_journeys(res: Resources, store: HoldStore) -> int:
                 cancelled = await repository.cancelled_since(session, chunk, now - SETTLING)
             for booking in cancelled:
                 await resell_cancelled(store, booking)
+            if cancelled:  # a resale marked between that read and the resells stays sold
+                touched = sorted({b.journey_id for b in cancelled})
+                async with res.db()() as session:
+                    again = await repository.sold_legs_of(session, touched)
+                for journey, legs in _by_journey(again).items():
+                    await store.resync(journey, legs, marker_expiry_ms(departs[journey], longest))
             sales += len(rows)
             repaired += len(cancelled)
         lost_all = sweep and no_cursor and len(missing) == len(departs)
