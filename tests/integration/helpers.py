@@ -11,8 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jatra.db.catalog import Coach, Journey, Seat
+from jatra.db.inventory import SeatSale
 
 
 def travel_day(days_ahead: int = 1) -> dt.date:
@@ -95,3 +99,15 @@ def orm_statements() -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", record)
+
+
+async def unsold_seats(session: AsyncSession, journey: Journey) -> list[int]:
+    """Seats of the journey's train that nobody has bought on any leg of it: a test's own, so it touches
+    no other test's sales."""
+    sold = select(SeatSale.seat_id).where(SeatSale.journey_id == journey.id)
+    found = await session.scalars(
+        select(Seat.id)
+        .join(Coach, Coach.id == Seat.coach_id)
+        .where(Coach.train_number == journey.train_number, Seat.id.not_in(sold))
+    )
+    return list(found.all())

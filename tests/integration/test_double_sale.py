@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from jatra.db.catalog import Coach, Journey, Seat
+from jatra.db.catalog import Journey
 from jatra.db.inventory import SeatSale
 from jatra.infra.db import create_engine, session_factory
 from jatra.infra.resources import open_resources
@@ -20,6 +20,7 @@ from jatra.inventory.segments import Segment
 from jatra.seats.reaper import sync_sold_legs
 from jatra.settings import Settings
 from jatra.stack.manager import Stack
+from tests.integration.helpers import unsold_seats
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +40,8 @@ async def a_seat(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, list[
     touches no other test's sales (and deletes none)."""
     async with sessions() as session:
         journey = random.choice((await session.scalars(select(Journey).limit(500))).all())
-        sold = select(SeatSale.seat_id).where(SeatSale.journey_id == journey.id)
-        seats = (
-            await session.scalars(
-                select(Seat.id)
-                .join(Coach, Coach.id == Seat.coach_id)
-                .where(Coach.train_number == journey.train_number, Seat.id.not_in(sold))
-            )
-        ).all()
-    return journey.id, random.sample(list(seats), 4)
+        seats = await unsold_seats(session, journey)
+    return journey.id, random.sample(seats, 4)
 
 
 async def sell(

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 
 from jatra.app import create_app
 from jatra.db.bookings import Booking
-from jatra.db.catalog import Coach, Journey, Seat
+from jatra.db.catalog import Journey
 from jatra.db.inventory import Hold, SeatSale
 from jatra.infra.resources import open_resources
 from jatra.inventory import resync
@@ -37,7 +37,7 @@ from jatra.stack.manager import Stack
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.app import EcsLines
 from tests.fixtures.stack import paused
-from tests.integration.helpers import a_journey, eventually, free_seats
+from tests.integration.helpers import a_journey, eventually, free_seats, unsold_seats
 
 pytestmark = pytest.mark.integration
 
@@ -146,15 +146,7 @@ async def test_sales_postgres_has_are_made_known_to_redis(
     async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
         async with res.db()() as session:
             real = (await session.scalars(select(Journey).limit(1))).one()
-            sold = select(SeatSale.seat_id).where(SeatSale.journey_id == real.id)
-            seat = (  # a seat nobody bought yet: this test's own, no other test's sale is touched
-                await session.scalars(
-                    select(Seat.id)
-                    .join(Coach, Coach.id == Seat.coach_id)
-                    .where(Coach.train_number == real.train_number, Seat.id.not_in(sold))
-                )
-            ).first()
-            assert seat is not None
+            seat = (await unsold_seats(session, real))[0]
             await record_sale(session, real.id, [seat], Segment(1, 3), None)
             await session.commit()
         journey = real.id
@@ -301,17 +293,7 @@ async def test_a_cancellation_between_the_restores_read_and_write_is_put_back_on
     async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
         async with res.db()() as session:
             real = (await session.scalars(select(Journey).order_by(Journey.departs_at.desc()).limit(1))).one()
-            seat = (
-                await session.scalars(
-                    select(Seat.id)
-                    .join(Coach, Coach.id == Seat.coach_id)
-                    .where(
-                        Coach.train_number == real.train_number,
-                        Seat.id.not_in(select(SeatSale.seat_id).where(SeatSale.journey_id == real.id)),
-                    )
-                )
-            ).first()
-            assert seat is not None
+            seat = (await unsold_seats(session, real))[0]
         journey, legs = real.id, Segment(0, 1)
         read_before = repository.sold_legs_of
 
@@ -352,15 +334,7 @@ async def test_a_redis_that_came_back_without_its_last_writes_gets_them_again(
     async with open_resources(settings, "test-reaper", {"db", "redis"}) as res:
         async with res.db()() as session:
             real = (await session.scalars(select(Journey).order_by(Journey.departs_at.desc()).limit(1))).one()
-            taken = select(SeatSale.seat_id).where(SeatSale.journey_id == real.id)
-            seat = (
-                await session.scalars(
-                    select(Seat.id)
-                    .join(Coach, Coach.id == Seat.coach_id)
-                    .where(Coach.train_number == real.train_number, Seat.id.not_in(taken))
-                )
-            ).first()
-            assert seat is not None
+            seat = (await unsold_seats(session, real))[0]
             now = await repository.server_now(session)
         journey, legs = real.id, Segment(0, 1)
         await replay_after_restart(res, store)  # meets the server: nothing to compare with yet, or the same

@@ -16,9 +16,14 @@ from opentelemetry import trace
 
 from jatra.infra.resources import Resources
 from jatra.inventory.holds import HoldStore
-from jatra.inventory.segments import Segment
 from jatra.seats import repository
-from jatra.seats.restore import SALES_CURSOR, replay_after_restart, resell_cancelled, resync_journeys
+from jatra.seats.restore import (
+    SALES_CURSOR,
+    mark_sales,
+    replay_after_restart,
+    resell_cancelled,
+    resync_journeys,
+)
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 
@@ -58,12 +63,10 @@ async def sync_unsold_legs(res: Resources, store: HoldStore, batch: int = SYNC_B
 async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BATCH) -> int:
     """Make Redis know every sale Postgres has: OR the sold legs in, from a cursor of sale ids.
 
-    Postgres is the truth of sales. If Redis lost its `sold` hashes (a restart without persistence), the
-    cursor is gone too, and the whole history is replayed, in one pass (batch after batch) so that the
-    window in which a sold seat looks free is as short as the replay: marking legs sold is idempotent.
-    Until it ends, a hold can take a seat Postgres has sold; the sale's constraint refuses the second
-    sale and the charge is refunded (measured once after a Redis restart: 444 such refunds in one rush
-    when the replay took 5,000 sales per 15 s pass).
+    Postgres is the truth of sales; marking legs sold is idempotent. If Redis lost its data, the
+    journeys' sales are restored with their markers (jatra.seats.restore), which starts the cursor a
+    minute before the restore when everything was lost; with the cursor alone gone, the whole history is
+    replayed in one pass (batch after batch). Holds wait for the markers, not for this replay.
     """
     redis = res.cache()
     cursor = int(await redis.get(SALES_CURSOR) or 0)
@@ -71,11 +74,7 @@ async def sync_sold_legs(res: Resources, store: HoldStore, batch: int = SYNC_BAT
     while True:
         async with res.db()() as session:
             sales = await repository.sales_after(session, cursor, batch)
-        grouped: dict[tuple[int, int], list[int]] = {}
-        for _, journey, seat, start, end in sales:
-            grouped.setdefault((journey, Segment(start, end).mask), []).append(seat)
-        for (journey, mask), seats in grouped.items():
-            await store.mark_sold(journey, seats, mask)
+        await mark_sales(store, (sale[1:] for sale in sales))
         if sales:
             cursor = sales[-1][0]
             await redis.set(SALES_CURSOR, cursor)

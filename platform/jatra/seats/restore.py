@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 
 import structlog
 from opentelemetry import trace
@@ -80,20 +81,26 @@ async def replay_after_restart(res: Resources, store: HoldStore) -> int:
         with tracer.start_as_current_span("seats.reaper.replay_after_restart") as span:
             since = previous[1] - SETTLING
             rows = await repository.sold_since(session, since)
-            grouped: dict[tuple[int, int], list[int]] = {}
-            for journey, seat, start, end in rows:
-                grouped.setdefault((journey, Segment(start, end).mask), []).append(seat)
-            for (journey, mask), seats in grouped.items():
-                await store.mark_sold(journey, seats, mask)
+            journeys = await mark_sales(store, rows)
             span.set_attribute("jatra.resync.sales", len(rows))
     # only now: a pass that fails before this (a Redis still loading refuses writes) tries again next time
     _seen = (run_id, now)
-    journeys = {journey for journey, _ in grouped}
     RESYNCED.labels("restart").inc(len(journeys))
     log.warning(
         "seats.sales_replayed_after_restart", sales=len(rows), journeys=len(journeys), since=since.isoformat()
     )
     return len(rows)
+
+
+async def mark_sales(store: HoldStore, rows: Iterable[tuple[int, int, int, int]]) -> set[int]:
+    """Mark sold in Redis the legs of sales ``(journey, seat, first leg, end leg)``, one script per journey
+    and leg mask (an OR: idempotent); returns the journeys."""
+    grouped: dict[tuple[int, int], list[int]] = {}
+    for journey, seat, start, end in rows:
+        grouped.setdefault((journey, Segment(start, end).mask), []).append(seat)
+    for (journey, mask), seats in grouped.items():
+        await store.mark_sold(journey, seats, mask)
+    return {journey for journey, _ in grouped}
 
 
 def _by_journey(rows: list[tuple[int, int, int, int]]) -> dict[int, dict[int, int]]:

@@ -78,15 +78,6 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
     return False
 
 
-def http_ok(url: str, timeout: float = 0.5) -> bool:
-    with (
-        contextlib.suppress(OSError, ValueError, http.client.HTTPException),
-        urllib.request.urlopen(url, timeout=timeout) as response,  # noqa: S310 - loopback URLs we build
-    ):
-        return bool(200 <= response.status < 300)
-    return False
-
-
 def http_text(url: str, timeout: float = 0.5) -> str | None:
     """The body of a 2xx answer, or None."""
     with (
@@ -95,6 +86,10 @@ def http_text(url: str, timeout: float = 0.5) -> str | None:
     ):
         return response.read().decode() if 200 <= response.status < 300 else None
     return None
+
+
+def http_ok(url: str, timeout: float = 0.5) -> bool:
+    return http_text(url, timeout) is not None
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
