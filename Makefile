@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-logs bench-tokens bench-scrape bench-telemetry bench-servers bench profile soak \
+.PHONY: bootstrap demo test lint format unit integration down status clean bench-holds bench-tickets bench-spans bench-logs bench-tokens bench-scrape bench-telemetry bench-servers bench bench-accept profile soak \
 	compose-secrets compose-config compose-up compose-down
 
 bootstrap:
@@ -100,6 +100,12 @@ bench-reads: bootstrap
 bench-db-read: bootstrap
 	@$(VENV)/jatra up >/dev/null
 	@$(VENV)/python -m bench.db_read
+
+## The booking's statement asked as its text (as it was) and as the function migration 0008 made of it.
+bench-accept: bootstrap
+	@$(VENV)/jatra up >/dev/null
+	@$(VENV)/jatra seed >/dev/null
+	@$(VENV)/python bench/accept_function.py
 
 ## py-spy on every Jatra process during a rush, sorted into categories: bench/results/profiles/.
 profile: bootstrap

@@ -2,7 +2,7 @@
 answer, the booking row made from the hold and its payment request in the outbox, all or nothing, in one
 round trip (it was a claim committed on its own, then four statements, each prepared again behind PgBouncer,
 plus an ORM object per row), asked through jatra.infra.pg in a transaction of its own, as is the outcome's
-read (one exchange)."""
+read (one exchange). That statement is a function in Postgres (:data:`ACCEPT`), so its plan is kept."""
 
 from __future__ import annotations
 
@@ -23,33 +23,21 @@ from jatra.infra.pg import Statements, Transaction
 from jatra.tickets.view import TICKET_ROW_COLUMNS, TicketRow
 
 #: the key claimed with its answer, the booking and its outbox message; no row when the hold cannot be
-#: booked this way or the key is not free (the key's claim is then undone with the transaction)
+#: booked this way or the key is not free (the key's claim is then undone with the transaction). The
+#: statement is the function ``jatra_accept_booking`` (migration 0008, where it is written out): behind
+#: PgBouncer's transaction pooling nothing the client prepares survives, and a function's plan is kept
+#: per server connection, so the longest statement of the hot path is no longer parsed and planned again
+#: for each booking. Its steps: the hold, ACTIVE, this user's and of this many seats; the 202 to replay;
+#: the key's claim with it (ON CONFLICT DO NOTHING, see :mod:`jatra.infra.idempotency`); the booking,
+#: only if the key was claimed (ON CONFLICT on its hold: a hold is booked once); its payment request.
 ACCEPT = """
-    WITH hold AS (
-        SELECT id, user_id, journey_id, seat_ids, from_seq, to_seq, seat_class, total_fare FROM holds
-        WHERE id = %(hold_id)s AND user_id = %(user_id)s AND status = 'ACTIVE'
-          AND cardinality(seat_ids) = %(seats)s
-    ), answer AS (
-        SELECT 202 AS status, %(location)s::jsonb AS headers,
-               jsonb_build_object('booking_id', %(booking_id)s::text, 'status', 'PAYMENT_PENDING',
-                                  'amount', total_fare) AS body
-        FROM hold
-    ), claim AS (KEY_CLAIM), booking AS (
-        INSERT INTO bookings (id, user_id, hold_id, journey_id, seat_ids, from_seq, to_seq, seat_class,
-                              passengers, payment_method, amount, contact_email, status)
-        SELECT %(booking_id)s, user_id, id, journey_id, seat_ids, from_seq, to_seq, seat_class,
-               %(passengers)s, %(method)s, total_fare, %(email)s, 'PAYMENT_PENDING'
-        FROM hold WHERE EXISTS (SELECT 1 FROM claim)
-        ON CONFLICT (hold_id) DO NOTHING
-        RETURNING id, journey_id, amount, status, seat_class
-    ), message AS (
-        INSERT INTO outbox (exchange, routing_key, message_id, payload, headers)
-        SELECT %(exchange)s, %(routing_key)s, %(message_id)s,
-               jsonb_build_object('booking_id', id::text, 'amount', amount, 'method', %(method)s), %(trace)s
-        FROM booking
-    )
-    SELECT booking.journey_id, booking.seat_class, answer.body FROM booking, answer
-    """.replace("KEY_CLAIM", idempotency.CLAIM)
+    SELECT journey_id, seat_class, body FROM jatra_accept_booking(
+        p_hold_id => %(hold_id)s, p_user_id => %(user_id)s, p_seats => %(seats)s,
+        p_booking_id => %(booking_id)s, p_location => %(location)s, p_passengers => %(passengers)s,
+        p_method => %(method)s, p_email => %(email)s, p_key => %(key)s, p_digest => %(digest)s,
+        p_now => %(now)s, p_expires_at => %(expires_at)s, p_exchange => %(exchange)s,
+        p_routing_key => %(routing_key)s, p_message_id => %(message_id)s, p_trace => %(trace)s)
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,18 @@ transaction as the work and its answer, so a request that fails writes nothing a
 can run. A retry sent while the first request is still running waits for that transaction (Postgres's
 unique index) and then replays its answer.
 
-The claim is a fragment of the caller's own statement (:data:`CLAIM`), so claiming costs no exchange of
-its own; this module says what a key found there means (:func:`seen`). A stale key (expired, or left
-``IN_FLIGHT`` by an older version, which committed its claim first, and abandoned) is deleted in the
-transaction that claims it again (:func:`forget_stale`), so a concurrent request with the same key waits
-for that one and replays its answer; a fresh ``IN_FLIGHT`` one is a 409. Expired keys are also deleted by
-the outbox relay's retention (:mod:`jatra.infra.retention`), so one can vanish between a claim it refused
-and :func:`seen`.
+The claim is a step of the caller's own statement (the booking's, in the function
+``jatra_accept_booking``: an ``INSERT ... ON CONFLICT (user_id, key) DO NOTHING RETURNING key`` of the key
+with its answer, ``DONE``, expiring after :data:`TTL`), so claiming costs no exchange of its own; this
+module gives it its times (:func:`claim_times`) and says what a key found there means (:func:`seen`).
+DO NOTHING takes no lock on a key that exists (DO UPDATE would, even to change nothing), so replays of one
+key do not queue on its row; a concurrent claim of the same key waits for the first one's transaction.
+
+A stale key (expired, or left ``IN_FLIGHT`` by an older version, which committed its claim first, and
+abandoned) is deleted in the transaction that claims it again (:func:`forget_stale`), so a concurrent
+request with the same key waits for that one and replays its answer; a fresh ``IN_FLIGHT`` one is a 409.
+Expired keys are also deleted by the outbox relay's retention (:mod:`jatra.infra.retention`), so one can
+vanish between a claim it refused and :func:`seen`.
 """
 
 from __future__ import annotations
@@ -35,20 +40,6 @@ TTL = dt.timedelta(hours=24)
 ABANDONED_AFTER = dt.timedelta(seconds=60)
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-#: the key claimed with its answer, as a CTE of the caller's statement: it returns the key when it was
-#: free, and no row when a key exists (see :func:`seen`); a concurrent claim of the same key waits for the
-#: first one's transaction. The caller selects FROM its own rows (``answer``: the ``status``, ``body`` and
-#: ``headers`` to replay, one row or none); parameters ``user_id``, ``key``, ``digest``, ``now`` and
-#: ``expires_at`` (:func:`claim_times`). DO NOTHING takes no lock on a key that exists (DO UPDATE would,
-#: even to change nothing), so replays of one key do not queue on its row.
-CLAIM = """
-    INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at, expires_at,
-                                  response_status, response_body, response_headers)
-    SELECT %(user_id)s, %(key)s, %(digest)s, 'DONE', %(now)s, %(expires_at)s, status, body, headers
-    FROM answer
-    ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING key
-    """
 #: a stale key deleted (expired, or IN_FLIGHT and abandoned), in the transaction that claims it again
 FORGET_STALE = """
     DELETE FROM idempotency_keys
@@ -86,7 +77,7 @@ def request_hash(body: Any) -> str:
 
 
 def claim_times() -> dict[str, dt.datetime]:
-    """The times :data:`CLAIM` takes: now, and when the key expires."""
+    """The times the claim takes: now, and when the key expires."""
     now = dt.datetime.now(dt.UTC)
     return {"now": now, "expires_at": now + TTL}
 
