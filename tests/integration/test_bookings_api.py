@@ -472,6 +472,7 @@ async def test_a_booking_is_accepted_in_one_statement(
     # the statement's span is jatra.infra.pg's own (from its sending to its answer: in pipeline mode the
     # instrumentation's would end before the answer), BEGIN and COMMIT have none, and nothing is the ORM's
     assert {s.instrumentation_scope.name for s in statements} == {"jatra.infra.pg"}
+    assert [s.name for s in statements] == ["SELECT jatra_accept_booking"]  # not "SELECT" like any read
     texts = [str((s.attributes or {})["db.statement"]).strip() for s in statements]
     assert len(texts) == 1, texts
     # the function that claims the key and writes the booking and its message (migration 0008), whose plan

@@ -44,9 +44,13 @@ async def test_jatra_trace_draws_one_booking_across_every_process(
     # Redis, Postgres and RabbitMQ spans (aio-pika names a publish "<exchange>,<routing key> send")
     for system in ("EVALSHA", "payment.requested send", "jatra.payments receive"):
         assert system.lower() in drawn.lower(), f"no {system} span:\n{drawn}"
-    # the booking's one statement (the key's claim, the booking, its outbox row: jatra.infra.pg's span)
-    api_statements = [line for line in drawn.splitlines() if "jatra-api" in line and "WITH" in line]
+    # the booking's one statement (the key's claim, the booking, its outbox row: jatra.infra.pg's span),
+    # named after the function that does it (migration 0008)
+    api_statements = [
+        line for line in drawn.splitlines() if "jatra-api" in line and "jatra_accept_booking" in line
+    ]
     assert len(api_statements) == 1, drawn
+    assert "SELECT jatra_accept_booking" in api_statements[0], drawn
     # the payment worker's two statements (psycopg, jatra.infra.pg) are spans of the same trace
     worker_statements = [line for line in drawn.splitlines() if "jatra-payments" in line and "WITH" in line]
     assert len(worker_statements) == 2, drawn

@@ -27,9 +27,11 @@ from jatra.tickets.view import TICKET_ROW_COLUMNS, TicketRow
 #: statement is the function ``jatra_accept_booking`` (migration 0008, where it is written out): behind
 #: PgBouncer's transaction pooling nothing the client prepares survives, and a function's plan is kept
 #: per server connection, so the longest statement of the hot path is no longer parsed and planned again
-#: for each booking. Its steps: the hold, ACTIVE, this user's and of this many seats; the 202 to replay;
-#: the key's claim with it (ON CONFLICT DO NOTHING, see :mod:`jatra.infra.idempotency`); the booking,
-#: only if the key was claimed (ON CONFLICT on its hold: a hold is booked once); its payment request.
+#: for each booking. To change it, write a new function (another name) in a new revision and call that:
+#: during a rolling deploy the old code still calls the old one. Its steps: the hold, ACTIVE, this user's
+#: and of this many seats; the 202 to replay; the key's claim with it (ON CONFLICT DO NOTHING, see
+#: :mod:`jatra.infra.idempotency`); the booking, only if the key was claimed (ON CONFLICT on its hold: a
+#: hold is booked once); its payment request.
 ACCEPT = """
     SELECT journey_id, seat_class, body FROM jatra_accept_booking(
         p_hold_id => %(hold_id)s, p_user_id => %(user_id)s, p_seats => %(seats)s,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -50,6 +51,8 @@ STATEMENT_TIMEOUT_S = 30.0
 RECONNECT_TIMEOUT_S = 3.0
 #: how long one outage probe's answer stands for every waiter that timed out (see ``_connection``)
 PROBE_TTL_S = 1.0
+#: a statement that calls one of Jatra's functions in Postgres (``... FROM jatra_accept_booking(...)``)
+_CALLED = re.compile(r"\bFROM\s+(jatra_\w+)\s*\(")
 
 
 async def _first(
@@ -75,6 +78,15 @@ def _scrub(exc: psycopg.Error) -> None:
         exc.args = (exc.diag.message_primary,)
 
 
+def _span_name(sql: str) -> str:
+    """The statement's first word, and the function it calls if it calls one of Jatra's
+    (``SELECT jatra_accept_booking``, as a stored procedure's call is named): the call's first word alone
+    would make a booking's write read as any other SELECT in a trace."""
+    operation = sql.split(maxsplit=1)[0]
+    called = _CALLED.search(sql)
+    return f"{operation} {called.group(1)}" if called else operation
+
+
 @contextlib.contextmanager
 def _statement_span(conn: AsyncConnection[Any], sql: str) -> Iterator[None]:
     """A client span for a statement asked in pipeline mode, from its sending to its answer, named and
@@ -85,7 +97,7 @@ def _statement_span(conn: AsyncConnection[Any], sql: str) -> Iterator[None]:
     if not is_instrumentation_enabled():
         yield
         return
-    with tracer.start_as_current_span(sql.split(maxsplit=1)[0], kind=SpanKind.CLIENT) as span:
+    with tracer.start_as_current_span(_span_name(sql), kind=SpanKind.CLIENT) as span:
         if span.is_recording():
             info = conn.info
             span.set_attributes(

@@ -8,14 +8,18 @@ The API reaches Postgres through PgBouncer's transaction pooling, where nothing 
 (PgBouncer 1.18, the version Debian ships and compose builds, has no ``max_prepared_statements``), so the
 booking's statement, the longest of the hot path (the key's claim with its answer, the booking from its
 hold, the payment request in the outbox), was parsed and planned again for every booking: 0.24 ms of
-planning alone in ``pg_stat_statements``. PL/pgSQL prepares the statements of a function once per server
-connection and keeps their plans, and PgBouncer's server connections live long, so the API now asks
-``SELECT ... FROM jatra_accept_booking(...)``, a call that costs little to parse and plan. The statement
-is the one ``jatra.bookings.repository`` asked until this revision, its parameters as arguments.
+planning alone in ``pg_stat_statements``. PL/pgSQL parses a function's statements once per server
+connection and, after its first few calls there, keeps a generic plan; PgBouncer's server connections
+live long, so the API now asks ``SELECT ... FROM jatra_accept_booking(...)``, a call that costs little to
+parse and plan. The statement is the one ``jatra.bookings.repository`` asked until this revision, its
+parameters as arguments.
 
-A changed statement is a new function (a new name or signature) in a new revision: during a rolling deploy
-the old code calls the old one. Code before this revision runs unchanged beside it: it asks the statement
-itself.
+A changed statement is a new function (a new name or signature) in a new revision, never this one
+replaced: during a rolling deploy the old code calls the old one. Code before this revision runs
+unchanged beside it: it asks the statement itself. ``pg_stat_statements``, ``pg_stat_activity`` and the
+slow-statement log show the call, not the statement inside (``pg_stat_statements.track = all`` shows
+both). PL/pgSQL checks the tables and columns it names at its first call in a session, not here: the
+booking tests call it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ down_revision = "0007_bookings_unsell_pending"
 branch_labels = None
 depends_on = None
 
+#: the argument types, in order: what names this function among any others of its name
+ARGUMENTS = (
+    "uuid, uuid, integer, uuid, jsonb, jsonb, text, text, text, text, timestamptz, timestamptz,"
+    " text, text, uuid, jsonb"
+)
 #: the arguments' names are the repository's parameter names with a ``p_`` prefix; the result columns'
 #: names are the table columns they come from, hence ``use_column``
 FUNCTION = """
@@ -81,4 +90,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION jatra_accept_booking")
+    op.execute(f"DROP FUNCTION jatra_accept_booking({ARGUMENTS})")
