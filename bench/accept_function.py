@@ -16,6 +16,7 @@ journey, a seat and a user (`jatra seed`). Writes bench/results/accept-function/
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -23,6 +24,7 @@ import re
 import statistics
 import time
 import uuid
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, LiteralString, cast
 
@@ -31,7 +33,10 @@ from psycopg.types.json import Jsonb
 from jatra.bookings import repository
 from jatra.infra import idempotency
 from jatra.infra.pg import Statements
+from jatra.inventory.status import HoldStatus
 from jatra.rush.cpu import cpu_seconds
+from jatra.seats import repository as seats
+from jatra.seats.repository import NewHold
 from jatra.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +46,6 @@ N = int(os.environ.get("BENCH_ACCEPT_N", "1500"))
 CONCURRENCY = 16
 SETTINGS = get_settings()
 MIGRATION = ROOT / "platform" / "jatra" / "db" / "migrations" / "versions" / "0008_accept_booking_function.py"
-
-HOLD = """
-    INSERT INTO holds (id, journey_id, user_id, seat_ids, from_seq, to_seq, seat_class, status, expires_at,
-                       total_fare)
-    SELECT %(hold_id)s, %(journey_id)s, %(user_id)s, ARRAY[%(seat_id)s::bigint], 1, 2, 'S_CHAIR', 'ACTIVE',
-           now() + interval '10 minutes', 100
-    RETURNING id
-    """
 
 
 def statement_as_it_was() -> str:
@@ -76,7 +73,13 @@ async def _sample(pg: Statements) -> dict[str, Any]:
 async def _transaction(pg: Statements, sql: str, base: dict[str, Any]) -> None:
     hold_id = uuid.uuid4()
     async with pg.transaction() as tx:
-        await tx.one(HOLD, {**base, "hold_id": hold_id}, dict)
+        hold = NewHold(
+            id=hold_id, journey_id=base["journey_id"], user_id=base["user_id"], seat_ids=[base["seat_id"]],
+            from_seq=1, to_seq=2, seat_class="S_CHAIR", status=HoldStatus.ACTIVE,
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10), total_fare=100,
+        )  # fmt: skip
+        # the hold's record as the API writes it (its statement, here inside the transaction)
+        await tx.one(seats.RECORD, {f.name: getattr(hold, f.name) for f in fields(NewHold)}, dict)
         params = {
             "hold_id": hold_id, "user_id": base["user_id"], "seats": 1, "booking_id": uuid.uuid4(),
             "location": Jsonb({"Location": "/api/v1/bookings/x"}), "passengers": Jsonb([{"name": "A"}]),
