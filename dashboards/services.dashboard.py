@@ -103,6 +103,22 @@ dashboard = dashboard(
                     q(quantile(0.99, c.DEPENDENCY_CHECK_DURATION, ENV, by=("dependency",)), "{{dependency}}"),
                 ),
                 timeseries(
+                    "Garbage-collection pauses, p99 by generation",
+                    "How long CPython's collections stop a process (its event loop answers nothing "
+                    "meanwhile), over every Jatra process; 2 is the full collection. What a process holds "
+                    "from its start is frozen out of them after its warm-up (JATRA_GC_FREEZE): a full one "
+                    "took 3-47 ms in a rush, 120-218 ms without.",
+                    "s",
+                    q(quantile(0.99, c.GC_PAUSES, ENV, by=("generation",)), "generation {{generation}}"),
+                ),
+                timeseries(
+                    "Time in garbage collection, by process",
+                    "Seconds per second each process spent stopped by its collections (0.01 = 1 % of its "
+                    "time).",
+                    "percentunit",
+                    q(sum_by(rate(c.GC_PAUSES, ENV, suffix="_sum"), "process"), "{{process}}"),
+                ),
+                timeseries(
                     "Warm-ups at start, by part",
                     "Parts of the HTTP processes' warm-up before their first request, in the last hour: "
                     "pool connections opened, the seats service's train layouts read. A failed part leaves "

@@ -32,6 +32,7 @@ from jatra.infra.requests import JatraRequest
 from jatra.infra.resources import open_resources
 from jatra.infra.warmup import Warmer, warm
 from jatra.settings import Settings, get_settings
+from jatra.telemetry import gc_pauses
 from jatra.telemetry.http_metrics import http_metrics_config
 from jatra.telemetry.logs import request_logging_config
 from jatra.telemetry.metrics import BUILD_INFO, MetricsController
@@ -91,6 +92,7 @@ def create_app(
     names = resolve(services)
     process = "api" if list(services) == ["all"] else "-".join(names)
     provider = setup_tracing(settings, process, span_processors)
+    gc_pauses.watch()
     needs = (
         PLATFORM_NEEDS
         if list(services) == ["all"]
@@ -111,6 +113,8 @@ def create_app(
         async with open_resources(settings, process, needs) as resources, watched(resources):
             app.state.resources = resources
             await warm(resources, warmers)
+            if settings.gc_freeze:
+                gc_pauses.freeze()
             BUILD_INFO.labels(__version__, settings.environment).set(1)
             backlog = None
             if admission.payment_delay_s and "db" in needs:

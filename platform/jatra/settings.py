@@ -238,6 +238,14 @@ class Settings:
     notifications_prefetch: int = field(
         default=8, metadata=_doc("Notification events one worker handles at once (each may render a PDF).")
     )
+    gc_freeze: bool = field(
+        default=True,
+        metadata=_doc(
+            "Once warmed up, each process moves what it holds from its start out of the garbage collector's"
+            " full collections (gc.freeze), which then stop its event loop for far less time"
+            " (jatra.telemetry.gc_pauses)."
+        ),
+    )
     worker_nice: int = field(
         default=0,
         metadata=_doc(

@@ -20,6 +20,7 @@ from jatra.infra.http_server import exit_on_sigterm, server_config
 from jatra.infra.resources import Resources, open_resources
 from jatra.infra.warmup import warm
 from jatra.settings import Settings
+from jatra.telemetry import gc_pauses
 from jatra.telemetry.logs import configure_logging
 from jatra.telemetry.metrics import BUILD_INFO, WORKER_LAST_SUCCESS, WORKER_RUNS, MetricsController
 from jatra.telemetry.tracing import setup_tracing
@@ -133,6 +134,8 @@ async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
     iteration, wait = spec.load(), spec.waiter()
     if spec.warm:
         await warm(res, orm=False)
+    if res.settings.gc_freeze:
+        gc_pauses.freeze()
     tracer = trace.get_tracer("jatra.worker")
     backoff = 1.0
     while True:
@@ -176,6 +179,7 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
         # before any thread exists (Linux applies nice per thread; new threads inherit it)
         os.nice(settings.worker_nice)
     setup_tracing(settings, name)
+    gc_pauses.watch()
     async with open_resources(settings, name, spec.needs, db_pool=spec.db_pool) as res, watched(res):
         # logging_config=None: the ECS logging configured above stays; Litestar's default would replace it.
         app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -199,3 +200,34 @@ async def test_a_consumer_takes_its_first_message_with_its_pools_open(
     assert _at_first_pass == [expected]
     warmed = [e["warmed"] for e in logged.events if e["event"] == "warmup.done"]
     assert warmed == ([{"statement_connections": n, "redis_connections": warmup.CONNECTIONS}] if warm else [])
+
+
+@pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "not-frozen"])
+async def test_a_warmed_process_freezes_what_it_holds_unless_told_not_to(
+    stack: Stack, settings: Settings, freeze: bool
+) -> None:
+    """After its warm-up, an API process and a worker move what they hold out of the garbage collector's
+    later collections (``gc.freeze``); ``JATRA_GC_FREEZE=false`` leaves it to every collection."""
+    chosen = dataclasses.replace(settings, gc_freeze=freeze)
+    gc.unfreeze()  # an app started earlier in this test process may have frozen it
+    try:
+        async with AsyncTestClient(app=create_app(["all"], chosen)) as client:
+            assert (await client.get("/health")).status_code == 200
+            api_frozen = gc.get_freeze_count()
+        gc.unfreeze()
+        spec = dataclasses.replace(worker.WORKERS["payments"], iteration=f"{__name__}:_first_pass")
+        _first_pass_seen.clear()
+        async with open_resources(chosen, "freeze-worker", spec.needs, db_pool=spec.db_pool) as res:
+            loop = asyncio.create_task(worker._loop("freeze-worker", spec, res))
+            try:
+                await asyncio.wait_for(_first_pass_seen.wait(), 15)
+            finally:
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
+        worker_frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    if freeze:
+        assert api_frozen > 10_000 and worker_frozen > 10_000  # every module, class and function at least
+    else:
+        assert api_frozen == worker_frozen == 0

@@ -75,6 +75,16 @@ PROCESS_RESTARTS = _spec(
     ("process",),
 )
 
+GC_PAUSES = _spec(
+    "jatra_gc_pause_seconds",
+    "histogram",
+    "CPython's garbage collections by generation (0, 1, 2: 2 is the full one) and how long each stopped the"
+    " process: its event loop answers nothing meanwhile (jatra.telemetry.gc_pauses).",
+    ("generation",),
+    (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+    known=(("0", "1", "2"),),
+)
+
 # -- HTTP (created by Litestar's Prometheus plugin with prefix jatra_http) ---------------------------------
 HTTP_PREFIX = "jatra_http"
 HTTP_LABELS = ("method", "path", "status_code", "app_name", "service")
