@@ -1,7 +1,7 @@
 """Search, accounts and the background workers: the parts of Jatra around the booking path."""
 
 from jatra.observability.panels import dashboard, q, timeseries
-from jatra.observability.promql import ENV, quantile, rate, sel, sum_by
+from jatra.observability.promql import ENV, max_by, quantile, rate, sel, sum_by
 from jatra.telemetry import catalogue as c
 
 dashboard = dashboard(
@@ -105,18 +105,22 @@ dashboard = dashboard(
                 timeseries(
                     "Garbage-collection pauses, p99 by generation",
                     "How long CPython's collections stop a process (its event loop answers nothing "
-                    "meanwhile), over every Jatra process; 2 is the full collection. What a process holds "
-                    "from its start is frozen out of them after its warm-up (JATRA_GC_FREEZE): a full one "
-                    "took 3-47 ms in a rush, 120-218 ms without.",
+                    "meanwhile), over every Jatra process, in 15 min windows (a process makes a full "
+                    "collection, generation 2, only a few times a minute or less). Each process's mean full "
+                    "collection was 120-218 ms in rushes; JATRA_GC_FREEZE=true takes it to 3-47 ms, and its "
+                    "one collection at start (0.3-0.7 s in a worker) counts here too.",
                     "s",
-                    q(quantile(0.99, c.GC_PAUSES, ENV, by=("generation",)), "generation {{generation}}"),
+                    q(
+                        quantile(0.99, c.GC_PAUSES, ENV, by=("generation",), window="15m"),
+                        "generation {{generation}}",
+                    ),
                 ),
                 timeseries(
                     "Time in garbage collection, by process",
-                    "Seconds per second each process spent stopped by its collections (0.01 = 1 % of its "
-                    "time).",
+                    "Seconds per second the replica of each process that collects most spent stopped by its "
+                    "collections (0.01 = 1 % of its time); a heap that keeps growing shows here first.",
                     "percentunit",
-                    q(sum_by(rate(c.GC_PAUSES, ENV, suffix="_sum"), "process"), "{{process}}"),
+                    q(max_by(rate(c.GC_PAUSES, ENV, suffix="_sum"), "process"), "{{process}}"),
                 ),
                 timeseries(
                     "Warm-ups at start, by part",

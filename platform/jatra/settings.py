@@ -239,11 +239,11 @@ class Settings:
         default=8, metadata=_doc("Notification events one worker handles at once (each may render a PDF).")
     )
     gc_freeze: bool = field(
-        default=True,
+        default=False,
         metadata=_doc(
             "Once warmed up, each process moves what it holds from its start out of the garbage collector's"
-            " full collections (gc.freeze), which then stop its event loop for far less time"
-            " (jatra.telemetry.gc_pauses)."
+            " full collections (gc.freeze): they then stop its event loop for 3-47 ms instead of 120-218,"
+            " but rushes showed no gain in latency or CPU, so it is off (jatra.telemetry.gc_pauses)."
         ),
     )
     worker_nice: int = field(

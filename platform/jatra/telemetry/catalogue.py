@@ -81,7 +81,7 @@ GC_PAUSES = _spec(
     "CPython's garbage collections by generation (0, 1, 2: 2 is the full one) and how long each stopped the"
     " process: its event loop answers nothing meanwhile (jatra.telemetry.gc_pauses).",
     ("generation",),
-    (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+    (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     known=(("0", "1", "2"),),
 )
 
