@@ -130,11 +130,12 @@ WORKERS: dict[str, WorkerSpec] = {
 }
 
 
-async def _loop(name: str, spec: WorkerSpec, res: Resources) -> None:
+async def _loop(name: str, spec: WorkerSpec, res: Resources, *, freeze: bool = False) -> None:
+    """``freeze`` (JATRA_GC_FREEZE): after the warm-up, before the first pass (jatra.telemetry.gc_pauses)."""
     iteration, wait = spec.load(), spec.waiter()
     if spec.warm:
         await warm(res, orm=False)
-    if res.settings.gc_freeze:
+    if freeze:
         gc_pauses.freeze()
     tracer = trace.get_tracer("jatra.worker")
     backoff = 1.0
@@ -189,7 +190,7 @@ async def run_worker(name: str, port: int, settings: Settings) -> None:
         server = uvicorn.Server(
             server_config(app, settings, host=settings.api_host, port=port, lifespan="off")
         )
-        loop = asyncio.create_task(_loop(name, spec, res))
+        loop = asyncio.create_task(_loop(name, spec, res, freeze=settings.gc_freeze))
         log.info("worker.started", worker=name, port=port)
         try:
             await server.serve()

@@ -223,7 +223,7 @@ async def test_a_warmed_process_freezes_what_it_holds_only_when_told_to(
         spec = dataclasses.replace(worker.WORKERS["payments"], iteration=f"{__name__}:_first_pass")
         _first_pass_seen.clear()
         async with open_resources(chosen, "freeze-worker", spec.needs, db_pool=spec.db_pool) as res:
-            loop = asyncio.create_task(worker._loop("freeze-worker", spec, res))
+            loop = asyncio.create_task(worker._loop("freeze-worker", spec, res, freeze=freeze))
             try:
                 await asyncio.wait_for(_first_pass_seen.wait(), 15)
             finally:
