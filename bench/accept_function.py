@@ -24,7 +24,6 @@ import re
 import statistics
 import time
 import uuid
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, LiteralString, cast
 
@@ -78,8 +77,8 @@ async def _transaction(pg: Statements, sql: str, base: dict[str, Any]) -> None:
             from_seq=1, to_seq=2, seat_class="S_CHAIR", status=HoldStatus.ACTIVE,
             expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10), total_fare=100,
         )  # fmt: skip
-        # the hold's record as the API writes it (its statement, here inside the transaction)
-        await tx.one(seats.RECORD, {f.name: getattr(hold, f.name) for f in fields(NewHold)}, dict)
+        # the hold's record as the API writes it (its own call, here inside the transaction)
+        await seats.record_hold(tx, hold)  # type: ignore[arg-type]  # a Transaction asks as Statements do
         params = {
             "hold_id": hold_id, "user_id": base["user_id"], "seats": 1, "booking_id": uuid.uuid4(),
             "location": Jsonb({"Location": "/api/v1/bookings/x"}), "passengers": Jsonb([{"name": "A"}]),
