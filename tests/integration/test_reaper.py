@@ -50,6 +50,21 @@ def reaper_worker_paused(stack: Stack) -> Iterator[None]:
         yield
 
 
+async def seat_statuses(client: AsyncTestClient[Litestar], journey: int) -> dict[int, str]:
+    """Each seat's status in the journey's seat map, DA to SYT."""
+    answer = await client.get(f"/api/v1/journeys/{journey}/seats", params={"from": "DA", "to": "SYT"})
+    assert answer.status_code == 200, answer.text
+    return {seat["seat_id"]: seat["status"] for seat in answer.json()["seats"]}
+
+
+def from_postgres_events(logs: EcsLines, journey: int) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in logs.lines
+        if line["message"] == "seat_map.sold_from_postgres" and line.get("journey_id") == journey
+    ]
+
+
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -152,7 +167,7 @@ async def test_sales_postgres_has_are_made_known_to_redis(
         journey = real.id
         store = HoldStore(redis)
         await sync_sold_legs(res, store)
-        _, sold, _ = await store.occupancy(journey)
+        sold = (await store.occupancy(journey)).sold
         assert sold[seat] & Segment(1, 3).mask == Segment(1, 3).mask
         # A Redis that lost everything (cursor included) is rebuilt from the whole history, in one pass
         # however many batches it takes.
@@ -162,7 +177,7 @@ async def test_sales_postgres_has_are_made_known_to_redis(
             last_sale = await session.scalar(select(func.max(SeatSale.id)))
         assert await sync_sold_legs(res, store, batch=2) == every_sale
         assert int(await redis.get(SALES_CURSOR) or 0) == last_sale
-        _, sold, _ = await store.occupancy(journey)
+        sold = (await store.occupancy(journey)).sold
         assert sold[seat] & Segment(1, 3).mask == Segment(1, 3).mask
 
 
@@ -201,13 +216,15 @@ async def test_a_journey_redis_lost_takes_no_hold_until_its_sales_are_back(
     passenger: Passenger,
     redis: Redis,
     ecs_logs: EcsLines,
+    spans: InMemorySpanExporter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Redis lost a journey's data (its sold legs and its synced marker, as a restart without persistence
     loses them) while Postgres has a sale on it. Before: a hold took the sold seat, the sale was refused and
     the passenger charged and refunded. Now: every hold on the journey is refused (503 seats-resyncing,
     Retry-After) and asks the reaper for it; the reaper's next pass writes the sale back, and holds are
-    answered from the truth: the sold seat taken (409), a free one held."""
+    answered from the truth: the sold seat taken (409), a free one held. Meanwhile the seat map shows the
+    sold seat sold (it showed it free), read from Postgres, and asks the reaper for the journey too."""
     store = HoldStore(redis)
     journey = await a_journey(client)
     sold_seat, free_seat = await free_seats(client, journey, "DA", "SYT", 2)
@@ -230,6 +247,16 @@ async def test_a_journey_redis_lost_takes_no_hold_until_its_sales_are_back(
         monkeypatch.setattr("jatra.seats.restore._last_sweep", time.monotonic())
         asked_before = metric("jatra_seats_journeys_resynced_total", trigger="asked")
 
+        spans.clear()
+        seats = await seat_statuses(client, journey)
+        assert (seats[sold_seat], seats[free_seat]) == ("sold", "free")
+        assert await resync.asked(store) == [journey]  # taken: the holds below ask again
+        [from_postgres] = [s for s in spans.get_finished_spans() if s.name.endswith(".sold_from_postgres")]
+        assert from_postgres.attributes is not None
+        assert from_postgres.attributes["jatra.seats.journey_id"] == journey
+        assert from_postgres.attributes["jatra.seats.sales"] >= 1
+        [event] = from_postgres_events(ecs_logs, journey)
+
         for seat in (sold_seat, free_seat):
             refused = await hold(seat)
             assert refused.status_code == 503, refused.text
@@ -242,8 +269,11 @@ async def test_a_journey_redis_lost_takes_no_hold_until_its_sales_are_back(
 
         assert await resync_journeys(res, store) == 1  # the journey asked about, and only it
     assert metric("jatra_seats_journeys_resynced_total", trigger="asked") == asked_before + 1
-    _, sold, _ = await store.occupancy(journey)
+    sold = (await store.occupancy(journey)).sold
     assert sold[sold_seat] & Segment(start, end).mask == Segment(start, end).mask
+    seats = await seat_statuses(client, journey)  # from Redis again, which has the sale back
+    assert (seats[sold_seat], seats[free_seat]) == ("sold", "free")
+    assert from_postgres_events(ecs_logs, journey) == [event]
     taken = await hold(sold_seat)
     assert taken.status_code == 409 and taken.json()["seats"] == [sold_seat]
     assert (await hold(free_seat)).status_code == 201
@@ -319,7 +349,7 @@ async def test_a_cancellation_between_the_restores_read_and_write_is_put_back_on
         await resync.ask(store, journey)
         await redis.set(SALES_CURSOR, 0, nx=True)
         assert await resync_journeys(res, store) == 1
-    _, sold, _ = await store.occupancy(journey)
+    sold = (await store.occupancy(journey)).sold
     assert sold.get(seat, 0) & legs.mask == 0  # back on sale, though the restore read it sold
 
 
@@ -347,7 +377,7 @@ async def test_a_redis_that_came_back_without_its_last_writes_gets_them_again(
         replayed = metric("jatra_seats_journeys_resynced_total", trigger="restart")
         assert await replay_after_restart(res, store) >= 1
     assert metric("jatra_seats_journeys_resynced_total", trigger="restart") >= replayed + 1
-    _, sold, _ = await store.occupancy(journey)
+    sold = (await store.occupancy(journey)).sold
     assert sold[seat] & legs.mask == legs.mask
 
 

@@ -94,6 +94,21 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Occupancy:
+    """A journey's seats as Redis has them, for a seat map."""
+
+    #: live hold masks with their expiry (ms), per seat
+    held: dict[int, list[tuple[int, int]]]
+    #: sold leg mask per seat
+    sold: dict[int, int]
+    #: Redis's clock, ms
+    now_ms: int
+    #: the journey's synced marker is there, so ``sold`` has every sale Postgres has; without it Redis
+    #: lost the journey's data (or never had it) and ``sold`` may lack some
+    synced: bool
+
+
 class HoldStore:
     def __init__(self, redis: AnyRedis, prefix: str = "jatra:seats") -> None:
         self.redis = redis
@@ -269,15 +284,14 @@ class HoldStore:
                 found.extend(_is_gone(reply) for reply in await pipe.execute())
         return found
 
-    async def occupancy(
-        self, journey_id: int
-    ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int], int]:
-        """(live hold masks with expiry per seat, sold mask per seat, server time ms) for a seat map."""
+    async def occupancy(self, journey_id: int) -> Occupancy:
+        """What a seat map shows of the journey, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.holds_key(journey_id))
             pipe.hgetall(self.sold_key(journey_id))
             pipe.time()
-            holds_raw, sold_raw, (seconds, micros) = await pipe.execute()
+            pipe.exists(self.synced_key(journey_id))
+            holds_raw, sold_raw, (seconds, micros), synced = await pipe.execute()
         now = int(seconds) * 1000 + int(micros) // 1000
         held: dict[int, list[tuple[int, int]]] = {}
         for seat, entries in holds_raw.items():
@@ -286,4 +300,4 @@ class HoldStore:
                 if int(expires) > now:
                     held.setdefault(int(seat), []).append((int(mask), int(expires)))
         sold = {int(seat): int(mask) for seat, mask in sold_raw.items()}
-        return held, sold, now
+        return Occupancy(held, sold, now, bool(synced))

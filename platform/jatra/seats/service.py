@@ -102,9 +102,27 @@ class SeatsService:
         """The seat map's JSON (a SeatMap): the segment's seats encoded once, live status from Redis."""
         layout = await self._layout(journey_id)
         segment = self._segment(layout, origin, destination)
-        held, sold, _ = await self.store.occupancy(journey_id)
+        found = await self.store.occupancy(journey_id)
+        sold = found.sold if found.synced else await self._sold_from_postgres(journey_id, found.sold)
         kept = encoding.encoded(layout, segment, origin.upper(), destination.upper())
-        return encoding.render(kept, segment.mask, held, sold)
+        return encoding.render(kept, segment.mask, found.held, sold)
+
+    async def _sold_from_postgres(self, journey_id: int, sold: dict[int, int]) -> dict[int, int]:
+        """Redis has no synced marker for the journey (it lost its data, or never had the journey): the
+        seat map takes the sold legs from Postgres, so that no sold seat is shown free, and asks the reaper
+        for the journey, as a refused hold does. Rare: the reaper restores it at its next pass."""
+        with tracer.start_as_current_span("seats.seat_map.sold_from_postgres") as span:
+            span.set_attribute("jatra.seats.journey_id", journey_id)
+            async with self.sessions() as session:
+                rows = await repository.sold_legs_of(session, [journey_id])
+            merged = dict(sold)
+            for _, seat, start, end in rows:
+                merged[seat] = merged.get(seat, 0) | Segment(start, end).mask
+            with contextlib.suppress(RedisError):  # the seat map is right all the same
+                await resync.ask(self.store, journey_id)  # the reaper takes only sellable journeys
+            span.set_attribute("jatra.seats.sales", len(rows))
+        log.info("seat_map.sold_from_postgres", journey_id=journey_id, sales=len(rows))
+        return merged
 
     def _validate(self, layout: Layout, request: HoldRequest) -> Segment:
         segment = self._segment(layout, request.origin, request.destination)
