@@ -104,8 +104,9 @@ class Occupancy:
     sold: dict[int, int]
     #: Redis's clock, ms
     now_ms: int
-    #: the journey's synced marker is there, so ``sold`` has every sale Postgres has; without it Redis
-    #: lost the journey's data (or never had it) and ``sold`` may lack some
+    #: the journey's synced marker is there, so ``sold`` may be trusted as holds trust it (a restart that
+    #: lost the last writes is the reaper's replay's to mend); without it Redis lost the journey's data,
+    #: or never had it, and ``sold`` may lack sales Postgres has
     synced: bool
 
 
@@ -285,13 +286,16 @@ class HoldStore:
         return found
 
     async def occupancy(self, journey_id: int) -> Occupancy:
-        """What a seat map shows of the journey, in one round trip."""
+        """What a seat map shows of the journey, in one round trip. The marker is asked first: the
+        restore writes it with the sold legs in one script, so legs read after a marker are at least as
+        new as its write (asked after them, a restore run in between would vouch for legs read before
+        it)."""
         async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.synced_key(journey_id))
             pipe.hgetall(self.holds_key(journey_id))
             pipe.hgetall(self.sold_key(journey_id))
             pipe.time()
-            pipe.exists(self.synced_key(journey_id))
-            holds_raw, sold_raw, (seconds, micros), synced = await pipe.execute()
+            synced, holds_raw, sold_raw, (seconds, micros) = await pipe.execute()
         now = int(seconds) * 1000 + int(micros) // 1000
         held: dict[int, list[tuple[int, int]]] = {}
         for seat, entries in holds_raw.items():

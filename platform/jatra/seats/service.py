@@ -103,14 +103,18 @@ class SeatsService:
         layout = await self._layout(journey_id)
         segment = self._segment(layout, origin, destination)
         found = await self.store.occupancy(journey_id)
-        sold = found.sold if found.synced else await self._sold_from_postgres(journey_id, found.sold)
+        sold = found.sold
+        if not found.synced and layout.departure_from(segment.start) > dt.datetime.now(dt.UTC):
+            sold = await self._sold_from_postgres(journey_id, found.sold)
         kept = encoding.encoded(layout, segment, origin.upper(), destination.upper())
         return encoding.render(kept, segment.mask, found.held, sold)
 
     async def _sold_from_postgres(self, journey_id: int, sold: dict[int, int]) -> dict[int, int]:
-        """Redis has no synced marker for the journey (it lost its data, or never had the journey): the
-        seat map takes the sold legs from Postgres, so that no sold seat is shown free, and asks the reaper
-        for the journey, as a refused hold does. Rare: the reaper restores it at its next pass."""
+        """Redis has no synced marker for the journey (it lost its data, or never had the journey) and
+        the train has not left the passenger's station: the seat map takes the sold legs from Postgres, so
+        that no sold seat is shown free, and asks the reaper for the journey, as a refused hold does. The
+        reaper restores it at its next pass. (A journey whose train has left the station takes no hold:
+        its map is Redis's alone, and a marker expires a day after the journey.)"""
         with tracer.start_as_current_span("seats.seat_map.sold_from_postgres") as span:
             span.set_attribute("jatra.seats.journey_id", journey_id)
             async with self.sessions() as session:
@@ -118,8 +122,8 @@ class SeatsService:
             merged = dict(sold)
             for _, seat, start, end in rows:
                 merged[seat] = merged.get(seat, 0) | Segment(start, end).mask
-            with contextlib.suppress(RedisError):  # the seat map is right all the same
-                await resync.ask(self.store, journey_id)  # the reaper takes only sellable journeys
+            with contextlib.suppress(RedisError, OSError):  # the seat map is right all the same
+                await resync.ask(self.store, journey_id)
             span.set_attribute("jatra.seats.sales", len(rows))
         log.info("seat_map.sold_from_postgres", journey_id=journey_id, sales=len(rows))
         return merged
