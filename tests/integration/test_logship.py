@@ -38,6 +38,7 @@ from jatra.settings import Settings
 from jatra.stack import es_standin
 from jatra.stack.elastic import MAX_DOCS, STANDIN_CORES, STANDIN_NICE, ElasticGateway
 from jatra.stack.manager import Stack
+from tests.fixtures.logs import Logged
 from tests.fixtures.stack import paused
 from tests.integration.helpers import eventually, sample
 from tests.integration.logwriter import booking_events, ecs, write
@@ -560,10 +561,15 @@ async def test_a_document_elasticsearch_refuses_is_set_aside_with_the_reason_and
 
 
 async def test_a_full_stand_in_refuses_writes_and_the_shipper_waits_losing_nothing(
-    es: AsyncElasticsearch, shipping: Settings
+    es: AsyncElasticsearch, shipping: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The stand-in's flood stage (osmem keeps everything in memory): past ``max_docs`` every write is a
-    429, as past Elasticsearch's disk watermark. The shipper keeps retrying, the lines wait in their files."""
+    429, as past Elasticsearch's disk watermark. The shipper keeps retrying, the lines wait in their files.
+    While it waits, the retried counter moves and a warning names Elasticsearch's error type (both came
+    only once the batch was settled, or never: a flood stage lasts until someone makes room)."""
+    logged = Logged()
+    monkeypatch.setattr(bulk, "log", logged)
+    monkeypatch.setattr(bulk, "WARN_AFTER_S", 1.0)
     total = 300
     write(shipping.logs / "payments.log", [booking_events(n) for n in range(total)])
     index = data_stream("jatra.payments", shipping.environment)
@@ -577,6 +583,17 @@ async def test_a_full_stand_in_refuses_writes_and_the_shipper_waits_losing_nothi
             assert not draining.done()  # waiting: not failed, nothing dropped or set aside
             assert await count(es, index) == 100
             assert gauge("jatra_logship_lag_bytes") > 0 and gauge("jatra_logship_lag_seconds") > 0
+            assert delta(before)["retried"] > 0  # counted while the batch waits, not once it is settled
+
+            async def warned() -> bool:
+                return any(e["event"] == "logship.bulk.held_back" for e in logged.events)
+
+            await eventually(warned, 60, "a warning about the held-back batch")
+            [warning] = [e for e in logged.events if e["event"] == "logship.bulk.held_back"]
+            assert warning["log_level"] == "warning" and warning["events"] > 0
+            assert warning["error_type"] == "cluster_block_exception" and warning["waited_s"] >= 1.0
+            assert delta(before)["retried"] >= 2 * warning["events"]  # before the warning, and with it
+            assert not draining.done()
             faults(shipping, max_docs=0)
             await asyncio.wait_for(draining, 60)
     finally:

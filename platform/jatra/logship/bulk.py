@@ -14,11 +14,18 @@ read from the response's items, in order. Each event ends in one of three ways:
 A connection error, a timeout or a 5xx for the whole request (Elasticsearch down or unable to take
 writes) is retried with stamina for ``UNREACHABLE_BUDGET_S``; after that the error reaches the worker,
 which backs off and starts again from the cursor, so nothing is lost either way.
+
+Every event sent again is counted as it is (``on_retry``), not once its batch is settled: a batch held
+back for long (a flood stage lasts until someone makes room) shows in the counter while it waits. Such a
+batch is also a warning (``logship.bulk.held_back``, with Elasticsearch's error type, never its reason,
+which may quote a document) once it has waited ``WARN_AFTER_S``, then every ``WARN_EVERY_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -37,6 +44,9 @@ FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
 #: one bulk request at most (a bigger batch is split into several requests, sent one after another)
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
+#: a batch held back this long is a warning, and again this often while it lasts
+WARN_AFTER_S = 10.0
+WARN_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,16 @@ class Settled:
     duplicate: int = 0
     retried: int = 0  # events sent again (each time one is)
     refused: list[Refused] = field(default_factory=list)
+
+
+def _error_type(error: object, status: int) -> str:
+    """Elasticsearch's error type from a bulk item's ``error`` or a whole answer's body (its ``reason`` is
+    left out: it may quote the document)."""
+    if isinstance(error, dict):
+        inner = error.get("error", error)
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+            return str(inner["type"])
+    return f"status {status}"
 
 
 def _unreachable(exc: Exception) -> bool:
@@ -103,20 +123,32 @@ async def _request(
     return results, resent
 
 
-async def send(client: AsyncElasticsearch, actions: list[Action]) -> Settled:
-    """Send ``actions`` until each is indexed, a duplicate or refused for good."""
+def _noted(_: int) -> None:
+    """``send``'s default ``on_retry``: nothing to tell."""
+
+
+async def send(
+    client: AsyncElasticsearch, actions: list[Action], on_retry: Callable[[int], None] = _noted
+) -> Settled:
+    """Send ``actions`` until each is indexed, a duplicate or refused for good. ``on_retry(n)``: ``n``
+    events are being sent again."""
     settled = Settled()
     pending = list(enumerate(actions))
     backoff = FIRST_BACKOFF_S
+    held_since = warned_at = 0.0
     while pending:
         again: list[tuple[int, Action]] = []
+        why = ""
         try:
             answers, resent = await _request(client, [a for _, a in pending])
-            settled.retried += resent
+            if resent:
+                settled.retried += resent
+                on_retry(resent)
         except ApiError as exc:
             if exc.status_code != 429:
                 raise
             again = pending  # the whole request was turned away: all of it later
+            why = _error_type(exc.body, 429)
         else:
             for (position, action), (ok, answer) in zip(pending, answers, strict=True):
                 item = next(iter(answer.values()))
@@ -127,11 +159,19 @@ async def send(client: AsyncElasticsearch, actions: list[Action]) -> Settled:
                     settled.duplicate += 1
                 elif status == 429 or status >= 500:
                     again.append((position, action))
+                    why = why or _error_type(item.get("error"), status)
                 else:
                     settled.refused.append(Refused(position, status, item.get("error") or {}))
         if again:
             settled.retried += len(again)
-            log.debug("logship.bulk.backoff", events=len(again), backoff_s=backoff)
+            on_retry(len(again))
+            now = time.monotonic()
+            held_since = held_since or now
+            if now - held_since >= WARN_AFTER_S and (not warned_at or now - warned_at >= WARN_EVERY_S):
+                warned_at = now
+                log.warning("logship.bulk.held_back", events=len(again), waited_s=round(now - held_since, 1),
+                            error_type=why)  # fmt: skip
+            log.debug("logship.bulk.backoff", events=len(again), backoff_s=backoff, error_type=why)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
         pending = again

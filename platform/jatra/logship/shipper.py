@@ -34,6 +34,8 @@ tracer = trace.get_tracer(__name__)
 logging.getLogger("elastic_transport").setLevel(logging.WARNING)
 
 EVENTS = counter(c.LOGSHIP_EVENTS)
+#: counted as each event is sent again, while its batch waits (jatra.logship.bulk.send)
+RETRIED = EVENTS.labels("retried")
 LAG_SECONDS = gauge(c.LOGSHIP_LAG_SECONDS)
 LAG_BYTES = gauge(c.LOGSHIP_LAG_BYTES)
 BULK_DURATION = histogram(c.LOGSHIP_BULK_DURATION)
@@ -72,7 +74,7 @@ class Shipper:
             actions = [action(line, self.namespace, self.log_dir) for line in batch]
             with tracer.start_as_current_span("logship.bulk") as span:
                 t0 = time.perf_counter()
-                settled = await send(client, actions)
+                settled = await send(client, actions, RETRIED.inc)
                 BULK_DURATION.observe(time.perf_counter() - t0, trace_exemplar())
                 span.set_attributes(
                     {
@@ -85,7 +87,6 @@ class Shipper:
                 )
             EVENTS.labels("shipped").inc(settled.shipped)
             EVENTS.labels("duplicate").inc(settled.duplicate)
-            EVENTS.labels("retried").inc(settled.retried)
             if settled.refused:
                 refusals = [
                     Refusal(batch[r.position], actions[r.position], r.status, r.error)
