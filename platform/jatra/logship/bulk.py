@@ -15,10 +15,13 @@ A connection error, a timeout or a 5xx for the whole request (Elasticsearch down
 writes) is retried with stamina for ``UNREACHABLE_BUDGET_S``; after that the error reaches the worker,
 which backs off and starts again from the cursor, so nothing is lost either way.
 
-Every event sent again is counted as it is (``on_retry``), not once its batch is settled: a batch held
-back for long (a flood stage lasts until someone makes room) shows in the counter while it waits. Such a
-batch is also a warning (``logship.bulk.held_back``, with Elasticsearch's error type, never its reason,
-which may quote a document) once it has waited ``WARN_AFTER_S``, then every ``WARN_EVERY_S``.
+Every event sent again is counted when it is scheduled again (``on_retry``), not once its batch is
+settled: a batch held back for long (a flood stage lasts until someone makes room) shows in the counter
+while it waits. A batch whose events are refused (429 or 5xx, item by item or the whole request's 429) is
+also a warning (``logship.bulk.held_back``, with Elasticsearch's error type, never its reason, which may
+quote a document) at its first refusal at least ``WARN_AFTER_S`` after its first, then every
+``WARN_EVERY_S``. A whole request's 5xx or no answer is not: stamina retries it, and past its budget the
+worker's ``worker.iteration.failed`` says so.
 """
 
 from __future__ import annotations
@@ -99,23 +102,24 @@ def _requests(actions: list[Action]) -> list[list[bytes]]:
 
 
 async def _request(
-    client: AsyncElasticsearch, actions: list[Action]
+    client: AsyncElasticsearch, actions: list[Action], on_retry: Callable[[int], None]
 ) -> tuple[list[tuple[bool, dict[str, Any]]], int]:
-    """Each action's (ok, answer), in order, and how many events were sent again (each time one was). The
-    lines go out as written (the client joins bytes as they are; its bulk helper would encode each action
-    again)."""
+    """Each action's (ok, answer), in order, and how many events were sent again (each time one was, told
+    to ``on_retry`` as it goes out: a request retried until the budget is spent raises, and its retries
+    were counted all the same). The lines go out as written (the client joins bytes as they are; its bulk
+    helper would encode each action again)."""
     results: list[tuple[bool, dict[str, Any]]] = []
     resent = 0
     for lines in _requests(actions):
-        tries = 0
         async for attempt in stamina.retry_context(
             on=_unreachable, attempts=None, timeout=UNREACHABLE_BUDGET_S, wait_initial=0.2, wait_max=5.0
         ):
-            tries = attempt.num
+            if attempt.num > 1:
+                resent += len(lines) // 2
+                on_retry(len(lines) // 2)
             with attempt:
                 # the client's NDJSON serializer sends bytes lines unchanged (typed for mappings only)
                 answer = await client.bulk(operations=cast(Any, lines))
-        resent += (tries - 1) * len(lines) // 2
         items: list[dict[str, Any]] = answer["items"]
         if len(items) * 2 != len(lines):
             raise ApiError(f"{len(items)} answers to {len(lines) // 2} actions", answer.meta, answer.body)
@@ -135,15 +139,14 @@ async def send(
     settled = Settled()
     pending = list(enumerate(actions))
     backoff = FIRST_BACKOFF_S
-    held_since = warned_at = 0.0
+    held_since: float | None = None
+    warned_at: float | None = None
     while pending:
         again: list[tuple[int, Action]] = []
         why = ""
         try:
-            answers, resent = await _request(client, [a for _, a in pending])
-            if resent:
-                settled.retried += resent
-                on_retry(resent)
+            answers, resent = await _request(client, [a for _, a in pending], on_retry)
+            settled.retried += resent
         except ApiError as exc:
             if exc.status_code != 429:
                 raise
@@ -166,8 +169,9 @@ async def send(
             settled.retried += len(again)
             on_retry(len(again))
             now = time.monotonic()
-            held_since = held_since or now
-            if now - held_since >= WARN_AFTER_S and (not warned_at or now - warned_at >= WARN_EVERY_S):
+            if held_since is None:
+                held_since = now
+            if now - held_since >= WARN_AFTER_S and (warned_at is None or now - warned_at >= WARN_EVERY_S):
                 warned_at = now
                 log.warning("logship.bulk.held_back", events=len(again), waited_s=round(now - held_since, 1),
                             error_type=why)  # fmt: skip
