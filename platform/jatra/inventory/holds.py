@@ -98,12 +98,10 @@ def _s(value: Any) -> str:
 class Occupancy:
     """A journey's seats as Redis has them, for a seat map."""
 
-    #: live hold masks with their expiry (ms), per seat
+    #: live hold masks with their expiry (ms), per seat; live by Redis's clock (TIME, in the same round trip)
     held: dict[int, list[tuple[int, int]]]
     #: sold leg mask per seat
     sold: dict[int, int]
-    #: Redis's clock, ms
-    now_ms: int
     #: the journey's synced marker is there, so ``sold`` may be trusted as holds trust it (a restart that
     #: lost the last writes is the reaper's replay's to mend); without it Redis lost the journey's data,
     #: or never had it, and ``sold`` may lack sales Postgres has
@@ -304,4 +302,4 @@ class HoldStore:
                 if int(expires) > now:
                     held.setdefault(int(seat), []).append((int(mask), int(expires)))
         sold = {int(seat): int(mask) for seat, mask in sold_raw.items()}
-        return Occupancy(held, sold, now, bool(synced))
+        return Occupancy(held, sold, bool(synced))
