@@ -628,6 +628,29 @@ async def test_the_flood_stage_asks_osmem_for_its_count_every_few_seconds_not_ev
     assert state["held"] >= held, state  # its estimate is an upper bound
 
 
+async def test_the_benchmarks_sink_answers_the_shipper_as_elasticsearch_and_indexes_nothing(
+    es: AsyncElasticsearch, shipping: Settings
+) -> None:
+    """``make bench`` runs the stand-in as a sink (Elasticsearch has nodes of its own; osmem indexing on the
+    machine under test took up to 0.75 of a core): the official client and the shipper take its answers as
+    Elasticsearch's, every event counts as shipped, and osmem receives none of them."""
+    total = 250
+    write(shipping.logs / "payments.log", [booking_events(n) for n in range(total)])
+    index = data_stream("jatra.payments", shipping.environment)
+    before, held = counts(), await count(es, index)
+    sunk = faults(shipping, sink=1)["sunk"]
+    try:
+        async with es_client(shipping) as client:
+            await Shipper(shipping).drain(client, 60)
+        after = faults(shipping, sink=0)
+    finally:
+        faults(shipping, sink=0)
+    moved = delta(before)
+    assert moved["shipped"] == total and moved["rejected"] == 0 and moved["duplicate"] == 0
+    assert after["sunk"] - sunk == total
+    assert await count(es, index) == held  # nothing reached osmem
+
+
 # -- Kibana: the saved searches find what they say ----------------------------------------------------------
 def lucene(kql: str) -> str:
     """The KQL of our saved searches (``field : value``, ``and``/``or``, parentheses) as Lucene query syntax,

@@ -57,3 +57,5 @@ def test_medians_and_ratios_come_from_the_runs(tmp_path: Path) -> None:
     assert summary["http_5xx"] == 5 and off["http_5xx"] == 5 and on["http_5xx"] == 0  # 500s and 503s
     assert summary["invariants_ok"] and len(summary["runs"]) == 5
     assert "0.1" in summary["modes"]["on"]
+    assert summary["log_store"]["mode"] == "osmem"  # how every set before the sink was measured
+    assert summarise(tmp_path, 0.1, "sink")["log_store"]["mode"] == "sink"

@@ -28,6 +28,12 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
   bound): osmem counts by visiting every document, ~1 ms of CPU per 1,000 it holds, which asked before
   every bulk was most of the stand-in's CPU in a rush.
 
+- a sink, for benchmarks (``sink`` in the faults): bulk writes are checked (each source line must be a JSON
+  object, a second ``create`` of an ``_id`` is a 409) and answered as Elasticsearch answers them, then
+  dropped instead of indexed. Elasticsearch runs on nodes of its own; osmem indexing a rush's logs on the
+  machine under test took 0.3-0.75 of a core, at nice 19, until its flood stage stopped it (see README
+  "Eid rush"). Only the ``_id`` of each document is kept (for the 409).
+
 An outage is not simulated here: stop this process and the port refuses connections, as a dead node does.
 """
 
@@ -56,6 +62,7 @@ class Faults:
     bulk_503: int = 0  # next N bulk requests: 503 for the whole request
     item_429: int = 0  # the first N items of the next bulk request(s): 429 each, the rest indexed
     max_docs: int = 0  # flood stage: no more writes once osmem holds this many documents (0: no limit)
+    sink: int = 0  # 1: bulk writes checked, answered and dropped, not indexed (benchmarks)
     #: the three faults above meet only bulks whose body holds this text (an index name), so that another
     #: shipper writing meanwhile (the stack's own) does not take them; "" for every bulk. Reset on update.
     only: str = ""
@@ -66,6 +73,7 @@ class Faults:
         self.bulk_503 = int(body.get("bulk_503", self.bulk_503))
         self.item_429 = int(body.get("item_429", self.item_429))
         self.max_docs = int(body.get("max_docs", self.max_docs))
+        self.sink = int(body.get("sink", self.sink))
         self.only = str(body.get("only", ""))
 
 
@@ -85,6 +93,8 @@ class State:
     #: documents sent on to osmem since this gateway started, and those of them osmem has answered for
     forwarded: int = 0
     completed: int = 0
+    #: the ``_id`` of every document the sink took (a second ``create`` of one is a 409)
+    sunk: set[str] = field(default_factory=set)
 
     @property
     def held(self) -> int:
@@ -227,6 +237,8 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         error = {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}
         return _answer(503, {"error": {"root_cause": [error], **error}, "status": 503})
     pairs = _split_bulk(body)
+    if faults.sink:
+        return _answer(200, _sunk(state, pairs))
     if (flood := await _flooded(request, state)) is not None:
         blocked = [_rejected_item(action, flood) for action, _ in pairs]
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
@@ -237,6 +249,36 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         return await _sent_on(request, state, pairs, refused, body)
     finally:
         state.completed += sent
+
+
+def _sunk(state: State, pairs: list[tuple[bytes, bytes | None]]) -> dict[str, Any]:
+    """A bulk's answer from the sink: each item checked and answered as Elasticsearch would, then dropped."""
+    items: list[dict[str, Any]] = []
+    for action, source in pairs:
+        parsed: dict[str, dict[str, Any]] = json.loads(action)
+        op, meta = next(iter(parsed.items()))
+        doc_id = str(meta.get("_id") or f"sunk-{len(state.sunk)}")
+        item: dict[str, Any] = {"_index": meta.get("_index"), "_id": doc_id}
+        try:
+            valid = isinstance(json.loads(source), dict) if source is not None else op == "delete"
+        except ValueError:
+            valid = False
+        if not valid:
+            error = {"type": "mapper_parsing_exception", "reason": "failed to parse"}
+            item |= {"status": 400, "error": error}
+        elif op == "delete":
+            found = doc_id in state.sunk
+            state.sunk.discard(doc_id)
+            item |= {"status": 200 if found else 404, "result": "deleted" if found else "not_found"}
+        elif op == "create" and doc_id in state.sunk:
+            reason = f"[{doc_id}]: version conflict, document already exists"
+            error = {"type": "version_conflict_engine_exception", "reason": reason}
+            item |= {"status": 409, "error": error}
+        else:
+            state.sunk.add(doc_id)
+            item |= {"status": 201, "result": "created", "_version": 1}
+        items.append({op: item})
+    return {"errors": any("error" in next(iter(i.values())) for i in items), "took": 0, "items": items}
 
 
 async def _sent_on(
@@ -286,7 +328,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
             state.faults.update(json.loads(body or b"{}"))
             state.counted_at = -RECOUNT_S  # a new flood stage is checked against osmem's own count
-        counted = {"held": state.held, "counted_s_ago": round(time.monotonic() - state.counted_at, 3)}
+        counted = {
+            "held": state.held,
+            "counted_s_ago": round(time.monotonic() - state.counted_at, 3),
+            "sunk": len(state.sunk),
+        }
         return _answer(200, {**vars(state.faults), **counted})
     if (kept := await _kept(request, state, body)) is not None:
         return kept
