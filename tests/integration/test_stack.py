@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,20 @@ def test_up_twice_breaks_nothing(monitoring: Stack) -> None:
     assert {k: v for k, v in after.items() if k in before} == before  # nothing was restarted
     status = run("status")
     assert status.returncode == 0 and "DOWN" not in status.stdout
+
+
+def test_a_status_check_leaves_no_error_in_the_postgres_log(monitoring: Stack) -> None:
+    """pg_isready as the OS user (root) made Postgres log 'FATAL: role "root" does not exist' at every
+    readiness check: every `jatra status`, every CPU meter of a rush, every 5 s of a sampler."""
+    log = monitoring.ctx.log("postgres")
+    before = log.stat().st_size
+    assert any(r.name == "postgres" and r.ready for r in monitoring.status())
+    assert any(r.name == "postgres" and r.ready for r in monitoring.status())
+    time.sleep(0.5)  # the backend writes its line as it answers
+    with log.open("rb") as handle:
+        handle.seek(before)
+        added = handle.read().decode(errors="replace")
+    assert "FATAL" not in added, added
 
 
 def test_a_missing_binary_is_named_with_its_install_command(tmp_path: Path) -> None:

@@ -76,9 +76,10 @@ class Postgres(Server):
         )
 
     def ready(self, ctx: StackContext) -> bool:
-        result = subprocess.run(
-            [self._bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx))], check=False
-        )
+        # as the role that exists: pg_isready's default, the OS user (root), made the server log
+        # 'FATAL: role "root" does not exist' at every check (`jatra status`, the rush's CPU meter)
+        probe = ["-q", "-h", "127.0.0.1", "-p", str(self.port(ctx)), "-U", "postgres", "-d", "postgres"]
+        result = subprocess.run([self._bin("pg_isready"), *probe], check=False)
         return result.returncode == 0
 
     def extra_pids(self, ctx: StackContext) -> list[int]:
