@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from jatra.stack.es_standin import State, _split_bulk, _sunk
 
 
@@ -42,3 +44,21 @@ def test_a_delete_answers_whether_the_id_was_taken() -> None:
     _sunk(state, _split_bulk(bulk({"index": {"_id": "d"}}, {"m": 1})))
     answer = _sunk(state, _split_bulk(bulk({"delete": {"_id": "d"}}, {"delete": {"_id": "d"}})))
     assert statuses(answer) == [200, 404] and state.sunk == set()
+    assert answer["errors"] is False  # a delete that finds nothing is not an error
+
+
+def test_an_id_left_to_elasticsearch_is_never_a_conflict() -> None:
+    state = State(upstream="http://unused")
+    taken = _sunk(state, _split_bulk(bulk({"create": {"_id": "0"}}, {"m": 0})))
+    answer = _sunk(state, _split_bulk(bulk({"create": {}}, {"m": 1}, {"create": {}}, {"m": 2})))
+    assert statuses(taken) == [201] and statuses(answer) == [201, 201]
+    ids = [item["create"]["_id"] for item in answer["items"]]  # type: ignore[attr-defined]
+    assert len(set(ids)) == 2 and "0" not in ids and state.sunk == {"0"}
+
+
+def test_an_action_line_that_is_not_json_takes_nothing_of_its_request() -> None:
+    state = State(upstream="http://unused")
+    body = bulk({"create": {"_id": "first"}}, {"m": 1}) + b"{nope\n" + bulk({"m": 2})
+    with pytest.raises(ValueError):  # the handler answers it 400 as a whole
+        _sunk(state, _split_bulk(body))
+    assert state.sunk == set()

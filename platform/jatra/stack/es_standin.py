@@ -28,11 +28,14 @@ gateway in front of it is kept to what the official ``elasticsearch`` 8 client a
   bound): osmem counts by visiting every document, ~1 ms of CPU per 1,000 it holds, which asked before
   every bulk was most of the stand-in's CPU in a rush.
 
-- a sink, for benchmarks (``sink`` in the faults): bulk writes are checked (each source line must be a JSON
-  object, a second ``create`` of an ``_id`` is a 409) and answered as Elasticsearch answers them, then
-  dropped instead of indexed. Elasticsearch runs on nodes of its own; osmem indexing a rush's logs on the
-  machine under test took 0.3-0.75 of a core, at nice 19, until its flood stage stopped it (see README
-  "Eid rush"). Only the ``_id`` of each document is kept (for the 409).
+- a sink, for benchmarks (``sink`` in the faults; with ``only``, just the bulks that hold that text): bulk
+  writes are answered item by item in Elasticsearch's shape and dropped instead of indexed. What it checks
+  is little: each source must be a JSON object (else 400), and a second ``create`` of an ``_id`` is a 409,
+  as Jatra's shipper needs (it sends ``create`` only); mappings are not enforced, so nothing is refused
+  for a field, and ``index``/``update`` are answered as creations. Elasticsearch runs on nodes of its own;
+  osmem indexing a rush's logs on the machine under test took 0.14-0.75 of a core, at nice 19, until its
+  flood stage stopped it (README "Eid rush", bench/results/standin-sink/). The ``_id`` of every document
+  it took is kept, ~100 bytes each: a sink is for a benchmark's minutes, not left on.
 
 An outage is not simulated here: stop this process and the port refuses connections, as a dead node does.
 """
@@ -43,6 +46,7 @@ import argparse
 import copy
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,8 +67,9 @@ class Faults:
     item_429: int = 0  # the first N items of the next bulk request(s): 429 each, the rest indexed
     max_docs: int = 0  # flood stage: no more writes once osmem holds this many documents (0: no limit)
     sink: int = 0  # 1: bulk writes checked, answered and dropped, not indexed (benchmarks)
-    #: the three faults above meet only bulks whose body holds this text (an index name), so that another
-    #: shipper writing meanwhile (the stack's own) does not take them; "" for every bulk. Reset on update.
+    #: the faults above (the sink too) meet only bulks whose body holds this text (an index name), so
+    #: that another shipper writing meanwhile (the stack's own) does not take them; "" for every bulk.
+    #: Reset on update.
     only: str = ""
     seen_bulks: int = 0
 
@@ -237,8 +242,12 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
         error = {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}
         return _answer(503, {"error": {"root_cause": [error], **error}, "status": 503})
     pairs = _split_bulk(body)
-    if faults.sink:
-        return _answer(200, _sunk(state, pairs))
+    if targeted and faults.sink:
+        try:
+            return _answer(200, _sunk(state, pairs))
+        except ValueError:  # an action line that is not JSON: Elasticsearch refuses the whole request
+            error = {"type": "illegal_argument_exception", "reason": "Malformed action/metadata line"}
+            return _answer(400, {"error": {"root_cause": [error], **error}, "status": 400})
     if (flood := await _flooded(request, state)) is not None:
         blocked = [_rejected_item(action, flood) for action, _ in pairs]
         return _answer(200, {"errors": True, "took": 0, "items": blocked})
@@ -253,11 +262,13 @@ async def _bulk(request: web.Request, state: State, body: bytes) -> web.Response
 
 def _sunk(state: State, pairs: list[tuple[bytes, bytes | None]]) -> dict[str, Any]:
     """A bulk's answer from the sink: each item checked and answered as Elasticsearch would, then dropped."""
+    # every action line read before anything is taken: one that is not JSON refuses the whole request
+    actions: list[dict[str, dict[str, Any]]] = [json.loads(action) for action, _ in pairs]
     items: list[dict[str, Any]] = []
-    for action, source in pairs:
-        parsed: dict[str, dict[str, Any]] = json.loads(action)
+    for parsed, (_, source) in zip(actions, pairs, strict=True):
         op, meta = next(iter(parsed.items()))
-        doc_id = str(meta.get("_id") or f"sunk-{len(state.sunk)}")
+        chosen = "_id" in meta
+        doc_id = str(meta["_id"]) if chosen else uuid.uuid4().hex  # Elasticsearch's own id: never a 409
         item: dict[str, Any] = {"_index": meta.get("_index"), "_id": doc_id}
         try:
             valid = isinstance(json.loads(source), dict) if source is not None else op == "delete"
@@ -270,12 +281,13 @@ def _sunk(state: State, pairs: list[tuple[bytes, bytes | None]]) -> dict[str, An
             found = doc_id in state.sunk
             state.sunk.discard(doc_id)
             item |= {"status": 200 if found else 404, "result": "deleted" if found else "not_found"}
-        elif op == "create" and doc_id in state.sunk:
+        elif op == "create" and chosen and doc_id in state.sunk:
             reason = f"[{doc_id}]: version conflict, document already exists"
             error = {"type": "version_conflict_engine_exception", "reason": reason}
             item |= {"status": 409, "error": error}
         else:
-            state.sunk.add(doc_id)
+            if chosen:
+                state.sunk.add(doc_id)
             item |= {"status": 201, "result": "created", "_version": 1}
         items.append({op: item})
     return {"errors": any("error" in next(iter(i.values())) for i in items), "took": 0, "items": items}
