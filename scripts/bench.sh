@@ -6,14 +6,14 @@
 #   off  - no tracing, no request logs (metrics stay on)
 #   full - every trace sampled
 # BENCH_RATE is arrivals a second. The target (6,000 confirmed a minute, ~110 arrivals/s) is beyond
-# this 2-core machine, whose ceiling is ~3,000 a minute (60-70 arrivals/s, everything on one machine); the
+# this 2-core machine, whose ceiling is ~4,100-4,400 a minute (100 arrivals/s, everything on one machine); the
 # default, 50/s, is half the target rate, where the booking's p99 target is set, and a rate the machine
-# sustains with telemetry on (~87 % busy with osmem indexing, 58-70 % with the sink, averaged over a run;
-# 65-88 % in its first 75 s, while the 3-day window is unsold and ~44 bookings a second are confirmed
-# against ~36 later), so the on/off ratio measures telemetry rather than queueing.
+# sustains with telemetry on (61-70 % busy over a run with the sink, 68-80 % with osmem indexing; one run's
+# first 75 s at 86 %, while its 3-day window is unsold and ~44 bookings a second are confirmed against
+# ~39 and fewer later), so the on/off ratio measures telemetry rather than queueing.
 # BENCH_LOG_STORE: sink (the default) or osmem. Production's Elasticsearch has nodes of its own; on this
 # machine the stand-in's engine (osmem) indexing a rush's logs took 0.14-0.75 of a core, even at nice 19,
-# until its flood stage (100,000 documents, ~2.5 minutes in with telemetry on) stopped it. With `sink` the
+# until its flood stage (100,000 documents, ~165 s in with telemetry on) stopped it. With `sink` the
 # gateway answers every bulk write item by item in Elasticsearch's shape and drops it: the shipper's
 # whole cost stays measured, osmem's indexing does not. `osmem` is how every set before the twentieth
 # stop was measured.
@@ -34,8 +34,8 @@ rm -f "$OUT"/rush-telemetry-*
 
 WINDOW=${BENCH_FIRST_DAY:-1}  # first travel window; each run books its own 3 days, so each starts unsold
 run() {  # $1 = on|off|full, $2 = run name
-  # the whole stack anew: the Elasticsearch stand-in keeps every log event in memory and costs more CPU
-  # the more it holds (0.23 core after a minute, 0.5 after five), so each run starts it empty
+  # the whole stack anew: each run starts from the same state (an empty Redis refilled by the reaper,
+  # cold caches, and with BENCH_LOG_STORE=osmem an empty stand-in, whose CPU grows with what it holds)
   .venv/bin/jatra down >/dev/null
   case $1 in
     on) JATRA_TELEMETRY_ENABLED=true JATRA_TRACE_SAMPLE_RATIO=$SAMPLE .venv/bin/jatra up >/dev/null ;;
