@@ -103,19 +103,17 @@ def _requests(actions: list[Action]) -> list[list[bytes]]:
 
 async def _request(
     client: AsyncElasticsearch, actions: list[Action], on_retry: Callable[[int], None]
-) -> tuple[list[tuple[bool, dict[str, Any]]], int]:
-    """Each action's (ok, answer), in order, and how many events were sent again (each time one was, told
-    to ``on_retry`` as it goes out: a request retried until the budget is spent raises, and its retries
-    were counted all the same). The lines go out as written (the client joins bytes as they are; its bulk
-    helper would encode each action again)."""
+) -> list[tuple[bool, dict[str, Any]]]:
+    """Each action's (ok, answer), in order. The events sent again are told to ``on_retry`` as they go out
+    (a request retried until the budget is spent raises, and its retries were counted all the same). The
+    lines go out as written (the client joins bytes as they are; its bulk helper would encode each action
+    again)."""
     results: list[tuple[bool, dict[str, Any]]] = []
-    resent = 0
     for lines in _requests(actions):
         async for attempt in stamina.retry_context(
             on=_unreachable, attempts=None, timeout=UNREACHABLE_BUDGET_S, wait_initial=0.2, wait_max=5.0
         ):
             if attempt.num > 1:
-                resent += len(lines) // 2
                 on_retry(len(lines) // 2)
             with attempt:
                 # the client's NDJSON serializer sends bytes lines unchanged (typed for mappings only)
@@ -124,7 +122,7 @@ async def _request(
         if len(items) * 2 != len(lines):
             raise ApiError(f"{len(items)} answers to {len(lines) // 2} actions", answer.meta, answer.body)
         results += [(200 <= int(next(iter(item.values())).get("status", 500)) < 300, item) for item in items]
-    return results, resent
+    return results
 
 
 def _noted(_: int) -> None:
@@ -141,12 +139,16 @@ async def send(
     backoff = FIRST_BACKOFF_S
     held_since: float | None = None
     warned_at: float | None = None
+
+    def retried(events: int) -> None:  # one count for the batch's answer and the caller's counter
+        settled.retried += events
+        on_retry(events)
+
     while pending:
         again: list[tuple[int, Action]] = []
         why = ""
         try:
-            answers, resent = await _request(client, [a for _, a in pending], on_retry)
-            settled.retried += resent
+            answers = await _request(client, [a for _, a in pending], retried)
         except ApiError as exc:
             if exc.status_code != 429:
                 raise
@@ -166,8 +168,7 @@ async def send(
                 else:
                     settled.refused.append(Refused(position, status, item.get("error") or {}))
         if again:
-            settled.retried += len(again)
-            on_retry(len(again))
+            retried(len(again))
             now = time.monotonic()
             if held_since is None:
                 held_since = now
