@@ -122,6 +122,13 @@ def demo(requests: int) -> None:
     help="Days from today to the first travel date; a fresh window starts from an unsold inventory.",
 )
 @click.option(
+    "--tries",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Seat maps a passenger looks at before leaving: a full train or a lost seat means another look.",
+)
+@click.option(
     "--outcome",
     type=click.Choice(["wait", "poll"]),
     default="wait",
@@ -138,6 +145,7 @@ def rush(
     skew: float,
     faults: tuple[str, ...],
     first_day: int,
+    tries: int,
     outcome: str,
     out: str | None,
 ) -> None:
@@ -159,6 +167,7 @@ def rush(
         passengers=passengers,
         skew=skew,
         first_day=first_day,
+        tries=tries,
         faults=flags,
         outcome=outcome,
     )

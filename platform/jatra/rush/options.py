@@ -22,6 +22,11 @@ class Options:
     days: int = 3  # travel dates: N days from first_day on, the nearest most wanted
     first_day: int = 1  # days from today to the first travel date (a fresh window = an unsold inventory)
     abandon: float = 0.1  # share of passengers who hold seats and walk away
+    #: seat maps a passenger looks at before leaving without a hold: one whose train shows no free seat
+    #: on their segment, or who loses the seats to another passenger (409), looks again (the next most
+    #: wanted train, or a fresh map), as a real passenger picks another train. 1: leave at once, as
+    #: every rush before the twenty-first stop did (their sets are not comparable with later ones)
+    tries: int = 3
     retry_same_key: float = 0.1  # share who send their booking twice with the same Idempotency-Key
     max_in_flight: int = 5000  # arrivals beyond this are counted as dropped (the generator is saturated)
     source_ips: int = 64  # passengers come from 127.0.1.1 .. 127.0.1.N (per-IP limits stay realistic)

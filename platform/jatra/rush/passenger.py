@@ -1,4 +1,5 @@
-"""One passenger's trip through the API: search, seat map, hold, book, poll, ticket."""
+"""One passenger's trip through the API: search, seat map (another train's if theirs is full), hold, book,
+the outcome, the ticket."""
 
 from __future__ import annotations
 
@@ -139,6 +140,53 @@ async def outcome(who: Account, opts: Options, rec: Recorder, booking_id: str) -
     return str(status)
 
 
+async def find_hold(
+    who: Account,
+    opts: Options,
+    rec: Recorder,
+    rng: random.Random,
+    journeys: list[int],
+    route: tuple[str, str],
+) -> tuple[str, int] | None:
+    """A hold on one of the trains the search offered, and how many seats it holds; None if the passenger
+    leaves without one.
+
+    The most wanted train first (Zipf over the search's order). A train whose seat map shows no free seat
+    on the passenger's segment is crossed off and the next most wanted one looked at; seats another
+    passenger held first (409) mean a fresh seat map, of that train or another. At most ``opts.tries``
+    seat maps: with 1, a full train or a lost seat ends the trip, as every rush did before ``tries``."""
+    origin, destination = route
+    left = list(journeys)
+    for attempt in range(opts.tries):
+        if not left:
+            break
+        if attempt:
+            rec.looked_again += 1
+        journey_id = zipf_pick(rng, left, opts.skew)
+        seat_map = await timed(
+            rec,
+            "seat_map",
+            who.http.get(f"/journeys/{journey_id}/seats", params={"from": origin, "to": destination}),
+        )
+        if seat_map is None or seat_map.status_code != 200:
+            return None
+        free = free_seats(seat_map.content)
+        wanted = min(rng.choices([1, 2, 3, 4], weights=[40, 35, 15, 10])[0], len(free))
+        if not wanted:
+            left.remove(journey_id)
+            continue
+        # Everyone wants the first free seats of a popular train: that is where contention comes from.
+        seats = rng.sample(free[: max(wanted * 6, 12)], wanted)
+        body = {"journey_id": journey_id, "from": origin, "to": destination, "seats": seats}
+        hold = await timed(rec, "hold", who.http.post("/holds", json=body, headers=who.auth))
+        if hold is None or hold.status_code not in (201, 409):
+            return None
+        if hold.status_code == 201:
+            return str(hold.json()["hold_id"]), wanted
+    rec.left_without_seat += 1
+    return None
+
+
 async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, today: dt.date) -> None:
     await who.fresh()
     http = who.http
@@ -151,30 +199,16 @@ async def trip(who: Account, opts: Options, rec: Recorder, rng: random.Random, t
     )
     if search is None or search.status_code != 200 or not (journeys := journey_ids(search.content)):
         return
-    journey_id = zipf_pick(rng, journeys, opts.skew)
-    seat_map = await timed(
-        rec,
-        "seat_map",
-        http.get(f"/journeys/{journey_id}/seats", params={"from": origin, "to": destination}),
-    )
-    if seat_map is None or seat_map.status_code != 200:
+    held = await find_hold(who, opts, rec, rng, journeys, (origin, destination))
+    if held is None:
         return
-    free = free_seats(seat_map.content)
-    wanted = min(rng.choices([1, 2, 3, 4], weights=[40, 35, 15, 10])[0], len(free))
-    if not wanted:
-        return
-    # Everyone wants the first free seats of a popular train: that is where contention comes from.
-    seats = rng.sample(free[: max(wanted * 6, 12)], wanted)
-    body = {"journey_id": journey_id, "from": origin, "to": destination, "seats": seats}
-    hold = await timed(rec, "hold", http.post("/holds", json=body, headers=who.auth))
-    if hold is None or hold.status_code != 201:
-        return
+    hold_id, count = held
     if rng.random() < opts.abandon:
         rec.abandoned += 1
         return
-    names = [rng.choice(NAMES) for _ in seats]
+    names = [rng.choice(NAMES) for _ in range(count)]
     booking_body: dict[str, Any] = {
-        "hold_id": hold.json()["hold_id"],
+        "hold_id": hold_id,
         "payment_method": rng.choice(["bkash", "nagad", "card"]),
         "passengers": [
             {"name": name, "age": rng.randint(5, 80), "gender": rng.choice(["male", "female"])}

@@ -38,6 +38,8 @@ class Recorder:
     arrivals: int = 0
     dropped: int = 0
     abandoned: int = 0
+    looked_again: int = 0  # seat maps after a passenger's first (a full train, or seats lost to another)
+    left_without_seat: int = 0  # passengers who found no seat to hold in their tries
 
     def step(self, name: str, status: int, seconds: float) -> None:
         self.timeline[name].append((self.now(), seconds))

@@ -162,6 +162,8 @@ def report(
         "arrivals": rec.arrivals,
         "dropped_arrivals": rec.dropped,
         "abandoned_holds": rec.abandoned,
+        "looked_again": rec.looked_again,
+        "left_without_seat": rec.left_without_seat,
         "load_seconds": round(load_s, 1),
         "wall_seconds": round(wall_s, 1),
         "bookings_accepted": len(rec.accepted),
