@@ -22,7 +22,6 @@ from sqlalchemy import text
 from jatra.infra.db import create_engine
 from jatra.rush.invariants import CHECKS
 from jatra.settings import Settings
-from jatra.stack.apps import BACKGROUND_NICE
 from jatra.stack.manager import Running, Stack
 from jatra.stack.ports import api_replica
 from jatra.stack.stores import RabbitMQ
@@ -238,17 +237,3 @@ def _new_pid(pidfile: Path, old: int) -> bool:
         return int(pidfile.read_text().split()[0]) != old
     except (OSError, ValueError, IndexError):
         return False
-
-
-def test_the_workers_no_passenger_waits_on_yield_the_cpu_to_those_one_does(
-    jatra_processes_running: Stack,
-) -> None:
-    """When both cores are busy, the API replicas, the payment worker and the relay (a booking's outcome
-    waits on them) go before the e-ticket's e-mail, the log shipper and the other background workers:
-    supervisord's programs share one session, so their nice values count against each other."""
-    nice = {r.name: os.getpriority(os.PRIO_PROCESS, r.pids[0]) for r in jatra_processes_running.status()
-            if r.name in {"api-1", "payments", "outbox", "notifications", "logship"} and r.pids}  # fmt: skip
-    base = nice["api-1"]
-    assert nice["payments"] == nice["outbox"] == base
-    assert nice["notifications"] == nice["logship"] == min(base + BACKGROUND_NICE, 19)
-    assert BACKGROUND_NICE > 0

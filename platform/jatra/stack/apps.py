@@ -7,7 +7,6 @@ its own, behind nginx (:mod:`jatra.stack.gateway`), as compose and Kubernetes de
 
 from __future__ import annotations
 
-import os
 import sys
 
 from jatra.gateway.routes import SERVICES
@@ -26,15 +25,9 @@ class JatraProcess(Supervised):
     ready_timeout = 90.0
 
     def __init__(
-        self,
-        name: str,
-        command: list[str],
-        straight_to_postgres: bool = False,
-        pgbouncer_database: str = "",
-        nice: int = 0,
+        self, name: str, command: list[str], straight_to_postgres: bool = False, pgbouncer_database: str = ""
     ) -> None:
         self.name = name
-        self.nice = nice
         self.command = command
         self.process = name
         self.straight_to_postgres = straight_to_postgres
@@ -111,14 +104,6 @@ def programs(replicas: int = MAX_API_REPLICAS) -> list[Supervised]:
     return [*(ApiReplica(n) for n in range(1, replicas + 1)), *service_processes(), *workers()]
 
 
-#: CPU priority of the workers no passenger waits on: the e-ticket's e-mail and SMS (the passenger downloads
-#: the ticket from the API), the log shipper and archiver, backups, the reconciler's sweep, the timetable,
-#: the alert receiver. supervisord's programs share one session, so their nice counts against the API
-#: replicas' (and the payment worker's and the relay's, which a booking's outcome waits on): when both
-#: cores are busy the passenger's request goes first. In Kubernetes the same comes from CPU requests.
-BACKGROUND_NICE = int(os.environ.get("JATRA_BACKGROUND_NICE", "5"))
-
-
 #: The booking path's two consumers go straight to Postgres (``straight_to_postgres``), where their
 #: statements are prepared once per connection, instead of through PgBouncer 1.18 (Debian's), which keeps
 #: nothing prepared in transaction pooling, so Postgres planned each of their statements every time. Their
@@ -128,7 +113,7 @@ BACKGROUND_NICE = int(os.environ.get("JATRA_BACKGROUND_NICE", "5"))
 #: PgBouncer, as every other process.
 def workers() -> list[Supervised]:
     return [
-        JatraProcess("timetable", ["worker", "timetable"], nice=BACKGROUND_NICE),
+        JatraProcess("timetable", ["worker", "timetable"]),
         Reaper(),
         JatraProcess(
             "payment-provider",
@@ -137,12 +122,10 @@ def workers() -> list[Supervised]:
         ),
         JatraProcess("outbox", ["worker", "outbox"]),
         JatraProcess("payments", ["worker", "payments"], straight_to_postgres=True),
-        JatraProcess("reconciler", ["worker", "reconciler"], nice=BACKGROUND_NICE),
-        JatraProcess(
-            "notifications", ["worker", "notifications"], straight_to_postgres=True, nice=BACKGROUND_NICE
-        ),
-        JatraProcess("alert-receiver", ["serve", "alert-receiver"], nice=BACKGROUND_NICE),
-        JatraProcess("archive", ["worker", "archive"], nice=BACKGROUND_NICE),
-        JatraProcess("logship", ["worker", "logship"], nice=BACKGROUND_NICE),
-        JatraProcess("backup", ["worker", "backup"], nice=BACKGROUND_NICE),
+        JatraProcess("reconciler", ["worker", "reconciler"]),
+        JatraProcess("notifications", ["worker", "notifications"], straight_to_postgres=True),
+        JatraProcess("alert-receiver", ["serve", "alert-receiver"]),
+        JatraProcess("archive", ["worker", "archive"]),
+        JatraProcess("logship", ["worker", "logship"]),
+        JatraProcess("backup", ["worker", "backup"]),
     ]

@@ -27,7 +27,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from jatra.stack.base import Server, StackContext
 from jatra.stack.monitoring import clear_targets
-from jatra.stack.procs import StackError, find_binary, niced
+from jatra.stack.procs import StackError, find_binary
 
 #: seconds a program must stay up to count as started; failing sooner is a start failure (back-off)
 START_SECONDS = 3
@@ -124,10 +124,9 @@ class Supervised(Server):
 
     def program_section(self, ctx: StackContext) -> str:
         env = ",".join(f'{k}="{_escape(v)}"' for k, v in self.env(ctx).items())
-        argv = niced(self.argv(ctx), self.nice) if self.nice else self.argv(ctx)
         return f"""
 [program:{self.name}]
-command={_escape(shlex.join(argv))}
+command={_escape(shlex.join(self.argv(ctx)))}
 environment={env}
 autostart=false
 autorestart=true
