@@ -9,35 +9,52 @@ import random
 from typing import Any, cast
 
 import msgspec
+import pytest
 
+from jatra.errors import PROBLEM_BASE
 from jatra.rush.http import Answer, Client
 from jatra.rush.options import Options
-from jatra.rush.passenger import Account, find_hold
+from jatra.rush.passenger import Account, find_hold, zipf_pick
 from jatra.rush.record import Recorder
 
 ROUTE = ("DA", "CGP")
 
 
-class ScriptedApi:
-    """Seat maps from ``free`` (journey -> free seat ids); holds answered from ``holds`` in turn (201 when
-    it runs out); every call recorded as (step, journey)."""
+#: the problem types of the API's two 409s for a hold (jatra.seats.errors)
+SEATS_TAKEN = PROBLEM_BASE + "seats-taken"
+HOLD_LIMIT = PROBLEM_BASE + "hold-limit"
 
-    def __init__(self, free: dict[int, list[int]], holds: list[int] | None = None) -> None:
+
+class ScriptedApi:
+    """Seat maps from ``free`` (journey -> free seat ids; a number instead of a list: that status code);
+    holds answered from ``holds`` in turn (201 when it runs out; a 409 is "seats taken" unless given with
+    its problem type); every call recorded as (step, journey), every hold's seats in ``held``."""
+
+    def __init__(
+        self, free: dict[int, list[int] | int], holds: list[int | tuple[int, str]] | None = None
+    ) -> None:
         self.free = free
         self.holds = list(holds or [])
         self.calls: list[tuple[str, int]] = []
+        self.held: list[list[int]] = []
 
     async def get(self, path: str, **_: Any) -> Answer:
         journey = int(path.split("/")[2])
         self.calls.append(("seat_map", journey))
-        seats = [{"seat_id": seat, "status": "free"} for seat in self.free[journey]]
-        return Answer(200, msgspec.json.encode({"seats": seats}))
+        free = self.free[journey]
+        if isinstance(free, int):
+            return Answer(free, b"{}")
+        return Answer(200, msgspec.json.encode({"seats": [{"seat_id": s, "status": "free"} for s in free]}))
 
     async def post(self, path: str, json: dict[str, Any], **_: Any) -> Answer:
         assert path == "/holds"
         self.calls.append(("hold", json["journey_id"]))
-        status = self.holds.pop(0) if self.holds else 201
-        return Answer(status, msgspec.json.encode({"hold_id": "h-1"} if status == 201 else {}))
+        self.held.append(json["seats"])
+        answer = self.holds.pop(0) if self.holds else 201
+        status, kind = answer if isinstance(answer, tuple) else (answer, SEATS_TAKEN)
+        if status == 201:
+            return Answer(201, msgspec.json.encode({"hold_id": "h-1"}))
+        return Answer(status, msgspec.json.encode({"type": kind, "status": status}))
 
 
 async def _find(
@@ -57,6 +74,7 @@ async def test_a_full_train_is_crossed_off_and_the_next_one_looked_at() -> None:
         held, rec = await _find(api, [1, 2, 3], seed=seed)
 
         assert held is not None and held[0] == "h-1"
+        assert held[1] == len(api.held[-1])  # as many seats as the hold asked for: a name each
         maps = [journey for step, journey in api.calls if step == "seat_map"]
         assert maps[-1] == 3 and len(set(maps)) == len(maps)  # a full train is never looked at twice
         assert api.calls[-1] == ("hold", 3)
@@ -105,3 +123,45 @@ async def test_an_error_answer_ends_the_trip_and_is_not_counted_as_no_seat() -> 
     assert held is None
     assert api.calls == [("seat_map", 1), ("hold", 1)]
     assert rec.left_without_seat == 0 and dict(rec.outcomes["hold"]) == {"unavailable": 1}
+
+
+async def test_a_train_where_the_account_holds_all_it_may_is_crossed_off() -> None:
+    for seed in range(10):  # a seed whose first pick is train 1
+        api = ScriptedApi({1: [10, 11], 2: [20, 21]}, holds=[(409, HOLD_LIMIT)])
+        held, rec = await _find(api, [1, 2], seed=seed)
+        if api.calls[0] == ("seat_map", 1):
+            break
+    assert api.calls == [("seat_map", 1), ("hold", 1), ("seat_map", 2), ("hold", 2)]
+    assert held is not None and rec.looked_again == 1
+
+
+async def test_an_error_seat_map_on_a_second_look_ends_the_trip_without_counting_no_seat() -> None:
+    for seed in range(10):  # a seed whose first pick is the full train
+        api = ScriptedApi({1: [], 2: 503})
+        held, rec = await _find(api, [1, 2], tries=3, seed=seed)
+        if api.calls[0] == ("seat_map", 1):
+            break
+    assert held is None and api.calls == [("seat_map", 1), ("seat_map", 2)]
+    assert rec.left_without_seat == 0 and rec.looked_again == 1
+
+
+async def test_one_try_draws_what_a_trip_drew_before_tries() -> None:
+    """The same random draws as the code before ``tries`` (a890a90^): the pick, the count, the seats."""
+    for seed in range(5):
+        api = ScriptedApi({1: [10, 11, 12, 13, 14], 2: [20, 21, 22]})
+        rng = random.Random(seed)
+        who = Account(phone="+8801700000000", token="t", http=cast(Client, api))
+        held = await find_hold(who, Options("", "", tries=1), Recorder(), rng, [1, 2], ROUTE)
+
+        before = random.Random(seed)
+        journey = zipf_pick(before, [1, 2], Options("", "").skew)
+        free = [10, 11, 12, 13, 14] if journey == 1 else [20, 21, 22]
+        wanted = min(before.choices([1, 2, 3, 4], weights=[40, 35, 15, 10])[0], len(free))
+        seats = before.sample(free[: max(wanted * 6, 12)], wanted)
+        assert api.held == [seats] and held == ("h-1", wanted)
+        assert rng.getstate() == before.getstate()
+
+
+def test_no_seat_map_at_all_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Options("", "", tries=0)

@@ -36,3 +36,7 @@ class Options:
     #: "poll" asks every 0.25 s (the way before long polls, kept to measure one against the other)
     outcome: str = "wait"
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.tries < 1:
+            raise ValueError(f"tries is the seat maps a passenger looks at, at least 1, not {self.tries}")

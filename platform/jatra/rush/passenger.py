@@ -80,10 +80,26 @@ class _SeatMap(msgspec.Struct):
     seats: list[_Seat]
 
 
+class _Problem(msgspec.Struct):
+    type: str = ""
+
+
 # Typed decoders read only the fields a passenger looks at and skip the rest unbuilt: a seat map is ~80 KB
 # of ~900 seats, and decoding it into dicts was the generator's largest single cost (~0.65 ms against ~0.3).
 _search = msgspec.json.Decoder(_Search).decode
 _seat_map = msgspec.json.Decoder(_SeatMap).decode
+_problem = msgspec.json.Decoder(_Problem).decode
+#: the 409 of a hold refused because this passenger's account holds all it may on that train
+#: (jatra.seats.errors.HoldLimitReached), not because another passenger was first
+HOLD_LIMIT = "/hold-limit"
+
+
+def at_hold_limit(content: bytes) -> bool:
+    """Whether a 409's problem document says the account holds all it may on that train."""
+    try:
+        return _problem(content).type.endswith(HOLD_LIMIT)
+    except msgspec.DecodeError:  # not a problem document: taken as seats lost to another passenger
+        return False
 
 
 def journey_ids(content: bytes) -> list[int]:
@@ -152,9 +168,11 @@ async def find_hold(
     leaves without one.
 
     The most wanted train first (Zipf over the search's order). A train whose seat map shows no free seat
-    on the passenger's segment is crossed off and the next most wanted one looked at; seats another
-    passenger held first (409) mean a fresh seat map, of that train or another. At most ``opts.tries``
-    seat maps: with 1, a full train or a lost seat ends the trip, as every rush did before ``tries``."""
+    on the passenger's segment is crossed off and the next most wanted one looked at, and so is one where
+    the account already holds all it may (a 409 of type hold-limit: its earlier holds, walked away from,
+    have not expired); seats another passenger held first (any other 409) mean a fresh seat map, of that
+    train or another. At most ``opts.tries`` seat maps: with 1, a full train or a lost seat ends the trip,
+    with the same random draws as every rush before ``tries``."""
     origin, destination = route
     left = list(journeys)
     for attempt in range(opts.tries):
@@ -183,6 +201,8 @@ async def find_hold(
             return None
         if hold.status_code == 201:
             return str(hold.json()["hold_id"]), wanted
+        if at_hold_limit(hold.content):
+            left.remove(journey_id)
     rec.left_without_seat += 1
     return None
 
