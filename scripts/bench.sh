@@ -64,6 +64,7 @@ for round in $(seq 1 "$ROUNDS"); do
   run on "$round-a"; run off "$round-a"; run off "$round-b"; run on "$round-b"
 done
 run full 1
+# the summary first: it needs only the reports, and a restart that fails must not lose it
+.venv/bin/python bench/overhead.py "$OUT" "$SAMPLE" "$LOG_STORE"
 .venv/bin/jatra down >/dev/null
 .venv/bin/jatra up >/dev/null  # leave the stack as `jatra up` makes it
-.venv/bin/python bench/overhead.py "$OUT" "$SAMPLE" "$LOG_STORE"
