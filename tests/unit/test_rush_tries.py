@@ -16,13 +16,14 @@ from jatra.rush.http import Answer, Client
 from jatra.rush.options import Options
 from jatra.rush.passenger import Account, find_hold, zipf_pick
 from jatra.rush.record import Recorder
+from jatra.seats.errors import HoldLimitReached, SeatsTaken
 
 ROUTE = ("DA", "CGP")
 
 
-#: the problem types of the API's two 409s for a hold (jatra.seats.errors)
-SEATS_TAKEN = PROBLEM_BASE + "seats-taken"
-HOLD_LIMIT = PROBLEM_BASE + "hold-limit"
+#: the problem types of the API's two 409s for a hold, as the seats service names them
+SEATS_TAKEN = PROBLEM_BASE + SeatsTaken.slug
+HOLD_LIMIT = PROBLEM_BASE + HoldLimitReached.slug
 
 
 class ScriptedApi:

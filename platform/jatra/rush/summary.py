@@ -11,8 +11,8 @@ def render(r: dict[str, Any]) -> str:
         f"({r['dropped_arrivals']} dropped by a saturated generator), {r['passengers_logged_in']} accounts",
         f"bookings: {r['bookings_accepted']} accepted, final {r['bookings_final']}, "
         f"{r['confirmed_per_minute']} confirmed/min; {r['abandoned_holds']} holds abandoned on purpose",
-        f"seats: {r.get('left_without_seat', '?')} passengers left without one in their tries, "
-        f"{r.get('looked_again', '?')} seat maps looked at again (a full train, or seats lost to another)",
+        f"seats: {r['left_without_seat']} passengers left without one in their tries, "
+        f"{r['looked_again']} seat maps looked at again (a full train, or seats lost to another)",
         f"generator CPU share: {r['generator_cpu_share']} of one core "
         "(near 1.0 means the generator, not the system, was the limit)",
     ]
