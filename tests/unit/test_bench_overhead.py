@@ -59,3 +59,32 @@ def test_medians_and_ratios_come_from_the_runs(tmp_path: Path) -> None:
     assert "0.1" in summary["modes"]["on"]
     assert summary["log_store"]["mode"] == "osmem"  # how every set before the sink was measured
     assert summarise(tmp_path, 0.1, "sink")["log_store"]["mode"] == "sink"
+
+
+def test_the_generators_cpu_takes_the_machines_speed_out_of_the_ratio(tmp_path: Path) -> None:
+    """Telemetry costs 10 % here, but the runs without it had a machine 30 % slower: every process, the
+    generator too, took 1.3 times the CPU for the same work. The plain ratio hides the cost (x0.846); the
+    system over the generator finds it (x1.1)."""
+
+    def timed(system: float, generator: float) -> dict[str, Any]:
+        body = run(600, system, 40.0)
+        body["cpu_cores"]["by_process"] = {"api-1": system, "rush (this generator)": generator, "s3": 0.1}
+        return body
+
+    runs = {
+        "on-1-a": timed(0.44, 0.04),
+        "on-1-b": timed(0.44, 0.04),
+        "off-1-a": timed(0.52, 0.052),
+        "off-1-b": timed(0.52, 0.052),
+        "full-1": run(600, 0.5, 40.0),  # no generator measured: no figure, not a zero
+    }
+    for name, body in runs.items():
+        (tmp_path / f"rush-telemetry-{name}.json").write_text(json.dumps(body))
+    summary = summarise(tmp_path, 0.1)
+    on, off, full = (summary["median"][m] for m in ("on", "off", "full"))
+    assert [r["system_over_generator"] for r in summary["runs"][:2]] == [11.0, 11.0]
+    assert on["system_over_generator"] == 11.0 and off["system_over_generator"] == 10.0
+    assert summary["ratio_on_over_off"]["system_over_generator"] == 1.1
+    assert summary["ratio_on_over_off"]["cpu_ms_per_booking_system"] == round(44.0 / 52.0, 3)
+    assert summary["runs"][-1]["system_over_generator"] is None and full["system_over_generator"] is None
+    assert summary["ratio_full_over_off"]["system_over_generator"] is None
