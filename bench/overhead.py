@@ -14,7 +14,7 @@ generator's** (``system_over_generator``): the generator runs the same code in e
 traced, so its CPU is the run's own measure of how fast the machine was, and the ratio cancels that. Its
 on/off ratio (``system_over_generator`` in the ratios) is the estimate that survives a slower hour; the
 plain one is kept beside it. It assumes the generator's work a booking is the same in both modes: over
-fifteen sets its CPU a booking was 2.04 ms (median of 30 runs) with telemetry on and 2.03 off, so any
+sixteen sets its CPU a booking was 2.04 ms (median of 32 runs) with telemetry on and 2.03 off, so any
 bias is of a percent or two (bench/results/machine-speed/).
 """
 
