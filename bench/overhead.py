@@ -7,15 +7,17 @@ answers and the invariants; per mode the medians; and the ratios of ``on`` and `
 CPU per booking is the figure to judge telemetry by: on a busy shared machine queueing distorts latency far
 more than it distorts work done.
 
-The machine's speed is not the same from run to run (the same load generator took 1.57 to 2.46 ms a
-booking across one session's ten runs), and every process's CPU a booking moves with it, far more than
-the 10 % the on/off target allows. So each run also gives the system under test's CPU **over the load
-generator's** (``system_over_generator``): the generator runs the same code in every mode and is not
-traced, so its CPU is the run's own measure of how fast the machine was, and the ratio cancels that. Its
-on/off ratio (``system_over_generator`` in the ratios) is the estimate that survives a slower hour; the
-plain one is kept beside it. It assumes the generator's work a booking is the same in both modes: over
-sixteen sets its CPU a booking was 2.04 ms (median of 32 runs) with telemetry on and 2.03 off, so any
-bias is of a percent or two (bench/results/machine-speed/).
+The machine's speed is not the same from run to run (the load generator, the same code in all five runs
+of one set, took 1.85 to 2.46 ms a booking in them), and every process's CPU a booking moves with it, far
+more than the 10 % the on/off target allows. So each run also gives the system under test's CPU **over
+the load generator's** (``system_over_generator``): the generator is not traced and does the same work
+in every mode, so its CPU is the run's own gauge of how fast the machine was, and the ratio takes out what
+slows every process alike. Its on/off ratio (``system_over_generator`` in the ratios) is the estimate
+that survives a slower hour; the plain one is kept beside it. What it cannot take out: whatever slows the
+system and not the generator (a review helper beside a run, a backup, which counts as the system), and
+the generator's own work, which varies a little from run to run (a passenger who finds a train full
+looks at another). Over sixteen sets its CPU a booking was 2.04 ms (median of 32 runs) with telemetry on
+and 2.03 off, so any bias between the modes is of about a percent (bench/results/machine-speed/).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _system_cores(cpu: dict[str, Any]) -> float:
 
 def system_over_generator(run: dict[str, Any]) -> float | None:
     """The system under test's CPU over the load generator's in the same window (see the module); from the
-    unrounded cores, as the generator's ~2 ms a booking rounded to 0.1 would be off by up to 2.5 %."""
+    cores (three decimals), not the ms a booking rounded to 0.1, which for the generator's ~2 ms would be
+    off by up to 2.5 % (the cores' rounding leaves up to ~0.8 % at its 0.06-0.1 of a core)."""
     cpu = run["cpu_cores"]
     generator = float(cpu["by_process"].get(GENERATOR, 0.0))
     return round(_system_cores(cpu) / generator, 2) if generator > 0 else None
@@ -85,9 +88,12 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 1) if values else 0.0
 
 
-def _median_of_known(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return round(statistics.median(known), 2) if known else None
+def _median_of_all(values: list[float | None]) -> float | None:
+    """The median, or None if any run lacks the figure: a median of some runs would not be comparable
+    with the plain figures beside it, which are of every run."""
+    if not values or any(v is None for v in values):
+        return None
+    return round(statistics.median(v for v in values if v is not None), 2)
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,7 +118,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 for p in processes
             },
         },
-        "system_over_generator": _median_of_known([r["system_over_generator"] for r in runs]),
+        "system_over_generator": _median_of_all([r["system_over_generator"] for r in runs]),
         "http_5xx": sum(r["http_5xx"] for r in runs),
     }
 

@@ -66,25 +66,31 @@ def test_the_generators_cpu_takes_the_machines_speed_out_of_the_ratio(tmp_path: 
     generator too, took 1.3 times the CPU for the same work. The plain ratio hides the cost (x0.846); the
     system over the generator finds it (x1.1)."""
 
-    def timed(system: float, generator: float) -> dict[str, Any]:
+    def timed(system: float, generator: float | None) -> dict[str, Any]:
         body = run(600, system, 40.0)
-        body["cpu_cores"]["by_process"] = {"api-1": system, "rush (this generator)": generator, "s3": 0.1}
+        body["cpu_cores"]["by_process"] = {"api-1": system, "s3": 0.1}
+        if generator is not None:
+            body["cpu_cores"]["by_process"]["rush (this generator)"] = generator
         return body
 
     runs = {
-        "on-1-a": timed(0.44, 0.04),
-        "on-1-b": timed(0.44, 0.04),
-        "off-1-a": timed(0.52, 0.052),
+        # 0.4763 / 0.0433 = 11.0 from the cores; from the ms a booking rounded to 0.1 it would be 47.6 / 4.3
+        "on-1-a": timed(0.4763, 0.0433),
+        "on-1-b": timed(0.44, 0.04),  # 11.0
+        "on-1-c": timed(0.52, 0.04),  # 13.0: the median is 11.0, a mean would be 11.67
+        "off-1-a": timed(0.52, 0.052),  # 10.0
         "off-1-b": timed(0.52, 0.052),
-        "full-1": run(600, 0.5, 40.0),  # no generator measured: no figure, not a zero
+        "full-1": timed(0.5, 0.04),
+        "full-2": timed(0.5, None),  # no generator measured: no figure for the mode, not one run's
     }
     for name, body in runs.items():
         (tmp_path / f"rush-telemetry-{name}.json").write_text(json.dumps(body))
     summary = summarise(tmp_path, 0.1)
     on, off, full = (summary["median"][m] for m in ("on", "off", "full"))
-    assert [r["system_over_generator"] for r in summary["runs"][:2]] == [11.0, 11.0]
+    by_run = {r["run"]: r["system_over_generator"] for r in summary["runs"]}
+    assert by_run["rush-telemetry-on-1-a"] == 11.0 and by_run["rush-telemetry-on-1-c"] == 13.0
     assert on["system_over_generator"] == 11.0 and off["system_over_generator"] == 10.0
     assert summary["ratio_on_over_off"]["system_over_generator"] == 1.1
-    assert summary["ratio_on_over_off"]["cpu_ms_per_booking_system"] == round(44.0 / 52.0, 3)
-    assert summary["runs"][-1]["system_over_generator"] is None and full["system_over_generator"] is None
+    assert summary["ratio_on_over_off"]["cpu_ms_per_booking_system"] == round(47.6 / 52.0, 3)
+    assert by_run["rush-telemetry-full-2"] is None and full["system_over_generator"] is None
     assert summary["ratio_full_over_off"]["system_over_generator"] is None
