@@ -91,9 +91,8 @@ def _median(values: list[float]) -> float:
 def _median_of_all(values: list[float | None]) -> float | None:
     """The median, or None if any run lacks the figure: a median of some runs would not be comparable
     with the plain figures beside it, which are of every run."""
-    if not values or any(v is None for v in values):
-        return None
-    return round(statistics.median(v for v in values if v is not None), 2)
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known and len(known) == len(values) else None
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
