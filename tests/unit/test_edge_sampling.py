@@ -7,15 +7,17 @@ from typing import Any
 import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
-from opentelemetry import trace
+from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.trace import TracerProvider, id_generator
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from jatra.telemetry.edge_sampling import ReservedIdGenerator
+from jatra.telemetry.edge_sampling import ReservedIdGenerator, _propagated
 from jatra.telemetry.tracing import http_tracing_middleware
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -41,6 +43,7 @@ def traced_app(ratio: float) -> tuple[Litestar, InMemorySpanExporter, TracerProv
             "recording": trace.get_current_span().is_recording(),
             "instrumented": is_instrumentation_enabled(),
             "a_new_root_has_its_own_trace": other_trace != current.trace_id,
+            "baggage": dict(baggage.get_all()),
         }
 
     return Litestar([seen], middleware=[http_tracing_middleware(provider)]), spans, provider
@@ -111,3 +114,55 @@ def test_the_trace_id_the_edge_decided_on_is_the_one_the_server_span_gets(
         seen = client.get("/seen").json()
     assert seen["sampled"] is True and seen["trace_id"] == format(picked, "032x")
     assert [s.context.trace_id for s in server_spans(spans)] == [picked]
+
+
+def test_a_request_without_the_propagators_headers_is_not_extracted_and_loses_nothing() -> None:
+    """The edge skips extraction when none of the propagator's headers is there: what extracting would
+    give then is an empty context (asked of OpenTelemetry itself, so a change there shows here)."""
+    plain = {"type": "http", "headers": [(b"host", b"api"), (b"x-request-id", b"r-1")]}
+    assert not _propagated(plain)
+    assert propagate.extract(plain, getter=asgi_getter) == Context()  # type: ignore[misc]
+    for header in (b"traceparent", b"tracestate", b"baggage"):
+        assert _propagated({"type": "http", "headers": [(b"host", b"api"), (header, b"x")]})
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+def test_baggage_alone_is_still_extracted(ratio: float) -> None:
+    app, _, _ = traced_app(ratio)
+    with TestClient(app) as client:
+        seen = client.get("/seen", headers={"baggage": "fare.class=snigdha"}).json()
+    assert seen["baggage"] == {"fare.class": "snigdha"}
+    assert seen["sampled"] is (ratio == 1.0)  # no caller's trace: the edge's own decision
+
+
+class CallerHeader(TextMapPropagator):
+    """A propagator with a header of its own: the trace id (hex) of a sampled caller."""
+
+    def extract(self, carrier: Any, context: Context | None = None, getter: Any = None) -> Context:
+        found = (getter or asgi_getter).get(carrier, "x-caller-trace")
+        if not found:
+            return context if context is not None else Context()
+        parent = trace.SpanContext(int(found[0], 16), int(CALLER_SPAN, 16), True, trace.TraceFlags(1))
+        return trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
+
+    def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+        pass
+
+    @property
+    def fields(self) -> set[str]:
+        return {"X-Caller-Trace"}
+
+
+def test_another_propagators_headers_are_the_ones_looked_for() -> None:
+    app, spans, _ = traced_app(0.0)
+    saved = propagate.get_global_textmap()
+    propagate.set_global_textmap(CallerHeader())
+    try:
+        with TestClient(app) as client:
+            seen = client.get("/seen", headers={"x-caller-trace": CALLER_TRACE}).json()
+            ignored = client.get("/seen", headers={"traceparent": f"00-{'1' * 32}-{CALLER_SPAN}-01"}).json()
+    finally:
+        propagate.set_global_textmap(saved)
+    assert seen["trace_id"] == CALLER_TRACE and seen["sampled"] is True
+    assert [format(s.context.trace_id, "032x") for s in server_spans(spans)] == [CALLER_TRACE]
+    assert ignored["sampled"] is False and ignored["trace_id"] != "1" * 32  # not this propagator's header
