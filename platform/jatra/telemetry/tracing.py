@@ -18,6 +18,7 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from jatra import __version__
 from jatra.settings import Settings
 from jatra.telemetry.edge_sampling import EdgeSampledMiddleware, ReservedIdGenerator
+from jatra.telemetry.span_scrub import ScrubbingExporter
 from jatra.telemetry.trace_export import (
     CountingBatchSpanProcessor,
     CountingExporter,
@@ -35,8 +36,9 @@ def setup_tracing(
     """Install the global tracer provider and instrument SQLAlchemy, psycopg, Redis, aio-pika and httpx.
 
     Spans are exported over OTLP/HTTP when ``JATRA_OTLP_ENDPOINT`` is set, and written as OTLP JSON lines
-    when ``JATRA_TRACE_DIR`` is (the local stack); ``extra_processors`` lets tests attach an in-memory
-    exporter. Returns None when telemetry is off.
+    when ``JATRA_TRACE_DIR`` is (the local stack), each scrubbed of personal data on the way
+    (`jatra.telemetry.span_scrub`); ``extra_processors`` lets tests attach an in-memory exporter. Returns
+    None when telemetry is off.
     """
     global _provider  # noqa: PLW0603 - one provider per process, as OpenTelemetry requires
     if not settings.telemetry_enabled:
@@ -65,10 +67,12 @@ def setup_tracing(
             )
 
             endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
-            exporter = CountingExporter(OTLPSpanExporter(endpoint=endpoint))
+            exporter = CountingExporter(ScrubbingExporter(OTLPSpanExporter(endpoint=endpoint)))
             provider.add_span_processor(CountingBatchSpanProcessor(exporter))
         if settings.trace_dir:
-            files = CountingExporter(OtlpJsonFileExporter(Path(settings.trace_dir), service_name))
+            files = CountingExporter(
+                ScrubbingExporter(OtlpJsonFileExporter(Path(settings.trace_dir), service_name))
+            )
             provider.add_span_processor(CountingBatchSpanProcessor(files))
         for processor in extra_processors:
             provider.add_span_processor(processor)

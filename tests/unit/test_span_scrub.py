@@ -1,0 +1,161 @@
+"""Spans leave the process scrubbed: a client's URL, path and user agent on the server span, an exception's
+message on any span, a status description; a span with nothing personal goes out as it was."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from litestar import Litestar, get
+from litestar.testing import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from jatra.settings import load_settings
+from jatra.telemetry import tracing
+from jatra.telemetry.edge_sampling import ReservedIdGenerator
+from jatra.telemetry.span_scrub import ScrubbedSpan, ScrubbingExporter, scrubbed
+from jatra.telemetry.tracing import http_tracing_middleware
+
+LEAKS = ("rahim", "1712345678", "123456")
+
+
+def provider_into(exporter: InMemorySpanExporter) -> TracerProvider:
+    provider = TracerProvider(sampler=ALWAYS_ON, id_generator=ReservedIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(ScrubbingExporter(exporter)))
+    return provider
+
+
+def texts(span: ReadableSpan) -> str:
+    """Every text of a span as exported: its attributes, its events' attributes, its status."""
+    events = [dict(e.attributes or {}) for e in span.events]
+    return json.dumps([dict(span.attributes or {}), events, span.status.description], default=str)
+
+
+@get("/journeys", sync_to_thread=False)
+def journeys() -> str:
+    return "ok"
+
+
+def test_what_a_client_sent_is_scrubbed_on_the_server_span() -> None:
+    exported = InMemorySpanExporter()
+    app = Litestar([journeys], middleware=[http_tracing_middleware(provider_into(exported))])
+    with TestClient(app) as client:
+        client.get(
+            "/journeys?to=rahim%40example.com&phone=%2B8801712345678&otp=123456&from=DA",
+            headers={"user-agent": "app/2.1 rahim@example.com"},
+        )
+        client.get("/users/01712345678/journeys")  # a mistyped path: 404, still traced
+    servers = [s for s in exported.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert len(servers) == 2
+    for span in servers:
+        assert not any(leak in texts(span) for leak in LEAKS), texts(span)
+    first = dict(servers[0].attributes or {})
+    assert "from=DA" in first["http.url"] and first["http.target"] == "/journeys"  # the rest as sent
+    assert first["http.user_agent"].startswith("app/2.1 ")
+    assert first["http.method"] == "GET" and first["http.status_code"] == 200
+
+
+def test_an_exception_and_a_status_are_scrubbed_and_what_was_dropped_is_still_reported() -> None:
+    exported = InMemorySpanExporter()
+    tracer = provider_into(exported).get_tracer("test")
+    with pytest.raises(OSError), tracer.start_as_current_span("notify") as span:
+        span.set_attribute("booking.id", "b-1")
+        span.set_status(Status(StatusCode.ERROR, "refused: rahim@example.com"))
+        raise OSError("smtp: {'rahim@example.com': (550, b'no such user')} to 01712345678")
+    [out] = exported.get_finished_spans()
+    assert isinstance(out, ScrubbedSpan)
+    assert not any(leak in texts(out) for leak in LEAKS), texts(out)
+    [event] = out.events
+    assert event.name == "exception" and (event.attributes or {})["exception.type"] == "OSError"
+    assert (out.attributes or {})["booking.id"] == "b-1" and out.status.status_code is StatusCode.ERROR
+    assert out.name == "notify" and out.context == out.original.context and out.end_time
+    assert out.dropped_attributes == out.original.dropped_attributes
+
+
+def test_past_the_sdks_limits_the_dropped_counts_survive_the_copy() -> None:
+    exported = InMemorySpanExporter()
+    tracer = provider_into(exported).get_tracer("test")
+    with tracer.start_as_current_span("many") as span:
+        for i in range(130):  # the SDK keeps 128 attributes a span
+            span.set_attribute(f"a{i}", "x")
+        span.set_attribute("contact", "rahim@example.com")
+    [out] = exported.get_finished_spans()
+    assert isinstance(out, ScrubbedSpan) and out.dropped_attributes == 3
+    assert "rahim" not in texts(out)
+
+
+def test_a_span_with_nothing_personal_goes_out_as_it_was() -> None:
+    exported = InMemorySpanExporter()
+    tracer = provider_into(exported).get_tracer("test")
+    with tracer.start_as_current_span("seats.hold") as span:
+        span.set_attributes(
+            {"journey.id": "1234", "seats": ("A1", "A2"), "count": 2, "db.statement": "EVALSHA ? ?"}
+        )
+    [out] = exported.get_finished_spans()
+    assert not isinstance(out, ScrubbedSpan) and scrubbed(out) is out
+
+
+def test_a_list_of_texts_is_scrubbed_item_by_item() -> None:
+    exported = InMemorySpanExporter()
+    tracer = provider_into(exported).get_tracer("test")
+    with tracer.start_as_current_span("x") as span:
+        span.set_attribute("to", ["01712345678", "DA"])
+    [out] = exported.get_finished_spans()
+    to: Any = (out.attributes or {})["to"]
+    assert "1712345678" not in str(to) and to[1] == "DA" and len(to) == 2
+
+
+class Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver: keeps what each export request carried."""
+
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers["content-length"])))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_both_exporters_of_a_process_write_scrubbed_spans(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What setup_tracing builds, end to end: the local stack's OTLP JSON lines and OTLP/HTTP to a
+    collector (a receiver here) each get the span scrubbed."""
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(tracing, "_provider", None)
+    monkeypatch.setattr(tracing, "_instrument_clients", lambda provider: None)
+    monkeypatch.setattr(tracing.trace, "set_tracer_provider", lambda provider: None)
+    settings = load_settings({
+        "JATRA_TELEMETRY_ENABLED": "true", "JATRA_TRACE_SAMPLE_RATIO": "1.0",
+        "JATRA_TRACE_DIR": str(tmp_path), "JATRA_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+    })  # fmt: skip
+    provider = tracing.setup_tracing(settings, "scrub-test")
+    assert provider is not None
+    try:
+        with provider.get_tracer("test").start_as_current_span("notify") as span:
+            span.set_attribute("to", "rahim@example.com")
+            span.set_attribute("booking.id", "b-7")
+        assert provider.force_flush(10_000)
+    finally:
+        provider.shutdown()
+        server.shutdown()
+    written = (tmp_path / "scrub-test.jsonl").read_text()
+    [sent] = Collector.received
+    request = ExportTraceServiceRequest.FromString(sent)
+    [exported] = [s for r in request.resource_spans for ss in r.scope_spans for s in ss.spans]
+    for text in (written, str(exported.attributes)):
+        assert "b-7" in text and "rahim" not in text
