@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import uuid
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -120,7 +121,9 @@ async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
     jatra_processes_running: Stack, settings: Settings
 ) -> None:
     """Passengers log in (phone, OTP, tokens), book with names and e-mails, get texts and e-mails; every
-    process logs all along. None of it may reach a log line: logs are shipped and archived for years."""
+    process logs and traces all along (every trace sampled here). None of it may reach a log line or an
+    exported span: both are shipped and kept. After the rush one client also puts a passenger's phone and
+    e-mail in a search's query and its user agent, as a careless app might: the server span records both."""
     opts = Options(
         base_url=f"http://127.0.0.1:{settings.ports.api}/api/v1",
         provider_url=settings.provider,
@@ -130,19 +133,31 @@ async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
         source_ips=4,
         first_day=4,
     )
-    log_dir = settings.state_dir / "log"
-    offsets = {path.name: path.stat().st_size for path in log_dir.glob("*.log")}
+    log_dir, trace_dir = settings.state_dir / "log", settings.state_dir / "traces"
+    files = [*log_dir.glob("*.log"), *trace_dir.glob("*.jsonl")]
+    offsets = {path: path.stat().st_size for path in files}
     since = dt.datetime.now(dt.UTC)
     result = await run(opts, settings)
     assert result["bookings_accepted"] >= 3
     personal = await personal_data_since(settings, since)
     assert any("@example.com" in p for p in personal) and any(" " in p and "@" not in p for p in personal)
+    phone = next(p for p in personal if p.startswith("+880"))
+    email = next(p for p in personal if p.endswith("@example.com"))
+    marker = uuid.uuid4().hex  # found in the span once it is exported
+    async with httpx.AsyncClient(base_url=opts.base_url, timeout=10) as client:
+        careless = {"from": "DA", "to": "SYT", "date": "2030-01-01", "phone": phone, "to_email": email}
+        await client.get("/journeys", params={**careless, "marker": marker}, headers={"user-agent": email})
+    deadline = asyncio.get_running_loop().time() + 20  # the batch span processor exports every 5 s
+    while not any(marker in p.read_text(errors="replace") for p in trace_dir.glob("api*.jsonl")):
+        assert asyncio.get_running_loop().time() < deadline, "the search's span was not exported"
+        await asyncio.sleep(0.5)
     await asyncio.sleep(log_sink.BATCH_S * 5)  # the last lines are written in their batch
-    logs = {}  # what every process logged during the rush
-    for path in log_dir.glob("*.log"):
+    logs = {}  # what every process logged and exported during the rush
+    for path in [*log_dir.glob("*.log"), *trace_dir.glob("*.jsonl")]:
         with path.open("rb") as f:
-            f.seek(offsets.get(path.name, 0))
+            f.seek(offsets.get(path, 0))
             logs[path.name] = f.read().decode(errors="replace")
+    assert any(name.endswith(".jsonl") and text_ for name, text_ in logs.items())
     leaks = {(name, value) for name, text_ in logs.items() for value in personal if value in text_}
     assert not leaks, sorted(leaks)[:20]
     tokens = {name for name, text_ in logs.items() if JWT.search(text_)}
