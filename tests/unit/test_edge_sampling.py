@@ -11,11 +11,13 @@ from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.trace import TracerProvider, id_generator
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from jatra.telemetry.edge_sampling import ReservedIdGenerator, _propagated
 from jatra.telemetry.tracing import http_tracing_middleware
@@ -136,7 +138,8 @@ def test_baggage_alone_is_still_extracted(ratio: float) -> None:
 
 
 class CallerHeader(TextMapPropagator):
-    """A propagator with a header of its own: the trace id (hex) of a sampled caller."""
+    """A propagator of another kind: it reads a header its ``fields`` (what it writes) do not name, as B3's
+    single header or Jaeger's ``uberctx-*`` are. The trace id (hex) of a sampled caller."""
 
     def extract(self, carrier: Any, context: Context | None = None, getter: Any = None) -> Context:
         found = (getter or asgi_getter).get(carrier, "x-caller-trace")
@@ -150,19 +153,23 @@ class CallerHeader(TextMapPropagator):
 
     @property
     def fields(self) -> set[str]:
-        return {"X-Caller-Trace"}
+        return {"x-caller-context"}
 
 
-def test_another_propagators_headers_are_the_ones_looked_for() -> None:
+@pytest.mark.parametrize("composite", [False, True])
+def test_with_another_propagator_every_request_is_extracted(composite: bool) -> None:
     app, spans, _ = traced_app(0.0)
     saved = propagate.get_global_textmap()
-    propagate.set_global_textmap(CallerHeader())
+    other = CallerHeader()
+    propagate.set_global_textmap(
+        CompositePropagator([TraceContextTextMapPropagator(), other]) if composite else other
+    )
     try:
         with TestClient(app) as client:
             seen = client.get("/seen", headers={"x-caller-trace": CALLER_TRACE}).json()
-            ignored = client.get("/seen", headers={"traceparent": f"00-{'1' * 32}-{CALLER_SPAN}-01"}).json()
+            plain = client.get("/seen").json()
     finally:
         propagate.set_global_textmap(saved)
     assert seen["trace_id"] == CALLER_TRACE and seen["sampled"] is True
     assert [format(s.context.trace_id, "032x") for s in server_spans(spans)] == [CALLER_TRACE]
-    assert ignored["sampled"] is False and ignored["trace_id"] != "1" * 32  # not this propagator's header
+    assert plain["sampled"] is False and plain["trace_id"] != CALLER_TRACE  # its own, unsampled

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from jatra.settings import load_settings
 from jatra.telemetry.logs import configure_logging
-from jatra.telemetry.redact import _PATTERNS, REDACTED, _may_be_personal, mask_phone, redact, scrub
+from jatra.telemetry.redact import (
+    _PATTERNS,
+    REDACTED,
+    _may_be_personal,
+    mask_phone,
+    redact,
+    scrub,
+    scrub_query,
+)
 
 
 def run(**event: object) -> dict[str, object]:
@@ -154,3 +162,24 @@ def test_the_logging_pipeline_redacts_structlog_events_and_stdlib_records(
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines[0]["message"] == "passenger.seen" and lines[0]["name"] == REDACTED
     assert "[parameters: redacted]" in json.dumps(lines[1])
+
+
+@pytest.mark.parametrize(
+    ("query", "cleaned"),
+    [
+        ("from=DA&to=SYT&date=2030-01-01", "from=DA&to=SYT&date=2030-01-01"),  # left as it was
+        ("from=DA&passenger=Rahim+Uddin", f"from=DA&passenger={REDACTED}"),  # a name: no pattern finds it
+        ("passengers%5B0%5D%5Bname%5D=Karim&x=1", f"passengers%5B0%5D%5Bname%5D={REDACTED}&x=1"),
+        ("contact.email=a%40b.com", f"contact.email={REDACTED}"),
+        ("phone=%2B8801712345678&from=DA", "phone=+88017*****678&from=DA"),  # as a phone field is masked
+        ("q=Rahim%40example.com", "q=[redacted-email]"),  # any other parameter: searched as text
+        ("name=&flag&=x", "name=&flag&=x"),  # nothing to empty
+    ],
+)
+def test_a_querys_parameters_named_like_personal_data_lose_their_values(query: str, cleaned: str) -> None:
+    assert scrub_query(query) == cleaned
+
+
+def test_the_chain_cleans_a_query_field_as_the_access_log_does() -> None:
+    event = run(**{"url.query": "passenger=Rahim+Uddin&to=rahim%40example.com"})
+    assert event["url.query"] == f"passenger={REDACTED}&to=[redacted-email]"

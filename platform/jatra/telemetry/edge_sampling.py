@@ -17,10 +17,11 @@ exclusions stay, and Litestar makes it the outermost layer) asks the provider's 
 Nothing that would have been recorded is lost: every span of an unsampled trace is dropped by the
 exporter anyway. With sampling at 1.0 (the local stack, the tests) every request takes the first path.
 
-A request that carries none of the propagator's headers (``traceparent``, ``tracestate``, ``baggage``: a
-passenger's request, nearly every one) has nothing to extract, and the propagator is not asked: it would
-read every header through the ASGI getter, decoding and lower-casing each, twice (a tenth of an API
-request's unsampled tracing, counted in instructions: bench/results/request-telemetry/).
+A request that carries none of the W3C propagators' headers (``traceparent``, ``tracestate``,
+``baggage``: a passenger's request, nearly every one) has nothing to extract, and the propagator is not
+asked: it would read every header through the ASGI getter, decoding and lower-casing each, twice (2-4 µs
+of the ~7 µs the unsampled decision took, timed: bench/results/request-telemetry/). With any other
+propagator configured every request is extracted, as before.
 """
 
 from __future__ import annotations
@@ -33,24 +34,40 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.opentelemetry.middleware import OpenTelemetryInstrumentationMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry import context, propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-_fields: tuple[object, frozenset[bytes]] = (None, frozenset())
+_fields: tuple[object, frozenset[bytes] | None] = (None, None)
+
+
+def _looked_for(textmap: object) -> frozenset[bytes] | None:
+    """The headers whose absence means extracting gives an empty context: those of the W3C trace context,
+    alone or followed by W3C baggage (OpenTelemetry's default). For any other propagator, None: its
+    ``fields`` name the headers it writes, not always all it reads (B3's single header, Jaeger's
+    ``uberctx-*``), so every request is extracted."""
+    parts = list(getattr(textmap, "_propagators", [textmap]))  # a composite's (its only accessor)
+    kinds = [type(p) for p in parts]
+    if kinds not in ([TraceContextTextMapPropagator], [TraceContextTextMapPropagator, W3CBaggagePropagator]):
+        return None
+    return frozenset(name.lower().encode("latin-1") for p in parts for name in p.fields)
 
 
 def _propagated(scope: Scope) -> bool:
-    """Whether the request carries a header the global propagator reads (its ``fields``, recomputed when
-    the global propagator is replaced)."""
+    """Whether the request may carry a caller's context: one of the propagator's headers is there, or the
+    propagator is not one whose headers are known (`_looked_for`; worked out again when the global
+    propagator is replaced)."""
     global _fields  # noqa: PLW0603 - one entry, swapped whole
     textmap = propagate.get_global_textmap()
-    if _fields[0] is not textmap:
-        _fields = (textmap, frozenset(name.lower().encode("latin-1") for name in textmap.fields))
-    names = _fields[1]
-    return any(name in names for name, _ in scope.get("headers", ()))
+    cached = _fields
+    if cached[0] is not textmap:
+        cached = _fields = (textmap, _looked_for(textmap))
+    names = cached[1]
+    return names is None or any(name in names for name, _ in scope.get("headers", ()))
 
 
 _reserved: contextvars.ContextVar[int] = contextvars.ContextVar("jatra_reserved_trace_id", default=0)
@@ -81,7 +98,7 @@ class EdgeSampledMiddleware(OpenTelemetryInstrumentationMiddleware):
         if provider is None or ids is None:
             await self.open_telemetry_middleware(scope, receive, send)  # type: ignore[arg-type]
             return
-        # Context(): what extracting from none of its headers gives
+        # Context(): what extracting from none of the W3C propagators' headers gives
         parent_context = (
             propagate.extract(scope, getter=asgi_getter)  # type: ignore[misc]
             if _propagated(scope)

@@ -7,7 +7,9 @@ one-time passwords, tokens and SQL parameters never reach them. Two passes:
   a phone number keeps its first six and last three digits, so support can still match a complaint;
 - by content: every other string (messages, error details, stack traces, URLs) is searched for e-mail
   addresses, phone numbers, JWTs, bearer tokens, OTPs, SQL parameter lists and the values Postgres
-  quotes in its error details, and those are replaced.
+  quotes in its error details, and those are replaced;
+- a URL's query (``url.query``) both ways: each parameter named like personal data by key, then the
+  whole by content (`scrub_query`).
 
 The code that logs is expected not to log such values at all; this step is the net under it. A test scans
 the logs of a whole Eid rush for the data its passengers used.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from structlog.typing import EventDict, WrappedLogger
 
@@ -115,6 +117,38 @@ def scrub(text: str) -> str:
     return _scrub(text)
 
 
+#: the last word of a parameter's name: ``passengers[0][name]`` and ``contact.email`` are named by it
+_LAST_WORD = re.compile(r"[\w-]+(?=[^\w-]*$)")
+#: the fields that hold a URL's query (see `scrub_query`)
+QUERY_KEYS = frozenset({"url.query"})
+#: the verdict of each parameter name seen (``from``, ``to``, ``date`` ...), as `_KINDS` keeps field names
+_QUERY_KINDS: dict[str, int] = {}
+
+
+def scrub_query(query: str) -> str:
+    """A URL's query with each parameter named like personal data (``passenger=Rahim+Uddin``,
+    ``phone=...``) losing its value as a log field of that name would (a name has no pattern to be found
+    by), then `scrub`-bed as any text. The rest of the query keeps its form."""
+    if "=" in query:
+        parts = query.split("&")
+        for i, part in enumerate(parts):
+            key, equals, value = part.partition("=")
+            if not (equals and value):
+                continue
+            kind = _QUERY_KINDS.get(key)
+            if kind is None:
+                word = _LAST_WORD.search(unquote_plus(key))
+                kind = _kind_of(word.group(0)) if word else _SEARCHED
+                if len(_QUERY_KINDS) < KINDS_KEPT and len(key) <= 64:
+                    _QUERY_KINDS[key] = kind
+            if kind == _PERSONAL:
+                parts[i] = f"{key}={REDACTED}"
+            elif kind == _PHONE:
+                parts[i] = f"{key}={mask_phone(unquote_plus(value))}"
+        query = "&".join(parts)
+    return scrub(query)
+
+
 def _scrub(text: str) -> str:
     if not _may_be_personal(text):
         return text
@@ -167,6 +201,9 @@ def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     field loses its value whatever its type (an OTP logged as a number too)."""
     for key, value in list(event_dict.items()):
         if key in SAFE_KEYS or key.startswith("_"):
+            continue
+        if key in QUERY_KEYS and isinstance(value, str):
+            event_dict[key] = scrub_query(value)
             continue
         kind = _top_kind(key)
         if kind == _SEARCHED and type(value) in _PLAIN:

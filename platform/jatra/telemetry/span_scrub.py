@@ -11,13 +11,18 @@ their arguments already replaced by ``?``). Two kinds carry what someone else wr
 
 `ScrubbingExporter` wraps each exporter (OTLP, the local stack's JSON lines) and passes each span
 through `scrubbed`: the same object when no text value changes (nearly every span), else a copy with the
-span's attributes, its events' attributes and its status description scrubbed by the logs' own rules
-(`jatra.telemetry.redact.scrub`). The span's name, its links and the resource are the code's own and are
+span's attributes, its events' attributes and its status description scrubbed by the logs' patterns
+(`jatra.telemetry.redact.scrub`), and a URL's query parameters named like personal data emptied as the
+access log's are (`scrub_query`: a passenger's name has no pattern). Attribute names are not judged by
+name as log fields are: OpenTelemetry's own end in ``name`` (``db.operation.name``), and the code sets
+none that holds personal data. The span's name, its links and the resource are the code's own and are
 not searched, nor are the attributes only the code or the deployment sets (`CODE_OWN`): a statement's
 text above all (``db.statement``: the code's own SQL, its parameters never recorded, as the
-instrumentations are set up), three fifths of what searching every text cost (~11 µs a statement).
-Over the spans of one sampled rush on the dev stack: ~10 µs a span searching every text, ~5.5 without the
-statements. It runs on the batch processor's export thread, for sampled spans only.
+instrumentations are set up; ~11 µs a statement to search). Over the spans of the dev stack's last
+sampled rushes, searching costs ~10 µs a span with every text, ~5.5 without the statements and ~2 as
+here (the searches alone, bench/results/request-telemetry/). It runs on the batch processor's export
+thread, for sampled spans only; a span it cannot scrub fails its batch (counted as failed), rather than
+leave unscrubbed.
 """
 
 from __future__ import annotations
@@ -29,10 +34,21 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
-from jatra.telemetry.redact import scrub
+from jatra.telemetry.redact import scrub, scrub_query
+
+#: what a client sent as a URL, its path or its query: the query's parameters named like personal data lose
+#: their values too (`scrub_query`), as in the access log
+URLS = frozenset({"http.url", "url.full", "http.target"})
+QUERIES = frozenset({"url.query"})
+
+
+def _url(value: str) -> str:
+    base, mark, query = value.partition("?")
+    return scrub(base) + mark + scrub_query(query) if mark else scrub(value)
 
 
 def _clean(value: Any) -> Any:
+    """``value`` scrubbed if it is text or holds text (the SDK keeps a list as a tuple)."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, tuple | list) and any(isinstance(v, str) for v in value):
@@ -56,7 +72,10 @@ def _cleaned(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
     for key, value in attributes.items():
         if key in CODE_OWN:
             continue
-        clean = _clean(value)
+        if isinstance(value, str) and (key in URLS or key in QUERIES):
+            clean: Any = _url(value) if key in URLS else scrub_query(value)
+        else:
+            clean = _clean(value)
         if clean != value:
             if changed is None:
                 changed = dict(attributes)
@@ -99,14 +118,27 @@ class ScrubbedSpan(ReadableSpan):
         return self.original.dropped_links
 
 
+class ScrubbedEvent(Event):
+    """An event as exported, its attributes scrubbed; what the original dropped is still reported."""
+
+    def __init__(self, original: Event, attributes: dict[str, Any]) -> None:
+        super().__init__(original.name, attributes, original.timestamp)
+        self.original = original
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self.original.dropped_attributes
+
+
 def scrubbed(span: ReadableSpan) -> ReadableSpan:
+    """``span`` itself when no text of it changes (nearly every span: no copy made), else a copy."""
     changes: dict[str, Any] = {}
     if (attributes := _cleaned(span.attributes)) is not None:
         changes["attributes"] = attributes
     events = list(span.events)
     for i, event in enumerate(events):
         if (event_attributes := _cleaned(event.attributes)) is not None:
-            events[i] = Event(event.name, event_attributes, event.timestamp)
+            events[i] = ScrubbedEvent(event, event_attributes)
             changes["events"] = events
     status = span.status
     if status.description and (description := scrub(status.description)) != status.description:
