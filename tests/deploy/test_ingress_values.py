@@ -117,6 +117,7 @@ def _marked(edge: tuple[str, Path], target: str, headers: dict[str, str] | None 
         ("/api/v1/stations?phone=%2B8801712345678", "1712345678"),
         ("/api/v1/stations?to=01712345678", "1712345678"),
         ("/api/v1/stations?otp=483920", "483920"),
+        ("/api/v1/stations?from=DA&passenger=Rahim+Uddin", "Rahim"),
         ("/api/v1/users/rahim@example.com", "rahim"),
         ("/api/v1/users/rahim%252540example.com", "rahim"),
     ],

@@ -21,10 +21,12 @@ What it does at the edge:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from jatra.gateway.routes import ROUTES, SERVICES, Route
+from jatra.telemetry.redact import PERSONAL_KEYS, PHONE_KEYS
 
 PROBLEM_TYPE = "https://jatra.dev/problems/"
 #: nginx writes what went wrong with a request (an upstream refused or timed out, a body too large, a client
@@ -100,20 +102,30 @@ PERSONAL = (
 )
 
 
-def _redacting_map(source: str, target: str) -> str:
-    entries = "".join(f'        "~*{pattern}" "[redacted]";\n' for pattern in PERSONAL)
+#: a query's parameter named like personal data, its value not empty (jatra.telemetry.redact's field names:
+#: a passenger's name has no pattern to be found by); the last word of its name counts, after a "." or a
+#: "[" (or their encodings): ``passenger=``, ``contact.email=``, ``passengers%5B0%5D%5Bname%5D=``
+PERSONAL_PARAMETER = (
+    rf"(^|&)([^&=]*([^a-z0-9_&=%-]|{_PCT}(5b|2e)))?"
+    rf"({'|'.join(sorted(re.escape(key) for key in PERSONAL_KEYS | PHONE_KEYS))})(\]|{_PCT}5d)*=[^&]"
+)
+
+
+def _redacting_map(source: str, target: str, patterns: tuple[str, ...] = PERSONAL) -> str:
+    entries = "".join(f'        "~*{pattern}" "[redacted]";\n' for pattern in patterns)
     return f"    map {source} {target} {{\n{entries}        default {source};\n    }}\n"
 
 
 def logged_maps() -> str:
     """The path, query and request id as logged (``$jatra_logged_path``, ``$jatra_logged_query``,
-    ``$jatra_logged_request_id``): "[redacted]" if personal data may be in them (:data:`PERSONAL`)."""
+    ``$jatra_logged_request_id``): "[redacted]" if personal data may be in them (:data:`PERSONAL`; in the
+    query also a parameter named like personal data, :data:`PERSONAL_PARAMETER`)."""
     return "".join(
-        _redacting_map(source, target)
-        for source, target in (
-            ("$uri", "$jatra_logged_path"),
-            ("$args", "$jatra_logged_query"),
-            ("$jatra_request_id", "$jatra_logged_request_id"),  # a client's may be a phone number
+        _redacting_map(source, target, patterns)
+        for source, target, patterns in (
+            ("$uri", "$jatra_logged_path", PERSONAL),
+            ("$args", "$jatra_logged_query", (*PERSONAL, PERSONAL_PARAMETER)),
+            ("$jatra_request_id", "$jatra_logged_request_id", PERSONAL),  # a client's may be a phone number
         )
     )
 
