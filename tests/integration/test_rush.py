@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 import uuid
 from pathlib import Path
@@ -119,17 +120,22 @@ async def personal_data_since(settings: Settings, since: dt.datetime) -> set[str
     return found
 
 
-def written_since(path: Path, offset: int) -> str:
-    """What a file got after ``offset``; if it was rotated meanwhile (renamed to ``.1``, a new one begun),
-    the rest of the old one and the whole new one."""
+def written_since(path: Path, before: tuple[int, int] | None) -> str:
+    """What a file got since ``before`` (its size and inode then); if it was rotated meanwhile (renamed to
+    ``.1``, a new one begun: another inode), the rest of the old one and the whole new one."""
     with path.open("rb") as f:
-        if path.stat().st_size >= offset:
-            f.seek(offset)
+        size, inode = before or (0, os.fstat(f.fileno()).st_ino)
+        if os.fstat(f.fileno()).st_ino == inode:
+            f.seek(size)
             return f.read().decode(errors="replace")
         new = f.read()
-    with path.with_name(path.name + ".1").open("rb") as f:
-        f.seek(offset)
-        return (f.read() + new).decode(errors="replace")
+    rest = b""
+    old = path.with_name(path.name + ".1")
+    if old.exists() and old.stat().st_ino == inode:
+        with old.open("rb") as f:
+            f.seek(size)
+            rest = f.read()
+    return (rest + new).decode(errors="replace")
 
 
 async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
@@ -151,7 +157,7 @@ async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
     )
     log_dir, trace_dir = settings.state_dir / "log", settings.state_dir / "traces"
     files = [*log_dir.glob("*.log"), *trace_dir.glob("*.jsonl")]
-    offsets = {path: path.stat().st_size for path in files}
+    offsets = {path: (path.stat().st_size, path.stat().st_ino) for path in files}
     since = dt.datetime.now(dt.UTC)
     result = await run(opts, settings)
     assert result["bookings_accepted"] >= 3
@@ -161,17 +167,17 @@ async def test_the_logs_of_a_whole_rush_hold_no_personal_data(
     email = next(p for p in personal if p.endswith("@example.com"))
     name = next(p for p in personal if " " in p and "@" not in p and not p.startswith("code is"))
     personal |= {name.replace(" ", "+"), quote(name)}  # as a query carries it
-    marker = uuid.uuid4().hex  # found in the span once it is exported
+    marker = uuid.uuid4().hex  # in the user agent: found in the span once it is exported
     async with httpx.AsyncClient(base_url=opts.base_url, timeout=10) as client:
         careless = {"from": "DA", "to": "SYT", "date": "2030-01-01", "phone": phone, "to_email": email}
-        careless |= {"passenger": name, "marker": marker}
-        await client.get("/journeys", params=careless, headers={"user-agent": email})
+        careless |= {"passenger": name}
+        await client.get("/journeys", params=careless, headers={"user-agent": f"app/{marker} {email}"})
     deadline = asyncio.get_running_loop().time() + 20  # the batch span processor exports every 5 s
     while not any(marker in p.read_text(errors="replace") for p in trace_dir.glob("api*.jsonl")):
         assert asyncio.get_running_loop().time() < deadline, "the search's span was not exported"
         await asyncio.sleep(0.5)
     await asyncio.sleep(log_sink.BATCH_S * 5)  # the last lines are written in their batch
-    logs = {path.name: written_since(path, offsets.get(path, 0)) for path in [*log_dir.glob("*.log"),
+    logs = {path.name: written_since(path, offsets.get(path)) for path in [*log_dir.glob("*.log"),
             *trace_dir.glob("*.jsonl")]}  # fmt: skip
     assert any(marker in text_ for name, text_ in logs.items() if name.startswith("api"))  # it was read
     leaks = {(name, value) for name, text_ in logs.items() for value in personal if value in text_}

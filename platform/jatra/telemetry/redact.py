@@ -117,36 +117,64 @@ def scrub(text: str) -> str:
     return _scrub(text)
 
 
-#: the last word of a parameter's name: ``passengers[0][name]`` and ``contact.email`` are named by it
-_LAST_WORD = re.compile(r"[\w-]+(?=[^\w-]*$)")
+#: the last word of a parameter's name: ``passengers[0][name]`` and ``contact.email`` are named by it (a
+#: word's start only, the lookbehind: tried at every position of a long run, the search took time quadratic
+#: in its length, ~1 s for an 8 KB name)
+_LAST_WORD = re.compile(r"(?<![\w-])[\w-]+(?=[^\w-]*$)")
+#: how much of a parameter's name is looked at, from its end (the longest field name has 14 characters)
+NAME_TAIL = 64
 #: the fields that hold a URL's query (see `scrub_query`)
 QUERY_KEYS = frozenset({"url.query"})
 #: the verdict of each parameter name seen (``from``, ``to``, ``date`` ...), as `_KINDS` keeps field names
 _QUERY_KINDS: dict[str, int] = {}
 
 
+def _parameter_kind(key: str) -> int:
+    """What a query parameter's name says of its value, as a field's name would (decoded as often as
+    `scrub` decodes text: ``%255B`` is a "[" encoded twice)."""
+    kind = _QUERY_KINDS.get(key)
+    if kind is None:
+        name = key
+        for _ in range(DECODE_ROUNDS):
+            once = unquote_plus(name)
+            if once == name:
+                break
+            name = once
+        word = _LAST_WORD.search(name[-NAME_TAIL:])
+        kind = _kind_of(word.group(0)) if word else _SEARCHED
+        if len(_QUERY_KINDS) < KINDS_KEPT and len(key) <= NAME_TAIL:
+            _QUERY_KINDS[key] = kind
+    return kind
+
+
 def scrub_query(query: str) -> str:
-    """A URL's query with each parameter named like personal data (``passenger=Rahim+Uddin``,
-    ``phone=...``) losing its value as a log field of that name would (a name has no pattern to be found
-    by), then `scrub`-bed as any text. The rest of the query keeps its form."""
+    """A URL's query, as sent (percent-encoded), with each parameter named like personal data
+    (``passenger=Rahim+Uddin``, ``phone=...``) losing its value as a log field of that name would (a name
+    has no pattern to be found by), then `scrub`-bed as any text. The rest of the query keeps its form."""
     if "=" in query:
         parts = query.split("&")
         for i, part in enumerate(parts):
             key, equals, value = part.partition("=")
             if not (equals and value):
                 continue
-            kind = _QUERY_KINDS.get(key)
-            if kind is None:
-                word = _LAST_WORD.search(unquote_plus(key))
-                kind = _kind_of(word.group(0)) if word else _SEARCHED
-                if len(_QUERY_KINDS) < KINDS_KEPT and len(key) <= 64:
-                    _QUERY_KINDS[key] = kind
+            kind = _parameter_kind(key)
             if kind == _PERSONAL:
                 parts[i] = f"{key}={REDACTED}"
             elif kind == _PHONE:
-                parts[i] = f"{key}={mask_phone(unquote_plus(value))}"
+                parts[i] = f"{key}={mask_phone(unquote(value))}"
         query = "&".join(parts)
     return scrub(query)
+
+
+def names_personal(query: str) -> bool:
+    """Whether a parameter of ``query`` with a value is named like personal data. For a query already
+    decoded (OpenTelemetry's ``http.url``), where an encoded "&" in a value became a separator, so only the
+    whole query can be dropped."""
+    for part in query.split("&"):
+        key, equals, value = part.partition("=")
+        if equals and value and _parameter_kind(key) != _SEARCHED:
+            return True
+    return False
 
 
 def _scrub(text: str) -> str:

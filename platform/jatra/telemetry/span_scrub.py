@@ -34,17 +34,20 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
-from jatra.telemetry.redact import scrub, scrub_query
+from jatra.telemetry.redact import REDACTED, names_personal, scrub, scrub_query
 
-#: what a client sent as a URL, its path or its query: the query's parameters named like personal data lose
-#: their values too (`scrub_query`), as in the access log
+#: what a client sent as a URL or its path, its query decoded (OpenTelemetry's ``http.url`` is): the query
+#: goes whole when a parameter is named like personal data (an encoded "&" in a value is a separator now)
 URLS = frozenset({"http.url", "url.full", "http.target"})
+#: a query as sent: its parameters named like personal data lose their values, as in the access log
 QUERIES = frozenset({"url.query"})
 
 
 def _url(value: str) -> str:
     base, mark, query = value.partition("?")
-    return scrub(base) + mark + scrub_query(query) if mark else scrub(value)
+    if not mark:
+        return scrub(value)
+    return scrub(base) + mark + (REDACTED if names_personal(query) else scrub(query))
 
 
 def _clean(value: Any) -> Any:
