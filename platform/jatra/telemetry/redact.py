@@ -18,7 +18,7 @@ the logs of a whole Eid rush for the data its passengers used.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote, unquote_plus
 
 from structlog.typing import EventDict, WrappedLogger
@@ -103,18 +103,23 @@ def scrub(text: str) -> str:
     digit once decoded twice). Text still encoded after ``DECODE_ROUNDS`` decodings is replaced whole."""
     if "%" in text:
         decoded = text
-        for _ in range(DECODE_ROUNDS):
-            once = unquote(decoded)
-            if once == decoded:
-                break
-            decoded = once
+        for decoded in _decodings(text, unquote):
             cleaned = _scrub(decoded)
             if cleaned != decoded:
                 return cleaned
-        else:
-            if unquote(decoded) != decoded:
-                return REDACTED
+        if unquote(decoded) != decoded:
+            return REDACTED
     return _scrub(text)
+
+
+def _decodings(text: str, decode: Callable[[str], str]) -> Iterator[str]:
+    """Each decoding of ``text`` that changes it, at most ``DECODE_ROUNDS``."""
+    for _ in range(DECODE_ROUNDS):
+        once = decode(text)
+        if once == text:
+            return
+        text = once
+        yield text
 
 
 #: the last word of a parameter's name: ``passengers[0][name]`` and ``contact.email`` are named by it (a
@@ -134,12 +139,7 @@ def _parameter_kind(key: str) -> int:
     `scrub` decodes text: ``%255B`` is a "[" encoded twice)."""
     kind = _QUERY_KINDS.get(key)
     if kind is None:
-        name = key
-        for _ in range(DECODE_ROUNDS):
-            once = unquote_plus(name)
-            if once == name:
-                break
-            name = once
+        name = [key, *_decodings(key, unquote_plus)][-1]  # the last decoding
         word = _LAST_WORD.search(name[-NAME_TAIL:])
         kind = _kind_of(word.group(0)) if word else _SEARCHED
         if len(_QUERY_KINDS) < KINDS_KEPT and len(key) <= NAME_TAIL:
@@ -153,11 +153,7 @@ def scrub_query(query: str) -> str:
     has no pattern to be found by), then `scrub`-bed as any text. The rest of the query keeps its form."""
     if "=" in query:
         parts = query.split("&")
-        for i, part in enumerate(parts):
-            key, equals, value = part.partition("=")
-            if not (equals and value):
-                continue
-            kind = _parameter_kind(key)
+        for i, key, value, kind in _parameters(parts):
             if kind == _PERSONAL:
                 parts[i] = f"{key}={REDACTED}"
             elif kind == _PHONE:
@@ -166,15 +162,19 @@ def scrub_query(query: str) -> str:
     return scrub(query)
 
 
+def _parameters(parts: list[str]) -> Iterator[tuple[int, str, str, int]]:
+    """Each of a query's parameters that has a value: its place, name, value and what its name says."""
+    for i, part in enumerate(parts):
+        key, equals, value = part.partition("=")
+        if equals and value:
+            yield i, key, value, _parameter_kind(key)
+
+
 def names_personal(query: str) -> bool:
     """Whether a parameter of ``query`` with a value is named like personal data. For a query already
     decoded (OpenTelemetry's ``http.url``), where an encoded "&" in a value became a separator, so only the
     whole query can be dropped."""
-    for part in query.split("&"):
-        key, equals, value = part.partition("=")
-        if equals and value and _parameter_kind(key) != _SEARCHED:
-            return True
-    return False
+    return any(kind != _SEARCHED for *_, kind in _parameters(query.split("&")))
 
 
 def _scrub(text: str) -> str:
