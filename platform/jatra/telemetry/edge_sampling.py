@@ -9,7 +9,9 @@ exclusions stay, and Litestar makes it the outermost layer) asks the provider's 
 - the trace continues a caller's (a ``traceparent``), or is new: then its trace id is drawn here, from the
   provider's id generator, and handed to the provider's next root span (`ReservedIdGenerator`), so the
   sampler, which decides on the trace id, reaches the same answer when the real middleware asks it;
-- sampled: the request goes through OpenTelemetry's middleware as before, every span as before;
+- sampled: the request runs under its server span, started under the context the edge extracted
+  (`jatra.telemetry.server_span`, which replaced OpenTelemetry's ASGI middleware here), and every client
+  span as before;
 - not sampled: the request runs under a non-recording span of that trace (so logs carry its trace id and
   the outbox passes its unsampled ``traceparent`` on to the workers, which then do not sample either), with
   the client instrumentations told to do nothing (OpenTelemetry's suppress-instrumentation flag).
@@ -41,6 +43,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from jatra import __version__
+from jatra.telemetry.server_span import traced
 
 _fields: tuple[object, frozenset[bytes] | None] = (None, None)
 
@@ -92,10 +97,11 @@ class EdgeSampledMiddleware(OpenTelemetryInstrumentationMiddleware):
         self.provider = provider if isinstance(provider, TracerProvider) else None
         ids = provider.id_generator if isinstance(provider, TracerProvider) else None
         self.ids = ids if isinstance(ids, ReservedIdGenerator) else None
+        self.tracer = self.provider.get_tracer("jatra.http", __version__) if self.provider else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        provider, ids = self.provider, self.ids
-        if provider is None or ids is None:
+        provider, ids, tracer = self.provider, self.ids, self.tracer
+        if provider is None or ids is None or tracer is None:
             await self.open_telemetry_middleware(scope, receive, send)  # type: ignore[arg-type]
             return
         # Context(): what extracting from none of the W3C propagators' headers gives
@@ -111,7 +117,7 @@ class EdgeSampledMiddleware(OpenTelemetryInstrumentationMiddleware):
             if not parent.is_valid:
                 _reserved.set(trace_id)
             try:
-                await self.open_telemetry_middleware(scope, receive, send)  # type: ignore[arg-type]
+                await traced(tracer, self.app, scope, receive, send, parent_context)
             finally:
                 _reserved.set(0)
             return
