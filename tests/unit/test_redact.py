@@ -38,6 +38,18 @@ def test_personal_keys_lose_their_values_and_phones_are_masked() -> None:
     assert out["seats"] == [3, 4] and out["event"] == "booking.created"
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["surname", "first_name", "last_name", "given_name", "family_name", "username", "user_name",
+     "address", "date_of_birth", "dob", "national_id", "nid", "passport", "passport_number"],
+)  # fmt: skip
+def test_a_passengers_other_particulars_are_personal_by_name(key: str) -> None:
+    """A name, an address, a birth date or an identity document's number has no pattern either."""
+    out = run(event="x", **{key: "Rahima Khatun 1990"}, context={"contact": {key: "Uddin"}})
+    assert out[key] == REDACTED and out["context"] == {"contact": {key: REDACTED}}
+    assert scrub_query(f"from=DA&{key}=Rahima+Khatun") == f"from=DA&{key}={REDACTED}"
+
+
 def test_nested_fields_are_cleaned_too() -> None:
     out = run(event="x", context={"user": {"email": "a@b.co", "id": 7}, "note": "call 01812345678"})
     assert out["context"] == {"user": {"email": REDACTED, "id": 7}, "note": "call 018123*****678"}

@@ -206,6 +206,7 @@ def render(site: Site, environment: str, generated_note: str = "") -> str:
     return f"""{header}{user}worker_processes {site.worker_processes};
 daemon {"on" if site.daemon else "off"};
 pid {site.pid};
+pcre_jit on;  # the redacting maps run on every request (an 8 KB query: ms without JIT, µs with it)
 error_log {site.error_log} {ERROR_LOG_LEVEL};
 
 events {{

@@ -28,6 +28,9 @@ REDACTED = "[redacted]"
 PERSONAL_KEYS = frozenset(
     {
         "name", "names", "passenger", "passengers", "passenger_name", "full_name",
+        "surname", "first_name", "last_name", "middle_name", "given_name", "family_name", "display_name",
+        "username", "user_name", "nickname", "address", "home_address", "street", "dob", "date_of_birth",
+        "birth_date", "birthdate", "nid", "national_id", "passport", "passport_number",
         "email", "e-mail", "contact_email", "to_address", "recipient",
         "otp", "code_plain", "password", "secret", "token", "access_token", "refresh_token",
         "authorization", "cookie", "set-cookie", "id_token", "api_key",
