@@ -38,6 +38,8 @@ NAMED = re.compile(PERSONAL_PARAMETER, re.IGNORECASE)
         "surname=Uddin",
         "user_name=rahim",
         "contact[address]=Mirpur",
+        "from=DA%26passenger%3DRahim+Uddin",
+        "from=DA%2526Name%253DKarim",
     ],
 )
 def test_a_parameter_named_like_personal_data_is_found_as_the_app_finds_it(query: str) -> None:
@@ -47,7 +49,16 @@ def test_a_parameter_named_like_personal_data_is_found_as_the_app_finds_it(query
 
 @pytest.mark.parametrize(
     "query",
-    ["from=DA&to=SYT&date=2030-01-01", "hostname=api", "rename=x", "named=x", "name=", "q=name"],
+    [
+        "from=DA&to=SYT&date=2030-01-01",
+        "hostname=api",
+        "rename=x",
+        "named=x",
+        "name=",
+        "q=name",
+        "from=DA%26to%3DCT",
+        "q=name%3D",
+    ],
 )
 def test_ordinary_parameters_are_not(query: str) -> None:
     assert not NAMED.search(query)
@@ -62,12 +73,18 @@ AROUND = st.sampled_from(
 )
 
 
+VALUES = st.sampled_from(["", "DA", "Rahim"])
+
+
 @st.composite
 def queries(draw: st.DrawFn) -> str:
     parameters = []
     for _ in range(draw(st.integers(1, 4))):
         name = draw(WORDS) + draw(AROUND) + draw(WORDS) + draw(AROUND) if draw(st.booleans()) else draw(WORDS)
-        parameters.append(f"{name}={draw(st.sampled_from(['', 'DA', 'Rahim+Uddin', '2030-01-01']))}")
+        value = draw(st.sampled_from(["", "DA", "Rahim+Uddin", "2030-01-01", "DA%26", "DA%26x%3D1"]))
+        if draw(st.booleans()):  # another parameter hidden in the value: an encoded "&" and "="
+            value += f"%26{draw(WORDS)}{draw(st.sampled_from(['%3D', '%253D', '=']))}{draw(VALUES)}"
+        parameters.append(f"{name}={value}")
     return "&".join(parameters)
 
 

@@ -21,6 +21,7 @@ from jatra.telemetry.redact import (
     redact,
     scrub,
     scrub_query,
+    scrub_url,
 )
 
 
@@ -190,6 +191,33 @@ def test_the_logging_pipeline_redacts_structlog_events_and_stdlib_records(
 )
 def test_a_querys_parameters_named_like_personal_data_lose_their_values(query: str, cleaned: str) -> None:
     assert scrub_query(query) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("query", "cleaned"),
+    [
+        ("from=DA%26passenger%3DRahim+Uddin", REDACTED),  # a name in another's value, encoded
+        ("from=DA%2526passenger%253DRahim", REDACTED),  # encoded twice
+        ("from=DA%26to%3DCT&date=2030-01-01", "from=DA%26to%3DCT&date=2030-01-01"),  # nothing named
+        ("passengers%5B0%5D%5Bname%5D=Karim", f"passengers%5B0%5D%5Bname%5D={REDACTED}"),  # named as sent
+    ],
+)
+def test_a_parameter_named_only_once_decoded_takes_the_whole_query(query: str, cleaned: str) -> None:
+    assert scrub_query(query) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("path", "cleaned"),
+    [
+        ("/journeys?passenger=Rahim Uddin&from=DA", f"/journeys?{REDACTED}"),  # an encoded "?", decoded
+        ("/journeys?from=DA", "/journeys?from=DA"),
+        ("/users/rahim@example.com", "/users/[redacted-email]"),
+        ("/bookings/6b110856-58dd-4ba7-8aed-77275002d0f6", "/bookings/6b110856-58dd-4ba7-8aed-77275002d0f6"),
+    ],
+)
+def test_a_decoded_path_loses_a_query_named_like_personal_data(path: str, cleaned: str) -> None:
+    assert scrub_url(path) == cleaned
+    assert run(**{"url.path": path})["url.path"] == cleaned  # the chain, as the access log
 
 
 def test_the_chain_cleans_a_query_field_as_the_access_log_does() -> None:

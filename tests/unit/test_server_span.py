@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from jatra.telemetry.edge_sampling import ReservedIdGenerator
+from jatra.telemetry.server_span import request_attributes
 from jatra.telemetry.tracing import http_tracing_middleware, name_span_by_route
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -96,7 +97,7 @@ def test_a_sampled_request_has_the_stable_conventions_attributes_and_no_client_a
         "url.path": "/journeys/7",
         "url.query": "from=DA&to=CT",
         "network.protocol.version": "1.1",
-        "server.address": "api.test",  # the server's own address (the test client's base URL)
+        "server.address": "api.test",  # the connection's local address (here the test client's base URL)
         "server.port": 8000,
         "user_agent.original": "app/2.1",
         "http.route": "/journeys/{journey_id}",
@@ -149,23 +150,33 @@ def test_the_span_ends_with_the_answer_and_an_exception_after_it_is_still_raised
     app = http_tracing_middleware(provider_into(spans))(raw)
     for path in ("/works", "/fails"):
         AFTER_SEND.clear()
-        scope = {"type": "http", "method": "GET", "path": path, "headers": [], "http_version": "1.1"}
         sent: list[Any] = []
-
-        async def send(message: Any, sent: list[Any] = sent) -> None:
-            sent.append(message)
-
-        async def receive() -> Any:
-            return {"type": "http.request", "body": b""}
-
-        if path == "/fails":
-            with pytest.raises(RuntimeError):
-                asyncio.run(app(scope, receive, send))
-        else:
-            asyncio.run(app(scope, receive, send))
+        current, raised = call(app, {"type": "http", "method": "GET", "path": path}, sent)
+        assert isinstance(raised, RuntimeError) is (path == "/fails") and current is trace.INVALID_SPAN
         span = next(s for s in spans.get_finished_spans() if (s.attributes or {})["url.path"] == path)
         assert span.end_time is not None and span.end_time <= AFTER_SEND[0]
         assert span.status.status_code is StatusCode.UNSET and len(sent) == 2
+
+
+def call(app: Any, scope: dict[str, Any], sent: list[Any] | None = None) -> Any:
+    """Run ``app`` for ``scope``; what the current span is once it has returned or raised, in the same
+    context (``asyncio.run`` runs on a copy: a context left attached would not show outside it)."""
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        if sent is not None:
+            sent.append(message)
+
+    async def run() -> tuple[Any, BaseException | None]:
+        try:
+            await app({"http_version": "1.1", "headers": [], **scope}, receive, send)
+        except Exception as exc:  # handed back to the test
+            return trace.get_current_span(), exc
+        return trace.get_current_span(), None
+
+    return asyncio.run(run())
 
 
 def test_an_exception_before_the_answer_is_recorded_on_the_span() -> None:
@@ -175,18 +186,49 @@ def test_an_exception_before_the_answer_is_recorded_on_the_span() -> None:
         raise ValueError("no answer")
 
     app = http_tracing_middleware(provider_into(spans))(failing)
-    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [], "http_version": "1.1"}
-
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: Any) -> None:
-        pass
-
-    with pytest.raises(ValueError, match="no answer"):
-        asyncio.run(app(scope, receive, send))
+    current, raised = call(app, {"type": "http", "method": "POST", "path": "/x"})
+    assert isinstance(raised, ValueError) and current is trace.INVALID_SPAN  # raised on, the context restored
     span = server_span(spans)
     assert span.status.status_code is StatusCode.ERROR
     assert (span.attributes or {})["error.type"] == "ValueError"
     assert [e.name for e in span.events] == ["exception"]
-    assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored
+
+
+def test_a_streamed_answer_ends_the_span_at_its_last_chunk_and_a_failure_midway_is_recorded() -> None:
+    spans = InMemorySpanExporter()
+    chunks_sent: list[int] = []
+
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(3):
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+            chunks_sent.append(time.time_ns())
+            if scope["path"] == "/breaks" and i == 1:
+                raise ConnectionError("upstream went away")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    app = http_tracing_middleware(provider_into(spans))(streaming)
+    sent: list[Any] = []
+    assert call(app, {"type": "http", "method": "GET", "path": "/streams"}, sent)[1] is None
+    [whole] = spans.get_finished_spans()
+    assert len(sent) == 5 and whole.end_time is not None and whole.end_time > chunks_sent[-1]
+    spans.clear()
+    assert isinstance(call(app, {"type": "http", "method": "GET", "path": "/breaks"})[1], ConnectionError)
+    [broken] = spans.get_finished_spans()
+    attributes = dict(broken.attributes or {})
+    assert attributes["http.response.status_code"] == 200 and attributes["error.type"] == "ConnectionError"
+    assert broken.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [(("10.0.0.5", 8000), {"server.address": "10.0.0.5", "server.port": 8000}),
+     (("/run/jatra/api.sock", None), {"server.address": "/run/jatra/api.sock"}), (None, {})],
+)  # fmt: skip
+def test_the_servers_own_address_whatever_it_listens_on(
+    server: tuple[str, int | None] | None, expected: dict[str, Any]
+) -> None:
+    scope = {"type": "http", "method": "GET", "path": "/", "server": server, "query_string": b""}
+    attributes = request_attributes(scope)  # type: ignore[arg-type]
+    assert {k: v for k, v in attributes.items() if k.startswith("server.")} == expected
+    assert "url.query" not in attributes and "network.protocol.version" not in attributes

@@ -60,11 +60,14 @@ def test_what_a_client_sent_is_scrubbed_on_the_server_span() -> None:
         # an encoded "&" in a value: the query is recorded as sent, so it stays inside the value
         client.get("/journeys?from=DA&passenger=Rahim%26Karim%3DUddin&phone=%2B8801712345678")
         client.get("/users/01712345678/journeys")  # a mistyped path: 404, still traced
+        client.get("/journeys?from=DA%26passenger%3DKarim")  # a name hidden in a value, encoded
+        client.get("/journeys%3Fpassenger=Rahim+Uddin")  # an encoded "?": the server decodes the path
     servers = [s for s in exported.get_finished_spans() if s.kind is SpanKind.SERVER]
-    assert len(servers) == 4
+    assert len(servers) == 6
     for span in servers:
         assert not any(leak in texts(span) for leak in LEAKS), texts(span)
-    by_pattern, *by_name, mistyped = (dict(s.attributes or {}) for s in servers)
+    by_pattern, *by_name, mistyped, hidden, in_path = (dict(s.attributes or {}) for s in servers)
+    assert hidden["url.query"] == "[redacted]" and in_path["url.path"] == "/journeys?[redacted]"
     assert by_pattern["url.path"] == "/journeys" and by_pattern["url.query"].endswith("&from=DA")
     assert by_pattern["user_agent.original"].startswith("app/2.1 ")  # the rest as sent
     assert by_pattern["http.request.method"] == "GET" and by_pattern["http.response.status_code"] == 200

@@ -109,12 +109,13 @@ PERSONAL = (
 _AROUND = rf"([^a-z0-9_&=%-]|{_PCT}[0-9a-f]{{2}})"
 #: a query's parameter named like personal data, its value not empty (jatra.telemetry.redact's field names:
 #: a passenger's name has no pattern to be found by), judged by the last word of its name as the app's
-#: `scrub_query` judges it: ``passenger=``, ``contact.email=``, ``passengers%5B0%5D%5Bname%5D=``, ``name[]=``.
+#: `scrub_query` judges it: ``passenger=``, ``contact.email=``, ``passengers%5B0%5D%5Bname%5D=``, ``name[]=``,
+#: and one hidden in another's value by an encoded "&" and "=" (``from=DA%26passenger%3DRahim``).
 #: A name with encoded letters (``p%61ssenger``) is not found here, where the app finds it. Linear in the
 #: query (~35 PCRE steps a byte, far under its match limit).
 PERSONAL_PARAMETER = (
-    rf"(^|&)([^&=]*{_AROUND})?"
-    rf"({'|'.join(sorted(re.escape(key) for key in PERSONAL_KEYS | PHONE_KEYS))}){_AROUND}*=[^&]"
+    rf"(^|&|{_PCT}26)([^&=]*{_AROUND})?"
+    rf"({'|'.join(sorted(re.escape(key) for key in PERSONAL_KEYS | PHONE_KEYS))}){_AROUND}*(=|{_PCT}3d)[^&]"
 )
 
 

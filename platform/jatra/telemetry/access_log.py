@@ -33,7 +33,7 @@ from prometheus_client import Counter
 
 from jatra.telemetry.ecs_json import ecs_line, nest, timestamp_now
 from jatra.telemetry.log_sink import RootHandlersLogger
-from jatra.telemetry.redact import scrub, scrub_query
+from jatra.telemetry.redact import scrub, scrub_query, scrub_url
 
 #: what the gateway accepts as a client's request id (anything else it replaces with its own)
 REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -70,7 +70,7 @@ class AccessLog:
         }
         if (route := fields.get("http.route")) is not None:
             http["route"] = route
-        url = {"path": scrub(fields["url.path"])}
+        url = {"path": scrub_url(fields["url.path"])}
         if (query := fields.get("url.query")) is not None:
             url["query"] = scrub_query(query)
         event: dict[str, Any] = {"duration": fields["event.duration"]}

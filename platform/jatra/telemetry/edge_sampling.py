@@ -8,7 +8,7 @@ exclusions stay, and Litestar makes it the outermost layer) asks the provider's 
 
 - the trace continues a caller's (a ``traceparent``), or is new: then its trace id is drawn here, from the
   provider's id generator, and handed to the provider's next root span (`ReservedIdGenerator`), so the
-  sampler, which decides on the trace id, reaches the same answer when the real middleware asks it;
+  sampler, which decides on the trace id, reaches the same answer when the server span is started;
 - sampled: the request runs under its server span, started under the context the edge extracted
   (`jatra.telemetry.server_span`, which replaced OpenTelemetry's ASGI middleware here), and every client
   span as before;

@@ -9,7 +9,8 @@ one-time passwords, tokens and SQL parameters never reach them. Two passes:
   addresses, phone numbers, JWTs, bearer tokens, OTPs, SQL parameter lists and the values Postgres
   quotes in its error details, and those are replaced;
 - a URL's query (``url.query``) both ways: each parameter named like personal data by key, then the
-  whole by content (`scrub_query`).
+  whole by content (`scrub_query`); a path (``url.path``, decoded) by content, and the query its decoding
+  revealed (an encoded "?") as a decoded query is (`scrub_url`).
 
 The code that logs is expected not to log such values at all; this step is the net under it. A test scans
 the logs of a whole Eid rush for the data its passengers used.
@@ -131,8 +132,6 @@ def _decodings(text: str, decode: Callable[[str], str]) -> Iterator[str]:
 _LAST_WORD = re.compile(r"(?<![\w-])[\w-]+(?=[^\w-]*$)")
 #: how much of a parameter's name is looked at, from its end (the longest field name has 14 characters)
 NAME_TAIL = 64
-#: the fields that hold a URL's query (see `scrub_query`)
-QUERY_KEYS = frozenset({"url.query"})
 #: the verdict of each parameter name seen (``from``, ``to``, ``date`` ...), as `_KINDS` keeps field names
 _QUERY_KINDS: dict[str, int] = {}
 
@@ -153,8 +152,12 @@ def _parameter_kind(key: str) -> int:
 def scrub_query(query: str) -> str:
     """A URL's query, as sent (percent-encoded), with each parameter named like personal data
     (``passenger=Rahim+Uddin``, ``phone=...``) losing its value as a log field of that name would (a name
-    has no pattern to be found by), then `scrub`-bed as any text. The rest of the query keeps its form."""
+    has no pattern to be found by), then `scrub`-bed as any text. The rest of the query keeps its form;
+    all of it goes when such a parameter shows only once the query is decoded (an encoded "&" or "=":
+    ``from=DA%26passenger%3DRahim``)."""
     if "=" in query:
+        if "%" in query and _named_when_decoded(query):
+            return REDACTED
         parts = query.split("&")
         for i, key, value, kind in _parameters(parts):
             if kind == _PERSONAL:
@@ -163,6 +166,29 @@ def scrub_query(query: str) -> str:
                 parts[i] = f"{key}={mask_phone(unquote(value))}"
         query = "&".join(parts)
     return scrub(query)
+
+
+def _named_when_decoded(query: str) -> bool:
+    """Whether a decoding of ``query`` has more parameters named like personal data than it has as sent."""
+    named = sum(kind != _SEARCHED for *_, kind in _parameters(query.split("&")))
+    return any(
+        sum(kind != _SEARCHED for *_, kind in _parameters(decoded.split("&"))) > named
+        for decoded in _decodings(query, unquote_plus)
+    )
+
+
+def scrub_url(value: str) -> str:
+    """A URL or a path as a client sent it, already decoded (a path's encoded "?" is a "?" here, and in
+    OpenTelemetry's ``http.url`` an encoded "&" in a value is a separator): its query goes whole when a
+    parameter is named like personal data; the rest is `scrub`-bed."""
+    base, mark, query = value.partition("?")
+    if not mark:
+        return scrub(value)
+    return scrub(base) + mark + (REDACTED if names_personal(query) else scrub(query))
+
+
+#: the fields that hold what a client sent as a URL's query or its path, and how each is scrubbed
+URL_KEYS: dict[str, Callable[[str], str]] = {"url.query": scrub_query, "url.path": scrub_url}
 
 
 def _parameters(parts: list[str]) -> Iterator[tuple[int, str, str, int]]:
@@ -175,8 +201,8 @@ def _parameters(parts: list[str]) -> Iterator[tuple[int, str, str, int]]:
 
 def names_personal(query: str) -> bool:
     """Whether a parameter of ``query`` with a value is named like personal data. For a query already
-    decoded (OpenTelemetry's ``http.url``), where an encoded "&" in a value became a separator, so only the
-    whole query can be dropped."""
+    decoded (`scrub_url`), where an encoded "&" in a value became a separator, so only the whole query can
+    be dropped."""
     return any(kind != _SEARCHED for *_, kind in _parameters(query.split("&")))
 
 
@@ -233,8 +259,8 @@ def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for key, value in list(event_dict.items()):
         if key in SAFE_KEYS or key.startswith("_"):
             continue
-        if key in QUERY_KEYS and isinstance(value, str):
-            event_dict[key] = scrub_query(value)
+        if key in URL_KEYS and isinstance(value, str):
+            event_dict[key] = URL_KEYS[key](value)
             continue
         kind = _top_kind(key)
         if kind == _SEARCHED and type(value) in _PLAIN:

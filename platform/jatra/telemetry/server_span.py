@@ -6,18 +6,22 @@ OpenTelemetry's ASGI middleware doing what this service does not need: it extrac
 second time (the edge already has it), set each of its ~11 attributes twice (once when it started the
 span, again in a loop), read headers by decoding every header of the request for each one it wanted, went
 through its semantic-convention switches and recorded duration histograms to a meter provider that is not
-there (the service's metrics are Prometheus's). This writes the same span with OpenTelemetry's SDK:
+there (the service's metrics are Prometheus's). This writes the server span with OpenTelemetry's SDK, under
+the instrumentation scope ``jatra.http``:
 
 - started under the context the edge extracted (the caller's trace and baggage), as a SERVER span named
   ``{method} (unrouted)`` until routing renames it to its route template (`name_span_by_route`);
 - with the stable HTTP semantic conventions' names, which are also the access log's ECS fields:
-  ``http.request.method`` (a method outside the standard ones is ``_OTHER``, so names stay bounded),
-  ``url.scheme``, ``url.path``, ``url.query`` (as sent), ``server.address`` and ``server.port`` (the
-  socket the service listens on, not the client's Host header), ``network.protocol.version``,
-  ``user_agent.original``, then ``http.route`` and ``http.response.status_code``;
-- a 5xx response, or an exception that escapes the app, sets the span's status to ERROR and
-  ``error.type`` (the status code, or the exception's type); the exception is recorded as an event;
-- ended when the last of the response's body is sent, as OpenTelemetry's middleware ends it.
+  ``http.request.method`` (a method outside the standard ones is ``_OTHER``, and the span's name says
+  ``HTTP``, so names stay bounded), ``url.scheme``, ``url.path``, ``url.query`` (as sent),
+  ``server.address`` and ``server.port`` (the connection's local address as the server reports it, not
+  the client's Host header), ``network.protocol.version``, ``user_agent.original``, then ``http.route``
+  and ``http.response.status_code``;
+- a 5xx response, or an exception that escapes the app before the response ends, sets the span's status
+  to ERROR and ``error.type`` (the status code, or the exception's type); the exception is recorded as an
+  event;
+- ended when the last of the response's body is sent (no response here sends trailers), as OpenTelemetry's
+  middleware ends it; an exception after that is raised on, the span already ended.
 
 Not recorded: the client's address and port (OpenTelemetry's ``net.peer.ip``, ``client.address``). The
 gateway's logs leave a passenger's address out as personal data; the spans now do too. Whatever the
@@ -44,17 +48,19 @@ def request_attributes(scope: Scope) -> dict[str, Any]:
         "http.request.method": method if method in METHODS else "_OTHER",
         "url.scheme": scope.get("scheme", "http"),
         "url.path": scope.get("path", ""),
-        "network.protocol.version": scope.get("http_version", ""),
     }
-    if query := scope.get("query_string"):
-        attributes["url.query"] = query.decode("latin-1")
-    if server := scope.get("server"):
-        attributes["server.address"] = server[0]
-        if server[1] is not None:
+    if version := scope.get("http_version"):
+        attributes["network.protocol.version"] = version
+    if (query := scope.get("query_string")) and isinstance(query, bytes):
+        attributes["url.query"] = query.decode("latin-1")  # as the access log reads it
+    server = scope.get("server")
+    if server and len(server) == 2:  # (host, port); a Unix socket's is (path, None)
+        attributes["server.address"] = str(server[0])
+        if isinstance(server[1], int):
             attributes["server.port"] = server[1]
     for name, value in scope.get("headers", ()):
         if name == b"user-agent":
-            attributes["user_agent.original"] = value.decode("latin-1")
+            attributes["user_agent.original"] = value.decode("utf-8", "replace")
             break
     return attributes
 

@@ -3,9 +3,10 @@
 Most spans carry only what the code put there (route templates, parameterised SQL, Redis commands with
 their arguments already replaced by ``?``). Two kinds carry what someone else wrote:
 
-- the server span of a sampled request: OpenTelemetry's ASGI middleware records what the client sent,
-  the URL with its query decoded (``http.url``), the path (``http.target``), the user agent; a query
-  such as ``?phone=%2B8801712345678`` or a mistyped path with an e-mail in it would be kept as sent;
+- the server span of a sampled request (`jatra.telemetry.server_span`): what the client sent, the path, the
+  query as sent (``url.query``), the user agent; a query such as ``?phone=%2B8801712345678`` or a
+  mistyped path with an e-mail in it would be kept as sent (OpenTelemetry's own middleware, where the
+  edge cannot decide, records the URL decoded, ``http.url``, and the path, ``http.target``);
 - an exception recorded on a span (a consumer's span records whatever its handler raised): its message
   and stack trace, which can quote a value (an SMTP refusal names the address it refused).
 
@@ -13,10 +14,10 @@ their arguments already replaced by ``?``). Two kinds carry what someone else wr
 through `scrubbed`: the same object when no text value changes (nearly every span), else a copy with the
 span's attributes, its events' attributes and its status description scrubbed by the logs' patterns
 (`jatra.telemetry.redact.scrub`), and a URL's query parameters named like personal data emptied as the
-access log's are (`scrub_query`: a passenger's name has no pattern). Attribute names are not judged by
-name as log fields are: OpenTelemetry's own end in ``name`` (``db.operation.name``), and the code sets
-none that holds personal data. The span's name, its links and the resource are the code's own and are
-not searched, nor are the attributes only the code or the deployment sets (`CODE_OWN`): a statement's
+access log's are (`scrub_query`, `scrub_url`: a passenger's name has no pattern). Attribute names are not
+judged by name as log fields are: OpenTelemetry's own end in ``name`` (``db.operation.name``), and the
+code sets none that holds personal data. The span's name, its links and the resource are the code's own
+and are not searched, nor are the attributes only the code or the deployment sets (`CODE_OWN`): a statement's
 text above all (``db.statement``: the code's own SQL, its parameters never recorded, as the
 instrumentations are set up; ~11 µs a statement to search). Over the spans of the dev stack's last
 sampled rushes, searching costs ~10 µs a span with every text, ~5.5 without the statements and ~2 as
@@ -34,20 +35,13 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
-from jatra.telemetry.redact import REDACTED, names_personal, scrub, scrub_query
+from jatra.telemetry.redact import scrub, scrub_query, scrub_url
 
-#: what a client sent as a URL or its path, its query decoded (OpenTelemetry's ``http.url`` is): the query
-#: goes whole when a parameter is named like personal data (an encoded "&" in a value is a separator now)
-URLS = frozenset({"http.url", "url.full", "http.target"})
+#: what a client sent as a URL or its path, decoded (OpenTelemetry's ``http.url``, a path's encoded "?" as a
+#: "?"): the query goes whole when a parameter is named like personal data (`scrub_url`)
+URLS = frozenset({"http.url", "url.full", "http.target", "url.path"})
 #: a query as sent: its parameters named like personal data lose their values, as in the access log
 QUERIES = frozenset({"url.query"})
-
-
-def _url(value: str) -> str:
-    base, mark, query = value.partition("?")
-    if not mark:
-        return scrub(value)
-    return scrub(base) + mark + (REDACTED if names_personal(query) else scrub(query))
 
 
 def _clean(value: Any) -> Any:
@@ -76,7 +70,7 @@ def _cleaned(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if key in CODE_OWN:
             continue
         if isinstance(value, str) and (key in URLS or key in QUERIES):
-            clean: Any = _url(value) if key in URLS else scrub_query(value)
+            clean: Any = scrub_url(value) if key in URLS else scrub_query(value)
         else:
             clean = _clean(value)
         if clean != value:

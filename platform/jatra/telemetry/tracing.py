@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import Scope
@@ -18,6 +19,7 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from jatra import __version__
 from jatra.settings import Settings
 from jatra.telemetry.edge_sampling import EdgeSampledMiddleware, ReservedIdGenerator
+from jatra.telemetry.server_span import METHODS, span_name
 from jatra.telemetry.span_scrub import ScrubbingExporter
 from jatra.telemetry.trace_export import (
     CountingBatchSpanProcessor,
@@ -100,10 +102,9 @@ def _instrument_clients(provider: TracerProvider) -> None:
 
 
 def _span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
-    # The OTel middleware runs before routing, so the raw path is all there is here; the route template
-    # replaces it in `name_span_by_route` once Litestar has routed the request.
-    method = str(scope.get("method", "")).strip()
-    return f"{method} (unrouted)".strip(), {}
+    # Only where the edge cannot decide (a tracer provider not the SDK's) does OpenTelemetry's middleware
+    # write the span; it runs before routing, so it is named as `server_span` names it, then by route.
+    return span_name(scope), {}
 
 
 def name_span_by_route(scope: Scope) -> None:
@@ -112,7 +113,7 @@ def name_span_by_route(scope: Scope) -> None:
     template = scope.get("path_template")
     if template and span.is_recording():
         method = str(scope.get("method", ""))
-        span.update_name(f"{method} {template}")
+        span.update_name(f"{method if method in METHODS else 'HTTP'} {template}")
         span.set_attribute(HTTP_ROUTE, template)
 
 
@@ -128,6 +129,7 @@ def http_tracing_middleware(provider: TracerProvider) -> DefineMiddleware:
         config=OpenTelemetryConfig(
             tracer_provider=provider,
             exclude=["^/metrics$", "^/health$", "^/ready$"],
+            scopes={ScopeType.HTTP},  # no websockets: a span would last the connection's life
             scope_span_details_extractor=_span_details,
             exclude_spans=["receive", "send"],
         ),
