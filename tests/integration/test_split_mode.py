@@ -167,6 +167,9 @@ async def test_the_request_id_is_passed_on_returned_and_made_when_absent(
         # a name has no pattern: a parameter named like personal data (as the app's scrub_query finds it)
         ("/api/v1/stations", "from=DA&passenger=Rahim+Uddin", "Rahim"),
         ("/api/v1/stations", "passengers%5B0%5D%5Bname%5D=Karim", "Karim"),
+        ("/api/v1/stations", "from=DA%26passenger%3DRahim", "Rahim"),  # hidden in a value, encoded
+        ("/api/v1/stations", "user%5Fname=Karim", "Karim"),  # an encoded "_" in the name
+        ("/api/v1/stations%3Fpassenger=Rahim", "", "Rahim"),  # nginx's $uri is decoded: a query in the path
         ("/api/v1/stations", "to=" + "a" * 6000 + "%40example.com", "example.com"),
         ("/api/v1/stations/rahim@example.com", "", "rahim"),
         # encoded twice ("%25" is an encoded "%"); nginx decodes a path once, a query never

@@ -32,13 +32,17 @@ PERSONAL_KEYS = frozenset(
         "surname", "first_name", "last_name", "middle_name", "given_name", "family_name", "display_name",
         "username", "user_name", "nickname", "address", "home_address", "street", "dob", "date_of_birth",
         "birth_date", "birthdate", "nid", "national_id", "passport", "passport_number",
+        # the same run together (camelCase, lower-cased when judged) or hyphenated
+        "passengername", "fullname", "firstname", "lastname", "middlename", "givenname", "familyname",
+        "displayname", "homeaddress", "dateofbirth", "nationalid", "passportnumber", "contactemail",
+        "full-name", "first-name", "last-name", "date-of-birth",
         "email", "e-mail", "contact_email", "to_address", "recipient",
         "otp", "code_plain", "password", "secret", "token", "access_token", "refresh_token",
         "authorization", "cookie", "set-cookie", "id_token", "api_key",
         "body", "request_body", "response_body", "parameters", "params",
     }
 )  # fmt: skip
-PHONE_KEYS = frozenset({"phone", "phone_number", "msisdn", "mobile"})
+PHONE_KEYS = frozenset({"phone", "phone_number", "phonenumber", "phone-number", "msisdn", "mobile"})
 #: fields the pipeline itself fills with values that are never personal: not searched
 SAFE_KEYS = frozenset(
     {
@@ -52,9 +56,13 @@ SAFE_KEYS = frozenset(
 def mask_phone(phone: str) -> str:
     """``+8801712345678`` -> ``+88017*****678``: enough for support, not enough to call."""
     digits = phone.strip()
-    if len(digits) < 9:
+    if len(digits) < 9 or not _PHONE_LIKE.fullmatch(digits):  # a name given as a phone: nothing of it kept
         return REDACTED
     return digits[:6] + "*****" + digits[-3:]
+
+
+#: what a phone number written by a person looks like: digits, a leading "+", spaces, dashes, brackets
+_PHONE_LIKE = re.compile(r"\+?[\d ().-]+")
 
 
 _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
@@ -153,11 +161,11 @@ def scrub_query(query: str) -> str:
     """A URL's query, as sent (percent-encoded), with each parameter named like personal data
     (``passenger=Rahim+Uddin``, ``phone=...``) losing its value as a log field of that name would (a name
     has no pattern to be found by), then `scrub`-bed as any text. The rest of the query keeps its form;
-    all of it goes when such a parameter shows only once the query is decoded (an encoded "&" or "=":
-    ``from=DA%26passenger%3DRahim``)."""
+    all of it goes when a parameter hides one named like personal data behind an encoded "&" or "="
+    (``from=DA%26passenger%3DRahim``, ``passenger%3DRahim``: `_hides_a_name`)."""
+    if "%" in query and _hides_a_name(query):
+        return REDACTED
     if "=" in query:
-        if "%" in query and _named_when_decoded(query):
-            return REDACTED
         parts = query.split("&")
         for i, key, value, kind in _parameters(parts):
             if kind == _PERSONAL:
@@ -168,23 +176,34 @@ def scrub_query(query: str) -> str:
     return scrub(query)
 
 
-def _named_when_decoded(query: str) -> bool:
-    """Whether a decoding of ``query`` has more parameters named like personal data than it has as sent."""
-    named = sum(kind != _SEARCHED for *_, kind in _parameters(query.split("&")))
-    return any(
-        sum(kind != _SEARCHED for *_, kind in _parameters(decoded.split("&"))) > named
-        for decoded in _decodings(query, unquote_plus)
-    )
+#: an encoded "&" or "=", encoded once or more (``%26``, ``%253D``)
+_ENCODED_SEPARATOR = re.compile(r"%(?:25)*(?:26|3d)", re.IGNORECASE)
+
+
+def _hides_a_name(query: str) -> bool:
+    """Whether a parameter of ``query`` not emptied by its own name holds an encoded "&" or "=" and, decoded
+    (as often as `scrub` decodes), has a parameter named like personal data. Each parameter is judged on
+    its own, and only one with an encoded separator is decoded (linear in the query)."""
+    for part in query.split("&"):
+        if not _ENCODED_SEPARATOR.search(part):
+            continue
+        key, equals, value = part.partition("=")
+        if equals and value and _parameter_kind(key) == _PERSONAL:
+            continue  # emptied whole anyway (a phone's is masked, keeping some of it: judged here)
+        if any(names_personal(decoded) for decoded in _decodings(part, unquote_plus)):
+            return True
+    return False
 
 
 def scrub_url(value: str) -> str:
     """A URL or a path as a client sent it, already decoded (a path's encoded "?" is a "?" here, and in
     OpenTelemetry's ``http.url`` an encoded "&" in a value is a separator): its query goes whole when a
-    parameter is named like personal data; the rest is `scrub`-bed."""
+    parameter is named like personal data, or hides one (`_hides_a_name`); the rest is `scrub`-bed."""
     base, mark, query = value.partition("?")
     if not mark:
         return scrub(value)
-    return scrub(base) + mark + (REDACTED if names_personal(query) else scrub(query))
+    hidden = names_personal(query) or ("%" in query and _hides_a_name(query))
+    return scrub(base) + mark + (REDACTED if hidden else scrub(query))
 
 
 #: the fields that hold what a client sent as a URL's query or its path, and how each is scrubbed
