@@ -41,11 +41,16 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
 
 
+def method_named(scope: Scope, other: str = "HTTP") -> str:
+    """The request's method if it is a standard one, else ``other`` (a client chooses it: bounded)."""
+    method = str(scope.get("method", ""))
+    return method if method in METHODS else other
+
+
 def request_attributes(scope: Scope) -> dict[str, Any]:
     """The request's attributes, known before the app runs (no client address: see the module)."""
-    method = str(scope.get("method", ""))
     attributes: dict[str, Any] = {
-        "http.request.method": method if method in METHODS else "_OTHER",
+        "http.request.method": method_named(scope, "_OTHER"),
         "url.scheme": scope.get("scheme", "http"),
         "url.path": scope.get("path", ""),
     }
@@ -66,8 +71,7 @@ def request_attributes(scope: Scope) -> dict[str, Any]:
 
 
 def span_name(scope: Scope) -> str:
-    method = str(scope.get("method", ""))
-    return f"{method if method in METHODS else 'HTTP'} (unrouted)"
+    return f"{method_named(scope)} (unrouted)"
 
 
 async def traced(
@@ -80,7 +84,7 @@ async def traced(
 
     async def send_and_record(message: Message) -> None:
         kind = message["type"]
-        if message["type"] == "http.response.start":
+        if message["type"] == "http.response.start":  # (not `kind`: mypy narrows the message by this)
             status = message["status"]
             span.set_attribute("http.response.status_code", status)
             if status >= 500:  # a server's span: a 4xx is the client's error, not the server's

@@ -28,20 +28,22 @@ leave unscrubbed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
-from jatra.telemetry.redact import scrub, scrub_query, scrub_url
+from jatra.telemetry.redact import URL_KEYS, scrub, scrub_url
 
-#: what a client sent as a URL or its path, decoded (OpenTelemetry's ``http.url``, a path's encoded "?" as a
-#: "?"): the query goes whole when a parameter is named like personal data (`scrub_url`)
-URLS = frozenset({"http.url", "url.full", "http.target", "url.path"})
-#: a query as sent: its parameters named like personal data lose their values, as in the access log
-QUERIES = frozenset({"url.query"})
+#: what a client sent as a URL, its path or its query, and how each is scrubbed: a URL or path decoded
+#: (OpenTelemetry's ``http.url``, a path's encoded "?" as a "?") loses its whole query when a parameter is
+#: named like personal data (`scrub_url`); a query as sent, each such parameter's value, as in the access
+#: log (`scrub_query`). The logs' own table (`URL_KEYS`) with OpenTelemetry's other names for a URL.
+URLS: dict[str, Callable[[str], str]] = {
+    **URL_KEYS, "http.url": scrub_url, "url.full": scrub_url, "http.target": scrub_url,
+}  # fmt: skip
 
 
 def _clean(value: Any) -> Any:
@@ -69,10 +71,8 @@ def _cleaned(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
     for key, value in attributes.items():
         if key in CODE_OWN:
             continue
-        if isinstance(value, str) and (key in URLS or key in QUERIES):
-            clean: Any = scrub_url(value) if key in URLS else scrub_query(value)
-        else:
-            clean = _clean(value)
+        url = URLS.get(key)
+        clean = url(value) if url is not None and isinstance(value, str) else _clean(value)
         if clean != value:
             if changed is None:
                 changed = dict(attributes)

@@ -19,7 +19,7 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from jatra import __version__
 from jatra.settings import Settings
 from jatra.telemetry.edge_sampling import EdgeSampledMiddleware, ReservedIdGenerator
-from jatra.telemetry.server_span import METHODS, span_name
+from jatra.telemetry.server_span import method_named, span_name
 from jatra.telemetry.span_scrub import ScrubbingExporter
 from jatra.telemetry.trace_export import (
     CountingBatchSpanProcessor,
@@ -112,8 +112,7 @@ def name_span_by_route(scope: Scope) -> None:
     span = trace.get_current_span()
     template = scope.get("path_template")
     if template and span.is_recording():
-        method = str(scope.get("method", ""))
-        span.update_name(f"{method if method in METHODS else 'HTTP'} {template}")
+        span.update_name(f"{method_named(scope)} {template}")
         span.set_attribute(HTTP_ROUTE, template)
 
 
