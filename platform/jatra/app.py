@@ -93,6 +93,7 @@ def create_app(
     process = "api" if list(services) == ["all"] else "-".join(names)
     provider = setup_tracing(settings, process, span_processors)
     gc_pauses.watch()
+    gc_pauses.tune(settings.gc_young_threshold)
     needs = (
         PLATFORM_NEEDS
         if list(services) == ["all"]

@@ -246,6 +246,15 @@ class Settings:
             " but rushes showed no gain in latency or CPU, so it is off (jatra.telemetry.gc_pauses)."
         ),
     )
+    gc_young_threshold: int = field(
+        default=10_000,
+        metadata=_doc(
+            "Objects the garbage collector tracks allocated (net) between two collections of its youngest"
+            " generation; CPython's default is 700. Fewer collections, and fewer short-lived objects carried"
+            " into the older generations (jatra.telemetry.gc_pauses).",
+            bounds=(100, 1_000_000),
+        ),
+    )
     worker_nice: int = field(
         default=0,
         metadata=_doc(

@@ -171,16 +171,23 @@ async def _final(name: str, spec: WorkerSpec, res: Resources) -> None:
         log.exception("worker.final_pass.failed", worker=name, limit_s=FINAL_S)
 
 
-async def run_worker(name: str, port: int, settings: Settings) -> None:
-    spec = WORKERS[name]
-    from jatra import __version__  # noqa: PLC0415
-
+def set_up(settings: Settings, name: str) -> None:
+    """What a worker process sets up before it connects to anything: its logs, its CPU priority, its
+    tracing and its garbage collector."""
     configure_logging(settings, name)
     if settings.worker_nice:
         # before any thread exists (Linux applies nice per thread; new threads inherit it)
         os.nice(settings.worker_nice)
     setup_tracing(settings, name)
     gc_pauses.watch()
+    gc_pauses.tune(settings.gc_young_threshold)
+
+
+async def run_worker(name: str, port: int, settings: Settings) -> None:
+    spec = WORKERS[name]
+    from jatra import __version__  # noqa: PLC0415
+
+    set_up(settings, name)
     async with open_resources(settings, name, spec.needs, db_pool=spec.db_pool) as res, watched(res):
         # logging_config=None: the ECS logging configured above stays; Litestar's default would replace it.
         app = Litestar(route_handlers=[health_router, MetricsController], logging_config=None)

@@ -3,6 +3,7 @@ collections: CPython's own collector, run for real."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import weakref
@@ -11,6 +12,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import REGISTRY
 
+from jatra import worker
+from jatra.app import create_app
+from jatra.settings import Settings, load_settings
 from jatra.telemetry import gc_pauses
 
 
@@ -84,3 +88,37 @@ def test_garbage_made_before_the_freeze_is_collected_first(
     assert gone() is not None
     gc_pauses.freeze()
     assert gone() is None
+
+
+@pytest.fixture
+def thresholds() -> Iterator[tuple[int, int, int]]:
+    """The collector's thresholds as they were, restored afterwards."""
+    was = gc.get_threshold()
+    yield was
+    gc.set_threshold(*was)
+
+
+def test_tune_sets_the_youngest_generation_s_threshold_only(thresholds: tuple[int, int, int]) -> None:
+    gc.set_threshold(700, 11, 12)
+    gc_pauses.tune(4321)
+    assert gc.get_threshold() == (4321, 11, 12)
+
+
+def test_the_default_collects_the_youngest_generation_less_often_than_cpython() -> None:
+    assert Settings().gc_young_threshold == 10_000  # CPython's default is 700
+    with pytest.raises(ValueError, match=r"JATRA_GC_YOUNG_THRESHOLD must be 100\.\.1000000"):
+        load_settings({"JATRA_GC_YOUNG_THRESHOLD": "0"})
+
+
+def test_an_api_process_takes_its_threshold_from_the_settings(thresholds: tuple[int, int, int]) -> None:
+    create_app(["catalog"], dataclasses.replace(Settings(), gc_young_threshold=2345))
+    assert gc.get_threshold() == (2345, *thresholds[1:])
+
+
+def test_a_worker_takes_its_threshold_from_the_settings(
+    thresholds: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "configure_logging", lambda *_: None)  # the test run's logging stays
+    monkeypatch.setattr(worker, "setup_tracing", lambda *_: None)
+    worker.set_up(dataclasses.replace(Settings(), gc_young_threshold=3456, worker_nice=0), "reaper")
+    assert gc.get_threshold() == (3456, *thresholds[1:])

@@ -1,5 +1,5 @@
-"""CPython's garbage collector: each collection's pause measured, and, when asked, what a process holds
-from its start kept out of the full collections.
+"""CPython's garbage collector: each collection's pause measured, its youngest generation collected less
+often, and, when asked, what a process holds from its start kept out of the full collections.
 
 A collection stops the whole process while it runs: the event loop answers nothing meanwhile, so one full
 collection is a stall every request then in flight waits out. Its length grows with the objects the
@@ -7,6 +7,13 @@ process tracks (an API replica some 217,000 once warmed up). In 90 s rushes at 5
 made one to three full collections, and each process's mean one stopped it for 120-218 ms (one of 386;
 bench/results/gc-freeze/). ``jatra_gc_pause_seconds`` counts every collection by generation with its
 duration, on every Jatra process (:func:`watch`).
+
+:func:`tune` sets how many tracked objects (net of those freed) a process allocates between two
+collections of the youngest generation: ``JATRA_GC_YOUNG_THRESHOLD``, 10,000 where CPython's default is
+700 (bench/results/gc-threshold/). At 700 a process collected it every few requests, and each collection
+also carried the objects of the requests then in flight, alive only for the moment, into the older
+generations, whose collections then had them to scan. The older generations keep CPython's thresholds
+(each collected after ten of the one younger).
 
 :func:`freeze`, with ``JATRA_GC_FREEZE=true``, runs once a process has warmed up (the API's lifespan,
 each worker before its loop): one full collection (counted like any other: 0.3-0.7 s in a worker at
@@ -52,6 +59,13 @@ def watch() -> None:
     """Measure every collection of this process from now on (once, however often it is called)."""
     if _on_collection not in gc.callbacks:
         gc.callbacks.append(_on_collection)
+
+
+def tune(young: int) -> None:
+    """Collect the youngest generation after ``young`` net allocations of tracked objects; the older
+    generations' thresholds stay as they are."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(young, older, oldest)
 
 
 def freeze() -> int:
