@@ -249,10 +249,11 @@ class Settings:
     gc_young_threshold: int = field(
         default=10_000,
         metadata=_doc(
-            "Objects the garbage collector tracks allocated (net) between two collections of its youngest"
-            " generation; CPython's default is 700. Fewer collections, and fewer short-lived objects carried"
-            " into the older generations (jatra.telemetry.gc_pauses).",
-            bounds=(100, 1_000_000),
+            "Container objects allocated, net of those freed, between two collections of the garbage"
+            " collector's youngest generation; CPython's default is 700. Higher: fewer collections, each"
+            " longer, and fewer objects of requests in flight carried into the older generations"
+            " (jatra.telemetry.gc_pauses).",
+            bounds=(100, 100_000),
         ),
     )
     worker_nice: int = field(

@@ -6,14 +6,17 @@ collection is a stall every request then in flight waits out. Its length grows w
 process tracks (an API replica some 217,000 once warmed up). In 90 s rushes at 50 arrivals/s each process
 made one to three full collections, and each process's mean one stopped it for 120-218 ms (one of 386;
 bench/results/gc-freeze/). ``jatra_gc_pause_seconds`` counts every collection by generation with its
-duration, on every Jatra process (:func:`watch`).
+duration, on every API process and worker (:func:`watch`).
 
-:func:`tune` sets how many tracked objects (net of those freed) a process allocates between two
-collections of the youngest generation: ``JATRA_GC_YOUNG_THRESHOLD``, 10,000 where CPython's default is
-700 (bench/results/gc-threshold/). At 700 a process collected it every few requests, and each collection
-also carried the objects of the requests then in flight, alive only for the moment, into the older
-generations, whose collections then had them to scan. The older generations keep CPython's thresholds
-(each collected after ten of the one younger).
+:func:`tune` sets the youngest generation's threshold: ``JATRA_GC_YOUNG_THRESHOLD``, 10,000 where
+CPython's default is 700 (bench/results/gc-threshold/). CPython counts container objects allocated minus
+those deallocated, and collects the youngest generation when the count passes the threshold; what pushes
+the count up is what outlives reference counting (cycles, objects kept). At 700 an API replica collected
+it about every 30 requests, and each collection carried what the requests then in flight held into the
+middle generation, whose collections then had it to scan. The older generations keep CPython's
+thresholds (each collected after more than ten collections of the one younger), so a full collection
+still comes, later: delayed, not removed. A larger threshold makes each young collection longer (4-16 ms
+against ~1 in rushes at 10,000), hence the setting's upper bound.
 
 :func:`freeze`, with ``JATRA_GC_FREEZE=true``, runs once a process has warmed up (the API's lifespan,
 each worker before its loop): one full collection (counted like any other: 0.3-0.7 s in a worker at
