@@ -65,8 +65,8 @@ def watch() -> None:
 
 
 def tune(young: int) -> None:
-    """Collect the youngest generation after ``young`` net allocations of tracked objects; the older
-    generations' thresholds stay as they are."""
+    """Collect the youngest generation after ``young`` container objects allocated, net of those freed
+    (as the module says); the older generations' thresholds stay as they are."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(young, older, oldest)
 
