@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hypothesis
+
 ROOT = Path(__file__).resolve().parents[1]
 # Two runs on one machine (two worktrees, or helpers working side by side) each set these two, so their
 # stacks never share a port or a state directory.
@@ -36,6 +38,15 @@ os.environ.update(
         "JATRA_OUTBOX_IDLE_POLL_S": "60",
     }
 )
+
+# CI is one run that has to pass: property tests draw the same examples every run and have no deadline per
+# example (the whole stack runs beside them, so one example can wait out a scheduler's slice). A run with
+# HYPOTHESIS_PROFILE=explore draws new examples, ten times as many.
+hypothesis.settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.register_profile("explore", deadline=None, max_examples=1000)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 pytest_plugins = [
     "tests.fixtures.stack",

@@ -21,7 +21,7 @@ import yaml
 
 from jatra.gateway import ingress
 from jatra.observability.generate import outputs
-from jatra.stack.procs import free_port, port_open, wait_until
+from jatra.stack.procs import free_ports, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -50,7 +50,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     assert NGINX is not None
     config = yaml.safe_load((ROOT / ingress.VALUES_PATH).read_text())["controller"]["config"]
     home = tmp_path_factory.mktemp("ingress-nginx")
-    port, log, closed = free_port(), home / "access.log", free_port()
+    (port, closed), log = free_ports(2), home / "access.log"
     escape = " escape=json" if config["log-format-escape-json"] == "true" else ""
     temp = "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi"))
     temp += "".join(f"    {kind}_temp_path {home}/{kind};\n" for kind in ("uwsgi", "scgi"))

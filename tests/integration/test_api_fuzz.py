@@ -29,6 +29,8 @@ pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
 MIN_CASES = 1000
+#: one worker (below); seeded, so that CI draws the same requests every run (JATRA_FUZZ_SEED=<n> draws others)
+ARGS = ("--workers", "1", "--seed", os.environ.get("JATRA_FUZZ_SEED", "1"))
 
 
 async def _admin(settings: Settings) -> tuple[uuid.UUID, str, list[int]]:
@@ -109,7 +111,7 @@ async def test_the_api_keeps_its_openapi_document_under_fuzzing(
         # its filters), and CPython 3.11's ast can then fail with "AST constructor recursion depth
         # mismatch" (python/cpython#106905, seen in CI once), which ends the run as a runtime error
         run = subprocess.run(  # noqa: ASYNC221 - the API under test runs in other processes
-            [str(ST), "--config-file", str(config), "run", schema, "--checks", "all", "--workers", "1"],
+            [str(ST), "--config-file", str(config), "run", schema, "--checks", "all", *ARGS],
             capture_output=True,
             text=True,
             env={**os.environ, "JATRA_FUZZ_TOKEN": token, "NO_COLOR": "1"},

@@ -95,7 +95,8 @@ async def test_the_layouts_read_at_once_are_those_read_one_by_one(res: Resources
 async def test_a_part_that_fails_or_hangs_is_logged_and_the_rest_is_done(
     res: Resources, logged: Logged, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(warmup, "TIMEOUT_S", 0.5)
+    # long enough for the real parts' pools (12 connections) on a loaded machine; the hanging part sleeps 60 s
+    monkeypatch.setattr(warmup, "TIMEOUT_S", 3.0)
 
     async def broken(_: Resources) -> int:
         raise RuntimeError("no")

@@ -33,7 +33,7 @@ from jatra.stack.apps import jatra_processes
 from jatra.stack.base import StackContext
 from jatra.stack.manager import Stack
 from jatra.stack.monitoring import prometheus_config
-from jatra.stack.procs import free_port, http_ok, stop_pid, wait_until
+from jatra.stack.procs import free_ports, http_ok, stop_pid, wait_until
 from jatra.stack.stores import Redis
 from tests.fixtures.accounts import MakePassengers
 from tests.fixtures.provider import set_faults
@@ -107,7 +107,7 @@ def alerting(
     for name in RULES:
         source = (ROOT / "alerts" / "generated" / f"{name}.rules.yml").read_text()
         (rules / f"{name}.rules.yml").write_text(fast(source))
-    am_port, prom_port = free_port(), free_port()
+    am_port, prom_port = free_ports(2)
     ctx = jatra_processes_running.ctx
     ours = StackContext(ctx.state_dir, ctx.ports, ctx.api_replicas, ctx.environment, rules)
     config = yaml.safe_load(prometheus_config(ours))
