@@ -62,6 +62,21 @@ def test_every_module_is_three_whole_pixels_at_72_dpi(tmp_path: Path) -> None:
     assert drawn.tobytes() == expected.tobytes()
 
 
+def test_a_long_name_is_printed_whole_inside_the_page(tmp_path: Path) -> None:
+    """A name of 60 characters (the most the API takes) in a wide letter: the line shrinks to the margins."""
+    name = "Mohammad Abdul Wahhab Muhammad Mahmud Mohiuddin Waliullah MW"
+    assert len(name) == 60
+    ticket = TICKET_VIEW | {
+        "passengers": [*TICKET_VIEW["passengers"], {"name": name, "age": 40, "gender": "other"}]
+    }
+    page = _page(pdf.render(ticket, signing.sign(KEY, qr_payload(ticket))), tmp_path, 72)
+    with Image.open(page) as image:
+        text = image.convert("L").crop((0, 0, image.width, 240))  # the lines, above the QR
+    right = text.crop((text.width - pdf.MARGIN + 2, 0, text.width, text.height))
+    assert right.getextrema()[0] == 255  # nothing printed in the right margin
+    assert f"Passenger: {name} (40, other)" in _poppler("pdftotext", tmp_path / "ticket.pdf", "-")
+
+
 def test_one_a5_page_with_the_ticket_in_it(tmp_path: Path) -> None:
     document = pdf.render(TICKET_VIEW, signing.sign(KEY, qr_payload(TICKET_VIEW)))
     (tmp_path / "ticket.pdf").write_bytes(document)

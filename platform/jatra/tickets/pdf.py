@@ -17,6 +17,8 @@ from typing import Any
 
 import zxingcpp
 
+from jatra.tickets.helvetica import width
+
 #: A5 portrait, in points
 WIDTH, HEIGHT = 419.53, 595.28
 #: Each QR module is a whole number of points, at most QR_MODULE_PT (and the code at most QR_ROOM points
@@ -26,8 +28,8 @@ QR_ROOM = 310
 #: Bytes of a QR buffer (0 dark, 255 light) as the bits of a stencil mask (0 painted, 1 left alone)
 _BITS = bytes.maketrans(b"\x00\xff", b"01")
 FOOTER = "Verify offline with the Jatra ticket public key"
-#: the footer's width in Helvetica at 7 pt (from the font's metrics), to centre it
-FOOTER_WIDTH = 133.44
+#: the left and right margins, in points
+MARGIN = 36
 #: The QR's mask pattern, fixed. An encoder that picks it (ISO/IEC 18004's penalty over all eight) spent
 #: 1.0 of zxing-cpp's 1.1 ms on it; any mask decodes alike (ISO's encoder is to pick the lowest, so this
 #: departs from its procedure, not its format). On 200 ticket codes of 1-4 passengers mask 2's penalty was
@@ -39,6 +41,14 @@ def _text(s: str) -> bytes:
     """A PDF literal string: WinAnsi bytes with the three special characters escaped."""
     raw = s.encode("cp1252", errors="replace")
     return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def _fitted(s: str, size: float) -> float:
+    """The font size at which ``s`` fits between the margins: ``size``, or smaller for a long line (a
+    passenger's name may be 60 characters)."""
+    room = WIDTH - 2 * MARGIN
+    wide = width(s, size)
+    return size if wide <= room else math.floor(size * room / wide * 10) / 10
 
 
 def _line(font: str, size: float, x: float, y: float, s: str) -> bytes:
@@ -105,11 +115,12 @@ def _document(title: str, content: bytes, qr: bytes) -> bytes:
 
 
 def render(ticket: dict[str, Any], qr: str) -> bytes:
-    content = [_line("F2", 18, 36, HEIGHT - 50, "Jatra e-ticket")]
-    content += [_line("F1", 11, 36, HEIGHT - 80 - i * 16, s) for i, s in enumerate(_lines(ticket))]
+    content = [_line("F2", 18, MARGIN, HEIGHT - 50, "Jatra e-ticket")]
+    lines = enumerate(_lines(ticket))
+    content += [_line("F1", _fitted(s, 11), MARGIN, HEIGHT - 80 - i * 16, s) for i, s in lines]
     image, side = _qr(qr)
     size = side * min(QR_MODULE_PT, QR_ROOM // side)
     content.append(b"q %d 0 0 %d %d 60 cm /QR Do Q\n" % (size, size, (WIDTH - size) // 2))
-    content.append(_line("F1", 7, (WIDTH - FOOTER_WIDTH) / 2, 48, FOOTER))
+    content.append(_line("F1", 7, (WIDTH - width(FOOTER, 7)) / 2, 48, FOOTER))
     title = f"Jatra e-ticket {ticket['ticket_number']}"
     return _document(title, b"".join(content), image)
