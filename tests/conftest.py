@@ -41,7 +41,7 @@ os.environ.update(
 
 # CI is one run that has to pass: property tests draw the same examples every run and have no deadline per
 # example (the whole stack runs beside them, so one example can wait out a scheduler's slice). A run with
-# HYPOTHESIS_PROFILE=explore draws new examples, ten times as many.
+# HYPOTHESIS_PROFILE=explore draws new examples, 1,000 a test (but for tests that set their own number).
 hypothesis.settings.register_profile(
     "ci", derandomize=True, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
 )

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
 MIN_CASES = 1000
-#: one worker (below); seeded, so that CI draws the same requests every run (JATRA_FUZZ_SEED=<n> draws others)
+#: one worker (below); seeded, so that CI draws from one sequence every run (the dictionaries of journeys and
+#: dates still change with the database and the day); JATRA_FUZZ_SEED=<n> draws another
 ARGS = ("--workers", "1", "--seed", os.environ.get("JATRA_FUZZ_SEED", "1"))
 
 

@@ -25,6 +25,7 @@ WIDTH, HEIGHT = 419.53, 595.28
 #: square): at 72 dpi, 3 whole pixels a module, all of one size, for the codes of 1-4 passengers.
 QR_MODULE_PT = 3
 QR_ROOM = 310
+QR_BOTTOM = 60 + HEIGHT % 1
 #: Bytes of a QR buffer (0 dark, 255 light) as the bits of a stencil mask (0 painted, 1 left alone)
 _BITS = bytes.maketrans(b"\x00\xff", b"01")
 FOOTER = "Verify offline with the Jatra ticket public key"
@@ -62,10 +63,11 @@ def _stream(entries: bytes, data: bytes) -> bytes:
 
 def _qr(text: str) -> tuple[bytes, int]:
     """The QR code with its quiet zone as a PDF stencil mask (1 bit a module, dark painted), and its side in
-    modules. A stencil, not a grey image: poppler smooths an image it scales up less than fourfold, whatever
-    its /Interpolate says (Splash's isImageInterpolationRequired), and at 72 dpi zbar read 0.6 % of the codes
-    drawn that way as no code (25 of 4,000) and 2.1 % of 4-passenger ones at 3 px a module; a stencil is
-    drawn sharp. zxing-cpp's buffer is one byte a module (its type stubs do not say it is a buffer)."""
+    modules. A stencil, not a grey image: poppler's Splash renderer (pdftoppm) smooths an image it scales up
+    less than fourfold, whatever its /Interpolate says (isImageInterpolationRequired), and at 72 dpi zbar
+    read 0.6 % of the codes drawn that way as no code (25 of 4,000) and 2.1 % of 4-passenger ones at 3 px a
+    module; Splash draws a stencil sharp (poppler's Cairo renderer smooths both, and zbar read its stencils).
+    zxing-cpp's buffer is one byte a module (its type stubs do not say it is a buffer)."""
     code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M", data_mask=QR_MASK)
     pixels = memoryview(code.to_image(scale=1, add_quiet_zones=True)).tobytes()  # type: ignore[arg-type]
     side = math.isqrt(len(pixels))
@@ -120,7 +122,8 @@ def render(ticket: dict[str, Any], qr: str) -> bytes:
     content += [_line("F1", _fitted(s, 11), MARGIN, HEIGHT - 80 - i * 16, s) for i, s in lines]
     image, side = _qr(qr)
     size = side * min(QR_MODULE_PT, QR_ROOM // side)
-    content.append(b"q %d 0 0 %d %d 60 cm /QR Do Q\n" % (size, size, (WIDTH - size) // 2))
+    # its lower edge 60 points up, rounded so that its upper one is a whole number of points from the top
+    content.append(b"q %d 0 0 %d %d %.2f cm /QR Do Q\n" % (size, size, (WIDTH - size) // 2, QR_BOTTOM))
     content.append(_line("F1", 7, (WIDTH - width(FOOTER, 7)) / 2, 48, FOOTER))
     title = f"Jatra e-ticket {ticket['ticket_number']}"
     return _document(title, b"".join(content), image)
