@@ -15,7 +15,9 @@ from jatra.tickets import pdf, signing
 from jatra.tickets.view import qr_payload
 from tests.fixtures.tickets import TICKET_VIEW
 
-KEY = Ed25519PrivateKey.generate()
+#: a fixed key, so the QR is the same in every run (Ed25519 signs deterministically): how reliably codes of
+#: every key read back was measured over thousands (bench/results/HISTORY.md, "The e-ticket's QR")
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
 def _run(*command: str | Path) -> str:
@@ -36,14 +38,16 @@ def _page(document: bytes, tmp_path: Path, dpi: int, renderer: str = "pdftoppm")
     return tmp_path / "page.png"
 
 
-# a screen, the tickets' integration test, a printer; and Cairo, which smooths the QR at 3 px a module
+# a screen, the tickets' integration test, a printer; and Cairo, which smooths the QR at 3 px a module: zbar
+# then misses most codes of four passengers (211 of 300), zxing-cpp none: Cairo's page is read by zxing only
 @pytest.mark.parametrize(
     ("renderer", "dpi"), [("pdftoppm", 72), ("pdftoppm", 200), ("pdftoppm", 600), ("pdftocairo", 72)]
 )
 def test_the_printed_qr_reads_back_as_the_signed_code(tmp_path: Path, renderer: str, dpi: int) -> None:
     code = signing.sign(KEY, qr_payload(TICKET_VIEW))
     page = _page(pdf.render(TICKET_VIEW, code), tmp_path, dpi, renderer)
-    assert _run("zbarimg", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", page).strip() == code
+    if renderer == "pdftoppm":
+        assert _run("zbarimg", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", page).strip() == code
     with Image.open(page) as image:
         read = zxingcpp.read_barcode(image)
     assert read is not None and read.text == code
