@@ -14,6 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from jatra.payments.settle import ticket_number
 from jatra.settings import Settings
 from jatra.stack.apps import jatra_processes
 from jatra.stack.manager import Stack
@@ -79,7 +80,7 @@ async def test_many_long_polls_wait_without_connections_and_answer_when_the_paym
     assert [a.status_code for a in answers] == [200] * waiters
     assert {a.json()["status"] for a in answers} == {"CONFIRMED"}
     # the answer comes from the worker's note (no second read), complete with the ticket number
-    ticket = "JT" + uuid.UUID(booked["booking_id"]).hex[:10].upper()
+    ticket = ticket_number(uuid.UUID(booked["booking_id"]))
     assert {a.json()["ticket_number"] for a in answers} == {ticket}
     # each one was woken by the worker's ring, not by its 20 s running out
     rung = await api_metric(settings, 'jatra_booking_waits_total{outcome="rung"}')
