@@ -10,6 +10,7 @@ where after a lookup's "never seen" it could have landed for a booking already f
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import structlog
 from sqlalchemy import func, select
@@ -45,6 +46,7 @@ async def reconcile(res: Resources) -> int:
                 await session.scalars(
                     select(Booking.id)
                     .where(Booking.status.in_(STUCK), Booking.created_at < cutoff)
+                    .order_by(Booking.created_at)  # the longest stuck first
                     .limit(500)
                 )
             ).all()
@@ -55,18 +57,27 @@ async def reconcile(res: Resources) -> int:
     store = HoldStore(res.cache())
     try:
         for booking_id in stuck:
-            result = await client.void(str(booking_id))
-            if result.captured:
-                action = "confirmed"
-                if not await settle.confirm(res.db(), res.statements(), store, booking_id):
-                    action = "refunded"  # the seats went to someone else meanwhile: refund requested
-            else:
-                reason = settle.NEVER_CHARGED if result.voided else "payment declined"
-                async with res.db()() as session:
-                    await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
-                action = "failed"
+            try:
+                action = await _settle(res, client, store, booking_id)
+            except Exception:  # one booking must not keep the rest of the pass from settling
+                ACTIONS.labels("error").inc()
+                log.exception("payment.reconcile_failed", booking_id=str(booking_id))
+                continue
             ACTIONS.labels(action).inc()
             log.info("payment.reconciled", booking_id=str(booking_id), action=action)
     finally:
         await client.close()
     return len(stuck)
+
+
+async def _settle(res: Resources, client: ProviderClient, store: HoldStore, booking_id: uuid.UUID) -> str:
+    """Settle one stuck booking by what the provider says of its key; the action taken."""
+    result = await client.void(str(booking_id))
+    if result.captured:
+        if not await settle.confirm(res.db(), res.statements(), store, booking_id):
+            return "refunded"  # the seats went to someone else meanwhile: refund requested
+        return "confirmed"
+    reason = settle.NEVER_CHARGED if result.voided else "payment declined"
+    async with res.db()() as session:
+        await settle.fail(store, session=session, booking_id=booking_id, reason=reason)
+    return "failed"

@@ -389,9 +389,10 @@ REFUNDS = _spec(
 RECONCILIATIONS = _spec(
     "jatra_payments_reconciliations_total",
     "counter",
-    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, refunded).",
+    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, refunded), and those it could"
+    " not settle (error: logged as payment.reconcile_failed, tried again next pass).",
     ("action",),
-    known=(("confirmed", "failed", "refunded"),),
+    known=(("confirmed", "failed", "refunded", "error"),),
 )
 TICKETS_PDF = _spec(
     "jatra_tickets_pdf_total",
