@@ -35,6 +35,7 @@ from tests.integration.payflow import (
     charges_for,
     final_state,
     hold_for,
+    log_lines,
     worker_metric,
 )
 
@@ -283,33 +284,38 @@ async def test_a_broker_restart_mid_burst_loses_no_booking(
 async def test_a_stuck_booking_that_cannot_be_settled_does_not_hold_up_the_others(
     jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
-    """The reconciler takes the longest stuck first; one whose settling raises (here its ticket number is
-    already taken, as happened when numbers were 40 bits) is logged, counted as an error and tried again next
+    """The reconciler takes the longest stuck first; one whose settling raises for a reason of its own (here
+    its ticket number is already taken, as happened when numbers were 40 bits) is logged and tried again next
     pass, and those after it are settled meanwhile."""
     await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
-    errors = 'jatra_payments_reconciliations_total{action="error"}'
-    errors_before = await worker_metric(settings, "reconciler", errors)
     blocked_rider, blocker_rider, paid_rider = await make_passengers(3)
     blocked = await stuck_booking(client, blocked_rider, settings, charged=True, minutes_old=1)
     blocker = await stuck_booking(client, blocker_rider, settings, charged=False, minutes_old=1)
-    async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
-        now = dt.datetime.now(dt.UTC)
-        await session.execute(
-            update(Booking)
-            .where(Booking.id == blocker.id)
-            .values(ticket_number=settle.ticket_number(blocked.id), created_at=now - dt.timedelta(minutes=30))
-        )
-        await session.execute(
-            update(Booking).where(Booking.id == blocked.id).values(created_at=now - dt.timedelta(minutes=20))
-        )
-        await session.commit()
-    paid = await stuck_booking(client, paid_rider, settings, charged=True)  # ten minutes old, after it
     try:
+        async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
+            now = dt.datetime.now(dt.UTC)
+            taken = settle.ticket_number(blocked.id)
+            await session.execute(
+                update(Booking)
+                .where(Booking.id == blocker.id)
+                .values(ticket_number=taken, created_at=now - dt.timedelta(minutes=30))
+            )
+            await session.execute(
+                update(Booking)
+                .where(Booking.id == blocked.id)
+                .values(created_at=now - dt.timedelta(minutes=20))
+            )
+            await session.commit()
+        paid = await stuck_booking(client, paid_rider, settings, charged=True)  # ten minutes old, after it
         rows = await settled(settings, [paid.id, blocker.id])
         assert rows[paid.id].status == "CONFIRMED" and rows[blocker.id].status == "PAYMENT_FAILED"
         async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
-            assert (await session.get(Booking, blocked.id)).status == "PAYMENT_PROCESSING"  # type: ignore[union-attr]
-        assert await worker_metric(settings, "reconciler", errors) >= errors_before + 1
+            still = await session.get(Booking, blocked.id)
+            assert still is not None and still.status == "PAYMENT_PROCESSING"
+        failed = [
+            e for e in log_lines(settings, "reconciler") if e.get("message") == "payment.reconcile_failed"
+        ]
+        assert any(e.get("booking_id") == str(blocked.id) for e in failed)
     finally:  # the number freed: the next pass confirms it
         async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
             await session.execute(update(Booking).where(Booking.id == blocker.id).values(ticket_number=None))

@@ -12,7 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import psycopg
+import redis.exceptions
+import sqlalchemy.exc
 import structlog
+from psycopg_pool import PoolTimeout
 from sqlalchemy import func, select
 
 from jatra.db.bookings import Booking
@@ -20,7 +24,7 @@ from jatra.domain.booking_states import BookingStatus
 from jatra.infra.resources import Resources
 from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
-from jatra.payments.client import ProviderClient
+from jatra.payments.client import ProviderClient, ProviderUnavailable
 from jatra.telemetry import catalogue as c
 from jatra.telemetry.metrics import counter, gauge
 
@@ -30,6 +34,14 @@ STUCK_NOW = gauge(c.BOOKINGS_STUCK)
 #: in payment this long after its 202, a booking counts as stuck (the payment path takes seconds)
 STUCK_AFTER = dt.timedelta(minutes=2)
 STUCK = (BookingStatus.PAYMENT_PENDING.value, BookingStatus.PAYMENT_PROCESSING.value)
+#: trouble every booking would meet (the provider, Postgres or Redis unreachable or timing out): it ends the
+#: pass, as it always did. Anything else raised while settling one booking (a constraint it breaks) is that
+#: booking's: logged as payment.reconcile_failed, the booking left for the next pass, the rest settled.
+SHARED = (
+    ProviderUnavailable, OSError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
+)  # fmt: skip
 
 
 async def reconcile(res: Resources) -> int:
@@ -59,8 +71,9 @@ async def reconcile(res: Resources) -> int:
         for booking_id in stuck:
             try:
                 action = await _settle(res, client, store, booking_id)
-            except Exception:  # one booking must not keep the rest of the pass from settling
-                ACTIONS.labels("error").inc()
+            except SHARED:
+                raise  # the pass ends: the worker logs worker.iteration.failed and backs off
+            except Exception:  # this booking's own: it must not keep the rest of the pass from settling
                 log.exception("payment.reconcile_failed", booking_id=str(booking_id))
                 continue
             ACTIONS.labels(action).inc()

@@ -389,10 +389,9 @@ REFUNDS = _spec(
 RECONCILIATIONS = _spec(
     "jatra_payments_reconciliations_total",
     "counter",
-    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, refunded), and those it could"
-    " not settle (error: logged as payment.reconcile_failed, tried again next pass).",
+    "Stuck bookings resolved by reconciliation, by action (confirmed, failed, refunded).",
     ("action",),
-    known=(("confirmed", "failed", "refunded", "error"),),
+    known=(("confirmed", "failed", "refunded"),),
 )
 TICKETS_PDF = _spec(
     "jatra_tickets_pdf_total",
