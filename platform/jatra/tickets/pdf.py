@@ -29,6 +29,8 @@ QR_BOTTOM = 60 + HEIGHT % 1
 #: Bytes of a QR buffer (0 dark, 255 light) as the bits of a stencil mask (0 painted, 1 left alone)
 _BITS = bytes.maketrans(b"\x00\xff", b"01")
 FOOTER = "Verify offline with the Jatra ticket public key"
+#: the footer's left edge, centred by Helvetica's metrics
+FOOTER_X = (WIDTH - width(FOOTER, 7)) / 2
 #: the left and right margins, in points
 MARGIN = 36
 #: The QR's mask pattern, fixed. An encoder that picks it (ISO/IEC 18004's penalty over all eight) spent
@@ -72,9 +74,9 @@ def _qr(text: str) -> tuple[bytes, int]:
     code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M", data_mask=QR_MASK)
     pixels = memoryview(code.to_image(scale=1, add_quiet_zones=True)).tobytes()  # type: ignore[arg-type]
     side = math.isqrt(len(pixels))
-    width = -(-side // 8) * 8
+    padded = -(-side // 8) * 8  # each row to whole bytes
     bits = pixels.translate(_BITS)
-    rows = b"".join(bits[at : at + side].ljust(width, b"1") for at in range(0, len(bits), side))
+    rows = b"".join(bits[at : at + side].ljust(padded, b"1") for at in range(0, len(bits), side))
     data = int(rows, 2).to_bytes(len(rows) // 8, "big")
     image = b"/Type /XObject /Subtype /Image /Width %d /Height %d /ImageMask true" % (side, side)
     return _stream(image + b" /BitsPerComponent 1 ", data), side
@@ -125,6 +127,6 @@ def render(ticket: dict[str, Any], qr: str) -> bytes:
     size = side * min(QR_MODULE_PT, QR_ROOM // side)
     # its lower edge 60 points up, rounded so that its upper one is a whole number of points from the top
     content.append(b"q %d 0 0 %d %d %.2f cm /QR Do Q\n" % (size, size, (WIDTH - size) // 2, QR_BOTTOM))
-    content.append(_line("F1", 7, (WIDTH - width(FOOTER, 7)) / 2, 48, FOOTER))
+    content.append(_line("F1", 7, FOOTER_X, 48, FOOTER))
     title = f"Jatra e-ticket {ticket['ticket_number']}"
     return _document(title, b"".join(content), image)
