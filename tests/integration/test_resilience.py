@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import uuid
 from collections import Counter
@@ -19,7 +20,7 @@ from jatra.infra.resources import Resources, open_resources
 from jatra.inventory.holds import HoldStore
 from jatra.inventory.sales import record_sale
 from jatra.inventory.segments import Segment
-from jatra.payments import settle
+from jatra.payments import reconciler, settle
 from jatra.payments.client import ChargeResult, ProviderClient
 from jatra.payments.reconciler import STUCK
 from jatra.payments.worker import PaymentGaveUp, PaymentWorker
@@ -321,3 +322,58 @@ async def test_a_stuck_booking_that_cannot_be_settled_does_not_hold_up_the_other
             await session.execute(update(Booking).where(Booking.id == blocker.id).values(ticket_number=None))
             await session.commit()
     assert (await settled(settings, [blocked.id]))[blocked.id].status == "CONFIRMED"
+
+
+async def test_bookings_that_cannot_be_settled_are_passed_over_and_do_not_fill_the_window(
+    jatra_processes_running: Stack,
+    client: Client,
+    make_passengers: MakePassengers,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass takes the longest stuck first, at most a window of them. A booking whose settling failed is
+    passed over for a while, so a window's worth of such bookings cannot keep a paid one after them stuck
+    forever. Here the window is one booking, and the unsettleable one is older than the paid one."""
+    monkeypatch.setattr(reconciler, "WINDOW", 1)
+    await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
+    blocked_rider, holder_rider, paid_rider = await make_passengers(3)
+    blocked = await stuck_booking(client, blocked_rider, settings, charged=True, minutes_old=1)
+    holder = await stuck_booking(client, holder_rider, settings, charged=False, minutes_old=1)
+    paid = await stuck_booking(client, paid_rider, settings, charged=True, minutes_old=1)
+    # this test's reconciler takes bookings 30 s old; the running one (its cutoff the hold TTL, 300 s) only
+    # once these are: 290 and 285 s old, so the passes below are this test's alone for ten seconds
+    mine = dataclasses.replace(settings, hold_ttl_s=30, reconcile_interval_s=10)  # passed over for 60 s
+    passed_over = reconciler.PassedOver()
+    try:
+        async with open_resources(mine, "test", {"db", "redis"}) as res:
+            async with res.db()() as session:
+                now = dt.datetime.now(dt.UTC)
+                taken = settle.ticket_number(blocked.id)  # held by a failed booking: blocked's confirmation
+                await session.execute(  # breaks the unique ticket number, every time
+                    update(Booking)
+                    .where(Booking.id == holder.id)
+                    .values(ticket_number=taken, status="PAYMENT_FAILED")
+                )
+                for booking, age_s in ((blocked, 290), (paid, 285)):
+                    await session.execute(
+                        update(Booking)
+                        .where(Booking.id == booking.id)
+                        .values(created_at=now - dt.timedelta(seconds=age_s))
+                    )
+                await session.commit()
+            for _ in range(5):  # the oldest stuck first: blocked (or another test's), then paid
+                await reconciler.reconcile(res, passed_over)
+                async with res.db()() as session:
+                    found = await session.get(Booking, paid.id, populate_existing=True)
+                    assert found is not None
+                if found.status == "CONFIRMED":
+                    break
+            assert found.status == "CONFIRMED"
+            assert blocked.id in passed_over.waiting()
+            async with res.db()() as session:
+                still = await session.get(Booking, blocked.id)
+                assert still is not None and still.status == "PAYMENT_PROCESSING"
+    finally:  # the number freed: the running reconciler confirms it once it is old enough
+        async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
+            await session.execute(update(Booking).where(Booking.id == holder.id).values(ticket_number=None))
+            await session.commit()

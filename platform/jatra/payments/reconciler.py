@@ -10,6 +10,7 @@ where after a lookup's "never seen" it could have landed for a booking already f
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import psycopg
@@ -42,27 +43,72 @@ SHARED = (
     sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
     psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
 )  # fmt: skip
+#: the most stuck bookings one pass takes
+WINDOW = 500
+#: a booking whose settling failed is left out of this many passes (a minute at the default interval of 10 s),
+#: twice as many after each further failure, up to PASS_OVER_MAX_S
+PASS_OVER_PASSES = 6
+PASS_OVER_MAX_S = 3600.0
 
 
-async def reconcile(res: Resources) -> int:
+class PassedOver:
+    """Bookings whose settling failed for a reason of their own, and when each may be tried again: left out
+    of the passes meanwhile, so that a window's worth of them (WINDOW, the longest stuck first) cannot keep
+    every booking stuck after them from being settled. Kept in the process: a restarted reconciler tries
+    each once more before passing it over again."""
+
+    def __init__(self) -> None:
+        self._until: dict[uuid.UUID, tuple[int, float]] = {}  # booking -> (failures, monotonic time)
+
+    def failed(self, booking_id: uuid.UUID, pass_s: float) -> float:
+        """Count a failure; the seconds until the booking is tried again (``pass_s``: the time between
+        passes)."""
+        failures = self._until.get(booking_id, (0, 0.0))[0] + 1
+        wait_s = min(pass_s * PASS_OVER_PASSES * (1 << min(failures - 1, 20)), PASS_OVER_MAX_S)
+        self._until[booking_id] = (failures, time.monotonic() + wait_s)
+        return wait_s
+
+    def settled(self, booking_id: uuid.UUID) -> None:
+        self._until.pop(booking_id, None)
+
+    def waiting(self) -> list[uuid.UUID]:
+        """The bookings to leave out of this pass."""
+        now = time.monotonic()
+        return [b for b, (_, until) in self._until.items() if until > now]
+
+    def tracked(self) -> list[uuid.UUID]:
+        return list(self._until)
+
+    def keep_only(self, stuck: set[uuid.UUID]) -> None:
+        """Forget the bookings not in ``stuck`` (settled elsewhere: a redelivery, an operator)."""
+        for booking_id in self._until.keys() - stuck:
+            del self._until[booking_id]
+
+
+#: this process's
+PASSED_OVER = PassedOver()
+
+
+async def reconcile(res: Resources, passed_over: PassedOver = PASSED_OVER) -> int:
     settings = res.settings
     now = dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(seconds=settings.hold_ttl_s)
+    waiting = passed_over.waiting()
     async with res.db()() as session:
         stuck_now = await session.scalar(
             select(func.count()).where(Booking.status.in_(STUCK), Booking.created_at < now - STUCK_AFTER)
         )
         STUCK_NOW.set(stuck_now or 0)
-        stuck = list(
-            (
-                await session.scalars(
-                    select(Booking.id)
-                    .where(Booking.status.in_(STUCK), Booking.created_at < cutoff)
-                    .order_by(Booking.created_at)  # the longest stuck first
-                    .limit(500)
-                )
-            ).all()
-        )
+        due = select(Booking.id).where(Booking.status.in_(STUCK), Booking.created_at < cutoff)
+        if waiting:
+            due = due.where(Booking.id.not_in(waiting))
+        # the longest stuck first
+        stuck = list((await session.scalars(due.order_by(Booking.created_at).limit(WINDOW))).all())
+        if tracked := passed_over.tracked():  # forgotten once stuck no more (settled elsewhere)
+            still = await session.scalars(
+                select(Booking.id).where(Booking.id.in_(tracked), Booking.status.in_(STUCK))
+            )
+            passed_over.keep_only(set(still))
     if not stuck:
         return 0
     client = ProviderClient(settings.provider, settings.provider_timeout_s)
@@ -74,8 +120,10 @@ async def reconcile(res: Resources) -> int:
             except SHARED:
                 raise  # the pass ends: the worker logs worker.iteration.failed and backs off
             except Exception:  # this booking's own: it must not keep the rest of the pass from settling
-                log.exception("payment.reconcile_failed", booking_id=str(booking_id))
+                wait_s = passed_over.failed(booking_id, settings.reconcile_interval_s)
+                log.exception("payment.reconcile_failed", booking_id=str(booking_id), retry_in_s=wait_s)
                 continue
+            passed_over.settled(booking_id)
             ACTIONS.labels(action).inc()
             log.info("payment.reconciled", booking_id=str(booking_id), action=action)
     finally:
