@@ -29,6 +29,7 @@ from jatra.stack.manager import Stack
 from jatra.stack.stores import RabbitMQ
 from tests.fixtures.accounts import MakePassengers, Passenger
 from tests.fixtures.provider import set_faults
+from tests.fixtures.stack import paused
 from tests.integration.helpers import eventually
 from tests.integration.payflow import (
     RIDER,
@@ -286,8 +287,8 @@ async def test_a_stuck_booking_that_cannot_be_settled_does_not_hold_up_the_other
     jatra_processes_running: Stack, client: Client, make_passengers: MakePassengers, settings: Settings
 ) -> None:
     """The reconciler takes the longest stuck first; one whose settling raises for a reason of its own (here
-    its ticket number is already taken, as happened when numbers were 40 bits) is logged and tried again next
-    pass, and those after it are settled meanwhile."""
+    its ticket number is already taken, as happened when numbers were 40 bits) is logged and tried again (at
+    once when the pass has room), and those after it are settled meanwhile."""
     await set_faults(settings, outage=False, decline_rate=0.0, latency_ms=0, latency_after_capture_ms=0)
     blocked_rider, blocker_rider, paid_rider = await make_passengers(3)
     blocked = await stuck_booking(client, blocked_rider, settings, charged=True, minutes_old=1)
@@ -340,39 +341,41 @@ async def test_bookings_that_cannot_be_settled_are_passed_over_and_do_not_fill_t
     blocked = await stuck_booking(client, blocked_rider, settings, charged=True, minutes_old=1)
     holder = await stuck_booking(client, holder_rider, settings, charged=False, minutes_old=1)
     paid = await stuck_booking(client, paid_rider, settings, charged=True, minutes_old=1)
-    # this test's reconciler takes bookings 30 s old; the running one (its cutoff the hold TTL, 300 s) only
-    # once these are: 290 and 285 s old, so the passes below are this test's alone for ten seconds
+    # this test's reconciler takes bookings 30 s old; the running one is stopped meanwhile
     mine = dataclasses.replace(settings, hold_ttl_s=30, reconcile_interval_s=10)  # passed over for 60 s
     passed_over = reconciler.PassedOver()
     try:
-        async with open_resources(mine, "test", {"db", "redis"}) as res:
-            async with res.db()() as session:
-                now = dt.datetime.now(dt.UTC)
-                taken = settle.ticket_number(blocked.id)  # held by a failed booking: blocked's confirmation
-                await session.execute(  # breaks the unique ticket number, every time
-                    update(Booking)
-                    .where(Booking.id == holder.id)
-                    .values(ticket_number=taken, status="PAYMENT_FAILED")
-                )
-                for booking, age_s in ((blocked, 290), (paid, 285)):
-                    await session.execute(
-                        update(Booking)
-                        .where(Booking.id == booking.id)
-                        .values(created_at=now - dt.timedelta(seconds=age_s))
-                    )
-                await session.commit()
-            for _ in range(5):  # the oldest stuck first: blocked (or another test's), then paid
-                await reconciler.reconcile(res, passed_over)
+        with paused(jatra_processes_running, "reconciler"):
+            async with open_resources(mine, "test", {"db", "redis"}) as res:
                 async with res.db()() as session:
-                    found = await session.get(Booking, paid.id, populate_existing=True)
-                    assert found is not None
-                if found.status == "CONFIRMED":
-                    break
-            assert found.status == "CONFIRMED"
-            assert blocked.id in passed_over.waiting()
-            async with res.db()() as session:
-                still = await session.get(Booking, blocked.id)
-                assert still is not None and still.status == "PAYMENT_PROCESSING"
+                    now = dt.datetime.now(dt.UTC)
+                    taken = settle.ticket_number(blocked.id)  # held by a failed booking: blocked's
+                    await session.execute(  # confirmation breaks the unique ticket number, every time
+                        update(Booking)
+                        .where(Booking.id == holder.id)
+                        .values(ticket_number=taken, status="PAYMENT_FAILED")
+                    )
+                    for booking, age_s in ((blocked, 90), (paid, 85)):
+                        await session.execute(
+                            update(Booking)
+                            .where(Booking.id == booking.id)
+                            .values(created_at=now - dt.timedelta(seconds=age_s))
+                        )
+                    await session.commit()
+                # one booking a pass, the longest stuck first: any older one left by another test, then
+                # blocked, then paid
+                for _ in range(30):
+                    await reconciler.reconcile(res, passed_over)
+                    async with res.db()() as session:
+                        found = await session.get(Booking, paid.id, populate_existing=True)
+                        assert found is not None
+                    if found.status == "CONFIRMED":
+                        break
+                assert found.status == "CONFIRMED"
+                assert blocked.id in passed_over.waiting()
+                async with res.db()() as session:
+                    still = await session.get(Booking, blocked.id)
+                    assert still is not None and still.status == "PAYMENT_PROCESSING"
     finally:  # the number freed: the running reconciler confirms it once it is old enough
         async with open_resources(settings, "test", {"db"}) as res, res.db()() as session:
             await session.execute(update(Booking).where(Booking.id == holder.id).values(ticket_number=None))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from jatra.payments import reconciler
 
 
@@ -25,3 +27,28 @@ def test_a_booking_that_fails_for_months_still_waits_an_hour() -> None:
     booking = uuid.uuid4()
     assert {passed_over.failed(booking, pass_s=10) for _ in range(5_000)} >= {3600}
     assert passed_over.failed(booking, pass_s=10) == 3600
+
+
+def test_a_booking_is_waiting_only_until_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(reconciler.time, "monotonic", lambda: clock[0])
+    passed_over = reconciler.PassedOver()
+    booking = uuid.uuid4()
+    passed_over.failed(booking, pass_s=10)
+    clock[0] += 59.9
+    assert passed_over.waiting() == [booking]
+    clock[0] += 0.2
+    assert passed_over.waiting() == []
+    assert passed_over.tracked() == [booking]  # its failures still counted: the next wait is longer
+    assert passed_over.failed(booking, pass_s=10) == 120
+
+
+def test_the_oldest_failure_is_forgotten_first_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconciler, "MAX_TRACKED", 3)
+    passed_over = reconciler.PassedOver()
+    first, second, third, fourth = (uuid.uuid4() for _ in range(4))
+    for booking in (first, second, third):
+        passed_over.failed(booking, pass_s=10)
+    passed_over.failed(first, pass_s=10)  # failed again: now the latest
+    passed_over.failed(fourth, pass_s=10)
+    assert passed_over.tracked() == [third, first, fourth]

@@ -12,16 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Sequence
 
 import psycopg
 import redis.exceptions
 import sqlalchemy.exc
 import structlog
 from psycopg_pool import PoolTimeout
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, all_, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import BindParameter
 
 from jatra.db.bookings import Booking
 from jatra.domain.booking_states import BookingStatus
+from jatra.errors import dependency_of
 from jatra.infra.resources import Resources
 from jatra.inventory.holds import HoldStore
 from jatra.payments import settle
@@ -35,9 +39,10 @@ STUCK_NOW = gauge(c.BOOKINGS_STUCK)
 #: in payment this long after its 202, a booking counts as stuck (the payment path takes seconds)
 STUCK_AFTER = dt.timedelta(minutes=2)
 STUCK = (BookingStatus.PAYMENT_PENDING.value, BookingStatus.PAYMENT_PROCESSING.value)
-#: trouble every booking would meet (the provider, Postgres or Redis unreachable or timing out): it ends the
-#: pass, as it always did. Anything else raised while settling one booking (a constraint it breaks) is that
-#: booking's: logged as payment.reconcile_failed, the booking left for the next pass, the rest settled.
+#: trouble every booking would meet (the provider, Postgres or Redis unreachable or timing out, and whatever
+#: jatra.errors.dependency_of names): it ends the pass, as it always did. Anything else raised while settling
+#: one booking (a constraint it breaks) is that booking's: logged as payment.reconcile_failed, passed over
+#: for a while when the pass is full (PassedOver), the rest settled.
 SHARED = (
     ProviderUnavailable, OSError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
     sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
@@ -45,6 +50,8 @@ SHARED = (
 )  # fmt: skip
 #: the most stuck bookings one pass takes
 WINDOW = 500
+#: the most bookings PassedOver keeps (the oldest failure forgotten first: tried again sooner, no harm)
+MAX_TRACKED = 10_000
 #: a booking whose settling failed is left out of this many passes (a minute at the default interval of 10 s),
 #: twice as many after each further failure, up to PASS_OVER_MAX_S
 PASS_OVER_PASSES = 6
@@ -53,9 +60,9 @@ PASS_OVER_MAX_S = 3600.0
 
 class PassedOver:
     """Bookings whose settling failed for a reason of their own, and when each may be tried again: left out
-    of the passes meanwhile, so that a window's worth of them (WINDOW, the longest stuck first) cannot keep
-    every booking stuck after them from being settled. Kept in the process: a restarted reconciler tries
-    each once more before passing it over again."""
+    of a pass that would otherwise be full (WINDOW, the longest stuck first), so that a window's worth of
+    them cannot keep every booking stuck after them from being settled. A pass with room takes them all.
+    Kept in the process: a restarted reconciler tries each once more before passing it over again."""
 
     def __init__(self) -> None:
         self._until: dict[uuid.UUID, tuple[int, float]] = {}  # booking -> (failures, monotonic time)
@@ -65,7 +72,10 @@ class PassedOver:
         passes)."""
         failures = self._until.get(booking_id, (0, 0.0))[0] + 1
         wait_s = min(pass_s * PASS_OVER_PASSES * (1 << min(failures - 1, 20)), PASS_OVER_MAX_S)
+        self._until.pop(booking_id, None)  # to the end: the oldest failure first out
         self._until[booking_id] = (failures, time.monotonic() + wait_s)
+        while len(self._until) > MAX_TRACKED:
+            del self._until[next(iter(self._until))]
         return wait_s
 
     def settled(self, booking_id: uuid.UUID) -> None:
@@ -100,13 +110,16 @@ async def reconcile(res: Resources, passed_over: PassedOver = PASSED_OVER) -> in
         )
         STUCK_NOW.set(stuck_now or 0)
         due = select(Booking.id).where(Booking.status.in_(STUCK), Booking.created_at < cutoff)
-        if waiting:
-            due = due.where(Booking.id.not_in(waiting))
-        # the longest stuck first
+        # the longest stuck first; when they fill the pass, without those passed over
         stuck = list((await session.scalars(due.order_by(Booking.created_at).limit(WINDOW))).all())
+        if len(stuck) == WINDOW and waiting:
+            due = due.where(Booking.id != all_(_ids("waiting", waiting)))
+            stuck = list((await session.scalars(due.order_by(Booking.created_at).limit(WINDOW))).all())
         if tracked := passed_over.tracked():  # forgotten once stuck no more (settled elsewhere)
             still = await session.scalars(
-                select(Booking.id).where(Booking.id.in_(tracked), Booking.status.in_(STUCK))
+                select(Booking.id).where(
+                    Booking.id == any_(_ids("tracked", tracked)), Booking.status.in_(STUCK)
+                )
             )
             passed_over.keep_only(set(still))
     if not stuck:
@@ -117,9 +130,10 @@ async def reconcile(res: Resources, passed_over: PassedOver = PASSED_OVER) -> in
         for booking_id in stuck:
             try:
                 action = await _settle(res, client, store, booking_id)
-            except SHARED:
-                raise  # the pass ends: the worker logs worker.iteration.failed and backs off
-            except Exception:  # this booking's own: it must not keep the rest of the pass from settling
+            except Exception as exc:
+                if isinstance(exc, SHARED) or dependency_of(exc) is not None:
+                    raise  # the pass ends: the worker logs worker.iteration.failed and backs off
+                # this booking's own: it must not keep the rest of the pass from settling
                 wait_s = passed_over.failed(booking_id, settings.reconcile_interval_s)
                 log.exception("payment.reconcile_failed", booking_id=str(booking_id), retry_in_s=wait_s)
                 continue
@@ -129,6 +143,11 @@ async def reconcile(res: Resources, passed_over: PassedOver = PASSED_OVER) -> in
     finally:
         await client.close()
     return len(stuck)
+
+
+def _ids(name: str, ids: Sequence[uuid.UUID]) -> BindParameter[Sequence[uuid.UUID]]:
+    """Booking ids as one array parameter (one per id would meet the driver's limit of 32,767)."""
+    return bindparam(name, ids, type_=ARRAY(Uuid()))
 
 
 async def _settle(res: Resources, client: ProviderClient, store: HoldStore, booking_id: uuid.UUID) -> str:
