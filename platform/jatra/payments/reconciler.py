@@ -15,10 +15,7 @@ import uuid
 from collections.abc import Sequence
 
 import psycopg
-import redis.exceptions
-import sqlalchemy.exc
 import structlog
-from psycopg_pool import PoolTimeout
 from sqlalchemy import Uuid, all_, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import BindParameter
@@ -39,15 +36,12 @@ STUCK_NOW = gauge(c.BOOKINGS_STUCK)
 #: in payment this long after its 202, a booking counts as stuck (the payment path takes seconds)
 STUCK_AFTER = dt.timedelta(minutes=2)
 STUCK = (BookingStatus.PAYMENT_PENDING.value, BookingStatus.PAYMENT_PROCESSING.value)
-#: trouble every booking would meet (the provider, Postgres or Redis unreachable or timing out, and whatever
-#: jatra.errors.dependency_of names): it ends the pass, as it always did. Anything else raised while settling
-#: one booking (a constraint it breaks) is that booking's: logged as payment.reconcile_failed, passed over
-#: for a while when the pass is full (PassedOver), the rest settled.
-SHARED = (
-    ProviderUnavailable, OSError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
-    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
-)  # fmt: skip
+#: trouble every booking would meet ends the pass, as it always did: whatever jatra.errors.dependency_of names
+#: (Postgres, Redis or the network out of reach), the provider unavailable, and any psycopg operational error
+#: (a deadlock or lock wait too, as before). Anything else raised while settling one booking (a constraint
+#: it breaks) is that booking's: logged as payment.reconcile_failed, passed over for a while when the pass is
+#: full (PassedOver), the rest settled.
+SHARED = (ProviderUnavailable, psycopg.OperationalError)
 #: the most stuck bookings one pass takes
 WINDOW = 500
 #: the most bookings PassedOver keeps (the oldest failure forgotten first: tried again sooner, no harm)
